@@ -1,0 +1,1 @@
+//! EfficientDet (D0–D7x, Lite0) on tch, with pure-Rust anchors, box coding and NMS.

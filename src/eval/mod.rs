@@ -1,0 +1,1 @@
+//! COCO bounding-box evaluation, numerically identical to pycocotools' COCOeval.

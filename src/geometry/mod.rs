@@ -1,0 +1,5 @@
+//! Boxes in image-pixel coordinates and the maths on them (no egui, no tch).
+
+mod bbox;
+
+pub use bbox::{BoxXyxy, BoxXywh};

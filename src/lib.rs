@@ -1,0 +1,19 @@
+//! detlab: label retail product photos, export COCO, fine-tune EfficientDet and review
+//! its predictions — one library behind a desktop app and a CLI.
+//!
+//! Layers (every arrow points down):
+//! `ui` → `app` → `dataset`/`formats`/`export` → `geometry`;
+//! `app` → `detector` (tch model; pure box maths in `detector::maths`);
+//! `eval` (COCO mAP) and `cli` sit beside them over the same library calls.
+
+pub mod app;
+pub mod atomic;
+pub mod cli;
+pub mod dataset;
+pub mod demo;
+pub mod detector;
+pub mod eval;
+pub mod export;
+pub mod formats;
+pub mod geometry;
+pub mod ui;
