@@ -28,7 +28,11 @@ pub fn write_atomic_with(
         fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
             // Persist the rename itself; not every filesystem supports this.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
                 let _ = d.sync_all();
             }
         }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod atomic;
+pub mod bench;
 pub mod cli;
 pub mod dataset;
 pub mod demo;

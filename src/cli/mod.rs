@@ -1,10 +1,23 @@
-//! The command-line face of detlab: clap subcommands over the library.
+//! The command-line face of detlab: clap subcommands over the same library calls
+//! the GUI makes.
 
-use clap::{Parser, Subcommand};
+mod bench;
+mod convert;
+mod demo;
+mod export;
+mod info;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 #[derive(Parser, Debug)]
-#[command(name = "detlab", version, about = "Label, export, train and review retail detectors")]
+#[command(
+    name = "detlab",
+    version,
+    about = "Label retail photos, export COCO, train and review EfficientDet"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -13,14 +26,39 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start the desktop app (the default when no subcommand is given).
-    Gui,
+    Gui(GuiArgs),
+    /// Export a labelled folder (VOC / YOLO / CreateML) to COCO JSON.
+    Export(export::ExportArgs),
+    /// Convert labels between VOC, YOLO and CreateML, or import a COCO file.
+    Convert(convert::ConvertArgs),
+    /// Generate a synthetic retail dataset (shelf scenes, exact boxes, VOC files).
+    Demo(demo::DemoArgs),
+    /// Show versions and the compute devices (CUDA / CPU) libtorch sees.
+    Info,
+    /// Run a benchmark (results for BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct GuiArgs {
+    /// Image folder to open.
+    pub dir: Option<PathBuf>,
+    /// Save a screenshot of the first frames to this PNG and exit.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
 }
 
 /// Parses the arguments and runs the subcommand; errors are printed, never panicked.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
-        None | Some(Command::Gui) => Ok(()),
+        None => crate::app::run_gui(GuiArgs::default()),
+        Some(Command::Gui(args)) => crate::app::run_gui(args),
+        Some(Command::Export(args)) => export::run(args),
+        Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Info) => info::run(),
+        Some(Command::Bench(args)) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,4 +67,16 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
 }

@@ -1,1 +1,15 @@
-//! dataset
+//! The annotation data model and dataset folders (no egui, no tch here).
+
+mod annotation;
+mod class_list;
+pub mod image_info;
+mod load;
+pub mod lookup;
+pub mod scan;
+
+pub use annotation::{ImageAnnotation, LabelBox};
+pub use class_list::{ClassList, ClassListError};
+pub use image_info::{read_image_info, ImageInfo};
+pub use load::{load_labels, save_labels, LoadedLabels};
+pub use lookup::{find_label, label_path, LabelFormat};
+pub use scan::{is_image_path, scan_images};

@@ -1,1 +1,12 @@
-//! export
+//! Dataset-level operations shared by the CLI and the GUI: COCO export, format
+//! conversion and COCO import.
+
+mod coco_export;
+mod convert;
+mod split;
+
+pub use coco_export::{
+    export_coco, zylo117_project_yml, ExportError, ExportOptions, ExportSummary, Layout, Skipped,
+};
+pub use convert::{coco_to_annotations, convert, ConvertOptions, ConvertSummary, Source};
+pub use split::{stratified_split, SplitMode};

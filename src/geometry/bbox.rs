@@ -94,7 +94,12 @@ impl BoxXyxy {
     }
 
     pub fn to_xywh(&self) -> BoxXywh {
-        BoxXywh { x: self.x1, y: self.y1, w: self.width(), h: self.height() }
+        BoxXywh {
+            x: self.x1,
+            y: self.y1,
+            w: self.width(),
+            h: self.height(),
+        }
     }
 }
 
@@ -122,7 +127,10 @@ mod tests {
     fn xywh_round_trip_and_normalize() {
         let a = BoxXyxy::new(3.5, 4.0, 10.0, 20.25);
         assert_eq!(a.to_xywh().to_xyxy(), a);
-        assert_eq!(BoxXyxy::new(10.0, 20.0, 1.0, 2.0).normalized(), BoxXyxy::new(1.0, 2.0, 10.0, 20.0));
+        assert_eq!(
+            BoxXyxy::new(10.0, 20.0, 1.0, 2.0).normalized(),
+            BoxXyxy::new(1.0, 2.0, 10.0, 20.0)
+        );
         assert_eq!(BoxXyxy::new(10.0, 20.0, 1.0, 2.0).area(), 0.0);
     }
 

@@ -2,4 +2,4 @@
 
 mod bbox;
 
-pub use bbox::{BoxXyxy, BoxXywh};
+pub use bbox::{BoxXywh, BoxXyxy};

@@ -12,7 +12,10 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.join("DESIGN.md").exists() {
         Some(dir)
     } else {
-        eprintln!("SKIP: ../shared is absent ({}); this test needs it", dir.display());
+        eprintln!(
+            "SKIP: ../shared is absent ({}); this test needs it",
+            dir.display()
+        );
         None
     }
 }

@@ -1,0 +1,186 @@
+//! An opened image folder: its images (found in the background) and their label status.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+
+use crate::dataset::{find_label, load_labels, scan_images};
+
+/// What the file list shows for an image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageStatus {
+    /// Not looked at yet (the background scan is still running).
+    Unknown,
+    Unlabelled,
+    Labelled {
+        boxes: usize,
+    },
+    Verified {
+        boxes: usize,
+    },
+    /// The label file exists but cannot be read.
+    LabelError(String),
+    /// The image itself cannot be decoded.
+    ImageError(String),
+}
+
+impl ImageStatus {
+    pub fn is_labelled(&self) -> bool {
+        matches!(self, Self::Labelled { .. } | Self::Verified { .. })
+    }
+
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Self::Verified { .. })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ImageEntry {
+    pub path: PathBuf,
+    pub status: ImageStatus,
+}
+
+enum ScanEvent {
+    Listed(Vec<PathBuf>),
+    Statuses(Vec<(usize, ImageStatus)>),
+    Failed(String),
+    Done,
+}
+
+/// The opened folder.
+pub struct Session {
+    pub root: PathBuf,
+    pub save_dir: Option<PathBuf>,
+    pub images: Vec<ImageEntry>,
+    /// `true` until the background scan has listed and classified every image.
+    pub scanning: bool,
+    pub listed: bool,
+    pub scan_error: Option<String>,
+    events: Receiver<ScanEvent>,
+}
+
+impl Session {
+    /// Opens `root` and starts scanning it in the background.
+    pub fn open(root: PathBuf, save_dir: Option<PathBuf>, ctx: Option<egui::Context>) -> Self {
+        let (tx, events) = channel();
+        let (scan_root, scan_save) = (root.clone(), save_dir.clone());
+        std::thread::Builder::new()
+            .name("detlab-scan".into())
+            .spawn(move || {
+                let repaint = || {
+                    if let Some(ctx) = &ctx {
+                        ctx.request_repaint();
+                    }
+                };
+                let images = match scan_images(&scan_root) {
+                    Ok(images) => images,
+                    Err(e) => {
+                        let _ = tx.send(ScanEvent::Failed(e.to_string()));
+                        repaint();
+                        return;
+                    }
+                };
+                if tx.send(ScanEvent::Listed(images.clone())).is_err() {
+                    return;
+                }
+                repaint();
+                for (chunk_index, chunk) in images.chunks(256).enumerate() {
+                    let statuses = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            (chunk_index * 256 + i, label_status(p, scan_save.as_deref()))
+                        })
+                        .collect();
+                    if tx.send(ScanEvent::Statuses(statuses)).is_err() {
+                        return;
+                    }
+                    repaint();
+                }
+                let _ = tx.send(ScanEvent::Done);
+                repaint();
+            })
+            .expect("spawn scan thread");
+        Self {
+            root,
+            save_dir,
+            images: Vec::new(),
+            scanning: true,
+            listed: false,
+            scan_error: None,
+            events,
+        }
+    }
+
+    /// Applies what the scan found since the last call; returns whether anything changed.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok(event) = self.events.try_recv() {
+            self.apply(event);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Waits for the scan to finish (tests and the CLI only; never the UI thread).
+    pub fn wait_until_scanned(&mut self) {
+        while self.scanning {
+            match self.events.recv() {
+                Ok(event) => self.apply(event),
+                Err(_) => self.scanning = false,
+            }
+        }
+    }
+
+    fn apply(&mut self, event: ScanEvent) {
+        match event {
+            ScanEvent::Listed(paths) => {
+                self.images = paths
+                    .into_iter()
+                    .map(|path| ImageEntry {
+                        path,
+                        status: ImageStatus::Unknown,
+                    })
+                    .collect();
+                self.listed = true;
+            }
+            ScanEvent::Statuses(statuses) => {
+                for (i, status) in statuses {
+                    // A status set by the app meanwhile (after a save) is newer.
+                    if let Some(e) = self
+                        .images
+                        .get_mut(i)
+                        .filter(|e| e.status == ImageStatus::Unknown)
+                    {
+                        e.status = status;
+                    }
+                }
+            }
+            ScanEvent::Failed(e) => {
+                self.scan_error = Some(e);
+                self.scanning = false;
+            }
+            ScanEvent::Done => self.scanning = false,
+        }
+    }
+
+    pub fn index_of(&self, path: &Path) -> Option<usize> {
+        self.images.iter().position(|e| e.path == path)
+    }
+}
+
+/// The status of one image's labels (reads the label file).
+pub fn label_status(image: &Path, save_dir: Option<&Path>) -> ImageStatus {
+    if find_label(image, save_dir).is_none() {
+        return ImageStatus::Unlabelled;
+    }
+    match load_labels(image, save_dir) {
+        Ok(None) => ImageStatus::Unlabelled,
+        Ok(Some(l)) if l.annotation.verified => ImageStatus::Verified {
+            boxes: l.annotation.boxes.len(),
+        },
+        Ok(Some(l)) => ImageStatus::Labelled {
+            boxes: l.annotation.boxes.len(),
+        },
+        Err(e) => ImageStatus::LabelError(e.to_string()),
+    }
+}

@@ -1,0 +1,877 @@
+//! The app's state and every action the UI can take on it. No drawing here.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::document::Document;
+use super::image_loader::ImageLoader;
+use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
+use super::session::{label_status, ImageStatus, Session};
+use super::settings::Settings;
+use crate::dataset::{
+    load_labels, read_image_info, save_labels, ClassList, ImageAnnotation, LabelBox, LabelFormat,
+};
+use crate::export::{ExportOptions, ExportSummary, Layout, SplitMode};
+use crate::geometry::BoxXyxy;
+
+/// What a left-drag on the canvas does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// Select, move and resize boxes; drag empty canvas to pan.
+    Edit,
+    /// Drag to draw a new box (`w`).
+    Draw,
+}
+
+/// How the image is fitted into the canvas.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fit {
+    Window,
+    Width,
+    /// A user-chosen zoom (screen points per image pixel).
+    Manual,
+}
+
+/// The canvas view: zoom and pan, in screen points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct View {
+    pub fit: Fit,
+    pub zoom: f32,
+    /// Screen offset of the image's top-left corner from the canvas' top-left corner.
+    pub pan: egui::Vec2,
+    /// −1 (dark) … 0 … +1 (bright).
+    pub brightness: f32,
+    /// Keyboard zoom to apply about the canvas centre on the next frame (1 = none).
+    pub pending_zoom: f32,
+    /// Screen position of the image's top-left corner in the last frame.
+    pub origin: egui::Pos2,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            fit: Fit::Window,
+            zoom: 1.0,
+            pan: egui::Vec2::ZERO,
+            brightness: 0.0,
+            pending_zoom: 1.0,
+            origin: egui::Pos2::ZERO,
+        }
+    }
+}
+
+/// A new box waiting for its class (the label picker is open).
+#[derive(Clone, Debug)]
+pub struct PendingLabel {
+    pub bbox: BoxXyxy,
+    pub text: String,
+}
+
+/// A navigation that waits for the user's answer about unsaved changes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AfterPrompt {
+    GoTo(usize),
+    OpenFolder(PathBuf),
+    Quit,
+}
+
+/// Everything the app shows.
+pub struct AppState {
+    pub settings: Settings,
+    pub settings_path: PathBuf,
+    pub session: Option<Session>,
+    pub current: Option<usize>,
+    pub doc: Option<Document>,
+    pub classes: ClassList,
+    pub tool: Tool,
+    pub view: View,
+    pub hidden_classes: HashSet<String>,
+    pub file_filter: String,
+    pub pending_label: Option<PendingLabel>,
+    pub unsaved_prompt: Option<AfterPrompt>,
+    pub confirm_delete: Option<PathBuf>,
+    /// Messages for the status bar / log (latest last).
+    pub messages: Vec<String>,
+    /// Last error shown prominently until dismissed.
+    pub error: Option<String>,
+    /// Cursor position / box size in image pixels, for the status bar.
+    pub canvas_info: String,
+    pub loader: Option<ImageLoader>,
+    pub quit_requested: bool,
+    /// Repaints the window from background jobs (`None` in headless use).
+    pub ctx: Option<egui::Context>,
+    pub export_form: Option<ExportForm>,
+    pub export_job: Option<Job<Result<ExportSummary, String>>>,
+    pub export_result: Option<Result<ExportSummary, String>>,
+    pub picker: Option<Job<(PickPurpose, Option<PathBuf>)>>,
+    pub demo_job: Option<Job<Result<PathBuf, String>>>,
+}
+
+/// The Export COCO dialog's choices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportForm {
+    pub split: SplitChoice,
+    pub val_fraction: f64,
+    pub seed: u64,
+    pub zylo117: bool,
+    pub project: String,
+    pub out_dir: String,
+    pub difficult_as_crowd: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitChoice {
+    None,
+    Fraction,
+    ByFolder,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, settings_path: PathBuf, loader: Option<ImageLoader>) -> Self {
+        Self {
+            settings,
+            settings_path,
+            session: None,
+            current: None,
+            doc: None,
+            classes: ClassList::new(),
+            tool: Tool::Edit,
+            view: View::default(),
+            hidden_classes: HashSet::new(),
+            file_filter: String::new(),
+            pending_label: None,
+            unsaved_prompt: None,
+            confirm_delete: None,
+            messages: Vec::new(),
+            error: None,
+            canvas_info: String::new(),
+            loader,
+            quit_requested: false,
+            ctx: None,
+            export_form: None,
+            export_job: None,
+            export_result: None,
+            picker: None,
+            demo_job: None,
+        }
+    }
+
+    pub fn info(&mut self, message: impl Into<String>) {
+        self.messages.push(message.into());
+        if self.messages.len() > 200 {
+            self.messages.remove(0);
+        }
+    }
+
+    pub fn fail(&mut self, message: impl Into<String>) {
+        let m = message.into();
+        self.messages.push(m.clone());
+        self.error = Some(m);
+    }
+
+    /// The document, if it may be edited (its label file was readable, or the user chose
+    /// to overwrite it).
+    pub fn editable(&mut self) -> Option<&mut Document> {
+        self.doc.as_mut().filter(|d| d.can_save())
+    }
+
+    pub fn save_settings(&mut self) {
+        if let Err(e) = self.settings.save(&self.settings_path) {
+            self.info(format!("cannot save settings: {e}"));
+        }
+    }
+
+    // ---- folders -------------------------------------------------------------------
+
+    /// Opens an image folder (after saving or asking about the current image).
+    pub fn request_open_folder(&mut self, folder: PathBuf, ctx: Option<egui::Context>) {
+        if self.needs_prompt() {
+            self.unsaved_prompt = Some(AfterPrompt::OpenFolder(folder));
+            return;
+        }
+        if !self.leave_current_image() {
+            return;
+        }
+        self.open_folder(folder, ctx);
+    }
+
+    fn open_folder(&mut self, folder: PathBuf, ctx: Option<egui::Context>) {
+        let folder = folder.canonicalize().unwrap_or(folder);
+        if !folder.is_dir() {
+            self.fail(format!("{} is not a folder", folder.display()));
+            return;
+        }
+        let save_dir = self.settings.save_dirs.get(&folder).cloned();
+        self.classes = load_class_file(&folder, save_dir.as_deref());
+        self.session = Some(Session::open(folder.clone(), save_dir, ctx));
+        self.current = None;
+        self.doc = None;
+        if let Some(loader) = &mut self.loader {
+            loader.cancel_pending();
+        }
+        self.settings.remember_folder(&folder);
+        self.save_settings();
+        self.info(format!("opened {}", folder.display()));
+    }
+
+    /// Sets the folder where label files are read and written.
+    pub fn change_save_dir(&mut self, dir: PathBuf) {
+        if !self.leave_current_image() {
+            return;
+        }
+        let Some(session) = &self.session else { return };
+        let root = session.root.clone();
+        self.settings.save_dirs.insert(root.clone(), dir.clone());
+        self.save_settings();
+        let current = self.current_path();
+        self.open_folder(root, None);
+        if let Some(p) = current {
+            self.settings.last_image.insert(
+                self.session
+                    .as_ref()
+                    .map(|s| s.root.clone())
+                    .unwrap_or_default(),
+                p,
+            );
+        }
+        self.info(format!("labels are now saved in {}", dir.display()));
+    }
+
+    /// Applies background results (folder scan); picks the first image once listed.
+    pub fn poll_session(&mut self) -> bool {
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        let changed = session.poll();
+        if self.current.is_none() && session.listed && !session.images.is_empty() {
+            let resume = self
+                .settings
+                .last_image
+                .get(&session.root)
+                .and_then(|p| session.index_of(p))
+                .unwrap_or(0);
+            self.load_image(resume);
+        }
+        changed
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.session.as_ref().map_or(0, |s| s.images.len())
+    }
+
+    pub fn current_path(&self) -> Option<PathBuf> {
+        let s = self.session.as_ref()?;
+        Some(s.images.get(self.current?)?.path.clone())
+    }
+
+    pub fn save_dir(&self) -> Option<&Path> {
+        self.session.as_ref().and_then(|s| s.save_dir.as_deref())
+    }
+
+    // ---- navigation ----------------------------------------------------------------
+
+    fn needs_prompt(&self) -> bool {
+        !self.settings.autosave
+            && self
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.is_dirty() && d.can_save())
+    }
+
+    /// Goes to image `index`, saving the current one first (autosave) or asking.
+    pub fn go_to(&mut self, index: usize) {
+        if Some(index) == self.current || index >= self.image_count() {
+            return;
+        }
+        if self.needs_prompt() {
+            self.unsaved_prompt = Some(AfterPrompt::GoTo(index));
+            return;
+        }
+        if self.leave_current_image() {
+            self.load_image(index);
+        }
+    }
+
+    pub fn next(&mut self) {
+        if let Some(i) = self.current {
+            self.go_to(i + 1);
+        }
+    }
+
+    pub fn previous(&mut self) {
+        if let Some(i) = self.current.filter(|&i| i > 0) {
+            self.go_to(i - 1);
+        }
+    }
+
+    /// The next image (after the current one, wrapping) whose status matches.
+    pub fn next_matching(&mut self, matches: impl Fn(&ImageStatus) -> bool) {
+        let Some(session) = &self.session else { return };
+        let n = session.images.len();
+        let start = self.current.map_or(0, |c| c + 1);
+        let found = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| Some(i) != self.current && matches(&session.images[i].status));
+        match found {
+            Some(i) => self.go_to(i),
+            None => self.info("no such image"),
+        }
+    }
+
+    /// Saves (when needed and allowed) before the current image is left. Returns `false`
+    /// when the save failed and the user must decide (nothing is lost).
+    pub fn leave_current_image(&mut self) -> bool {
+        if self.settings.autosave
+            && self
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.is_dirty() && d.can_save())
+        {
+            return self.save();
+        }
+        true
+    }
+
+    /// Answers the unsaved-changes prompt.
+    pub fn answer_prompt(&mut self, save: bool, ctx: Option<egui::Context>) {
+        let Some(after) = self.unsaved_prompt.take() else {
+            return;
+        };
+        if save && !self.save() {
+            return;
+        }
+        if !save {
+            if let Some(d) = &mut self.doc {
+                d.mark_saved();
+            }
+        }
+        match after {
+            AfterPrompt::GoTo(i) => self.load_image(i),
+            AfterPrompt::OpenFolder(f) => self.open_folder(f, ctx),
+            AfterPrompt::Quit => self.quit_requested = true,
+        }
+    }
+
+    /// Loads image `index`'s labels and asks the loader for its pixels (and neighbours').
+    pub fn load_image(&mut self, index: usize) {
+        let Some(session) = &self.session else { return };
+        let Some(entry) = session.images.get(index) else {
+            return;
+        };
+        let path = entry.path.clone();
+        let save_dir = session.save_dir.clone();
+        let root = session.root.clone();
+        let doc = match load_labels(&path, save_dir.as_deref()) {
+            Ok(Some(loaded)) => {
+                for b in &loaded.annotation.boxes {
+                    self.classes.ensure(&b.class_name);
+                }
+                Document::new(path.clone(), loaded.annotation, loaded.format)
+            }
+            Ok(None) => Document::new(path.clone(), blank_annotation(&path), self.settings.format),
+            Err(e) => {
+                let message = e.to_string();
+                self.info(format!("cannot read labels: {message}"));
+                if let Some(s) = &mut self.session {
+                    s.images[index].status = ImageStatus::LabelError(message.clone());
+                }
+                let format = crate::dataset::find_label(&path, save_dir.as_deref())
+                    .map_or(self.settings.format, |(_, f)| f);
+                Document::failed(path.clone(), blank_annotation(&path), format, message)
+            }
+        };
+        self.doc = Some(doc);
+        self.current = Some(index);
+        self.pending_label = None;
+        self.view.fit = if self.view.fit == Fit::Width {
+            Fit::Width
+        } else {
+            Fit::Window
+        };
+        self.settings.last_image.insert(root, path.clone());
+        self.request_images(index);
+    }
+
+    fn request_images(&mut self, index: usize) {
+        let Some(session) = &self.session else { return };
+        let paths: Vec<PathBuf> = [
+            index as isize,
+            index as isize + 1,
+            index as isize - 1,
+            index as isize + 2,
+        ]
+        .iter()
+        .filter(|&&i| i >= 0 && (i as usize) < session.images.len())
+        .map(|&i| session.images[i as usize].path.clone())
+        .collect();
+        if let Some(loader) = &mut self.loader {
+            for (k, p) in paths.iter().enumerate() {
+                loader.request(p, k == 0);
+            }
+        }
+    }
+
+    // ---- saving --------------------------------------------------------------------
+
+    /// Saves the current image's labels. Returns whether the labels are safe on disk.
+    pub fn save(&mut self) -> bool {
+        let Some(doc) = &mut self.doc else {
+            return true;
+        };
+        if !doc.can_save() {
+            let msg = format!(
+                "not saved: the label file of {} could not be read, so it is left untouched (use \"Overwrite\" to replace it)",
+                doc.image_path.display()
+            );
+            self.fail(msg);
+            return false;
+        }
+        if !doc.annotation.has_size() {
+            match read_image_info(&doc.image_path) {
+                Ok(info) => {
+                    (doc.annotation.width, doc.annotation.height) = (info.width, info.height)
+                }
+                Err(e) => {
+                    let msg = format!("not saved: {e}");
+                    self.fail(msg);
+                    return false;
+                }
+            }
+        }
+        let save_dir = self.session.as_ref().and_then(|s| s.save_dir.clone());
+        match save_labels(
+            &doc.image_path,
+            save_dir.as_deref(),
+            doc.format,
+            &doc.annotation,
+            &mut self.classes,
+        ) {
+            Ok(path) => {
+                doc.mark_saved();
+                doc.load_error = None;
+                doc.overwrite_allowed = false;
+                let n = doc.annotation.boxes.len();
+                let status = if doc.annotation.verified {
+                    ImageStatus::Verified { boxes: n }
+                } else {
+                    ImageStatus::Labelled { boxes: n }
+                };
+                if let (Some(s), Some(i)) = (&mut self.session, self.current) {
+                    s.images[i].status = status;
+                }
+                self.info(format!("saved {}", path.display()));
+                true
+            }
+            Err(e) => {
+                self.fail(format!("not saved: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Allows replacing a label file that could not be read (explicit user choice).
+    pub fn allow_overwrite(&mut self) {
+        if let Some(doc) = &mut self.doc {
+            doc.overwrite_allowed = true;
+        }
+    }
+
+    pub fn set_format(&mut self, format: LabelFormat) {
+        self.settings.format = format;
+        if let Some(doc) = &mut self.doc {
+            if doc.format != format {
+                doc.format = format;
+                doc.edit(|_| {});
+            }
+        }
+    }
+
+    // ---- editing -------------------------------------------------------------------
+
+    /// The label a new box gets without asking, if any.
+    pub fn automatic_label(&self) -> Option<String> {
+        if !self.settings.single_class_mode {
+            return None;
+        }
+        self.settings
+            .default_label
+            .clone()
+            .or_else(|| self.classes.names().first().cloned())
+    }
+
+    /// A new box was drawn: label it at once, or open the label picker.
+    pub fn box_drawn(&mut self, bbox: BoxXyxy) {
+        match self.automatic_label() {
+            Some(label) => self.add_box(bbox, &label),
+            None => {
+                let text = self.settings.default_label.clone().unwrap_or_default();
+                self.pending_label = Some(PendingLabel { bbox, text });
+            }
+        }
+    }
+
+    pub fn add_box(&mut self, bbox: BoxXyxy, label: &str) {
+        let label = label.trim().to_string();
+        if label.is_empty() {
+            return;
+        }
+        self.classes.ensure(&label);
+        self.settings.default_label = Some(label.clone());
+        let Some(doc) = self.editable() else { return };
+        let index = doc.edit(|a| {
+            a.boxes.push(LabelBox::new(label, bbox));
+            a.boxes.len() - 1
+        });
+        doc.selected = Some(index);
+    }
+
+    pub fn delete_selected(&mut self) {
+        let Some(doc) = self.editable() else { return };
+        if let Some(i) = doc.selected.take() {
+            doc.edit(|a| {
+                a.boxes.remove(i);
+            });
+        }
+    }
+
+    /// Ctrl+D: a copy of the selected box, offset by 2 px inside the image, selected.
+    pub fn duplicate_selected(&mut self) {
+        let Some(doc) = self.editable() else { return };
+        let Some(b) = doc.selected_box().cloned() else {
+            return;
+        };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let shifted = b.bbox.translated(2.0, 2.0);
+        let bbox = if shifted.x2 <= w && shifted.y2 <= h {
+            shifted
+        } else {
+            b.bbox.translated(-2.0, -2.0)
+        };
+        let index = doc.edit(|a| {
+            a.boxes.push(LabelBox {
+                bbox,
+                extra: Vec::new(),
+                ..b
+            });
+            a.boxes.len() - 1
+        });
+        doc.selected = Some(index);
+    }
+
+    /// Number keys: relabel the selected box, or make the class the default label.
+    pub fn use_class(&mut self, id: usize) {
+        let Some(name) = self.classes.name(id).map(str::to_string) else {
+            return;
+        };
+        self.settings.default_label = Some(name.clone());
+        if let Some(doc) = self.editable() {
+            if let Some(i) = doc.selected {
+                doc.edit(|a| a.boxes[i].class_name = name.clone());
+            }
+        }
+        if let Some(p) = &mut self.pending_label {
+            p.text = name;
+        }
+    }
+
+    pub fn toggle_difficult(&mut self, index: usize) {
+        if let Some(doc) = self.editable() {
+            if index < doc.annotation.boxes.len() {
+                doc.edit(|a| a.boxes[index].difficult = !a.boxes[index].difficult);
+            }
+        }
+    }
+
+    /// Space: toggles verified and saves (as LabelImg does).
+    pub fn toggle_verified(&mut self) {
+        let Some(doc) = self.editable() else { return };
+        doc.edit(|a| a.verified = !a.verified);
+        self.save();
+    }
+
+    /// Arrow keys: moves the selected box by (dx, dy) pixels, kept inside the image.
+    pub fn nudge_selected(&mut self, dx: f64, dy: f64) {
+        let Some(doc) = self.editable() else { return };
+        let Some(i) = doc.selected else { return };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let b = doc.annotation.boxes[i].bbox;
+        let dx = dx.clamp(-b.x1, (w - b.x2).max(0.0));
+        let dy = dy.clamp(-b.y1, (h - b.y2).max(0.0));
+        if dx != 0.0 || dy != 0.0 {
+            doc.edit(|a| a.boxes[i].bbox = b.translated(dx, dy));
+        }
+    }
+
+    /// Copies the previous image's boxes into this one, merging (boxes already present
+    /// at the same place with the same class are not doubled).
+    pub fn copy_previous_boxes(&mut self) {
+        let (Some(i), Some(session)) = (self.current, &self.session) else {
+            return;
+        };
+        if i == 0 {
+            return;
+        }
+        let previous = session.images[i - 1].path.clone();
+        let save_dir = session.save_dir.clone();
+        match load_labels(&previous, save_dir.as_deref()) {
+            Ok(Some(loaded)) => {
+                let Some(doc) = self.editable() else { return };
+                let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+                let added = doc.edit(|a| {
+                    let mut added = 0;
+                    for b in loaded.annotation.boxes {
+                        let bbox = if w > 0.0 && h > 0.0 {
+                            b.bbox.clamp_to(w, h)
+                        } else {
+                            b.bbox
+                        };
+                        let present = a
+                            .boxes
+                            .iter()
+                            .any(|o| o.class_name == b.class_name && o.bbox.iou(&bbox) > 0.95);
+                        if !present && bbox.area() > 0.0 {
+                            a.boxes.push(LabelBox { bbox, ..b });
+                            added += 1;
+                        }
+                    }
+                    added
+                });
+                self.info(format!("copied {added} boxes from {}", previous.display()));
+            }
+            Ok(None) => self.info("the previous image has no labels"),
+            Err(e) => self.fail(format!("cannot copy: {e}")),
+        }
+    }
+
+    pub fn undo(&mut self) {
+        if let Some(d) = &mut self.doc {
+            d.undo();
+        }
+    }
+
+    pub fn redo(&mut self) {
+        if let Some(d) = &mut self.doc {
+            d.redo();
+        }
+    }
+
+    /// Moves the current image (not its labels) to the system trash.
+    pub fn delete_image(&mut self, path: &Path) {
+        match trash::delete(path) {
+            Ok(()) => {
+                self.info(format!("moved {} to the trash", path.display()));
+                if let Some(loader) = &mut self.loader {
+                    loader.forget(path);
+                }
+                let Some(session) = &mut self.session else {
+                    return;
+                };
+                let Some(i) = session.index_of(path) else {
+                    return;
+                };
+                session.images.remove(i);
+                let remaining = session.images.len();
+                self.doc = None;
+                self.current = None;
+                if remaining > 0 {
+                    self.load_image(i.min(remaining - 1));
+                }
+            }
+            Err(e) => self.fail(format!("cannot move {} to the trash: {e}", path.display())),
+        }
+    }
+
+    /// Re-reads the current image's label status (after an external change).
+    pub fn refresh_status(&mut self, index: usize) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let save_dir = session.save_dir.clone();
+        if let Some(e) = session.images.get_mut(index) {
+            e.status = label_status(&e.path, save_dir.as_deref());
+        }
+    }
+}
+
+impl AppState {
+    // ---- background jobs -----------------------------------------------------------
+
+    /// Opens a native picker (off the UI thread); the answer arrives in `poll_jobs`.
+    pub fn pick(&mut self, purpose: PickPurpose) {
+        if self.picker.is_some() {
+            return;
+        }
+        let start = self.session.as_ref().map(|s| s.root.clone());
+        self.picker = Some(spawn_picker(purpose, start, self.ctx.clone()));
+    }
+
+    /// Opens the Export COCO dialog with defaults for the current folder.
+    pub fn open_export_dialog(&mut self) {
+        let Some(session) = &self.session else {
+            self.fail("open a folder first");
+            return;
+        };
+        let out = session.root.join("coco");
+        self.export_result = None;
+        self.export_form = Some(ExportForm {
+            split: SplitChoice::Fraction,
+            val_fraction: 0.2,
+            seed: 0,
+            zylo117: false,
+            project: "detlab".into(),
+            out_dir: out.to_string_lossy().into_owned(),
+            difficult_as_crowd: false,
+        });
+    }
+
+    /// Starts the export described by the dialog (saving the current image first).
+    pub fn start_export(&mut self) {
+        let (Some(form), Some(session)) = (self.export_form.clone(), &self.session) else {
+            return;
+        };
+        if self.export_job.is_some() {
+            return;
+        }
+        let options = ExportOptions {
+            images_dir: session.root.clone(),
+            labels_dir: session.save_dir.clone(),
+            out_dir: PathBuf::from(form.out_dir.trim()),
+            classes: self.classes.clone(),
+            split: match form.split {
+                SplitChoice::None => SplitMode::None,
+                SplitChoice::Fraction => SplitMode::Fraction {
+                    val_fraction: form.val_fraction,
+                    seed: form.seed,
+                },
+                SplitChoice::ByFolder => SplitMode::ByFolder,
+            },
+            layout: if form.zylo117 {
+                Layout::Zylo117 {
+                    project: form.project.trim().to_string(),
+                }
+            } else {
+                Layout::Plain
+            },
+            difficult_as_crowd: form.difficult_as_crowd,
+        };
+        if !self.leave_current_image() {
+            return;
+        }
+        self.export_result = None;
+        self.export_job = Some(spawn_export(options, self.ctx.clone()));
+    }
+
+    /// Creates the synthetic demo dataset in `folder` in the background, then opens it.
+    pub fn create_demo(&mut self, folder: PathBuf) {
+        if self.demo_job.is_some() {
+            return;
+        }
+        let options = crate::demo::DemoOptions {
+            out_dir: folder.clone(),
+            images: 40,
+            seed: 0,
+            width: 640,
+            height: 480,
+        };
+        self.info(format!("creating the demo dataset in {}", folder.display()));
+        self.demo_job = Some(Job::spawn("demo", self.ctx.clone(), move |_| {
+            crate::demo::generate(&options)
+                .map(|_| folder)
+                .map_err(|e| e.to_string())
+        }));
+    }
+
+    /// Applies finished background jobs; returns whether anything changed.
+    pub fn poll_jobs(&mut self) -> bool {
+        let mut changed = false;
+        if let Some((purpose, picked)) = self.picker.as_ref().and_then(Job::poll) {
+            self.picker = None;
+            changed = true;
+            if let Some(path) = picked {
+                match purpose {
+                    PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
+                    PickPurpose::OpenFile => self.open_file(path),
+                    PickPurpose::SaveDir => self.change_save_dir(path),
+                    PickPurpose::ExportFolder => {
+                        if let Some(f) = &mut self.export_form {
+                            f.out_dir = path.to_string_lossy().into_owned();
+                        }
+                    }
+                    PickPurpose::DemoFolder => self.create_demo(path),
+                }
+            }
+        }
+        if let Some(result) = self.export_job.as_ref().and_then(Job::poll) {
+            self.export_job = None;
+            changed = true;
+            match &result {
+                Ok(s) => self.info(format!("exported {} images to COCO", s.total_images())),
+                Err(e) => self.info(format!("export failed: {e}")),
+            }
+            self.export_result = Some(result);
+        }
+        if let Some(result) = self.demo_job.as_ref().and_then(Job::poll) {
+            self.demo_job = None;
+            changed = true;
+            match result {
+                Ok(folder) => self.request_open_folder(folder, self.ctx.clone()),
+                Err(e) => self.fail(format!("cannot create the demo dataset: {e}")),
+            }
+        }
+        changed
+    }
+
+    /// Opens the folder of `image` and shows it (Open File, or a dropped image).
+    pub fn open_file(&mut self, image: PathBuf) {
+        let Some(folder) = image.parent().map(Path::to_path_buf) else {
+            return;
+        };
+        let image = image.canonicalize().unwrap_or(image);
+        let folder = folder.canonicalize().unwrap_or(folder);
+        self.settings.last_image.insert(folder.clone(), image);
+        self.request_open_folder(folder, self.ctx.clone());
+    }
+
+    /// Files or folders dropped on the window.
+    pub fn dropped(&mut self, path: PathBuf) {
+        if path.is_dir() {
+            self.request_open_folder(path, self.ctx.clone());
+        } else if crate::dataset::is_image_path(&path) {
+            self.open_file(path);
+        } else {
+            self.fail(format!(
+                "{} is neither a folder nor an image",
+                path.display()
+            ));
+        }
+    }
+}
+
+/// An empty annotation for an image without labels (size filled in on save).
+fn blank_annotation(path: &Path) -> ImageAnnotation {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (w, h) = read_image_info(path)
+        .map(|i| (i.width, i.height))
+        .unwrap_or((0, 0));
+    ImageAnnotation::new(name, w, h)
+}
+
+/// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save
+/// folder or the image folder.
+pub fn load_class_file(folder: &Path, save_dir: Option<&Path>) -> ClassList {
+    let dirs = save_dir.into_iter().chain(std::iter::once(folder));
+    for dir in dirs {
+        for name in ["predefined_classes.txt", "classes.txt", "labels.txt"] {
+            let p = dir.join(name);
+            if p.is_file() {
+                if let Ok(list) = ClassList::read(&p) {
+                    return list;
+                }
+            }
+        }
+    }
+    ClassList::new()
+}

@@ -1,0 +1,78 @@
+//! Loading and saving one image's labels in whichever format LabelImg's rules find.
+
+use std::path::{Path, PathBuf};
+
+use super::image_info::read_image_info;
+use super::lookup::{find_label, label_path, LabelFormat};
+use super::{ClassList, ImageAnnotation};
+use crate::formats::{createml, voc, yolo, FormatError};
+
+/// The labels found for an image.
+#[derive(Clone, Debug)]
+pub struct LoadedLabels {
+    pub path: PathBuf,
+    pub format: LabelFormat,
+    pub annotation: ImageAnnotation,
+}
+
+/// Reads the label file of `image` (VOC > YOLO > CreateML; in `save_dir` or beside the
+/// image). `Ok(None)` means the image has no label file. The annotation's size is
+/// filled from the image header when the file does not carry it.
+pub fn load_labels(
+    image: &Path,
+    save_dir: Option<&Path>,
+) -> Result<Option<LoadedLabels>, FormatError> {
+    let Some((path, format)) = find_label(image, save_dir) else {
+        return Ok(None);
+    };
+    let filename = image
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let header_size = || {
+        read_image_info(image)
+            .map(|i| (i.width, i.height))
+            .map_err(|e| {
+                FormatError::invalid(&path, format.name(), format!("needs the image size: {e}"))
+            })
+    };
+    let mut annotation = match format {
+        LabelFormat::Voc => voc::read(&path)?,
+        LabelFormat::CreateMl => createml::read(&path, &filename)?,
+        LabelFormat::Yolo => {
+            let (w, h) = header_size()?;
+            yolo::read(&path, &filename, w, h)?
+        }
+    };
+    if !annotation.has_size() {
+        let (w, h) = header_size()?;
+        annotation.width = w;
+        annotation.height = h;
+    }
+    if annotation.filename.is_empty() {
+        annotation.filename = filename;
+    }
+    Ok(Some(LoadedLabels {
+        path,
+        format,
+        annotation,
+    }))
+}
+
+/// Writes `annotation` for `image` in `format` (atomically) and returns the path written.
+/// YOLO also rewrites `classes.txt` from `classes` (new names are appended to it).
+pub fn save_labels(
+    image: &Path,
+    save_dir: Option<&Path>,
+    format: LabelFormat,
+    annotation: &ImageAnnotation,
+    classes: &mut ClassList,
+) -> Result<PathBuf, FormatError> {
+    let path = label_path(image, save_dir, format);
+    match format {
+        LabelFormat::Voc => voc::write(&path, annotation, image)?,
+        LabelFormat::Yolo => yolo::write(&path, annotation, classes)?,
+        LabelFormat::CreateMl => createml::write(&path, annotation)?,
+    }
+    Ok(path)
+}

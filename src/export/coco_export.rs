@@ -1,0 +1,428 @@
+//! One-click COCO export: a folder of labelled images → `instances_train.json`
+//! (+ `instances_val.json`), in the plain layout or the one Zylo117's trainer reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::split::{stratified_split, SplitMode};
+use crate::dataset::{load_labels, read_image_info, scan_images, ClassList, ImageAnnotation};
+use crate::formats::coco::{CocoAnnotation, CocoCategory, CocoDataset, CocoImage};
+
+/// Where the exported files go and how they are laid out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layout {
+    /// `OUT/instances_train.json`, `OUT/instances_val.json`, `OUT/labels.txt`;
+    /// `file_name` relative to the images folder.
+    Plain,
+    /// `OUT/datasets/NAME/{train,val}/…` (images copied), `OUT/datasets/NAME/annotations/
+    /// instances_{train,val}.json` and `OUT/projects/NAME.yml` with `obj_list`.
+    Zylo117 { project: String },
+}
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub images_dir: PathBuf,
+    /// Folder of the label files; `None` = beside the images.
+    pub labels_dir: Option<PathBuf>,
+    pub out_dir: PathBuf,
+    /// Class order (category ids 1..N); names found only in labels are appended.
+    pub classes: ClassList,
+    pub split: SplitMode,
+    pub layout: Layout,
+    /// Export `difficult` boxes as `iscrowd: 1`, so that COCO evaluation ignores them.
+    pub difficult_as_crowd: bool,
+}
+
+/// An image left out of the export, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What an export did.
+#[derive(Clone, Debug, Default)]
+pub struct ExportSummary {
+    /// Images per split name (`train`, `val`, …).
+    pub images: BTreeMap<String, usize>,
+    /// Boxes per class name, in category order.
+    pub boxes_per_class: Vec<(String, usize)>,
+    /// Images without any box (exported as negatives).
+    pub negatives: usize,
+    pub skipped: Vec<Skipped>,
+    /// Boxes dropped because they were empty after clipping to the image.
+    pub dropped_boxes: Vec<Skipped>,
+    pub files_written: Vec<PathBuf>,
+}
+
+impl ExportSummary {
+    pub fn total_images(&self) -> usize {
+        self.images.values().sum()
+    }
+
+    /// A human-readable report (used by the CLI and the GUI's result dialog).
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        let splits: Vec<String> = self
+            .images
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        s.push_str(&format!(
+            "images: {} ({})\n",
+            self.total_images(),
+            splits.join(", ")
+        ));
+        let boxes: usize = self.boxes_per_class.iter().map(|(_, n)| n).sum();
+        s.push_str(&format!("boxes: {boxes}\n"));
+        for (name, n) in &self.boxes_per_class {
+            s.push_str(&format!("  {name}: {n}\n"));
+        }
+        s.push_str(&format!(
+            "negatives (images without boxes): {}\n",
+            self.negatives
+        ));
+        if !self.dropped_boxes.is_empty() {
+            s.push_str(&format!(
+                "boxes dropped (empty after clipping): {}\n",
+                self.dropped_boxes.len()
+            ));
+        }
+        if !self.skipped.is_empty() {
+            s.push_str(&format!("skipped files: {}\n", self.skipped.len()));
+            for k in &self.skipped {
+                s.push_str(&format!("  {}: {}\n", k.path.display(), k.reason));
+            }
+        }
+        for f in &self.files_written {
+            s.push_str(&format!("wrote {}\n", f.display()));
+        }
+        s
+    }
+}
+
+/// Failures that stop an export as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot scan {path}: {source}")]
+    Scan {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("nothing to export: no readable images in {0}")]
+    Nothing(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Format(#[from] crate::formats::FormatError),
+}
+
+/// One image ready for export.
+struct Item {
+    path: PathBuf,
+    /// Path below the images root, `/`-separated.
+    relative: String,
+    annotation: ImageAnnotation,
+}
+
+/// Reads every image's labels (in parallel); failures are collected, not fatal.
+fn collect(
+    options: &ExportOptions,
+    images: &[PathBuf],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> (Vec<Item>, Vec<Skipped>) {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Item, Skipped>> = images
+        .par_iter()
+        .map(|path| {
+            let result = load_one(options, path);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n.is_multiple_of(256) || n == images.len() {
+                progress(n, images.len());
+            }
+            result
+        })
+        .collect();
+    let mut items = Vec::with_capacity(results.len());
+    let mut skipped = Vec::new();
+    for r in results {
+        match r {
+            Ok(item) => items.push(item),
+            Err(s) => skipped.push(s),
+        }
+    }
+    (items, skipped)
+}
+
+fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
+    let skip = |reason: String| Skipped {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let annotation = match load_labels(path, options.labels_dir.as_deref()) {
+        Ok(Some(loaded)) => loaded.annotation,
+        Ok(None) => {
+            let info = read_image_info(path).map_err(|e| skip(e.reason))?;
+            let name = path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            ImageAnnotation::new(name, info.width, info.height)
+        }
+        Err(e) => return Err(skip(e.to_string())),
+    };
+    let relative = path
+        .strip_prefix(&options.images_dir)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok(Item {
+        path: path.to_path_buf(),
+        relative,
+        annotation,
+    })
+}
+
+/// Exports the folder; `progress(done, total)` is called from worker threads.
+pub fn export_coco(
+    options: &ExportOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ExportSummary, ExportError> {
+    let images = scan_images(&options.images_dir).map_err(|source| ExportError::Scan {
+        path: options.images_dir.clone(),
+        source,
+    })?;
+    let (items, skipped) = collect(options, &images, progress);
+    if items.is_empty() {
+        return Err(ExportError::Nothing(options.images_dir.clone()));
+    }
+
+    let mut classes = options.classes.clone();
+    let image_classes: Vec<Vec<usize>> = items
+        .iter()
+        .map(|it| {
+            it.annotation
+                .boxes
+                .iter()
+                .map(|b| classes.ensure(&b.class_name))
+                .collect()
+        })
+        .collect();
+
+    // Split name and the file_name within that split, per item.
+    let assignment: Vec<(String, String)> = match &options.split {
+        SplitMode::None => items
+            .iter()
+            .map(|it| ("train".to_string(), it.relative.clone()))
+            .collect(),
+        SplitMode::Fraction { val_fraction, seed } => {
+            let is_val = stratified_split(&image_classes, classes.len(), *val_fraction, *seed);
+            items
+                .iter()
+                .zip(is_val)
+                .map(|(it, v)| {
+                    (
+                        (if v { "val" } else { "train" }).to_string(),
+                        it.relative.clone(),
+                    )
+                })
+                .collect()
+        }
+        SplitMode::ByFolder => items
+            .iter()
+            .map(|it| match it.relative.split_once('/') {
+                Some((folder, rest)) => (folder.to_string(), rest.to_string()),
+                None => ("train".to_string(), it.relative.clone()),
+            })
+            .collect(),
+    };
+
+    let categories: Vec<CocoCategory> = classes
+        .names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| CocoCategory {
+            id: i as u64 + 1,
+            name: n.clone(),
+            supercategory: "none".into(),
+        })
+        .collect();
+    let mut summary = ExportSummary {
+        skipped,
+        ..Default::default()
+    };
+    let mut per_class = vec![0usize; classes.len()];
+    let mut splits: BTreeMap<String, CocoDataset> = BTreeMap::new();
+    for (idx, (item, (split, file_name))) in items.iter().zip(&assignment).enumerate() {
+        let dataset = splits.entry(split.clone()).or_insert_with(|| CocoDataset {
+            info: serde_json::json!({"description": "exported by detlab", "version": env!("CARGO_PKG_VERSION")}),
+            categories: categories.clone(),
+            ..Default::default()
+        });
+        let image_id = dataset.images.len() as u64 + 1;
+        let ann = &item.annotation;
+        dataset.images.push(CocoImage {
+            id: image_id,
+            file_name: file_name.clone(),
+            width: ann.width,
+            height: ann.height,
+        });
+        let mut kept = 0;
+        for (b, &class) in ann.boxes.iter().zip(&image_classes[idx]) {
+            let clipped = b
+                .bbox
+                .normalized()
+                .clamp_to(ann.width as f64, ann.height as f64);
+            if clipped.width() <= 0.0 || clipped.height() <= 0.0 {
+                summary.dropped_boxes.push(Skipped {
+                    path: item.path.clone(),
+                    reason: format!(
+                        "{} box {:?} is empty inside the {}×{} image",
+                        b.class_name, b.bbox, ann.width, ann.height
+                    ),
+                });
+                continue;
+            }
+            let id = dataset.annotations.len() as u64 + 1;
+            let crowd = options.difficult_as_crowd && b.difficult;
+            dataset.annotations.push(CocoAnnotation::from_box(
+                id,
+                image_id,
+                class as u64 + 1,
+                clipped.to_xywh(),
+                crowd,
+            ));
+            per_class[class] += 1;
+            kept += 1;
+        }
+        if kept == 0 {
+            summary.negatives += 1;
+        }
+        *summary.images.entry(split.clone()).or_default() += 1;
+    }
+    summary.boxes_per_class = classes.names().iter().cloned().zip(per_class).collect();
+    write_layout(
+        options,
+        &classes,
+        &splits,
+        &items,
+        &assignment,
+        &mut summary,
+    )?;
+    Ok(summary)
+}
+
+fn write_layout(
+    options: &ExportOptions,
+    classes: &ClassList,
+    splits: &BTreeMap<String, CocoDataset>,
+    items: &[Item],
+    assignment: &[(String, String)],
+    summary: &mut ExportSummary,
+) -> Result<(), ExportError> {
+    let out = &options.out_dir;
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|source| ExportError::Write {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let write = |p: &Path, bytes: &[u8]| {
+        crate::atomic::write_atomic(p, bytes).map_err(|source| ExportError::Write {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    match &options.layout {
+        Layout::Plain => {
+            mkdir(out)?;
+            for (split, dataset) in splits {
+                let path = out.join(format!("instances_{split}.json"));
+                dataset.write(&path)?;
+                summary.files_written.push(path);
+            }
+            let labels = out.join("labels.txt");
+            write(&labels, classes.to_file_content().as_bytes())?;
+            summary.files_written.push(labels);
+        }
+        Layout::Zylo117 { project } => {
+            let root = out.join("datasets").join(project);
+            let annotations = root.join("annotations");
+            mkdir(&annotations)?;
+            for (item, (split, file_name)) in items.iter().zip(assignment) {
+                let target = root.join(split).join(file_name);
+                if let Some(parent) = target.parent() {
+                    mkdir(parent)?;
+                }
+                copy_image(&item.path, &target)?;
+            }
+            for (split, dataset) in splits {
+                let path = annotations.join(format!("instances_{split}.json"));
+                dataset.write(&path)?;
+                summary.files_written.push(path);
+            }
+            let projects = out.join("projects");
+            mkdir(&projects)?;
+            let yml = projects.join(format!("{project}.yml"));
+            write(
+                &yml,
+                zylo117_project_yml(project, classes, splits.contains_key("val")).as_bytes(),
+            )?;
+            summary.files_written.push(yml);
+        }
+    }
+    Ok(())
+}
+
+/// Hard-links when possible (same filesystem), else copies via a temp file + rename.
+fn copy_image(from: &Path, to: &Path) -> Result<(), ExportError> {
+    if to.exists() {
+        let _ = std::fs::remove_file(to);
+    }
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(from).map_err(|source| ExportError::Write {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    crate::atomic::write_atomic(to, &bytes).map_err(|source| ExportError::Write {
+        path: to.to_path_buf(),
+        source,
+    })
+}
+
+/// The `projects/NAME.yml` that Zylo117's `train.py` reads.
+pub fn zylo117_project_yml(project: &str, classes: &ClassList, has_val: bool) -> String {
+    let names: Vec<String> = classes
+        .names()
+        .iter()
+        .map(|n| format!("'{}'", n.replace('\'', "''")))
+        .collect();
+    format!(
+        "project_name: {project}  # also the folder name of the dataset under data_path\n\
+         train_set: train\n\
+         val_set: {val}\n\
+         num_gpus: 1\n\
+         \n\
+         # mean and std in RGB order\n\
+         mean: [0.485, 0.456, 0.406]\n\
+         std: [0.229, 0.224, 0.225]\n\
+         \n\
+         anchors_scales: '[2 ** 0, 2 ** (1.0 / 3.0), 2 ** (2.0 / 3.0)]'\n\
+         anchors_ratios: '[(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)]'\n\
+         \n\
+         # category ids 1..N in this order\n\
+         obj_list: [{list}]\n",
+        val = if has_val { "val" } else { "train" },
+        list = names.join(", ")
+    )
+}

@@ -1,0 +1,553 @@
+//! The image with its boxes: drawing, selecting, moving, resizing, zooming and panning.
+//! Boxes live in image pixels; only this file converts to and from screen points.
+
+use egui::{Color32, CursorIcon, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
+
+use super::colors::class_color;
+use crate::app::image_loader::ImageSlot;
+use crate::app::{AppState, Fit, Tool};
+use crate::geometry::BoxXyxy;
+
+/// Screen distance (points) within which a handle or edge is grabbed.
+const GRAB: f32 = 6.0;
+/// Smallest box (image pixels) that drawing creates.
+const MIN_BOX: f64 = 2.0;
+
+/// Which edges a resize drag moves.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+struct Edges {
+    left: bool,
+    right: bool,
+    top: bool,
+    bottom: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Drag {
+    Draw {
+        start: [f64; 2],
+    },
+    Move {
+        index: usize,
+        start: [f64; 2],
+        original: BoxXyxy,
+    },
+    Resize {
+        index: usize,
+        edges: Edges,
+        original: BoxXyxy,
+    },
+    Pan,
+}
+
+/// Image ↔ screen mapping for this frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Transform {
+    pub origin: Pos2,
+    pub zoom: f32,
+}
+
+impl Transform {
+    pub fn to_screen(self, x: f64, y: f64) -> Pos2 {
+        self.origin + Vec2::new(x as f32 * self.zoom, y as f32 * self.zoom)
+    }
+
+    pub fn to_image(self, p: Pos2) -> [f64; 2] {
+        let v = (p - self.origin) / self.zoom;
+        [v.x as f64, v.y as f64]
+    }
+
+    pub fn rect(self, b: &BoxXyxy) -> Rect {
+        Rect::from_two_pos(self.to_screen(b.x1, b.y1), self.to_screen(b.x2, b.y2))
+    }
+}
+
+/// Draws the canvas into the remaining space.
+pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
+    let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+    let painter = ui.painter_at(rect);
+    let verified = state.doc.as_ref().is_some_and(|d| d.annotation.verified);
+    painter.rect_filled(
+        rect,
+        0.0,
+        if verified {
+            Color32::from_rgb(150, 190, 60)
+        } else {
+            Color32::from_gray(40)
+        },
+    );
+
+    let Some(path) = state.current_path() else {
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "no image",
+            egui::FontId::proportional(18.0),
+            Color32::GRAY,
+        );
+        return;
+    };
+    let slot = state.loader.as_ref().and_then(|l| l.get(&path));
+    let (texture, full_size) = match slot {
+        Some(ImageSlot::Ready { texture, full_size }) => (texture.clone(), *full_size),
+        Some(ImageSlot::Failed(reason)) => {
+            let text = format!("cannot show {}:\n{reason}", path.display());
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                text,
+                egui::FontId::proportional(16.0),
+                Color32::from_rgb(255, 120, 120),
+            );
+            return;
+        }
+        _ => {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "loading…",
+                egui::FontId::proportional(18.0),
+                Color32::GRAY,
+            );
+            return;
+        }
+    };
+    if let Some(doc) = &mut state.doc {
+        if !doc.annotation.has_size() {
+            (doc.annotation.width, doc.annotation.height) = (full_size[0], full_size[1]);
+        }
+    }
+    let (w, h) = (full_size[0] as f32, full_size[1] as f32);
+    let t = update_view(ui, state, rect, &response, w, h);
+
+    let image_rect = Rect::from_min_size(t.origin, Vec2::new(w * t.zoom, h * t.zoom));
+    let b = state.view.brightness;
+    let tint = if b < 0.0 {
+        Color32::from_gray((255.0 * (1.0 + b)) as u8)
+    } else {
+        Color32::WHITE
+    };
+    painter.image(
+        texture.id(),
+        image_rect,
+        Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+        tint,
+    );
+    if b > 0.0 {
+        painter.rect_filled(
+            image_rect,
+            0.0,
+            Color32::from_white_alpha((b * 160.0) as u8),
+        );
+    }
+
+    interact(ui, state, &response, t, full_size);
+    paint_boxes(ui, state, &painter, t);
+    if let Some(err) = state.doc.as_ref().and_then(|d| d.load_error.clone()) {
+        let text = format!("labels not loaded — the file is left untouched:\n{err}");
+        painter.text(
+            rect.left_top() + Vec2::new(8.0, 8.0),
+            egui::Align2::LEFT_TOP,
+            text,
+            egui::FontId::proportional(14.0),
+            Color32::from_rgb(255, 110, 110),
+        );
+    }
+}
+
+/// Applies fit modes, the wheel (pan), Ctrl+wheel (zoom at the cursor) and keyboard zoom.
+fn update_view(
+    ui: &egui::Ui,
+    state: &mut AppState,
+    rect: Rect,
+    response: &egui::Response,
+    w: f32,
+    h: f32,
+) -> Transform {
+    let view = &mut state.view;
+    match view.fit {
+        Fit::Window => {
+            view.zoom = (rect.width() / w).min(rect.height() / h).max(1e-3);
+            view.pan = (rect.size() - Vec2::new(w, h) * view.zoom) / 2.0;
+        }
+        Fit::Width => {
+            view.zoom = (rect.width() / w).max(1e-3);
+            view.pan.x = 0.0;
+        }
+        Fit::Manual => {}
+    }
+    let zoom_about = |factor: f32, about: Pos2, view: &mut crate::app::View| {
+        let new_zoom = (view.zoom * factor).clamp(0.01, 64.0);
+        let origin = rect.min + view.pan;
+        let new_origin = about - (about - origin) * (new_zoom / view.zoom);
+        view.pan = new_origin - rect.min;
+        view.zoom = new_zoom;
+        view.fit = Fit::Manual;
+    };
+    if view.pending_zoom != 1.0 {
+        let f = view.pending_zoom;
+        view.pending_zoom = 1.0;
+        zoom_about(f, rect.center(), view);
+    }
+    if response.hovered() {
+        let (zoom, scroll, pointer) =
+            ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta, i.pointer.hover_pos()));
+        if zoom != 1.0 {
+            zoom_about(zoom, pointer.unwrap_or(rect.center()), view);
+        } else if scroll != Vec2::ZERO {
+            view.pan += scroll;
+            if view.fit == Fit::Window {
+                view.fit = Fit::Manual;
+            }
+        }
+    }
+    view.origin = rect.min + view.pan;
+    Transform {
+        origin: view.origin,
+        zoom: view.zoom,
+    }
+}
+
+fn drag_id() -> egui::Id {
+    egui::Id::unique("detlab_canvas_drag")
+}
+
+fn clamp_point(p: [f64; 2], size: [u32; 2]) -> [f64; 2] {
+    [
+        p[0].clamp(0.0, size[0] as f64),
+        p[1].clamp(0.0, size[1] as f64),
+    ]
+}
+
+/// Box from a drag start to the pointer; with `square`, the shorter side grows to match.
+fn drawn_box(start: [f64; 2], end: [f64; 2], square: bool, size: [u32; 2]) -> BoxXyxy {
+    let mut end = end;
+    if square {
+        let side = (end[0] - start[0]).abs().max((end[1] - start[1]).abs());
+        end = [
+            start[0] + side * (end[0] - start[0]).signum(),
+            start[1] + side * (end[1] - start[1]).signum(),
+        ];
+    }
+    let end = clamp_point(end, size);
+    BoxXyxy::new(start[0], start[1], end[0], end[1]).normalized()
+}
+
+/// Which edges of `r` are within grab distance of `p` (corners give two).
+fn edges_at(r: Rect, p: Pos2) -> Edges {
+    let inside_x = p.x > r.left() - GRAB && p.x < r.right() + GRAB;
+    let inside_y = p.y > r.top() - GRAB && p.y < r.bottom() + GRAB;
+    Edges {
+        left: inside_y && (p.x - r.left()).abs() <= GRAB,
+        right: inside_y && (p.x - r.right()).abs() <= GRAB,
+        top: inside_x && (p.y - r.top()).abs() <= GRAB,
+        bottom: inside_x && (p.y - r.bottom()).abs() <= GRAB,
+    }
+}
+
+impl Edges {
+    fn any(&self) -> bool {
+        self.left || self.right || self.top || self.bottom
+    }
+
+    fn cursor(&self) -> CursorIcon {
+        match (self.left || self.right, self.top || self.bottom) {
+            (true, true) if (self.left && self.top) || (self.right && self.bottom) => {
+                CursorIcon::ResizeNwSe
+            }
+            (true, true) => CursorIcon::ResizeNeSw,
+            (true, false) => CursorIcon::ResizeHorizontal,
+            (false, true) => CursorIcon::ResizeVertical,
+            _ => CursorIcon::Default,
+        }
+    }
+}
+
+/// The box under `p`: the smallest one that contains it, so nested boxes stay reachable.
+fn box_at(state: &AppState, t: Transform, p: Pos2) -> Option<usize> {
+    let doc = state.doc.as_ref()?;
+    doc.annotation
+        .boxes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !state.hidden_classes.contains(&b.class_name))
+        .filter(|(_, b)| t.rect(&b.bbox).expand(2.0).contains(p))
+        .min_by(|(_, a), (_, b)| a.bbox.area().total_cmp(&b.bbox.area()))
+        .map(|(i, _)| i)
+}
+
+fn interact(
+    ui: &egui::Ui,
+    state: &mut AppState,
+    response: &egui::Response,
+    t: Transform,
+    size: [u32; 2],
+) {
+    let id = drag_id();
+    let editable = state.doc.as_ref().is_some_and(|d| d.can_save());
+    let pointer = response.interact_pointer_pos().or(response.hover_pos());
+    let mut drag: Option<Drag> = ui.data(|d| d.get_temp(id));
+    let square = ui.input(|i| i.modifiers.command);
+
+    if state.tool == Tool::Draw {
+        ui.ctx().set_cursor_icon(CursorIcon::Crosshair);
+        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            drag = None;
+            state.tool = Tool::Edit;
+        }
+    }
+    // Hover feedback.
+    if drag.is_none() && state.tool == Tool::Edit {
+        if let (Some(p), Some(doc)) = (response.hover_pos(), &state.doc) {
+            let sel = doc
+                .selected
+                .and_then(|i| doc.annotation.boxes.get(i))
+                .map(|b| t.rect(&b.bbox));
+            match sel.map(|r| edges_at(r, p)).filter(Edges::any) {
+                Some(e) => ui.ctx().set_cursor_icon(e.cursor()),
+                None if box_at(state, t, p).is_some() => ui.ctx().set_cursor_icon(CursorIcon::Grab),
+                None => {}
+            }
+        }
+    }
+
+    if response.drag_started() {
+        let start = ui.input(|i| i.pointer.press_origin()).or(pointer);
+        if let Some(p) = start {
+            let panning = ui.input(|i| i.pointer.middle_down() || i.pointer.secondary_down());
+            drag = Some(if panning || !editable {
+                Drag::Pan
+            } else if state.tool == Tool::Draw {
+                Drag::Draw {
+                    start: clamp_point(t.to_image(p), size),
+                }
+            } else {
+                start_edit_drag(state, t, p)
+            });
+        }
+    }
+
+    if let (Some(d), Some(p)) = (drag, pointer) {
+        if response.dragged() {
+            let cur = t.to_image(p);
+            match d {
+                Drag::Pan => {
+                    state.view.pan += response.drag_delta();
+                    state.view.fit = Fit::Manual;
+                }
+                Drag::Move {
+                    index,
+                    start,
+                    original,
+                } => {
+                    let (w, h) = (size[0] as f64, size[1] as f64);
+                    let dx = (cur[0] - start[0]).clamp(-original.x1, w - original.x2);
+                    let dy = (cur[1] - start[1]).clamp(-original.y1, h - original.y2);
+                    if let Some(doc) = &mut state.doc {
+                        doc.edit_in_drag(|a| {
+                            a.boxes[index].bbox = original.translated(dx.round(), dy.round())
+                        });
+                    }
+                    ui.ctx().set_cursor_icon(CursorIcon::Grabbing);
+                }
+                Drag::Resize {
+                    index,
+                    edges,
+                    original,
+                } => {
+                    let c = clamp_point(cur, size);
+                    let mut b = original;
+                    if edges.left {
+                        b.x1 = c[0].round();
+                    }
+                    if edges.right {
+                        b.x2 = c[0].round();
+                    }
+                    if edges.top {
+                        b.y1 = c[1].round();
+                    }
+                    if edges.bottom {
+                        b.y2 = c[1].round();
+                    }
+                    if let Some(doc) = &mut state.doc {
+                        doc.edit_in_drag(|a| a.boxes[index].bbox = b.normalized());
+                    }
+                    ui.ctx().set_cursor_icon(edges.cursor());
+                }
+                Drag::Draw { start } => {
+                    let b = drawn_box(start, cur, square, size);
+                    state.canvas_info = format!("new box {:.0} × {:.0}", b.width(), b.height());
+                }
+            }
+        }
+        if response.drag_stopped() {
+            if let Drag::Draw { start } = d {
+                let b = drawn_box(start, t.to_image(p), square, size);
+                let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
+                if b.width() >= MIN_BOX && b.height() >= MIN_BOX {
+                    state.box_drawn(b);
+                }
+                state.tool = Tool::Edit;
+            }
+            drag = None;
+        }
+    }
+
+    if response.clicked() && state.tool == Tool::Edit {
+        if let Some(p) = pointer {
+            let hit = box_at(state, t, p);
+            if let Some(doc) = &mut state.doc {
+                doc.selected = hit;
+            }
+        }
+    }
+    if let Some(p) = response.hover_pos() {
+        let [x, y] = t.to_image(p);
+        if !matches!(drag, Some(Drag::Draw { .. })) {
+            state.canvas_info = format!("x {:.0}, y {:.0}", x, y);
+            if let Some(b) = state.doc.as_ref().and_then(|d| d.selected_box()) {
+                state.canvas_info += &format!(
+                    "   selected {} {:.0} × {:.0}",
+                    b.class_name,
+                    b.bbox.width(),
+                    b.bbox.height()
+                );
+            }
+        }
+    }
+    ui.data_mut(|d| match drag {
+        Some(v) => {
+            d.insert_temp(id, v);
+        }
+        None => {
+            d.remove::<Drag>(id);
+        }
+    });
+}
+
+fn start_edit_drag(state: &mut AppState, t: Transform, p: Pos2) -> Drag {
+    let Some(doc) = &mut state.doc else {
+        return Drag::Pan;
+    };
+    if let Some(i) = doc.selected.filter(|&i| i < doc.annotation.boxes.len()) {
+        let edges = edges_at(t.rect(&doc.annotation.boxes[i].bbox), p);
+        if edges.any() {
+            doc.checkpoint();
+            return Drag::Resize {
+                index: i,
+                edges,
+                original: doc.annotation.boxes[i].bbox,
+            };
+        }
+    }
+    match box_at(state, t, p) {
+        Some(i) => {
+            let doc = state.doc.as_mut().expect("checked above");
+            doc.selected = Some(i);
+            doc.checkpoint();
+            Drag::Move {
+                index: i,
+                start: t.to_image(p),
+                original: doc.annotation.boxes[i].bbox,
+            }
+        }
+        None => {
+            if let Some(doc) = &mut state.doc {
+                doc.selected = None;
+            }
+            Drag::Pan
+        }
+    }
+}
+
+fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Transform) {
+    let Some(doc) = &state.doc else { return };
+    let font = egui::FontId::proportional(13.0);
+    for (i, b) in doc.annotation.boxes.iter().enumerate() {
+        if state.hidden_classes.contains(&b.class_name) {
+            continue;
+        }
+        let color = class_color(&b.class_name, &state.settings.class_colors);
+        let r = t.rect(&b.bbox);
+        let selected = doc.selected == Some(i);
+        if selected {
+            painter.rect_filled(r, 0.0, color.gamma_multiply(0.25));
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(2.5, Color32::WHITE),
+                StrokeKind::Outside,
+            );
+        }
+        painter.rect_stroke(r, 0.0, Stroke::new(2.0, color), StrokeKind::Inside);
+        if state.settings.show_box_labels {
+            let text = if b.difficult {
+                format!("{} (difficult)", b.class_name)
+            } else {
+                b.class_name.clone()
+            };
+            let galley = painter.layout_no_wrap(text, font.clone(), Color32::BLACK);
+            let mut pos = r.left_top() - Vec2::new(0.0, galley.size().y + 2.0);
+            if pos.y < painter.clip_rect().top() {
+                pos.y = r.top() + 2.0;
+            }
+            let bg = Rect::from_min_size(pos, galley.size() + Vec2::new(6.0, 2.0));
+            painter.rect_filled(bg, 2.0, color);
+            painter.galley(pos + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
+        }
+        if selected {
+            for c in [
+                r.left_top(),
+                r.right_top(),
+                r.left_bottom(),
+                r.right_bottom(),
+                r.center_top(),
+                r.center_bottom(),
+                r.left_center(),
+                r.right_center(),
+            ] {
+                painter.rect_filled(
+                    Rect::from_center_size(c, Vec2::splat(7.0)),
+                    1.0,
+                    Color32::WHITE,
+                );
+                painter.rect_stroke(
+                    Rect::from_center_size(c, Vec2::splat(7.0)),
+                    1.0,
+                    Stroke::new(1.0, Color32::BLACK),
+                    StrokeKind::Inside,
+                );
+            }
+        }
+    }
+    // The box being drawn, and a crosshair in draw mode.
+    let drag: Option<Drag> = ui.data(|d| d.get_temp(drag_id()));
+    if let Some(p) = ui.input(|i| i.pointer.hover_pos()) {
+        if state.tool == Tool::Draw && painter.clip_rect().contains(p) {
+            let cross = Stroke::new(1.0, Color32::from_white_alpha(160));
+            painter.line_segment(
+                [
+                    Pos2::new(painter.clip_rect().left(), p.y),
+                    Pos2::new(painter.clip_rect().right(), p.y),
+                ],
+                cross,
+            );
+            painter.line_segment(
+                [
+                    Pos2::new(p.x, painter.clip_rect().top()),
+                    Pos2::new(p.x, painter.clip_rect().bottom()),
+                ],
+                cross,
+            );
+        }
+        if let Some(Drag::Draw { start }) = drag {
+            let r = Rect::from_two_pos(t.to_screen(start[0], start[1]), p);
+            painter.rect_stroke(
+                r,
+                0.0,
+                Stroke::new(2.0, Color32::from_rgb(0, 255, 0)),
+                StrokeKind::Inside,
+            );
+        }
+    }
+}

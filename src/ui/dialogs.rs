@@ -1,0 +1,135 @@
+//! Small modal windows: the label picker, unsaved changes, image deletion, errors.
+
+use crate::app::AppState;
+
+pub fn dialogs(ctx: &egui::Context, state: &mut AppState) {
+    label_picker(ctx, state);
+    unsaved_prompt(ctx, state);
+    confirm_delete(ctx, state);
+    if let Some(error) = state.error.clone() {
+        egui::Window::new("Problem")
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(error);
+                if ui.button("OK").clicked() {
+                    state.error = None;
+                }
+            });
+    }
+}
+
+fn label_picker(ctx: &egui::Context, state: &mut AppState) {
+    let Some(pending) = &mut state.pending_label else {
+        return;
+    };
+    let mut accept: Option<String> = None;
+    let mut cancel = false;
+    egui::Window::new("Label")
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut pending.text)
+                    .hint_text("class name")
+                    .id_salt("label_text"),
+            );
+            edit.request_focus();
+            let filter = pending.text.trim().to_lowercase();
+            let names: Vec<&String> = state
+                .classes
+                .names()
+                .iter()
+                .filter(|n| n.to_lowercase().contains(&filter))
+                .collect();
+            egui::ScrollArea::vertical()
+                .max_height(200.0)
+                .show(ui, |ui| {
+                    for (i, n) in names.iter().enumerate() {
+                        let key = if i < 9 {
+                            format!("{} ", i + 1)
+                        } else {
+                            String::new()
+                        };
+                        if ui.selectable_label(false, format!("{key}{n}")).clicked() {
+                            accept = Some((*n).clone());
+                        }
+                    }
+                });
+            ui.horizontal(|ui| {
+                if ui.button("OK").clicked() {
+                    accept = Some(pending.text.clone());
+                }
+                if ui.button("Cancel").clicked() {
+                    cancel = true;
+                }
+            });
+            if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                // Enter takes the typed name, or the only/first match of a partial name.
+                let typed = pending.text.trim().to_string();
+                let exact = names.iter().any(|n| **n == typed);
+                accept = Some(if exact || names.is_empty() {
+                    typed
+                } else {
+                    names[0].clone()
+                });
+            }
+            if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                cancel = true;
+            }
+        });
+    if let Some(label) = accept.filter(|l| !l.trim().is_empty()) {
+        let bbox = pending.bbox;
+        state.pending_label = None;
+        state.add_box(bbox, &label);
+    } else if cancel {
+        state.pending_label = None;
+    }
+}
+
+fn unsaved_prompt(ctx: &egui::Context, state: &mut AppState) {
+    if state.unsaved_prompt.is_none() {
+        return;
+    }
+    egui::Window::new("Unsaved changes")
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.label("This image has unsaved changes.");
+            ui.horizontal(|ui| {
+                if ui.button("Save").clicked() {
+                    state.answer_prompt(true, state.ctx.clone());
+                }
+                if ui.button("Discard").clicked() {
+                    state.answer_prompt(false, state.ctx.clone());
+                }
+                if ui.button("Cancel").clicked() {
+                    state.unsaved_prompt = None;
+                }
+            });
+        });
+}
+
+fn confirm_delete(ctx: &egui::Context, state: &mut AppState) {
+    let Some(path) = state.confirm_delete.clone() else {
+        return;
+    };
+    egui::Window::new("Move image to trash")
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.label(format!(
+                "Move {} to the system trash? Its label file stays.",
+                path.display()
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Move to trash").clicked() {
+                    state.confirm_delete = None;
+                    state.delete_image(&path);
+                }
+                if ui.button("Cancel").clicked() {
+                    state.confirm_delete = None;
+                }
+            });
+        });
+}

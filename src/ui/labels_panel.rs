@@ -1,0 +1,126 @@
+//! The right panel: classes (colour, key, visibility), the current image's boxes, and
+//! the verified / difficult flags.
+
+use super::colors::class_color;
+use crate::app::AppState;
+
+pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
+    ui.heading("Classes");
+    ui.horizontal(|ui| {
+        let mut single = state.settings.single_class_mode;
+        if ui
+            .checkbox(&mut single, "Use default label")
+            .on_hover_text("new boxes take the default label without asking")
+            .changed()
+        {
+            state.settings.single_class_mode = single;
+            state.save_settings();
+        }
+    });
+    let default = state.settings.default_label.clone().unwrap_or_default();
+    egui::ComboBox::from_label("Default")
+        .selected_text(if default.is_empty() {
+            "—".to_string()
+        } else {
+            default.clone()
+        })
+        .show_ui(ui, |ui| {
+            for name in state.classes.names().to_vec() {
+                if ui.selectable_label(default == name, &name).clicked() {
+                    state.settings.default_label = Some(name);
+                }
+            }
+        });
+    egui::ScrollArea::vertical()
+        .id_salt("classes")
+        .max_height(180.0)
+        .show(ui, |ui| {
+            for (i, name) in state.classes.names().to_vec().into_iter().enumerate() {
+                ui.horizontal(|ui| {
+                    let mut visible = !state.hidden_classes.contains(&name);
+                    if ui
+                        .checkbox(&mut visible, "")
+                        .on_hover_text(format!("show {name}"))
+                        .changed()
+                    {
+                        if visible {
+                            state.hidden_classes.remove(&name);
+                        } else {
+                            state.hidden_classes.insert(name.clone());
+                        }
+                    }
+                    let color = class_color(&name, &state.settings.class_colors);
+                    let (r, _) =
+                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                    ui.painter().rect_filled(r, 2.0, color);
+                    let key = if i < 9 {
+                        format!("{}  ", i + 1)
+                    } else {
+                        "   ".into()
+                    };
+                    if ui.selectable_label(false, format!("{key}{name}")).clicked() {
+                        state.use_class(i);
+                    }
+                });
+            }
+        });
+    ui.separator();
+    let Some(doc) = &state.doc else { return };
+    let mut verified = doc.annotation.verified;
+    if ui.checkbox(&mut verified, "Verified (Space)").changed() {
+        state.toggle_verified();
+    }
+    if state
+        .doc
+        .as_ref()
+        .is_some_and(|d| d.load_error.is_some() && !d.overwrite_allowed)
+    {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 110, 90),
+            "The label file could not be read.",
+        );
+        if ui.button("Overwrite it with new labels").clicked() {
+            state.allow_overwrite();
+        }
+    }
+    let Some(doc) = &state.doc else { return };
+    ui.heading(format!("Boxes ({})", doc.annotation.boxes.len()));
+    let mut select = None;
+    let mut toggle_difficult = None;
+    let selected = doc.selected;
+    egui::ScrollArea::vertical().id_salt("boxes").show_rows(
+        ui,
+        20.0,
+        doc.annotation.boxes.len(),
+        |ui, range| {
+            for i in range {
+                let b = &doc.annotation.boxes[i];
+                ui.horizontal(|ui| {
+                    let mut difficult = b.difficult;
+                    if ui
+                        .checkbox(&mut difficult, "")
+                        .on_hover_text("difficult")
+                        .changed()
+                    {
+                        toggle_difficult = Some(i);
+                    }
+                    let text = format!(
+                        "{}  {:.0}×{:.0}",
+                        b.class_name,
+                        b.bbox.width(),
+                        b.bbox.height()
+                    );
+                    if ui.selectable_label(selected == Some(i), text).clicked() {
+                        select = Some(i);
+                    }
+                });
+            }
+        },
+    );
+    if let Some(i) = toggle_difficult {
+        state.toggle_difficult(i);
+    }
+    if let (Some(i), Some(doc)) = (select, &mut state.doc) {
+        doc.selected = Some(i);
+    }
+}

@@ -1,0 +1,314 @@
+//! The foundation CLI end to end: `--help`, `demo`, `export coco`, `convert`, with
+//! awkward file names and broken files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use detlab::dataset::{ImageAnnotation, LabelBox};
+use detlab::formats::coco::CocoDataset;
+use detlab::geometry::BoxXyxy;
+
+fn detlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(args)
+        .output()
+        .expect("run detlab")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = detlab(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out);
+    for cmd in ["gui", "export", "convert", "demo", "info"] {
+        assert!(help.contains(cmd), "{cmd} missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn demo_is_deterministic_and_exports() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for d in [&a, &b] {
+        let o = detlab(&[
+            "demo",
+            "--out",
+            d.path().to_str().unwrap(),
+            "--images",
+            "6",
+            "--seed",
+            "3",
+            "--width",
+            "160",
+            "--height",
+            "120",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let mut names: Vec<_> = std::fs::read_dir(a.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6 * 2 + 1);
+    for n in &names {
+        let (x, y) = (a.path().join(n), b.path().join(n));
+        if x.extension().is_some_and(|e| e == "xml") {
+            // Same boxes; only <folder>/<path> name the different output folders.
+            let (px, py) = (
+                detlab::formats::voc::read(&x).unwrap(),
+                detlab::formats::voc::read(&y).unwrap(),
+            );
+            assert!(px == py, "{n:?} differs");
+        } else {
+            assert!(
+                std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(),
+                "{n:?} differs"
+            );
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        a.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--classes",
+        a.path().join("predefined_classes.txt").to_str().unwrap(),
+        "--val-fraction",
+        "0.5",
+        "--seed",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let train = CocoDataset::read(&out.path().join("instances_train.json")).unwrap();
+    let val = CocoDataset::read(&out.path().join("instances_val.json")).unwrap();
+    assert_eq!(train.images.len() + val.images.len(), 6);
+    assert_eq!(
+        train
+            .categories
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Cola", "Sprite", "Fanta"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("labels.txt")).unwrap(),
+        "Cola\nSprite\nFanta\n"
+    );
+}
+
+fn write_image(path: &Path, w: u32, h: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb([120, 30, 30]));
+    let format =
+        image::ImageFormat::from_extension(path.extension().unwrap().to_ascii_lowercase()).unwrap();
+    img.save_with_format(path, format).unwrap();
+}
+
+fn write_voc(image: &Path, boxes: &[(&str, [f64; 4])]) {
+    let mut ann = ImageAnnotation::new(image.file_name().unwrap().to_string_lossy(), 64, 48);
+    for (name, b) in boxes {
+        ann.boxes
+            .push(LabelBox::new(*name, BoxXyxy::new(b[0], b[1], b[2], b[3])));
+    }
+    detlab::formats::voc::write(&image.with_extension("xml"), &ann, image).unwrap();
+}
+
+#[test]
+fn awkward_names_and_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("imgs");
+    let names = [
+        "with space.jpg",
+        "cola.v2.jpg",
+        "UPPER.JPG",
+        "可乐 雪碧.png",
+        "sub/deeper/x.jpg",
+        "nolabel.jpg",
+        "empty.jpg",
+        "broken.jpg",
+    ];
+    for n in names {
+        write_image(&d.join(n), 64, 48);
+    }
+    write_voc(
+        &d.join("with space.jpg"),
+        &[("Cola", [2.0, 3.0, 20.0, 30.0])],
+    );
+    write_voc(
+        &d.join("cola.v2.jpg"),
+        &[
+            ("Sprite", [5.0, 5.0, 60.0, 40.0]),
+            ("Cola", [1.0, 1.0, 10.0, 10.0]),
+        ],
+    );
+    write_voc(&d.join("UPPER.JPG"), &[("Cola", [10.0, 10.0, 64.0, 48.0])]);
+    write_voc(
+        &d.join("可乐 雪碧.png"),
+        &[("雪碧", [3.0, 3.0, 30.0, 30.0])],
+    );
+    write_voc(
+        &d.join("sub/deeper/x.jpg"),
+        &[("Cola", [4.0, 4.0, 8.0, 8.0])],
+    );
+    write_voc(&d.join("empty.jpg"), &[]);
+    let broken = b"<annotation><filename>broken.jpg</filename><object><name>Cola</name><bnd";
+    std::fs::write(d.join("broken.xml"), broken).unwrap();
+
+    let out = dir.path().join("out");
+    let args = [
+        "export",
+        "coco",
+        "--images",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = detlab(&args);
+    let report = text(&o);
+    assert!(o.status.success(), "{report}");
+    assert!(
+        report.contains("broken.jpg") && report.contains("broken.xml"),
+        "{report}"
+    );
+    assert!(report.contains("skipped files: 1"), "{report}");
+    assert_eq!(
+        std::fs::read(d.join("broken.xml")).unwrap(),
+        broken,
+        "the broken file is untouched"
+    );
+
+    let coco = CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    let files: Vec<&str> = coco.images.iter().map(|i| i.file_name.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "cola.v2.jpg",
+            "empty.jpg",
+            "nolabel.jpg",
+            "sub/deeper/x.jpg",
+            "UPPER.JPG",
+            "with space.jpg",
+            "可乐 雪碧.png"
+        ]
+    );
+    assert_eq!(coco.annotations.len(), 6);
+    let ids: Vec<u64> = coco.annotations.iter().map(|a| a.id).collect();
+    assert_eq!(ids, (1..=6).collect::<Vec<_>>());
+    assert!(coco.categories.iter().any(|c| c.name == "雪碧"));
+    for a in &coco.annotations {
+        assert!(
+            (a.area - a.bbox[2] * a.bbox[3]).abs() < 1e-9 && a.bbox[2] > 0.0 && a.bbox[3] > 0.0
+        );
+        assert!(a.bbox[0] >= 0.0 && a.bbox[0] + a.bbox[2] <= 64.0 && a.bbox[1] + a.bbox[3] <= 48.0);
+    }
+
+    let strict = detlab(&[&args[..], &["--strict"]].concat());
+    assert!(
+        !strict.status.success(),
+        "--strict must fail on a skipped file"
+    );
+
+    // COCO → YOLO and back into VOC keeps the boxes.
+    let yolo = dir.path().join("yolo");
+    let o = detlab(&[
+        "convert",
+        "--from",
+        "coco",
+        "--to",
+        "yolo",
+        "--coco",
+        out.join("instances_train.json").to_str().unwrap(),
+        "--images",
+        d.to_str().unwrap(),
+        "--out",
+        yolo.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(yolo.join("cola.v2.txt").is_file() && yolo.join("classes.txt").is_file());
+    let voc_again = dir.path().join("voc");
+    let o = detlab(&[
+        "convert",
+        "--from",
+        "yolo",
+        "--to",
+        "voc",
+        "--labels",
+        yolo.to_str().unwrap(),
+        "--images",
+        d.to_str().unwrap(),
+        "--out",
+        voc_again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let back = detlab::formats::voc::read(&voc_again.join("cola.v2.xml")).unwrap();
+    assert_eq!(back.boxes.len(), 2);
+    assert_eq!(back.boxes[0].class_name, "Sprite");
+    assert_eq!(
+        detlab::formats::voc::labelimg_int_box(&back.boxes[0].bbox),
+        [5, 5, 60, 40]
+    );
+}
+
+#[test]
+fn zylo117_layout_has_yml_and_images() {
+    let src = tempfile::tempdir().unwrap();
+    let o = detlab(&[
+        "demo",
+        "--out",
+        src.path().to_str().unwrap(),
+        "--images",
+        "4",
+        "--width",
+        "128",
+        "--height",
+        "96",
+    ]);
+    assert!(o.status.success());
+    let out = tempfile::tempdir().unwrap();
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        src.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--layout",
+        "zylo117",
+        "--project",
+        "shelf",
+        "--val-fraction",
+        "0.25",
+        "--classes",
+        src.path().join("predefined_classes.txt").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let yml = std::fs::read_to_string(out.path().join("projects/shelf.yml")).unwrap();
+    assert!(
+        yml.contains("obj_list: ['Cola', 'Sprite', 'Fanta']"),
+        "{yml}"
+    );
+    let root = out.path().join("datasets/shelf");
+    for split in ["train", "val"] {
+        let coco =
+            CocoDataset::read(&root.join(format!("annotations/instances_{split}.json"))).unwrap();
+        for im in &coco.images {
+            assert!(
+                root.join(split).join(&im.file_name).is_file(),
+                "{split}/{}",
+                im.file_name
+            );
+        }
+    }
+}

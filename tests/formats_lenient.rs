@@ -1,0 +1,145 @@
+//! Reading other tools' label files leniently, and EXIF-upright image sizes.
+
+use detlab::dataset::{read_image_info, ClassList};
+use detlab::formats::{createml, voc, yolo};
+use detlab::geometry::BoxXyxy;
+
+/// VOC2007-style file: declaration, `owner`, extra `source` children, float
+/// coordinates, `occluded`, no `pose`, no `verified`.
+const VOC2007_STYLE: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<annotation>
+  <folder>VOC2007</folder>
+  <filename>000005.jpg</filename>
+  <source><database>The VOC2007 Database</database><annotation>PASCAL VOC2007</annotation><image>flickr</image></source>
+  <owner><flickrid>someone</flickrid><name>?</name></owner>
+  <size><width>500</width><height>375</height><depth>3</depth></size>
+  <segmented>0</segmented>
+  <object>
+    <name>chair</name>
+    <truncated>0</truncated>
+    <difficult>0</difficult>
+    <occluded>1</occluded>
+    <bndbox><xmin>263.5</xmin><ymin>211</ymin><xmax>324</xmax><ymax>339.25</ymax></bndbox>
+  </object>
+  <object>
+    <name>chair</name>
+    <bndbox><xmin>165</xmin><ymin>264</ymin><xmax>253</xmax><ymax>372</ymax></bndbox>
+    <attributes><attribute><name>rotation</name><value>0.0</value></attribute></attributes>
+  </object>
+</annotation>
+"#;
+
+#[test]
+fn voc2007_and_cvat_style_files_read_and_round_trip_their_extras() {
+    let ann = voc::parse(VOC2007_STYLE).unwrap();
+    assert_eq!((ann.width, ann.height), (500, 375));
+    assert_eq!(ann.boxes.len(), 2);
+    assert_eq!(ann.boxes[0].bbox, BoxXyxy::new(263.5, 211.0, 324.0, 339.25));
+    assert!(!ann.boxes[0].difficult && !ann.verified);
+    assert_eq!(ann.boxes[1].extra[0].name, "attributes");
+    let written = voc::to_string(&ann, std::path::Path::new("/data/VOC2007/000005.jpg"));
+    assert!(
+        written.contains("\t<owner>\n\t\t<flickrid>someone</flickrid>\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("\t\t<annotation>PASCAL VOC2007</annotation>\n"),
+        "{written}"
+    );
+    let again = voc::parse(&written).unwrap();
+    assert_eq!(again.extra, ann.extra);
+    assert_eq!(again.extra_source, ann.extra_source);
+    assert_eq!(again.boxes[1].extra, ann.boxes[1].extra);
+    // A second write is stable.
+    assert_eq!(
+        voc::to_string(&again, std::path::Path::new("/data/VOC2007/000005.jpg")),
+        written
+    );
+}
+
+#[test]
+fn hostile_xml_is_refused_not_expanded() {
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>
+        <annotation><filename>&lol2;</filename></annotation>"#;
+    let err = voc::parse(bomb).unwrap_err();
+    assert!(err.contains("entity"), "{err}");
+    let deep = format!(
+        "<annotation>{}{}</annotation>",
+        "<a>".repeat(1000),
+        "</a>".repeat(1000)
+    );
+    assert!(voc::parse(&deep).unwrap_err().contains("nesting"));
+}
+
+#[test]
+fn other_tools_yolo_and_createml_read() {
+    let classes = ClassList::from_names(["Sprite", "Cola"]);
+    // Extra spaces, CRLF, and a trailing blank line.
+    let boxes = yolo::parse(
+        "1  0.5 0.5 0.25 0.5\r\n0 0.1 0.1 0.2 0.2\r\n\r\n",
+        &classes,
+        640,
+        480,
+    )
+    .unwrap();
+    assert_eq!(boxes[0].class_name, "Cola");
+    assert_eq!(boxes[0].bbox, BoxXyxy::new(240.0, 120.0, 400.0, 360.0));
+    // Roboflow-style CreateML with integer coordinates and no "verified".
+    let text = r#"[{"image":"a.jpg","annotations":[{"label":"Cola","coordinates":{"x":50,"y":40,"width":20,"height":10}}]}]"#;
+    let ann = createml::parse(text, "a.jpg").unwrap();
+    assert_eq!(ann.boxes[0].bbox, BoxXyxy::new(40.0, 35.0, 60.0, 45.0));
+}
+
+/// A JPEG whose EXIF orientation says "rotate 90° clockwise" (6).
+fn jpeg_with_orientation(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 80)
+        .encode_image(&image::RgbImage::new(w, h))
+        .unwrap();
+    // TIFF header (little endian), one IFD entry: 0x0112 Orientation, SHORT, 1, value.
+    let mut tiff = vec![
+        b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0,
+    ];
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+#[test]
+fn image_size_is_after_exif_orientation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotated = dir.path().join("phone.jpg");
+    std::fs::write(&rotated, jpeg_with_orientation(64, 48, 6)).unwrap();
+    let info = read_image_info(&rotated).unwrap();
+    assert_eq!(
+        (info.width, info.height, info.exif_transformed),
+        (48, 64, true)
+    );
+    let upright = detlab::dataset::image_info::decode_upright_rgb(&rotated).unwrap();
+    assert_eq!(upright.dimensions(), (48, 64));
+    let plain = dir.path().join("plain.jpg");
+    std::fs::write(&plain, jpeg_with_orientation(64, 48, 1)).unwrap();
+    assert_eq!(read_image_info(&plain).unwrap().width, 64);
+}
+
+#[test]
+fn broken_and_hostile_images_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.jpg");
+    let full = jpeg_with_orientation(64, 48, 1);
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let err = detlab::dataset::image_info::decode_upright_rgb(&truncated).unwrap_err();
+    assert!(err.to_string().contains("truncated.jpg"), "{err}");
+    let garbage = dir.path().join("garbage.png");
+    std::fs::write(&garbage, b"not an image at all").unwrap();
+    assert!(read_image_info(&garbage)
+        .unwrap_err()
+        .to_string()
+        .contains("garbage.png"));
+}

@@ -1,0 +1,321 @@
+//! The real app driven by egui_kittest: drawing, editing, keyboard, autosave, errors and
+//! the Export dialog, on a generated demo folder.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use detlab::app::image_loader::ImageSlot;
+use detlab::app::{DetlabApp, Fit};
+use detlab::cli::GuiArgs;
+use detlab::formats::voc;
+use detlab::geometry::BoxXyxy;
+use egui::{Key, Modifiers, Pos2};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    images: PathBuf,
+    settings: PathBuf,
+}
+
+fn fixture(n: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    let options = detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: n,
+        seed: 5,
+        width: 320,
+        height: 240,
+    };
+    detlab::demo::generate(&options).unwrap();
+    // Start unlabelled: the tests draw their own boxes.
+    for e in std::fs::read_dir(&images).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "xml") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let settings = dir.path().join("config/settings.json");
+    Fixture {
+        _dir: dir,
+        images,
+        settings,
+    }
+}
+
+fn harness(f: &Fixture, single_class: bool) -> Harness<'static, DetlabApp> {
+    let images = f.images.clone();
+    let settings = f.settings.clone();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_eframe(move |cc| {
+            let mut app = DetlabApp::new(
+                &cc.egui_ctx,
+                GuiArgs {
+                    dir: Some(images),
+                    screenshot: None,
+                },
+                settings,
+            );
+            app.state.settings.single_class_mode = single_class;
+            app
+        });
+    wait_for_image(&mut h);
+    h
+}
+
+/// Steps the app until `done` holds (background scan and decoding take real time).
+fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&DetlabApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(2);
+}
+
+fn wait_for_image(h: &mut Harness<'static, DetlabApp>) {
+    wait_until(h, "the image", |app| {
+        let s = &app.state;
+        let Some(p) = s.current_path() else {
+            return false;
+        };
+        matches!(
+            s.loader.as_ref().and_then(|l| l.get(&p)),
+            Some(ImageSlot::Ready { .. })
+        )
+    });
+}
+
+fn screen(h: &Harness<'static, DetlabApp>, x: f64, y: f64) -> Pos2 {
+    let v = &h.state().state.view;
+    v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom)
+}
+
+fn drag(h: &mut Harness<'static, DetlabApp>, a: Pos2, b: Pos2) {
+    h.hover_at(a);
+    h.run_steps(1);
+    h.drag_at(a);
+    h.run_steps(1);
+    h.hover_at(a + (b - a) * 0.5);
+    h.run_steps(1);
+    h.hover_at(b);
+    h.run_steps(1);
+    h.drop_at(b);
+    h.run_steps(2);
+}
+
+fn draw_box(h: &mut Harness<'static, DetlabApp>, b: [f64; 4]) {
+    h.key_press(Key::W);
+    h.run_steps(1);
+    let (a, z) = (screen(h, b[0], b[1]), screen(h, b[2], b[3]));
+    drag(h, a, z);
+}
+
+fn boxes(h: &Harness<'static, DetlabApp>) -> Vec<(String, BoxXyxy)> {
+    h.state()
+        .state
+        .doc
+        .as_ref()
+        .unwrap()
+        .annotation
+        .boxes
+        .iter()
+        .map(|b| (b.class_name.clone(), b.bbox))
+        .collect()
+}
+
+fn xml(f: &Fixture, index: usize) -> PathBuf {
+    f.images.join(format!("shelf_{:04}.xml", index + 1))
+}
+
+#[test]
+fn drawing_gives_image_pixel_coordinates_at_several_zoom_levels() {
+    let f = fixture(3);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [20.0, 30.0, 120.0, 200.0]);
+    assert_eq!(
+        boxes(&h),
+        [("Cola".to_string(), BoxXyxy::new(20.0, 30.0, 120.0, 200.0))]
+    );
+
+    for zoom in [2.0f32, 0.5] {
+        h.state_mut().state.view.fit = Fit::Manual;
+        h.state_mut().state.view.zoom = zoom;
+        h.state_mut().state.view.pan = egui::vec2(10.0, 5.0);
+        h.run_steps(2);
+        let before = boxes(&h).len();
+        draw_box(&mut h, [40.0, 50.0, 90.0, 110.0]);
+        let all = boxes(&h);
+        assert_eq!(all.len(), before + 1, "zoom {zoom}");
+        let b = all.last().unwrap().1;
+        let tol = 1.0 / zoom as f64 + 0.5;
+        for (got, want) in [(b.x1, 40.0), (b.y1, 50.0), (b.x2, 90.0), (b.y2, 110.0)] {
+            assert!((got - want).abs() <= tol, "zoom {zoom}: {b:?}");
+        }
+    }
+}
+
+#[test]
+fn move_resize_undo_redo_and_number_key_relabel() {
+    let f = fixture(2);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [50.0, 50.0, 150.0, 150.0]);
+    // Move by dragging the inside.
+    let (a, b) = (screen(&h, 100.0, 100.0), screen(&h, 120.0, 90.0));
+    drag(&mut h, a, b);
+    let moved = boxes(&h)[0].1;
+    assert!(
+        (moved.x1 - 70.0).abs() <= 1.0 && (moved.y1 - 40.0).abs() <= 1.0,
+        "{moved:?}"
+    );
+    // Resize by dragging the right edge.
+    let mid_y = (moved.y1 + moved.y2) / 2.0;
+    let (a, b) = (
+        screen(&h, moved.x2, mid_y),
+        screen(&h, moved.x2 + 30.0, mid_y),
+    );
+    drag(&mut h, a, b);
+    let resized = boxes(&h)[0].1;
+    assert!(
+        (resized.x2 - (moved.x2 + 30.0)).abs() <= 1.0 && (resized.x1 - moved.x1).abs() < 1e-9,
+        "{resized:?}"
+    );
+    // Undo twice gets back to the drawn box; redo re-applies.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(1);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(1);
+    assert_eq!(boxes(&h)[0].1, BoxXyxy::new(50.0, 50.0, 150.0, 150.0));
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.run_steps(1);
+    assert_eq!(boxes(&h)[0].1, moved);
+    // Number key 2 relabels the selected box to the second class.
+    h.key_press(Key::Num2);
+    h.run_steps(1);
+    assert_eq!(boxes(&h)[0].0, "Sprite");
+    // Delete removes it; Ctrl+Z brings it back.
+    h.key_press(Key::Delete);
+    h.run_steps(1);
+    assert!(boxes(&h).is_empty());
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(1);
+    assert_eq!(boxes(&h).len(), 1);
+}
+
+#[test]
+fn autosave_on_d_and_on_file_list_click_and_verify() {
+    let f = fixture(4);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
+    h.key_press(Key::D);
+    h.run_steps(2);
+    let saved = voc::read(&xml(&f, 0)).expect("autosaved on d");
+    assert_eq!(saved.boxes.len(), 1);
+    assert_eq!(h.state().state.current, Some(1));
+    wait_for_image(&mut h);
+
+    draw_box(&mut h, [30.0, 30.0, 80.0, 80.0]);
+    h.get_by_label("shelf_0004.jpg").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.current, Some(3));
+    assert_eq!(
+        voc::read(&xml(&f, 1))
+            .expect("autosaved on list click")
+            .boxes
+            .len(),
+        1
+    );
+
+    wait_for_image(&mut h);
+    h.key_press(Key::Space);
+    h.run_steps(2);
+    let text = std::fs::read_to_string(xml(&f, 3)).unwrap();
+    assert!(text.starts_with("<annotation verified=\"yes\">"), "{text}");
+    h.key_press(Key::Space);
+    h.run_steps(2);
+    assert!(std::fs::read_to_string(xml(&f, 3))
+        .unwrap()
+        .starts_with("<annotation>\n"));
+}
+
+#[test]
+fn label_picker_takes_a_typed_class() {
+    let f = fixture(2);
+    let mut h = harness(&f, false);
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    assert!(
+        h.state().state.pending_label.is_some(),
+        "the label picker opens"
+    );
+    h.state_mut().state.pending_label.as_mut().unwrap().text = "Pepsi".into();
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert_eq!(
+        boxes(&h),
+        [("Pepsi".to_string(), BoxXyxy::new(10.0, 10.0, 50.0, 50.0))]
+    );
+    assert!(h.state().state.classes.id("Pepsi").is_some());
+}
+
+#[test]
+fn broken_xml_is_shown_and_never_overwritten() {
+    let f = fixture(3);
+    let broken = b"<annotation><filename>shelf_0002.jpg</filename><object><name>Cola</na";
+    std::fs::write(xml(&f, 1), broken).unwrap();
+    let mut h = harness(&f, true);
+    h.key_press(Key::D);
+    h.run_steps(2);
+    wait_for_image(&mut h);
+    let err = h.state().state.doc.as_ref().unwrap().load_error.clone();
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("shelf_0002.xml")),
+        "{err:?}"
+    );
+    // Edits are refused on the canvas, Space does not save, and leaving keeps the file.
+    draw_box(&mut h, [10.0, 10.0, 60.0, 60.0]);
+    h.key_press(Key::Space);
+    h.run_steps(1);
+    h.state_mut().state.error = None;
+    h.key_press(Key::D);
+    h.run_steps(2);
+    h.key_press(Key::A);
+    h.run_steps(2);
+    assert_eq!(std::fs::read(xml(&f, 1)).unwrap(), broken);
+}
+
+#[test]
+fn export_dialog_writes_coco() {
+    let f = fixture(4);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
+    let out = f.images.parent().unwrap().join("coco-out");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.state_mut().state.export_form.as_mut().unwrap().out_dir = out.to_string_lossy().into_owned();
+    h.run_steps(1);
+    h.get_by_label("Export").click();
+    h.run_steps(1);
+    wait_until(&mut h, "the export", |app| {
+        app.state.export_result.is_some()
+    });
+    let summary = h.state().state.export_result.clone().unwrap().unwrap();
+    assert_eq!(summary.total_images(), 4);
+    let train =
+        detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    let val = detlab::formats::coco::CocoDataset::read(&out.join("instances_val.json")).unwrap();
+    assert_eq!(train.images.len() + val.images.len(), 4);
+    assert_eq!(
+        train.annotations.len() + val.annotations.len(),
+        1,
+        "the drawn box was saved before the export"
+    );
+    assert!(Path::new(&out.join("labels.txt")).is_file());
+}
