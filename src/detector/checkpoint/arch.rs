@@ -125,8 +125,16 @@ impl FromStr for ModelArch {
     type Err = UnknownArch;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
-        let lower = if lower == "d7x" { "d8".to_string() } else { lower };
-        Self::ALL.iter().copied().find(|a| a.name() == lower).ok_or_else(|| UnknownArch(s.to_string()))
+        let lower = if lower == "d7x" {
+            "d8".to_string()
+        } else {
+            lower
+        };
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == lower)
+            .ok_or_else(|| UnknownArch(s.to_string()))
     }
 }
 

@@ -92,15 +92,23 @@ impl DType {
         let es = self.size();
         let chunks = bytes.chunks_exact(es);
         match self {
-            Self::F32 => chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Self::F32 => chunks
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             Self::F64 => chunks.map(|c| f64::from_le_bytes(arr8(c)) as f32).collect(),
-            Self::F16 => chunks.map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+            Self::F16 => chunks
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
             Self::BF16 => chunks
                 .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
                 .collect(),
             Self::I64 => chunks.map(|c| i64::from_le_bytes(arr8(c)) as f32).collect(),
-            Self::I32 => chunks.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
-            Self::I16 => chunks.map(|c| f32::from(i16::from_le_bytes([c[0], c[1]]))).collect(),
+            Self::I32 => chunks
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect(),
+            Self::I16 => chunks
+                .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect(),
             Self::I8 => chunks.map(|c| f32::from(c[0] as i8)).collect(),
             Self::U8 => chunks.map(|c| f32::from(c[0])).collect(),
             Self::Bool => chunks.map(|c| if c[0] != 0 { 1.0 } else { 0.0 }).collect(),

@@ -38,7 +38,11 @@ pub enum ReadError {
     #[error("storage `{key}` is referenced but missing from the file")]
     MissingStorage { key: String },
     #[error("storage `{key}` claims {claimed} bytes but the file holds {actual}")]
-    StorageSize { key: String, claimed: u64, actual: u64 },
+    StorageSize {
+        key: String,
+        claimed: u64,
+        actual: u64,
+    },
     #[error("storage `{key}` is used with two different element types or sizes")]
     StorageConflict { key: String },
     #[error("tensor `{name}`: {msg}")]
@@ -50,6 +54,9 @@ pub enum ReadError {
 impl ReadError {
     /// Attaches the file name.
     pub fn at(self, path: impl Into<PathBuf>) -> CheckpointError {
-        CheckpointError { path: path.into(), kind: self }
+        CheckpointError {
+            path: path.into(),
+            kind: self,
+        }
     }
 }

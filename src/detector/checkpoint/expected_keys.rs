@@ -35,19 +35,44 @@ impl fmt::Display for KeyMismatch {
             self.unexpected.len(),
             self.misshaped.len()
         )?;
-        let list = |f: &mut fmt::Formatter<'_>, what: &str, names: &mut dyn Iterator<Item = String>, n: usize| {
+        let list = |f: &mut fmt::Formatter<'_>,
+                    what: &str,
+                    names: &mut dyn Iterator<Item = String>,
+                    n: usize| {
             if n == 0 {
                 return Ok(());
             }
             let shown: Vec<String> = names.take(SHOWN).collect();
-            write!(f, "\n  {what}: {}{}", shown.join(", "), if n > SHOWN { format!(", ... ({} more)", n - SHOWN) } else { String::new() })
+            write!(
+                f,
+                "\n  {what}: {}{}",
+                shown.join(", "),
+                if n > SHOWN {
+                    format!(", ... ({} more)", n - SHOWN)
+                } else {
+                    String::new()
+                }
+            )
         };
-        list(f, "missing", &mut self.missing.iter().cloned(), self.missing.len())?;
-        list(f, "unexpected", &mut self.unexpected.iter().cloned(), self.unexpected.len())?;
+        list(
+            f,
+            "missing",
+            &mut self.missing.iter().cloned(),
+            self.missing.len(),
+        )?;
+        list(
+            f,
+            "unexpected",
+            &mut self.unexpected.iter().cloned(),
+            self.unexpected.len(),
+        )?;
         list(
             f,
             "mis-shaped (file vs model)",
-            &mut self.misshaped.iter().map(|(n, got, want)| format!("{n} {got:?} vs {want:?}")),
+            &mut self
+                .misshaped
+                .iter()
+                .map(|(n, got, want)| format!("{n} {got:?} vs {want:?}")),
             self.misshaped.len(),
         )
     }
@@ -56,7 +81,10 @@ impl fmt::Display for KeyMismatch {
 impl std::error::Error for KeyMismatch {}
 
 /// Compares `actual` `(name, shape)` pairs with `expected`.
-pub fn compare_keys<'a>(actual: impl IntoIterator<Item = (&'a str, Vec<i64>)>, expected: &ExpectedKeys) -> KeyMismatch {
+pub fn compare_keys<'a>(
+    actual: impl IntoIterator<Item = (&'a str, Vec<i64>)>,
+    expected: &ExpectedKeys,
+) -> KeyMismatch {
     let want: HashMap<&str, &Vec<i64>> = expected.iter().map(|(n, s)| (n.as_str(), s)).collect();
     let mut seen = std::collections::HashSet::new();
     let mut m = KeyMismatch::default();
@@ -68,7 +96,11 @@ pub fn compare_keys<'a>(actual: impl IntoIterator<Item = (&'a str, Vec<i64>)>, e
             Some(_) => {}
         }
     }
-    m.missing = expected.iter().filter(|(n, _)| !seen.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
+    m.missing = expected
+        .iter()
+        .filter(|(n, _)| !seen.contains(n.as_str()))
+        .map(|(n, _)| n.clone())
+        .collect();
     m
 }
 
@@ -78,14 +110,25 @@ mod tests {
 
     #[test]
     fn reports_all_three_kinds() {
-        let expected = vec![("a".to_string(), vec![2]), ("b".to_string(), vec![3, 1]), ("c".to_string(), vec![])];
+        let expected = vec![
+            ("a".to_string(), vec![2]),
+            ("b".to_string(), vec![3, 1]),
+            ("c".to_string(), vec![]),
+        ];
         let m = compare_keys([("a", vec![2]), ("b", vec![3]), ("z", vec![1])], &expected);
         assert_eq!(m.missing, vec!["c"]);
         assert_eq!(m.unexpected, vec!["z"]);
         assert_eq!(m.misshaped, vec![("b".to_string(), vec![3], vec![3, 1])]);
         let text = m.to_string();
-        assert!(text.contains("1 missing, 1 unexpected and 1 mis-shaped"), "{text}");
+        assert!(
+            text.contains("1 missing, 1 unexpected and 1 mis-shaped"),
+            "{text}"
+        );
         assert!(text.contains("b [3] vs [3, 1]"), "{text}");
-        assert!(compare_keys([("a", vec![2]), ("b", vec![3, 1]), ("c", vec![])], &expected).is_empty());
+        assert!(compare_keys(
+            [("a", vec![2]), ("b", vec![3, 1]), ("c", vec![])],
+            &expected
+        )
+        .is_empty());
     }
 }

@@ -34,7 +34,11 @@ pub enum ImportError {
     #[error(transparent)]
     Read(#[from] CheckpointError),
     #[error("{} does not fit {arch} with these classes: {mismatch}", path.display())]
-    Keys { path: PathBuf, arch: ModelArch, mismatch: KeyMismatch },
+    Keys {
+        path: PathBuf,
+        arch: ModelArch,
+        mismatch: KeyMismatch,
+    },
 }
 
 /// Reads a PyTorch checkpoint and turns it into a model file for `meta`.
@@ -50,8 +54,14 @@ pub fn import_checkpoint(
 ) -> Result<(ModelFile, ImportReport), ImportError> {
     let mut tensors = super::read_checkpoint(path)?;
     let style = normalize_names(&mut tensors);
-    let (model, mut report) = import_tensors(tensors, expected, meta, options)
-        .map_err(|(arch, mismatch)| ImportError::Keys { path: path.to_path_buf(), arch, mismatch })?;
+    let (model, mut report) =
+        import_tensors(tensors, expected, meta, options).map_err(|(arch, mismatch)| {
+            ImportError::Keys {
+                path: path.to_path_buf(),
+                arch,
+                mismatch,
+            }
+        })?;
     report.style = Some(style);
     Ok((model, report))
 }
@@ -65,9 +75,14 @@ pub fn import_tensors(
     options: ImportOptions,
 ) -> Result<(ModelFile, ImportReport), (ModelArch, KeyMismatch)> {
     let is_expected = |name: &str| expected.iter().any(|(n, _)| n == name);
-    let tensors: Vec<CheckpointTensor> =
-        tensors.into_iter().filter(|t| !t.name.ends_with("num_batches_tracked") || is_expected(&t.name)).collect();
-    let mut mismatch = compare_keys(tensors.iter().map(|t| (t.name.as_str(), t.shape_i64())), expected);
+    let tensors: Vec<CheckpointTensor> = tensors
+        .into_iter()
+        .filter(|t| !t.name.ends_with("num_batches_tracked") || is_expected(&t.name))
+        .collect();
+    let mut mismatch = compare_keys(
+        tensors.iter().map(|t| (t.name.as_str(), t.shape_i64())),
+        expected,
+    );
     let mut report = ImportReport::default();
     if options.partial {
         report.missing = std::mem::take(&mut mismatch.missing);
@@ -84,11 +99,17 @@ pub fn import_tensors(
         .map(|t| if t.dtype.is_float() { t.into_f32() } else { t })
         .collect();
     meta.partial = !report.missing.is_empty();
-    Ok((ModelFile { meta, tensors: ordered }, report))
+    Ok((
+        ModelFile {
+            meta,
+            tensors: ordered,
+        },
+        report,
+    ))
 }
 
 /// **Provisional** expected keys for `arch`, derived from a checkpoint's own names and
-/// shapes plus the shapes the architecture fixes (BiFPN width and depth, head depth,
+/// shapes (`present`, after [`super::keymap::normalize_names`]) plus the shapes the architecture fixes (BiFPN width and depth, head depth,
 /// header channels for `num_classes`), so that a checkpoint of another architecture or
 /// class count is refused with a key list.
 ///
@@ -99,39 +120,63 @@ pub fn import_tensors(
 pub fn provisional_expected_keys(
     arch: ModelArch,
     num_classes: usize,
-    tensors: &[CheckpointTensor],
+    present: &ExpectedKeys,
 ) -> Vec<(String, Vec<i64>)> {
     let w = arch.bifpn_width() as i64;
     let a = 9i64;
     let layer_of = |name: &str, prefix: &str| -> Option<usize> {
-        name.strip_prefix(prefix).and_then(|r| r.split('.').next()).and_then(|l| l.parse().ok())
+        name.strip_prefix(prefix)
+            .and_then(|r| r.split('.').next())
+            .and_then(|l| l.parse().ok())
     };
     let allowed = |name: &str| -> bool {
-        let head_layer = layer_of(name, "regressor.conv_list.").or_else(|| layer_of(name, "classifier.conv_list."));
+        let head_layer = layer_of(name, "regressor.conv_list.")
+            .or_else(|| layer_of(name, "classifier.conv_list."));
         let head_bn_layer = ["regressor.bn_list.", "classifier.bn_list."]
             .iter()
             .find_map(|p| name.strip_prefix(p))
             .and_then(|r| r.split('.').nth(1))
             .and_then(|l| l.parse::<usize>().ok());
-        let deleted_head = ["_conv_head.", "_bn1.", "_fc."].iter().any(|h| name.starts_with(&format!("{BACKBONE_PREFIX}{h}")));
-        ["bifpn.", "regressor.", "classifier.", BACKBONE_PREFIX].iter().any(|p| name.starts_with(p))
+        let deleted_head = ["_conv_head.", "_bn1.", "_fc."]
+            .iter()
+            .any(|h| name.starts_with(&format!("{BACKBONE_PREFIX}{h}")));
+        ["bifpn.", "regressor.", "classifier.", BACKBONE_PREFIX]
+            .iter()
+            .any(|p| name.starts_with(p))
             && !deleted_head
             && layer_of(name, "bifpn.").is_none_or(|l| l < arch.bifpn_repeats())
             && head_layer.is_none_or(|l| l < arch.head_repeats())
             && head_bn_layer.is_none_or(|l| l < arch.head_repeats())
     };
-    let mut keys: Vec<(String, Vec<i64>)> =
-        tensors.iter().filter(|t| allowed(&t.name)).map(|t| (t.name.clone(), t.shape_i64())).collect();
+    let mut keys: Vec<(String, Vec<i64>)> = present
+        .iter()
+        .filter(|(n, _)| allowed(n))
+        .cloned()
+        .collect();
     let mut sentinels: Vec<(String, Vec<i64>)> = (0..arch.bifpn_repeats())
-        .map(|l| (format!("bifpn.{l}.conv6_up.pointwise_conv.conv.weight"), vec![w, w, 1, 1]))
+        .map(|l| {
+            (
+                format!("bifpn.{l}.conv6_up.pointwise_conv.conv.weight"),
+                vec![w, w, 1, 1],
+            )
+        })
         .collect();
     let last = arch.head_repeats() - 1;
     for (head, out) in [("regressor", a * 4), ("classifier", a * num_classes as i64)] {
-        sentinels.push((format!("{head}.conv_list.{last}.pointwise_conv.conv.weight"), vec![w, w, 1, 1]));
-        sentinels.push((format!("{head}.header.pointwise_conv.conv.weight"), vec![out, w, 1, 1]));
+        sentinels.push((
+            format!("{head}.conv_list.{last}.pointwise_conv.conv.weight"),
+            vec![w, w, 1, 1],
+        ));
+        sentinels.push((
+            format!("{head}.header.pointwise_conv.conv.weight"),
+            vec![out, w, 1, 1],
+        ));
         sentinels.push((format!("{head}.header.pointwise_conv.conv.bias"), vec![out]));
     }
-    sentinels.push((format!("{BACKBONE_PREFIX}_conv_stem.conv.weight"), vec![stem_channels(arch), 3, 3, 3]));
+    sentinels.push((
+        format!("{BACKBONE_PREFIX}_conv_stem.conv.weight"),
+        vec![stem_channels(arch), 3, 3, 3],
+    ));
     for (name, shape) in sentinels {
         match keys.iter_mut().find(|(n, _)| *n == name) {
             Some(k) => k.1 = shape,
@@ -156,7 +201,12 @@ mod tests {
 
     fn t(name: &str, shape: &[usize]) -> CheckpointTensor {
         let n: usize = shape.iter().product();
-        CheckpointTensor { name: name.into(), dtype: DType::F64, shape: shape.to_vec(), data: vec![0; n * 8] }
+        CheckpointTensor {
+            name: name.into(),
+            dtype: DType::F64,
+            shape: shape.to_vec(),
+            data: vec![0; n * 8],
+        }
     }
 
     #[test]
@@ -164,15 +214,40 @@ mod tests {
         let expected = vec![("b".to_string(), vec![2]), ("a".to_string(), vec![1])];
         let meta = ModelMeta::for_arch(ModelArch::D0, vec!["x".into()]);
         let input = vec![t("a", &[1]), t("bn.num_batches_tracked", &[]), t("b", &[2])];
-        let (m, r) = import_tensors(input, &expected, meta.clone(), ImportOptions::default()).unwrap();
-        assert_eq!(m.tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
-        assert!(m.tensors.iter().all(|t| t.dtype == DType::F32 && t.data.len() == t.numel() * 4));
+        let (m, r) =
+            import_tensors(input, &expected, meta.clone(), ImportOptions::default()).unwrap();
+        assert_eq!(
+            m.tensors
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["b", "a"]
+        );
+        assert!(m
+            .tensors
+            .iter()
+            .all(|t| t.dtype == DType::F32 && t.data.len() == t.numel() * 4));
         assert!(!m.meta.partial && r.missing.is_empty());
         // Partial: missing allowed, unexpected dropped, mis-shaped still refused.
-        let (m, r) = import_tensors(vec![t("a", &[1]), t("z", &[3])], &expected, meta.clone(), ImportOptions { partial: true }).unwrap();
+        let (m, r) = import_tensors(
+            vec![t("a", &[1]), t("z", &[3])],
+            &expected,
+            meta.clone(),
+            ImportOptions { partial: true },
+        )
+        .unwrap();
         assert!(m.meta.partial);
-        assert_eq!((r.missing, r.dropped), (vec!["b".to_string()], vec!["z".to_string()]));
-        let err = import_tensors(vec![t("a", &[2])], &expected, meta, ImportOptions { partial: true }).unwrap_err();
+        assert_eq!(
+            (r.missing, r.dropped),
+            (vec!["b".to_string()], vec!["z".to_string()])
+        );
+        let err = import_tensors(
+            vec![t("a", &[2])],
+            &expected,
+            meta,
+            ImportOptions { partial: true },
+        )
+        .unwrap_err();
         assert_eq!(err.1.misshaped.len(), 1);
     }
 }

@@ -20,14 +20,27 @@ pub enum KeyStyle {
 pub const BACKBONE_PREFIX: &str = "backbone_net.model.";
 
 /// Modules that are a `Conv2dStaticSamePadding` (an `nn.Conv2d` at `.conv`) in Zylo117's tree.
-const SAME_PAD_CONVS: &[&str] =
-    &["_conv_stem", "_expand_conv", "_depthwise_conv", "_project_conv", "_conv_head", "_se_reduce", "_se_expand"];
+const SAME_PAD_CONVS: &[&str] = &[
+    "_conv_stem",
+    "_expand_conv",
+    "_depthwise_conv",
+    "_project_conv",
+    "_conv_head",
+    "_se_reduce",
+    "_se_expand",
+];
 
 /// Guesses the naming style from the names.
 pub fn detect_style<'a>(names: impl IntoIterator<Item = &'a str>) -> KeyStyle {
     let mut names = names.into_iter().peekable();
     let lukemelas = names.peek().is_some()
-        && names.all(|n| n.starts_with("_conv_stem.") || n.starts_with("_blocks.") || n.starts_with("_bn") || n.starts_with("_conv_head.") || n.starts_with("_fc."));
+        && names.all(|n| {
+            n.starts_with("_conv_stem.")
+                || n.starts_with("_blocks.")
+                || n.starts_with("_bn")
+                || n.starts_with("_conv_head.")
+                || n.starts_with("_fc.")
+        });
     if lukemelas {
         KeyStyle::LukemelasEfficientNet
     } else {
@@ -68,20 +81,38 @@ mod tests {
 
     #[test]
     fn lukemelas_keys_map_like_spec_3_1() {
-        assert_eq!(lukemelas_to_zylo117("_conv_stem.weight"), "backbone_net.model._conv_stem.conv.weight");
-        assert_eq!(lukemelas_to_zylo117("_bn0.running_var"), "backbone_net.model._bn0.running_var");
+        assert_eq!(
+            lukemelas_to_zylo117("_conv_stem.weight"),
+            "backbone_net.model._conv_stem.conv.weight"
+        );
+        assert_eq!(
+            lukemelas_to_zylo117("_bn0.running_var"),
+            "backbone_net.model._bn0.running_var"
+        );
         assert_eq!(
             lukemelas_to_zylo117("_blocks.15._project_conv.weight"),
             "backbone_net.model._blocks.15._project_conv.conv.weight"
         );
-        assert_eq!(lukemelas_to_zylo117("_blocks.2._bn1.weight"), "backbone_net.model._blocks.2._bn1.weight");
-        assert_eq!(lukemelas_to_zylo117("_fc.bias"), "backbone_net.model._fc.bias");
+        assert_eq!(
+            lukemelas_to_zylo117("_blocks.2._bn1.weight"),
+            "backbone_net.model._blocks.2._bn1.weight"
+        );
+        assert_eq!(
+            lukemelas_to_zylo117("_fc.bias"),
+            "backbone_net.model._fc.bias"
+        );
     }
 
     #[test]
     fn style_detection() {
-        assert_eq!(detect_style(["_conv_stem.weight", "_blocks.0._bn1.bias"]), KeyStyle::LukemelasEfficientNet);
-        assert_eq!(detect_style(["bifpn.0.p6_w1", "_conv_stem.weight"]), KeyStyle::Zylo117);
+        assert_eq!(
+            detect_style(["_conv_stem.weight", "_blocks.0._bn1.bias"]),
+            KeyStyle::LukemelasEfficientNet
+        );
+        assert_eq!(
+            detect_style(["bifpn.0.p6_w1", "_conv_stem.weight"]),
+            KeyStyle::Zylo117
+        );
         assert_eq!(detect_style([]), KeyStyle::Zylo117);
     }
 }

@@ -30,22 +30,31 @@ impl PersistentLoader for NoStorages {
 /// Reads the main object and the storages (by key) of a legacy checkpoint.
 pub fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadError> {
     let mut pos = 0;
-    let mut next = |what: &'static str, loader: &mut dyn PersistentLoader| -> Result<Value, ReadError> {
-        let (v, used) = unpickle(&bytes[pos..], loader).map_err(|source| ReadError::Pickle { what, source })?;
-        pos += used;
-        Ok(v)
-    };
+    let mut next =
+        |what: &'static str, loader: &mut dyn PersistentLoader| -> Result<Value, ReadError> {
+            let (v, used) = unpickle(&bytes[pos..], loader)
+                .map_err(|source| ReadError::Pickle { what, source })?;
+            pos += used;
+            Ok(v)
+        };
     let magic = next("magic number", &mut NoStorages)?;
     if !matches!(&magic, Value::BigInt(b) if **b == MAGIC) {
         return Err(ReadError::Legacy("wrong magic number".into()));
     }
     match next("protocol version", &mut NoStorages)? {
         Value::Int(PROTOCOL_VERSION) => {}
-        other => return Err(ReadError::Legacy(format!("unsupported protocol version {other:?}"))),
+        other => {
+            return Err(ReadError::Legacy(format!(
+                "unsupported protocol version {other:?}"
+            )))
+        }
     }
     let sys_info = next("sys_info", &mut NoStorages)?;
     if let Value::Dict(d) = &sys_info {
-        if matches!(d.borrow().get_str("little_endian"), Some(Value::Bool(false))) {
+        if matches!(
+            d.borrow().get_str("little_endian"),
+            Some(Value::Bool(false))
+        ) {
             return Err(ReadError::BigEndian);
         }
     }
@@ -53,31 +62,45 @@ pub fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), Re
     let top = next("main pickle", &mut collector)?;
     let keys = next("storage key list", &mut NoStorages)?;
     let Value::List(keys) = &keys else {
-        return Err(ReadError::Legacy(format!("storage keys are a {}, not a list", keys.kind())));
+        return Err(ReadError::Legacy(format!(
+            "storage keys are a {}, not a list",
+            keys.kind()
+        )));
     };
     let keys: Vec<String> = keys
         .borrow()
         .iter()
         .map(|k| match k {
             Value::Str(s) => Ok(s.to_string()),
-            other => Err(ReadError::Legacy(format!("storage key is a {}", other.kind()))),
+            other => Err(ReadError::Legacy(format!(
+                "storage key is a {}",
+                other.kind()
+            ))),
         })
         .collect::<Result<_, _>>()?;
 
     let mut storages = HashMap::new();
     for key in keys {
         let (dtype, numel) = collector.get(&key).ok_or_else(|| {
-            ReadError::Legacy(format!("storage `{key}` is listed but no tensor uses it, so its element type is unknown"))
+            ReadError::Legacy(format!(
+                "storage `{key}` is listed but no tensor uses it, so its element type is unknown"
+            ))
         })?;
-        let header = bytes.get(pos..pos + 8).ok_or_else(|| truncated(&key, pos))?;
+        let header = bytes
+            .get(pos..pos + 8)
+            .ok_or_else(|| truncated(&key, pos))?;
         let mut n = [0u8; 8];
         n.copy_from_slice(header);
         let stored = u64::from_le_bytes(n);
         pos += 8;
         if stored != numel {
-            return Err(ReadError::Legacy(format!("storage `{key}` holds {stored} elements but the pickle says {numel}")));
+            return Err(ReadError::Legacy(format!(
+                "storage `{key}` holds {stored} elements but the pickle says {numel}"
+            )));
         }
-        let len = stored.checked_mul(dtype.size() as u64).filter(|&l| l <= (bytes.len() - pos) as u64);
+        let len = stored
+            .checked_mul(dtype.size() as u64)
+            .filter(|&l| l <= (bytes.len() - pos) as u64);
         let len = len.ok_or_else(|| truncated(&key, pos))? as usize;
         storages.insert(key, bytes[pos..pos + len].to_vec());
         pos += len;
@@ -86,5 +109,7 @@ pub fn read_legacy(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), Re
 }
 
 fn truncated(key: &str, pos: usize) -> ReadError {
-    ReadError::Legacy(format!("the file ends inside storage `{key}` (at byte {pos})"))
+    ReadError::Legacy(format!(
+        "the file ends inside storage `{key}` (at byte {pos})"
+    ))
 }

@@ -17,6 +17,7 @@ pub mod expected_keys;
 pub mod import;
 pub mod keymap;
 mod legacy_format;
+pub mod lite0_wheel;
 pub mod model_file;
 pub mod pickle;
 pub mod tensor;
@@ -66,9 +67,13 @@ fn assemble(
         .iter()
         .map(|(name, t)| {
             let key = &t.storage.key;
-            let bytes = storages.get(key).ok_or_else(|| ReadError::MissingStorage { key: key.clone() })?;
-            tensor::materialize(name, t, bytes, max_bytes)
-                .map_err(|msg| ReadError::BadTensor { name: name.clone(), msg })
+            let bytes = storages
+                .get(key)
+                .ok_or_else(|| ReadError::MissingStorage { key: key.clone() })?;
+            tensor::materialize(name, t, bytes, max_bytes).map_err(|msg| ReadError::BadTensor {
+                name: name.clone(),
+                msg,
+            })
         })
         .collect()
 }

@@ -92,7 +92,11 @@ impl ModelMeta {
             arch,
             class_names,
             input_size: arch.input_size(),
-            normalization: if arch.is_lite() { Normalization::LITE } else { Normalization::IMAGENET },
+            normalization: if arch.is_lite() {
+                Normalization::LITE
+            } else {
+                Normalization::IMAGENET
+            },
             anchors: AnchorSettings::for_arch(arch),
             partial: false,
             source: None,
@@ -109,7 +113,10 @@ impl ModelMeta {
         m.insert(KEY_FORMAT.into(), "detlab".into());
         m.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
         m.insert(KEY_ARCH.into(), self.arch.name().into());
-        m.insert(KEY_CLASSES.into(), json(serde_json::json!(self.class_names)));
+        m.insert(
+            KEY_CLASSES.into(),
+            json(serde_json::json!(self.class_names)),
+        );
         m.insert(KEY_INPUT.into(), self.input_size.to_string());
         m.insert(KEY_NORM.into(), json(serde_json::json!(self.normalization)));
         m.insert(KEY_ANCHORS.into(), json(serde_json::json!(self.anchors)));
@@ -123,40 +130,64 @@ impl ModelMeta {
     fn from_metadata(m: &HashMap<String, String>) -> Result<Self, ModelFileErrorKind> {
         let get = |k: &'static str| m.get(k).ok_or(ModelFileErrorKind::MissingMetadata(k));
         let bad = |k: &'static str, msg: String| ModelFileErrorKind::BadMetadata { key: k, msg };
-        let version: u32 = get(KEY_VERSION)?.parse().map_err(|_| bad(KEY_VERSION, "not an integer".into()))?;
+        let version: u32 = get(KEY_VERSION)?
+            .parse()
+            .map_err(|_| bad(KEY_VERSION, "not an integer".into()))?;
         if version > FORMAT_VERSION {
             return Err(ModelFileErrorKind::NewerVersion(version));
         }
-        let arch: ModelArch = get(KEY_ARCH)?.parse().map_err(|e: super::arch::UnknownArch| bad(KEY_ARCH, e.to_string()))?;
+        let arch: ModelArch = get(KEY_ARCH)?
+            .parse()
+            .map_err(|e: super::arch::UnknownArch| bad(KEY_ARCH, e.to_string()))?;
         let class_names: Vec<String> =
             serde_json::from_str(get(KEY_CLASSES)?).map_err(|e| bad(KEY_CLASSES, e.to_string()))?;
         if class_names.is_empty() {
             return Err(bad(KEY_CLASSES, "no classes".into()));
         }
-        let input_size: u32 = get(KEY_INPUT)?.parse().map_err(|_| bad(KEY_INPUT, "not a positive integer".into()))?;
-        if input_size == 0 || input_size % 8 != 0 {
-            return Err(bad(KEY_INPUT, format!("{input_size} is not a positive multiple of 8")));
+        let input_size: u32 = get(KEY_INPUT)?
+            .parse()
+            .map_err(|_| bad(KEY_INPUT, "not a positive integer".into()))?;
+        if input_size == 0 || !input_size.is_multiple_of(8) {
+            return Err(bad(
+                KEY_INPUT,
+                format!("{input_size} is not a positive multiple of 8"),
+            ));
         }
         let normalization: Normalization =
             serde_json::from_str(get(KEY_NORM)?).map_err(|e| bad(KEY_NORM, e.to_string()))?;
         if !normalization.is_valid() {
             return Err(bad(KEY_NORM, "non-finite values or a zero divisor".into()));
         }
-        let anchors: AnchorSettings = serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
+        let anchors: AnchorSettings =
+            serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if anchors.scales.is_empty()
             || anchors.ratios.is_empty()
             || !positive(anchors.anchor_scale)
             || !anchors.scales.iter().all(|&s| positive(s))
-            || !anchors.ratios.iter().all(|&(x, y)| positive(x) && positive(y))
+            || !anchors
+                .ratios
+                .iter()
+                .all(|&(x, y)| positive(x) && positive(y))
             || anchors.min_level > anchors.max_level
             || anchors.max_level > 12
         {
-            return Err(bad(KEY_ANCHORS, "scales/ratios must be non-empty and positive, levels ordered".into()));
+            return Err(bad(
+                KEY_ANCHORS,
+                "scales/ratios must be non-empty and positive, levels ordered".into(),
+            ));
         }
         let partial = m.get(KEY_PARTIAL).is_some_and(|v| v == "true");
         let source = m.get(KEY_SOURCE).cloned();
-        Ok(Self { arch, class_names, input_size, normalization, anchors, partial, source })
+        Ok(Self {
+            arch,
+            class_names,
+            input_size,
+            normalization,
+            anchors,
+            partial,
+            source,
+        })
     }
 }
 
@@ -195,12 +226,18 @@ pub enum ModelFileErrorKind {
     #[error("tensor `{0}` is stored twice")]
     Duplicate(String),
     #[error("the weights do not fit the {arch} model: {mismatch}")]
-    Keys { arch: ModelArch, mismatch: KeyMismatch },
+    Keys {
+        arch: ModelArch,
+        mismatch: KeyMismatch,
+    },
 }
 
 impl ModelFileErrorKind {
     fn at(self, path: &Path) -> ModelFileError {
-        ModelFileError { path: path.to_path_buf(), kind: self }
+        ModelFileError {
+            path: path.to_path_buf(),
+            kind: self,
+        }
     }
 }
 
@@ -220,22 +257,35 @@ impl ModelFile {
 
     /// Parses a model file held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelFileErrorKind> {
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
-        let (_, header) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
-        let meta = header.metadata().as_ref().ok_or(ModelFileErrorKind::NotDetlab)?;
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+        let meta = header
+            .metadata()
+            .as_ref()
+            .ok_or(ModelFileErrorKind::NotDetlab)?;
         if meta.get(KEY_FORMAT).map(String::as_str) != Some("detlab") {
             return Err(ModelFileErrorKind::NotDetlab);
         }
         let meta = ModelMeta::from_metadata(meta)?;
         let mut tensors = Vec::with_capacity(st.len());
         for name in header.offset_keys() {
-            let view = st.tensor(&name).map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
-            let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| ModelFileErrorKind::UnsupportedDtype {
-                name: name.clone(),
-                dtype: format!("{:?}", view.dtype()),
+            let view = st
+                .tensor(&name)
+                .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+            let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| {
+                ModelFileErrorKind::UnsupportedDtype {
+                    name: name.clone(),
+                    dtype: format!("{:?}", view.dtype()),
+                }
             })?;
-            tensors.push(CheckpointTensor { name, dtype, shape: view.shape().to_vec(), data: view.data().to_vec() });
+            tensors.push(CheckpointTensor {
+                name,
+                dtype,
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            });
         }
         Ok(Self { meta, tensors })
     }
@@ -247,7 +297,8 @@ impl ModelFile {
             return Err(ModelFileErrorKind::Duplicate(dup.name.clone()));
         }
         let views = self.tensors.iter().map(|t| (t.name.as_str(), t));
-        safetensors::serialize(views, Some(self.meta.to_metadata())).map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))
+        safetensors::serialize(views, Some(self.meta.to_metadata()))
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))
     }
 
     /// Writes the file atomically (temp file in the same folder, then rename).
@@ -268,7 +319,10 @@ impl ModelFile {
         let mut mismatch = compare_keys(
             self.tensors
                 .iter()
-                .filter(|t| !t.name.ends_with("num_batches_tracked") || expected.iter().any(|(n, _)| *n == t.name))
+                .filter(|t| {
+                    !t.name.ends_with("num_batches_tracked")
+                        || expected.iter().any(|(n, _)| *n == t.name)
+                })
                 .map(|t| (t.name.as_str(), t.shape_i64())),
             expected,
         );
@@ -278,7 +332,10 @@ impl ModelFile {
         if mismatch.is_empty() {
             Ok(())
         } else {
-            Err(ModelFileErrorKind::Keys { arch: self.meta.arch, mismatch })
+            Err(ModelFileErrorKind::Keys {
+                arch: self.meta.arch,
+                mismatch,
+            })
         }
     }
 }
@@ -317,7 +374,10 @@ mod tests {
     fn sample() -> ModelFile {
         ModelFile {
             meta: ModelMeta::for_arch(ModelArch::Lite0, vec!["Sprite".into(), "Cola".into()]),
-            tensors: vec![tensor("a.weight", &[2, 1], &[1.5, -2.0]), tensor("b.bias", &[], &[3.0])],
+            tensors: vec![
+                tensor("a.weight", &[2, 1], &[1.5, -2.0]),
+                tensor("b.bias", &[], &[3.0]),
+            ],
         }
     }
 
@@ -341,19 +401,34 @@ mod tests {
     #[test]
     fn key_check_lists_problems() {
         let m = sample();
-        let expected = vec![("a.weight".to_string(), vec![2, 1]), ("b.bias".to_string(), vec![])];
+        let expected = vec![
+            ("a.weight".to_string(), vec![2, 1]),
+            ("b.bias".to_string(), vec![]),
+        ];
         m.check_keys(&expected).unwrap();
-        let expected = vec![("a.weight".to_string(), vec![1, 2]), ("c".to_string(), vec![4])];
+        let expected = vec![
+            ("a.weight".to_string(), vec![1, 2]),
+            ("c".to_string(), vec![4]),
+        ];
         let err = m.check_keys(&expected).unwrap_err().to_string();
-        assert!(err.contains("1 missing, 1 unexpected and 1 mis-shaped"), "{err}");
+        assert!(
+            err.contains("1 missing, 1 unexpected and 1 mis-shaped"),
+            "{err}"
+        );
         assert!(err.contains("lite0"), "{err}");
     }
 
     #[test]
     fn rejects_foreign_and_broken_files() {
         let plain = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], None).unwrap();
-        assert!(matches!(ModelFile::from_bytes(&plain), Err(ModelFileErrorKind::NotDetlab)));
-        assert!(matches!(ModelFile::from_bytes(b"garbage"), Err(ModelFileErrorKind::SafeTensors(_))));
+        assert!(matches!(
+            ModelFile::from_bytes(&plain),
+            Err(ModelFileErrorKind::NotDetlab)
+        ));
+        assert!(matches!(
+            ModelFile::from_bytes(b"garbage"),
+            Err(ModelFileErrorKind::SafeTensors(_))
+        ));
         let mut meta = sample().meta.to_metadata();
         meta.insert(KEY_ARCH.into(), "d11".into());
         let bad = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
@@ -361,8 +436,12 @@ mod tests {
         assert!(err.contains("detlab.arch") && err.contains("d11"), "{err}");
         let mut meta = sample().meta.to_metadata();
         meta.insert(KEY_VERSION.into(), "99".into());
-        let newer = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
-        assert!(matches!(ModelFile::from_bytes(&newer), Err(ModelFileErrorKind::NewerVersion(99))));
+        let newer =
+            safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
+        assert!(matches!(
+            ModelFile::from_bytes(&newer),
+            Err(ModelFileErrorKind::NewerVersion(99))
+        ));
     }
 
     #[test]

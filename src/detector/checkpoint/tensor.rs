@@ -35,7 +35,11 @@ impl CheckpointTensor {
             return self;
         }
         let data = self.to_f32().iter().flat_map(|x| x.to_le_bytes()).collect();
-        Self { dtype: DType::F32, data, ..self }
+        Self {
+            dtype: DType::F32,
+            data,
+            ..self
+        }
     }
 }
 
@@ -43,24 +47,43 @@ impl CheckpointTensor {
 /// a contiguous tensor. Every index is checked against the storage; the result may not
 /// exceed `max_bytes` (callers pass the file's size, so a claimed shape can never make
 /// the reader allocate more than the file holds, even with zero strides).
-pub fn materialize(name: &str, t: &TensorRef, storage: &[u8], max_bytes: u64) -> Result<CheckpointTensor, String> {
+pub fn materialize(
+    name: &str,
+    t: &TensorRef,
+    storage: &[u8],
+    max_bytes: u64,
+) -> Result<CheckpointTensor, String> {
     let s = &t.storage;
     let es = s.dtype.size() as u64;
-    let numel = t.size.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or("element count overflows")?;
+    let numel = t
+        .size
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or("element count overflows")?;
     let nbytes = numel.checked_mul(es).ok_or("byte size overflows")?;
     if nbytes > max_bytes {
-        return Err(format!("shape {:?} needs {nbytes} bytes, more than the file's {max_bytes}", t.size));
+        return Err(format!(
+            "shape {:?} needs {nbytes} bytes, more than the file's {max_bytes}",
+            t.size
+        ));
     }
     let shape: Vec<usize> = t.size.iter().map(|&d| d as usize).collect();
     if numel == 0 {
-        return Ok(CheckpointTensor { name: name.to_string(), dtype: s.dtype, shape, data: Vec::new() });
+        return Ok(CheckpointTensor {
+            name: name.to_string(),
+            dtype: s.dtype,
+            shape,
+            data: Vec::new(),
+        });
     }
     // Highest element index touched, relative to the storage view.
     let span = t
         .size
         .iter()
         .zip(&t.stride)
-        .try_fold(t.offset, |acc, (&d, &st)| (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x)))
+        .try_fold(t.offset, |acc, (&d, &st)| {
+            (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x))
+        })
         .ok_or("strides overflow")?;
     if span >= s.numel {
         return Err(format!(
@@ -69,9 +92,16 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &[u8], max_bytes: u64) ->
         ));
     }
     let base = s.offset.checked_add(t.offset).ok_or("offset overflows")?;
-    let root_bytes = s.root_numel.checked_mul(es).ok_or("storage size overflows")?;
+    let root_bytes = s
+        .root_numel
+        .checked_mul(es)
+        .ok_or("storage size overflows")?;
     if (storage.len() as u64) < root_bytes {
-        return Err(format!("storage `{}` holds {} bytes, {root_bytes} needed", s.key, storage.len()));
+        return Err(format!(
+            "storage `{}` holds {} bytes, {root_bytes} needed",
+            s.key,
+            storage.len()
+        ));
     }
     let es = es as usize;
     let mut data = Vec::with_capacity(nbytes as usize);
@@ -98,7 +128,12 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &[u8], max_bytes: u64) ->
             }
         }
     }
-    Ok(CheckpointTensor { name: name.to_string(), dtype: s.dtype, shape, data })
+    Ok(CheckpointTensor {
+        name: name.to_string(),
+        dtype: s.dtype,
+        shape,
+        data,
+    })
 }
 
 /// Row-major contiguity, ignoring the strides of size-1 dimensions.
@@ -120,7 +155,13 @@ mod tests {
     use std::rc::Rc;
 
     fn storage(n: u64) -> (Rc<StorageRef>, Vec<u8>) {
-        let s = StorageRef { key: "0".into(), dtype: DType::F32, root_numel: n, offset: 0, numel: n };
+        let s = StorageRef {
+            key: "0".into(),
+            dtype: DType::F32,
+            root_numel: n,
+            offset: 0,
+            numel: n,
+        };
         let bytes = (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect();
         (Rc::new(s), bytes)
     }
@@ -129,7 +170,12 @@ mod tests {
     fn transposed_view_with_offset_is_gathered() {
         let (s, bytes) = storage(10);
         // A 2x3 view at offset 1 whose rows are the columns of a 3x2 block: stride (1, 2).
-        let t = TensorRef { storage: s, offset: 1, size: vec![2, 3], stride: vec![1, 2] };
+        let t = TensorRef {
+            storage: s,
+            offset: 1,
+            size: vec![2, 3],
+            stride: vec![1, 2],
+        };
         let m = materialize("w", &t, &bytes, 1 << 20).unwrap();
         assert_eq!(m.shape, vec![2, 3]);
         assert_eq!(m.to_f32(), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
@@ -138,9 +184,22 @@ mod tests {
     #[test]
     fn contiguous_slice_and_scalar() {
         let (s, bytes) = storage(10);
-        let t = TensorRef { storage: s.clone(), offset: 4, size: vec![3], stride: vec![1] };
-        assert_eq!(materialize("a", &t, &bytes, 1 << 20).unwrap().to_f32(), vec![4.0, 5.0, 6.0]);
-        let t = TensorRef { storage: s, offset: 9, size: vec![], stride: vec![] };
+        let t = TensorRef {
+            storage: s.clone(),
+            offset: 4,
+            size: vec![3],
+            stride: vec![1],
+        };
+        assert_eq!(
+            materialize("a", &t, &bytes, 1 << 20).unwrap().to_f32(),
+            vec![4.0, 5.0, 6.0]
+        );
+        let t = TensorRef {
+            storage: s,
+            offset: 9,
+            size: vec![],
+            stride: vec![],
+        };
         let m = materialize("b", &t, &bytes, 1 << 20).unwrap();
         assert_eq!((m.numel(), m.to_f32()), (1, vec![9.0]));
     }
@@ -148,11 +207,30 @@ mod tests {
     #[test]
     fn out_of_bounds_and_oversized_views_are_errors() {
         let (s, bytes) = storage(10);
-        let t = TensorRef { storage: s.clone(), offset: 5, size: vec![2, 3], stride: vec![3, 1] };
-        assert!(materialize("a", &t, &bytes, 1 << 20).unwrap_err().contains("past the 10 elements"));
-        let t = TensorRef { storage: s.clone(), offset: 0, size: vec![1 << 40], stride: vec![0] };
-        assert!(materialize("b", &t, &bytes, 1 << 20).unwrap_err().contains("more than the file"));
-        let t = TensorRef { storage: s, offset: 0, size: vec![u64::MAX, 3], stride: vec![1, 1] };
+        let t = TensorRef {
+            storage: s.clone(),
+            offset: 5,
+            size: vec![2, 3],
+            stride: vec![3, 1],
+        };
+        assert!(materialize("a", &t, &bytes, 1 << 20)
+            .unwrap_err()
+            .contains("past the 10 elements"));
+        let t = TensorRef {
+            storage: s.clone(),
+            offset: 0,
+            size: vec![1 << 40],
+            stride: vec![0],
+        };
+        assert!(materialize("b", &t, &bytes, 1 << 20)
+            .unwrap_err()
+            .contains("more than the file"));
+        let t = TensorRef {
+            storage: s,
+            offset: 0,
+            size: vec![u64::MAX, 3],
+            stride: vec![1, 1],
+        };
         assert!(materialize("c", &t, &bytes, 1 << 20).is_err());
     }
 }

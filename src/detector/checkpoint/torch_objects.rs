@@ -27,18 +27,26 @@ pub struct StorageCollector {
 
 impl StorageCollector {
     pub fn new(layout: PidLayout) -> Self {
-        Self { layout, storages: Vec::new(), index: HashMap::new() }
+        Self {
+            layout,
+            storages: Vec::new(),
+            index: HashMap::new(),
+        }
     }
 
     /// The recorded dtype and element count of a storage key.
     pub fn get(&self, key: &str) -> Option<(DType, u64)> {
-        self.index.get(key).map(|&i| (self.storages[i].1, self.storages[i].2))
+        self.index
+            .get(key)
+            .map(|&i| (self.storages[i].1, self.storages[i].2))
     }
 
     fn record(&mut self, key: &str, dtype: DType, numel: u64) -> Result<(), String> {
         match self.index.get(key) {
             Some(&i) if self.storages[i].1 == dtype && self.storages[i].2 == numel => Ok(()),
-            Some(_) => Err(format!("storage `{key}` is used with two different element types or sizes")),
+            Some(_) => Err(format!(
+                "storage `{key}` is used with two different element types or sizes"
+            )),
             None => {
                 self.index.insert(key.to_string(), self.storages.len());
                 self.storages.push((key.to_string(), dtype, numel));
@@ -58,11 +66,18 @@ impl PersistentLoader for StorageCollector {
             PidLayout::Legacy => 6,
         };
         if t.len() != want || !matches!(&t[0], Value::Str(s) if &**s == "storage") {
-            return Err(format!("unsupported persistent id (expected a {want}-tuple starting with 'storage')"));
+            return Err(format!(
+                "unsupported persistent id (expected a {want}-tuple starting with 'storage')"
+            ));
         }
         let dtype = match &t[1] {
             Value::Global(super::pickle::Global::Storage(d)) => *d,
-            other => return Err(format!("storage type is a {}, not a torch storage class", other.kind())),
+            other => {
+                return Err(format!(
+                    "storage type is a {}, not a torch storage class",
+                    other.kind()
+                ))
+            }
         };
         let key = match &t[2] {
             Value::Str(s) => s.to_string(),
@@ -70,7 +85,11 @@ impl PersistentLoader for StorageCollector {
         };
         let root_numel = match &t[4] {
             Value::Int(n) if *n >= 0 => *n as u64,
-            other => return Err(format!("storage size must be a non-negative int, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "storage size must be a non-negative int, got {other:?}"
+                ))
+            }
         };
         self.record(&key, dtype, root_numel)?;
         let (offset, numel) = if self.layout == PidLayout::Legacy {
@@ -80,7 +99,9 @@ impl PersistentLoader for StorageCollector {
                     (Value::Int(o), Value::Int(n)) if *o >= 0 && *n >= 0 => {
                         let (o, n) = (*o as u64, *n as u64);
                         if o.checked_add(n).is_none_or(|end| end > root_numel) {
-                            return Err(format!("storage view [{o}, {o}+{n}) lies outside storage `{key}`"));
+                            return Err(format!(
+                                "storage view [{o}, {o}+{n}) lies outside storage `{key}`"
+                            ));
                         }
                         (o, n)
                     }
@@ -91,14 +112,29 @@ impl PersistentLoader for StorageCollector {
         } else {
             (0, root_numel)
         };
-        Ok(Value::Storage(Rc::new(StorageRef { key, dtype, root_numel, offset, numel })))
+        Ok(Value::Storage(Rc::new(StorageRef {
+            key,
+            dtype,
+            root_numel,
+            offset,
+            numel,
+        })))
     }
 }
 
 /// Keys under which training scripts commonly nest the weights, tried in this order
 /// when the top-level dict holds no tensors itself.
-const WRAPPER_KEYS: &[&str] =
-    &["state_dict", "model_state_dict", "model", "ema", "model_ema", "net", "network", "module", "weights"];
+const WRAPPER_KEYS: &[&str] = &[
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "ema",
+    "model_ema",
+    "net",
+    "network",
+    "module",
+    "weights",
+];
 
 /// The (name, tensor) pairs of the state_dict in an unpickled checkpoint, in file order.
 ///
@@ -107,7 +143,10 @@ const WRAPPER_KEYS: &[&str] =
 /// state_dict that are not tensors are skipped.
 pub fn find_state_dict(top: &Value) -> Result<Vec<(String, Rc<TensorRef>)>, ReadError> {
     let Value::Dict(d) = top else {
-        return Err(ReadError::NoStateDict(format!("the checkpoint holds a {}, not a dict", top.kind())));
+        return Err(ReadError::NoStateDict(format!(
+            "the checkpoint holds a {}, not a dict",
+            top.kind()
+        )));
     };
     let tensors = tensors_of(top);
     if !tensors.is_empty() {
@@ -122,7 +161,12 @@ pub fn find_state_dict(top: &Value) -> Result<Vec<(String, Rc<TensorRef>)>, Read
             }
         }
     }
-    let keys: Vec<String> = d.entries().iter().take(12).map(|(k, _)| format!("{k:?}")).collect();
+    let keys: Vec<String> = d
+        .entries()
+        .iter()
+        .take(12)
+        .map(|(k, _)| format!("{k:?}"))
+        .collect();
     Err(ReadError::NoStateDict(format!(
         "no tensors at the top level or under {WRAPPER_KEYS:?}; top-level keys: [{}]{}",
         keys.join(", "),

@@ -11,7 +11,12 @@ use super::tensor::CheckpointTensor;
 #[derive(Debug, thiserror::Error)]
 pub enum VarStoreError {
     #[error("tensor `{name}`: {len} data bytes do not match shape {shape:?} of {dtype}")]
-    DataSize { name: String, len: usize, shape: Vec<usize>, dtype: DType },
+    DataSize {
+        name: String,
+        len: usize,
+        shape: Vec<usize>,
+        dtype: DType,
+    },
     #[error("the weights do not fit the model: {0}")]
     Keys(KeyMismatch),
     #[error("tensor `{name}`: {source}")]
@@ -58,32 +63,61 @@ pub fn dtype_of(k: Kind) -> Option<DType> {
 /// A CPU tch tensor holding a copy of `t` (same dtype and shape).
 pub fn to_tch(t: &CheckpointTensor) -> Result<Tensor, VarStoreError> {
     if t.data.len() != t.numel() * t.dtype.size() {
-        return Err(VarStoreError::DataSize { name: t.name.clone(), len: t.data.len(), shape: t.shape.clone(), dtype: t.dtype });
+        return Err(VarStoreError::DataSize {
+            name: t.name.clone(),
+            len: t.data.len(),
+            shape: t.shape.clone(),
+            dtype: t.dtype,
+        });
     }
-    Tensor::f_from_data_size(&t.data, &t.shape_i64(), kind_of(t.dtype))
-        .map_err(|source| VarStoreError::Tch { name: t.name.clone(), source })
+    Tensor::f_from_data_size(&t.data, &t.shape_i64(), kind_of(t.dtype)).map_err(|source| {
+        VarStoreError::Tch {
+            name: t.name.clone(),
+            source,
+        }
+    })
 }
 
 /// A copy of a tch tensor (any device, any layout) as a [`CheckpointTensor`].
 pub fn from_tch(name: &str, t: &Tensor) -> Result<CheckpointTensor, VarStoreError> {
-    let tch_err = |source| VarStoreError::Tch { name: name.to_string(), source };
+    let tch_err = |source| VarStoreError::Tch {
+        name: name.to_string(),
+        source,
+    };
     let dtype = match dtype_of(t.kind()) {
         Some(d) => d,
-        None => return Err(tch_err(tch::TchError::Kind(format!("unsupported kind {:?}", t.kind())))),
+        None => {
+            return Err(tch_err(tch::TchError::Kind(format!(
+                "unsupported kind {:?}",
+                t.kind()
+            ))))
+        }
     };
-    let t = t.f_to_device(tch::Device::Cpu).and_then(|t| t.f_contiguous()).map_err(tch_err)?;
+    let t = t
+        .f_to_device(tch::Device::Cpu)
+        .and_then(|t| t.f_contiguous())
+        .map_err(tch_err)?;
     let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
     let numel: usize = shape.iter().product();
     let mut data = vec![0u8; numel * dtype.size()];
     t.f_copy_data_u8(&mut data, numel).map_err(tch_err)?;
-    Ok(CheckpointTensor { name: name.to_string(), dtype, shape, data })
+    Ok(CheckpointTensor {
+        name: name.to_string(),
+        dtype,
+        shape,
+        data,
+    })
 }
 
 /// The VarStore's variables as `(name, shape)`, sorted by name: the expected keys of a
 /// model built in `vs`, for [`super::import::import_tensors`] and
 /// [`super::ModelFile::check_keys`].
 pub fn expected_keys(vs: &VarStore) -> Vec<(String, Vec<i64>)> {
-    let mut keys: Vec<(String, Vec<i64>)> = vs.variables().into_iter().map(|(n, t)| (n, t.size())).collect();
+    let mut keys: Vec<(String, Vec<i64>)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.size()))
+        .collect();
     keys.sort();
     keys
 }
@@ -92,11 +126,18 @@ pub fn expected_keys(vs: &VarStore) -> Vec<(String, Vec<i64>)> {
 /// the variable's device), under `no_grad`. Every variable must be provided with its
 /// exact shape, unless `allow_missing`; tensors without a variable are ignored (e.g.
 /// `num_batches_tracked`). Returns the names of the variables left untouched.
-pub fn load_into(vs: &VarStore, tensors: &[CheckpointTensor], allow_missing: bool) -> Result<Vec<String>, VarStoreError> {
+pub fn load_into(
+    vs: &VarStore,
+    tensors: &[CheckpointTensor],
+    allow_missing: bool,
+) -> Result<Vec<String>, VarStoreError> {
     let vars = vs.variables();
     let expected = expected_keys(vs);
     let mut mismatch = compare_keys(
-        tensors.iter().filter(|t| vars.contains_key(&t.name)).map(|t| (t.name.as_str(), t.shape_i64())),
+        tensors
+            .iter()
+            .filter(|t| vars.contains_key(&t.name))
+            .map(|t| (t.name.as_str(), t.shape_i64())),
         &expected,
     );
     let missing = std::mem::take(&mut mismatch.missing);
@@ -111,7 +152,10 @@ pub fn load_into(vs: &VarStore, tensors: &[CheckpointTensor], allow_missing: boo
             if let Some(var) = vars.get(&t.name) {
                 let src = to_tch(t)?;
                 let mut var = var.shallow_clone();
-                var.f_copy_(&src).map_err(|source| VarStoreError::Tch { name: t.name.clone(), source })?;
+                var.f_copy_(&src).map_err(|source| VarStoreError::Tch {
+                    name: t.name.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -140,17 +184,29 @@ mod tests {
             name: "layer.weight".into(),
             dtype: DType::F32,
             shape: vec![2, 3],
-            data: (0..6).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect(),
+            data: (0..6)
+                .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+                .collect(),
         };
         // Stored as float64: converted to the variable's float32 on copy.
         let m = CheckpointTensor {
             name: "layer.running_mean".into(),
             dtype: DType::F64,
             shape: vec![2],
-            data: [1.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data: [1.5f64, -2.0]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
         };
-        let extra = CheckpointTensor { name: "layer.num_batches_tracked".into(), dtype: DType::I64, shape: vec![], data: 7i64.to_le_bytes().to_vec() };
-        assert!(load_into(&vs, &[w.clone(), m.clone(), extra], false).unwrap().is_empty());
+        let extra = CheckpointTensor {
+            name: "layer.num_batches_tracked".into(),
+            dtype: DType::I64,
+            shape: vec![],
+            data: 7i64.to_le_bytes().to_vec(),
+        };
+        assert!(load_into(&vs, &[w.clone(), m.clone(), extra], false)
+            .unwrap()
+            .is_empty());
         let back = from_varstore(&vs).unwrap();
         assert_eq!(back[0].name, "layer.running_mean");
         assert_eq!(back[0].to_f32(), vec![1.5, -2.0]);
@@ -159,7 +215,13 @@ mod tests {
         let err = load_into(&vs, &[m], false).unwrap_err().to_string();
         assert!(err.contains("1 missing"), "{err}");
         assert_eq!(load_into(&vs, &[], true).unwrap().len(), 2);
-        let bad = CheckpointTensor { shape: vec![3, 2], ..w };
-        assert!(load_into(&vs, &[bad], true).unwrap_err().to_string().contains("mis-shaped"));
+        let bad = CheckpointTensor {
+            shape: vec![3, 2],
+            ..w
+        };
+        assert!(load_into(&vs, &[bad], true)
+            .unwrap_err()
+            .to_string()
+            .contains("mis-shaped"));
     }
 }

@@ -11,7 +11,8 @@ use super::torch_objects::{PidLayout, StorageCollector};
 /// Unpickles `data.pkl` and loads every storage it references, by key.
 pub fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadError> {
     let file_len = bytes.len() as u64;
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ReadError::Zip(e.to_string()))?;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ReadError::Zip(e.to_string()))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
     let pkl = names
         .iter()
@@ -23,7 +24,10 @@ pub fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadE
         return Err(ReadError::Zip("no data.pkl in the archive".into()));
     };
     let root = &pkl[..pkl.len() - "data.pkl".len()];
-    if names.iter().any(|n| n == &format!("{root}constants.pkl") || n.starts_with(&format!("{root}code/"))) {
+    if names
+        .iter()
+        .any(|n| n == &format!("{root}constants.pkl") || n.starts_with(&format!("{root}code/")))
+    {
         return Err(ReadError::TorchScript);
     }
     if let Some(order) = names.iter().find(|n| *n == &format!("{root}byteorder")) {
@@ -34,8 +38,10 @@ pub fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadE
     }
     let pickle = read_entry(&mut archive, &pkl, file_len)?;
     let mut collector = StorageCollector::new(PidLayout::Zip);
-    let (top, _) =
-        unpickle(&pickle, &mut collector).map_err(|source| ReadError::Pickle { what: "data.pkl", source })?;
+    let (top, _) = unpickle(&pickle, &mut collector).map_err(|source| ReadError::Pickle {
+        what: "data.pkl",
+        source,
+    })?;
     let mut storages = HashMap::new();
     for (key, dtype, numel) in &collector.storages {
         let name = format!("{root}data/{key}");
@@ -43,9 +49,16 @@ pub fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadE
             return Err(ReadError::MissingStorage { key: key.clone() });
         }
         let claimed = numel.saturating_mul(dtype.size() as u64);
-        let entry_size = archive.by_name(&name).map_err(|e| ReadError::Zip(e.to_string()))?.size();
+        let entry_size = archive
+            .by_name(&name)
+            .map_err(|e| ReadError::Zip(e.to_string()))?
+            .size();
         if entry_size < claimed {
-            return Err(ReadError::StorageSize { key: key.clone(), claimed, actual: entry_size });
+            return Err(ReadError::StorageSize {
+                key: key.clone(),
+                claimed,
+                actual: entry_size,
+            });
         }
         storages.insert(key.clone(), read_entry(&mut archive, &name, file_len)?);
     }
@@ -54,20 +67,34 @@ pub fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Vec<u8>>), ReadE
 
 /// Reads one entry, refusing claimed sizes the archive cannot hold: a stored entry is
 /// never bigger than the file, a deflated one never more than 1032× its compressed size.
-fn read_entry(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, file_len: u64) -> Result<Vec<u8>, ReadError> {
-    let mut f = archive.by_name(name).map_err(|e| ReadError::Zip(format!("{name}: {e}")))?;
+fn read_entry(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    file_len: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let mut f = archive
+        .by_name(name)
+        .map_err(|e| ReadError::Zip(format!("{name}: {e}")))?;
     let size = f.size();
     let limit = match f.compression() {
         zip::CompressionMethod::Stored => file_len,
         _ => f.compressed_size().saturating_mul(1032),
     };
     if size > limit {
-        return Err(ReadError::Zip(format!("{name} claims {size} bytes, impossible in a {file_len}-byte file")));
+        return Err(ReadError::Zip(format!(
+            "{name} claims {size} bytes, impossible in a {file_len}-byte file"
+        )));
     }
     let mut out = Vec::with_capacity(size as usize);
-    (&mut f).take(size).read_to_end(&mut out).map_err(|e| ReadError::Zip(format!("{name}: {e}")))?;
+    (&mut f)
+        .take(size)
+        .read_to_end(&mut out)
+        .map_err(|e| ReadError::Zip(format!("{name}: {e}")))?;
     if out.len() as u64 != size {
-        return Err(ReadError::Zip(format!("{name} is truncated ({} of {size} bytes)", out.len())));
+        return Err(ReadError::Zip(format!(
+            "{name} is truncated ({} of {size} bytes)",
+            out.len()
+        )));
     }
     Ok(out)
 }

@@ -33,14 +33,24 @@ pub struct BoxDelta {
 impl YxyxBox {
     /// From a row `[y1, x1, y2, x2]` of an anchors tensor `[N, 4]`.
     pub const fn from_row(r: [f32; 4]) -> Self {
-        Self { y1: r[0], x1: r[1], y2: r[2], x2: r[3] }
+        Self {
+            y1: r[0],
+            x1: r[1],
+            y2: r[2],
+            x2: r[3],
+        }
     }
 }
 
 impl BoxDelta {
     /// From a row `[dy, dx, dh, dw]` of a regression tensor `[N, 4]`.
     pub const fn from_row(r: [f32; 4]) -> Self {
-        Self { dy: r[0], dx: r[1], dh: r[2], dw: r[3] }
+        Self {
+            dy: r[0],
+            dx: r[1],
+            dh: r[2],
+            dw: r[3],
+        }
     }
 
     pub const fn to_row(self) -> [f32; 4] {
@@ -100,12 +110,22 @@ pub struct XyxyF32 {
 impl XyxyF32 {
     /// Zylo117 `ClipBoxes`: `x1, y1 ≥ 0`, `x2 ≤ width − 1`, `y2 ≤ height − 1` of the network input.
     pub fn clip_to_input(self, width: f32, height: f32) -> Self {
-        Self { x1: self.x1.max(0.0), y1: self.y1.max(0.0), x2: self.x2.min(width - 1.0), y2: self.y2.min(height - 1.0) }
+        Self {
+            x1: self.x1.max(0.0),
+            y1: self.y1.max(0.0),
+            x2: self.x2.min(width - 1.0),
+            y2: self.y2.min(height - 1.0),
+        }
     }
 
     /// Widened to the `f64` box type of the rest of detlab.
     pub fn to_box(self) -> BoxXyxy {
-        BoxXyxy::new(f64::from(self.x1), f64::from(self.y1), f64::from(self.x2), f64::from(self.y2))
+        BoxXyxy::new(
+            f64::from(self.x1),
+            f64::from(self.y1),
+            f64::from(self.x2),
+            f64::from(self.y2),
+        )
     }
 }
 
@@ -119,13 +139,23 @@ pub fn decode(anchor: YxyxBox, d: BoxDelta) -> XyxyF32 {
     let h = d.dh.exp() * ha;
     let cy = d.dy * ha + cya;
     let cx = d.dx * wa + cxa;
-    XyxyF32 { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0 }
+    XyxyF32 {
+        x1: cx - w / 2.0,
+        y1: cy - h / 2.0,
+        x2: cx + w / 2.0,
+        y2: cy + h / 2.0,
+    }
 }
 
 /// Encodes a ground-truth box (xyxy pixels) as the regression target of `anchor`.
 /// Width and height are clamped to ≥ 1 px after the centre is computed (Zylo117).
 pub fn encode(anchor: YxyxBox, gt: &BoxXyxy) -> BoxDelta {
-    let (ay1, ax1, ay2, ax2) = (f64::from(anchor.y1), f64::from(anchor.x1), f64::from(anchor.y2), f64::from(anchor.x2));
+    let (ay1, ax1, ay2, ax2) = (
+        f64::from(anchor.y1),
+        f64::from(anchor.x1),
+        f64::from(anchor.y2),
+        f64::from(anchor.x2),
+    );
     let (ha, wa) = (ay2 - ay1, ax2 - ax1);
     let (cya, cxa) = (ay1 + 0.5 * ha, ax1 + 0.5 * wa);
     let (gw, gh) = (gt.x2 - gt.x1, gt.y2 - gt.y1);
@@ -143,7 +173,12 @@ pub fn encode(anchor: YxyxBox, gt: &BoxXyxy) -> BoxDelta {
 mod tests {
     use super::*;
 
-    const ANCHOR: YxyxBox = YxyxBox { y1: -12.0, x1: -7.2, y2: 20.0, x2: 26.4 };
+    const ANCHOR: YxyxBox = YxyxBox {
+        y1: -12.0,
+        x1: -7.2,
+        y2: 20.0,
+        x2: 26.4,
+    };
 
     #[test]
     fn zero_delta_decodes_to_the_anchor_in_xyxy() {
@@ -157,17 +192,31 @@ mod tests {
     #[test]
     fn decode_follows_the_formula() {
         // Anchor centre (4, 9.6), size h 32, w 33.6.
-        let d = BoxDelta { dy: 0.5, dx: -0.25, dh: 2f32.ln(), dw: 0.0 };
+        let d = BoxDelta {
+            dy: 0.5,
+            dx: -0.25,
+            dh: 2f32.ln(),
+            dw: 0.0,
+        };
         let b = decode(ANCHOR, d);
         let (cy, cx, h, w) = (4.0 + 16.0, 9.6 - 8.4, 64.0, 33.6);
-        for (got, want) in [(b.x1, cx - w / 2.0), (b.y1, cy - h / 2.0), (b.x2, cx + w / 2.0), (b.y2, cy + h / 2.0)] {
+        for (got, want) in [
+            (b.x1, cx - w / 2.0),
+            (b.y1, cy - h / 2.0),
+            (b.x2, cx + w / 2.0),
+            (b.y2, cy + h / 2.0),
+        ] {
             assert!((f64::from(got) - want).abs() < 1e-4, "{b:?}");
         }
     }
 
     #[test]
     fn encode_then_decode_is_identity() {
-        for gt in [BoxXyxy::new(10.0, 20.0, 50.0, 130.0), BoxXyxy::new(-3.0, 0.5, 4.0, 2.0), BoxXyxy::new(100.0, 7.0, 400.0, 8.5)] {
+        for gt in [
+            BoxXyxy::new(10.0, 20.0, 50.0, 130.0),
+            BoxXyxy::new(-3.0, 0.5, 4.0, 2.0),
+            BoxXyxy::new(100.0, 7.0, 400.0, 8.5),
+        ] {
             let b = decode(ANCHOR, encode(ANCHOR, &gt)).to_box();
             for (g, w) in [(b.x1, gt.x1), (b.y1, gt.y1), (b.x2, gt.x2), (b.y2, gt.y2)] {
                 assert!((g - w).abs() < 1e-4, "{b:?} vs {gt:?}");
@@ -185,14 +234,36 @@ mod tests {
 
     #[test]
     fn clip_matches_clipboxes() {
-        let b = XyxyF32 { x1: -5.0, y1: 3.0, x2: 600.0, y2: 511.5 }.clip_to_input(512.0, 512.0);
-        assert_eq!(b, XyxyF32 { x1: 0.0, y1: 3.0, x2: 511.0, y2: 511.0 });
+        let b = XyxyF32 {
+            x1: -5.0,
+            y1: 3.0,
+            x2: 600.0,
+            y2: 511.5,
+        }
+        .clip_to_input(512.0, 512.0);
+        assert_eq!(
+            b,
+            XyxyF32 {
+                x1: 0.0,
+                y1: 3.0,
+                x2: 511.0,
+                y2: 511.0
+            }
+        );
     }
 
     #[test]
     fn rows_from_flat_need_multiples_of_four() {
         assert!(YxyxRows::from_flat(&[0.0; 7]).is_none());
         let flat = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(YxyxRows::from_flat(&flat).unwrap().get(0), YxyxBox { y1: 1.0, x1: 2.0, y2: 3.0, x2: 4.0 });
+        assert_eq!(
+            YxyxRows::from_flat(&flat).unwrap().get(0),
+            YxyxBox {
+                y1: 1.0,
+                x1: 2.0,
+                y2: 3.0,
+                x2: 4.0
+            }
+        );
     }
 }

@@ -22,9 +22,17 @@ pub struct Normalization {
 
 impl Normalization {
     /// ImageNet statistics on `x / 255` (Zylo117 EfficientDet D0–D7x).
-    pub const IMAGENET: Self = Self { pixel_scale: 255.0, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    pub const IMAGENET: Self = Self {
+        pixel_scale: 255.0,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
     /// `(x − 127) / 128` (EfficientNet-Lite / EfficientDet-Lite).
-    pub const LITE: Self = Self { pixel_scale: 1.0, mean: [127.0; 3], std: [128.0; 3] };
+    pub const LITE: Self = Self {
+        pixel_scale: 1.0,
+        mean: [127.0; 3],
+        std: [128.0; 3],
+    };
 
     /// Normalises one value of channel `c`.
     #[inline]
@@ -35,7 +43,9 @@ impl Normalization {
     /// Whether every parameter is finite and no divisor is zero.
     pub fn is_valid(&self) -> bool {
         let ok = |v: f32| v.is_finite() && v != 0.0;
-        ok(self.pixel_scale) && self.std.iter().all(|&s| ok(s)) && self.mean.iter().all(|m| m.is_finite())
+        ok(self.pixel_scale)
+            && self.std.iter().all(|&s| ok(s))
+            && self.mean.iter().all(|m| m.is_finite())
     }
 }
 
@@ -56,7 +66,13 @@ impl Letterbox {
         let (w, h) = (src_width.max(1), src_height.max(1));
         let scale = f64::from(size) / f64::from(w.max(h));
         let fit = |v: u32| ((f64::from(v) * scale).round() as u32).clamp(1, size.max(1));
-        Self { src_width: w, src_height: h, size, resized_width: fit(w), resized_height: fit(h) }
+        Self {
+            src_width: w,
+            src_height: h,
+            size,
+            resized_width: fit(w),
+            resized_height: fit(h),
+        }
     }
 
     /// Horizontal scale from original to input pixels.
@@ -71,17 +87,34 @@ impl Letterbox {
 
     /// A box in original-image pixels → network-input pixels.
     pub fn to_input(&self, b: &BoxXyxy) -> BoxXyxy {
-        let (rw, rh) = (f64::from(self.resized_width), f64::from(self.resized_height));
+        let (rw, rh) = (
+            f64::from(self.resized_width),
+            f64::from(self.resized_height),
+        );
         let (sw, sh) = (f64::from(self.src_width), f64::from(self.src_height));
-        BoxXyxy::new(b.x1 * rw / sw, b.y1 * rh / sh, b.x2 * rw / sw, b.y2 * rh / sh)
+        BoxXyxy::new(
+            b.x1 * rw / sw,
+            b.y1 * rh / sh,
+            b.x2 * rw / sw,
+            b.y2 * rh / sh,
+        )
     }
 
     /// A box in network-input pixels → original-image pixels: un-pad (the image sits at
     /// the top-left, so nothing to shift), un-scale, clip to the image.
     pub fn to_original(&self, b: &BoxXyxy) -> BoxXyxy {
-        let (rw, rh) = (f64::from(self.resized_width), f64::from(self.resized_height));
+        let (rw, rh) = (
+            f64::from(self.resized_width),
+            f64::from(self.resized_height),
+        );
         let (sw, sh) = (f64::from(self.src_width), f64::from(self.src_height));
-        BoxXyxy::new(b.x1 * sw / rw, b.y1 * sh / rh, b.x2 * sw / rw, b.y2 * sh / rh).clamp_to(sw, sh)
+        BoxXyxy::new(
+            b.x1 * sw / rw,
+            b.y1 * sh / rh,
+            b.x2 * sw / rw,
+            b.y2 * sh / rh,
+        )
+        .clamp_to(sw, sh)
     }
 }
 
@@ -111,7 +144,11 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
                 w = 0.0;
             }
             let i0 = i0 as usize;
-            Tap { i0, i1: (i0 + 1).min(src - 1), w }
+            Tap {
+                i0,
+                i1: (i0 + 1).min(src - 1),
+                w,
+            }
         })
         .collect()
 }
@@ -119,8 +156,16 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
 /// Bilinear resize of an interleaved `u8` image (`channels` per pixel, row-major) to
 /// `dst_w × dst_h`, returning interleaved `f32` values (not rounded to integers).
 /// Empty input or output sizes give an empty result.
-pub fn resize_bilinear(src: &[u8], src_w: usize, src_h: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
-    if src_w == 0 || src_h == 0 || dst_w == 0 || dst_h == 0 || src.len() < src_w * src_h * channels {
+pub fn resize_bilinear(
+    src: &[u8],
+    src_w: usize,
+    src_h: usize,
+    channels: usize,
+    dst_w: usize,
+    dst_h: usize,
+) -> Vec<f32> {
+    if src_w == 0 || src_h == 0 || dst_w == 0 || dst_h == 0 || src.len() < src_w * src_h * channels
+    {
         return Vec::new();
     }
     let (xt, yt) = (taps(src_w, dst_w), taps(src_h, dst_h));
@@ -130,7 +175,10 @@ pub fn resize_bilinear(src: &[u8], src_w: usize, src_h: usize, channels: usize, 
         let row = &src[y * src_w * channels..(y + 1) * src_w * channels];
         for t in &xt {
             for c in 0..channels {
-                let (a, b) = (f32::from(row[t.i0 * channels + c]), f32::from(row[t.i1 * channels + c]));
+                let (a, b) = (
+                    f32::from(row[t.i0 * channels + c]),
+                    f32::from(row[t.i1 * channels + c]),
+                );
                 out.push(a * (1.0 - t.w) + b * t.w);
             }
         }
@@ -146,7 +194,13 @@ pub fn resize_bilinear(src: &[u8], src_w: usize, src_h: usize, channels: usize, 
                 slots[victim].0 = need;
             }
         }
-        let row = |i: usize| if slots[0].0 == i { &slots[0].1 } else { &slots[1].1 };
+        let row = |i: usize| {
+            if slots[0].0 == i {
+                &slots[0].1
+            } else {
+                &slots[1].1
+            }
+        };
         let (a, b) = (row(t.i0), row(t.i1));
         out.extend(a.iter().zip(b).map(|(&a, &b)| a * (1.0 - t.w) + b * t.w));
     }
@@ -156,9 +210,19 @@ pub fn resize_bilinear(src: &[u8], src_w: usize, src_h: usize, channels: usize, 
 /// The network input of one RGB image: letterboxed, normalised, zero-padded,
 /// **channel-major** `[3, size, size]` (ready for `Tensor::from_slice(..).view([1, 3, s, s])`).
 /// `rgb` is interleaved `u8` RGB, `width × height`.
-pub fn letterbox_rgb(rgb: &[u8], width: u32, height: u32, size: u32, norm: &Normalization) -> (Vec<f32>, Letterbox) {
+pub fn letterbox_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    size: u32,
+    norm: &Normalization,
+) -> (Vec<f32>, Letterbox) {
     let lb = Letterbox::new(width, height, size);
-    let (s, rw, rh) = (size as usize, lb.resized_width as usize, lb.resized_height as usize);
+    let (s, rw, rh) = (
+        size as usize,
+        lb.resized_width as usize,
+        lb.resized_height as usize,
+    );
     let resized = resize_bilinear(rgb, width as usize, height as usize, 3, rw, rh);
     let mut out = vec![0f32; 3 * s * s];
     if resized.len() == rw * rh * 3 {

@@ -31,7 +31,10 @@ pub fn order_by_score(scores: &[f32]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| {
         let (sa, sb) = (scores[a], scores[b]);
-        sa.is_nan().cmp(&sb.is_nan()).then(sb.total_cmp(&sa)).then(a.cmp(&b))
+        sa.is_nan()
+            .cmp(&sb.is_nan())
+            .then(sb.total_cmp(&sa))
+            .then(a.cmp(&b))
     });
     order
 }
@@ -41,7 +44,12 @@ pub fn order_by_score(scores: &[f32]) -> Vec<usize> {
 /// With `classes`, a box is only suppressed by kept boxes of its own class (batched NMS);
 /// without, by any kept box (class-agnostic). Stops once `max_keep` boxes are kept —
 /// the result equals running full NMS and truncating. Returns positions into `boxes`.
-pub fn nms_presorted(boxes: &[XyxyF32], classes: Option<&[u32]>, iou_threshold: f64, max_keep: usize) -> Vec<usize> {
+pub fn nms_presorted(
+    boxes: &[XyxyF32],
+    classes: Option<&[u32]>,
+    iou_threshold: f64,
+    max_keep: usize,
+) -> Vec<usize> {
     let mut keep = Vec::new();
     if max_keep == 0 {
         return keep;
@@ -52,7 +60,10 @@ pub fn nms_presorted(boxes: &[XyxyF32], classes: Option<&[u32]>, iou_threshold: 
         let class = classes.map_or(0, |c| c[i]);
         let a = area(b);
         let kept = groups.entry(class).or_default();
-        if kept.iter().any(|(k, ka)| f64::from(iou(k, *ka, b, a)) > iou_threshold) {
+        if kept
+            .iter()
+            .any(|(k, ka)| f64::from(iou(k, *ka, b, a)) > iou_threshold)
+        {
             continue;
         }
         kept.push((*b, a));
@@ -70,18 +81,33 @@ pub fn nms(boxes: &[XyxyF32], scores: &[f32], iou_threshold: f64) -> Vec<usize> 
 }
 
 /// `torchvision.ops.batched_nms`: NMS within each class; kept indices by descending score.
-pub fn batched_nms(boxes: &[XyxyF32], scores: &[f32], classes: &[u32], iou_threshold: f64) -> Vec<usize> {
+pub fn batched_nms(
+    boxes: &[XyxyF32],
+    scores: &[f32],
+    classes: &[u32],
+    iou_threshold: f64,
+) -> Vec<usize> {
     select(boxes, scores, Some(classes), iou_threshold)
 }
 
-fn select(boxes: &[XyxyF32], scores: &[f32], classes: Option<&[u32]>, iou_threshold: f64) -> Vec<usize> {
+fn select(
+    boxes: &[XyxyF32],
+    scores: &[f32],
+    classes: Option<&[u32]>,
+    iou_threshold: f64,
+) -> Vec<usize> {
     let order = order_by_score(scores);
     let sorted: Vec<XyxyF32> = order.iter().map(|&i| boxes[i]).collect();
     let sorted_classes: Option<Vec<u32>> = classes.map(|c| order.iter().map(|&i| c[i]).collect());
-    nms_presorted(&sorted, sorted_classes.as_deref(), iou_threshold, usize::MAX)
-        .into_iter()
-        .map(|p| order[p])
-        .collect()
+    nms_presorted(
+        &sorted,
+        sorted_classes.as_deref(),
+        iou_threshold,
+        usize::MAX,
+    )
+    .into_iter()
+    .map(|p| order[p])
+    .collect()
 }
 
 #[cfg(test)]
@@ -107,13 +133,21 @@ mod tests {
     #[test]
     fn suppressed_boxes_do_not_suppress() {
         // a overlaps b strongly, b overlaps c strongly, a and c are disjoint.
-        let boxes = [b(0.0, 0.0, 10.0, 10.0), b(3.0, 0.0, 13.0, 10.0), b(9.0, 0.0, 19.0, 10.0)];
+        let boxes = [
+            b(0.0, 0.0, 10.0, 10.0),
+            b(3.0, 0.0, 13.0, 10.0),
+            b(9.0, 0.0, 19.0, 10.0),
+        ];
         assert_eq!(nms(&boxes, &[0.9, 0.8, 0.7], 0.3), vec![0, 2]);
     }
 
     #[test]
     fn result_is_ordered_by_score_and_ties_by_index() {
-        let boxes = [b(0.0, 0.0, 1.0, 1.0), b(10.0, 0.0, 11.0, 1.0), b(20.0, 0.0, 21.0, 1.0)];
+        let boxes = [
+            b(0.0, 0.0, 1.0, 1.0),
+            b(10.0, 0.0, 11.0, 1.0),
+            b(20.0, 0.0, 21.0, 1.0),
+        ];
         assert_eq!(nms(&boxes, &[0.5, 0.7, 0.5], 0.5), vec![1, 0, 2]);
         // Identical boxes and scores: the first one wins.
         let same = [b(0.0, 0.0, 4.0, 4.0); 3];
@@ -122,7 +156,11 @@ mod tests {
 
     #[test]
     fn batched_nms_is_per_class() {
-        let boxes = [b(0.0, 0.0, 10.0, 10.0), b(1.0, 0.0, 11.0, 10.0), b(1.0, 1.0, 10.0, 10.0)];
+        let boxes = [
+            b(0.0, 0.0, 10.0, 10.0),
+            b(1.0, 0.0, 11.0, 10.0),
+            b(1.0, 1.0, 10.0, 10.0),
+        ];
         let scores = [0.9, 0.8, 0.7];
         assert_eq!(batched_nms(&boxes, &scores, &[0, 1, 0], 0.5), vec![0, 1]);
         assert_eq!(nms(&boxes, &scores, 0.5), vec![0]);
@@ -136,7 +174,9 @@ mod tests {
 
     #[test]
     fn max_keep_truncates_like_full_nms() {
-        let boxes: Vec<XyxyF32> = (0..50).map(|i| b(i as f32 * 3.0, 0.0, i as f32 * 3.0 + 10.0, 10.0)).collect();
+        let boxes: Vec<XyxyF32> = (0..50)
+            .map(|i| b(i as f32 * 3.0, 0.0, i as f32 * 3.0 + 10.0, 10.0))
+            .collect();
         let full = nms_presorted(&boxes, None, 0.3, usize::MAX);
         assert_eq!(nms_presorted(&boxes, None, 0.3, 5), full[..5].to_vec());
     }

@@ -45,7 +45,12 @@ pub struct SelectConfig {
 impl Default for SelectConfig {
     /// COCO-evaluation style: score 0.05, IoU 0.5, per class, 100 detections.
     fn default() -> Self {
-        Self { score_threshold: 0.05, iou_threshold: 0.5, class_agnostic: false, max_detections: Some(100) }
+        Self {
+            score_threshold: 0.05,
+            iou_threshold: 0.5,
+            class_agnostic: false,
+            max_detections: Some(100),
+        }
     }
 }
 
@@ -86,7 +91,11 @@ impl Candidates {
     /// Builds the candidates of one image: each anchor contributes its max-probability
     /// class (the first on ties) when that score is `> score_floor`; `top_k` keeps only
     /// the best `k` of those. Boxes are decoded and clipped to the input.
-    pub fn from_outputs(out: &ImageOutputs<'_>, score_floor: f32, top_k: Option<usize>) -> Result<Self, ShapeError> {
+    pub fn from_outputs(
+        out: &ImageOutputs<'_>,
+        score_floor: f32,
+        top_k: Option<usize>,
+    ) -> Result<Self, ShapeError> {
         let (n, nc) = (out.anchors.len(), out.num_classes);
         if out.regression.len() != n || nc == 0 || out.classification.len() != n * nc {
             return Err(ShapeError(format!(
@@ -116,7 +125,8 @@ impl Candidates {
         let (w, h) = (out.input_width as f32, out.input_height as f32);
         let mut c = Candidates::default();
         for (score, class, a) in picked {
-            let b = decode(out.anchors.get(a as usize), out.regression.get(a as usize)).clip_to_input(w, h);
+            let b = decode(out.anchors.get(a as usize), out.regression.get(a as usize))
+                .clip_to_input(w, h);
             c.areas.push(area(&b));
             c.boxes.push(b);
             c.scores.push(score);
@@ -149,14 +159,25 @@ impl Candidates {
         }
         let mut kept: HashMap<u32, Vec<usize>> = HashMap::new();
         for i in 0..n {
-            let class = if cfg.class_agnostic { 0 } else { self.classes[i] };
+            let class = if cfg.class_agnostic {
+                0
+            } else {
+                self.classes[i]
+            };
             let group = kept.entry(class).or_default();
             let (b, a) = (&self.boxes[i], self.areas[i]);
-            if group.iter().any(|&k| f64::from(iou(&self.boxes[k], self.areas[k], b, a)) > cfg.iou_threshold) {
+            if group
+                .iter()
+                .any(|&k| f64::from(iou(&self.boxes[k], self.areas[k], b, a)) > cfg.iou_threshold)
+            {
                 continue;
             }
             group.push(i);
-            out.push(Detection { bbox: b.to_box(), score: self.scores[i], class_id: self.classes[i] as usize });
+            out.push(Detection {
+                bbox: b.to_box(),
+                score: self.scores[i],
+                class_id: self.classes[i] as usize,
+            });
             if out.len() == max_keep {
                 break;
             }
@@ -167,7 +188,11 @@ impl Candidates {
 
 /// Zylo117-style post-processing of one image in a single call: candidates above
 /// `cfg.score_threshold` (with an optional pre-NMS `top_k`), then [`Candidates::select`].
-pub fn postprocess(out: &ImageOutputs<'_>, top_k: Option<usize>, cfg: &SelectConfig) -> Result<Vec<Detection>, ShapeError> {
+pub fn postprocess(
+    out: &ImageOutputs<'_>,
+    top_k: Option<usize>,
+    cfg: &SelectConfig,
+) -> Result<Vec<Detection>, ShapeError> {
     Ok(Candidates::from_outputs(out, cfg.score_threshold, top_k)?.select(cfg))
 }
 

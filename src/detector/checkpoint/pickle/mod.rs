@@ -22,7 +22,11 @@ pub enum PickleError {
     #[error("unsupported pickle opcode 0x{opcode:02x} at byte {offset}")]
     UnsupportedOpcode { opcode: u8, offset: usize },
     #[error("refusing pickle global `{module}.{name}` at byte {offset}: only tensors, storages and (Ordered)dicts are allowed")]
-    UnsupportedGlobal { module: String, name: String, offset: usize },
+    UnsupportedGlobal {
+        module: String,
+        name: String,
+        offset: usize,
+    },
     #[error("malformed pickle at byte {offset}: {msg}")]
     Malformed { offset: usize, msg: String },
 }
@@ -34,8 +38,19 @@ pub trait PersistentLoader {
 
 /// Runs one pickle from the start of `data` to its `STOP`.
 /// Returns the unpickled value and the number of bytes consumed.
-pub fn unpickle(data: &[u8], loader: &mut dyn PersistentLoader) -> Result<(Value, usize), PickleError> {
-    Vm { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), loader }.run()
+pub fn unpickle(
+    data: &[u8],
+    loader: &mut dyn PersistentLoader,
+) -> Result<(Value, usize), PickleError> {
+    Vm {
+        data,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        loader,
+    }
+    .run()
 }
 
 struct Vm<'a, 'l> {
@@ -56,7 +71,9 @@ impl<'a> Vm<'a, '_> {
                 0x80 => {
                     let proto = self.u8("protocol")?;
                     if proto > 5 {
-                        return Err(self.malformed(at, format!("pickle protocol {proto} is newer than 5")));
+                        return Err(
+                            self.malformed(at, format!("pickle protocol {proto} is newer than 5"))
+                        );
                     }
                 }
                 0x95 => {
@@ -83,7 +100,9 @@ impl<'a> Vm<'a, '_> {
                 0x89 => self.stack.push(Value::Bool(false)),
                 b'J' => {
                     let b = self.take(4, "BININT")?;
-                    self.stack.push(Value::Int(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))));
+                    self.stack.push(Value::Int(i64::from(i32::from_le_bytes([
+                        b[0], b[1], b[2], b[3],
+                    ]))));
                 }
                 b'K' => {
                     let v = self.u8("BININT1")?;
@@ -91,7 +110,8 @@ impl<'a> Vm<'a, '_> {
                 }
                 b'M' => {
                     let b = self.take(2, "BININT2")?;
-                    self.stack.push(Value::Int(i64::from(u16::from_le_bytes([b[0], b[1]]))));
+                    self.stack
+                        .push(Value::Int(i64::from(u16::from_le_bytes([b[0], b[1]]))));
                 }
                 0x8a => {
                     let n = usize::from(self.u8("LONG1 length")?);
@@ -111,7 +131,11 @@ impl<'a> Vm<'a, '_> {
                 }
                 // Python 2 str: decoded as Latin-1, like `torch.load(encoding="latin1")`.
                 b'T' | b'U' => {
-                    let n = if op == b'T' { self.len_u32("BINSTRING length")? } else { usize::from(self.u8("SHORT_BINSTRING length")?) };
+                    let n = if op == b'T' {
+                        self.len_u32("BINSTRING length")?
+                    } else {
+                        usize::from(self.u8("SHORT_BINSTRING length")?)
+                    };
                     let b = self.take(n, "BINSTRING")?;
                     let s: String = b.iter().map(|&c| char::from(c)).collect();
                     self.stack.push(Value::Str(Rc::from(s)));
@@ -132,7 +156,8 @@ impl<'a> Vm<'a, '_> {
                         _ => self.len_u64("BINUNICODE8 length")?,
                     };
                     let b = self.take(n, "BINUNICODE")?;
-                    let s = std::str::from_utf8(b).map_err(|_| self.malformed(at, "string is not UTF-8".into()))?;
+                    let s = std::str::from_utf8(b)
+                        .map_err(|_| self.malformed(at, "string is not UTF-8".into()))?;
                     self.stack.push(Value::str(s));
                 }
                 b')' => self.stack.push(Value::tuple(Vec::new())),
@@ -144,12 +169,16 @@ impl<'a> Vm<'a, '_> {
                     let n = usize::from(op - 0x84);
                     let floor = self.marks.last().copied().unwrap_or(0);
                     if self.stack.len() < floor + n {
-                        return Err(self.malformed(at, format!("TUPLE{n} needs {n} values on the stack")));
+                        return Err(
+                            self.malformed(at, format!("TUPLE{n} needs {n} values on the stack"))
+                        );
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Value::tuple(items));
                 }
-                b']' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b']' => self
+                    .stack
+                    .push(Value::List(Rc::new(RefCell::new(Vec::new())))),
                 b'l' => {
                     let items = self.pop_mark(at)?;
                     self.stack.push(Value::List(Rc::new(RefCell::new(items))));
@@ -162,7 +191,9 @@ impl<'a> Vm<'a, '_> {
                     let items = self.pop_mark(at)?;
                     self.append(at, items)?;
                 }
-                b'}' => self.stack.push(Value::Dict(Rc::new(RefCell::new(Dict::new(false))))),
+                b'}' => self
+                    .stack
+                    .push(Value::Dict(Rc::new(RefCell::new(Dict::new(false))))),
                 b'd' => {
                     let items = self.pop_mark(at)?;
                     let d = Value::Dict(Rc::new(RefCell::new(Dict::new(false))));
@@ -192,7 +223,9 @@ impl<'a> Vm<'a, '_> {
                             let g = resolve_global(m, n, at)?;
                             self.stack.push(Value::Global(g));
                         }
-                        _ => return Err(self.malformed(at, "STACK_GLOBAL needs two strings".into())),
+                        _ => {
+                            return Err(self.malformed(at, "STACK_GLOBAL needs two strings".into()))
+                        }
                     }
                 }
                 b'R' => {
@@ -208,13 +241,18 @@ impl<'a> Vm<'a, '_> {
                         Value::Dict(_) | Value::Tensor(_) => {}
                         other => {
                             let kind = other.kind();
-                            return Err(self.malformed(at, format!("BUILD on a {kind} is not supported")));
+                            return Err(
+                                self.malformed(at, format!("BUILD on a {kind} is not supported"))
+                            );
                         }
                     }
                 }
                 b'Q' => {
                     let pid = self.pop(at)?;
-                    let v = self.loader.persistent_load(&pid).map_err(|msg| self.malformed(at, msg))?;
+                    let v = self
+                        .loader
+                        .persistent_load(&pid)
+                        .map_err(|msg| self.malformed(at, msg))?;
                     self.stack.push(v);
                 }
                 b'h' => {
@@ -234,10 +272,16 @@ impl<'a> Vm<'a, '_> {
                     self.put(at, i)?;
                 }
                 0x94 => {
-                    let i = u32::try_from(self.memo.len()).map_err(|_| self.malformed(at, "memo too large".into()))?;
+                    let i = u32::try_from(self.memo.len())
+                        .map_err(|_| self.malformed(at, "memo too large".into()))?;
                     self.put(at, i)?;
                 }
-                _ => return Err(PickleError::UnsupportedOpcode { opcode: op, offset: at }),
+                _ => {
+                    return Err(PickleError::UnsupportedOpcode {
+                        opcode: op,
+                        offset: at,
+                    })
+                }
             }
         }
     }
@@ -255,7 +299,10 @@ impl<'a> Vm<'a, '_> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(PickleError::Truncated { offset: self.pos, what }),
+            None => Err(PickleError::Truncated {
+                offset: self.pos,
+                what,
+            }),
         }
     }
 
@@ -278,13 +325,21 @@ impl<'a> Vm<'a, '_> {
         let b = self.take(8, what)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
-        usize::try_from(u64::from_le_bytes(a)).map_err(|_| PickleError::Truncated { offset: at, what })
+        usize::try_from(u64::from_le_bytes(a))
+            .map_err(|_| PickleError::Truncated { offset: at, what })
     }
 
     /// A newline-terminated ASCII line (for `GLOBAL`), at most 256 bytes.
     fn line(&mut self, what: &'static str) -> Result<String, PickleError> {
         let rest = &self.data[self.pos..];
-        let n = rest.iter().take(257).position(|&c| c == b'\n').ok_or(PickleError::Truncated { offset: self.pos, what })?;
+        let n = rest
+            .iter()
+            .take(257)
+            .position(|&c| c == b'\n')
+            .ok_or(PickleError::Truncated {
+                offset: self.pos,
+                what,
+            })?;
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(s)
@@ -294,16 +349,23 @@ impl<'a> Vm<'a, '_> {
         if self.marks.last().is_some_and(|&m| m >= self.stack.len()) {
             return Err(self.malformed(at, "stack underflow (hit a MARK)".into()));
         }
-        self.stack.pop().ok_or_else(|| self.malformed(at, "stack underflow".into()))
+        self.stack
+            .pop()
+            .ok_or_else(|| self.malformed(at, "stack underflow".into()))
     }
 
     fn top(&self, at: usize) -> Result<&Value, PickleError> {
-        self.stack.last().ok_or_else(|| self.malformed(at, "empty stack".into()))
+        self.stack
+            .last()
+            .ok_or_else(|| self.malformed(at, "empty stack".into()))
     }
 
     /// Everything above the last MARK, which is removed.
     fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>, PickleError> {
-        let m = self.marks.pop().ok_or_else(|| self.malformed(at, "no MARK on the stack".into()))?;
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.malformed(at, "no MARK on the stack".into()))?;
         if m > self.stack.len() {
             return Err(self.malformed(at, "MARK above the stack top".into()));
         }
@@ -324,7 +386,7 @@ impl<'a> Vm<'a, '_> {
     }
 
     fn set_items(&mut self, at: usize, items: Vec<Value>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.malformed(at, "SETITEMS with an odd number of values".into()));
         }
         let d = match self.top(at)? {
@@ -343,7 +405,11 @@ impl<'a> Vm<'a, '_> {
     }
 
     fn get(&mut self, at: usize, i: u32) -> Result<(), PickleError> {
-        let v = self.memo.get(&i).cloned().ok_or_else(|| self.malformed(at, format!("memo key {i} was never stored")))?;
+        let v = self
+            .memo
+            .get(&i)
+            .cloned()
+            .ok_or_else(|| self.malformed(at, format!("memo key {i} was never stored")))?;
         self.stack.push(v);
         Ok(())
     }
@@ -359,7 +425,10 @@ impl<'a> Vm<'a, '_> {
             return Err(self.malformed(at, format!("REDUCE on a {}", callable.kind())));
         };
         let Value::Tuple(args) = args else {
-            return Err(self.malformed(at, format!("REDUCE arguments are a {}, not a tuple", args.kind())));
+            return Err(self.malformed(
+                at,
+                format!("REDUCE arguments are a {}, not a tuple", args.kind()),
+            ));
         };
         let r = match g {
             Global::OrderedDict => ordered_dict(args),
@@ -385,7 +454,11 @@ fn resolve_global(module: &str, name: &str, offset: usize) -> Result<Global, Pic
 /// LONG1/LONG4 payload: little-endian two's complement.
 fn long_value(b: &[u8]) -> Value {
     if b.len() <= 8 {
-        let fill = if b.last().is_some_and(|&x| x & 0x80 != 0) { 0xff } else { 0 };
+        let fill = if b.last().is_some_and(|&x| x & 0x80 != 0) {
+            0xff
+        } else {
+            0
+        };
         let mut a = [fill; 8];
         a[..b.len()].copy_from_slice(b);
         Value::Int(i64::from_le_bytes(a))
@@ -415,31 +488,51 @@ fn ordered_dict(args: &[Value]) -> Result<Value, String> {
 /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`.
 fn rebuild_tensor(args: &[Value]) -> Result<Value, String> {
     if args.len() < 4 {
-        return Err(format!("_rebuild_tensor_v2 takes at least 4 arguments, got {}", args.len()));
+        return Err(format!(
+            "_rebuild_tensor_v2 takes at least 4 arguments, got {}",
+            args.len()
+        ));
     }
     let Value::Storage(storage) = &args[0] else {
-        return Err(format!("_rebuild_tensor_v2: expected a storage, got a {}", args[0].kind()));
+        return Err(format!(
+            "_rebuild_tensor_v2: expected a storage, got a {}",
+            args[0].kind()
+        ));
     };
     let offset = non_negative(&args[1], "storage offset")?;
     let size = int_tuple(&args[2], "size")?;
     let stride = int_tuple(&args[3], "stride")?;
     if size.len() != stride.len() {
-        return Err(format!("tensor size has {} dims but stride has {}", size.len(), stride.len()));
+        return Err(format!(
+            "tensor size has {} dims but stride has {}",
+            size.len(),
+            stride.len()
+        ));
     }
-    Ok(Value::Tensor(Rc::new(TensorRef { storage: storage.clone(), offset, size, stride })))
+    Ok(Value::Tensor(Rc::new(TensorRef {
+        storage: storage.clone(),
+        offset,
+        size,
+        stride,
+    })))
 }
 
 fn non_negative(v: &Value, what: &str) -> Result<u64, String> {
     match v {
         Value::Int(i) if *i >= 0 => Ok(*i as u64),
-        other => Err(format!("tensor {what} must be a non-negative int, got {other:?}")),
+        other => Err(format!(
+            "tensor {what} must be a non-negative int, got {other:?}"
+        )),
     }
 }
 
 fn int_tuple(v: &Value, what: &str) -> Result<Vec<u64>, String> {
     match v {
         Value::Tuple(items) => items.iter().map(|x| non_negative(x, what)).collect(),
-        other => Err(format!("tensor {what} must be a tuple, got a {}", other.kind())),
+        other => Err(format!(
+            "tensor {what} must be a tuple, got a {}",
+            other.kind()
+        )),
     }
 }
 

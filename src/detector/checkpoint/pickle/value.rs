@@ -79,7 +79,10 @@ pub struct Dict {
 
 impl Dict {
     pub fn new(ordered: bool) -> Self {
-        Self { ordered, ..Self::default() }
+        Self {
+            ordered,
+            ..Self::default()
+        }
     }
 
     /// `d[key] = value`: replaces an existing string/int key in place, else appends.
@@ -105,7 +108,9 @@ impl Dict {
 
     /// The value under a string key.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
-        self.index.get(&DictKey::Str(Rc::from(key))).map(|&i| &self.entries[i].1)
+        self.index
+            .get(&DictKey::Str(Rc::from(key)))
+            .map(|&i| &self.entries[i].1)
     }
 
     pub fn len(&self) -> usize {
