@@ -117,7 +117,8 @@ fn import_validates_against_the_architecture() {
         ModelMeta::for_arch(ModelArch::D1, classes(2)),
         ImportOptions::default(),
     )
-    .unwrap_err();
+    .err()
+    .expect("d0 weights must not import as d1");
     let ImportError::Keys { mismatch, .. } = &err else {
         panic!("{err}")
     };
@@ -233,7 +234,8 @@ fn lite0_wheel_legacy_checkpoint_reads() {
         meta.clone(),
         ImportOptions::default(),
     )
-    .unwrap_err();
+    .err()
+    .expect("a backbone-only checkpoint is not a complete Lite0 detector");
     assert!(
         !err.1.missing.is_empty() && err.1.unexpected.iter().any(|n| n.ends_with("_fc.weight"))
     );

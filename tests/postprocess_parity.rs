@@ -92,3 +92,41 @@ fn postprocess_reproduces_reference_detections() {
         assert_eq!(cands.select(&cfg), ours);
     }
 }
+
+/// Pre-processing: `val/072.jpg` letterboxed to 512 with ImageNet normalisation against
+/// `io.pt`'s `input[0]` (made with OpenCV: libjpeg decoding, then `INTER_LINEAR` on the
+/// normalised image). JPEG decoders differ by a level here and there, so the bound is on
+/// the mean difference; the padding must be exactly zero.
+#[test]
+fn preprocessing_matches_reference_input() {
+    use detlab::detector::maths::letterbox::{letterbox_rgb, Normalization};
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let img = image::open(shared.join("datasets/cola-sprite/val/072.jpg"))
+        .expect("decode 072.jpg")
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let (ours, lb) = letterbox_rgb(img.as_raw(), w, h, 512, &Normalization::IMAGENET);
+    assert_eq!((lb.resized_width, lb.resized_height), (512, 384));
+    let io = read_checkpoint(&shared.join("fixtures/zylo117-d0/io.pt")).expect("read io.pt");
+    let input = by_name(&io, "input").to_f32();
+    let want = &input[..3 * 512 * 512];
+    let (mut sum, mut max) = (0f64, 0f32);
+    for c in 0..3 {
+        for y in 0..512 {
+            for x in 0..512 {
+                let i = c * 512 * 512 + y * 512 + x;
+                let d = (ours[i] - want[i]).abs();
+                if y >= 384 {
+                    assert_eq!((ours[i], want[i]), (0.0, 0.0), "padding at c{c} y{y} x{x}");
+                }
+                sum += f64::from(d);
+                max = max.max(d);
+            }
+        }
+    }
+    let mean = sum / want.len() as f64;
+    eprintln!("pre-processing vs reference input: mean |diff| {mean:.2e}, max {max:.2e} (1 grey level ≈ 1.7e-2)");
+    assert!(mean < 5e-3, "mean |diff| {mean}");
+}

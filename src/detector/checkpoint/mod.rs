@@ -57,26 +57,39 @@ pub fn read_checkpoint_bytes(bytes: &[u8]) -> Result<Vec<CheckpointTensor>, Read
 }
 
 /// Gathers the state_dict's tensors out of their storages.
+///
+/// Views may share a storage, so the output can legitimately exceed the file; it is
+/// capped at [`OUTPUT_BUDGET_FACTOR`] times the file size so that a file of many views on
+/// one big storage cannot make the reader allocate without bound.
 fn assemble(
     top: &pickle::Value,
     storages: &HashMap<String, Vec<u8>>,
-    max_bytes: u64,
+    file_len: u64,
 ) -> Result<Vec<CheckpointTensor>, ReadError> {
     let entries = torch_objects::find_state_dict(top)?;
-    entries
-        .iter()
-        .map(|(name, t)| {
-            let key = &t.storage.key;
-            let bytes = storages
-                .get(key)
-                .ok_or_else(|| ReadError::MissingStorage { key: key.clone() })?;
-            tensor::materialize(name, t, bytes, max_bytes).map_err(|msg| ReadError::BadTensor {
-                name: name.clone(),
-                msg,
-            })
-        })
-        .collect()
+    let mut budget = file_len.saturating_mul(OUTPUT_BUDGET_FACTOR);
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, t) in &entries {
+        let key = &t.storage.key;
+        let bytes = storages
+            .get(key)
+            .ok_or_else(|| ReadError::MissingStorage { key: key.clone() })?;
+        let tensor = tensor::materialize(name, t, bytes, budget.min(file_len)).map_err(|msg| {
+            let msg = if budget < file_len {
+                format!("{msg} (the tensors before it already take {OUTPUT_BUDGET_FACTOR}x the file's size)")
+            } else {
+                msg
+            };
+            ReadError::BadTensor { name: name.clone(), msg }
+        })?;
+        budget -= tensor.data.len() as u64;
+        out.push(tensor);
+    }
+    Ok(out)
 }
+
+/// The tensors read from one file may take at most this many times its size.
+const OUTPUT_BUDGET_FACTOR: u64 = 4;
 
 #[cfg(test)]
 mod tests;

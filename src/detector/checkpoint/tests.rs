@@ -317,3 +317,30 @@ fn foreign_files_get_clear_errors() {
     let err = read_checkpoint(path).unwrap_err().to_string();
     assert!(err.contains("/no/such/file.pth"), "{err}");
 }
+
+#[test]
+fn many_views_of_one_storage_are_capped() {
+    // 200 tensors each viewing a whole 40 KB storage: 8 MB of output from a ~60 KB file.
+    let big: Vec<u8> = vec![0; 40_000];
+    let mut p = P::new();
+    p.op(b"}(");
+    for i in 0..200 {
+        p.tensor(
+            &format!("t{i}"),
+            "FloatStorage",
+            "0",
+            10_000,
+            false,
+            (0, &[10_000], &[1]),
+        );
+    }
+    p.op(b"u.");
+    let err = match read_checkpoint_bytes(&zip_checkpoint(&p.0, &[("0", big)])) {
+        Ok(t) => panic!("read {} tensors", t.len()),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, ReadError::BadTensor { msg, .. } if msg.contains("4x")),
+        "{err}"
+    );
+}

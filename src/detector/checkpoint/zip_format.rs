@@ -78,14 +78,15 @@ fn read_entry(
     let size = f.size();
     let limit = match f.compression() {
         zip::CompressionMethod::Stored => file_len,
-        _ => f.compressed_size().saturating_mul(1032),
+        _ => f.compressed_size().min(file_len).saturating_mul(1032),
     };
     if size > limit {
         return Err(ReadError::Zip(format!(
             "{name} claims {size} bytes, impossible in a {file_len}-byte file"
         )));
     }
-    let mut out = Vec::with_capacity(size as usize);
+    // Capacity from the claim only up to the file's size; beyond, the data must really be there.
+    let mut out = Vec::with_capacity(size.min(file_len) as usize);
     (&mut f)
         .take(size)
         .read_to_end(&mut out)
