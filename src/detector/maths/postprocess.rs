@@ -57,12 +57,10 @@ impl Default for SelectConfig {
 /// Pre-NMS candidates of one image, sorted by descending score (ties: lower anchor first).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Candidates {
-    /// Decoded, clipped boxes in the network-input frame.
-    pub boxes: Vec<XyxyF32>,
-    pub scores: Vec<f32>,
-    pub classes: Vec<u32>,
-    /// The anchor each candidate came from.
-    pub anchors: Vec<u32>,
+    boxes: Vec<XyxyF32>,
+    scores: Vec<f32>,
+    classes: Vec<u32>,
+    anchors: Vec<u32>,
     /// `areas[i] = area(boxes[i])`, cached for NMS.
     areas: Vec<f32>,
 }
@@ -138,6 +136,26 @@ impl Candidates {
 
     pub fn len(&self) -> usize {
         self.scores.len()
+    }
+
+    /// Decoded, clipped boxes in the network-input frame.
+    pub fn boxes(&self) -> &[XyxyF32] {
+        &self.boxes
+    }
+
+    /// Scores, descending.
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
+
+    /// 0-based class of each candidate.
+    pub fn classes(&self) -> &[u32] {
+        &self.classes
+    }
+
+    /// The anchor index each candidate came from.
+    pub fn anchor_indices(&self) -> &[u32] {
+        &self.anchors
     }
 
     pub fn is_empty(&self) -> bool {

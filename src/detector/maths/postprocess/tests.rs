@@ -49,7 +49,7 @@ fn thresholds_are_strict_and_caps_apply() {
     let cls = [0.9, 0.1, 0.2, 0.8, 0.3, 0.25];
     let c = Candidates::from_outputs(&outputs(&cls), 0.05, None).unwrap();
     assert_eq!(c.len(), 3);
-    assert_eq!(c.scores, vec![0.9, 0.8, 0.3]);
+    assert_eq!(c.scores(), [0.9, 0.8, 0.3]);
     let base = SelectConfig {
         score_threshold: 0.3,
         iou_threshold: 0.5,
