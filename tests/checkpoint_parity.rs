@@ -111,14 +111,15 @@ fn import_validates_against_the_architecture() {
     assert!(back.tensors.iter().all(|t| orig[t.name.as_str()] == t));
 
     // Another architecture: refused with the key lists.
-    let err = import_checkpoint(
+    let result = import_checkpoint(
         &pth,
         &arch_keys(&shared, "d1"),
         ModelMeta::for_arch(ModelArch::D1, classes(2)),
         ImportOptions::default(),
-    )
-    .err()
-    .expect("d0 weights must not import as d1");
+    );
+    let Err(err) = result else {
+        panic!("d0 weights must not import as d1")
+    };
     let ImportError::Keys { mismatch, .. } = &err else {
         panic!("{err}")
     };
@@ -228,14 +229,15 @@ fn lite0_wheel_legacy_checkpoint_reads() {
         .collect();
     let expected = provisional_expected_keys(ModelArch::Lite0, 2, &present);
     let meta = ModelMeta::for_arch(ModelArch::Lite0, classes(2));
-    let err = import_tensors(
+    let result = import_tensors(
         tensors.clone(),
         &expected,
         meta.clone(),
         ImportOptions::default(),
-    )
-    .err()
-    .expect("a backbone-only checkpoint is not a complete Lite0 detector");
+    );
+    let Err(err) = result else {
+        panic!("a backbone-only checkpoint is not a complete Lite0 detector")
+    };
     assert!(
         !err.1.missing.is_empty() && err.1.unexpected.iter().any(|n| n.ends_with("_fc.weight"))
     );

@@ -99,7 +99,7 @@ pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
             "{} does not fit {arch} with {} classes: {mismatch}{}",
             args.input.display(),
             args.num_classes,
-            if mismatch.unexpected.is_empty() && mismatch.misshaped.is_empty() {
+            if !mismatch.missing.is_empty() && mismatch.misshaped.is_empty() {
                 "\n(a backbone-only checkpoint? pass --partial)"
             } else {
                 ""

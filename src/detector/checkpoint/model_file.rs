@@ -107,24 +107,26 @@ impl ModelMeta {
         self.class_names.len()
     }
 
-    fn to_metadata(&self) -> HashMap<String, String> {
-        let json = |v: serde_json::Value| v.to_string();
+    fn to_metadata(&self) -> Result<HashMap<String, String>, ModelFileErrorKind> {
+        fn json<T: Serialize>(key: &'static str, v: &T) -> Result<String, ModelFileErrorKind> {
+            serde_json::to_string(v).map_err(|e| ModelFileErrorKind::BadMetadata {
+                key,
+                msg: e.to_string(),
+            })
+        }
         let mut m = HashMap::new();
         m.insert(KEY_FORMAT.into(), "detlab".into());
         m.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
         m.insert(KEY_ARCH.into(), self.arch.name().into());
-        m.insert(
-            KEY_CLASSES.into(),
-            json(serde_json::json!(self.class_names)),
-        );
+        m.insert(KEY_CLASSES.into(), json(KEY_CLASSES, &self.class_names)?);
         m.insert(KEY_INPUT.into(), self.input_size.to_string());
-        m.insert(KEY_NORM.into(), json(serde_json::json!(self.normalization)));
-        m.insert(KEY_ANCHORS.into(), json(serde_json::json!(self.anchors)));
+        m.insert(KEY_NORM.into(), json(KEY_NORM, &self.normalization)?);
+        m.insert(KEY_ANCHORS.into(), json(KEY_ANCHORS, &self.anchors)?);
         m.insert(KEY_PARTIAL.into(), self.partial.to_string());
         if let Some(s) = &self.source {
             m.insert(KEY_SOURCE.into(), s.clone());
         }
-        m
+        Ok(m)
     }
 
     fn from_metadata(m: &HashMap<String, String>) -> Result<Self, ModelFileErrorKind> {
@@ -297,7 +299,7 @@ impl ModelFile {
             return Err(ModelFileErrorKind::Duplicate(dup.name.clone()));
         }
         let views = self.tensors.iter().map(|t| (t.name.as_str(), t));
-        safetensors::serialize(views, Some(self.meta.to_metadata()))
+        safetensors::serialize(views, Some(self.meta.to_metadata()?))
             .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))
     }
 
@@ -429,12 +431,12 @@ mod tests {
             ModelFile::from_bytes(b"garbage"),
             Err(ModelFileErrorKind::SafeTensors(_))
         ));
-        let mut meta = sample().meta.to_metadata();
+        let mut meta = sample().meta.to_metadata().unwrap();
         meta.insert(KEY_ARCH.into(), "d11".into());
         let bad = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
         let err = ModelFile::from_bytes(&bad).unwrap_err().to_string();
         assert!(err.contains("detlab.arch") && err.contains("d11"), "{err}");
-        let mut meta = sample().meta.to_metadata();
+        let mut meta = sample().meta.to_metadata().unwrap();
         meta.insert(KEY_VERSION.into(), "99".into());
         let newer =
             safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
