@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod demo;
 mod export;
+pub mod import_weights;
 mod info;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show versions and the compute devices (CUDA / CPU) libtorch sees.
     Info,
+    /// Import PyTorch EfficientDet weights (.pth) into a detlab model file (.safetensors).
+    ImportWeights(import_weights::ImportWeightsArgs),
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(bench::BenchArgs),
 }
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Info) => info::run(),
+        Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
     };
     match result {

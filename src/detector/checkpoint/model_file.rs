@@ -1,0 +1,458 @@
+//! detlab's model file: one `.safetensors` whose `__metadata__` carries everything needed
+//! to run the model — architecture, class names, input size, normalisation, anchors.
+//!
+//! Metadata keys (all values are strings, as safetensors requires):
+//!
+//! | key | value |
+//! |---|---|
+//! | `format` | `detlab` |
+//! | `detlab.format_version` | `1` |
+//! | `detlab.arch` | `d0` … `d8`, `lite0` |
+//! | `detlab.class_names` | JSON array of strings (class id = index) |
+//! | `detlab.input_size` | square input side in pixels |
+//! | `detlab.normalization` | JSON `{"pixel_scale", "mean": [3], "std": [3]}` |
+//! | `detlab.anchors` | JSON `{"anchor_scale", "scales": [..], "ratios": [[x, y], ..], "min_level", "max_level"}` |
+//! | `detlab.partial` | `true` when some model parameters are absent (e.g. backbone-only) |
+//! | `detlab.source` | optional free text: where the weights came from |
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::arch::ModelArch;
+use super::dtype::DType;
+use super::expected_keys::{compare_keys, ExpectedKeys, KeyMismatch};
+use super::tensor::CheckpointTensor;
+pub use crate::detector::maths::letterbox::Normalization;
+
+/// The version of the metadata layout this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const KEY_FORMAT: &str = "format";
+const KEY_VERSION: &str = "detlab.format_version";
+const KEY_ARCH: &str = "detlab.arch";
+const KEY_CLASSES: &str = "detlab.class_names";
+const KEY_INPUT: &str = "detlab.input_size";
+const KEY_NORM: &str = "detlab.normalization";
+const KEY_ANCHORS: &str = "detlab.anchors";
+const KEY_PARTIAL: &str = "detlab.partial";
+const KEY_SOURCE: &str = "detlab.source";
+
+/// Anchor generation settings (spec §1.5): per level `2^l` stride, for each
+/// `(scale, ratio)` a box of `anchor_scale · stride · scale` times `ratio = (x, y)` multipliers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnchorSettings {
+    pub anchor_scale: f64,
+    pub scales: Vec<f64>,
+    /// `(x-multiplier, y-multiplier)` pairs, Zylo117's `(1.0,1.0), (1.4,0.7), (0.7,1.4)` by default.
+    pub ratios: Vec<(f64, f64)>,
+    pub min_level: u32,
+    pub max_level: u32,
+}
+
+impl AnchorSettings {
+    /// The reference anchors of `arch`: scales `2^0, 2^(1/3), 2^(2/3)`, Zylo117 ratios, P3–P7 (P3–P8 for D7x).
+    pub fn for_arch(arch: ModelArch) -> Self {
+        Self {
+            anchor_scale: arch.anchor_scale(),
+            scales: vec![1.0, 2f64.powf(1.0 / 3.0), 2f64.powf(2.0 / 3.0)],
+            ratios: vec![(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)],
+            min_level: 3,
+            max_level: arch.max_level(),
+        }
+    }
+
+    /// Anchors per feature-map position.
+    pub fn per_location(&self) -> usize {
+        self.scales.len() * self.ratios.len()
+    }
+}
+
+/// Everything about a model except its weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelMeta {
+    pub arch: ModelArch,
+    /// Class names; class id `i` is `class_names[i]`.
+    pub class_names: Vec<String>,
+    pub input_size: u32,
+    pub normalization: Normalization,
+    pub anchors: AnchorSettings,
+    /// Some parameters are missing (a backbone-only import); such a file can seed
+    /// fine-tuning but cannot run detection.
+    pub partial: bool,
+    /// Where the weights came from (free text), if known.
+    pub source: Option<String>,
+}
+
+impl ModelMeta {
+    /// The reference settings of `arch` for these classes.
+    pub fn for_arch(arch: ModelArch, class_names: Vec<String>) -> Self {
+        Self {
+            arch,
+            class_names,
+            input_size: arch.input_size(),
+            normalization: if arch.is_lite() {
+                Normalization::LITE
+            } else {
+                Normalization::IMAGENET
+            },
+            anchors: AnchorSettings::for_arch(arch),
+            partial: false,
+            source: None,
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    fn to_metadata(&self) -> Result<HashMap<String, String>, ModelFileErrorKind> {
+        fn json<T: Serialize>(key: &'static str, v: &T) -> Result<String, ModelFileErrorKind> {
+            serde_json::to_string(v).map_err(|e| ModelFileErrorKind::BadMetadata {
+                key,
+                msg: e.to_string(),
+            })
+        }
+        let mut m = HashMap::new();
+        m.insert(KEY_FORMAT.into(), "detlab".into());
+        m.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
+        m.insert(KEY_ARCH.into(), self.arch.name().into());
+        m.insert(KEY_CLASSES.into(), json(KEY_CLASSES, &self.class_names)?);
+        m.insert(KEY_INPUT.into(), self.input_size.to_string());
+        m.insert(KEY_NORM.into(), json(KEY_NORM, &self.normalization)?);
+        m.insert(KEY_ANCHORS.into(), json(KEY_ANCHORS, &self.anchors)?);
+        m.insert(KEY_PARTIAL.into(), self.partial.to_string());
+        if let Some(s) = &self.source {
+            m.insert(KEY_SOURCE.into(), s.clone());
+        }
+        Ok(m)
+    }
+
+    fn from_metadata(m: &HashMap<String, String>) -> Result<Self, ModelFileErrorKind> {
+        let get = |k: &'static str| m.get(k).ok_or(ModelFileErrorKind::MissingMetadata(k));
+        let bad = |k: &'static str, msg: String| ModelFileErrorKind::BadMetadata { key: k, msg };
+        let version: u32 = get(KEY_VERSION)?
+            .parse()
+            .map_err(|_| bad(KEY_VERSION, "not an integer".into()))?;
+        if version > FORMAT_VERSION {
+            return Err(ModelFileErrorKind::NewerVersion(version));
+        }
+        let arch: ModelArch = get(KEY_ARCH)?
+            .parse()
+            .map_err(|e: super::arch::UnknownArch| bad(KEY_ARCH, e.to_string()))?;
+        let class_names: Vec<String> =
+            serde_json::from_str(get(KEY_CLASSES)?).map_err(|e| bad(KEY_CLASSES, e.to_string()))?;
+        if class_names.is_empty() {
+            return Err(bad(KEY_CLASSES, "no classes".into()));
+        }
+        let input_size: u32 = get(KEY_INPUT)?
+            .parse()
+            .map_err(|_| bad(KEY_INPUT, "not a positive integer".into()))?;
+        if input_size == 0 || !input_size.is_multiple_of(8) {
+            return Err(bad(
+                KEY_INPUT,
+                format!("{input_size} is not a positive multiple of 8"),
+            ));
+        }
+        let normalization: Normalization =
+            serde_json::from_str(get(KEY_NORM)?).map_err(|e| bad(KEY_NORM, e.to_string()))?;
+        if !normalization.is_valid() {
+            return Err(bad(KEY_NORM, "non-finite values or a zero divisor".into()));
+        }
+        let anchors: AnchorSettings =
+            serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if anchors.scales.is_empty()
+            || anchors.ratios.is_empty()
+            || !positive(anchors.anchor_scale)
+            || !anchors.scales.iter().all(|&s| positive(s))
+            || !anchors
+                .ratios
+                .iter()
+                .all(|&(x, y)| positive(x) && positive(y))
+            || anchors.min_level > anchors.max_level
+            || anchors.max_level > 12
+        {
+            return Err(bad(
+                KEY_ANCHORS,
+                "scales/ratios must be non-empty and positive, levels ordered".into(),
+            ));
+        }
+        let partial = m.get(KEY_PARTIAL).is_some_and(|v| v == "true");
+        let source = m.get(KEY_SOURCE).cloned();
+        Ok(Self {
+            arch,
+            class_names,
+            input_size,
+            normalization,
+            anchors,
+            partial,
+            source,
+        })
+    }
+}
+
+/// A model: its settings and its named tensors (`f32` parameters; integer buffers may appear).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFile {
+    pub meta: ModelMeta,
+    pub tensors: Vec<CheckpointTensor>,
+}
+
+/// A model file could not be read or written. The message names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("model file {}: {kind}", path.display())]
+pub struct ModelFileError {
+    pub path: PathBuf,
+    pub kind: ModelFileErrorKind,
+}
+
+/// What is wrong with a model file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileErrorKind {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a valid safetensors file: {0}")]
+    SafeTensors(String),
+    #[error("not a detlab model (no `format: detlab` metadata); import PyTorch weights with `detlab import-weights`")]
+    NotDetlab,
+    #[error("written by a newer detlab (format version {0}); this build reads up to version {FORMAT_VERSION}")]
+    NewerVersion(u32),
+    #[error("metadata `{0}` is missing")]
+    MissingMetadata(&'static str),
+    #[error("metadata `{key}`: {msg}")]
+    BadMetadata { key: &'static str, msg: String },
+    #[error("tensor `{name}` has unsupported dtype {dtype}")]
+    UnsupportedDtype { name: String, dtype: String },
+    #[error("tensor `{0}` is stored twice")]
+    Duplicate(String),
+    #[error("the weights do not fit the {arch} model: {mismatch}")]
+    Keys {
+        arch: ModelArch,
+        mismatch: KeyMismatch,
+    },
+}
+
+impl ModelFileErrorKind {
+    fn at(self, path: &Path) -> ModelFileError {
+        ModelFileError {
+            path: path.to_path_buf(),
+            kind: self,
+        }
+    }
+}
+
+impl ModelFile {
+    /// Reads and checks a model file (metadata, dtypes); see [`ModelFile::check_keys`] for the weights.
+    pub fn read(path: &Path) -> Result<Self, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|e| ModelFileErrorKind::Io(e).at(path))?;
+        Self::from_bytes(&bytes).map_err(|k| k.at(path))
+    }
+
+    /// Reads a model file and checks its weights against the keys/shapes the model expects.
+    pub fn read_validated(path: &Path, expected: &ExpectedKeys) -> Result<Self, ModelFileError> {
+        let m = Self::read(path)?;
+        m.check_keys(expected).map_err(|k| k.at(path))?;
+        Ok(m)
+    }
+
+    /// Parses a model file held in memory.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelFileErrorKind> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+        let meta = header
+            .metadata()
+            .as_ref()
+            .ok_or(ModelFileErrorKind::NotDetlab)?;
+        if meta.get(KEY_FORMAT).map(String::as_str) != Some("detlab") {
+            return Err(ModelFileErrorKind::NotDetlab);
+        }
+        let meta = ModelMeta::from_metadata(meta)?;
+        let mut tensors = Vec::with_capacity(st.len());
+        for name in header.offset_keys() {
+            let view = st
+                .tensor(&name)
+                .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))?;
+            let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| {
+                ModelFileErrorKind::UnsupportedDtype {
+                    name: name.clone(),
+                    dtype: format!("{:?}", view.dtype()),
+                }
+            })?;
+            tensors.push(CheckpointTensor {
+                name,
+                dtype,
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            });
+        }
+        Ok(Self { meta, tensors })
+    }
+
+    /// Serialises to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelFileErrorKind> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = self.tensors.iter().find(|t| !seen.insert(t.name.as_str())) {
+            return Err(ModelFileErrorKind::Duplicate(dup.name.clone()));
+        }
+        let views = self.tensors.iter().map(|t| (t.name.as_str(), t));
+        safetensors::serialize(views, Some(self.meta.to_metadata()?))
+            .map_err(|e| ModelFileErrorKind::SafeTensors(e.to_string()))
+    }
+
+    /// Writes the file atomically (temp file in the same folder, then rename).
+    pub fn write(&self, path: &Path) -> Result<(), ModelFileError> {
+        let bytes = self.to_bytes().map_err(|k| k.at(path))?;
+        crate::atomic::write_atomic(path, &bytes).map_err(|e| ModelFileErrorKind::Io(e).at(path))
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&CheckpointTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// Checks the tensors against the model's `(name, shape)` list: every expected key
+    /// present (unless the file is [`ModelMeta::partial`]) with its shape, nothing else.
+    /// `num_batches_tracked` buffers are ignored unless expected.
+    pub fn check_keys(&self, expected: &ExpectedKeys) -> Result<(), ModelFileErrorKind> {
+        let mut mismatch = compare_keys(
+            self.tensors
+                .iter()
+                .filter(|t| {
+                    !t.name.ends_with("num_batches_tracked")
+                        || expected.iter().any(|(n, _)| *n == t.name)
+                })
+                .map(|t| (t.name.as_str(), t.shape_i64())),
+            expected,
+        );
+        if self.meta.partial {
+            mismatch.missing.clear();
+        }
+        if mismatch.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelFileErrorKind::Keys {
+                arch: self.meta.arch,
+                mismatch,
+            })
+        }
+    }
+}
+
+impl safetensors::View for &CheckpointTensor {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype.to_safetensors()
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(name: &str, shape: &[usize], values: &[f32]) -> CheckpointTensor {
+        CheckpointTensor {
+            name: name.into(),
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    fn sample() -> ModelFile {
+        ModelFile {
+            meta: ModelMeta::for_arch(ModelArch::Lite0, vec!["Sprite".into(), "Cola".into()]),
+            tensors: vec![
+                tensor("a.weight", &[2, 1], &[1.5, -2.0]),
+                tensor("b.bias", &[], &[3.0]),
+            ],
+        }
+    }
+
+    #[test]
+    fn writes_and_reads_back_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        let mut m = sample();
+        m.meta.source = Some("unit test".into());
+        m.write(&path).unwrap();
+        let back = ModelFile::read(&path).unwrap();
+        assert_eq!(back.meta, m.meta);
+        let mut sorted = back.tensors.clone();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(sorted, m.tensors);
+        assert_eq!(back.meta.normalization, Normalization::LITE);
+        assert_eq!(back.meta.anchors.anchor_scale, 3.0);
+        assert_eq!(back.meta.input_size, 320);
+    }
+
+    #[test]
+    fn key_check_lists_problems() {
+        let m = sample();
+        let expected = vec![
+            ("a.weight".to_string(), vec![2, 1]),
+            ("b.bias".to_string(), vec![]),
+        ];
+        m.check_keys(&expected).unwrap();
+        let expected = vec![
+            ("a.weight".to_string(), vec![1, 2]),
+            ("c".to_string(), vec![4]),
+        ];
+        let err = m.check_keys(&expected).unwrap_err().to_string();
+        assert!(
+            err.contains("1 missing, 1 unexpected and 1 mis-shaped"),
+            "{err}"
+        );
+        assert!(err.contains("lite0"), "{err}");
+    }
+
+    #[test]
+    fn rejects_foreign_and_broken_files() {
+        let plain = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], None).unwrap();
+        assert!(matches!(
+            ModelFile::from_bytes(&plain),
+            Err(ModelFileErrorKind::NotDetlab)
+        ));
+        assert!(matches!(
+            ModelFile::from_bytes(b"garbage"),
+            Err(ModelFileErrorKind::SafeTensors(_))
+        ));
+        let mut meta = sample().meta.to_metadata().unwrap();
+        meta.insert(KEY_ARCH.into(), "d11".into());
+        let bad = safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
+        let err = ModelFile::from_bytes(&bad).unwrap_err().to_string();
+        assert!(err.contains("detlab.arch") && err.contains("d11"), "{err}");
+        let mut meta = sample().meta.to_metadata().unwrap();
+        meta.insert(KEY_VERSION.into(), "99".into());
+        let newer =
+            safetensors::serialize([("x", &tensor("x", &[1], &[1.0]))], Some(meta)).unwrap();
+        assert!(matches!(
+            ModelFile::from_bytes(&newer),
+            Err(ModelFileErrorKind::NewerVersion(99))
+        ));
+    }
+
+    #[test]
+    fn failed_write_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        let mut m = sample();
+        m.tensors.push(tensor("a.weight", &[1], &[0.0]));
+        assert!(m.write(&path).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

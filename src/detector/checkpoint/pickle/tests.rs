@@ -1,0 +1,145 @@
+use super::*;
+
+struct NoPids;
+impl PersistentLoader for NoPids {
+    fn persistent_load(&mut self, _pid: &Value) -> Result<Value, String> {
+        Err("no storages here".into())
+    }
+}
+
+fn run(bytes: &[u8]) -> Result<Value, PickleError> {
+    unpickle(bytes, &mut NoPids).map(|(v, _)| v)
+}
+
+/// `{'a': [1, -2, 3.5], 'b': ('x', None, True)}`, protocol 2, with memo puts/gets.
+fn sample() -> Vec<u8> {
+    let mut p = vec![0x80, 2, b'}', b'q', 0, b'('];
+    p.extend([0x8c, 1, b'a', b']', b'q', 1, b'(', b'K', 1, b'J']);
+    p.extend((-2i32).to_le_bytes());
+    p.push(b'G');
+    p.extend(3.5f64.to_be_bytes());
+    p.extend([
+        b'e', b'X', 1, 0, 0, 0, b'b', 0x8c, 1, b'x', b'N', 0x88, 0x87, b'u', b'.',
+    ]);
+    p
+}
+
+#[test]
+fn reads_containers_scalars_and_memo() {
+    let v = run(&sample()).unwrap();
+    let Value::Dict(ref d) = v else {
+        panic!("not a dict")
+    };
+    let d = d.borrow();
+    assert_eq!(d.len(), 2);
+    let Some(Value::List(l)) = d.get_str("a") else {
+        panic!()
+    };
+    let l = l.borrow();
+    assert!(matches!(l[..], [Value::Int(1), Value::Int(-2), Value::Float(f)] if f == 3.5));
+    let Some(Value::Tuple(t)) = d.get_str("b") else {
+        panic!()
+    };
+    assert!(matches!(&t[..], [Value::Str(s), Value::None, Value::Bool(true)] if &**s == "x"));
+}
+
+#[test]
+fn memo_shares_mutations_like_python() {
+    // d = {}; memo[0] = d; d['k'] = 1 (SETITEM after PUT); return (memo[0], d) → both see 'k'.
+    let p = [
+        0x80, 2, b'}', b'q', 0, 0x8c, 1, b'k', b'K', 1, b's', b'h', 0, 0x86, b'.',
+    ];
+    let v = run(&p).unwrap();
+    let Value::Tuple(ref t) = v else { panic!() };
+    let Value::Dict(d) = &t[1] else { panic!() };
+    assert_eq!(d.borrow().len(), 1);
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let p = sample();
+    for n in 0..p.len() {
+        assert!(run(&p[..n]).is_err(), "prefix of {n} bytes");
+    }
+}
+
+#[test]
+fn every_single_byte_corruption_is_handled() {
+    let p = sample();
+    for i in 0..p.len() {
+        for b in [0u8, 0x80, 0xff, b'(', b'.', b'h'] {
+            let mut q = p.clone();
+            q[i] = b;
+            let _ = run(&q); // must not panic
+        }
+    }
+}
+
+#[test]
+fn unknown_globals_are_refused() {
+    let p = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85R.";
+    match run(p) {
+        Err(PickleError::UnsupportedGlobal { module, name, .. }) => {
+            assert_eq!((module.as_str(), name.as_str()), ("os", "system"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // STACK_GLOBAL is checked the same way.
+    let p = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
+    assert!(matches!(run(p), Err(PickleError::UnsupportedGlobal { .. })));
+}
+
+#[test]
+fn huge_claimed_lengths_are_refused_before_allocating() {
+    for op in [b'X', b'B', b'T'] {
+        let mut p = vec![0x80, 2, op];
+        p.extend(u32::MAX.to_le_bytes());
+        p.extend(b"abc.");
+        assert!(
+            matches!(run(&p), Err(PickleError::Truncated { .. })),
+            "opcode {op}"
+        );
+    }
+    let mut p = vec![0x80, 4, 0x8d];
+    p.extend(u64::MAX.to_le_bytes());
+    assert!(matches!(run(&p), Err(PickleError::Truncated { .. })));
+}
+
+#[test]
+fn malformed_streams_are_errors() {
+    for p in [
+        &b"\x80\x02."[..],       // empty stack at STOP
+        b"\x80\x02h\x05.",       // memo key never stored
+        b"\x80\x02K\x01(\x85.",  // TUPLE1 across a MARK
+        b"\x80\x02K\x01u.",      // SETITEMS without a MARK
+        b"\x80\x02K\x01K\x02s.", // SETITEM on an int
+        b"\x80\x02K\x01)R.",     // calling an int
+        b"\x80\x02\xff.",        // unknown opcode
+        b"\x80\x07N.",           // protocol 7
+        b"\x80\x02NQ.",          // persistent id rejected by the loader
+    ] {
+        assert!(run(p).is_err(), "{p:?}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_survivable() {
+    let mut p = vec![0x80, 2, b'N'];
+    p.extend(std::iter::repeat_n(0x85, 200_000));
+    p.push(b'.');
+    assert!(run(&p).is_ok());
+}
+
+#[test]
+fn long_integers_decode() {
+    assert!(matches!(
+        run(b"\x80\x02\x8a\x02\xff\x7f."),
+        Ok(Value::Int(32767))
+    ));
+    assert!(matches!(run(b"\x80\x02\x8a\x01\xff."), Ok(Value::Int(-1))));
+    assert!(matches!(run(b"\x80\x02\x8a\x00."), Ok(Value::Int(0))));
+    assert!(matches!(
+        run(b"\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01."),
+        Ok(Value::BigInt(_))
+    ));
+}

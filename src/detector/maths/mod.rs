@@ -1,0 +1,10 @@
+//! Pure-Rust detection maths (no tch): box coding, NMS, post-processing and letterboxing.
+//!
+//! Coordinate orders are explicit types: anchors and regressions use the reference's
+//! `(y1, x1, y2, x2)` / `(dy, dx, dh, dw)` ([`box_coding::YxyxBox`], [`box_coding::BoxDelta`]);
+//! decoded boxes are `(x1, y1, x2, y2)` ([`box_coding::XyxyF32`], [`crate::geometry::BoxXyxy`]).
+
+pub mod box_coding;
+pub mod letterbox;
+pub mod nms;
+pub mod postprocess;
