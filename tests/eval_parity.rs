@@ -388,3 +388,56 @@ fn custom_iou_thresholds() {
     assert_eq!(r.stats[2], -1.0, "0.75 is not a threshold");
     assert!(r.summary_text().contains("IoU=0.50:0.50"));
 }
+
+/// `detlab eval` prints the pycocotools summary, `--json` the same stats, and bad input
+/// fails with a message naming the record.
+#[test]
+fn cli_eval_prints_summary_json_and_errors() {
+    use std::process::Command;
+    let Some(dir) = vectors_dir() else { return };
+    let gt = dir.join("upstream/detectron2_via_fce/gt.json");
+    let dt = dir.join("upstream/detectron2_via_fce/dt.json");
+    let want = evaluate_files(&gt, &dt);
+    let bin = env!("CARGO_BIN_EXE_detlab");
+
+    let out = Command::new(bin)
+        .args(["eval", "--gt"])
+        .arg(&gt)
+        .arg("--dt")
+        .arg(&dt)
+        .output()
+        .expect("run detlab");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want.summary_text());
+
+    let out = Command::new(bin)
+        .args(["eval", "--json", "--gt"])
+        .arg(&gt)
+        .arg("--dt")
+        .arg(&dt)
+        .output()
+        .expect("run detlab");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(floats(&v["stats"]), want.stats.to_vec());
+    assert_eq!(v["per_category"]["1"]["ap"].as_f64(), Some(want.stats[0]));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"image_id": 285, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9},
+            {"image_id": 285, "category_id": 1, "bbox": [0, 0, -5, 5], "score": 0.8}]"#,
+    )
+    .expect("write");
+    let out = Command::new(bin)
+        .args(["eval", "--gt"])
+        .arg(&gt)
+        .arg("--dt")
+        .arg(&bad)
+        .output()
+        .expect("run detlab");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("results[1]") && err.contains("negative"), "{err}");
+}

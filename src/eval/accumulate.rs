@@ -15,15 +15,40 @@
 //! `searchsorted(side="left")`), or 0 if recall never gets there. Recall is the last `rc`
 //! (0 with no detections). Cells with `npig == 0` stay -1 and are left out of the means.
 //!
-//! Dropping ignored detections from the walk gives the same numbers as pycocotools, which
-//! keeps them: an ignored entry repeats the previous `(rc, pr)` (or `(0, 0)` before any TP/FP),
-//! so it is never the first to reach a threshold except at recall 0, where the envelope
-//! makes its value equal to that of the first kept entry.
+//! # Computing only what is read
+//!
+//! Ignored detections change neither count, and they and FPs never raise recall, so the first
+//! entry to reach a threshold `r > 0` is always a TP: the `n`-th TP, for the smallest `n` with
+//! `n / npig >= r` (the same division numpy does, so the same comparison). A threshold
+//! `r <= 0` is reached by the very first entry, whose enveloped precision is the maximum over
+//! all entries. Past a TP, FP entries have lower precision than that TP, so the envelope at a
+//! TP is the maximum over TPs from there on. Hence only the precision at each TP,
+//! `n / ((fp_before_n + n) + eps)`, is computed, and pycocotools' numbers come out unchanged.
 
 use rayon::prelude::*;
 
 use super::evaluate::{Matched, Prepared, FP, IGNORED, TP};
 use super::params::Params;
+
+/// The smallest `n >= 1` with `n / npig >= thr` (`thr > 0`), compared exactly as numpy
+/// compares `rc = tp / npig` with the threshold; `n_tp + 1` if no `n <= n_tp` reaches it.
+fn first_tp_reaching(thr: f64, npig: f64, n_tp: usize) -> usize {
+    let reaches = |n: usize| n as f64 / npig >= thr;
+    // ceil(thr * npig) is within a step of the answer; walk to it with exact comparisons.
+    let guess = (thr * npig).ceil();
+    let mut n = if guess >= 1.0 {
+        guess.min(n_tp as f64 + 1.0) as usize
+    } else {
+        1
+    };
+    while n > 1 && reaches(n - 1) {
+        n -= 1;
+    }
+    while n <= n_tp && !reaches(n) {
+        n += 1;
+    }
+    n
+}
 
 /// Precision `[T, R, K, A, M]` and recall `[T, K, A, M]`, C order, -1 where undefined.
 pub(crate) struct Accumulated {
@@ -65,37 +90,48 @@ pub(crate) fn accumulate(prep: &Prepared, matched: &Matched, params: &Params) ->
             }
             let mut prec = vec![0.0; n_t * n_r * n_m];
             let mut rec = vec![0.0; n_t * n_m];
-            let mut rc: Vec<f64> = Vec::with_capacity(ranks.len());
-            let mut pr: Vec<f64> = Vec::with_capacity(ranks.len());
+            // fps[t][n]: false positives before the (n+1)-th TP at threshold t.
+            let mut fps: Vec<Vec<u32>> = vec![Vec::with_capacity(ranks.len()); n_t];
+            let mut fp = vec![0u32; n_t];
+            let mut env: Vec<f64> = Vec::with_capacity(ranks.len());
             for (m, &max_det) in prep.max_dets.iter().enumerate() {
                 for t in 0..n_t {
-                    rc.clear();
-                    pr.clear();
-                    let (mut tp, mut fp) = (0u64, 0u64);
-                    for (j, &rank) in ranks.iter().enumerate() {
-                        if rank >= max_det {
-                            continue;
-                        }
-                        match st[j * n_t + t] {
-                            TP => tp += 1,
-                            FP => fp += 1,
-                            _ => continue,
-                        }
-                        let (tpf, fpf) = (tp as f64, fp as f64);
-                        rc.push(tpf / npig);
-                        pr.push(tpf / ((fpf + tpf) + f64::EPSILON));
+                    fps[t].clear();
+                    fp[t] = 0;
+                }
+                for (j, &rank) in ranks.iter().enumerate() {
+                    if rank >= max_det {
+                        continue;
                     }
-                    rec[t * n_m + m] = rc.last().copied().unwrap_or(0.0);
-                    for i in (1..pr.len()).rev() {
-                        if pr[i] > pr[i - 1] {
-                            pr[i - 1] = pr[i];
+                    for (t, &s) in st[j * n_t..(j + 1) * n_t].iter().enumerate() {
+                        match s {
+                            TP => fps[t].push(fp[t]),
+                            FP => fp[t] += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                for t in 0..n_t {
+                    let n_tp = fps[t].len();
+                    rec[t * n_m + m] = n_tp as f64 / npig;
+                    env.clear();
+                    env.extend(fps[t].iter().enumerate().map(|(i, &f)| {
+                        let tp = (i + 1) as f64;
+                        tp / ((f64::from(f) + tp) + f64::EPSILON)
+                    }));
+                    for i in (1..n_tp).rev() {
+                        if env[i] > env[i - 1] {
+                            env[i - 1] = env[i];
                         }
                     }
                     for (r, &thr) in params.rec_thrs.iter().enumerate() {
-                        let i = rc.partition_point(|&x| x < thr);
-                        if let Some(&p) = pr.get(i) {
-                            prec[(t * n_r + r) * n_m + m] = p;
-                        }
+                        let q = if thr <= 0.0 {
+                            env.first().copied().unwrap_or(0.0)
+                        } else {
+                            let n = first_tp_reaching(thr, npig, n_tp);
+                            env.get(n.wrapping_sub(1)).copied().unwrap_or(0.0)
+                        };
+                        prec[(t * n_r + r) * n_m + m] = q;
                     }
                 }
             }
@@ -119,4 +155,29 @@ pub(crate) fn accumulate(prep: &Prepared, matched: &Matched, params: &Params) ->
         }
     }
     Accumulated { precision, recall }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_tp_reaching;
+
+    #[test]
+    fn first_tp_reaching_matches_a_linear_scan() {
+        let thrs = crate::eval::linspace(0.0, 1.0, 101);
+        for npig in 1..60u32 {
+            let npig = f64::from(npig);
+            for n_tp in 0..70usize {
+                for &thr in thrs.iter().skip(1) {
+                    let scan = (1..=n_tp)
+                        .find(|&n| n as f64 / npig >= thr)
+                        .unwrap_or(n_tp + 1);
+                    assert_eq!(
+                        first_tp_reaching(thr, npig, n_tp),
+                        scan,
+                        "{thr} {npig} {n_tp}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -27,8 +27,8 @@ impl fmt::Display for InputKind {
 /// parameters and always say where (section and 0-based index of the record) and why.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// A file could not be read (the I/O error is the [`std::error::Error::source`]).
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -36,8 +36,9 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
-    /// An error in a file, with the file's path as context.
-    #[error("{}: {source}", path.display())]
+    /// An error in a file: the path, with the error itself as the
+    /// [`std::error::Error::source`] (anyhow's `{:#}` prints both).
+    #[error("{}", path.display())]
     InFile {
         /// The file the error was found in.
         path: PathBuf,

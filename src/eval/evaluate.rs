@@ -25,9 +25,8 @@
 //! range is ignored; otherwise it is a false positive.
 
 use rayon::prelude::*;
-use std::cmp::Ordering;
 
-use super::data::{sorted_unique, CocoGroundTruth, Detection};
+use super::data::{sorted_unique, CocoGroundTruth, Detection, GtAnnotation};
 use super::idmap::IdMap;
 use super::iou::bbox_iou;
 use super::params::Params;
@@ -83,15 +82,20 @@ pub(crate) struct Prepared {
     pub group_start: Vec<usize>,
 }
 
-/// Descending score with NaN last (numpy's `argsort(-score)` puts NaN at the end).
+/// An integer key that sorts scores descending like numpy's `argsort(-score)`: `-0.0` and
+/// `0.0` tie, NaN sorts last.
 #[inline]
-fn by_score_desc(a: f64, b: f64) -> Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (false, false) => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
+fn desc_score_key(s: f64) -> u64 {
+    if s.is_nan() {
+        return u64::MAX;
     }
+    let bits = (s + 0.0).to_bits(); // -0.0 + 0.0 == +0.0
+    let ascending = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    !ascending
 }
 
 /// Resolves parameters, drops records outside `img_ids`/`cat_ids` (as `_prepare` does),
@@ -137,7 +141,7 @@ pub(crate) fn prepare(gt: &CocoGroundTruth, dets: &[Detection], params: &Params)
         img: u32,
         cat: u32,
         idx: u32,
-        score: f64,
+        score: u64,
     }
     let mut d_keys: Vec<DtKey> = dets
         .iter()
@@ -150,16 +154,11 @@ pub(crate) fn prepare(gt: &CocoGroundTruth, dets: &[Detection], params: &Params)
                 img,
                 cat,
                 idx: j as u32,
-                score: d.score,
+                score: desc_score_key(d.score),
             })
         })
         .collect();
-    d_keys.par_sort_by(|a, b| {
-        a.k.cmp(&b.k)
-            .then_with(|| by_score_desc(a.score, b.score))
-            .then(a.img.cmp(&b.img))
-            .then(a.cat.cmp(&b.cat))
-    });
+    d_keys.par_sort_by_key(|d| (d.k, d.score, (u64::from(d.img) << 32) | u64::from(d.cat)));
 
     // Rank within cell; keep rank < max_det. `kept` is in accumulate order.
     let mut counters = vec![0u32; img_ids.len()];
@@ -193,7 +192,7 @@ pub(crate) fn prepare(gt: &CocoGroundTruth, dets: &[Detection], params: &Params)
     let mut by_cell: Vec<u32> = (0..kept.len() as u32).collect();
     by_cell.par_sort_by_key(|&p| {
         let (k, img, _, _) = kept[p as usize];
-        (k, img)
+        (u64::from(k) << 32) | u64::from(img)
     });
     let mut order: Vec<Ranked> = vec![
         Ranked {
@@ -267,12 +266,30 @@ pub(crate) struct Matched {
 /// Reusable per-thread buffers for [`match_cell`].
 #[derive(Default)]
 struct Scratch {
+    /// IoU, detections × GTs in cell order.
     ious: Vec<f64>,
-    order: Vec<u32>,
-    ig: Vec<bool>,
-    crowd: Vec<bool>,
-    real_id: Vec<bool>,
+    /// GTs of the cell, in cell order.
+    gts: Vec<GtInfo>,
+    /// GTs for the current area range: non-ignored first, each part in cell order.
+    sorted: Vec<SortedGt>,
+    /// Whether each sorted GT is matched at the current threshold.
     taken: Vec<bool>,
+}
+
+#[derive(Clone, Copy)]
+struct GtInfo {
+    area: f64,
+    crowd: bool,
+    real_id: bool,
+}
+
+#[derive(Clone, Copy)]
+struct SortedGt {
+    /// Column in the IoU matrix.
+    col: u32,
+    ignored: bool,
+    crowd: bool,
+    real_id: bool,
 }
 
 /// Runs `evaluateImg` over every cell in parallel.
@@ -301,6 +318,7 @@ pub(crate) fn match_all(
         .par_iter()
         .zip(slices.into_par_iter())
         .zip(cell_npig.par_chunks_mut(n_a.max(1)))
+        .with_min_len(64)
         .for_each_init(Scratch::default, |scratch, ((cell, out), npig)| {
             let g_idx = &prep.gts[cell.gt.0 as usize..cell.gt.1 as usize];
             let d_idx = &prep.dts[cell.dt.0 as usize..cell.dt.1 as usize];
@@ -316,12 +334,13 @@ pub(crate) fn match_all(
     Matched { status, npig }
 }
 
-/// `evaluateImg` for one cell, all area ranges and thresholds.
+/// `evaluateImg` for one cell, all area ranges and thresholds; writes
+/// `out[(detection * A + a) * T + t]` and `npig[a]`.
 #[allow(clippy::too_many_arguments)]
 fn match_cell(
     g_idx: &[u32],
     d_idx: &[u32],
-    anns: &[super::data::GtAnnotation],
+    anns: &[GtAnnotation],
     dets: &[Detection],
     params: &Params,
     s: &mut Scratch,
@@ -329,11 +348,18 @@ fn match_cell(
     npig: &mut [u32],
 ) {
     let n_g = g_idx.len();
-    let n_d = d_idx.len();
     let n_t = params.iou_thrs.len();
     let n_a = params.area_ranges.len();
 
-    // IoU matrix, detections × GTs, in the cell's original GT order.
+    s.gts.clear();
+    s.gts.extend(g_idx.iter().map(|&g| {
+        let a = &anns[g as usize];
+        GtInfo {
+            area: a.area,
+            crowd: a.iscrowd,
+            real_id: a.id != 0,
+        }
+    }));
     s.ious.clear();
     for &d in d_idx {
         let db = &dets[d as usize].bbox;
@@ -343,64 +369,80 @@ fn match_cell(
         }
     }
 
+    if n_g == 0 {
+        // Nothing to match: every detection is a FP unless its own area is out of range.
+        for (a, range) in params.area_ranges.iter().enumerate() {
+            npig[a] = 0;
+            for (di, &d) in d_idx.iter().enumerate() {
+                let st = if range.excludes(dets[d as usize].area()) {
+                    IGNORED
+                } else {
+                    FP
+                };
+                out[(di * n_a + a) * n_t..(di * n_a + a + 1) * n_t].fill(st);
+            }
+        }
+        return;
+    }
+
     for (a, range) in params.area_ranges.iter().enumerate() {
         // Stable partition: non-ignored GTs first, then ignored, each in cell order.
-        s.order.clear();
-        s.ig.clear();
-        s.crowd.clear();
-        s.real_id.clear();
-        for pass_ignored in [false, true] {
-            for (gi, &g) in g_idx.iter().enumerate() {
-                let ann = &anns[g as usize];
-                let ignored = ann.iscrowd || range.excludes(ann.area);
-                if ignored == pass_ignored {
-                    s.order.push(gi as u32);
-                    s.ig.push(ignored);
-                    s.crowd.push(ann.iscrowd);
-                    s.real_id.push(ann.id != 0);
+        s.sorted.clear();
+        for want_ignored in [false, true] {
+            for (col, g) in s.gts.iter().enumerate() {
+                let ignored = g.crowd || range.excludes(g.area);
+                if ignored == want_ignored {
+                    s.sorted.push(SortedGt {
+                        col: col as u32,
+                        ignored,
+                        crowd: g.crowd,
+                        real_id: g.real_id,
+                    });
                 }
             }
         }
-        npig[a] = s.ig.iter().filter(|&&i| !i).count() as u32;
+        npig[a] = s.sorted.iter().filter(|g| !g.ignored).count() as u32;
 
         for (t, &thr) in params.iou_thrs.iter().enumerate() {
             s.taken.clear();
             s.taken.resize(n_g, false);
-            for di in 0..n_d {
+            let floor = thr.min(1.0 - 1e-10);
+            for (di, &d) in d_idx.iter().enumerate() {
                 let row = &s.ious[di * n_g..(di + 1) * n_g];
-                let mut best = thr.min(1.0 - 1e-10);
+                let mut best = floor;
                 let mut m: Option<usize> = None;
-                for gs in 0..n_g {
-                    if s.taken[gs] && !s.crowd[gs] {
+                for (gs, g) in s.sorted.iter().enumerate() {
+                    if s.taken[gs] && !g.crowd {
                         continue;
                     }
                     if let Some(mm) = m {
-                        if !s.ig[mm] && s.ig[gs] {
+                        if !s.sorted[mm].ignored && g.ignored {
                             break;
                         }
                     }
-                    let iou = row[s.order[gs] as usize];
+                    let iou = row[g.col as usize];
                     if iou < best {
                         continue;
                     }
                     best = iou;
                     m = Some(gs);
                 }
-                let d = &dets[d_idx[di] as usize];
+                let outside = || range.excludes(dets[d as usize].area());
                 let st = match m {
                     Some(mm) => {
                         s.taken[mm] = true;
-                        if s.ig[mm] {
+                        let g = s.sorted[mm];
+                        if g.ignored {
                             IGNORED
-                        } else if s.real_id[mm] {
+                        } else if g.real_id {
                             TP
-                        } else if range.excludes(d.area()) {
+                        } else if outside() {
                             IGNORED
                         } else {
                             FP
                         }
                     }
-                    None if range.excludes(d.area()) => IGNORED,
+                    None if outside() => IGNORED,
                     None => FP,
                 };
                 out[(di * n_a + a) * n_t + t] = st;
@@ -414,10 +456,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nan_scores_sort_last() {
-        let mut v = [0.5, f64::NAN, 0.9, 0.1];
-        v.sort_by(|a, b| by_score_desc(*a, *b));
-        assert_eq!(&v[..3], &[0.9, 0.5, 0.1]);
-        assert!(v[3].is_nan());
+    fn score_key_orders_like_numpy() {
+        let mut v = [0.5, f64::NAN, 0.9, -0.0, 0.1, -2.0, f64::INFINITY, 0.0];
+        v.sort_by_key(|&s| desc_score_key(s));
+        assert_eq!(v[0], f64::INFINITY);
+        assert_eq!(&v[1..4], &[0.9, 0.5, 0.1]);
+        // -0.0 and 0.0 tie, so they keep their input order.
+        assert!(v[4] == 0.0 && v[4].is_sign_negative() && v[5] == 0.0 && v[5].is_sign_positive());
+        assert_eq!(v[6], -2.0);
+        assert!(v[7].is_nan());
     }
 }
