@@ -238,6 +238,133 @@ fn summary_text_matches_pycocotools_layout() {
     );
 }
 
+/// Settable parameters against pycocotools 2.0.11 on `random_medium_ties` (answers frozen
+/// from a run of pycocotools with the same parameters): pooled categories (`useCats=0`),
+/// unsorted `maxDets` without 1/10, other IoU thresholds (no .75, so AP75 = -1), other area
+/// ranges (no "medium", so APm = ARm = -1), and image / category subsets.
+#[test]
+fn custom_params_match_pycocotools() {
+    use detlab::eval::AreaRange;
+    let Some(dir) = vectors_dir() else { return };
+    let gt = CocoGroundTruth::from_path(&dir.join("cases/random_medium_ties.gt.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dets = load_detections(&dir.join("cases/random_medium_ties.dt.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let frozen: [(&str, [f64; 12]); 5] = [
+        (
+            "nocats",
+            [
+                0.26685653076017646,
+                0.6275664967717209,
+                0.11219532367073914,
+                0.28236595136445547,
+                0.28772585834110925,
+                0.24983386054888476,
+                0.09866666666666668,
+                0.3813333333333333,
+                0.3813333333333333,
+                0.3472727272727273,
+                0.3975206611570248,
+                0.3795918367346939,
+            ],
+        ),
+        (
+            "maxdets",
+            [
+                0.22304618146626784,
+                0.5162210543536879,
+                0.11379367316357417,
+                0.24746918263254897,
+                0.24032952057817866,
+                0.21892230047180541,
+                0.33249622552937746,
+                0.33760260850810087,
+                0.33760260850810087,
+                0.33632119514472447,
+                0.3349745956192733,
+                0.3411111111111111,
+            ],
+        ),
+        (
+            "iou",
+            [
+                0.4234634815870233,
+                0.5162210543536879,
+                -1.0,
+                0.47233323332333244,
+                0.4428486990500968,
+                0.392977013818598,
+                0.3791732746334429,
+                0.5829773489471658,
+                0.5829773489471658,
+                0.5905571117335824,
+                0.576869906704989,
+                0.575132275132275,
+            ],
+        ),
+        (
+            "area",
+            [
+                0.22304618146626784,
+                0.5162210543536879,
+                0.11379367316357417,
+                0.2537717506602496,
+                -1.0,
+                0.22177759185570667,
+                0.21940648828328194,
+                0.33760260850810087,
+                0.33760260850810087,
+                0.3445506535947713,
+                -1.0,
+                0.33421415143995786,
+            ],
+        ),
+        (
+            "subset",
+            [
+                0.2290844719243581,
+                0.5218853070255352,
+                0.1579056944155954,
+                0.27086221122112214,
+                0.204776769200412,
+                0.3273252325232523,
+                0.20816659445691704,
+                0.3301492116008245,
+                0.3301492116008245,
+                0.33469696969696966,
+                0.2849840314913844,
+                0.4133333333333333,
+            ],
+        ),
+    ];
+    for (variant, want) in frozen {
+        let mut p = Params::default();
+        match variant {
+            "nocats" => p.use_cats = false,
+            "maxdets" => p.max_dets = vec![100, 5, 20],
+            "iou" => p.iou_thrs = vec![0.3, 0.5, 0.7],
+            "area" => {
+                p.area_ranges = vec![
+                    AreaRange::new("all", 0.0, 1e10),
+                    AreaRange::new("small", 0.0, 2000.0),
+                    AreaRange::new("large", 2000.0, 1e10),
+                ]
+            }
+            _ => {
+                p.img_ids = Some(gt.sorted_image_ids().into_iter().step_by(2).collect());
+                p.cat_ids = Some(gt.sorted_category_ids().into_iter().skip(1).collect());
+            }
+        }
+        let r = evaluate(&gt, &dets, &p).unwrap_or_else(|e| panic!("{variant}: {e}"));
+        let d = max_abs_diff(&r.stats, &want);
+        assert!(
+            d <= TOL,
+            "{variant}: differs by {d:e}: got {:?}, want {want:?}",
+            r.stats
+        );
+    }
+}
+
 fn small_spec(seed: u64) -> SyntheticSpec {
     SyntheticSpec {
         n_images: 150,
@@ -407,7 +534,11 @@ fn cli_eval_prints_summary_json_and_errors() {
         .arg(&dt)
         .output()
         .expect("run detlab");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), want.summary_text());
 
     let out = Command::new(bin)
@@ -439,5 +570,8 @@ fn cli_eval_prints_summary_json_and_errors() {
         .expect("run detlab");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("results[1]") && err.contains("negative"), "{err}");
+    assert!(
+        err.contains("results[1]") && err.contains("negative"),
+        "{err}"
+    );
 }
