@@ -270,11 +270,17 @@ struct Scratch {
     ious: Vec<f64>,
     /// GTs of the cell, in cell order.
     gts: Vec<GtInfo>,
-    /// GTs for the current area range: non-ignored first, each part in cell order.
+    /// Per area range, the GTs non-ignored first (each part in cell order): `A × G`.
     sorted: Vec<SortedGt>,
+    /// Per area range, detection and threshold, the matched position in `sorted`
+    /// ([`NO_MATCH`] if none): `A × D × T`.
+    matches: Vec<u32>,
     /// Whether each sorted GT is matched at the current threshold.
     taken: Vec<bool>,
 }
+
+/// "No GT matched" in [`Scratch::matches`].
+const NO_MATCH: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct GtInfo {
@@ -283,7 +289,7 @@ struct GtInfo {
     real_id: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 struct SortedGt {
     /// Column in the IoU matrix.
     col: u32,
@@ -385,9 +391,12 @@ fn match_cell(
         return;
     }
 
+    let n_d = d_idx.len();
+    s.sorted.clear();
+    s.matches.clear();
+    s.matches.resize(n_a * n_d * n_t, NO_MATCH);
     for (a, range) in params.area_ranges.iter().enumerate() {
         // Stable partition: non-ignored GTs first, then ignored, each in cell order.
-        s.sorted.clear();
         for want_ignored in [false, true] {
             for (col, g) in s.gts.iter().enumerate() {
                 let ignored = g.crowd || range.excludes(g.area);
@@ -401,49 +410,59 @@ fn match_cell(
                 }
             }
         }
-        npig[a] = s.sorted.iter().filter(|g| !g.ignored).count() as u32;
+        let sorted = &s.sorted[a * n_g..(a + 1) * n_g];
+        npig[a] = sorted.iter().filter(|g| !g.ignored).count() as u32;
 
-        for (t, &thr) in params.iou_thrs.iter().enumerate() {
-            s.taken.clear();
-            s.taken.resize(n_g, false);
-            let floor = thr.min(1.0 - 1e-10);
-            for (di, &d) in d_idx.iter().enumerate() {
-                let row = &s.ious[di * n_g..(di + 1) * n_g];
-                let mut best = floor;
-                let mut m: Option<usize> = None;
-                for (gs, g) in s.sorted.iter().enumerate() {
-                    if s.taken[gs] && !g.crowd {
-                        continue;
+        // Matching depends on the range only through the GT order and ignore flags, so a
+        // range that sorts the GTs like an earlier one reuses its matches.
+        let block = n_d * n_t;
+        let same = (0..a).find(|&b| s.sorted[b * n_g..(b + 1) * n_g] == *sorted);
+        if let Some(b) = same {
+            s.matches.copy_within(b * block..(b + 1) * block, a * block);
+        } else {
+            let matches = &mut s.matches[a * block..(a + 1) * block];
+            for (t, &thr) in params.iou_thrs.iter().enumerate() {
+                s.taken.clear();
+                s.taken.resize(n_g, false);
+                let floor = thr.min(1.0 - 1e-10);
+                for di in 0..n_d {
+                    let row = &s.ious[di * n_g..(di + 1) * n_g];
+                    let mut best = floor;
+                    let mut m: Option<usize> = None;
+                    for (gs, g) in sorted.iter().enumerate() {
+                        if s.taken[gs] && !g.crowd {
+                            continue;
+                        }
+                        if let Some(mm) = m {
+                            if !sorted[mm].ignored && g.ignored {
+                                break;
+                            }
+                        }
+                        let iou = row[g.col as usize];
+                        if iou < best {
+                            continue;
+                        }
+                        best = iou;
+                        m = Some(gs);
                     }
                     if let Some(mm) = m {
-                        if !s.sorted[mm].ignored && g.ignored {
-                            break;
-                        }
-                    }
-                    let iou = row[g.col as usize];
-                    if iou < best {
-                        continue;
-                    }
-                    best = iou;
-                    m = Some(gs);
-                }
-                let outside = || range.excludes(dets[d as usize].area());
-                let st = match m {
-                    Some(mm) => {
                         s.taken[mm] = true;
-                        let g = s.sorted[mm];
-                        if g.ignored {
-                            IGNORED
-                        } else if g.real_id {
-                            TP
-                        } else if outside() {
-                            IGNORED
-                        } else {
-                            FP
-                        }
+                        matches[di * n_t + t] = mm as u32;
                     }
-                    None if outside() => IGNORED,
-                    None => FP,
+                }
+            }
+        }
+
+        let matches = &s.matches[a * block..(a + 1) * block];
+        for (di, &d) in d_idx.iter().enumerate() {
+            let outside = range.excludes(dets[d as usize].area());
+            for t in 0..n_t {
+                let st = match sorted.get(matches[di * n_t + t] as usize) {
+                    Some(g) if g.ignored => IGNORED,
+                    Some(g) if g.real_id => TP,
+                    // Unmatched, or "matched" to GT id 0 (which pycocotools records as 0).
+                    _ if outside => IGNORED,
+                    _ => FP,
                 };
                 out[(di * n_a + a) * n_t + t] = st;
             }
