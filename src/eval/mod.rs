@@ -106,15 +106,11 @@ pub fn evaluate(
         })
         .collect();
     let [n_t, _, n_k, n_a, n_m] = shape;
-    let precision = NdArray::new(shape, acc.precision)
-        .ok_or_else(|| EvalError::InvalidParams("internal: precision shape".into()))?;
-    let recall = NdArray::new([n_t, n_k, n_a, n_m], acc.recall)
-        .ok_or_else(|| EvalError::InvalidParams("internal: recall shape".into()))?;
     Ok(EvalResult {
         params: resolved,
         stats,
         per_category,
-        precision,
-        recall,
+        precision: NdArray::from_parts(shape, acc.precision),
+        recall: NdArray::from_parts([n_t, n_k, n_a, n_m], acc.recall),
     })
 }

@@ -16,6 +16,12 @@ impl<const N: usize> NdArray<N> {
         (shape.iter().product::<usize>() == data.len()).then_some(NdArray { shape, data })
     }
 
+    /// Wraps data whose length is known to match (built by the evaluator itself).
+    pub(crate) fn from_parts(shape: [usize; N], data: Vec<f64>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        NdArray { shape, data }
+    }
+
     /// The dimensions.
     pub fn shape(&self) -> [usize; N] {
         self.shape

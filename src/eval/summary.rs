@@ -157,7 +157,7 @@ fn broadcast(a: &[usize], m: &[usize]) -> Option<Vec<(usize, usize)>> {
     }
 }
 
-/// The 12 COCO stats, with `max_dets` sorted as in `params_sorted`.
+/// The 12 COCO stats; `max_dets` must already be sorted (as COCOeval sorts `params.maxDets`).
 pub(crate) fn stats(arr: &Arrays<'_>, params: &Params, max_dets: &[usize]) -> [f64; 12] {
     let mut out = [-1.0; 12];
     let ks: Vec<usize> = (0..arr.shape[2]).collect();
