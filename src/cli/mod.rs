@@ -4,6 +4,7 @@
 mod bench;
 mod convert;
 mod demo;
+mod eval;
 mod export;
 pub mod import_weights;
 mod info;
@@ -34,6 +35,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Generate a synthetic retail dataset (shelf scenes, exact boxes, VOC files).
     Demo(demo::DemoArgs),
+    /// Evaluate COCO detection results against ground truth (pycocotools' 12 numbers).
+    Eval(eval::EvalArgs),
     /// Show versions and the compute devices (CUDA / CPU) libtorch sees.
     Info,
     /// Import PyTorch EfficientDet weights (.pth) into a detlab model file (.safetensors).
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Info) => info::run(),
         Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
