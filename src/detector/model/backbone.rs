@@ -145,7 +145,7 @@ impl ModuleT for MbConvBlock {
             if train && self.drop_connect_rate > 0.0 {
                 ys = drop_connect(&ys, self.drop_connect_rate);
             }
-            ys = ys + xs;
+            ys = xs + ys;
         }
         ys
     }
