@@ -1,4 +1,9 @@
 //! EfficientDet (D0–D7x, Lite0) on tch, with pure-Rust anchors, box coding and NMS.
+//!
+//! * [`model`]: the network (tch `VarStore` / `nn::Path`, reference parameter names);
+//! * [`maths`]: anchors, box coding, NMS, post-processing, letterboxing (no tch);
+//! * [`checkpoint`]: PyTorch `.pth` reading and detlab's one-file `.safetensors` models.
 
 pub mod checkpoint;
 pub mod maths;
+pub mod model;

@@ -1,0 +1,30 @@
+//! The EfficientDet network on tch: configuration, EfficientNet backbone, BiFPN, heads, and
+//! loading reference weights by name.
+//!
+//! ```no_run
+//! use detlab::detector::model::{EfficientDet, EfficientDetConfig};
+//! let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+//! let cfg = EfficientDetConfig::d(0).unwrap();
+//! let net = EfficientDet::new(&vs.root(), &cfg, 2).unwrap();
+//! let xs = tch::Tensor::zeros([1, 3, 512, 512], (tch::Kind::Float, tch::Device::Cpu));
+//! let out = tch::no_grad(|| net.forward_t(&xs, false));
+//! let scores = out.classification.sigmoid(); // [1, 49104, 2]
+//! ```
+
+pub mod backbone;
+pub mod bifpn;
+pub mod config;
+pub mod efficientdet;
+pub mod heads;
+pub mod layers;
+pub mod norm;
+pub mod same_pad;
+pub mod weights;
+
+pub use backbone::{lite0_backbone_key, lukemelas_to_same_pad_key, EfficientNet};
+pub use config::{
+    Activation, Arch, BackboneConfig, BackboneFamily, ConfigError, EfficientDetConfig, Fusion,
+    Normalization,
+};
+pub use efficientdet::{anchors_tensor, EfficientDet, EfficientDetOutput, ModelError, TrainModes};
+pub use weights::{load_named, read_pt, KeyReport, LoadPolicy, WeightsError};
