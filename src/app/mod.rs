@@ -31,8 +31,14 @@ pub struct DetlabApp {
 impl DetlabApp {
     /// Builds the app on `ctx`, reading settings from `settings_path`.
     pub fn new(ctx: &egui::Context, args: GuiArgs, settings_path: PathBuf) -> Self {
-        let (settings, warning) = Settings::load(&settings_path);
         let max_side = ctx.input(|i| i.max_texture_side).max(2048);
+        Self::with_texture_limit(ctx, args, settings_path, max_side)
+    }
+
+    /// Like [`Self::new`], with the GPU's largest texture side (bigger images are shown
+    /// downscaled; box coordinates stay in full-resolution pixels).
+    pub fn with_texture_limit(ctx: &egui::Context, args: GuiArgs, settings_path: PathBuf, max_side: usize) -> Self {
+        let (settings, warning) = Settings::load(&settings_path);
         let loader = ImageLoader::new(ctx, 2, max_side, TEXTURE_BUDGET_BYTES);
         let mut state = AppState::new(settings, settings_path, Some(loader));
         state.ctx = Some(ctx.clone());
@@ -141,7 +147,14 @@ pub fn run_gui(args: GuiArgs) -> anyhow::Result<()> {
     eframe::run_native(
         "detlab",
         options,
-        Box::new(move |cc| Ok(Box::new(DetlabApp::new(&cc.egui_ctx, args, settings_path)))),
+        Box::new(move |cc| {
+            let limit = cc
+                .wgpu_render_state
+                .as_ref()
+                .map(|rs| rs.device.limits().max_texture_dimension_2d as usize)
+                .unwrap_or(2048);
+            Ok(Box::new(DetlabApp::with_texture_limit(&cc.egui_ctx, args, settings_path, limit)))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("cannot open the detlab window (is a display available?)")

@@ -3,6 +3,7 @@
 //! one, and reports a ratio.
 
 pub mod export;
+pub mod gui;
 
 /// A benchmark's result lines (`name`, `value`, `unit`) plus free-form notes.
 #[derive(Clone, Debug, Default)]

@@ -20,6 +20,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 100_000)]
         files: usize,
     },
+    /// Labelling-app responsiveness: 10,000-image folder, 12 MP photos, 2,000 boxes.
+    Gui,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var_os("DETLAB_PYTHON").map(PathBuf::from));
     let report = match args.which {
         Bench::Export { files } => crate::bench::export::run(files, python.as_deref())?,
+        Bench::Gui => crate::bench::gui::run()?,
     };
     println!("{}", report.markdown());
     Ok(())
