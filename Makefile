@@ -12,7 +12,7 @@ export DETLAB_PYTHON := $(DETLAB_VENV)/bin/python
 # Tests: one libtorch thread each, two test threads on a 2-core machine.
 TEST_THREADS ?= 2
 
-.PHONY: run test setup build bench lint
+.PHONY: run test setup build bench lint screenshot
 
 run: setup
 	cargo run --quiet -- $(ARGS)
@@ -26,8 +26,15 @@ setup:
 build: setup
 	cargo build
 
+# Every benchmark of BENCHMARKS.md, in release, one after the other.
 bench: setup
-	cargo run --release -- bench $(ARGS)
+	cargo build --release
+	$(CARGO_TARGET_DIR)/release/detlab bench export
+	$(CARGO_TARGET_DIR)/release/detlab bench gui
+	cargo bench --bench eval
+
+screenshot: build
+	bash scripts/screenshot.sh docs/screenshot.png
 
 lint: setup
 	cargo fmt --check
