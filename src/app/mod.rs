@@ -37,7 +37,12 @@ impl DetlabApp {
 
     /// Like [`Self::new`], with the GPU's largest texture side (bigger images are shown
     /// downscaled; box coordinates stay in full-resolution pixels).
-    pub fn with_texture_limit(ctx: &egui::Context, args: GuiArgs, settings_path: PathBuf, max_side: usize) -> Self {
+    pub fn with_texture_limit(
+        ctx: &egui::Context,
+        args: GuiArgs,
+        settings_path: PathBuf,
+        max_side: usize,
+    ) -> Self {
         let (settings, warning) = Settings::load(&settings_path);
         let loader = ImageLoader::new(ctx, 2, max_side, TEXTURE_BUDGET_BYTES);
         let mut state = AppState::new(settings, settings_path, Some(loader));
@@ -153,7 +158,12 @@ pub fn run_gui(args: GuiArgs) -> anyhow::Result<()> {
                 .as_ref()
                 .map(|rs| rs.device.limits().max_texture_dimension_2d as usize)
                 .unwrap_or(2048);
-            Ok(Box::new(DetlabApp::with_texture_limit(&cc.egui_ctx, args, settings_path, limit)))
+            Ok(Box::new(DetlabApp::with_texture_limit(
+                &cc.egui_ctx,
+                args,
+                settings_path,
+                limit,
+            )))
         }),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))

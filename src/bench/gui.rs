@@ -22,7 +22,10 @@ const MAX_SIDE: usize = 8192;
 
 fn input() -> egui::RawInput {
     egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1600.0, 1000.0))),
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1600.0, 1000.0),
+        )),
         max_texture_side: Some(MAX_SIDE),
         ..Default::default()
     }
@@ -47,15 +50,26 @@ fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
 fn new_app(folder: &Path, work: &Path) -> (egui::Context, DetlabApp) {
     let ctx = egui::Context::default();
     ctx.run_ui(input(), |_| {}).textures_delta.clear();
-    let args = GuiArgs { dir: Some(folder.to_path_buf()), screenshot: None };
+    let args = GuiArgs {
+        dir: Some(folder.to_path_buf()),
+        screenshot: None,
+    };
     let app = DetlabApp::with_texture_limit(&ctx, args, work.join("settings.json"), MAX_SIDE);
     (ctx, app)
 }
 
-fn wait(ctx: &egui::Context, app: &mut DetlabApp, what: &str, done: impl Fn(&DetlabApp) -> bool) -> anyhow::Result<f64> {
+fn wait(
+    ctx: &egui::Context,
+    app: &mut DetlabApp,
+    what: &str,
+    done: impl Fn(&DetlabApp) -> bool,
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     while !done(app) {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(1));
         frame(ctx, app);
     }
@@ -64,18 +78,31 @@ fn wait(ctx: &egui::Context, app: &mut DetlabApp, what: &str, done: impl Fn(&Det
 
 fn ready(app: &DetlabApp, index: usize) -> bool {
     let s = &app.state;
-    let Some(path) = s.session.as_ref().and_then(|x| x.images.get(index)).map(|e| e.path.clone()) else {
+    let Some(path) = s
+        .session
+        .as_ref()
+        .and_then(|x| x.images.get(index))
+        .map(|e| e.path.clone())
+    else {
         return false;
     };
-    matches!(s.loader.as_ref().and_then(|l| l.get(&path)), Some(ImageSlot::Ready { .. }))
+    matches!(
+        s.loader.as_ref().and_then(|l| l.get(&path)),
+        Some(ImageSlot::Ready { .. })
+    )
 }
 
 /// A 12-megapixel JPEG with photo-like content (gradients and noise), quality 90.
 fn write_12mp_jpeg(path: &Path, seed: u32) -> anyhow::Result<()> {
     let (w, h) = (4000u32, 3000u32);
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let n = (x.wrapping_mul(73856093) ^ y.wrapping_mul(19349663) ^ seed.wrapping_mul(83492791)) % 23;
-        image::Rgb([((x / 16 + n) % 256) as u8, ((y / 12 + n * 3) % 256) as u8, (((x + y) / 20 + seed) % 256) as u8])
+        let n = (x.wrapping_mul(73856093) ^ y.wrapping_mul(19349663) ^ seed.wrapping_mul(83492791))
+            % 23;
+        image::Rgb([
+            ((x / 16 + n) % 256) as u8,
+            ((y / 12 + n * 3) % 256) as u8,
+            (((x + y) / 20 + seed) % 256) as u8,
+        ])
     });
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&img)?;
@@ -86,12 +113,21 @@ fn write_12mp_jpeg(path: &Path, seed: u32) -> anyhow::Result<()> {
 pub fn run() -> anyhow::Result<Report> {
     let work = std::env::temp_dir().join(format!("detlab-bench-gui-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let mut report = Report { title: "Labelling app responsiveness (headless egui, 1600×1000)".into(), ..Default::default() };
+    let mut report = Report {
+        title: "Labelling app responsiveness (headless egui, 1600×1000)".into(),
+        ..Default::default()
+    };
 
     // 1. A folder of 10,000 images: the first frame must not wait for the scan.
     let big = work.join("big");
     std::fs::create_dir_all(&big)?;
-    let demo = crate::demo::DemoOptions { out_dir: work.join("demo"), images: 1, seed: 0, width: 640, height: 480 };
+    let demo = crate::demo::DemoOptions {
+        out_dir: work.join("demo"),
+        images: 1,
+        seed: 0,
+        width: 640,
+        height: 480,
+    };
     crate::demo::generate(&demo)?;
     let sample = std::fs::read(demo.out_dir.join(crate::demo::image_name(0)))?;
     for i in 0..10_000 {
@@ -102,8 +138,14 @@ pub fn run() -> anyhow::Result<Report> {
     frame(&ctx, &mut app);
     let first = t0.elapsed().as_secs_f64();
     report.row("10,000-image folder: open + first frame", first * 1e3, "ms");
-    let scanned = wait(&ctx, &mut app, "the scan", |a| a.state.session.as_ref().is_some_and(|s| !s.scanning))?;
-    report.row("10,000-image folder: background scan finished after", (first + scanned) * 1e3, "ms");
+    let scanned = wait(&ctx, &mut app, "the scan", |a| {
+        a.state.session.as_ref().is_some_and(|s| !s.scanning)
+    })?;
+    report.row(
+        "10,000-image folder: background scan finished after",
+        (first + scanned) * 1e3,
+        "ms",
+    );
     drop(app);
 
     // 2. 12-megapixel photos: cold decode, and next image with prefetch.
@@ -114,16 +156,26 @@ pub fn run() -> anyhow::Result<Report> {
     }
     let (decoded, cold) = time(|| decode_for_display(&photos.join("p0.jpg"), MAX_SIDE));
     decoded.map_err(anyhow::Error::msg)?;
-    report.row("12 MP JPEG: decode for display (one thread, cold)", cold * 1e3, "ms");
+    report.row(
+        "12 MP JPEG: decode for display (one thread, cold)",
+        cold * 1e3,
+        "ms",
+    );
     let (ctx, mut app) = new_app(&photos, &work);
     wait(&ctx, &mut app, "the first photo", |a| ready(a, 0))?;
-    wait(&ctx, &mut app, "the prefetch of the next photo", |a| ready(a, 1))?;
+    wait(&ctx, &mut app, "the prefetch of the next photo", |a| {
+        ready(a, 1)
+    })?;
     let t = Instant::now();
     app.state.next();
     frame(&ctx, &mut app);
     let shown = wait(&ctx, &mut app, "the next photo", |a| ready(a, 1))?;
     let _ = shown;
-    report.row("12 MP JPEG: next image (d) when prefetched, to its frame", t.elapsed().as_secs_f64() * 1e3, "ms");
+    report.row(
+        "12 MP JPEG: next image (d) when prefetched, to its frame",
+        t.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
     drop(app);
 
     // 3. 2,000 boxes on one image.
@@ -134,7 +186,10 @@ pub fn run() -> anyhow::Result<Report> {
     let mut ann = ImageAnnotation::new("shelf.jpg", 4000, 3000);
     for i in 0..2000 {
         let (x, y) = ((i % 50) as f64 * 80.0, (i / 50) as f64 * 75.0);
-        ann.boxes.push(LabelBox::new(["Cola", "Sprite", "Fanta"][i % 3], BoxXyxy::new(x + 2.0, y + 2.0, x + 70.0, y + 70.0)));
+        ann.boxes.push(LabelBox::new(
+            ["Cola", "Sprite", "Fanta"][i % 3],
+            BoxXyxy::new(x + 2.0, y + 2.0, x + 70.0, y + 70.0),
+        ));
     }
     crate::formats::voc::write(&crowd.join("shelf.xml"), &ann, &image_path)?;
     let (ctx, mut app) = new_app(&crowd, &work);
@@ -147,7 +202,11 @@ pub fn run() -> anyhow::Result<Report> {
     for _ in 0..frames {
         frame(&ctx, &mut app);
     }
-    report.row("2,000 boxes: frame time (UI + tessellation)", t.elapsed().as_secs_f64() * 1e3 / frames as f64, "ms");
+    report.row(
+        "2,000 boxes: frame time (UI + tessellation)",
+        t.elapsed().as_secs_f64() * 1e3 / frames as f64,
+        "ms",
+    );
     report.notes.push(format!(
         "Headless: GPU upload and presentation are not included. Images are downscaled to at most {MAX_SIDE} px for display; box coordinates stay in full-resolution pixels."
     ));

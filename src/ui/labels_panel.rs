@@ -50,9 +50,12 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
                         }
                     }
                     let color = class_color(&name, &state.settings.class_colors);
-                    let (r, _) =
-                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                    ui.painter().rect_filled(r, 2.0, color);
+                    let mut rgb = [color.r(), color.g(), color.b()];
+                    let edit = ui.color_edit_button_srgb(&mut rgb);
+                    if edit.on_hover_text(format!("colour of {name}")).changed() {
+                        state.settings.class_colors.insert(name.clone(), rgb);
+                        state.save_settings();
+                    }
                     let key = if i < 9 {
                         format!("{}  ", i + 1)
                     } else {
