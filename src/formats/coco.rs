@@ -42,8 +42,25 @@ pub struct CocoAnnotation {
     pub area: f64,
     #[serde(default)]
     pub iscrowd: u8,
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub segmentation: Value,
+    #[serde(default, skip_serializing_if = "Segmentation::is_none")]
+    pub segmentation: Segmentation,
+}
+
+/// An annotation's `segmentation`: polygons (what detlab writes for boxes) or anything
+/// else another tool wrote (e.g. RLE), kept as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(untagged)]
+pub enum Segmentation {
+    #[default]
+    None,
+    Polygons(Vec<Vec<f64>>),
+    Other(Value),
+}
+
+impl Segmentation {
+    pub fn is_none(&self) -> bool {
+        matches!(self, Segmentation::None)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,7 +82,7 @@ impl CocoAnnotation {
             bbox: [b.x, b.y, b.w, b.h],
             area: b.w * b.h,
             iscrowd: iscrowd as u8,
-            segmentation: serde_json::json!([[x1, y1, x2, y1, x2, y2, x1, y2]]),
+            segmentation: Segmentation::Polygons(vec![vec![x1, y1, x2, y1, x2, y2, x1, y2]]),
         }
     }
 
