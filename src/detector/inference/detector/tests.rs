@@ -77,7 +77,7 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
     for (pp, ff) in p.iter().zip(&f) {
         let (ps, fs) = (pp.candidates.scores(), ff.candidates.scores());
         assert!(ps.iter().zip(fs).all(|(a, b)| (a - b).abs() < 1e-5));
-        assert_eq!(pp.detections.len(), 100);
+        assert!(!pp.detections.is_empty() && pp.detections.len() <= 100);
         for d in &pp.detections {
             assert!(d.bbox.x1 >= 0.0 && d.bbox.y1 >= 0.0);
             assert!(d.bbox.x2 <= f64::from(pp.width) && d.bbox.y2 <= f64::from(pp.height));
