@@ -90,8 +90,10 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
         };
         assert!(pp.reselect(&strict).iter().all(|d| d.score > 0.5));
     }
-    // Batching does not change results: images 0 and 2 are the same picture.
-    assert_eq!(p[0].detections, p[2].detections);
+    // Batching does not change results beyond float noise: images 0 and 2 are the same
+    // picture, in different batches.
+    let (a, b) = (p[0].candidates.scores(), p[2].candidates.scores());
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
 }
 
 #[test]
