@@ -147,12 +147,13 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                 );
                 fractions.push((label, achieved / peak));
             }
-            report.notes.push(format!(
-                "{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes)."
-            ));
+            let note =
+                format!("{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes).");
+            if !report.notes.contains(&note) {
+                report.notes.push(note);
+            }
         }
     }
-    report.notes.dedup();
     report.notes.push(format!(
         "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {} images, batch 1; network = median of {iters} forward passes on a fixed input. \
          Peak = libtorch fp32 1024² matmul at the same thread count, same run.",
