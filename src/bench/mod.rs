@@ -2,6 +2,8 @@
 //! assertions in tests). Each one measures the reference in the same run where there is
 //! one, and reports a ratio.
 
+pub mod detector;
+pub mod detector_flops;
 pub mod export;
 pub mod gui;
 

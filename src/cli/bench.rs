@@ -22,15 +22,37 @@ pub enum Bench {
     },
     /// Labelling-app responsiveness: 10,000-image folder, 12 MP photos, 2,000 boxes.
     Gui,
+    /// EfficientDet D0@512 and Lite0@320 inference latency and fraction of matmul peak.
+    Detector {
+        /// Comma-separated CPU thread counts.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Images for the end-to-end timing (default: ../shared/datasets/cola-sprite/val).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Timed repetitions per measurement.
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+    },
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let python = args
         .python
-        .or_else(|| std::env::var_os("DETLAB_PYTHON").map(PathBuf::from));
+        .or_else(|| std::env::var_os("DETLAB_PYTHON").map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty());
     let report = match args.which {
         Bench::Export { files } => crate::bench::export::run(files, python.as_deref())?,
         Bench::Gui => crate::bench::gui::run()?,
+        Bench::Detector {
+            threads,
+            images,
+            iterations,
+        } => crate::bench::detector::run(&crate::bench::detector::DetectorBenchOptions {
+            threads,
+            images,
+            iterations,
+        })?,
     };
     println!("{}", report.markdown());
     Ok(())

@@ -1,24 +1,37 @@
 //! `detlab eval`: COCO bbox evaluation of a results file against ground truth, printed the
-//! way pycocotools' `COCOeval.summarize()` prints it (or as JSON).
+//! way pycocotools' `COCOeval.summarize()` prints it (or as JSON). With `--model` and
+//! `--data`, the detections are predicted first.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::predict::{category_ids, predict_with_progress, xywh, DetectArgs};
+use crate::dataset::{load_labels, scan_images};
 use crate::eval::{
-    evaluate, load_detections, retain_known_categories, CocoGroundTruth, EvalResult, Params,
-    STAT_NAMES,
+    evaluate, load_detections, retain_known_categories, CocoGroundTruth, Detection, EvalResult,
+    GtAnnotation, GtCategory, GtImage, Params, STAT_NAMES,
 };
 
 /// Arguments of `detlab eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// COCO ground-truth JSON (images, annotations, categories).
-    #[arg(long, value_name = "GT.json")]
-    pub gt: PathBuf,
+    #[arg(long, value_name = "GT.json", requires = "dt", conflicts_with = "data")]
+    pub gt: Option<PathBuf>,
     /// COCO results JSON: a list of {image_id, category_id, bbox, score}.
-    #[arg(long, value_name = "RESULTS.json")]
-    pub dt: PathBuf,
+    #[arg(long, value_name = "RESULTS.json", requires = "gt")]
+    pub dt: Option<PathBuf>,
+    /// With --model: a labelled image folder (VOC / YOLO / CreateML labels beside the
+    /// images), or a COCO ground-truth JSON whose images are under --images (default: the
+    /// JSON's folder).
+    #[arg(long, value_name = "DIR|COCO.json", requires = "model")]
+    pub data: Option<PathBuf>,
+    /// Root folder of the images of a --data COCO.json.
+    #[arg(long, value_name = "ROOT", requires = "data")]
+    pub images: Option<PathBuf>,
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Print {"stats": [12 numbers], "per_category": {...}} instead of the text summary.
     #[arg(long)]
     pub json: bool,
@@ -33,20 +46,32 @@ pub struct EvalArgs {
 
 /// Runs `detlab eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let (gt, dets) = rayon::join(
-        || CocoGroundTruth::from_path(&args.gt),
-        || load_detections(&args.dt),
-    );
-    let gt = gt.context("loading ground truth")?;
-    let mut dets = dets.context("loading detections")?;
+    let (gt, mut dets, what) = match (&args.gt, &args.dt, &args.data) {
+        (Some(gt), Some(dt), None) => {
+            let (gt, dets) = rayon::join(
+                || CocoGroundTruth::from_path(gt),
+                || load_detections(dt),
+            );
+            (
+                gt.context("loading ground truth")?,
+                dets.context("loading detections")?,
+                dt.display().to_string(),
+            )
+        }
+        (None, None, Some(data)) => {
+            let (gt, dets) = predict_for_eval(&args, data)?;
+            (gt, dets, "the predictions".to_string())
+        }
+        _ => bail!("pass either --gt GT.json --dt RESULTS.json, or --model M.safetensors --data DIR|COCO.json"),
+    };
     if args.drop_unknown_categories {
         let dropped = retain_known_categories(&gt, &mut dets);
         if dropped > 0 {
             eprintln!("note: dropped {dropped} detections of categories not in the ground truth");
         }
     }
-    let result = evaluate(&gt, &dets, &Params::default())
-        .with_context(|| format!("evaluating {}", args.dt.display()))?;
+    let result =
+        evaluate(&gt, &dets, &Params::default()).with_context(|| format!("evaluating {what}"))?;
 
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -61,6 +86,113 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Ground truth of `--data` and the model's detections on its images.
+fn predict_for_eval(
+    args: &EvalArgs,
+    data: &Path,
+) -> anyhow::Result<(CocoGroundTruth, Vec<Detection>)> {
+    let cfg = args.detect.predict_config()?;
+    let (_, det) = args.detect.load_detector()?;
+    let (gt, images) = if data.is_dir() {
+        labelled_folder_gt(data, det.class_names())?
+    } else {
+        let gt = CocoGroundTruth::from_path(data)
+            .with_context(|| format!("loading ground truth {}", data.display()))?;
+        let root = match &args.images {
+            Some(r) => r.clone(),
+            None => data.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        };
+        let images = gt
+            .images()
+            .iter()
+            .map(|i| (root.join(&i.file_name), i.id))
+            .collect();
+        (gt, images)
+    };
+    let paths: Vec<PathBuf> = images.iter().map(|(p, _)| p.clone()).collect();
+    let ids: std::collections::HashMap<&Path, i64> =
+        images.iter().map(|(p, id)| (p.as_path(), *id)).collect();
+    let preds = predict_with_progress(&det, &paths, &cfg)?;
+    let cats = category_ids(det.class_names(), &gt);
+    let mut dets = Vec::new();
+    for (path, pred) in &preds {
+        for d in &pred.detections {
+            if let Some(category_id) = cats[d.class_id] {
+                dets.push(Detection {
+                    image_id: ids[path.as_path()],
+                    category_id,
+                    bbox: xywh(d),
+                    score: f64::from(d.score),
+                });
+            }
+        }
+    }
+    Ok((gt, dets))
+}
+
+/// COCO ground truth of a labelled folder, built in memory: categories are the model's
+/// classes (ids 1..N) followed by any other label names; boxes are clipped to the image,
+/// empty ones dropped; `difficult` boxes count as crowd (ignored), as `export
+/// --difficult-as-crowd` does. Images without labels are negatives.
+fn labelled_folder_gt(
+    dir: &Path,
+    classes: &[String],
+) -> anyhow::Result<(CocoGroundTruth, Vec<(PathBuf, i64)>)> {
+    let mut names = crate::dataset::ClassList::from_names(classes.iter().cloned());
+    let mut images = Vec::new();
+    let mut gt_images = Vec::new();
+    let mut annotations = Vec::new();
+    let paths = scan_images(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for (i, path) in paths.into_iter().enumerate() {
+        let id = i as i64 + 1;
+        let labels = load_labels(&path, None)
+            .with_context(|| format!("reading the labels of {}", path.display()))?;
+        if let Some(l) = labels {
+            let (w, h) = (
+                f64::from(l.annotation.width),
+                f64::from(l.annotation.height),
+            );
+            for b in &l.annotation.boxes {
+                let c = b.bbox.normalized().clamp_to(w, h);
+                if c.width() <= 0.0 || c.height() <= 0.0 {
+                    continue;
+                }
+                annotations.push(GtAnnotation {
+                    id: annotations.len() as i64 + 1,
+                    image_id: id,
+                    category_id: names.ensure(&b.class_name) as i64 + 1,
+                    bbox: [c.x1, c.y1, c.width(), c.height()],
+                    area: c.width() * c.height(),
+                    iscrowd: b.difficult,
+                });
+            }
+        }
+        gt_images.push(GtImage {
+            id,
+            file_name: path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned(),
+        });
+        images.push((path, id));
+    }
+    if images.is_empty() {
+        bail!("no images in {}", dir.display());
+    }
+    let categories = names
+        .names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| GtCategory {
+            id: i as i64 + 1,
+            name: n.clone(),
+        })
+        .collect();
+    let gt = CocoGroundTruth::new(gt_images, categories, annotations)?;
+    Ok((gt, images))
 }
 
 /// The `--json` document: stats in COCOeval order (with their names) and per-category numbers.

@@ -36,15 +36,12 @@ pub struct ImportWeightsArgs {
     pub input_size: Option<u32>,
 }
 
-/// The exact `(name, shape)` list of the model for `arch` with `num_classes` classes.
-///
-/// INTEGRATION POINT (merge with `crate::detector::model`): build the model in a CPU
-/// `tch::nn::VarStore` and return `crate::detector::checkpoint::varstore::expected_keys(&vs)`.
-/// Until then this returns `None` and the command falls back to
-/// [`provisional_expected_keys`] (architecture checked through BiFPN width/depth, head
-/// depth, stem and header shapes).
-fn model_expected_keys(_arch: ModelArch, _num_classes: usize) -> Option<Vec<(String, Vec<i64>)>> {
-    None
+/// The exact `(name, shape)` list of the model for `arch` with `num_classes` classes: the
+/// model is built in a CPU `tch::nn::VarStore` and its variables listed
+/// ([`crate::detector::inference::expected_keys`]). `None` only if the network cannot be
+/// built, in which case the command falls back to [`provisional_expected_keys`].
+fn model_expected_keys(arch: ModelArch, num_classes: usize) -> Option<Vec<(String, Vec<i64>)>> {
+    crate::detector::inference::expected_keys(arch, num_classes).ok()
 }
 
 /// Runs the command.

@@ -8,6 +8,7 @@ mod eval;
 mod export;
 pub mod import_weights;
 mod info;
+mod predict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub enum Command {
     Info,
     /// Import PyTorch EfficientDet weights (.pth) into a detlab model file (.safetensors).
     ImportWeights(import_weights::ImportWeightsArgs),
+    /// Detect objects in images with a detlab model file (JSON, COCO results or VOC out).
+    Predict(predict::PredictArgs),
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(bench::BenchArgs),
 }
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Info) => info::run(),
         Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Predict(args)) => predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,5 +5,6 @@
 //! * [`checkpoint`]: PyTorch `.pth` reading and detlab's one-file `.safetensors` models.
 
 pub mod checkpoint;
+pub mod inference;
 pub mod maths;
 pub mod model;

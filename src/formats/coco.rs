@@ -181,9 +181,12 @@ mod tests {
         );
         assert_eq!(a.area, 12.0);
         assert_eq!(
-            a.segmentation,
+            serde_json::to_value(&a.segmentation).unwrap(),
             serde_json::json!([[1.0, 2.0, 4.0, 2.0, 4.0, 6.0, 1.0, 6.0]])
         );
+        let rle: Segmentation =
+            serde_json::from_str(r#"{"counts": [1, 2], "size": [4, 4]}"#).unwrap();
+        assert!(matches!(rle, Segmentation::Other(_)));
     }
 
     #[test]

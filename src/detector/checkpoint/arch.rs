@@ -1,62 +1,44 @@
 //! The architectures a detlab model file can hold, with their reference settings
 //! (spec §1.1 for D0–D7x, §3.2 for Lite0).
+//!
+//! There is one architecture type in detlab, [`crate::detector::model::Arch`]; `ModelArch`
+//! is the name the checkpoint code has always used for it. The helpers here describe an
+//! architecture without building its network (for key checks and model-file metadata).
 
-use std::fmt;
-use std::str::FromStr;
+pub use crate::detector::model::config::Arch as ModelArch;
+use crate::detector::model::config::Arch;
 
-/// An EfficientDet variant. `D8` is D7x (Zylo117's `compound_coef=8`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ModelArch {
-    D0,
-    D1,
-    D2,
-    D3,
-    D4,
-    D5,
-    D6,
-    D7,
-    D8,
-    Lite0,
-}
+/// Unknown architecture name (the error of `"…".parse::<ModelArch>()`).
+pub type UnknownArch = crate::detector::model::config::ConfigError;
 
-/// Unknown architecture name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown architecture `{0}` (expected d0..d8 or lite0)")]
-pub struct UnknownArch(pub String);
-
-impl ModelArch {
-    pub const ALL: [ModelArch; 10] = [
-        Self::D0,
-        Self::D1,
-        Self::D2,
-        Self::D3,
-        Self::D4,
-        Self::D5,
-        Self::D6,
-        Self::D7,
-        Self::D8,
-        Self::Lite0,
-    ];
+impl Arch {
+    /// EfficientDet-D0 (the short names the checkpoint code uses).
+    pub const D0: Arch = Arch::D(0);
+    pub const D1: Arch = Arch::D(1);
+    pub const D2: Arch = Arch::D(2);
+    pub const D3: Arch = Arch::D(3);
+    pub const D4: Arch = Arch::D(4);
+    pub const D5: Arch = Arch::D(5);
+    pub const D6: Arch = Arch::D(6);
+    pub const D7: Arch = Arch::D(7);
+    /// D7x (Zylo117's `compound_coef=8`).
+    pub const D8: Arch = Arch::D(8);
 
     /// The lowercase name used on the command line and in model files (`d0`, `lite0`).
     pub fn name(self) -> &'static str {
+        const D: [&str; 9] = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"];
         match self {
-            Self::D0 => "d0",
-            Self::D1 => "d1",
-            Self::D2 => "d2",
-            Self::D3 => "d3",
-            Self::D4 => "d4",
-            Self::D5 => "d5",
-            Self::D6 => "d6",
-            Self::D7 => "d7",
-            Self::D8 => "d8",
-            Self::Lite0 => "lite0",
+            Arch::D(n) => D.get(n as usize).copied().unwrap_or("d?"),
+            Arch::Lite0 => "lite0",
         }
     }
 
     /// Zylo117's compound coefficient (0–8); `None` for Lite0.
     pub fn compound_coef(self) -> Option<usize> {
-        Self::ALL[..9].iter().position(|&a| a == self)
+        match self {
+            Arch::D(n) if n <= 8 => Some(n as usize),
+            _ => None,
+        }
     }
 
     /// Native square input size in pixels.
@@ -94,15 +76,15 @@ impl ModelArch {
     /// Anchor base size multiplier.
     pub fn anchor_scale(self) -> f64 {
         match self {
-            Self::D7 => 5.0,
-            Self::Lite0 => 3.0,
+            Arch::D(7) => 5.0,
+            Arch::Lite0 => 3.0,
             _ => 4.0,
         }
     }
 
     /// Highest pyramid level (the lowest is always P3).
     pub fn max_level(self) -> u32 {
-        if self == Self::D8 {
+        if self == Arch::D(8) {
             8
         } else {
             7
@@ -111,45 +93,37 @@ impl ModelArch {
 
     /// Whether the model uses ReLU6 and (x−127)/128 inputs (the Lite family).
     pub fn is_lite(self) -> bool {
-        self == Self::Lite0
-    }
-}
-
-impl fmt::Display for ModelArch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ModelArch {
-    type Err = UnknownArch;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.trim().to_ascii_lowercase();
-        let lower = if lower == "d7x" {
-            "d8".to_string()
-        } else {
-            lower
-        };
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|a| a.name() == lower)
-            .ok_or_else(|| UnknownArch(s.to_string()))
+        self == Arch::Lite0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::model::EfficientDetConfig;
 
     #[test]
     fn names_round_trip() {
         for a in ModelArch::ALL {
             assert_eq!(a.name().parse::<ModelArch>().unwrap(), a);
+            assert_eq!(a.name(), a.to_string());
         }
         assert_eq!("D7x".parse::<ModelArch>().unwrap(), ModelArch::D8);
         assert!("d9".parse::<ModelArch>().is_err());
         assert_eq!(ModelArch::D3.compound_coef(), Some(3));
         assert_eq!(ModelArch::Lite0.compound_coef(), None);
+    }
+
+    #[test]
+    fn helpers_agree_with_the_network_config() {
+        for a in ModelArch::ALL {
+            let cfg = EfficientDetConfig::new(a).unwrap();
+            assert_eq!(i64::from(a.input_size()), cfg.input_size, "{a}");
+            assert_eq!(a.bifpn_width() as i64, cfg.fpn_channels, "{a}");
+            assert_eq!(a.bifpn_repeats(), cfg.fpn_repeats, "{a}");
+            assert_eq!(a.head_repeats(), cfg.head_repeats, "{a}");
+            assert_eq!(a.anchor_scale(), cfg.anchors.anchor_scale, "{a}");
+            assert_eq!(a.max_level(), cfg.anchors.max_level, "{a}");
+        }
     }
 }

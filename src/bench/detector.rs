@@ -1,0 +1,220 @@
+//! CPU (and, when present, GPU) speed of the detector, in one run:
+//!
+//! * latency per image, end to end (EXIF-upright decode + letterbox + network + NMS) and
+//!   network only, for D0@512 and Lite0@320 at each requested thread count, with and
+//!   without BatchNorm folding;
+//! * the network's achieved GFLOP/s (analytic conv FLOPs, [`super::detector_flops`])
+//!   divided by libtorch's fp32 matmul GFLOP/s measured at the same thread count in the
+//!   same run ("fraction of peak");
+//! * on CUDA, images/s at batch 1 and 16 in fp32 and fp16.
+//!
+//! Weights are random (speed does not depend on them); 2 classes, as for cola-sprite.
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use super::detector_flops::efficientdet_macs;
+use super::{time, Report};
+use crate::detector::checkpoint::ModelArch;
+use crate::detector::inference::{
+    network_config, predict_files, Detector, DetectorOptions, DeviceChoice, PredictConfig,
+};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct DetectorBenchOptions {
+    pub threads: Vec<usize>,
+    /// Images for the end-to-end timing (default: `../shared/datasets/cola-sprite/val`,
+    /// else generated demo images).
+    pub images: Option<PathBuf>,
+    /// Timed repetitions per measurement (the median is reported).
+    pub iterations: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// fp32 matmul GFLOP/s of libtorch at the current thread count (n × n, median of runs).
+pub fn matmul_gflops(n: i64, iterations: usize) -> f64 {
+    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
+    let _ = a.matmul(&b);
+    let secs = (0..iterations.max(3))
+        .map(|_| time(|| a.matmul(&b)).1)
+        .collect();
+    2.0 * (n as f64).powi(3) / median(secs) / 1e9
+}
+
+fn bench_images(
+    opt: &DetectorBenchOptions,
+) -> anyhow::Result<(Vec<PathBuf>, Option<tempdir::Dir>)> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cola-sprite/val");
+    let dir = opt.images.clone().unwrap_or(shared);
+    if dir.is_dir() {
+        let imgs = crate::dataset::scan_images(&dir)?;
+        if !imgs.is_empty() {
+            return Ok((imgs, None));
+        }
+    }
+    let tmp = tempdir::Dir::new()?;
+    crate::demo::generate(&crate::demo::DemoOptions {
+        out_dir: tmp.path().to_path_buf(),
+        images: 8,
+        seed: 0,
+        width: 640,
+        height: 480,
+    })?;
+    Ok((crate::dataset::scan_images(tmp.path())?, Some(tmp)))
+}
+
+/// A scratch folder removed on drop (no dev-dependency on `tempfile` here).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    pub struct Dir(PathBuf);
+    impl Dir {
+        pub fn new() -> std::io::Result<Self> {
+            let p = std::env::temp_dir().join(format!("detlab-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&p)?;
+            Ok(Self(p))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs the benchmark.
+pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
+    let mut report = Report {
+        title: "Detector inference (CPU)".into(),
+        ..Default::default()
+    };
+    let (images, _keep) = bench_images(opt)?;
+    let iters = opt.iterations.max(1);
+    let classes = vec!["Sprite".to_string(), "Cola".to_string()];
+    let mut fractions = Vec::new();
+    for &threads in &opt.threads {
+        tch::set_num_threads(threads as i32);
+        let peak = matmul_gflops(1024, 2 * iters);
+        report.row(format!("fp32 matmul 1024², {threads} thr"), peak, "GFLOP/s");
+        for arch in [ModelArch::D0, ModelArch::Lite0] {
+            let mut det = Detector::fresh(
+                arch,
+                classes.clone(),
+                &DetectorOptions {
+                    device: DeviceChoice::Cpu,
+                    threads: None,
+                    fold_batchnorm: false,
+                },
+            )?;
+            let s = det.input_size() as usize;
+            let cfg = network_config(det.meta())?;
+            let gflop = 2.0 * efficientdet_macs(&cfg, classes.len(), s, s) / 1e9;
+            let xs = Tensor::randn([1, 3, s as i64, s as i64], (Kind::Float, Device::Cpu));
+            for folded in [false, true] {
+                if folded {
+                    det.fold_batchnorm();
+                }
+                let label = format!(
+                    "{arch}@{s} {threads} thr{}",
+                    if folded { " BN folded" } else { "" }
+                );
+                det.forward(&xs)?; // warm-up
+                let net = median((0..iters).map(|_| time(|| det.forward(&xs)).1).collect());
+                let n_img = images.len().min(iters.max(3));
+                let cfg = PredictConfig::default();
+                let (_, e2e) = time(|| predict_files(&det, &images[..n_img], &cfg, &|_| {}));
+                let achieved = gflop / net;
+                report.row(format!("{label}: network"), net * 1e3, "ms/img");
+                report.row(
+                    format!("{label}: end to end"),
+                    e2e * 1e3 / n_img as f64,
+                    "ms/img",
+                );
+                report.row(format!("{label}: achieved"), achieved, "GFLOP/s");
+                report.row(
+                    format!("{label}: fraction of peak"),
+                    100.0 * achieved / peak,
+                    "%",
+                );
+                fractions.push((label, achieved / peak));
+            }
+            let note =
+                format!("{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes).");
+            if !report.notes.contains(&note) {
+                report.notes.push(note);
+            }
+        }
+    }
+    report.notes.push(format!(
+        "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {} images, batch 1; network = median of {iters} forward passes on a fixed input. \
+         Peak = libtorch fp32 1024² matmul at the same thread count, same run.",
+        images.len().min(iters.max(3))
+    ));
+    if tch::Cuda::is_available() {
+        gpu_rows(&mut report, iters)?;
+    }
+    Ok(report)
+}
+
+/// Images/s on CUDA at batch 1 and 16, fp32 and fp16 (unfolded; fp16 via the VarStore).
+fn gpu_rows(report: &mut Report, iters: usize) -> anyhow::Result<()> {
+    let classes = vec!["Sprite".to_string(), "Cola".to_string()];
+    for arch in [ModelArch::D0, ModelArch::Lite0] {
+        for half in [false, true] {
+            let mut det = Detector::fresh(
+                arch,
+                classes.clone(),
+                &DetectorOptions {
+                    device: DeviceChoice::Cuda(0),
+                    threads: None,
+                    fold_batchnorm: false,
+                },
+            )?;
+            if half {
+                det.set_kind(Kind::Half)?;
+            }
+            let s = det.input_size() as i64;
+            for batch in [1i64, 16] {
+                let xs = Tensor::randn([batch, 3, s, s], (Kind::Float, Device::Cpu))
+                    .to_device(det.device());
+                for _ in 0..3 {
+                    det.forward(&xs)?;
+                }
+                tch::Cuda::synchronize(0);
+                let secs = median(
+                    (0..iters.max(5))
+                        .map(|_| {
+                            time(|| {
+                                let out = det.forward(&xs);
+                                tch::Cuda::synchronize(0);
+                                out
+                            })
+                            .1
+                        })
+                        .collect(),
+                );
+                report.row(
+                    format!(
+                        "GPU {arch}@{s} batch {batch} {}",
+                        if half { "fp16" } else { "fp32" }
+                    ),
+                    batch as f64 / secs,
+                    "img/s",
+                );
+            }
+        }
+    }
+    report
+        .notes
+        .push("GPU rows: network only, inputs already on the device.".into());
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! `detlab predict`: run a detlab model file on images and write the detections as JSON
+//! (detlab's per-image document, or a COCO results list with `--gt`), optionally as
+//! LabelImg VOC files in a separate folder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::dataset::{find_label, is_image_path, scan_images, ImageAnnotation, LabelBox};
+use crate::detector::inference::{
+    predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction, PredictConfig,
+};
+use crate::detector::maths::postprocess::{Detection, SelectConfig};
+use crate::eval::CocoGroundTruth;
+
+/// Model and post-processing options shared by `predict` and `eval --model`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DetectArgs {
+    /// The detlab model file (`detlab import-weights` writes one).
+    #[arg(long, value_name = "M.safetensors")]
+    pub model: Option<PathBuf>,
+    /// Keep detections with a score above this.
+    #[arg(long, default_value_t = 0.05)]
+    pub score: f32,
+    /// NMS IoU threshold.
+    #[arg(long, default_value_t = 0.5)]
+    pub iou: f64,
+    /// NMS across classes instead of within each class.
+    #[arg(long)]
+    pub class_agnostic: bool,
+    /// At most this many detections per image.
+    #[arg(long, default_value_t = 100)]
+    pub max_det: usize,
+    /// Images per network call.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// CPU threads for libtorch (default: libtorch's choice).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `detlab predict`.
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Image folders (searched recursively) and/or image files.
+    #[arg(long, num_args = 1.., required = true, value_name = "DIR|FILE")]
+    pub images: Vec<PathBuf>,
+    /// The JSON file to write (atomically).
+    #[arg(long, value_name = "OUT.json")]
+    pub out: PathBuf,
+    /// COCO ground truth: write a COCO results list with its image ids (matched by file
+    /// name) and category ids (matched by class name) instead of detlab's document.
+    #[arg(long, value_name = "COCO.json")]
+    pub gt: Option<PathBuf>,
+    /// Also write the predictions as LabelImg VOC files into this folder (never the
+    /// images' own folder, never over existing files).
+    #[arg(long, value_name = "DIR")]
+    pub voc_dir: Option<PathBuf>,
+}
+
+impl DetectArgs {
+    /// Post-processing settings.
+    pub fn predict_config(&self) -> anyhow::Result<PredictConfig> {
+        if !(self.score.is_finite() && (0.0..1.0).contains(&self.score)) {
+            bail!("--score {} must be in [0, 1)", self.score);
+        }
+        if !(self.iou.is_finite() && self.iou > 0.0 && self.iou <= 1.0) {
+            bail!("--iou {} must be in (0, 1]", self.iou);
+        }
+        Ok(PredictConfig {
+            select: SelectConfig {
+                score_threshold: self.score,
+                iou_threshold: self.iou,
+                class_agnostic: self.class_agnostic,
+                max_detections: Some(self.max_det),
+            },
+            candidate_floor: None,
+            top_k: None,
+            batch_size: self.batch.max(1),
+        })
+    }
+
+    /// Loads the model (an error when none is given).
+    pub fn load_detector(&self) -> anyhow::Result<(PathBuf, Detector)> {
+        let Some(path) = &self.model else {
+            bail!(
+                "a model is needed: pass --model M.safetensors (make one from a PyTorch \
+                 checkpoint with `detlab import-weights`); detlab does not ship a default model yet"
+            );
+        };
+        let options = DetectorOptions {
+            device: self.device,
+            threads: self.threads,
+            fold_batchnorm: true,
+        };
+        let det = Detector::load(path, &options)
+            .with_context(|| format!("loading model {}", path.display()))?;
+        Ok((path.clone(), det))
+    }
+}
+
+/// Runs the detector on `paths` with a progress bar; unreadable images are skipped with a
+/// warning. Fails when no image could be read.
+pub fn predict_with_progress(
+    det: &Detector,
+    paths: &[PathBuf],
+    cfg: &PredictConfig,
+) -> anyhow::Result<Vec<(PathBuf, ImagePrediction)>> {
+    let bar = crate::cli::progress_bar("predicting");
+    bar.set_length(paths.len() as u64);
+    let run = predict_files(det, paths, cfg, &|n| bar.set_position(n as u64))?;
+    let (done, failed) = (run.predicted, run.failed);
+    bar.finish_and_clear();
+    for f in &failed {
+        eprintln!("warning: skipped {}: {}", f.path.display(), f.reason);
+    }
+    if done.is_empty() {
+        bail!("none of the {} images could be read", paths.len());
+    }
+    Ok(done)
+}
+
+/// An input image and the name it is reported under (its path below the folder given,
+/// with `/` separators, or the file name of an image given directly).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputImage {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+/// Expands `--images` arguments: folders recursively (natural order), files as given.
+pub fn collect_images(args: &[PathBuf]) -> anyhow::Result<Vec<InputImage>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            let found =
+                scan_images(arg).with_context(|| format!("listing images in {}", arg.display()))?;
+            if found.is_empty() {
+                eprintln!("warning: no images in {}", arg.display());
+            }
+            for path in found {
+                let name = relative_name(&path, arg);
+                out.push(InputImage { path, name });
+            }
+        } else if arg.is_file() {
+            if !is_image_path(arg) {
+                eprintln!(
+                    "warning: {} has no image extension; trying it anyway",
+                    arg.display()
+                );
+            }
+            let name = arg
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(InputImage {
+                path: arg.clone(),
+                name,
+            });
+        } else {
+            bail!("{}: no such image file or folder", arg.display());
+        }
+    }
+    if out.is_empty() {
+        bail!("no images to predict on");
+    }
+    Ok(out)
+}
+
+fn relative_name(path: &Path, root: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// COCO category id for each model class: the GT category with the same name; when no
+/// class name occurs in the GT at all (e.g. an imported model with `class1..`), the
+/// 1-based class index. `None`: a class the GT does not have (its detections are dropped).
+pub fn category_ids(class_names: &[String], gt: &CocoGroundTruth) -> Vec<Option<i64>> {
+    let by_name: HashMap<&str, i64> = gt
+        .categories()
+        .iter()
+        .map(|c| (c.name.as_str(), c.id))
+        .collect();
+    let named: Vec<Option<i64>> = class_names
+        .iter()
+        .map(|n| by_name.get(n.as_str()).copied())
+        .collect();
+    if named.iter().all(Option::is_none) {
+        eprintln!(
+            "note: no model class name is a ground-truth category name; using the 1-based class index as category_id"
+        );
+        (1..=class_names.len() as i64).map(Some).collect()
+    } else {
+        named
+    }
+}
+
+/// Matches image names to GT image ids: by the whole relative name, else by the file name
+/// alone when that is unique in the GT. Errors listing the names that match nothing.
+pub fn match_image_ids(names: &[&str], gt: &CocoGroundTruth) -> anyhow::Result<Vec<i64>> {
+    let norm = |s: &str| s.replace('\\', "/");
+    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    let mut full: HashMap<String, i64> = HashMap::new();
+    let mut by_base: HashMap<String, Option<i64>> = HashMap::new();
+    for img in gt.images() {
+        let f = norm(&img.file_name);
+        by_base
+            .entry(base(&f))
+            .and_modify(|v| {
+                if *v != Some(img.id) {
+                    *v = None
+                }
+            })
+            .or_insert(Some(img.id));
+        full.insert(f, img.id);
+    }
+    let mut ids = Vec::with_capacity(names.len());
+    let mut unmatched = Vec::new();
+    for name in names {
+        let n = norm(name);
+        match full
+            .get(&n)
+            .copied()
+            .or_else(|| by_base.get(&base(&n)).copied().flatten())
+        {
+            Some(id) => ids.push(id),
+            None => unmatched.push(n),
+        }
+    }
+    if !unmatched.is_empty() {
+        const SHOW: usize = 20;
+        let mut msg = format!(
+            "{} of {} images are not in the ground truth (matched by file name):",
+            unmatched.len(),
+            names.len()
+        );
+        for n in unmatched.iter().take(SHOW) {
+            msg.push_str(&format!("\n  {n}"));
+        }
+        if unmatched.len() > SHOW {
+            msg.push_str(&format!("\n  … and {} more", unmatched.len() - SHOW));
+        }
+        bail!(msg);
+    }
+    Ok(ids)
+}
+
+/// COCO `[x, y, w, h]` of a detection.
+pub fn xywh(d: &Detection) -> [f64; 4] {
+    [d.bbox.x1, d.bbox.y1, d.bbox.width(), d.bbox.height()]
+}
+
+/// Runs `detlab predict`.
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let cfg = args.detect.predict_config()?;
+    let inputs = collect_images(&args.images)?;
+    let gt = match &args.gt {
+        Some(p) => Some(
+            CocoGroundTruth::from_path(p)
+                .with_context(|| format!("loading ground truth {}", p.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(gt) = &gt {
+        // Fail before the (slow) network run when names do not match.
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        match_image_ids(&names, gt)?;
+    }
+    let voc_targets = match &args.voc_dir {
+        Some(dir) => Some(voc_targets(dir, &inputs)?),
+        None => None,
+    };
+    let (model_path, det) = args.detect.load_detector()?;
+    let paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
+    let preds = predict_with_progress(&det, &paths, &cfg)?;
+    let names: HashMap<&Path, &str> = inputs
+        .iter()
+        .map(|i| (i.path.as_path(), i.name.as_str()))
+        .collect();
+    let classes = det.class_names();
+    let total: usize = preds.iter().map(|(_, p)| p.detections.len()).sum();
+
+    let doc = match &gt {
+        Some(gt) => {
+            let pred_names: Vec<&str> = preds.iter().map(|(p, _)| names[p.as_path()]).collect();
+            let ids = match_image_ids(&pred_names, gt)?;
+            let cats = category_ids(classes, gt);
+            let mut dropped = 0;
+            let mut list = Vec::new();
+            for ((_, pred), id) in preds.iter().zip(ids) {
+                for d in &pred.detections {
+                    match cats[d.class_id] {
+                        Some(cat) => list.push(json!({
+                            "image_id": id,
+                            "category_id": cat,
+                            "bbox": xywh(d),
+                            "score": d.score,
+                        })),
+                        None => dropped += 1,
+                    }
+                }
+            }
+            if dropped > 0 {
+                eprintln!(
+                    "note: dropped {dropped} detections of classes the ground truth does not have"
+                );
+            }
+            serde_json::Value::Array(list)
+        }
+        None => json!({
+            "model": {
+                "file": model_path.display().to_string(),
+                "arch": det.meta().arch.name(),
+                "input_size": det.input_size(),
+                "classes": classes,
+            },
+            "images": preds.iter().map(|(path, pred)| json!({
+                "file_name": names[path.as_path()],
+                "width": pred.width,
+                "height": pred.height,
+                "detections": pred.detections.iter().map(|d| json!({
+                    "bbox": xywh(d),
+                    "score": d.score,
+                    "category_id": d.class_id + 1,
+                    "category": classes[d.class_id],
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    let bytes = serde_json::to_vec_pretty(&doc)?;
+    crate::atomic::write_atomic(&args.out, &bytes)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+
+    if let Some(targets) = voc_targets {
+        for (path, pred) in &preds {
+            let target = &targets[path.as_path()];
+            write_voc(target, path, pred, classes)?;
+        }
+    }
+    println!(
+        "{} detections on {} images ({} skipped) → {}{}",
+        total,
+        preds.len(),
+        paths.len() - preds.len(),
+        args.out.display(),
+        args.voc_dir
+            .as_ref()
+            .map(|d| format!(", VOC files in {}", d.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// The VOC file of each image inside `dir` (mirroring sub-folders), after checking that
+/// `dir` is not an images folder and that no target file exists yet.
+fn voc_targets(dir: &Path, inputs: &[InputImage]) -> anyhow::Result<HashMap<PathBuf, PathBuf>> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let dir_c = canon(dir);
+    let mut targets = HashMap::new();
+    let mut existing = Vec::new();
+    for img in inputs {
+        let parent = img.path.parent().unwrap_or(Path::new("."));
+        if canon(parent) == dir_c {
+            bail!(
+                "--voc-dir {} is the folder of the images ({}), where their own labels live; \
+                 choose a separate folder",
+                dir.display(),
+                img.path.display()
+            );
+        }
+        let rel = Path::new(&img.name).with_extension("xml");
+        let target = dir.join(rel);
+        // The file we would write, or the image's labels if `dir` is its LabelImg save folder.
+        if target.exists() || find_label(&img.path, Some(dir)).is_some() {
+            existing.push(target.clone());
+        }
+        targets.insert(img.path.clone(), target);
+    }
+    if !existing.is_empty() {
+        bail!(
+            "--voc-dir {} already holds labels for {} of the images (e.g. {}); \
+             predictions are never written over existing labels — choose an empty folder",
+            dir.display(),
+            existing.len(),
+            existing[0].display()
+        );
+    }
+    Ok(targets)
+}
+
+/// Writes one image's detections as a LabelImg VOC file.
+fn write_voc(
+    target: &Path,
+    image: &Path,
+    pred: &ImagePrediction,
+    classes: &[String],
+) -> anyhow::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut ann = ImageAnnotation::new(name, pred.width, pred.height);
+    ann.boxes = pred
+        .detections
+        .iter()
+        .map(|d| LabelBox::new(classes[d.class_id].clone(), d.bbox))
+        .collect();
+    crate::formats::voc::write(target, &ann, image)
+        .with_context(|| format!("writing {}", target.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{GtCategory, GtImage};
+
+    fn gt() -> CocoGroundTruth {
+        let img = |id, f: &str| GtImage {
+            id,
+            file_name: f.into(),
+        };
+        let cat = |id, n: &str| GtCategory { id, name: n.into() };
+        CocoGroundTruth::new(
+            vec![
+                img(7, "train/a.jpg"),
+                img(8, "b.jpg"),
+                img(9, "x/c.jpg"),
+                img(10, "y/c.jpg"),
+            ],
+            vec![cat(3, "Cola"), cat(5, "Sprite")],
+            vec![],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn images_match_by_path_then_unique_file_name() {
+        let gt = gt();
+        assert_eq!(
+            match_image_ids(&["train/a.jpg", "a.jpg", "sub/b.jpg", "y/c.jpg"], &gt).unwrap(),
+            vec![7, 7, 8, 10]
+        );
+        let err = match_image_ids(&["c.jpg", "zzz.png"], &gt)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 of 2") && err.contains("zzz.png"), "{err}");
+    }
+
+    #[test]
+    fn categories_match_by_name() {
+        let gt = gt();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            category_ids(&names(&["Sprite", "Fanta", "Cola"]), &gt),
+            vec![Some(5), None, Some(3)]
+        );
+        assert_eq!(
+            category_ids(&names(&["class1", "class2"]), &gt),
+            vec![Some(1), Some(2)]
+        );
+    }
+}

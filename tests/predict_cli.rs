@@ -1,0 +1,299 @@
+//! `detlab predict` and `detlab eval --model` end to end: a demo dataset, a fresh Lite0
+//! model file at 128 px, JSON / COCO results / VOC outputs; and the whole import → load →
+//! predict path reproducing the reference D0 detections (needs ../shared).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use detlab::detector::checkpoint::{ModelArch, ModelMeta};
+use detlab::detector::inference::{Detector, DetectorOptions, DeviceChoice};
+use detlab::detector::maths::postprocess::SelectConfig;
+use tch::{Device, Kind, Tensor};
+
+fn detlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(args)
+        .output()
+        .expect("run detlab")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn cpu(fold: bool) -> DetectorOptions {
+    DetectorOptions {
+        device: DeviceChoice::Cpu,
+        threads: Some(1),
+        fold_batchnorm: fold,
+    }
+}
+
+#[test]
+fn predict_and_eval_on_a_demo_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let o = detlab(&[
+        "demo",
+        "--out",
+        s(&data),
+        "--images",
+        "4",
+        "--width",
+        "128",
+        "--height",
+        "96",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let classes: Vec<String> = std::fs::read_to_string(data.join("predefined_classes.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+
+    // A fresh (random-init) Lite0 model at 128 px with the demo's classes.
+    tch::manual_seed(0);
+    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, classes.clone());
+    meta.input_size = 128;
+    let model = tmp.path().join("lite0.safetensors");
+    Detector::fresh_with_meta(meta, &cpu(false))
+        .unwrap()
+        .to_model_file()
+        .unwrap()
+        .write(&model)
+        .unwrap();
+
+    // No model: a clear error.
+    let out = tmp.path().join("pred.json");
+    let o = detlab(&["predict", "--images", s(&data), "--out", s(&out)]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("a model is needed"), "{}", text(&o));
+
+    // detlab's document. Fresh class scores are ≈ 0.01, so a low threshold.
+    let common = [
+        "--model",
+        s(&model),
+        "--score",
+        "0.001",
+        "--max-det",
+        "20",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--batch",
+        "3",
+    ];
+    let mut args = vec!["predict", "--images", s(&data), "--out", s(&out)];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["model"]["arch"], "lite0");
+    let images = doc["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4);
+    for img in images {
+        assert!(data.join(img["file_name"].as_str().unwrap()).is_file());
+        assert_eq!(
+            (img["width"].as_u64(), img["height"].as_u64()),
+            (Some(128), Some(96))
+        );
+        let dets = img["detections"].as_array().unwrap();
+        assert!(!dets.is_empty() && dets.len() <= 20);
+        for d in dets {
+            let b: Vec<f64> = d["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                b[0] >= 0.0 && b[1] >= 0.0 && b[2] > 0.0 && b[3] > 0.0,
+                "{b:?}"
+            );
+            assert!(
+                b[0] + b[2] <= 128.0 + 1e-9 && b[1] + b[3] <= 96.0 + 1e-9,
+                "{b:?}"
+            );
+            let id = d["category_id"].as_u64().unwrap() as usize;
+            assert!((1..=classes.len()).contains(&id));
+            assert_eq!(d["category"], classes[id - 1]);
+            assert!(d["score"].as_f64().unwrap() > 0.001);
+        }
+    }
+
+    // COCO results against the exported ground truth, then `eval --gt --dt`.
+    let coco = tmp.path().join("coco");
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        s(&data),
+        "--out",
+        s(&coco),
+        "--classes",
+        s(&data.join("predefined_classes.txt")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let gt = coco.join("instances_train.json");
+    let results = tmp.path().join("results.json");
+    let mut args = vec![
+        "predict",
+        "--images",
+        s(&data),
+        "--out",
+        s(&results),
+        "--gt",
+        s(&gt),
+    ];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    assert!(!list.is_empty() && list[0]["image_id"].is_i64());
+    let o = detlab(&["eval", "--gt", s(&gt), "--dt", s(&results)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Average Precision"), "{}", text(&o));
+
+    // `eval --model --data DIR` predicts and evaluates in one go.
+    let mut args = vec!["eval", "--data", s(&data)];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Average Recall"), "{}", text(&o));
+
+    // VOC output: never into the images' folder, never over existing files.
+    let mut args = vec![
+        "predict",
+        "--images",
+        s(&data),
+        "--out",
+        s(&out),
+        "--voc-dir",
+        s(&data),
+    ];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("separate folder"), "{}", text(&o));
+    let voc = tmp.path().join("voc");
+    let mut args = vec![
+        "predict",
+        "--images",
+        s(&data),
+        "--out",
+        s(&out),
+        "--voc-dir",
+        s(&voc),
+    ];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let xmls: Vec<_> = std::fs::read_dir(&voc).unwrap().flatten().collect();
+    assert_eq!(xmls.len(), 4);
+    let ann = detlab::formats::voc::read(&xmls[0].path()).unwrap();
+    assert!(!ann.boxes.is_empty() && ann.width == 128);
+    let o = detlab(&args);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("never written over"), "{}", text(&o));
+
+    // An unreadable image is skipped with a warning; the others are predicted.
+    let mixed = tmp.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    std::fs::write(mixed.join("broken.jpg"), b"not a jpeg").unwrap();
+    let first = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "jpg"))
+        .unwrap();
+    std::fs::copy(first.path(), mixed.join("ok.jpg")).unwrap();
+    let mut args = vec!["predict", "--images", s(&mixed), "--out", s(&out)];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("skipped") && text(&o).contains("broken.jpg"),
+        "{}",
+        text(&o)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["images"].as_array().unwrap().len(), 1);
+}
+
+/// import-weights of the reference OrderedDict `.pth` → model file → `Detector` on `io.pt`'s
+/// input reproduces the reference post-processing (score 0.2, per-class NMS IoU 0.2).
+#[test]
+fn imported_d0_model_reproduces_reference_detections() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    tch::set_num_threads(1);
+    let fixtures = shared.join("fixtures/zylo117-d0");
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("d0.safetensors");
+    let o = detlab(&[
+        "import-weights",
+        s(&fixtures.join("state_dict_ordereddict.pth")),
+        "--arch",
+        "d0",
+        "--num-classes",
+        "2",
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let det = Detector::load(&model, &cpu(true)).unwrap();
+    let io: HashMap<String, Tensor> = Tensor::loadz_multi(fixtures.join("io.pt"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let cands = det.candidates(&io["input"], 0.2, None).unwrap();
+    let cfg = SelectConfig {
+        score_threshold: 0.2,
+        iou_threshold: 0.2,
+        class_agnostic: false,
+        max_detections: None,
+    };
+    let ours = cands[0].select(&cfg);
+    assert!(cands[1].select(&cfg).is_empty());
+    let boxes = io["det0_boxes"].to_kind(Kind::Float).to_device(Device::Cpu);
+    let n = boxes.size()[0] as usize;
+    let boxes: Vec<f32> = Vec::try_from(boxes.view([-1])).unwrap();
+    let scores: Vec<f32> =
+        Vec::try_from(io["det0_scores"].to_kind(Kind::Float).view([-1])).unwrap();
+    let classes: Vec<i64> =
+        Vec::try_from(io["det0_classes"].to_kind(Kind::Int64).view([-1])).unwrap();
+    assert_eq!(ours.len(), n, "detection count");
+    let mut used = vec![false; n];
+    let mut worst = 0f64;
+    for d in &ours {
+        let b = [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2];
+        let hit = (0..n).find(|&i| {
+            !used[i]
+                && classes[i] as usize == d.class_id
+                && (scores[i] - d.score).abs() < 1e-4
+                && (0..4).all(|k| (f64::from(boxes[4 * i + k]) - b[k]).abs() < 1e-2)
+        });
+        let i = hit.unwrap_or_else(|| panic!("no reference detection matches {d:?}"));
+        used[i] = true;
+        for k in 0..4 {
+            worst = worst.max((f64::from(boxes[4 * i + k]) - b[k]).abs());
+        }
+    }
+    eprintln!("{n} detections match the reference; worst box coordinate |Δ| = {worst:.2e} px");
+}
