@@ -8,6 +8,7 @@ mod eval;
 mod export;
 pub mod import_weights;
 mod info;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ pub enum Command {
     ImportWeights(import_weights::ImportWeightsArgs),
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Fine-tune EfficientDet on labelled images (progress, metrics.jsonl, last/best models).
+    Train(train::TrainArgs),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Info) => info::run(),
         Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Train(args)) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

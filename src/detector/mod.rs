@@ -7,3 +7,4 @@
 pub mod checkpoint;
 pub mod maths;
 pub mod model;
+pub mod train;
