@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 
 use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
 use crate::detector::train::{
-    train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog,
-    OptimizerKind, TrainConfig, TrainEvent, TrainJob,
+    train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog, OptimizerKind,
+    TrainConfig, TrainEvent, TrainJob,
 };
 
 /// Arguments of `detlab train`.
@@ -134,7 +134,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         threads: args.threads,
         device: args.device,
-        val_fraction: if args.val.is_some() { 0.0 } else { args.val_fraction },
+        val_fraction: if args.val.is_some() {
+            0.0
+        } else {
+            args.val_fraction
+        },
         early_stopping: args.patience.map(|patience| EarlyStopping {
             patience,
             min_delta: args.min_delta,
@@ -217,6 +221,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     bar.enable_steady_tick(Duration::from_millis(500));
     let mut log_error: Option<std::io::Error> = None;
     let mut epochs_total = 0;
+    let say = |bar: &indicatif::ProgressBar, line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
     let mut sink = |e: &TrainEvent| {
         if let Err(err) = log.write(e) {
             log_error.get_or_insert(err);
@@ -232,7 +243,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 ..
             } => {
                 epochs_total = config.epochs;
-                bar.println(format!(
+                say(&bar, format!(
                     "training {} ({params} parameters) on {device}, input {}, batch {}, {} loss; from {init}{}",
                     config.arch,
                     config.input_size,
@@ -257,7 +268,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 ));
                 bar.inc(1);
             }
-            TrainEvent::Warning { message, .. } => bar.println(format!("warning: {message}")),
+            TrainEvent::Warning { message, .. } => say(&bar, format!("warning: {message}")),
             TrainEvent::Epoch {
                 epoch,
                 train_loss,
@@ -277,7 +288,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                             .join(", ")
                     )
                 });
-                bar.println(format!(
+                say(&bar, format!(
                     "epoch {epoch}: loss {train_loss:.4}, {images_per_sec:.2} img/s, {seconds:.0} s{v}"
                 ));
             }
@@ -295,7 +306,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "finished {} epoch(s) in {:.0} s{}",
         summary.epochs_completed,
         summary.seconds,
-        if summary.stopped_early { " (early stop)" } else { "" }
+        if summary.stopped_early {
+            " (early stop)"
+        } else {
+            ""
+        }
     );
     if let Some(b) = summary.best {
         match (b.ap, b.ap50) {
@@ -308,7 +323,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             println!("  {}: AP {:.4} AP50 {:.4}", c.name, c.ap, c.ap50);
         }
     }
-    for p in [&summary.best_path, &summary.last_path].into_iter().flatten() {
+    for p in [&summary.best_path, &summary.last_path]
+        .into_iter()
+        .flatten()
+    {
         println!("wrote {}", p.display());
     }
     println!("metrics: {}", args.out.join("metrics.jsonl").display());

@@ -183,10 +183,7 @@ mod tests {
     fn gts() -> (Tensor, Tensor) {
         // image 0: GT a (class 1) and GT b (class 0, best IoU 0.3); image 1: no boxes.
         pad_ground_truth(
-            &[
-                vec![[0., 0., 10., 10.], [100., 100., 103., 110.]],
-                vec![],
-            ],
+            &[vec![[0., 0., 10., 10.], [100., 100., 103., 110.]], vec![]],
             &[vec![1, 0], vec![]],
             Device::Cpu,
         )

@@ -319,7 +319,10 @@ impl TrainConfig {
             || !(a.scale_min > 0.0 && a.scale_min <= a.scale_max && a.scale_max <= 4.0)
             || !(0.0..1.0).contains(&a.color)
         {
-            return bad("augmentation: hflip in [0,1], 0 < scale_min ≤ scale_max ≤ 4, colour in [0,1)".into());
+            return bad(
+                "augmentation: hflip in [0,1], 0 < scale_min ≤ scale_max ≤ 4, colour in [0,1)"
+                    .into(),
+            );
         }
         if let Some(d) = self.ema_decay {
             if !(0.0..1.0).contains(&d) {
@@ -348,13 +351,26 @@ mod tests {
         assert_eq!((r.gamma, r.neg_iou, r.force_match), (2.0, 0.4, false));
         let o = LossPreset::Official.params();
         assert_eq!((o.gamma, o.neg_iou, o.force_match), (1.5, 0.5, true));
-        assert_eq!("official".parse::<LossPreset>().unwrap(), LossPreset::Official);
+        assert_eq!(
+            "official".parse::<LossPreset>().unwrap(),
+            LossPreset::Official
+        );
         assert!("x".parse::<OptimizerKind>().is_err());
         let c = TrainConfig::default();
         c.validate().unwrap();
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), c);
-        assert!(TrainConfig { input_size: 100, ..c.clone() }.validate().is_err());
-        assert!(TrainConfig { arch: "d9".into(), ..c }.validate().is_err());
+        assert!(TrainConfig {
+            input_size: 100,
+            ..c.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(TrainConfig {
+            arch: "d9".into(),
+            ..c
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -42,7 +42,9 @@ pub enum DataError {
     NoImages(PathBuf),
     #[error("the training set has no boxes at all; label some objects first")]
     NoBoxes,
-    #[error("class(es) without any training box: {0}; label some, or remove them from the class list")]
+    #[error(
+        "class(es) without any training box: {0}; label some, or remove them from the class list"
+    )]
     ClassesWithoutBoxes(String),
     #[error("the validation set uses class(es) the training set does not have: {0}")]
     UnknownValClasses(String),
@@ -66,9 +68,15 @@ pub struct Sample {
 pub enum DataSource {
     /// An image folder (recursive) with VOC / YOLO / CreateML labels beside the images or
     /// in `labels`.
-    Folder { images: PathBuf, labels: Option<PathBuf> },
+    Folder {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+    },
     /// A COCO JSON; `file_name`s are relative to `images` (default: the JSON's folder).
-    Coco { json: PathBuf, images: Option<PathBuf> },
+    Coco {
+        json: PathBuf,
+        images: Option<PathBuf>,
+    },
 }
 
 impl DataSource {
@@ -170,7 +178,10 @@ fn load_raw(
         DataSource::Folder { images, labels } => {
             let paths = scan_images(images).map_err(|e| read_err(images, e))?;
             let mut declared = Vec::new();
-            for dir in [Some(images.as_path()), labels.as_deref()].into_iter().flatten() {
+            for dir in [Some(images.as_path()), labels.as_deref()]
+                .into_iter()
+                .flatten()
+            {
                 for name in ["predefined_classes.txt", "classes.txt"] {
                     let p = dir.join(name);
                     if p.is_file() && declared.is_empty() {
@@ -213,9 +224,9 @@ fn load_raw(
         }
         DataSource::Coco { json, images } => {
             let coco = CocoDataset::read(json).map_err(|e| read_err(json, e))?;
-            let root = images.clone().unwrap_or_else(|| {
-                json.parent().map(Path::to_path_buf).unwrap_or_default()
-            });
+            let root = images
+                .clone()
+                .unwrap_or_else(|| json.parent().map(Path::to_path_buf).unwrap_or_default());
             let mut cats: Vec<_> = coco.categories.iter().collect();
             cats.sort_by_key(|c| c.id);
             let cat_name: BTreeMap<u64, String> =
@@ -463,8 +474,16 @@ pub fn prepare(
         lb.resized_height as usize,
         size as usize,
     );
-    let ox = if rw > s { rng.random_range(0..=rw - s) } else { 0 };
-    let oy = if rh > s { rng.random_range(0..=rh - s) } else { 0 };
+    let ox = if rw > s {
+        rng.random_range(0..=rw - s)
+    } else {
+        0
+    };
+    let oy = if rh > s {
+        rng.random_range(0..=rh - s)
+    } else {
+        0
+    };
     let resized = resize_bilinear(img.as_raw(), w as usize, h as usize, 3, rw, rh);
     let mut pixels = vec![0f32; 3 * s * s];
     if resized.len() == rw * rh * 3 {
@@ -522,7 +541,9 @@ impl Batch {
 /// The order of the training images in `epoch` (a seeded shuffle).
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed ^ 0x5EED ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
+    );
     order.shuffle(&mut rng);
     order
 }
@@ -530,7 +551,10 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// Splits `order` into batches; a trailing batch of one image is dropped when there are
 /// others (BatchNorm statistics of a single image are poor), never a larger one.
 pub fn batches(order: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    let mut out: Vec<Vec<usize>> = order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
     if out.len() > 1 && batch_size > 1 && out.last().is_some_and(|b| b.len() == 1) {
         out.pop();
     }
@@ -631,7 +655,9 @@ mod tests {
     #[test]
     fn augmentation_off_is_the_inference_letterbox_and_jitter_is_seeded() {
         let dir = tempfile::tempdir().unwrap();
-        let img = RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x * 3) as u8, (y * 4) as u8, 90]));
+        let img = RgbImage::from_fn(80, 60, |x, y| {
+            image::Rgb([(x * 3) as u8, (y * 4) as u8, 90])
+        });
         let path = dir.path().join("a.png");
         img.save(&path).unwrap();
         let sample = Sample {

@@ -40,7 +40,10 @@ impl Ema {
         self.updates += 1;
         tch::no_grad(|| {
             for (_, var, shadow) in &mut self.pairs {
-                if matches!(var.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
+                if matches!(
+                    var.kind(),
+                    Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+                ) {
                     *shadow *= d;
                     *shadow += var.detach() * (1.0 - d);
                 } else {

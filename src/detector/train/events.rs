@@ -60,7 +60,11 @@ pub enum TrainEvent {
         config: Box<TrainConfig>,
     },
     /// A recoverable problem (e.g. a skipped non-finite step).
-    Warning { epoch: usize, step: usize, message: String },
+    Warning {
+        epoch: usize,
+        step: usize,
+        message: String,
+    },
     /// One optimisation step (1-based epoch and step within the epoch).
     Step {
         epoch: usize,
@@ -82,7 +86,11 @@ pub enum TrainEvent {
         images_per_sec: f64,
     },
     /// A file was written.
-    Checkpoint { kind: CheckpointKind, path: PathBuf, epoch: usize },
+    Checkpoint {
+        kind: CheckpointKind,
+        path: PathBuf,
+        epoch: usize,
+    },
     /// The run ended normally (all epochs, early stop or cancel).
     Finished {
         epochs_completed: usize,

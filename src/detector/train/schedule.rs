@@ -23,9 +23,8 @@ impl Schedule {
     /// The schedule of `cfg` for `steps_per_epoch`.
     pub fn new(cfg: &TrainConfig, steps_per_epoch: usize) -> Self {
         let spe = steps_per_epoch.max(1);
-        let restart =
-            (cfg.freeze_backbone_epochs > 0 && cfg.freeze_backbone_epochs < cfg.epochs)
-                .then_some(cfg.freeze_backbone_epochs * spe);
+        let restart = (cfg.freeze_backbone_epochs > 0 && cfg.freeze_backbone_epochs < cfg.epochs)
+            .then_some(cfg.freeze_backbone_epochs * spe);
         Self {
             base_lr: cfg.lr,
             total_steps: (cfg.epochs * spe).max(1),

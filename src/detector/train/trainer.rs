@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tch::nn::VarStore;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::assign::{assign, pad_ground_truth};
 use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
@@ -29,7 +29,9 @@ use super::optimizer::{Optimizer, OptimizerSettings};
 use super::schedule::Schedule;
 use super::validate::{validate, ValidateError};
 use crate::detector::checkpoint::ModelMeta;
-use crate::detector::model::{anchors_tensor, EfficientDet, EfficientDetConfig, ModelError, TrainModes};
+use crate::detector::model::{
+    anchors_tensor, EfficientDet, EfficientDetConfig, ModelError, TrainModes,
+};
 
 /// What to train and where.
 #[derive(Clone, Debug)]
@@ -215,8 +217,12 @@ fn run(
     let device = resolve_device(cfg.device)?;
     tch::manual_seed(cfg.seed as i64);
     let arch = cfg.model_arch()?;
-    let net_cfg = EfficientDetConfig::new(arch.name().parse().map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?)
-        .map_err(|e| ConfigError(e.to_string()))?;
+    let net_cfg = EfficientDetConfig::new(
+        arch.name()
+            .parse()
+            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
     let class_names = job.data.class_names.clone();
     let nc = class_names.len() as i64;
     let vs = VarStore::new(device);
@@ -267,7 +273,10 @@ fn run(
             beta2: 0.999,
             eps: 1e-8,
         },
-        params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(),
+        params
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect(),
     );
     let mut ema = cfg.ema_decay.map(|d| Ema::new(&vs, d));
     if let Some(r) = &resume {
@@ -276,7 +285,10 @@ fn run(
             sink(&TrainEvent::Warning {
                 epoch: progress.epochs_completed,
                 step: 0,
-                message: format!("{} optimiser state tensors were missing from the resume file", missing.len()),
+                message: format!(
+                    "{} optimiser state tensors were missing from the resume file",
+                    missing.len()
+                ),
             });
         }
         if let Some(e) = &mut ema {
@@ -315,7 +327,11 @@ fn run(
         arch: arch.name().into(),
         class_names: class_names.clone(),
         train_images: train_set.len(),
-        val_images: if cfg.skip_validation { 0 } else { val_set.len() },
+        val_images: if cfg.skip_validation {
+            0
+        } else {
+            val_set.len()
+        },
         steps_per_epoch,
         start_epoch,
         init: progress.init.clone(),
@@ -376,7 +392,8 @@ fn run(
                 let (g, c) = pad_ground_truth(&batch.boxes, &batch.classes, device);
                 let out = model.forward_modes(&xs, modes);
                 let targets = tch::no_grad(|| assign(&anchors_t, &g, &c, nc, &loss_params));
-                let parts = detection_loss(&out.classification, &out.regression, &targets, &loss_params);
+                let parts =
+                    detection_loss(&out.classification, &out.regression, &targets, &loss_params);
                 let loss = parts.total.double_value(&[]);
                 if !loss.is_finite() {
                     return StepOutcome::NonFinite("loss");
@@ -409,7 +426,11 @@ fn run(
                             detail: detail.lines().next().unwrap_or("").to_string(),
                         });
                     }
-                    return Err(TrainError::Torch { epoch, step, detail });
+                    return Err(TrainError::Torch {
+                        epoch,
+                        step,
+                        detail,
+                    });
                 }
                 Ok(StepOutcome::NonFinite(what)) => {
                     nonfinite_run += 1;
@@ -429,7 +450,11 @@ fn run(
                         });
                     }
                 }
-                Ok(StepOutcome::Done { loss, cls, box_loss }) => {
+                Ok(StepOutcome::Done {
+                    loss,
+                    cls,
+                    box_loss,
+                }) => {
                     nonfinite_run = 0;
                     loss_sum += loss;
                     loss_n += 1;
@@ -455,7 +480,11 @@ fn run(
             break;
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let train_loss = if loss_n > 0 { loss_sum / loss_n as f64 } else { f64::NAN };
+        let train_loss = if loss_n > 0 {
+            loss_sum / loss_n as f64
+        } else {
+            f64::NAN
+        };
 
         // Validation and model files use the averaged weights when EMA is on.
         if let Some(e) = &mut ema {
@@ -478,7 +507,9 @@ fn run(
         };
         let saved = val.as_ref().ok().map(|val| {
             let metric = val.as_ref().map_or(-train_loss, |v| v.ap);
-            let improved = progress.best.is_none_or(|b| metric > b.metric || b.metric.is_nan());
+            let improved = progress
+                .best
+                .is_none_or(|b| metric > b.metric || b.metric.is_nan());
             let r = checkpoint::save_model(&last_path, &vs, &meta).and_then(|()| {
                 if improved {
                     checkpoint::save_model(&best_path, &vs, &meta)?;
@@ -587,15 +618,21 @@ fn run(
 
 /// Builds the network of a model file and loads its weights (e.g. to check a trained
 /// `best.safetensors`).
-pub fn load_trained(path: &Path, device: Device) -> Result<(VarStore, EfficientDet, ModelMeta), TrainError> {
+pub fn load_trained(
+    path: &Path,
+    device: Device,
+) -> Result<(VarStore, EfficientDet, ModelMeta), TrainError> {
     let file = crate::detector::checkpoint::ModelFile::read(path)
         .map_err(|e| TrainError::Resume(e.to_string()))?;
     let arch = file.meta.arch;
-    let net_cfg = EfficientDetConfig::new(arch.name().parse().map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?)
-        .map_err(|e| ConfigError(e.to_string()))?;
+    let net_cfg = EfficientDetConfig::new(
+        arch.name()
+            .parse()
+            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
     let vs = VarStore::new(device);
     let model = EfficientDet::new(&vs.root(), &net_cfg, file.meta.num_classes() as i64)?;
     let meta = checkpoint::load_model(path, &vs)?;
-    let _ = Kind::Float;
     Ok((vs, model, meta))
 }

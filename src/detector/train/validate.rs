@@ -53,8 +53,9 @@ pub fn detect_batch(
         YxyxRows::from_flat(anchors_yxyx).ok_or_else(|| ValidateError::Post("anchors".into()))?;
     (0..b)
         .map(|i| {
-            let regression = DeltaRows::from_flat(reg.get(i * n * 4..(i + 1) * n * 4).unwrap_or(&[]))
-                .ok_or_else(|| ValidateError::Post("regression shape".into()))?;
+            let regression =
+                DeltaRows::from_flat(reg.get(i * n * 4..(i + 1) * n * 4).unwrap_or(&[]))
+                    .ok_or_else(|| ValidateError::Post("regression shape".into()))?;
             let outputs = ImageOutputs {
                 regression,
                 classification: cls.get(i * n * nc..(i + 1) * n * nc).unwrap_or(&[]),
@@ -71,7 +72,10 @@ pub fn detect_batch(
 }
 
 /// The COCO ground truth of `samples` (image ids `1..`, category ids `class + 1`).
-pub fn ground_truth(samples: &[Sample], class_names: &[String]) -> Result<CocoGroundTruth, eval::EvalError> {
+pub fn ground_truth(
+    samples: &[Sample],
+    class_names: &[String],
+) -> Result<CocoGroundTruth, eval::EvalError> {
     let images = samples
         .iter()
         .enumerate()
@@ -119,7 +123,10 @@ pub fn validate(
     pool: Option<Arc<rayon::ThreadPool>>,
 ) -> Result<(ValMetrics, Vec<Vec<Detection>>), ValidateError> {
     let order: Vec<usize> = (0..samples.len()).collect();
-    let all: Vec<Vec<usize>> = order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    let all: Vec<Vec<usize>> = order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
     let pre = Preprocess {
         augment: None,
         ..pre.clone()
