@@ -45,7 +45,7 @@ pub enum Command {
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Fine-tune EfficientDet on labelled images (progress, metrics.jsonl, last/best models).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -70,7 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Info) => info::run(),
         Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
-        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Train(args)) => train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

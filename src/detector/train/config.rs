@@ -315,10 +315,12 @@ impl TrainConfig {
             ));
         }
         let a = &self.augment;
-        if !(0.0..=1.0).contains(&a.hflip)
-            || !(a.scale_min > 0.0 && a.scale_min <= a.scale_max && a.scale_max <= 4.0)
-            || !(0.0..1.0).contains(&a.color)
-        {
+        let augment_ok = (0.0..=1.0).contains(&a.hflip)
+            && a.scale_min > 0.0
+            && a.scale_min <= a.scale_max
+            && a.scale_max <= 4.0
+            && (0.0..1.0).contains(&a.color);
+        if !augment_ok {
             return bad(
                 "augmentation: hflip in [0,1], 0 < scale_min ≤ scale_max ≤ 4, colour in [0,1)"
                     .into(),
@@ -330,7 +332,7 @@ impl TrainConfig {
             }
         }
         if let Some(c) = self.grad_clip {
-            if !(c > 0.0) {
+            if c.is_nan() || c <= 0.0 {
                 return bad(format!("gradient clip {c} must be positive"));
             }
         }
