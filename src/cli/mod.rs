@@ -9,6 +9,7 @@ mod export;
 pub mod import_weights;
 mod info;
 mod predict;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Fine-tune EfficientDet on labelled images (progress, metrics.jsonl, last/best models).
+    Train(Box<train::TrainArgs>),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Some(Command::ImportWeights(args)) => import_weights::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Predict(args)) => predict::run(args),
+        Some(Command::Train(args)) => train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,3 +8,4 @@ pub mod checkpoint;
 pub mod inference;
 pub mod maths;
 pub mod model;
+pub mod train;

@@ -1,0 +1,378 @@
+//! Everything that defines a training run: model, loss preset, optimiser, schedule,
+//! augmentation, stages, validation and stopping rules.
+//!
+//! The defaults are the fine-tuning recipe of spec §7.7 for small retail sets: AdamW,
+//! linear warm-up then cosine decay, gradient clipping at 10, a first stage with the
+//! backbone frozen (BatchNorm in eval mode), horizontal flip, mild scale jitter and colour
+//! jitter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::detector::checkpoint::ModelArch;
+
+/// Which loss (and anchor-assignment rule) to train with (spec §2.1, §2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LossPreset {
+    /// Zylo117's port: γ 2, α 0.25, IoU ≥ 0.5 positive / < 0.4 negative / band ignored,
+    /// smooth-L1 β = 1/9, box weight 50, per-image normalisation by `max(num_pos, 1)`.
+    #[default]
+    Reference,
+    /// automl: γ 1.5, α 0.25, IoU ≥ 0.5 positive else negative, plus a forced best-anchor
+    /// match per ground truth, Huber δ = 0.1, box weight 50, batch normalisation by
+    /// `Σ num_pos + 1`.
+    Official,
+}
+
+impl std::str::FromStr for LossPreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "reference" | "zylo" | "zylo117" => Ok(Self::Reference),
+            "official" | "automl" => Ok(Self::Official),
+            _ => Err(format!("unknown loss preset `{s}` (reference or official)")),
+        }
+    }
+}
+
+/// How box-regression errors are penalised.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BoxLoss {
+    /// `0.5·d²/β` for `|d| ≤ β`, else `|d| − 0.5·β`.
+    SmoothL1 { beta: f64 },
+    /// `0.5·d²` for `|d| ≤ δ`, else `δ·(|d| − 0.5·δ)`.
+    Huber { delta: f64 },
+}
+
+/// How the two loss terms are normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Normaliser {
+    /// Per image: class term / `max(num_pos, 1)`, box term / `(num_pos · 4)` (0 without
+    /// positives); then the mean over the batch.
+    PerImage,
+    /// Over the batch: class term / `(Σ num_pos + 1)`, box term / `((Σ num_pos + 1) · 4)`.
+    BatchPlusOne,
+}
+
+/// The numbers behind a [`LossPreset`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LossParams {
+    pub gamma: f64,
+    pub alpha: f64,
+    /// Anchors with best IoU `≥ pos_iou` are positives.
+    pub pos_iou: f64,
+    /// Anchors with best IoU `< neg_iou` are negatives; in between they are ignored.
+    pub neg_iou: f64,
+    /// Give every ground truth its best anchor as a positive, whatever the IoU.
+    pub force_match: bool,
+    pub box_loss: BoxLoss,
+    pub box_weight: f64,
+    pub normaliser: Normaliser,
+}
+
+impl LossPreset {
+    /// The preset's parameters.
+    pub fn params(self) -> LossParams {
+        match self {
+            Self::Reference => LossParams {
+                gamma: 2.0,
+                alpha: 0.25,
+                pos_iou: 0.5,
+                neg_iou: 0.4,
+                force_match: false,
+                box_loss: BoxLoss::SmoothL1 { beta: 1.0 / 9.0 },
+                box_weight: 50.0,
+                normaliser: Normaliser::PerImage,
+            },
+            Self::Official => LossParams {
+                gamma: 1.5,
+                alpha: 0.25,
+                pos_iou: 0.5,
+                neg_iou: 0.5,
+                force_match: true,
+                box_loss: BoxLoss::Huber { delta: 0.1 },
+                box_weight: 50.0,
+                normaliser: Normaliser::BatchPlusOne,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::Official => "official",
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW (β 0.9 / 0.999, ε 1e-8, decoupled weight decay).
+    #[default]
+    AdamW,
+    /// SGD with momentum (0.9 by default) and L2 weight decay.
+    Sgd,
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "adamw" => Ok(Self::AdamW),
+            "sgd" => Ok(Self::Sgd),
+            _ => Err(format!("unknown optimizer `{s}` (adamw or sgd)")),
+        }
+    }
+}
+
+/// Where the tensors live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a GPU, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda),
+            _ => Err(format!("unknown device `{s}` (cpu, cuda or auto)")),
+        }
+    }
+}
+
+/// Data augmentation of training images (validation images are only letterboxed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentConfig {
+    /// Probability of a horizontal flip.
+    pub hflip: f64,
+    /// Scale jitter: the letterboxed image is resized by a factor drawn uniformly from
+    /// `[scale_min, scale_max]`, then cropped (at a random offset) or padded (bottom/right,
+    /// as at inference) back to the input size. `1.0, 1.0` disables it.
+    pub scale_min: f64,
+    pub scale_max: f64,
+    /// Colour jitter strength: brightness, contrast and saturation factors are drawn from
+    /// `[1 − s, 1 + s]`. `0` disables it.
+    pub color: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            hflip: 0.5,
+            scale_min: 0.8,
+            scale_max: 1.2,
+            color: 0.1,
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// No augmentation at all.
+    pub fn none() -> Self {
+        Self {
+            hflip: 0.0,
+            scale_min: 1.0,
+            scale_max: 1.0,
+            color: 0.0,
+        }
+    }
+}
+
+/// Stop when the validation AP has not improved by `min_delta` for `patience` epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
+/// A training run's settings. Serialised into `resume.json` and the `Started` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// `d0` … `d8` or `lite0`.
+    pub arch: String,
+    /// Square network input side (a multiple of 8; 128 multiples match the reference).
+    pub input_size: u32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub loss: LossPreset,
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// SGD momentum (ignored by AdamW).
+    pub momentum: f64,
+    /// Linear warm-up length in epochs (fractions allowed), from `lr · warmup_start`; it
+    /// restarts when the backbone is unfrozen.
+    pub warmup_epochs: f64,
+    pub warmup_start: f64,
+    /// The cosine decay ends at `lr · min_lr_ratio`.
+    pub min_lr_ratio: f64,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Exponential moving average of the weights (e.g. 0.9998); validation and the saved
+    /// models use the averaged weights.
+    pub ema_decay: Option<f64>,
+    /// First epochs with the backbone frozen (no gradients, BatchNorm in eval mode); the
+    /// BiFPN and heads train. Then the whole network trains.
+    pub freeze_backbone_epochs: usize,
+    pub augment: AugmentConfig,
+    /// Seed of the split, the shuffling, the augmentations and libtorch's RNG.
+    pub seed: u64,
+    /// CPU threads for libtorch and the decoding pool (`None`: libtorch's default).
+    pub threads: Option<usize>,
+    pub device: DeviceChoice,
+    /// Fraction of the data held out for validation when no validation set is given.
+    pub val_fraction: f64,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Consecutive non-finite losses tolerated (each step skipped) before the run fails.
+    pub max_nonfinite_steps: usize,
+    /// Batches decoded ahead of the training step.
+    pub prefetch_batches: usize,
+    /// Cap on steps per epoch (benchmarks and tests); `None` = the whole set.
+    pub max_steps_per_epoch: Option<usize>,
+    /// Emit a `Step` event every this many steps (≥ 1).
+    pub log_every: usize,
+    /// Skip validation (no AP; `best` follows the training loss).
+    pub skip_validation: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            arch: "lite0".into(),
+            input_size: 320,
+            epochs: 30,
+            batch_size: 8,
+            loss: LossPreset::Reference,
+            optimizer: OptimizerKind::AdamW,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            momentum: 0.9,
+            warmup_epochs: 1.0,
+            warmup_start: 0.1,
+            min_lr_ratio: 0.01,
+            grad_clip: Some(10.0),
+            ema_decay: None,
+            freeze_backbone_epochs: 0,
+            augment: AugmentConfig::default(),
+            seed: 0,
+            threads: None,
+            device: DeviceChoice::Auto,
+            val_fraction: 0.1,
+            early_stopping: None,
+            max_nonfinite_steps: 10,
+            prefetch_batches: 2,
+            max_steps_per_epoch: None,
+            log_every: 1,
+            skip_validation: false,
+        }
+    }
+}
+
+/// A setting that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid training setting: {0}")]
+pub struct ConfigError(pub String);
+
+impl TrainConfig {
+    /// The architecture named by [`TrainConfig::arch`].
+    pub fn model_arch(&self) -> Result<ModelArch, ConfigError> {
+        self.arch
+            .parse::<ModelArch>()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Checks ranges; every error names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        self.model_arch()?;
+        if self.input_size < 64 || !self.input_size.is_multiple_of(8) {
+            return bad(format!(
+                "input size {} must be a multiple of 8 and at least 64 (128 multiples match the reference)",
+                self.input_size
+            ));
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate {} must be positive", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return bad(format!(
+                "validation fraction {} must be in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        let a = &self.augment;
+        let augment_ok = (0.0..=1.0).contains(&a.hflip)
+            && a.scale_min > 0.0
+            && a.scale_min <= a.scale_max
+            && a.scale_max <= 4.0
+            && (0.0..1.0).contains(&a.color);
+        if !augment_ok {
+            return bad(
+                "augmentation: hflip in [0,1], 0 < scale_min ≤ scale_max ≤ 4, colour in [0,1)"
+                    .into(),
+            );
+        }
+        if let Some(d) = self.ema_decay {
+            if !(0.0..1.0).contains(&d) {
+                return bad(format!("EMA decay {d} must be in [0, 1)"));
+            }
+        }
+        if let Some(c) = self.grad_clip {
+            if c.is_nan() || c <= 0.0 {
+                return bad(format!("gradient clip {c} must be positive"));
+            }
+        }
+        if self.threads == Some(0) {
+            return bad("threads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_parsing() {
+        let r = LossPreset::Reference.params();
+        assert_eq!((r.gamma, r.neg_iou, r.force_match), (2.0, 0.4, false));
+        let o = LossPreset::Official.params();
+        assert_eq!((o.gamma, o.neg_iou, o.force_match), (1.5, 0.5, true));
+        assert_eq!(
+            "official".parse::<LossPreset>().unwrap(),
+            LossPreset::Official
+        );
+        assert!("x".parse::<OptimizerKind>().is_err());
+        let c = TrainConfig::default();
+        c.validate().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), c);
+        assert!(TrainConfig {
+            input_size: 100,
+            ..c.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(TrainConfig {
+            arch: "d9".into(),
+            ..c
+        }
+        .validate()
+        .is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! Fine-tuning EfficientDet: data loading and augmentation, anchor assignment, focal and
+//! box losses, the optimiser and schedule, validation with the COCO evaluator,
+//! checkpoints and resume, and a stream of typed events.
+//!
+//! ```no_run
+//! use detlab::detector::train::{data, train, CancelHandle, Init, TrainConfig, TrainJob};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = data::DataSource::from_path("shelf_photos".as_ref(), None);
+//! let split = data::ValSplit::Fraction { fraction: 0.1, seed: 0 };
+//! let job = TrainJob {
+//!     config: TrainConfig::default(),
+//!     data: data::load_dataset(&source, &split)?,
+//!     out_dir: "runs/shelf".into(),
+//!     init: Init::Default,
+//!     resume: false,
+//! };
+//! let summary = train(&job, &mut |e| println!("{e:?}"), &CancelHandle::new())?;
+//! println!("best AP {:?}", summary.best);
+//! # Ok(()) }
+//! ```
+
+pub mod assign;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod ema;
+pub mod events;
+pub mod init;
+pub mod loss;
+pub mod optimizer;
+pub mod schedule;
+pub mod trainer;
+pub mod validate;
+
+pub use config::{
+    AugmentConfig, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, TrainConfig,
+};
+pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
+pub use init::Init;
+pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

@@ -1,0 +1,638 @@
+//! The training loop. It runs on the calling thread, which owns every tensor; a loader
+//! thread prepares batches ahead (see [`super::data`]).
+//!
+//! Per epoch: (stage) freeze or unfreeze the backbone → for each batch: learning rate from
+//! the schedule, forward, anchor assignment, loss; a non-finite loss or gradient norm skips
+//! the step with a `Warning` event and fails the run after
+//! [`TrainConfig::max_nonfinite_steps`] in a row; backward, gradient clipping, optimiser
+//! step, EMA update → validation with the COCO evaluator → `last` / `best` / resume files
+//! → early stopping. A libtorch failure inside a step (CUDA out of memory included) ends
+//! the run with an error that names the batch size and input size.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+use super::assign::{assign, pad_ground_truth};
+use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
+use super::config::{ConfigError, DeviceChoice, OptimizerKind, TrainConfig};
+use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
+use super::ema::Ema;
+use super::events::{CancelHandle, CheckpointKind, TrainEvent, ValMetrics};
+use super::init::{load_initial_weights, Init, InitError};
+use super::loss::detection_loss;
+use super::optimizer::{Optimizer, OptimizerSettings};
+use super::schedule::Schedule;
+use super::validate::{validate, ValidateError};
+use crate::detector::checkpoint::ModelMeta;
+use crate::detector::model::{
+    anchors_tensor, EfficientDet, EfficientDetConfig, ModelError, TrainModes,
+};
+
+/// What to train and where.
+#[derive(Clone, Debug)]
+pub struct TrainJob {
+    pub config: TrainConfig,
+    pub data: Dataset,
+    /// The run folder (created if missing).
+    pub out_dir: PathBuf,
+    pub init: Init,
+    /// Continue from `out_dir/resume.safetensors` (its config wins, except `epochs`,
+    /// `threads` and `device`).
+    pub resume: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    pub epochs_completed: usize,
+    pub best: Option<BestSoFar>,
+    pub last_val: Option<ValMetrics>,
+    pub last_path: Option<PathBuf>,
+    pub best_path: Option<PathBuf>,
+    pub stopped_early: bool,
+    pub cancelled: bool,
+    pub seconds: f64,
+    /// Mean training loss of each completed epoch of this process.
+    pub epoch_losses: Vec<f64>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointFileError),
+    #[error("validation failed: {0}")]
+    Validate(#[from] ValidateError),
+    #[error("CUDA was requested but libtorch sees no CUDA device (see `detlab info`)")]
+    NoCuda,
+    #[error("out of memory at batch size {batch} and input size {input_size}: lower --batch or --input-size ({detail})")]
+    OutOfMemory {
+        batch: usize,
+        input_size: u32,
+        detail: String,
+    },
+    #[error("the loss was not finite for {steps} steps in a row (epoch {epoch}, step {step}); the run diverged: lower --lr (now {lr:e}) or check the labels")]
+    NonFinite {
+        steps: usize,
+        epoch: usize,
+        step: usize,
+        lr: f64,
+    },
+    #[error("libtorch failed at epoch {epoch}, step {step}: {detail}")]
+    Torch {
+        epoch: usize,
+        step: usize,
+        detail: String,
+    },
+    #[error("{0}")]
+    Resume(String),
+    #[error("cannot create {path}: {reason}")]
+    OutDir { path: PathBuf, reason: String },
+}
+
+/// The device a choice resolves to.
+pub fn resolve_device(choice: DeviceChoice) -> Result<Device, TrainError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cuda => {
+            if tch::Cuda::is_available() {
+                Ok(Device::Cuda(0))
+            } else {
+                Err(TrainError::NoCuda)
+            }
+        }
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Result of one attempted step.
+enum StepOutcome {
+    Done { loss: f64, cls: f64, box_loss: f64 },
+    NonFinite(&'static str),
+}
+
+/// Mutable run state that the resume file carries.
+struct Progress {
+    epochs_completed: usize,
+    global_step: usize,
+    best: Option<BestSoFar>,
+    epochs_without_improvement: usize,
+    early_stop_reference: Option<f64>,
+    seconds: f64,
+    init: String,
+}
+
+/// Trains `job`, reporting through `sink`; stops early when `cancel` is set. Emits
+/// `Failed` before returning an error.
+pub fn train(
+    job: &TrainJob,
+    sink: &mut dyn FnMut(&TrainEvent),
+    cancel: &CancelHandle,
+) -> Result<TrainSummary, TrainError> {
+    let result = run(job, sink, cancel);
+    if let Err(e) = &result {
+        sink(&TrainEvent::Failed {
+            reason: e.to_string(),
+        });
+    }
+    result
+}
+
+/// Sets requires-grad on the backbone's trainable parameters.
+fn set_backbone_trainable(params: &[(String, Tensor)], trainable: bool) {
+    for (name, t) in params {
+        if name.starts_with("backbone_net.") {
+            let _ = t.set_requires_grad(trainable);
+        }
+    }
+}
+
+fn run(
+    job: &TrainJob,
+    sink: &mut dyn FnMut(&TrainEvent),
+    cancel: &CancelHandle,
+) -> Result<TrainSummary, TrainError> {
+    let t0 = Instant::now();
+    std::fs::create_dir_all(&job.out_dir).map_err(|e| TrainError::OutDir {
+        path: job.out_dir.clone(),
+        reason: e.to_string(),
+    })?;
+    let resume = if job.resume {
+        let r = ResumeFile::read(&job.out_dir)?;
+        if r.state.class_names != job.data.class_names {
+            return Err(TrainError::Resume(format!(
+                "the run was trained on classes {:?}, the data now has {:?}",
+                r.state.class_names, job.data.class_names
+            )));
+        }
+        Some(r)
+    } else {
+        None
+    };
+    let cfg = match &resume {
+        Some(r) => TrainConfig {
+            epochs: job.config.epochs,
+            threads: job.config.threads,
+            device: job.config.device,
+            ..r.state.config.clone()
+        },
+        None => job.config.clone(),
+    };
+    cfg.validate()?;
+    job.data.check_trainable()?;
+    if let Some(n) = cfg.threads {
+        tch::set_num_threads(n as i32);
+    }
+    let pool = match cfg.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .ok()
+            .map(Arc::new),
+        None => None,
+    };
+    let device = resolve_device(cfg.device)?;
+    tch::manual_seed(cfg.seed as i64);
+    let arch = cfg.model_arch()?;
+    let net_cfg = EfficientDetConfig::new(
+        arch.name()
+            .parse()
+            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
+    let class_names = job.data.class_names.clone();
+    let nc = class_names.len() as i64;
+    let vs = VarStore::new(device);
+    let model = EfficientDet::new(&vs.root(), &net_cfg, nc)?;
+    let mut meta = ModelMeta::for_arch(arch, class_names.clone());
+    meta.input_size = cfg.input_size;
+
+    let mut progress = match &resume {
+        Some(r) => {
+            r.load_weights(&vs)?;
+            let s = &r.state;
+            Progress {
+                epochs_completed: s.epochs_completed,
+                global_step: s.global_step,
+                best: s.best,
+                epochs_without_improvement: s.epochs_without_improvement,
+                early_stop_reference: s.early_stop_reference,
+                seconds: s.seconds,
+                init: s.init.clone(),
+            }
+        }
+        None => Progress {
+            epochs_completed: 0,
+            global_step: 0,
+            best: None,
+            epochs_without_improvement: 0,
+            early_stop_reference: None,
+            seconds: 0.0,
+            init: load_initial_weights(&vs, arch, &job.init)?,
+        },
+    };
+    meta.source = Some(format!("detlab train ({})", progress.init));
+
+    // Optimised parameters: every variable that requires gradients (not BN statistics).
+    let mut params: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    let n_params: i64 = params.iter().map(|(_, t)| t.numel() as i64).sum();
+    let mut opt = Optimizer::new(
+        OptimizerSettings {
+            kind: cfg.optimizer,
+            weight_decay: cfg.weight_decay,
+            momentum: cfg.momentum,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        params
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect(),
+    );
+    let mut ema = cfg.ema_decay.map(|d| Ema::new(&vs, d));
+    if let Some(r) = &resume {
+        let missing = opt.load_state(|k| r.get(k), r.state.optimizer_steps);
+        if !missing.is_empty() && cfg.optimizer == OptimizerKind::AdamW {
+            sink(&TrainEvent::Warning {
+                epoch: progress.epochs_completed,
+                step: 0,
+                message: format!(
+                    "{} optimiser state tensors were missing from the resume file",
+                    missing.len()
+                ),
+            });
+        }
+        if let Some(e) = &mut ema {
+            e.load_state(|k| r.get(k), r.state.ema_updates);
+        }
+    }
+    drop(resume);
+
+    let loss_params = cfg.loss.params();
+    let size = cfg.input_size;
+    let anchors = model.anchors(size as usize, size as usize)?;
+    let anchors_flat = anchors.to_flat();
+    let anchors_t = anchors_tensor(&anchors, device).squeeze_dim(0);
+    let train_set = Arc::new(job.data.train.clone());
+    let val_set: Arc<Vec<Sample>> = Arc::new(job.data.val.clone());
+    let pre_train = Preprocess {
+        input_size: size,
+        normalization: meta.normalization,
+        augment: Some(cfg.augment.clone()),
+        seed: cfg.seed,
+    };
+    let pre_val = Preprocess {
+        augment: None,
+        ..pre_train.clone()
+    };
+    let full_batches = batches(&(0..train_set.len()).collect::<Vec<_>>(), cfg.batch_size).len();
+    let steps_per_epoch = cfg
+        .max_steps_per_epoch
+        .map_or(full_batches, |m| m.min(full_batches))
+        .max(1);
+    let schedule = Schedule::new(&cfg, steps_per_epoch);
+    let start_epoch = progress.epochs_completed + 1;
+    sink(&TrainEvent::Started {
+        device: format!("{device:?}"),
+        params: n_params,
+        arch: arch.name().into(),
+        class_names: class_names.clone(),
+        train_images: train_set.len(),
+        val_images: if cfg.skip_validation {
+            0
+        } else {
+            val_set.len()
+        },
+        steps_per_epoch,
+        start_epoch,
+        init: progress.init.clone(),
+        config: Box::new(cfg.clone()),
+    });
+
+    let mut summary = TrainSummary {
+        epochs_completed: progress.epochs_completed,
+        best: progress.best,
+        last_val: None,
+        last_path: None,
+        best_path: None,
+        stopped_early: false,
+        cancelled: false,
+        seconds: 0.0,
+        epoch_losses: Vec::new(),
+    };
+    let mut nonfinite_run = 0usize;
+    let last_path = job.out_dir.join(checkpoint::LAST);
+    let best_path = job.out_dir.join(checkpoint::BEST);
+
+    for epoch in start_epoch..=cfg.epochs {
+        let epoch_start = Instant::now();
+        let frozen = epoch <= cfg.freeze_backbone_epochs;
+        set_backbone_trainable(&params, !frozen);
+        let modes = TrainModes {
+            backbone: !frozen,
+            bifpn: true,
+            heads: true,
+        };
+        tch::manual_seed(cfg.seed.wrapping_add(epoch as u64) as i64);
+        let order = epoch_order(train_set.len(), cfg.seed, epoch);
+        let mut plan = batches(&order, cfg.batch_size);
+        plan.truncate(steps_per_epoch);
+        let loader = Loader::spawn(
+            train_set.clone(),
+            plan,
+            epoch,
+            pre_train.clone(),
+            cfg.prefetch_batches,
+            pool.clone(),
+        );
+        let (mut loss_sum, mut loss_n, mut images) = (0.0, 0usize, 0usize);
+        let mut last_tick = Instant::now();
+        for (i, batch) in loader.enumerate() {
+            let step = i + 1;
+            if cancel.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
+            let batch = batch?;
+            let lr = schedule.lr(progress.global_step);
+            let b = batch.len();
+            let outcome = catch_unwind(AssertUnwindSafe(|| -> StepOutcome {
+                let xs = Tensor::from_slice(&batch.pixels)
+                    .view([b as i64, 3, size as i64, size as i64])
+                    .to_device(device);
+                let (g, c) = pad_ground_truth(&batch.boxes, &batch.classes, device);
+                let out = model.forward_modes(&xs, modes);
+                let targets = tch::no_grad(|| assign(&anchors_t, &g, &c, nc, &loss_params));
+                let parts =
+                    detection_loss(&out.classification, &out.regression, &targets, &loss_params);
+                let loss = parts.total.double_value(&[]);
+                if !loss.is_finite() {
+                    return StepOutcome::NonFinite("loss");
+                }
+                opt.zero_grad();
+                parts.total.backward();
+                if opt.clip_grad_norm(cfg.grad_clip).is_err() {
+                    opt.zero_grad();
+                    return StepOutcome::NonFinite("gradient");
+                }
+                opt.step(lr);
+                if let Some(e) = &mut ema {
+                    e.update();
+                }
+                StepOutcome::Done {
+                    loss,
+                    cls: parts.cls.double_value(&[]),
+                    box_loss: parts.box_loss.double_value(&[]),
+                }
+            }));
+            progress.global_step += 1;
+            match outcome {
+                Err(p) => {
+                    let detail = panic_message(p);
+                    let lower = detail.to_ascii_lowercase();
+                    if lower.contains("out of memory") || lower.contains("can't allocate") {
+                        return Err(TrainError::OutOfMemory {
+                            batch: cfg.batch_size,
+                            input_size: size,
+                            detail: detail.lines().next().unwrap_or("").to_string(),
+                        });
+                    }
+                    return Err(TrainError::Torch {
+                        epoch,
+                        step,
+                        detail,
+                    });
+                }
+                Ok(StepOutcome::NonFinite(what)) => {
+                    nonfinite_run += 1;
+                    sink(&TrainEvent::Warning {
+                        epoch,
+                        step,
+                        message: format!(
+                            "non-finite {what} at lr {lr:e}: step skipped ({nonfinite_run} in a row)"
+                        ),
+                    });
+                    if nonfinite_run >= cfg.max_nonfinite_steps.max(1) {
+                        return Err(TrainError::NonFinite {
+                            steps: nonfinite_run,
+                            epoch,
+                            step,
+                            lr,
+                        });
+                    }
+                }
+                Ok(StepOutcome::Done {
+                    loss,
+                    cls,
+                    box_loss,
+                }) => {
+                    nonfinite_run = 0;
+                    loss_sum += loss;
+                    loss_n += 1;
+                    images += b;
+                    let dt = last_tick.elapsed().as_secs_f64().max(1e-9);
+                    if step % cfg.log_every.max(1) == 0 || step == steps_per_epoch {
+                        sink(&TrainEvent::Step {
+                            epoch,
+                            step,
+                            steps_per_epoch,
+                            loss,
+                            cls,
+                            box_loss,
+                            lr,
+                            images_per_sec: b as f64 / dt,
+                        });
+                    }
+                }
+            }
+            last_tick = Instant::now();
+        }
+        if summary.cancelled {
+            break;
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_loss = if loss_n > 0 {
+            loss_sum / loss_n as f64
+        } else {
+            f64::NAN
+        };
+
+        // Validation and model files use the averaged weights when EMA is on.
+        if let Some(e) = &mut ema {
+            e.swap();
+        }
+        let val = if cfg.skip_validation || val_set.is_empty() {
+            Ok(None)
+        } else {
+            validate(
+                &model,
+                &val_set,
+                &class_names,
+                &pre_val,
+                cfg.batch_size,
+                &anchors_flat,
+                device,
+                pool.clone(),
+            )
+            .map(|(m, _)| Some(m))
+        };
+        let saved = val.as_ref().ok().map(|val| {
+            let metric = val.as_ref().map_or(-train_loss, |v| v.ap);
+            let improved = progress
+                .best
+                .is_none_or(|b| metric > b.metric || b.metric.is_nan());
+            let r = checkpoint::save_model(&last_path, &vs, &meta).and_then(|()| {
+                if improved {
+                    checkpoint::save_model(&best_path, &vs, &meta)?;
+                }
+                Ok(improved)
+            });
+            (metric, r)
+        });
+        if let Some(e) = &mut ema {
+            e.swap();
+        }
+        let val = val?;
+        let (metric, improved) = match saved {
+            Some((metric, r)) => (metric, r?),
+            None => unreachable!("validation succeeded"),
+        };
+        progress.epochs_completed = epoch;
+        progress.seconds += epoch_start.elapsed().as_secs_f64();
+        sink(&TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val: val.clone(),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            images_per_sec: images as f64 / train_seconds.max(1e-9),
+        });
+        summary.epoch_losses.push(train_loss);
+        summary.last_val = val.clone();
+        summary.last_path = Some(last_path.clone());
+        sink(&TrainEvent::Checkpoint {
+            kind: CheckpointKind::Last,
+            path: last_path.clone(),
+            epoch,
+        });
+        if improved {
+            progress.best = Some(BestSoFar {
+                epoch,
+                metric,
+                ap: val.as_ref().map(|v| v.ap),
+                ap50: val.as_ref().map(|v| v.ap50),
+            });
+            sink(&TrainEvent::Checkpoint {
+                kind: CheckpointKind::Best,
+                path: best_path.clone(),
+                epoch,
+            });
+        }
+        if progress.best.is_some() {
+            summary.best_path = Some(best_path.clone());
+        }
+        // Early stopping on the same metric, with a minimum improvement.
+        if let Some(es) = cfg.early_stopping {
+            match progress.early_stop_reference {
+                Some(r) if metric <= r + es.min_delta => progress.epochs_without_improvement += 1,
+                _ => {
+                    progress.early_stop_reference = Some(metric);
+                    progress.epochs_without_improvement = 0;
+                }
+            }
+        }
+        let mut extra = opt.state();
+        if let Some(e) = &ema {
+            extra.extend(e.state());
+        }
+        let state = ResumeState {
+            config: cfg.clone(),
+            class_names: class_names.clone(),
+            epochs_completed: epoch,
+            global_step: progress.global_step,
+            optimizer_steps: opt.step_count,
+            ema_updates: ema.as_ref().map_or(0, |e| e.updates),
+            best: progress.best,
+            epochs_without_improvement: progress.epochs_without_improvement,
+            early_stop_reference: progress.early_stop_reference,
+            seconds: progress.seconds,
+            init: progress.init.clone(),
+        };
+        let resume_path = checkpoint::write_resume(&job.out_dir, &state, &vs, &extra)?;
+        sink(&TrainEvent::Checkpoint {
+            kind: CheckpointKind::Resume,
+            path: resume_path,
+            epoch,
+        });
+        summary.epochs_completed = epoch;
+        summary.best = progress.best;
+        if let Some(es) = cfg.early_stopping {
+            if progress.epochs_without_improvement >= es.patience.max(1) {
+                summary.stopped_early = true;
+                break;
+            }
+        }
+    }
+    summary.seconds = t0.elapsed().as_secs_f64();
+    sink(&TrainEvent::Finished {
+        epochs_completed: summary.epochs_completed,
+        best_epoch: summary.best.map(|b| b.epoch),
+        best_ap: summary.best.and_then(|b| b.ap),
+        best_ap50: summary.best.and_then(|b| b.ap50),
+        stopped_early: summary.stopped_early,
+        cancelled: summary.cancelled,
+        seconds: summary.seconds,
+        best_path: summary.best_path.clone(),
+        last_path: summary.last_path.clone(),
+    });
+    Ok(summary)
+}
+
+/// Builds the network of a model file and loads its weights (e.g. to check a trained
+/// `best.safetensors`).
+pub fn load_trained(
+    path: &Path,
+    device: Device,
+) -> Result<(VarStore, EfficientDet, ModelMeta), TrainError> {
+    let file = crate::detector::checkpoint::ModelFile::read(path)
+        .map_err(|e| TrainError::Resume(e.to_string()))?;
+    let arch = file.meta.arch;
+    let net_cfg = EfficientDetConfig::new(
+        arch.name()
+            .parse()
+            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
+    let vs = VarStore::new(device);
+    let model = EfficientDet::new(&vs.root(), &net_cfg, file.meta.num_classes() as i64)?;
+    let meta = checkpoint::load_model(path, &vs)?;
+    Ok((vs, model, meta))
+}

