@@ -32,3 +32,5 @@ bench: setup
 lint: setup
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo check --no-default-features --lib
+	cargo clippy --no-default-features --lib -- -D warnings

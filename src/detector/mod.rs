@@ -6,4 +6,5 @@
 
 pub mod checkpoint;
 pub mod maths;
+#[cfg(feature = "torch")]
 pub mod model;
