@@ -167,7 +167,7 @@ fn truncated_and_corrupt_images_name_the_file() {
         garbage.extend((0..500u32).map(|i| (i * 7919 % 251) as u8));
         std::fs::write(&corrupt, &garbage).unwrap();
         for p in [&stub, &corrupt] {
-            let err = read_image_info(p).err().expect("a broken header").to_string();
+            let err = read_image_info(p).expect_err("a broken header").to_string();
             assert!(err.contains(&p.display().to_string()), "{err}");
             assert!(decode_upright_rgb(p).is_err(), "{}", p.display());
         }
@@ -183,20 +183,35 @@ fn zero_and_huge_headers_are_refused_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, Vec<u8>, &str); 6] = [
         ("zero.png", png_header(0, 0), ""),
-        ("bomb.png", png_header(100_000, 100_000), "larger than detlab accepts"),
+        (
+            "bomb.png",
+            png_header(100_000, 100_000),
+            "larger than detlab accepts",
+        ),
         // Each side allowed, the area not (900 megapixels).
-        ("area.png", png_header(30_000, 30_000), "larger than detlab accepts"),
-        ("wide.png", png_header(1_000_000, 1), "larger than detlab accepts"),
+        (
+            "area.png",
+            png_header(30_000, 30_000),
+            "larger than detlab accepts",
+        ),
+        (
+            "wide.png",
+            png_header(1_000_000, 1),
+            "larger than detlab accepts",
+        ),
         ("zero.jpg", jpeg_sof(0, 0), ""),
         ("bomb.jpg", jpeg_sof(65_535, 65_535), ""),
     ];
     for (name, bytes, reason) in cases {
         let p = dir.path().join(name);
         std::fs::write(&p, &bytes).unwrap();
-        let err = read_image_info(&p).err().expect("refused").to_string();
+        let err = read_image_info(&p).expect_err("refused").to_string();
         assert!(err.contains(name) && err.contains(reason), "{name}: {err}");
         // Decoding checks the header first, so the pixels are never allocated.
-        let err = decode_upright_rgb(&p).err().expect("refused").to_string();
+        let Err(err) = decode_upright_rgb(&p) else {
+            panic!("{name} decoded")
+        };
+        let err = err.to_string();
         assert!(err.contains(name), "{name}: {err}");
     }
 }
@@ -222,7 +237,10 @@ fn export_skips_unreadable_images_and_names_them() {
     skipped.sort();
     assert_eq!(skipped, ["bomb.png", "truncated.jpg"]);
     let report = summary.report();
-    assert!(report.contains("bomb.png") && report.contains("larger than"), "{report}");
+    assert!(
+        report.contains("bomb.png") && report.contains("larger than"),
+        "{report}"
+    );
     assert_eq!(summary.total_images(), 1);
     assert_eq!(snapshot(&images), before);
 }
@@ -233,7 +251,12 @@ fn image_size_disagreeing_with_xml_uses_the_header_and_warns() {
     let images = dir.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
     write_image(&images.join("a.png"), 64, 48);
-    write_voc(&images.join("a.png"), 640, 480, &[[10.0, 10.0, 600.0, 400.0]]);
+    write_voc(
+        &images.join("a.png"),
+        640,
+        480,
+        &[[10.0, 10.0, 600.0, 400.0]],
+    );
     write_image(&images.join("b.png"), 32, 32);
     write_voc(&images.join("b.png"), 32, 32, &[[1.0, 1.0, 20.0, 20.0]]);
     let before = snapshot(&images);
@@ -247,12 +270,15 @@ fn image_size_disagreeing_with_xml_uses_the_header_and_warns() {
             && summary.size_mismatches[0].reason.contains("64×48")
     );
     assert!(summary.report().contains("warning: label size differs"));
-    let coco =
-        detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    let coco = detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
     let a = coco.images.iter().find(|i| i.file_name == "a.png").unwrap();
     assert_eq!((a.width, a.height), (64, 48));
     // The box is clipped to the real image.
-    let ann = coco.annotations.iter().find(|x| x.image_id == a.id).unwrap();
+    let ann = coco
+        .annotations
+        .iter()
+        .find(|x| x.image_id == a.id)
+        .unwrap();
     assert_eq!(ann.bbox, [10.0, 10.0, 54.0, 38.0]);
     assert_eq!(snapshot(&images), before, "label files are not rewritten");
 }
@@ -276,7 +302,10 @@ fn xml_entities_and_huge_text_are_handled() {
         let err = voc::read(&p).unwrap_err();
         assert_eq!(err.path(), p);
         let msg = err.to_string();
-        assert!(msg.contains(name) && msg.contains("unknown entity"), "{msg}");
+        assert!(
+            msg.contains(name) && msg.contains("unknown entity"),
+            "{msg}"
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), xml);
     }
 
@@ -296,7 +325,10 @@ fn xml_entities_and_huge_text_are_handled() {
     let p = dir.path().join("deep.xml");
     std::fs::write(&p, &deep).unwrap();
     let msg = voc::read(&p).unwrap_err().to_string();
-    assert!(msg.contains("deep.xml") && msg.contains("nesting deeper"), "{msg}");
+    assert!(
+        msg.contains("deep.xml") && msg.contains("nesting deeper"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -305,10 +337,17 @@ fn non_utf8_class_and_label_files_name_the_file() {
     let classes = dir.path().join("classes.txt");
     std::fs::write(&classes, b"cola\nsprite\nfa\xeftra\n").unwrap();
     let msg = ClassList::read(&classes).unwrap_err().to_string();
-    assert!(msg.contains("classes.txt") && msg.contains("line 3"), "{msg}");
+    assert!(
+        msg.contains("classes.txt") && msg.contains("line 3"),
+        "{msg}"
+    );
 
     let xml = dir.path().join("latin1.xml");
-    std::fs::write(&xml, b"<annotation><filename>caf\xe9.jpg</filename></annotation>").unwrap();
+    std::fs::write(
+        &xml,
+        b"<annotation><filename>caf\xe9.jpg</filename></annotation>",
+    )
+    .unwrap();
     let err = voc::read(&xml).unwrap_err();
     assert!(matches!(err, FormatError::NotUtf8 { .. }), "{err}");
     assert!(err.to_string().contains("latin1.xml"));
@@ -495,7 +534,10 @@ fn checkpoint_of_another_arch_or_with_nans_is_refused() {
     let out = dir.path().join("d1.safetensors");
     let o = import("d0.pth", "d1", &out);
     let t = text(&o);
-    assert!(!o.status.success() && t.contains("d0.pth") && t.contains("does not fit"), "{t}");
+    assert!(
+        !o.status.success() && t.contains("d0.pth") && t.contains("does not fit"),
+        "{t}"
+    );
     assert!(!out.exists());
 
     let out = dir.path().join("nan.safetensors");
@@ -509,7 +551,11 @@ fn checkpoint_of_another_arch_or_with_nans_is_refused() {
         "{t}"
     );
     assert!(!out.exists());
-    assert_eq!(snapshot(dir.path()), before, "inputs untouched, no partial output");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "inputs untouched, no partial output"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -520,7 +566,12 @@ fn small_dataset(images: &Path, n: usize) {
     for i in 0..n {
         let img = images.join(format!("i{i:03}.png"));
         std::fs::write(&img, b"").unwrap();
-        write_voc(&img, 64, 48, &[[1.0, 1.0, 20.0, 20.0], [5.0, 5.0, 30.0, 40.0]]);
+        write_voc(
+            &img,
+            64,
+            48,
+            &[[1.0, 1.0, 20.0, 20.0], [5.0, 5.0, 30.0, 40.0]],
+        );
     }
 }
 
@@ -544,7 +595,10 @@ fn output_path_that_is_a_file_is_a_clear_error() {
     std::fs::write(&out, b"not a folder").unwrap();
     let o = export_cli(&images, &out);
     let t = text(&o);
-    assert!(!o.status.success() && t.contains("cannot write") && t.contains("out"), "{t}");
+    assert!(
+        !o.status.success() && t.contains("cannot write") && t.contains("out"),
+        "{t}"
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"not a folder");
 }
 
@@ -568,7 +622,10 @@ fn read_only_output_folder_is_a_clear_error() {
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
     let t = text(&o);
     assert!(!o.status.success() && t.contains("cannot write"), "{t}");
-    assert_eq!(std::fs::read(out.join("instances_train.json")).unwrap(), b"old");
+    assert_eq!(
+        std::fs::read(out.join("instances_train.json")).unwrap(),
+        b"old"
+    );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
@@ -602,7 +659,11 @@ fn full_disk_keeps_the_old_output() {
         t.contains("cannot write") && t.contains("instances_train.json"),
         "{t}"
     );
-    assert_eq!(snapshot(&out), before, "old output untouched, no temp file left");
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "old output untouched, no temp file left"
+    );
 }
 
 /// A real ENOSPC (from /dev/full) inside an atomic write: the error comes back and the

@@ -9,9 +9,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if dataset.validate().is_ok() {
-        let _ = detlab::export::coco_to_annotations(
-            &dataset,
-            std::path::Path::new("images"),
-        );
+        let _ = detlab::export::coco_to_annotations(&dataset, std::path::Path::new("images"));
     }
 });

@@ -245,9 +245,15 @@ mod tests {
     /// writer turned into `</>` (output that does not parse). Now refused on reading.
     #[test]
     fn fuzz_nameless_element_is_refused() {
-        for xml in ["<annotation><\r/></annotation>", "<annotation><\t></\t></annotation>"] {
+        for xml in [
+            "<annotation><\r/></annotation>",
+            "<annotation><\t></\t></annotation>",
+        ] {
             let err = XmlElement::parse_document(xml).unwrap_err().to_string();
-            assert!(err.contains("without a name") || err.contains("expected"), "{err}");
+            assert!(
+                err.contains("without a name") || err.contains("expected"),
+                "{err}"
+            );
         }
         let ann = crate::formats::voc::parse("<annotation><\r/></annotation>");
         assert!(ann.is_err());

@@ -65,18 +65,15 @@ impl std::fmt::Display for NonFinite {
 
 /// The first NaN or ±inf among the floating-point tensors, if any.
 pub fn first_non_finite(tensors: &[CheckpointTensor]) -> Option<NonFinite> {
-    tensors
-        .iter()
-        .filter(|t| t.dtype.is_float())
-        .find_map(|t| {
-            let values = t.dtype.to_f32_vec(&t.data);
-            let index = values.iter().position(|v| !v.is_finite())?;
-            Some(NonFinite {
-                tensor: t.name.clone(),
-                index,
-                value: values[index],
-            })
+    tensors.iter().filter(|t| t.dtype.is_float()).find_map(|t| {
+        let values = t.dtype.to_f32_vec(&t.data);
+        let index = values.iter().position(|v| !v.is_finite())?;
+        Some(NonFinite {
+            tensor: t.name.clone(),
+            index,
+            value: values[index],
         })
+    })
 }
 
 /// Reads a PyTorch checkpoint and turns it into a model file for `meta`.
@@ -309,7 +306,9 @@ mod tests {
         let bad = [ok[0].clone(), f32s("c", &[1.0, 2.0, f32::NAN])];
         let found = first_non_finite(&bad).unwrap();
         assert_eq!((found.tensor.as_str(), found.index), ("c", 2));
-        assert!(found.to_string().contains("tensor c holds a non-finite value (NaN"));
+        assert!(found
+            .to_string()
+            .contains("tensor c holds a non-finite value (NaN"));
         // An f64 beyond the f32 range becomes inf when stored.
         let big = CheckpointTensor {
             name: "d".into(),

@@ -154,7 +154,9 @@ fn self_containing_containers_are_refused_and_freed() {
         assert!(err.contains("reference cycle"), "{err}");
     }
     // Containers nested without a cycle (shared, even) are fine.
-    let shared = [0x80, 2, b']', b'q', 0, b']', b'h', 0, b'a', b'h', 0, b'a', b'.'];
+    let shared = [
+        0x80, 2, b']', b'q', 0, b']', b'h', 0, b'a', b'h', 0, b'a', b'.',
+    ];
     assert!(run(&shared).is_ok());
 
     // What the reader does after refusing: a cycle found, then broken, frees it.
@@ -162,7 +164,8 @@ fn self_containing_containers_are_refused_and_freed() {
     let weak = Rc::downgrade(&l);
     let d = Value::Dict(Rc::new(RefCell::new(value::Dict::new(false))));
     if let Value::Dict(dd) = &d {
-        dd.borrow_mut().insert(Value::str("l"), Value::List(l.clone()));
+        dd.borrow_mut()
+            .insert(Value::str("l"), Value::List(l.clone()));
     }
     l.borrow_mut().push(Value::tuple(vec![d.clone()]));
     let roots = [Value::List(l.clone())];

@@ -187,7 +187,12 @@ impl Value {
     fn container_children(&self) -> Vec<Value> {
         match self {
             Value::Tuple(t) => t.iter().filter(|v| v.is_container()).cloned().collect(),
-            Value::List(l) => l.borrow().iter().filter(|v| v.is_container()).cloned().collect(),
+            Value::List(l) => l
+                .borrow()
+                .iter()
+                .filter(|v| v.is_container())
+                .cloned()
+                .collect(),
             Value::Dict(d) => d
                 .borrow()
                 .entries
