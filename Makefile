@@ -12,7 +12,7 @@ export DETLAB_PYTHON := $(DETLAB_VENV)/bin/python
 # Tests: one libtorch thread each, two test threads on a 2-core machine.
 TEST_THREADS ?= 2
 
-.PHONY: run test setup build bench lint screenshot
+.PHONY: run test setup build bench lint screenshot fuzz
 
 run: setup
 	cargo run --quiet -- $(ARGS)
@@ -39,3 +39,15 @@ screenshot: build
 lint: setup
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo check --no-default-features --lib
+	cargo clippy --no-default-features --lib -- -D warnings
+
+# Every fuzz target for FUZZ_SECONDS each, one after the other (nightly + cargo-fuzz; see
+# README.md, "Hardening"). The sanitizer build goes to its own target folder.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= voc yolo createml coco eval_gt results checkpoint
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run --target-dir $(DETLAB_HOME)/fuzz-target $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 || exit 1; \
+	done

@@ -33,6 +33,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
     println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_TORCH").is_none() {
+        return; // built without tch (e.g. the fuzzers): nothing to link
+    }
     let Some(lib) = torch_lib_dir() else {
         println!("cargo:warning=detlab: torch lib folder not found; the binary will need LD_LIBRARY_PATH");
         return;

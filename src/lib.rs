@@ -6,9 +6,12 @@
 //! `app` → `detector` (tch model; pure box maths in `detector::maths`);
 //! `eval` (COCO mAP) and `cli` sit beside them over the same library calls.
 
+#[cfg(feature = "gui")]
 pub mod app;
 pub mod atomic;
+#[cfg(all(feature = "gui", feature = "torch"))]
 pub mod bench;
+#[cfg(all(feature = "gui", feature = "torch"))]
 pub mod cli;
 pub mod dataset;
 pub mod demo;
@@ -17,4 +20,5 @@ pub mod eval;
 pub mod export;
 pub mod formats;
 pub mod geometry;
+#[cfg(feature = "gui")]
 pub mod ui;

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::detector::checkpoint::import::{import_tensors, provisional_expected_keys};
+use crate::detector::checkpoint::import::{
+    first_non_finite, import_tensors, provisional_expected_keys,
+};
 use crate::detector::checkpoint::keymap::normalize_names;
 use crate::detector::checkpoint::{read_checkpoint, ImportOptions, ModelArch, ModelMeta};
 
@@ -103,6 +105,9 @@ pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
             }
         )
     })?;
+    if let Some(found) = first_non_finite(&model.tensors) {
+        bail!("{}: {found}", args.input.display());
+    }
     model.write(&args.out)?;
     let params: usize = model.tensors.iter().map(|t| t.numel()).sum();
     println!(

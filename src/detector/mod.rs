@@ -5,7 +5,9 @@
 //! * [`checkpoint`]: PyTorch `.pth` reading and detlab's one-file `.safetensors` models.
 
 pub mod checkpoint;
+#[cfg(feature = "torch")]
 pub mod inference;
 pub mod maths;
 pub mod model;
+#[cfg(feature = "torch")]
 pub mod train;

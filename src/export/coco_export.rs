@@ -55,6 +55,9 @@ pub struct ExportSummary {
     pub skipped: Vec<Skipped>,
     /// Boxes dropped because they were empty after clipping to the image.
     pub dropped_boxes: Vec<Skipped>,
+    /// Images whose label file gives a size other than the image header's; the export
+    /// uses the header's size (that of the pixels a trainer loads) and clips to it.
+    pub size_mismatches: Vec<Skipped>,
     pub files_written: Vec<PathBuf>,
 }
 
@@ -90,6 +93,15 @@ impl ExportSummary {
                 "boxes dropped (empty after clipping): {}\n",
                 self.dropped_boxes.len()
             ));
+        }
+        if !self.size_mismatches.is_empty() {
+            s.push_str(&format!(
+                "warning: label size differs from the image header (header size used): {}\n",
+                self.size_mismatches.len()
+            ));
+            for k in &self.size_mismatches {
+                s.push_str(&format!("  {}: {}\n", k.path.display(), k.reason));
+            }
         }
         if !self.skipped.is_empty() {
             s.push_str(&format!("skipped files: {}\n", self.skipped.len()));
@@ -129,6 +141,8 @@ struct Item {
     /// Path below the images root, `/`-separated.
     relative: String,
     annotation: ImageAnnotation,
+    /// Set when the label file's size disagreed with the header (now the header's).
+    size_mismatch: Option<String>,
 }
 
 /// Reads every image's labels (in parallel); failures are collected, not fatal.
@@ -165,8 +179,13 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
         path: path.to_path_buf(),
         reason,
     };
+    let mut size_mismatch = None;
     let annotation = match load_labels(path, options.labels_dir.as_deref()) {
-        Ok(Some(loaded)) => loaded.annotation,
+        Ok(Some(loaded)) => {
+            let mut ann = loaded.annotation;
+            size_mismatch = fix_size_from_header(path, &mut ann);
+            ann
+        }
         Ok(None) => {
             let info = read_image_info(path).map_err(|e| skip(e.reason))?;
             let name = path
@@ -188,7 +207,27 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
         path: path.to_path_buf(),
         relative,
         annotation,
+        size_mismatch,
     })
+}
+
+/// Compares the label file's size with the image header (a cheap read: no pixels are
+/// decoded). On disagreement the header's size replaces it and the reason is returned.
+/// LabelImg ignores EXIF orientation, so the stored (unrotated) size is accepted too. An
+/// unreadable header leaves the label's size alone: the labels are all there is.
+fn fix_size_from_header(path: &Path, ann: &mut ImageAnnotation) -> Option<String> {
+    let info = read_image_info(path).ok()?;
+    let (w, h) = (ann.width, ann.height);
+    if (w, h) == (info.width, info.height)
+        || (info.exif_transformed && (w, h) == (info.height, info.width))
+    {
+        return None;
+    }
+    (ann.width, ann.height) = (info.width, info.height);
+    Some(format!(
+        "the label file says {w}×{h}, the image header {}×{}",
+        info.width, info.height
+    ))
 }
 
 /// Exports the folder; `progress(done, total)` is called from worker threads.
@@ -257,6 +296,15 @@ pub fn export_coco(
         .collect();
     let mut summary = ExportSummary {
         skipped,
+        size_mismatches: items
+            .iter()
+            .filter_map(|it| {
+                it.size_mismatch.as_ref().map(|reason| Skipped {
+                    path: it.path.clone(),
+                    reason: reason.clone(),
+                })
+            })
+            .collect(),
         ..Default::default()
     };
     let mut per_class = vec![0usize; classes.len()];

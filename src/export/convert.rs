@@ -40,10 +40,6 @@ pub struct ConvertSummary {
 
 /// Converts every image's labels and writes them into `out_dir` as `<stem>.<ext>`.
 pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, ExportError> {
-    std::fs::create_dir_all(&options.out_dir).map_err(|source| ExportError::Write {
-        path: options.out_dir.clone(),
-        source,
-    })?;
     let mut classes = options.classes.clone();
     let mut summary = ConvertSummary::default();
     let items: Vec<(PathBuf, Result<ImageAnnotation, String>)> = match &options.source {
@@ -67,6 +63,11 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, ExportError> 
             coco_to_annotations(&CocoDataset::read(coco_path)?, &options.images_dir)
         }
     };
+    // Only once the input has been read, so that a bad input leaves no output folder.
+    std::fs::create_dir_all(&options.out_dir).map_err(|source| ExportError::Write {
+        path: options.out_dir.clone(),
+        source,
+    })?;
     for (image, ann) in items {
         match ann {
             Ok(ann) => {

@@ -195,6 +195,11 @@ impl XmlElement {
 
 fn element_from_start(start: &BytesStart<'_>) -> Result<XmlElement, String> {
     let name = start.name().as_ref().to_string();
+    if name.is_empty() {
+        // `<\r/>`: quick-xml ends the name at the whitespace; the writer would then
+        // produce `</>`, which nothing reads back.
+        return Err("an element without a name".into());
+    }
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
@@ -235,6 +240,24 @@ fn escape_attribute(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `voc` fuzz target: `<\r/>` read as an element named "", which the
+    /// writer turned into `</>` (output that does not parse). Now refused on reading.
+    #[test]
+    fn fuzz_nameless_element_is_refused() {
+        for xml in [
+            "<annotation><\r/></annotation>",
+            "<annotation><\t></\t></annotation>",
+        ] {
+            let err = XmlElement::parse_document(xml).unwrap_err().to_string();
+            assert!(
+                err.contains("without a name") || err.contains("expected"),
+                "{err}"
+            );
+        }
+        let ann = crate::formats::voc::parse("<annotation><\r/></annotation>");
+        assert!(ann.is_err());
+    }
 
     #[test]
     fn parses_nested_elements_entities_and_attributes() {

@@ -39,13 +39,49 @@ pub enum ImportError {
         arch: ModelArch,
         mismatch: KeyMismatch,
     },
+    #[error("{}: {found}", path.display())]
+    NonFinite { path: PathBuf, found: NonFinite },
+}
+
+/// A NaN or infinite value in a floating-point tensor (as stored, after `f32` conversion).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    pub tensor: String,
+    /// Flat (row-major) index of the first bad element.
+    pub index: usize,
+    pub value: f32,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tensor {} holds a non-finite value ({} at flat index {}); refusing to import \
+             weights that would make every detection NaN",
+            self.tensor, self.value, self.index
+        )
+    }
+}
+
+/// The first NaN or ±inf among the floating-point tensors, if any.
+pub fn first_non_finite(tensors: &[CheckpointTensor]) -> Option<NonFinite> {
+    tensors.iter().filter(|t| t.dtype.is_float()).find_map(|t| {
+        let values = t.dtype.to_f32_vec(&t.data);
+        let index = values.iter().position(|v| !v.is_finite())?;
+        Some(NonFinite {
+            tensor: t.name.clone(),
+            index,
+            value: values[index],
+        })
+    })
 }
 
 /// Reads a PyTorch checkpoint and turns it into a model file for `meta`.
 ///
 /// Names are normalised first (see [`super::keymap`]); `num_batches_tracked` buffers are
 /// dropped unless expected; floating-point tensors are stored as `f32`; tensors follow
-/// the order of `expected`.
+/// the order of `expected`. A NaN or infinite value (also one from an `f64` beyond the
+/// `f32` range) is refused.
 pub fn import_checkpoint(
     path: &Path,
     expected: &ExpectedKeys,
@@ -62,6 +98,12 @@ pub fn import_checkpoint(
                 mismatch,
             }
         })?;
+    if let Some(found) = first_non_finite(&model.tensors) {
+        return Err(ImportError::NonFinite {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
     report.style = Some(style);
     Ok((model, report))
 }
@@ -249,5 +291,39 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.1.misshaped.len(), 1);
+    }
+
+    #[test]
+    fn non_finite_values_are_found() {
+        let f32s = |name: &str, v: &[f32]| CheckpointTensor {
+            name: name.into(),
+            dtype: DType::F32,
+            shape: vec![v.len()],
+            data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        };
+        let ok = [f32s("a", &[0.0, -1.5]), t("b", &[3])];
+        assert_eq!(first_non_finite(&ok), None);
+        let bad = [ok[0].clone(), f32s("c", &[1.0, 2.0, f32::NAN])];
+        let found = first_non_finite(&bad).unwrap();
+        assert_eq!((found.tensor.as_str(), found.index), ("c", 2));
+        assert!(found
+            .to_string()
+            .contains("tensor c holds a non-finite value (NaN"));
+        // An f64 beyond the f32 range becomes inf when stored.
+        let big = CheckpointTensor {
+            name: "d".into(),
+            dtype: DType::F64,
+            shape: vec![1],
+            data: 1e300f64.to_le_bytes().to_vec(),
+        };
+        assert_eq!(first_non_finite(&[big]).unwrap().value, f32::INFINITY);
+        // Integer tensors are not checked (and cannot hold NaN).
+        let ints = CheckpointTensor {
+            name: "n".into(),
+            dtype: DType::I64,
+            shape: vec![1],
+            data: i64::MAX.to_le_bytes().to_vec(),
+        };
+        assert_eq!(first_non_finite(&[ints]), None);
     }
 }

@@ -22,6 +22,7 @@ pub mod model_file;
 pub mod pickle;
 pub mod tensor;
 mod torch_objects;
+#[cfg(feature = "torch")]
 pub mod varstore;
 mod zip_format;
 

@@ -11,20 +11,31 @@
 //! let scores = out.classification.sigmoid(); // [1, 49104, 2]
 //! ```
 
+#[cfg(feature = "torch")]
 pub mod backbone;
+#[cfg(feature = "torch")]
 pub mod bifpn;
 pub mod config;
+#[cfg(feature = "torch")]
 pub mod efficientdet;
+#[cfg(feature = "torch")]
 pub mod heads;
+#[cfg(feature = "torch")]
 pub mod layers;
+#[cfg(feature = "torch")]
 pub mod norm;
+#[cfg(feature = "torch")]
 pub mod same_pad;
+#[cfg(feature = "torch")]
 pub mod weights;
 
+#[cfg(feature = "torch")]
 pub use backbone::{lite0_backbone_key, lukemelas_to_same_pad_key, EfficientNet};
 pub use config::{
     Activation, Arch, BackboneConfig, BackboneFamily, ConfigError, EfficientDetConfig, Fusion,
     Normalization,
 };
+#[cfg(feature = "torch")]
 pub use efficientdet::{anchors_tensor, EfficientDet, EfficientDetOutput, ModelError, TrainModes};
+#[cfg(feature = "torch")]
 pub use weights::{load_named, read_pt, KeyReport, LoadPolicy, WeightsError};

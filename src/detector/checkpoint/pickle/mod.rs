@@ -42,15 +42,30 @@ pub fn unpickle(
     data: &[u8],
     loader: &mut dyn PersistentLoader,
 ) -> Result<(Value, usize), PickleError> {
-    Vm {
+    let mut vm = Vm {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
         loader,
+        linked: Vec::new(),
+    };
+    let result = vm.run().and_then(|r| {
+        if value::has_cycle(&vm.linked) {
+            Err(PickleError::Malformed {
+                offset: r.1,
+                msg: "a container holds itself (a reference cycle; no checkpoint has one)".into(),
+            })
+        } else {
+            Ok(r)
+        }
+    });
+    if result.is_err() {
+        // Reference counting cannot free a cycle: empty every container that may be in one.
+        vm.linked.iter().for_each(value::clear_container);
     }
-    .run()
+    result
 }
 
 struct Vm<'a, 'l> {
@@ -60,10 +75,13 @@ struct Vm<'a, 'l> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     loader: &'l mut dyn PersistentLoader,
+    /// Every list/dict that was given a container (tuple, list or dict) as an item: the
+    /// only places a reference cycle can close.
+    linked: Vec<Value>,
 }
 
 impl<'a> Vm<'a, '_> {
-    fn run(mut self) -> Result<(Value, usize), PickleError> {
+    fn run(&mut self) -> Result<(Value, usize), PickleError> {
         loop {
             let at = self.pos;
             let op = self.u8("opcode")?;
@@ -375,6 +393,10 @@ impl<'a> Vm<'a, '_> {
     fn append(&mut self, at: usize, items: Vec<Value>) -> Result<(), PickleError> {
         match self.top(at)? {
             Value::List(l) => {
+                let l = l.clone();
+                if items.iter().any(Value::is_container) {
+                    self.linked.push(Value::List(l.clone()));
+                }
                 l.borrow_mut().extend(items);
                 Ok(())
             }
@@ -396,6 +418,9 @@ impl<'a> Vm<'a, '_> {
                 return Err(self.malformed(at, format!("SETITEM on a {kind}")));
             }
         };
+        if items.iter().any(Value::is_container) {
+            self.linked.push(Value::Dict(d.clone()));
+        }
         let mut d = d.borrow_mut();
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {

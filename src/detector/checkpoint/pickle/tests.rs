@@ -143,3 +143,34 @@ fn long_integers_decode() {
         Ok(Value::BigInt(_))
     ));
 }
+
+#[test]
+fn self_containing_containers_are_refused_and_freed() {
+    // d = {}; d['a'] = d  (BINPUT / BINGET), and l = []; l.append(l)  (DUP).
+    let dict = [0x80, 2, b'}', b'q', 0, 0x8c, 1, b'a', b'h', 0, b's', b'.'];
+    let list = [0x80, 2, b']', b'2', b'a', b'.'];
+    for p in [&dict[..], &list[..]] {
+        let err = run(p).unwrap_err().to_string();
+        assert!(err.contains("reference cycle"), "{err}");
+    }
+    // Containers nested without a cycle (shared, even) are fine.
+    let shared = [
+        0x80, 2, b']', b'q', 0, b']', b'h', 0, b'a', b'h', 0, b'a', b'.',
+    ];
+    assert!(run(&shared).is_ok());
+
+    // What the reader does after refusing: a cycle found, then broken, frees it.
+    let l = Rc::new(RefCell::new(Vec::new()));
+    let weak = Rc::downgrade(&l);
+    let d = Value::Dict(Rc::new(RefCell::new(value::Dict::new(false))));
+    if let Value::Dict(dd) = &d {
+        dd.borrow_mut()
+            .insert(Value::str("l"), Value::List(l.clone()));
+    }
+    l.borrow_mut().push(Value::tuple(vec![d.clone()]));
+    let roots = [Value::List(l.clone())];
+    assert!(value::has_cycle(&roots));
+    roots.iter().for_each(value::clear_container);
+    drop((roots, l, d));
+    assert!(weak.upgrade().is_none(), "the cycle was freed");
+}

@@ -168,6 +168,43 @@ impl Value {
         Value::Str(Rc::from(s))
     }
 
+    /// A tuple, list or dict: something that holds other values.
+    pub fn is_container(&self) -> bool {
+        matches!(self, Value::Tuple(_) | Value::List(_) | Value::Dict(_))
+    }
+
+    /// The container's identity (its allocation), or `None` for a leaf.
+    fn container_ptr(&self) -> Option<*const ()> {
+        match self {
+            Value::Tuple(t) => Some(Rc::as_ptr(t) as *const ()),
+            Value::List(l) => Some(Rc::as_ptr(l) as *const ()),
+            Value::Dict(d) => Some(Rc::as_ptr(d) as *const ()),
+            _ => None,
+        }
+    }
+
+    /// The container's items (keys and values for a dict) that are containers themselves.
+    fn container_children(&self) -> Vec<Value> {
+        match self {
+            Value::Tuple(t) => t.iter().filter(|v| v.is_container()).cloned().collect(),
+            Value::List(l) => l
+                .borrow()
+                .iter()
+                .filter(|v| v.is_container())
+                .cloned()
+                .collect(),
+            Value::Dict(d) => d
+                .borrow()
+                .entries
+                .iter()
+                .flat_map(|(k, v)| [k, v])
+                .filter(|v| v.is_container())
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Moves this value's children into `out`, when this is their only owner.
     fn take_children(&mut self, out: &mut Vec<Value>) {
         match self {
@@ -193,6 +230,54 @@ impl Value {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether a container reachable from `roots` contains itself (iterative DFS, linear in
+/// the number of container links; no recursion, so deep nesting is fine).
+pub(super) fn has_cycle(roots: &[Value]) -> bool {
+    use std::collections::hash_map::Entry;
+    // false: on the current path; true: finished.
+    let mut state: HashMap<*const (), bool> = HashMap::new();
+    for root in roots {
+        let Some(p) = root.container_ptr() else {
+            continue;
+        };
+        if state.contains_key(&p) {
+            continue;
+        }
+        state.insert(p, false);
+        let mut path: Vec<(*const (), Vec<Value>)> = vec![(p, root.container_children())];
+        while let Some(top) = path.last_mut() {
+            match top.1.pop() {
+                Some(child) => {
+                    let cp = child.container_ptr().expect("children are containers");
+                    match state.entry(cp) {
+                        Entry::Occupied(e) if !*e.get() => return true,
+                        Entry::Occupied(_) => {}
+                        Entry::Vacant(e) => {
+                            e.insert(false);
+                            path.push((cp, child.container_children()));
+                        }
+                    }
+                }
+                None => {
+                    state.insert(top.0, true);
+                    path.pop();
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Empties a list or dict (dropping its items outside the borrow), breaking any cycle
+/// through it.
+pub(super) fn clear_container(v: &Value) {
+    match v {
+        Value::List(l) => drop(std::mem::take(&mut *l.borrow_mut())),
+        Value::Dict(d) => drop(std::mem::take(&mut *d.borrow_mut())),
+        _ => {}
     }
 }
 

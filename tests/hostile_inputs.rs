@@ -1,0 +1,691 @@
+//! Hostile and broken inputs: each must give a clear error (which file, what is wrong)
+//! and do no damage (inputs untouched, no partial outputs).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use detlab::dataset::image_info::decode_upright_rgb;
+use detlab::dataset::{read_image_info, ClassList, ImageAnnotation, LabelBox};
+use detlab::export::{export_coco, ExportOptions, Layout, SplitMode};
+use detlab::formats::{voc, FormatError};
+use detlab::geometry::BoxXyxy;
+
+fn detlab(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every file below `dir` with its bytes, to prove that nothing changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A noisy image, so that most of a JPEG/PNG file is pixel data rather than header.
+fn write_image(path: &Path, w: u32, h: u32) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)).wrapping_mul(2_654_435_761);
+        image::Rgb([(v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8])
+    });
+    img.save(path).unwrap();
+}
+
+fn write_voc(image: &Path, w: u32, h: u32, boxes: &[[f64; 4]]) {
+    let mut ann = ImageAnnotation::new(image.file_name().unwrap().to_string_lossy(), w, h);
+    for b in boxes {
+        ann.boxes
+            .push(LabelBox::new("cola", BoxXyxy::new(b[0], b[1], b[2], b[3])));
+    }
+    voc::write(&image.with_extension("xml"), &ann, image).unwrap();
+}
+
+fn export_options(images: &Path, out: &Path) -> ExportOptions {
+    ExportOptions {
+        images_dir: images.to_path_buf(),
+        labels_dir: None,
+        out_dir: out.to_path_buf(),
+        classes: ClassList::new(),
+        split: SplitMode::None,
+        layout: Layout::Plain,
+        difficult_as_crowd: false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Images: truncated, corrupt, 0×0 and "decompression bomb" headers.
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend((data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend(kind);
+    out.extend(data);
+    let crc = crc32(&out[start..]);
+    out.extend(crc.to_be_bytes());
+}
+
+/// A PNG of a signature, an IHDR claiming `w`×`h` RGB8, an empty IDAT and IEND (valid CRCs).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    // An (empty) zlib stream, so that the decoder gets as far as reporting the size.
+    png_chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0, 0, 0, 0, 1]);
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A JPEG of SOI, a baseline SOF0 claiming `w`×`h` (3 components) and EOI.
+fn jpeg_sof(w: u16, h: u16) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
+    out.extend(h.to_be_bytes());
+    out.extend(w.to_be_bytes());
+    out.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9]);
+    out
+}
+
+#[test]
+fn truncated_and_corrupt_images_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ext in ["jpg", "png"] {
+        let good = d.join(format!("good.{ext}"));
+        write_image(&good, 256, 192);
+        let bytes = std::fs::read(&good).unwrap();
+
+        // Cut in the pixel data: the header still reads. PNG decoding fails; the JPEG
+        // decoder, like browsers, fills the missing rows with grey (never other sizes).
+        let half = d.join(format!("half.{ext}"));
+        std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+        assert_eq!(read_image_info(&half).unwrap().width, 256);
+        match decode_upright_rgb(&half) {
+            Err(e) => assert!(e.to_string().contains("half."), "{e}"),
+            Ok(img) => {
+                assert_eq!(ext, "jpg", "a truncated PNG must not decode");
+                assert_eq!(img.dimensions(), (256, 192));
+            }
+        }
+
+        // Cut inside the header, or garbage after the magic: nothing reads.
+        let stub = d.join(format!("stub.{ext}"));
+        std::fs::write(&stub, &bytes[..12]).unwrap();
+        let corrupt = d.join(format!("corrupt.{ext}"));
+        let mut garbage = bytes[..4].to_vec();
+        garbage.extend((0..500u32).map(|i| (i * 7919 % 251) as u8));
+        std::fs::write(&corrupt, &garbage).unwrap();
+        for p in [&stub, &corrupt] {
+            let err = read_image_info(p).expect_err("a broken header").to_string();
+            assert!(err.contains(&p.display().to_string()), "{err}");
+            assert!(decode_upright_rgb(p).is_err(), "{}", p.display());
+        }
+    }
+    // Nothing was written or changed by reading.
+    let before = snapshot(d);
+    let _ = read_image_info(&d.join("corrupt.png"));
+    assert_eq!(snapshot(d), before);
+}
+
+#[test]
+fn zero_and_huge_headers_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("zero.png", png_header(0, 0), ""),
+        (
+            "bomb.png",
+            png_header(100_000, 100_000),
+            "larger than detlab accepts",
+        ),
+        // Each side allowed, the area not (900 megapixels).
+        (
+            "area.png",
+            png_header(30_000, 30_000),
+            "larger than detlab accepts",
+        ),
+        (
+            "wide.png",
+            png_header(1_000_000, 1),
+            "larger than detlab accepts",
+        ),
+        ("zero.jpg", jpeg_sof(0, 0), ""),
+        ("bomb.jpg", jpeg_sof(65_535, 65_535), ""),
+    ];
+    for (name, bytes, reason) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let err = read_image_info(&p).expect_err("refused").to_string();
+        assert!(err.contains(name) && err.contains(reason), "{name}: {err}");
+        // Decoding checks the header first, so the pixels are never allocated.
+        let Err(err) = decode_upright_rgb(&p) else {
+            panic!("{name} decoded")
+        };
+        let err = err.to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn export_skips_unreadable_images_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    write_image(&images.join("ok.png"), 64, 48);
+    write_voc(&images.join("ok.png"), 64, 48, &[[1.0, 1.0, 20.0, 20.0]]);
+    std::fs::write(images.join("bomb.png"), png_header(100_000, 100_000)).unwrap();
+    std::fs::write(images.join("truncated.jpg"), &jpeg_sof(64, 48)[..9]).unwrap();
+    let before = snapshot(&images);
+
+    let out = dir.path().join("out");
+    let summary = export_coco(&export_options(&images, &out), &|_, _| {}).unwrap();
+    let mut skipped: Vec<String> = summary
+        .skipped
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped, ["bomb.png", "truncated.jpg"]);
+    let report = summary.report();
+    assert!(
+        report.contains("bomb.png") && report.contains("larger than"),
+        "{report}"
+    );
+    assert_eq!(summary.total_images(), 1);
+    assert_eq!(snapshot(&images), before);
+}
+
+#[test]
+fn image_size_disagreeing_with_xml_uses_the_header_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    write_image(&images.join("a.png"), 64, 48);
+    write_voc(
+        &images.join("a.png"),
+        640,
+        480,
+        &[[10.0, 10.0, 600.0, 400.0]],
+    );
+    write_image(&images.join("b.png"), 32, 32);
+    write_voc(&images.join("b.png"), 32, 32, &[[1.0, 1.0, 20.0, 20.0]]);
+    let before = snapshot(&images);
+
+    let out = dir.path().join("out");
+    let summary = export_coco(&export_options(&images, &out), &|_, _| {}).unwrap();
+    assert_eq!(summary.size_mismatches.len(), 1);
+    assert!(summary.size_mismatches[0].path.ends_with("a.png"));
+    assert!(
+        summary.size_mismatches[0].reason.contains("640×480")
+            && summary.size_mismatches[0].reason.contains("64×48")
+    );
+    assert!(summary.report().contains("warning: label size differs"));
+    let coco = detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    let a = coco.images.iter().find(|i| i.file_name == "a.png").unwrap();
+    assert_eq!((a.width, a.height), (64, 48));
+    // The box is clipped to the real image.
+    let ann = coco
+        .annotations
+        .iter()
+        .find(|x| x.image_id == a.id)
+        .unwrap();
+    assert_eq!(ann.bbox, [10.0, 10.0, 54.0, 38.0]);
+    assert_eq!(snapshot(&images), before, "label files are not rewritten");
+}
+
+// ---------------------------------------------------------------------------------------
+// XML and class files.
+
+#[test]
+fn xml_entities_and_huge_text_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<annotation><filename>a.jpg</filename><object><name>&lol3;</name>
+<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>"#;
+    let external = r#"<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<annotation><filename>&x;</filename></annotation>"#;
+    for (name, xml) in [("laughs.xml", laughs), ("external.xml", external)] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, xml).unwrap();
+        let err = voc::read(&p).unwrap_err();
+        assert_eq!(err.path(), p);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(name) && msg.contains("unknown entity"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), xml);
+    }
+
+    // 16 MiB of text in one element reads as that text (no blow-up, no quadratic work).
+    let big = "x".repeat(16 << 20);
+    let xml = format!(
+        "<annotation><filename>a.jpg</filename><note>{big}</note><size><width>4</width>\
+         <height>4</height></size></annotation>"
+    );
+    let p = dir.path().join("huge.xml");
+    std::fs::write(&p, &xml).unwrap();
+    let ann = voc::read(&p).unwrap();
+    assert_eq!(ann.extra[0].text.len(), big.len());
+
+    // Deep nesting is refused with a position, not a stack overflow.
+    let deep = format!("<annotation>{}", "<a>".repeat(100_000));
+    let p = dir.path().join("deep.xml");
+    std::fs::write(&p, &deep).unwrap();
+    let msg = voc::read(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("deep.xml") && msg.contains("nesting deeper"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn non_utf8_class_and_label_files_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = dir.path().join("classes.txt");
+    std::fs::write(&classes, b"cola\nsprite\nfa\xeftra\n").unwrap();
+    let msg = ClassList::read(&classes).unwrap_err().to_string();
+    assert!(
+        msg.contains("classes.txt") && msg.contains("line 3"),
+        "{msg}"
+    );
+
+    let xml = dir.path().join("latin1.xml");
+    std::fs::write(
+        &xml,
+        b"<annotation><filename>caf\xe9.jpg</filename></annotation>",
+    )
+    .unwrap();
+    let err = voc::read(&xml).unwrap_err();
+    assert!(matches!(err, FormatError::NotUtf8 { .. }), "{err}");
+    assert!(err.to_string().contains("latin1.xml"));
+
+    // The CLI refuses before creating anything.
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    write_image(&images.join("a.png"), 8, 8);
+    let out = dir.path().join("out");
+    let o = detlab(&[
+        os("export"),
+        os("coco"),
+        os("--images"),
+        images.as_os_str(),
+        os("--classes"),
+        classes.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("classes.txt"), "{}", text(&o));
+    assert!(!out.exists(), "no output on a bad class file");
+}
+
+// ---------------------------------------------------------------------------------------
+// COCO files with duplicate ids or dangling references.
+
+const BAD_COCO: [(&str, &str, &str); 4] = [
+    (
+        "dup_image.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":8,"height":8},{"id":1,"file_name":"b.jpg","width":8,"height":8}],"annotations":[],"categories":[{"id":1,"name":"x"}]}"#,
+        "duplicate image id 1",
+    ),
+    (
+        "dup_ann.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":8,"height":8}],"annotations":[{"id":5,"image_id":1,"category_id":1,"bbox":[0,0,2,2]},{"id":5,"image_id":1,"category_id":1,"bbox":[1,1,2,2]}],"categories":[{"id":1,"name":"x"}]}"#,
+        "annotation id 5",
+    ),
+    (
+        "dangling_image.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":8,"height":8}],"annotations":[{"id":1,"image_id":9,"category_id":1,"bbox":[0,0,2,2]}],"categories":[{"id":1,"name":"x"}]}"#,
+        "image_id 9",
+    ),
+    (
+        "dangling_category.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":8,"height":8}],"annotations":[{"id":1,"image_id":1,"category_id":4,"bbox":[0,0,2,2]}],"categories":[{"id":1,"name":"x"}]}"#,
+        "category_id 4",
+    ),
+];
+
+#[test]
+fn coco_import_refuses_bad_ids_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for (name, json, reason) in BAD_COCO {
+        let p = dir.path().join(name);
+        std::fs::write(&p, json).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let o = detlab(&[
+            os("convert"),
+            os("--from"),
+            os("coco"),
+            os("--to"),
+            os("voc"),
+            os("--coco"),
+            p.as_os_str(),
+            os("--images"),
+            images.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        let t = text(&o);
+        assert!(!o.status.success(), "{name}: {t}");
+        assert!(t.contains(name) && t.contains(reason), "{name}: {t}");
+        assert!(!out.exists(), "{name}: no output folder");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), json);
+    }
+}
+
+#[test]
+fn coco_eval_refuses_dangling_and_duplicate_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let dt = dir.path().join("dt.json");
+    std::fs::write(&dt, "[]").unwrap();
+    // pycocotools keeps duplicate image ids (the evaluator matches it); the rest are errors.
+    for (name, json, reason) in &BAD_COCO[1..] {
+        let gt = dir.path().join(name);
+        std::fs::write(&gt, json).unwrap();
+        let o = detlab(&[
+            os("eval"),
+            os("--gt"),
+            gt.as_os_str(),
+            os("--dt"),
+            dt.as_os_str(),
+        ]);
+        let t = text(&o);
+        assert!(!o.status.success(), "{name}: {t}");
+        assert!(t.contains(name) && t.contains(reason), "{name}: {t}");
+    }
+    // A detection for an image the GT lacks.
+    let gt = dir.path().join("gt.json");
+    std::fs::write(
+        &gt,
+        r#"{"images":[{"id":1}],"annotations":[],"categories":[{"id":1}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &dt,
+        r#"[{"image_id":2,"category_id":1,"bbox":[0,0,1,1],"score":0.5}]"#,
+    )
+    .unwrap();
+    let o = detlab(&[
+        os("eval"),
+        os("--gt"),
+        gt.as_os_str(),
+        os("--dt"),
+        dt.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("dt.json"), "{t}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints for another architecture, or with NaNs.
+
+/// Writes `d0.pth` (only the tensors the provisional D0 check pins, 2 classes) and
+/// `nan.pth` (the same with one NaN) with the venv's PyTorch.
+fn write_checkpoints(dir: &Path) -> bool {
+    let Some(python) = common::venv_python() else {
+        return false;
+    };
+    let script = r#"
+import sys, torch
+sd = {}
+for l in range(3):
+    sd[f"bifpn.{l}.conv6_up.pointwise_conv.conv.weight"] = torch.zeros(64, 64, 1, 1)
+for head, out in (("regressor", 36), ("classifier", 18)):
+    sd[f"{head}.conv_list.2.pointwise_conv.conv.weight"] = torch.zeros(64, 64, 1, 1)
+    sd[f"{head}.header.pointwise_conv.conv.weight"] = torch.zeros(out, 64, 1, 1)
+    sd[f"{head}.header.pointwise_conv.conv.bias"] = torch.zeros(out)
+sd["backbone_net.model._conv_stem.conv.weight"] = torch.ones(32, 3, 3, 3)
+torch.save(sd, sys.argv[1] + "/d0.pth")
+sd["classifier.header.pointwise_conv.conv.bias"][7] = float("nan")
+torch.save(sd, sys.argv[1] + "/nan.pth")
+"#;
+    let ok = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIP: the venv's python cannot write checkpoints (no torch?)");
+    }
+    ok
+}
+
+#[test]
+fn checkpoint_of_another_arch_or_with_nans_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    if !write_checkpoints(dir.path()) {
+        return;
+    }
+    let import = |input: &str, arch: &str, out: &Path| {
+        detlab(&[
+            os("import-weights"),
+            dir.path().join(input).as_os_str(),
+            os("--arch"),
+            os(arch),
+            os("--num-classes"),
+            os("2"),
+            os("--out"),
+            out.as_os_str(),
+        ])
+    };
+    let ok = dir.path().join("ok.safetensors");
+    let o = import("d0.pth", "d0", &ok);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(ok.exists());
+
+    let before = snapshot(dir.path());
+    let out = dir.path().join("d1.safetensors");
+    let o = import("d0.pth", "d1", &out);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("d0.pth") && t.contains("does not fit"),
+        "{t}"
+    );
+    assert!(!out.exists());
+
+    let out = dir.path().join("nan.safetensors");
+    let o = import("nan.pth", "d0", &out);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("nan.pth")
+            && t.contains("classifier.header.pointwise_conv.conv.bias")
+            && t.contains("non-finite"),
+        "{t}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "inputs untouched, no partial output"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Output folders that cannot be written: read-only, a file in the way, a full disk.
+
+fn small_dataset(images: &Path, n: usize) {
+    std::fs::create_dir_all(images).unwrap();
+    for i in 0..n {
+        let img = images.join(format!("i{i:03}.png"));
+        std::fs::write(&img, b"").unwrap();
+        write_voc(
+            &img,
+            64,
+            48,
+            &[[1.0, 1.0, 20.0, 20.0], [5.0, 5.0, 30.0, 40.0]],
+        );
+    }
+}
+
+fn export_cli(images: &Path, out: &Path) -> Output {
+    detlab(&[
+        os("export"),
+        os("coco"),
+        os("--images"),
+        images.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ])
+}
+
+#[test]
+fn output_path_that_is_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 3);
+    let out = dir.path().join("out");
+    std::fs::write(&out, b"not a folder").unwrap();
+    let o = export_cli(&images, &out);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("cannot write") && t.contains("out"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"not a folder");
+}
+
+#[test]
+fn read_only_output_folder_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 3);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("instances_train.json"), b"old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root (as in CI containers) ignores the mode bits: nothing to test then.
+    if std::fs::write(out.join("probe"), b"").is_ok() {
+        std::fs::remove_file(out.join("probe")).unwrap();
+        eprintln!("SKIP: running as root, permission bits do not apply (see the file-in-the-way and full-disk tests)");
+        return;
+    }
+    let o = export_cli(&images, &out);
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("cannot write"), "{t}");
+    assert_eq!(
+        std::fs::read(out.join("instances_train.json")).unwrap(),
+        b"old"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
+
+/// A full disk, simulated with a file-size limit (`ulimit -f`, SIGXFSZ ignored so that
+/// writes fail with EFBIG as they would with ENOSPC): the old output stays whole and no
+/// temp file is left.
+#[test]
+fn full_disk_keeps_the_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 40);
+    let out = dir.path().join("out");
+    let o = export_cli(&images, &out);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = snapshot(&out);
+    assert!(before.iter().any(|(_, b)| b.len() > 2048));
+
+    small_dataset(&images, 41);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 2 && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_detlab"))
+        .args([os("export"), os("coco"), os("--images"), images.as_os_str()])
+        .args([os("--out"), out.as_os_str()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("cannot write") && t.contains("instances_train.json"),
+        "{t}"
+    );
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "old output untouched, no temp file left"
+    );
+}
+
+/// A real ENOSPC (from /dev/full) inside an atomic write: the error comes back and the
+/// destination is untouched. (/dev/full itself is never the destination: the temp file
+/// would be created in /dev.)
+#[test]
+fn enospc_during_an_atomic_write_keeps_the_old_file() {
+    use std::io::Write;
+    let Ok(mut full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("SKIP: no /dev/full");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("labels.xml");
+    std::fs::write(&p, b"old").unwrap();
+    let err = detlab::atomic::write_atomic_with(&p, |f| {
+        f.write_all(b"new, partial")?;
+        full.write_all(b"x")?;
+        full.flush()
+    })
+    .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(28), "{err}"); // ENOSPC
+    assert_eq!(std::fs::read(&p).unwrap(), b"old");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
