@@ -300,36 +300,17 @@ impl EfficientNet {
 /// classifier (`_conv_head`, `_bn1`, `_fc`) map too, although a detector has no such
 /// parameters (a loader should skip them as expected extras).
 pub fn lite0_backbone_key(wheel_key: &str) -> String {
-    format!(
-        "backbone_net.model.{}",
-        lukemelas_to_same_pad_key(wheel_key)
-    )
+    crate::detector::checkpoint::keymap::lukemelas_to_zylo117(wheel_key)
 }
 
 /// Inserts `.conv` after a conv module's name in a lukemelas key:
 /// `_conv_stem.weight` → `_conv_stem.conv.weight`, `_blocks.0._se_reduce.bias` →
 /// `_blocks.0._se_reduce.conv.bias`; other keys are returned unchanged.
 pub fn lukemelas_to_same_pad_key(key: &str) -> String {
-    const CONVS: [&str; 7] = [
-        "_conv_stem",
-        "_expand_conv",
-        "_depthwise_conv",
-        "_project_conv",
-        "_conv_head",
-        "_se_reduce",
-        "_se_expand",
-    ];
-    let parts: Vec<&str> = key.split('.').collect();
-    match parts.as_slice() {
-        [prefix @ .., module, leaf]
-            if CONVS.contains(module) && (*leaf == "weight" || *leaf == "bias") =>
-        {
-            let mut out: Vec<&str> = prefix.to_vec();
-            out.extend([*module, "conv", *leaf]);
-            out.join(".")
-        }
-        _ => key.to_string(),
-    }
+    let full = lite0_backbone_key(key);
+    full.strip_prefix(crate::detector::checkpoint::keymap::BACKBONE_PREFIX)
+        .map(str::to_string)
+        .unwrap_or(full)
 }
 
 #[cfg(test)]
