@@ -1,27 +1,15 @@
 //! The foundation CLI end to end: `--help`, `demo`, `export coco`, `convert`, with
 //! awkward file names and broken files.
 
+mod common;
+
+use common::{detlab, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use detlab::dataset::{ImageAnnotation, LabelBox};
 use detlab::formats::coco::CocoDataset;
 use detlab::geometry::BoxXyxy;
-
-fn detlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detlab"))
-        .args(args)
-        .output()
-        .expect("run detlab")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn help_lists_every_subcommand() {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{detlab, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,23 +14,8 @@ use detlab::export::{export_coco, ExportOptions, Layout, SplitMode};
 use detlab::formats::{voc, FormatError};
 use detlab::geometry::BoxXyxy;
 
-fn detlab(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detlab"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
     s.as_ref()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Every file below `dir` with its bytes, to prove that nothing changed.

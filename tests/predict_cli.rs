@@ -4,29 +4,15 @@
 
 mod common;
 
+use common::{detlab, text};
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use detlab::detector::checkpoint::{ModelArch, ModelMeta};
 use detlab::detector::inference::{Detector, DetectorOptions, DeviceChoice};
 use detlab::detector::maths::postprocess::SelectConfig;
 use tch::{Device, Kind, Tensor};
-
-fn detlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detlab"))
-        .args(args)
-        .output()
-        .expect("run detlab")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

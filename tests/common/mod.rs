@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The `../shared` folder beside the checkout (or `$DETLAB_SHARED`), if present.
 /// Tests that need it call this and return early, with a message, when it is `None`.
@@ -29,4 +31,21 @@ pub fn venv_python() -> Option<PathBuf> {
         eprintln!("SKIP: DETLAB_PYTHON={} does not exist", py.display());
         None
     }
+}
+
+/// Runs the `detlab` binary built for these tests.
+pub fn detlab<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(args)
+        .output()
+        .expect("run detlab")
+}
+
+/// A command's stdout and stderr together, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
