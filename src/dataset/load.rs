@@ -25,6 +25,22 @@ pub fn load_labels(
     let Some((path, format)) = find_label(image, save_dir) else {
         return Ok(None);
     };
+    let annotation = read_label_file(image, &path, format)?;
+    Ok(Some(LoadedLabels {
+        path,
+        format,
+        annotation,
+    }))
+}
+
+/// Reads the label file `path` of `image` as `format`. The size is filled from the image
+/// header when the file does not carry it (YOLO never does), and the file name from the
+/// image when missing.
+pub fn read_label_file(
+    image: &Path,
+    path: &Path,
+    format: LabelFormat,
+) -> Result<ImageAnnotation, FormatError> {
     let filename = image
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -33,30 +49,24 @@ pub fn load_labels(
         read_image_info(image)
             .map(|i| (i.width, i.height))
             .map_err(|e| {
-                FormatError::invalid(&path, format.name(), format!("needs the image size: {e}"))
+                FormatError::invalid(path, format.name(), format!("needs the image size: {e}"))
             })
     };
     let mut annotation = match format {
-        LabelFormat::Voc => voc::read(&path)?,
-        LabelFormat::CreateMl => createml::read(&path, &filename)?,
+        LabelFormat::Voc => voc::read(path)?,
+        LabelFormat::CreateMl => createml::read(path, &filename)?,
         LabelFormat::Yolo => {
             let (w, h) = header_size()?;
-            yolo::read(&path, &filename, w, h)?
+            yolo::read(path, &filename, w, h)?
         }
     };
     if !annotation.has_size() {
-        let (w, h) = header_size()?;
-        annotation.width = w;
-        annotation.height = h;
+        (annotation.width, annotation.height) = header_size()?;
     }
     if annotation.filename.is_empty() {
         annotation.filename = filename;
     }
-    Ok(Some(LoadedLabels {
-        path,
-        format,
-        annotation,
-    }))
+    Ok(annotation)
 }
 
 /// Writes `annotation` for `image` in `format` (atomically) and returns the path written.

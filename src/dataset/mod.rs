@@ -10,6 +10,6 @@ pub mod scan;
 pub use annotation::{ImageAnnotation, LabelBox};
 pub use class_list::{ClassList, ClassListError};
 pub use image_info::{read_image_info, ImageInfo};
-pub use load::{load_labels, save_labels, LoadedLabels};
+pub use load::{load_labels, read_label_file, save_labels, LoadedLabels};
 pub use lookup::{find_label, label_path, LabelFormat};
 pub use scan::{is_image_path, scan_images};

@@ -4,11 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::coco_export::{ExportError, Skipped};
 use crate::dataset::{
-    label_path, read_image_info, save_labels, scan_images, ClassList, ImageAnnotation, LabelBox,
+    label_path, read_label_file, save_labels, scan_images, ClassList, ImageAnnotation, LabelBox,
     LabelFormat,
 };
 use crate::formats::coco::CocoDataset;
-use crate::formats::{createml, voc, yolo, FormatError};
 
 /// Where labels come from.
 #[derive(Clone, Debug)]
@@ -53,7 +52,8 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, ExportError> 
                 .filter_map(|image| {
                     let path = label_path(&image, labels_dir.as_deref(), *format);
                     path.is_file().then(|| {
-                        let ann = read_as(&image, &path, *format).map_err(|e| e.to_string());
+                        let ann =
+                            read_label_file(&image, &path, *format).map_err(|e| e.to_string());
                         (image, ann)
                     })
                 })
@@ -93,31 +93,6 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, ExportError> 
             .map_err(|source| ExportError::Write { path, source })?;
     }
     Ok(summary)
-}
-
-/// Reads `path` as `format` for `image` (sizes from the image header where needed).
-fn read_as(image: &Path, path: &Path, format: LabelFormat) -> Result<ImageAnnotation, FormatError> {
-    let filename = image
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let size = || {
-        read_image_info(image)
-            .map(|i| (i.width, i.height))
-            .map_err(|e| FormatError::invalid(path, format.name(), e.to_string()))
-    };
-    let mut ann = match format {
-        LabelFormat::Voc => voc::read(path)?,
-        LabelFormat::CreateMl => createml::read(path, &filename)?,
-        LabelFormat::Yolo => {
-            let (w, h) = size()?;
-            yolo::read(path, &filename, w, h)?
-        }
-    };
-    if !ann.has_size() {
-        (ann.width, ann.height) = size()?;
-    }
-    Ok(ann)
 }
 
 /// One annotation per COCO image, with its image path below `images_dir`.
