@@ -23,7 +23,7 @@ use super::config::{ConfigError, DeviceChoice, OptimizerKind, TrainConfig};
 use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
 use super::ema::Ema;
 use super::events::{CancelHandle, CheckpointKind, TrainEvent, ValMetrics};
-use super::init::{load_initial_weights, Init, InitError};
+use super::init::{load_initial_weights, seeded_fresh_init, Init, InitError};
 use super::loss::detection_loss;
 use super::optimizer::{Optimizer, OptimizerSettings};
 use super::schedule::Schedule;
@@ -227,6 +227,7 @@ fn run(
     let nc = class_names.len() as i64;
     let vs = VarStore::new(device);
     let model = EfficientDet::new(&vs.root(), &net_cfg, nc)?;
+    seeded_fresh_init(&vs, cfg.seed);
     let mut meta = ModelMeta::for_arch(arch, class_names.clone());
     meta.input_size = cfg.input_size;
 
