@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::detector::train::anchor_fit::fit_ratios;
 use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
 use crate::detector::train::{
     train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog, OptimizerKind,
@@ -88,6 +89,11 @@ pub struct TrainArgs {
     /// Scale-jitter range `MIN,MAX` (1,1 = off).
     #[arg(long, value_name = "MIN,MAX", default_value = "0.8,1.2")]
     pub scale_jitter: String,
+    /// Anchor aspect ratios: `auto` (3 ratios fitted to the training boxes' height/width by
+    /// k-means; tall bottles want this) or `X,Y;X,Y;...` multipliers. Default: the
+    /// architecture's `1,1;1.4,0.7;0.7,1.4`. Saved in the model file.
+    #[arg(long, value_name = "auto|X,Y;X,Y;...")]
+    pub anchor_ratios: Option<String>,
     /// Horizontal-flip probability.
     #[arg(long, default_value_t = 0.5)]
     pub hflip: f64,
@@ -112,6 +118,21 @@ fn parse_pair(s: &str) -> anyhow::Result<(f64, f64)> {
         .split_once(',')
         .with_context(|| format!("expected MIN,MAX, got `{s}`"))?;
     Ok((a.trim().parse()?, b.trim().parse()?))
+}
+
+/// `X,Y;X,Y;...` as `(x, y)` pairs.
+fn parse_ratios(list: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+    list.split(';')
+        .map(|pair| parse_pair(pair).with_context(|| format!("--anchor-ratios `{list}`")))
+        .collect()
+}
+
+fn format_ratios(ratios: &[(f64, f64)]) -> String {
+    ratios
+        .iter()
+        .map(|(x, y)| format!("{x:.3},{y:.3} (h/w {:.2})", y / x))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Runs `detlab train`.
@@ -180,6 +201,26 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: … and {} more images skipped", data.skipped.len() - 5);
     }
     data.check_trainable()?;
+    let mut config = config;
+    match args.anchor_ratios.as_deref() {
+        None => {}
+        Some("auto") => {
+            let shapes: Vec<(f64, f64)> = data
+                .train
+                .iter()
+                .flat_map(|s| s.boxes.iter().map(|b| (b.width(), b.height())))
+                .collect();
+            let ratios = fit_ratios(&shapes, 3).context("--anchor-ratios auto: no boxes")?;
+            eprintln!(
+                "anchors: ratios fitted to {} boxes: {}",
+                shapes.len(),
+                format_ratios(&ratios)
+            );
+            config.anchor_ratios = Some(ratios);
+        }
+        Some(list) => config.anchor_ratios = Some(parse_ratios(list)?),
+    }
+    config.validate()?;
     let counts = data.train_box_counts();
     eprintln!(
         "data: {} train / {} val images; classes: {}",

@@ -225,6 +225,10 @@ pub struct TrainConfig {
     /// First epochs with the backbone frozen (no gradients, BatchNorm in eval mode); the
     /// BiFPN and heads train. Then the whole network trains.
     pub freeze_backbone_epochs: usize,
+    /// Anchor aspect ratios `(x, y)` instead of the architecture's reference ones (see
+    /// [`super::anchor_fit`]); saved in the model file, so inference uses them too.
+    #[serde(default)]
+    pub anchor_ratios: Option<Vec<(f64, f64)>>,
     pub augment: AugmentConfig,
     /// Seed of the split, the shuffling, the augmentations and libtorch's RNG.
     pub seed: u64,
@@ -264,6 +268,7 @@ impl Default for TrainConfig {
             grad_clip: Some(10.0),
             ema_decay: None,
             freeze_backbone_epochs: 0,
+            anchor_ratios: None,
             augment: AugmentConfig::default(),
             seed: 0,
             threads: None,
@@ -304,6 +309,17 @@ impl TrainConfig {
         }
         if self.epochs == 0 || self.batch_size == 0 {
             return bad("epochs and batch size must be at least 1".into());
+        }
+        if let Some(ratios) = &self.anchor_ratios {
+            if ratios.is_empty()
+                || ratios
+                    .iter()
+                    .any(|&(x, y)| !(x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0))
+            {
+                return bad(format!(
+                    "anchor ratios {ratios:?} must be one or more positive (x, y) pairs"
+                ));
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("learning rate {} must be positive", self.lr));

@@ -203,7 +203,10 @@ mod tests {
             let mean = w.mean(tch::Kind::Float).double_value(&[]);
             let std = w.std(true).double_value(&[]);
             assert!(mean.abs() < 0.05 * expected, "{name}: mean {mean}");
-            assert!((std / expected - 1.0).abs() < 0.05, "{name}: std {std} vs {expected}");
+            assert!(
+                (std / expected - 1.0).abs() < 0.05,
+                "{name}: std {std} vs {expected}"
+            );
             checked += 1;
         }
         assert!(checked > 10, "only {checked} kernels checked");

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod anchor_fit;
 pub mod assign;
 pub mod checkpoint;
 pub mod config;

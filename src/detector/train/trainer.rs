@@ -29,9 +29,8 @@ use super::optimizer::{Optimizer, OptimizerSettings};
 use super::schedule::Schedule;
 use super::validate::{validate, ValidateError};
 use crate::detector::checkpoint::ModelMeta;
-use crate::detector::model::{
-    anchors_tensor, EfficientDet, EfficientDetConfig, ModelError, TrainModes,
-};
+use crate::detector::inference::network_config;
+use crate::detector::model::{anchors_tensor, EfficientDet, ModelError, TrainModes};
 
 /// What to train and where.
 #[derive(Clone, Debug)]
@@ -217,19 +216,17 @@ fn run(
     let device = resolve_device(cfg.device)?;
     tch::manual_seed(cfg.seed as i64);
     let arch = cfg.model_arch()?;
-    let net_cfg = EfficientDetConfig::new(
-        arch.name()
-            .parse()
-            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
-    )
-    .map_err(|e| ConfigError(e.to_string()))?;
     let class_names = job.data.class_names.clone();
+    let mut meta = ModelMeta::for_arch(arch, class_names.clone());
+    meta.input_size = cfg.input_size;
+    if let Some(ratios) = &cfg.anchor_ratios {
+        meta.anchors.ratios = ratios.clone();
+    }
+    let net_cfg = network_config(&meta).map_err(|e| ConfigError(e.to_string()))?;
     let nc = class_names.len() as i64;
     let vs = VarStore::new(device);
     let model = EfficientDet::new(&vs.root(), &net_cfg, nc)?;
     seeded_fresh_init(&vs, cfg.seed);
-    let mut meta = ModelMeta::for_arch(arch, class_names.clone());
-    meta.input_size = cfg.input_size;
 
     let mut progress = match &resume {
         Some(r) => {
@@ -625,13 +622,7 @@ pub fn load_trained(
 ) -> Result<(VarStore, EfficientDet, ModelMeta), TrainError> {
     let file = crate::detector::checkpoint::ModelFile::read(path)
         .map_err(|e| TrainError::Resume(e.to_string()))?;
-    let arch = file.meta.arch;
-    let net_cfg = EfficientDetConfig::new(
-        arch.name()
-            .parse()
-            .map_err(|e: crate::detector::model::ConfigError| ConfigError(e.to_string()))?,
-    )
-    .map_err(|e| ConfigError(e.to_string()))?;
+    let net_cfg = network_config(&file.meta).map_err(|e| ConfigError(e.to_string()))?;
     let vs = VarStore::new(device);
     let model = EfficientDet::new(&vs.root(), &net_cfg, file.meta.num_classes() as i64)?;
     let meta = checkpoint::load_model(path, &vs)?;
