@@ -61,11 +61,18 @@ fn predict_and_eval_on_a_demo_dataset() {
         .write(&model)
         .unwrap();
 
-    // No model: a clear error.
+    // No --model: the default model ($DETLAB_MODEL here); a missing one is a clear error
+    // naming the file, and nothing is written.
     let out = tmp.path().join("pred.json");
-    let o = detlab(&["predict", "--images", s(&data), "--out", s(&out)]);
+    let missing = tmp.path().join("no-such-model.safetensors");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(["predict", "--images", s(&data), "--out", s(&out)])
+        .env("DETLAB_MODEL", &missing)
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("a model is needed"), "{}", text(&o));
+    assert!(text(&o).contains("no-such-model.safetensors"), "{}", text(&o));
+    assert!(!out.exists());
 
     // detlab's document. Fresh class scores are ≈ 0.01, so a low threshold.
     let common = [

@@ -56,6 +56,8 @@ fn harness(f: &Fixture, single_class: bool) -> Harness<'static, DetlabApp> {
                 GuiArgs {
                     dir: Some(images),
                     screenshot: None,
+                    model: None,
+                    no_model: true,
                 },
                 settings,
             );

@@ -29,6 +29,8 @@ fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabA
                 GuiArgs {
                     dir: Some(images),
                     screenshot: None,
+                    model: None,
+                    no_model: true,
                 },
                 settings,
             )

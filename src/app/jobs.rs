@@ -82,6 +82,7 @@ pub enum PickPurpose {
     SaveDir,
     ExportFolder,
     DemoFolder,
+    ModelFile,
 }
 
 /// Opens a native folder/file picker on a thread.
@@ -98,6 +99,9 @@ pub fn spawn_picker(
         let picked = match purpose {
             PickPurpose::OpenFile => dialog
                 .add_filter("images", crate::dataset::scan::IMAGE_EXTENSIONS)
+                .pick_file(),
+            PickPurpose::ModelFile => dialog
+                .add_filter("detlab model", &["safetensors"])
                 .pick_file(),
             _ => dialog.pick_folder(),
         };

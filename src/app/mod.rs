@@ -4,11 +4,13 @@
 pub mod document;
 pub mod image_loader;
 pub mod jobs;
+pub mod review;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod training;
 
-pub use state::{AppState, Fit, Tool, View};
+pub use state::{AppState, Fit, Page, Tool, View};
 
 use std::path::PathBuf;
 
@@ -50,6 +52,11 @@ impl DetlabApp {
         if let Some(w) = warning {
             state.info(w);
         }
+        match (&args.model, args.no_model) {
+            (Some(model), _) => state.load_model(model.clone()),
+            (None, true) => state.review.default_requested = true,
+            (None, false) => {}
+        }
         if let Some(dir) = args.dir {
             state.dropped(dir);
         }
@@ -66,6 +73,8 @@ impl eframe::App for DetlabApp {
         let state = &mut self.state;
         state.poll_session();
         state.poll_jobs();
+        state.poll_review();
+        state.poll_training();
         let keep = state.current_path();
         if let Some(loader) = &mut state.loader {
             loader.poll(ctx, keep.as_deref());

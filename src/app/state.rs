@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
+use super::review::Review;
+use super::training::{TrainingForm, TrainingRun};
 use super::image_loader::ImageLoader;
 use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
 use super::session::{label_status, ImageStatus, Session};
@@ -105,6 +107,22 @@ pub struct AppState {
     pub export_result: Option<Result<ExportSummary, String>>,
     pub picker: Option<Job<(PickPurpose, Option<PathBuf>)>>,
     pub demo_job: Option<Job<Result<PathBuf, String>>>,
+    pub page: Page,
+    pub review: Review,
+    pub training_form: TrainingForm,
+    pub training: Option<TrainingRun>,
+}
+
+/// What the central area shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Page {
+    /// The image with its labels and the model's predictions.
+    #[default]
+    Label,
+    /// COCO numbers and PR curves of the model on the labels.
+    Evaluate,
+    /// The training panel.
+    Train,
 }
 
 /// The Export COCO dialog's choices.
@@ -153,6 +171,10 @@ impl AppState {
             export_result: None,
             picker: None,
             demo_job: None,
+            page: Page::Label,
+            review: Review::default(),
+            training_form: TrainingForm::default(),
+            training: None,
         }
     }
 
@@ -211,6 +233,7 @@ impl AppState {
         }
         self.settings.remember_folder(&folder);
         self.save_settings();
+        self.load_default_model();
         self.info(format!("opened {}", folder.display()));
     }
 
@@ -321,6 +344,7 @@ impl AppState {
     /// Saves (when needed and allowed) before the current image is left. Returns `false`
     /// when the save failed and the user must decide (nothing is lost).
     pub fn leave_current_image(&mut self) -> bool {
+        self.remember_labels();
         if self.settings.autosave
             && self
                 .doc
@@ -383,6 +407,7 @@ impl AppState {
         self.doc = Some(doc);
         self.current = Some(index);
         self.pending_label = None;
+        self.review.selected = None;
         self.view.fit = if self.view.fit == Fit::Width {
             Fit::Width
         } else {
@@ -798,6 +823,7 @@ impl AppState {
                         }
                     }
                     PickPurpose::DemoFolder => self.create_demo(path),
+                    PickPurpose::ModelFile => self.load_model(path),
                 }
             }
         }

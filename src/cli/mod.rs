@@ -58,6 +58,12 @@ pub struct GuiArgs {
     /// Save a screenshot of the first frames to this PNG and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// Model to review with (default: the shipped Cola/Sprite model, or $DETLAB_MODEL).
+    #[arg(long, value_name = "M.safetensors")]
+    pub model: Option<PathBuf>,
+    /// Start without a model (open one from the Review panel).
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
 }
 
 /// Parses the arguments and runs the subcommand; errors are printed, never panicked.

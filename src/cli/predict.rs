@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::dataset::{find_label, is_image_path, scan_images, ImageAnnotation, LabelBox};
 use crate::detector::inference::{
+    default_model_path, SHIPPED_MODEL,
     predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction, PredictConfig,
 };
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
@@ -18,7 +19,8 @@ use crate::eval::CocoGroundTruth;
 /// Model and post-processing options shared by `predict` and `eval --model`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DetectArgs {
-    /// The detlab model file (`detlab import-weights` writes one).
+    /// The detlab model file (default: the shipped models/cola-sprite-lite0.safetensors,
+    /// or $DETLAB_MODEL).
     #[arg(long, value_name = "M.safetensors")]
     pub model: Option<PathBuf>,
     /// Keep detections with a score above this.
@@ -87,12 +89,13 @@ impl DetectArgs {
         })
     }
 
-    /// Loads the model (an error when none is given).
+    /// Loads `--model`, else the shipped model (an error when neither exists).
     pub fn load_detector(&self) -> anyhow::Result<(PathBuf, Detector)> {
-        let Some(path) = &self.model else {
+        let Some(path) = self.model.clone().or_else(default_model_path) else {
             bail!(
-                "a model is needed: pass --model M.safetensors (make one from a PyTorch \
-                 checkpoint with `detlab import-weights`); detlab does not ship a default model yet"
+                "a model is needed: pass --model M.safetensors (the shipped {SHIPPED_MODEL} \
+                 was not found in models/; make a model with `detlab train` or \
+                 `detlab import-weights`)"
             );
         };
         let options = DetectorOptions {
@@ -100,9 +103,9 @@ impl DetectArgs {
             threads: self.threads,
             fold_batchnorm: true,
         };
-        let det = Detector::load(path, &options)
+        let det = Detector::load(&path, &options)
             .with_context(|| format!("loading model {}", path.display()))?;
-        Ok((path.clone(), det))
+        Ok((path, det))
     }
 }
 

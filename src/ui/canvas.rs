@@ -5,7 +5,9 @@ use egui::{Color32, CursorIcon, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
 use super::colors::class_color;
 use crate::app::image_loader::ImageSlot;
+use crate::app::review::ShownPrediction;
 use crate::app::{AppState, Fit, Tool};
+use crate::review::PredictionState;
 use crate::geometry::BoxXyxy;
 
 /// Screen distance (points) within which a handle or edge is grabbed.
@@ -36,6 +38,15 @@ enum Drag {
         index: usize,
         edges: Edges,
         original: BoxXyxy,
+    },
+    /// Fixing a prediction: moving it (`edges` all false) or resizing it; on release it
+    /// becomes a label.
+    Fix {
+        index: usize,
+        edges: Edges,
+        start: [f64; 2],
+        original: BoxXyxy,
+        current: BoxXyxy,
     },
     Pan,
 }
@@ -141,8 +152,10 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
         );
     }
 
-    interact(ui, state, &response, t, full_size);
+    let predictions = state.shown_predictions();
+    interact(ui, state, &response, t, full_size, &predictions);
     paint_boxes(ui, state, &painter, t);
+    paint_predictions(ui, state, &painter, t, &predictions);
     if let Some(err) = state.doc.as_ref().and_then(|d| d.load_error.clone()) {
         let text = format!("labels not loaded — the file is left untouched:\n{err}");
         painter.text(
@@ -282,6 +295,7 @@ fn interact(
     response: &egui::Response,
     t: Transform,
     size: [u32; 2],
+    predictions: &[ShownPrediction],
 ) {
     let id = drag_id();
     let editable = state.doc.as_ref().is_some_and(|d| d.can_save());
@@ -322,7 +336,7 @@ fn interact(
                     start: clamp_point(t.to_image(p), size),
                 }
             } else {
-                start_edit_drag(state, t, p)
+                start_fix_drag(state, t, p, predictions).unwrap_or_else(|| start_edit_drag(state, t, p))
             });
         }
     }
@@ -378,9 +392,51 @@ fn interact(
                     let b = drawn_box(start, cur, square, size);
                     state.canvas_info = format!("new box {:.0} × {:.0}", b.width(), b.height());
                 }
+                Drag::Fix {
+                    index,
+                    edges,
+                    start,
+                    original,
+                    ..
+                } => {
+                    let current = if edges.any() {
+                        let c = clamp_point(cur, size);
+                        let mut b = original;
+                        if edges.left {
+                            b.x1 = c[0].round();
+                        }
+                        if edges.right {
+                            b.x2 = c[0].round();
+                        }
+                        if edges.top {
+                            b.y1 = c[1].round();
+                        }
+                        if edges.bottom {
+                            b.y2 = c[1].round();
+                        }
+                        b.normalized()
+                    } else {
+                        let (w, h) = (size[0] as f64, size[1] as f64);
+                        let dx = (cur[0] - start[0]).clamp(-original.x1, w - original.x2);
+                        let dy = (cur[1] - start[1]).clamp(-original.y1, h - original.y2);
+                        original.translated(dx.round(), dy.round())
+                    };
+                    drag = Some(Drag::Fix {
+                        index,
+                        edges,
+                        start,
+                        original,
+                        current,
+                    });
+                }
             }
         }
         if response.drag_stopped() {
+            if let Some(Drag::Fix { index, current, original, .. }) = drag {
+                if current != original {
+                    state.accept_prediction(index, None, Some(current));
+                }
+            }
             if let Drag::Draw { start } = d {
                 let b = drawn_box(start, t.to_image(p), square, size);
                 let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
@@ -396,8 +452,22 @@ fn interact(
     if response.clicked() && state.tool == Tool::Edit {
         if let Some(p) = pointer {
             let hit = box_at(state, t, p);
-            if let Some(doc) = &mut state.doc {
-                doc.selected = hit;
+            let prediction = prediction_at(predictions, t, p);
+            let prefer_prediction = match (hit, prediction) {
+                (_, Some(i)) if predictions[i].state == PredictionState::Pending => true,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if prefer_prediction {
+                state.review.selected = prediction;
+                if let Some(doc) = &mut state.doc {
+                    doc.selected = None;
+                }
+            } else {
+                state.review.selected = None;
+                if let Some(doc) = &mut state.doc {
+                    doc.selected = hit;
+                }
             }
         }
     }
@@ -423,6 +493,45 @@ fn interact(
             d.remove::<Drag>(id);
         }
     });
+}
+
+/// The prediction under `p` that can be selected (pending or matching a label): the
+/// smallest one.
+fn prediction_at(predictions: &[ShownPrediction], t: Transform, p: Pos2) -> Option<usize> {
+    predictions
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.state, PredictionState::Pending | PredictionState::MatchesLabel))
+        .filter(|(_, s)| t.rect(&s.detection.bbox).expand(2.0).contains(p))
+        .min_by(|(_, a), (_, b)| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))
+        .map(|(i, _)| i)
+}
+
+/// A drag that starts on the selected pending prediction fixes it.
+fn start_fix_drag(
+    state: &mut AppState,
+    t: Transform,
+    p: Pos2,
+    predictions: &[ShownPrediction],
+) -> Option<Drag> {
+    let index = state.review.selected?;
+    let shown = predictions.get(index)?;
+    if shown.state != PredictionState::Pending {
+        return None;
+    }
+    let b = shown.detection.bbox;
+    let r = t.rect(&b);
+    let edges = edges_at(r, p);
+    if !edges.any() && !r.contains(p) {
+        return None;
+    }
+    Some(Drag::Fix {
+        index,
+        edges,
+        start: t.to_image(p),
+        original: b,
+        current: b,
+    })
 }
 
 fn start_edit_drag(state: &mut AppState, t: Transform, p: Pos2) -> Drag {
@@ -548,6 +657,63 @@ fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Tran
                 Stroke::new(2.0, Color32::from_rgb(0, 255, 0)),
                 StrokeKind::Inside,
             );
+        }
+    }
+}
+
+/// Predictions: dashed outlines in the class colour with the score; the selected one
+/// (or the one being fixed) is highlighted. Predictions that match a label are faint.
+fn paint_predictions(
+    ui: &egui::Ui,
+    state: &AppState,
+    painter: &egui::Painter,
+    t: Transform,
+    predictions: &[ShownPrediction],
+) {
+    let Some(model) = &state.review.model else {
+        return;
+    };
+    let drag: Option<Drag> = ui.data(|d| d.get_temp(drag_id()));
+    let font = egui::FontId::proportional(12.0);
+    for (i, p) in predictions.iter().enumerate() {
+        let name = model
+            .class_names
+            .get(p.detection.class_id)
+            .map_or("?", String::as_str);
+        if state.hidden_classes.contains(name) {
+            continue;
+        }
+        let color = class_color(name, &state.settings.class_colors);
+        let (width, color) = match p.state {
+            PredictionState::Pending => (2.0, color),
+            PredictionState::MatchesLabel => (1.0, color.gamma_multiply(0.45)),
+            _ => continue,
+        };
+        let bbox = match drag {
+            Some(Drag::Fix { index, current, .. }) if index == i => current,
+            _ => p.detection.bbox,
+        };
+        let r = t.rect(&bbox);
+        let selected = state.review.selected == Some(i);
+        if selected {
+            painter.rect_filled(r, 0.0, color.gamma_multiply(0.18));
+        }
+        let stroke = Stroke::new(if selected { width + 1.5 } else { width }, color);
+        let corners = [
+            r.left_top(),
+            r.right_top(),
+            r.right_bottom(),
+            r.left_bottom(),
+            r.left_top(),
+        ];
+        painter.extend(egui::Shape::dashed_line(&corners, stroke, 7.0, 4.0));
+        if p.state == PredictionState::Pending || selected {
+            let text = format!("{name} {:.2}", p.detection.score);
+            let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
+            let pos = Pos2::new(r.left() + 2.0, r.bottom() - galley.size().y - 2.0);
+            let bg = Rect::from_min_size(pos - Vec2::new(2.0, 0.0), galley.size() + Vec2::new(4.0, 0.0));
+            painter.rect_filled(bg, 2.0, Color32::from_black_alpha(170));
+            painter.galley(pos, galley, Color32::WHITE);
         }
     }
 }

@@ -46,6 +46,12 @@ pub const HELP: &[(&str, &str)] = &[
         "open folder / change save folder / open file",
     ),
     ("Ctrl+E", "export COCO"),
+    ("Tab", "next pending prediction (across images)"),
+    ("Enter or a", "accept the selected prediction"),
+    ("Delete or r", "reject the selected prediction"),
+    ("1 … 9", "with a prediction selected: accept it as class 1–9"),
+    ("drag a prediction", "fix it (it becomes a label)"),
+    ("Shift+Enter", "accept all pending predictions on this image"),
 ];
 
 /// Applies the shortcuts pressed this frame.
@@ -88,6 +94,9 @@ pub fn handle(ctx: &egui::Context, state: &mut AppState) {
     }
     if pressed(CTRL, Key::V) {
         state.copy_previous_boxes();
+    }
+    if state.review.model.is_some() {
+        review_keys(state, &pressed);
     }
     if pressed(CTRL_SHIFT, Key::F) {
         state.view.fit = Fit::Width;
@@ -132,17 +141,6 @@ pub fn handle(ctx: &egui::Context, state: &mut AppState) {
     if pressed(Modifiers::NONE, Key::Minus) {
         zoom_by(state, 1.0 / 1.1);
     }
-    const DIGITS: [Key; 9] = [
-        Key::Num1,
-        Key::Num2,
-        Key::Num3,
-        Key::Num4,
-        Key::Num5,
-        Key::Num6,
-        Key::Num7,
-        Key::Num8,
-        Key::Num9,
-    ];
     for (i, k) in DIGITS.iter().enumerate() {
         if pressed(Modifiers::NONE, *k) {
             state.use_class(i);
@@ -159,6 +157,46 @@ pub fn handle(ctx: &egui::Context, state: &mut AppState) {
         }
         if pressed(Modifiers::NONE, key) {
             state.nudge_selected(dx, dy);
+        }
+    }
+}
+
+const DIGITS: [Key; 9] = [
+    Key::Num1,
+    Key::Num2,
+    Key::Num3,
+    Key::Num4,
+    Key::Num5,
+    Key::Num6,
+    Key::Num7,
+    Key::Num8,
+    Key::Num9,
+];
+
+/// Review keys; with a prediction selected they take precedence over the labelling keys
+/// (`a`, Delete, digits).
+fn review_keys(state: &mut AppState, pressed: &dyn Fn(Modifiers, Key) -> bool) {
+    if pressed(Modifiers::SHIFT, Key::Enter) {
+        state.accept_all_shown();
+    }
+    if pressed(Modifiers::NONE, Key::Tab) {
+        state.next_pending();
+    }
+    let Some(index) = state.review.selected else {
+        return;
+    };
+    if pressed(Modifiers::NONE, Key::Escape) {
+        state.review.selected = None;
+    } else if pressed(Modifiers::NONE, Key::Enter) || pressed(Modifiers::NONE, Key::A) {
+        state.accept_prediction(index, None, None);
+    } else if pressed(Modifiers::NONE, Key::Delete)
+        || pressed(Modifiers::NONE, Key::Backspace)
+        || pressed(Modifiers::NONE, Key::R)
+    {
+        state.reject_prediction(index);
+    } else if let Some(k) = DIGITS.iter().position(|k| pressed(Modifiers::NONE, *k)) {
+        if let Some(name) = state.classes.names().get(k).cloned() {
+            state.accept_prediction(index, Some(name), None);
         }
     }
 }

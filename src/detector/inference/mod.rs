@@ -13,12 +13,14 @@
 //! # Ok(()) }
 //! ```
 
+mod default_model;
 mod detector;
 mod device;
 mod error;
 mod files;
 mod prediction;
 
+pub use default_model::{default_model_path, SHIPPED_MODEL};
 pub use detector::{expected_keys, network_config, Detector, DetectorOptions};
 pub use device::DeviceChoice;
 pub use error::InferenceError;

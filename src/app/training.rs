@@ -1,0 +1,447 @@
+//! A training run started from the app: the training engine on its own thread, its typed
+//! events streamed back to the UI, a cancel handle for Stop.
+//!
+//! The run reads a snapshot of the data: the labels are loaded once when it starts (on the
+//! run's thread), so the labeller can keep editing while it trains.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::time::Instant;
+
+use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
+use crate::detector::train::{
+    AugmentConfig, CancelHandle, DeviceChoice, Init, TrainConfig, TrainEvent, TrainJob,
+};
+
+/// The settings the training panel edits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingForm {
+    /// `lite0` or `d0` … `d8`.
+    pub arch: String,
+    /// A detlab model file to start from; empty: the architecture's default start.
+    pub weights: String,
+    pub from_scratch: bool,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub input_size: u32,
+    pub device: DeviceChoice,
+    /// CPU threads for libtorch and decoding (0: libtorch's default).
+    pub threads: usize,
+    pub augment: AugmentConfig,
+    pub val_fraction: f64,
+    pub freeze_backbone_epochs: usize,
+    pub ema: bool,
+    /// Fit anchor aspect ratios to the boxes (see `detector::train::anchor_fit`).
+    pub fit_anchors: bool,
+    /// The run folder; empty: `<labels>/.detlab/runs/<arch>`.
+    pub out_dir: String,
+}
+
+impl Default for TrainingForm {
+    fn default() -> Self {
+        let c = TrainConfig::default();
+        Self {
+            arch: c.arch,
+            weights: String::new(),
+            from_scratch: false,
+            epochs: c.epochs,
+            batch_size: c.batch_size,
+            lr: c.lr,
+            input_size: c.input_size,
+            device: DeviceChoice::Auto,
+            threads: 0,
+            augment: c.augment,
+            val_fraction: c.val_fraction,
+            freeze_backbone_epochs: 1,
+            ema: true,
+            fit_anchors: true,
+            out_dir: String::new(),
+        }
+    }
+}
+
+impl TrainingForm {
+    /// The engine configuration these settings describe.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            arch: self.arch.clone(),
+            input_size: self.input_size,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            device: self.device,
+            threads: (self.threads > 0).then_some(self.threads),
+            augment: self.augment,
+            val_fraction: self.val_fraction,
+            freeze_backbone_epochs: self.freeze_backbone_epochs,
+            ema_decay: self.ema.then_some(0.998),
+            ..TrainConfig::default()
+        }
+    }
+
+    /// The run folder for a dataset whose labels live in `labels_dir`.
+    pub fn run_dir(&self, labels_dir: &std::path::Path) -> PathBuf {
+        if self.out_dir.trim().is_empty() {
+            labels_dir.join(".detlab").join("runs").join(&self.arch)
+        } else {
+            PathBuf::from(self.out_dir.trim())
+        }
+    }
+}
+
+/// Where a run stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    LoadingData,
+    Training,
+    Stopping,
+    Finished { best_path: Option<PathBuf> },
+    Failed(String),
+}
+
+impl RunStatus {
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::LoadingData | Self::Training | Self::Stopping)
+    }
+}
+
+/// The curves the panel plots, as `[x, y]` points.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingHistory {
+    /// x: fractional epoch (`epoch - 1 + step / steps_per_epoch`).
+    pub loss: Vec<[f64; 2]>,
+    pub cls: Vec<[f64; 2]>,
+    pub box_loss: Vec<[f64; 2]>,
+    /// x: epoch.
+    pub val_ap: Vec<[f64; 2]>,
+    pub val_ap50: Vec<[f64; 2]>,
+    pub images_per_sec: f64,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    pub device: String,
+    /// Steps done in this process and when the first one was seen, for the ETA.
+    steps_done: usize,
+    first_step_at: Option<Instant>,
+}
+
+impl TrainingHistory {
+    /// Seconds left at the pace of this process's steps so far.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let started = self.first_step_at?;
+        if self.steps_done < 2 || self.steps_per_epoch == 0 {
+            return None;
+        }
+        let total = self.epochs * self.steps_per_epoch;
+        let done = (self.epoch.saturating_sub(1)) * self.steps_per_epoch + self.step;
+        let per_step = started.elapsed().as_secs_f64() / (self.steps_done - 1) as f64;
+        Some(total.saturating_sub(done) as f64 * per_step)
+    }
+
+    fn record(&mut self, e: &TrainEvent) {
+        match e {
+            TrainEvent::Started {
+                device,
+                steps_per_epoch,
+                config,
+                start_epoch,
+                ..
+            } => {
+                self.device = device.clone();
+                self.steps_per_epoch = *steps_per_epoch;
+                self.epochs = config.epochs;
+                self.epoch = *start_epoch;
+            }
+            TrainEvent::Step {
+                epoch,
+                step,
+                steps_per_epoch,
+                loss,
+                cls,
+                box_loss,
+                images_per_sec,
+                ..
+            } => {
+                let x = (*epoch as f64 - 1.0) + *step as f64 / (*steps_per_epoch).max(1) as f64;
+                self.loss.push([x, *loss]);
+                self.cls.push([x, *cls]);
+                self.box_loss.push([x, *box_loss]);
+                self.images_per_sec = *images_per_sec;
+                (self.epoch, self.step) = (*epoch, *step);
+                self.steps_done += 1;
+                self.first_step_at.get_or_insert_with(Instant::now);
+            }
+            TrainEvent::Epoch { epoch, val, .. } => {
+                if let Some(v) = val {
+                    self.val_ap.push([*epoch as f64, v.ap]);
+                    self.val_ap50.push([*epoch as f64, v.ap50]);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+enum RunMessage {
+    Note(String),
+    Event(TrainEvent),
+    Ended(Result<(), String>),
+}
+
+/// A run in the background.
+pub struct TrainingRun {
+    rx: Receiver<RunMessage>,
+    cancel: CancelHandle,
+    pub out_dir: PathBuf,
+    pub status: RunStatus,
+    pub history: TrainingHistory,
+    /// Human-readable event log, newest last.
+    pub log: Vec<String>,
+}
+
+impl TrainingRun {
+    /// Starts a run on `images` (labels in `labels`, when not beside the images).
+    pub fn start(
+        form: &TrainingForm,
+        images: PathBuf,
+        labels: Option<PathBuf>,
+        resume: bool,
+        ctx: Option<egui::Context>,
+    ) -> Self {
+        let (tx, rx) = channel();
+        let cancel = CancelHandle::new();
+        let out_dir = form.run_dir(labels.as_deref().unwrap_or(&images));
+        let job_form = form.clone();
+        let job_cancel = cancel.clone();
+        let job_out = out_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("detlab-train".into())
+            .spawn(move || {
+                let result = run(
+                    &job_form, images, labels, job_out, resume, &tx, &job_cancel, &ctx,
+                );
+                let _ = tx.send(RunMessage::Ended(result));
+                if let Some(c) = &ctx {
+                    c.request_repaint();
+                }
+            });
+        let status = match spawned {
+            Ok(_) => RunStatus::LoadingData,
+            Err(e) => RunStatus::Failed(format!("cannot start the training thread: {e}")),
+        };
+        Self {
+            rx,
+            cancel,
+            out_dir,
+            status,
+            history: TrainingHistory::default(),
+            log: Vec::new(),
+        }
+    }
+
+    /// Asks the run to stop after the current step (the last complete epoch can be resumed).
+    pub fn stop(&mut self) {
+        self.cancel.cancel();
+        if self.status.is_active() {
+            self.status = RunStatus::Stopping;
+        }
+    }
+
+    /// Takes the events that arrived since the last frame. Returns `true` if any did.
+    pub fn poll(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(m) = self.rx.try_recv() {
+            any = true;
+            match m {
+                RunMessage::Note(line) => self.log.push(line),
+                RunMessage::Event(e) => {
+                    self.history.record(&e);
+                    if let Some(line) = describe(&e) {
+                        self.log.push(line);
+                    }
+                    match e {
+                        TrainEvent::Started { .. } if self.status == RunStatus::LoadingData => {
+                            self.status = RunStatus::Training
+                        }
+                        TrainEvent::Finished { best_path, .. } => {
+                            self.status = RunStatus::Finished { best_path }
+                        }
+                        TrainEvent::Failed { reason } => self.status = RunStatus::Failed(reason),
+                        _ => {}
+                    }
+                }
+                RunMessage::Ended(Err(reason)) => {
+                    if !matches!(self.status, RunStatus::Failed(_)) {
+                        self.log.push(format!("failed: {reason}"));
+                        self.status = RunStatus::Failed(reason);
+                    }
+                }
+                RunMessage::Ended(Ok(())) => {
+                    if self.status.is_active() {
+                        self.status = RunStatus::Finished { best_path: None };
+                    }
+                }
+            }
+        }
+        any
+    }
+}
+
+impl super::AppState {
+    /// Starts (or with `resume`, continues) a training run on the open folder's labels.
+    /// The current image's labels are saved first so the run sees them.
+    pub fn start_training(&mut self, resume: bool) {
+        if self.training.as_ref().is_some_and(|r| r.status.is_active()) {
+            return;
+        }
+        let Some(session) = &self.session else {
+            self.info("open an image folder first");
+            return;
+        };
+        let (images, labels) = (session.root.clone(), session.save_dir.clone());
+        if self.doc.as_ref().is_some_and(|d| d.is_dirty() && d.can_save()) && !self.save() {
+            return;
+        }
+        self.training = Some(TrainingRun::start(
+            &self.training_form,
+            images,
+            labels,
+            resume,
+            self.ctx.clone(),
+        ));
+    }
+
+    pub fn stop_training(&mut self) {
+        if let Some(run) = &mut self.training {
+            run.stop();
+        }
+    }
+
+    /// Takes the run's new events. Returns `true` if any arrived.
+    pub fn poll_training(&mut self) -> bool {
+        self.training.as_mut().is_some_and(TrainingRun::poll)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    form: &TrainingForm,
+    images: PathBuf,
+    labels: Option<PathBuf>,
+    out_dir: PathBuf,
+    resume: bool,
+    tx: &Sender<RunMessage>,
+    cancel: &CancelHandle,
+    ctx: &Option<egui::Context>,
+) -> Result<(), String> {
+    let note = |s: String| {
+        let _ = tx.send(RunMessage::Note(s));
+    };
+    let mut config = form.config();
+    config.validate().map_err(|e| e.to_string())?;
+    let source = DataSource::from_path(&images, labels.as_deref());
+    let split = ValSplit::Fraction {
+        fraction: config.val_fraction,
+        seed: config.seed,
+    };
+    let data = load_dataset(&source, &split).map_err(|e| e.to_string())?;
+    data.check_trainable().map_err(|e| e.to_string())?;
+    note(format!(
+        "data: {} train / {} val images, {} classes{}",
+        data.train.len(),
+        data.val.len(),
+        data.class_names.len(),
+        if data.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} images skipped", data.skipped.len())
+        }
+    ));
+    if form.fit_anchors {
+        let shapes: Vec<(f64, f64)> = data
+            .train
+            .iter()
+            .flat_map(|s| s.boxes.iter().map(|b| (b.width(), b.height())))
+            .collect();
+        config.anchor_ratios = crate::detector::train::anchor_fit::fit_ratios(&shapes, 3);
+    }
+    let init = match (form.weights.trim(), form.from_scratch) {
+        (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
+        (_, true) => Init::Scratch,
+        _ => Init::Default,
+    };
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let mut metrics = crate::detector::train::MetricsLog::open(&out_dir.join("metrics.jsonl"))
+        .map_err(|e| format!("{}/metrics.jsonl: {e}", out_dir.display()))?;
+    let job = TrainJob {
+        config,
+        data,
+        out_dir,
+        init,
+        resume,
+    };
+    crate::detector::train::train(
+        &job,
+        &mut |e| {
+            let _ = metrics.write(e);
+            let _ = tx.send(RunMessage::Event(e.clone()));
+            if let Some(c) = ctx {
+                c.request_repaint();
+            }
+        },
+        cancel,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// One log line per event worth a line (steps are plotted, not logged).
+fn describe(e: &TrainEvent) -> Option<String> {
+    Some(match e {
+        TrainEvent::Started {
+            device,
+            arch,
+            params,
+            init,
+            start_epoch,
+            ..
+        } => format!("started {arch} ({params} parameters) on {device} at epoch {start_epoch}; from {init}"),
+        TrainEvent::Warning { epoch, step, message } => {
+            format!("warning (epoch {epoch}, step {step}): {message}")
+        }
+        TrainEvent::Step { .. } => return None,
+        TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val,
+            seconds,
+            images_per_sec,
+        } => {
+            let mut s = format!(
+                "epoch {epoch}: loss {train_loss:.4}, {images_per_sec:.1} img/s, {seconds:.0} s"
+            );
+            if let Some(v) = val {
+                s += &format!(", val AP {:.3} AP50 {:.3}", v.ap, v.ap50);
+            }
+            s
+        }
+        TrainEvent::Checkpoint { kind, path, .. } => {
+            format!("wrote {kind:?} {}", path.display())
+        }
+        TrainEvent::Finished {
+            epochs_completed,
+            best_ap,
+            cancelled,
+            seconds,
+            ..
+        } => format!(
+            "{} after {epochs_completed} epoch(s), {seconds:.0} s; best AP {}",
+            if *cancelled { "stopped" } else { "finished" },
+            best_ap.map_or("–".into(), |a| format!("{a:.3}"))
+        ),
+        TrainEvent::Failed { reason } => format!("failed: {reason}"),
+    })
+}

@@ -1,0 +1,392 @@
+//! The review view and the training panel, driven by egui_kittest on the real app: a real
+//! model file, real images, and the real on-disk candidate cache (written here with known
+//! candidates, so every assertion knows which boxes must be shown).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use detlab::app::training::RunStatus;
+use detlab::app::{DetlabApp, Page};
+use detlab::cli::GuiArgs;
+use detlab::detector::checkpoint::{ModelArch, ModelMeta};
+use detlab::detector::inference::{Detector, DetectorOptions};
+use detlab::detector::maths::box_coding::XyxyF32;
+use detlab::detector::maths::letterbox::Letterbox;
+use detlab::detector::maths::postprocess::Candidates;
+use detlab::review::{
+    CachedPrediction, CandidateCache, ImageStamp, ModelId, PredictionState, ReviewLog, Verdict,
+};
+use egui::accesskit::Role;
+use egui::{Key, Modifiers};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    images: PathBuf,
+    settings: PathBuf,
+    model: PathBuf,
+    classes: Vec<String>,
+}
+
+/// A candidate in the 128-px network input: `(x1, y1, x2, y2, score, class)`.
+type Cand = (f32, f32, f32, f32, f32, u32);
+
+/// Three unlabelled 320×240 demo images and a Lite0 model at 128 px; the cache holds
+/// `per_image[i]` as image `i`'s candidates.
+fn fixture(per_image: &[Vec<Cand>]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 3,
+        seed: 11,
+        width: 320,
+        height: 240,
+    })
+    .unwrap();
+    for e in std::fs::read_dir(&images).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "xml") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let classes: Vec<String> = std::fs::read_to_string(images.join("predefined_classes.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, classes.clone());
+    meta.input_size = 128;
+    let options = DetectorOptions {
+        fold_batchnorm: false,
+        ..DetectorOptions::default()
+    };
+    let model = dir.path().join("model.safetensors");
+    Detector::fresh_with_meta(meta, &options)
+        .unwrap()
+        .to_model_file()
+        .unwrap()
+        .write(&model)
+        .unwrap();
+    let cache = CandidateCache::new(&images, &ModelId::of_file(&model).unwrap());
+    for (i, cands) in per_image.iter().enumerate() {
+        let name = format!("shelf_{:04}.jpg", i + 1);
+        let mut sorted = cands.clone();
+        sorted.sort_by(|a, b| b.4.total_cmp(&a.4));
+        let candidates = Candidates::from_parts(
+            sorted
+                .iter()
+                .map(|c| XyxyF32 {
+                    x1: c.0,
+                    y1: c.1,
+                    x2: c.2,
+                    y2: c.3,
+                })
+                .collect(),
+            sorted.iter().map(|c| c.4).collect(),
+            sorted.iter().map(|c| c.5).collect(),
+            (0..sorted.len() as u32).collect(),
+        )
+        .unwrap();
+        let entry = CachedPrediction {
+            stamp: ImageStamp::of(&images.join(&name)).unwrap(),
+            letterbox: Letterbox::new(320, 240, 128),
+            candidates,
+        };
+        cache.store(Path::new(&name), &entry).unwrap();
+    }
+    let settings = dir.path().join("config/settings.json");
+    Fixture {
+        _dir: dir,
+        images,
+        settings,
+        model,
+        classes,
+    }
+}
+
+fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
+    let (images, settings, model) = (f.images.clone(), f.settings.clone(), f.model.clone());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_eframe(move |cc| {
+            DetlabApp::new(
+                &cc.egui_ctx,
+                GuiArgs {
+                    dir: Some(images),
+                    screenshot: None,
+                    model: Some(model),
+                    no_model: false,
+                },
+                settings,
+            )
+        });
+    wait_until(&mut h, "the model and its cached predictions", |app| {
+        let r = &app.state.review;
+        app.state.current_path().is_some()
+            && r.model.is_some()
+            && r.run.is_none()
+            && !r.predictions.is_empty()
+    });
+    h
+}
+
+fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&DetlabApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(2);
+}
+
+/// `(class, score)` of the predictions shown on the current image, with their states.
+fn shown(h: &Harness<'static, DetlabApp>) -> Vec<(usize, f32, PredictionState)> {
+    h.state()
+        .state
+        .shown_predictions()
+        .iter()
+        .map(|p| (p.detection.class_id, p.detection.score, p.state))
+        .collect()
+}
+
+fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
+    let doc = h.state().state.doc.as_ref().unwrap();
+    doc.annotation
+        .boxes
+        .iter()
+        .map(|b| (b.class_name.clone(), [b.bbox.x1, b.bbox.y1, b.bbox.x2, b.bbox.y2]))
+        .collect()
+}
+
+fn press(h: &mut Harness<'static, DetlabApp>, key: Key) {
+    h.key_press(key);
+    h.run_steps(2);
+}
+
+/// Image 1: a confident class-0 box, a near-duplicate of it (NMS removes it at IoU 0.5)
+/// and a weaker class-1 box. Image 2: one class-1 box. Image 3: nothing.
+fn standard() -> Vec<Vec<Cand>> {
+    vec![
+        vec![
+            (10.0, 10.0, 40.0, 70.0, 0.9, 0),
+            (11.0, 11.0, 41.0, 71.0, 0.85, 0),
+            (60.0, 10.0, 100.0, 60.0, 0.4, 1),
+        ],
+        vec![(20.0, 20.0, 60.0, 80.0, 0.8, 1)],
+        vec![],
+    ]
+}
+
+#[test]
+fn sliders_refilter_the_cached_candidates() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    assert_eq!(
+        shown(&h),
+        vec![
+            (0, 0.9, PredictionState::Pending),
+            (1, 0.4, PredictionState::Pending)
+        ]
+    );
+    h.get_by_role_and_label(Role::Slider, "score")
+        .set_value_accesskit(0.5);
+    h.run_steps(2);
+    assert_eq!(shown(&h).len(), 1, "score 0.5 keeps only the 0.9 box");
+    h.get_by_role_and_label(Role::Slider, "NMS IoU")
+        .set_value_accesskit(0.95);
+    h.run_steps(2);
+    let s = shown(&h);
+    assert_eq!(
+        s.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![0.9, 0.85],
+        "IoU 0.95 lets the near-duplicate through"
+    );
+    h.get_by_label("Class-agnostic NMS").click();
+    h.run_steps(2);
+    assert!(h.state().state.review.select.class_agnostic);
+}
+
+#[test]
+fn accept_saves_a_label_and_reject_survives_a_restart() {
+    let f = fixture(&standard());
+    let xml = f.images.join("shelf_0001.xml");
+    {
+        let mut h = harness(&f);
+        // A manual label the accepted prediction overlaps: it must stay as it is.
+        let manual = detlab::dataset::LabelBox::new(
+            f.classes[1].clone(),
+            detlab::geometry::BoxXyxy::new(20.0, 20.0, 110.0, 180.0),
+        );
+        h.state_mut()
+            .state
+            .doc
+            .as_mut()
+            .unwrap()
+            .edit(|a| a.boxes.push(manual));
+        press(&mut h, Key::Tab);
+        assert_eq!(h.state().state.review.selected, Some(0));
+        press(&mut h, Key::Enter);
+        let l = labels(&h);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!(l[0].1, [20.0, 20.0, 110.0, 180.0], "the manual label is untouched");
+        // Input (10,10,40,70) at scale 0.4 → original (25,25,100,175).
+        assert_eq!(l[1], (f.classes[0].clone(), [25.0, 25.0, 100.0, 175.0]));
+        let text = std::fs::read_to_string(&xml).expect("accept saves the labels");
+        assert!(text.contains("<xmin>25</xmin>") && text.contains("<ymax>175</ymax>"), "{text}");
+        assert_eq!(shown(&h)[0].2, PredictionState::Accepted);
+        // The next pending one (class 1, 0.4) is selected; reject it with R.
+        assert_eq!(h.state().state.review.selected, Some(1));
+        press(&mut h, Key::R);
+        assert_eq!(shown(&h).len(), 1, "the rejected prediction is hidden");
+        wait_until(&mut h, "the review log on disk", |_| {
+            ReviewLog::load(&f.images).is_ok_and(|log| {
+                log.decisions(Path::new("shelf_0001.jpg")).len() == 2
+            })
+        });
+    }
+    let log = ReviewLog::load(&f.images).unwrap();
+    let d = log.decisions(Path::new("shelf_0001.jpg"));
+    assert_eq!(d[0].verdict, Verdict::Accepted);
+    assert!((d[0].score - 0.9).abs() < 1e-6, "provenance keeps the score");
+    assert_eq!(d[1].verdict, Verdict::Rejected);
+    assert!(!std::fs::read_to_string(&xml).unwrap().contains("0.9"), "no provenance in the VOC file");
+
+    // Restart: the accepted box is a label, the rejected one stays hidden.
+    let h = harness(&f);
+    assert_eq!(labels(&h).len(), 2);
+    assert_eq!(
+        shown(&h).iter().map(|p| p.2).collect::<Vec<_>>(),
+        vec![PredictionState::Accepted]
+    );
+}
+
+#[test]
+fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    let current = |h: &Harness<'static, DetlabApp>| h.state().state.current;
+    assert_eq!(current(&h), Some(0));
+    press(&mut h, Key::Tab);
+    press(&mut h, Key::Tab);
+    assert_eq!((current(&h), h.state().state.review.selected), (Some(0), Some(1)));
+    press(&mut h, Key::Tab);
+    assert_eq!(current(&h), Some(1), "Tab moves on to the next image with a pending prediction");
+    assert_eq!(h.state().state.review.selected, Some(0));
+    // Relabel with a number key: the label takes class 1's name and the decision is "fixed".
+    press(&mut h, Key::Num1);
+    let l = labels(&h);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].0, h.state().state.classes.names()[0]);
+    assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
+    // Back to image 1 (wrapping past the empty image 3).
+    press(&mut h, Key::Tab);
+    assert_eq!(current(&h), Some(0));
+    // Shift+Enter accepts everything pending there.
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    h.run_steps(2);
+    assert_eq!(labels(&h).len(), 2);
+    assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Accepted));
+}
+
+#[test]
+fn dragging_a_prediction_fixes_it_into_a_label() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    press(&mut h, Key::Tab);
+    let v = h.state().state.view;
+    let at = |x: f64, y: f64| v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom);
+    // Move the (25,25)-(100,175) prediction right by 40 px.
+    let (a, b) = (at(60.0, 100.0), at(100.0, 100.0));
+    h.hover_at(a);
+    h.run_steps(1);
+    h.drag_at(a);
+    h.run_steps(1);
+    h.hover_at(a + (b - a) * 0.5);
+    h.run_steps(1);
+    h.hover_at(b);
+    h.run_steps(1);
+    h.drop_at(b);
+    h.run_steps(2);
+    let l = labels(&h);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!((l[0].1[0] - 65.0).abs() <= 1.0 && (l[0].1[2] - 140.0).abs() <= 1.0, "{l:?}");
+    assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
+}
+
+#[test]
+fn training_from_the_panel_streams_events_and_stops() {
+    let f = fixture(&[]);
+    // The training data needs labels: let the demo generator write them again.
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: f.images.clone(),
+        images: 3,
+        seed: 11,
+        width: 320,
+        height: 240,
+    })
+    .unwrap();
+    let (images, settings) = (f.images.clone(), f.settings.clone());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 1000.0))
+        .build_eframe(move |cc| {
+            DetlabApp::new(
+                &cc.egui_ctx,
+                GuiArgs {
+                    dir: Some(images),
+                    screenshot: None,
+                    model: None,
+                    no_model: true,
+                },
+                settings,
+            )
+        });
+    wait_until(&mut h, "the folder", |app| app.state.current_path().is_some());
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.page, Page::Train);
+    {
+        let form = &mut h.state_mut().state.training_form;
+        form.arch = "d0".into();
+        form.from_scratch = true;
+        form.input_size = 64;
+        form.batch_size = 1;
+        form.epochs = 50;
+        form.threads = 1;
+        form.val_fraction = 0.34;
+        form.freeze_backbone_epochs = 0;
+    }
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    wait_until(&mut h, "a few training steps in the plot", |app| {
+        app.state
+            .training
+            .as_ref()
+            .is_some_and(|r| r.history.loss.len() >= 3 || !r.status.is_active())
+    });
+    let run = h.state().state.training.as_ref().unwrap();
+    assert_eq!(run.status, RunStatus::Training, "{:?}", run.log);
+    assert!(run.history.loss.iter().all(|p| p[1].is_finite()));
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the run to stop", |app| {
+        app.state
+            .training
+            .as_ref()
+            .is_some_and(|r| !r.status.is_active())
+    });
+    let run = h.state().state.training.as_ref().unwrap();
+    assert!(
+        matches!(run.status, RunStatus::Finished { .. }),
+        "{:?} {:?}",
+        run.status,
+        run.log
+    );
+    assert!(run.log.iter().any(|l| l.starts_with("stopped")), "{:?}", run.log);
+    assert!(run.out_dir.join("metrics.jsonl").is_file());
+}
