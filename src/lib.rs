@@ -4,7 +4,9 @@
 //! Layers (every arrow points down):
 //! `ui` → `app` → `dataset`/`formats`/`export` → `geometry`;
 //! `app` → `detector` (tch model; pure box maths in `detector::maths`);
-//! `eval` (COCO mAP) and `cli` sit beside them over the same library calls.
+//! `eval` (COCO mAP) and `cli` sit beside them over the same library calls;
+//! `review` (prediction review, pure) sits under `app`, over `detector::maths`, `eval` and
+//! `dataset`.
 
 #[cfg(feature = "gui")]
 pub mod app;
@@ -20,5 +22,6 @@ pub mod eval;
 pub mod export;
 pub mod formats;
 pub mod geometry;
+pub mod review;
 #[cfg(feature = "gui")]
 pub mod ui;

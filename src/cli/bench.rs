@@ -34,6 +34,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         iterations: usize,
     },
+    /// Review sliders: re-filtering 20,000 cached candidates, and loading one cache file.
+    Review,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -44,6 +46,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = match args.which {
         Bench::Export { files } => crate::bench::export::run(files, python.as_deref())?,
         Bench::Gui => crate::bench::gui::run()?,
+        Bench::Review => crate::bench::review::run()?,
         Bench::Detector {
             threads,
             images,

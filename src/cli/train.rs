@@ -201,7 +201,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: … and {} more images skipped", data.skipped.len() - 5);
     }
     data.check_trainable()?;
-    let mut config = config;
     match args.anchor_ratios.as_deref() {
         None => {}
         Some("auto") => {

@@ -134,6 +134,52 @@ impl Candidates {
         Ok(c)
     }
 
+    /// Rebuilds candidates from their columns (e.g. read back from a cache), recomputing
+    /// the cached areas.
+    ///
+    /// # Errors
+    /// A [`ShapeError`] when the four columns differ in length, a score is not finite,
+    /// or the scores are not in descending order.
+    pub fn from_parts(
+        boxes: Vec<XyxyF32>,
+        scores: Vec<f32>,
+        classes: Vec<u32>,
+        anchors: Vec<u32>,
+    ) -> Result<Self, ShapeError> {
+        let n = scores.len();
+        if boxes.len() != n || classes.len() != n || anchors.len() != n {
+            return Err(ShapeError(format!(
+                "{} boxes, {n} scores, {} classes and {} anchors do not match",
+                boxes.len(),
+                classes.len(),
+                anchors.len()
+            )));
+        }
+        if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+            return Err(ShapeError(format!(
+                "candidate {i} has a non-finite score {}",
+                scores[i]
+            )));
+        }
+        if let Some(i) = scores.windows(2).position(|w| w[0] < w[1]) {
+            return Err(ShapeError(format!(
+                "scores are not in descending order at candidate {}: {} < {}",
+                i + 1,
+                scores[i],
+                scores[i + 1]
+            )));
+        }
+        let areas = boxes.iter().map(area).collect();
+        Ok(Self {
+            boxes,
+            scores,
+            classes,
+            anchors,
+            areas,
+        })
+    }
+
+    /// How many candidates there are.
     pub fn len(&self) -> usize {
         self.scores.len()
     }

@@ -173,3 +173,40 @@ fn refiltering_many_candidates_is_fast() {
     eprintln!("re-filter of 20000 candidates: random {t:?}, clustered {t2:?} per call");
     assert!(t.max(t2).as_millis() < 100, "{t:?} {t2:?}");
 }
+
+#[test]
+fn from_parts_round_trips_and_validates() {
+    let cls = [0.9, 0.1, 0.2, 0.8, 0.3, 0.25];
+    let c = Candidates::from_outputs(&outputs(&cls), 0.05, None).unwrap();
+    let rebuilt = Candidates::from_parts(
+        c.boxes().to_vec(),
+        c.scores().to_vec(),
+        c.classes().to_vec(),
+        c.anchor_indices().to_vec(),
+    )
+    .unwrap();
+    assert_eq!(rebuilt, c); // areas recomputed identically
+    let cfg = SelectConfig::default();
+    assert_eq!(rebuilt.select(&cfg), c.select(&cfg));
+
+    let b = XyxyF32 {
+        x1: 0.0,
+        y1: 0.0,
+        x2: 4.0,
+        y2: 4.0,
+    };
+    let empty = Candidates::from_parts(vec![], vec![], vec![], vec![]).unwrap();
+    assert!(empty.is_empty());
+    // Mismatched lengths.
+    let e = Candidates::from_parts(vec![b], vec![0.5, 0.4], vec![0, 0], vec![0, 1]);
+    assert!(e.unwrap_err().0.contains("do not match"));
+    // Non-finite score.
+    let e = Candidates::from_parts(vec![b, b], vec![0.5, f32::NAN], vec![0, 0], vec![0, 1]);
+    assert!(e.unwrap_err().0.contains("non-finite"));
+    // Ascending scores.
+    let e = Candidates::from_parts(vec![b, b], vec![0.4, 0.5], vec![0, 0], vec![0, 1]);
+    assert!(e.unwrap_err().0.contains("descending"));
+    // Ties are fine.
+    let ok = Candidates::from_parts(vec![b, b], vec![0.5, 0.5], vec![0, 1], vec![0, 1]).unwrap();
+    assert_eq!(ok.len(), 2);
+}
