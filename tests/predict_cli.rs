@@ -71,7 +71,11 @@ fn predict_and_eval_on_a_demo_dataset() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("no-such-model.safetensors"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no-such-model.safetensors"),
+        "{}",
+        text(&o)
+    );
     assert!(!out.exists());
 
     // detlab's document. Fresh class scores are ≈ 0.01, so a low threshold.

@@ -161,7 +161,12 @@ fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
     doc.annotation
         .boxes
         .iter()
-        .map(|b| (b.class_name.clone(), [b.bbox.x1, b.bbox.y1, b.bbox.x2, b.bbox.y2]))
+        .map(|b| {
+            (
+                b.class_name.clone(),
+                [b.bbox.x1, b.bbox.y1, b.bbox.x2, b.bbox.y2],
+            )
+        })
         .collect()
 }
 
@@ -235,28 +240,40 @@ fn accept_saves_a_label_and_reject_survives_a_restart() {
         press(&mut h, Key::Enter);
         let l = labels(&h);
         assert_eq!(l.len(), 2, "{l:?}");
-        assert_eq!(l[0].1, [20.0, 20.0, 110.0, 180.0], "the manual label is untouched");
+        assert_eq!(
+            l[0].1,
+            [20.0, 20.0, 110.0, 180.0],
+            "the manual label is untouched"
+        );
         // Input (10,10,40,70) at scale 0.4 → original (25,25,100,175).
         assert_eq!(l[1], (f.classes[0].clone(), [25.0, 25.0, 100.0, 175.0]));
         let text = std::fs::read_to_string(&xml).expect("accept saves the labels");
-        assert!(text.contains("<xmin>25</xmin>") && text.contains("<ymax>175</ymax>"), "{text}");
+        assert!(
+            text.contains("<xmin>25</xmin>") && text.contains("<ymax>175</ymax>"),
+            "{text}"
+        );
         assert_eq!(shown(&h)[0].2, PredictionState::Accepted);
         // The next pending one (class 1, 0.4) is selected; reject it with R.
         assert_eq!(h.state().state.review.selected, Some(1));
         press(&mut h, Key::R);
         assert_eq!(shown(&h).len(), 1, "the rejected prediction is hidden");
         wait_until(&mut h, "the review log on disk", |_| {
-            ReviewLog::load(&f.images).is_ok_and(|log| {
-                log.decisions(Path::new("shelf_0001.jpg")).len() == 2
-            })
+            ReviewLog::load(&f.images)
+                .is_ok_and(|log| log.decisions(Path::new("shelf_0001.jpg")).len() == 2)
         });
     }
     let log = ReviewLog::load(&f.images).unwrap();
     let d = log.decisions(Path::new("shelf_0001.jpg"));
     assert_eq!(d[0].verdict, Verdict::Accepted);
-    assert!((d[0].score - 0.9).abs() < 1e-6, "provenance keeps the score");
+    assert!(
+        (d[0].score - 0.9).abs() < 1e-6,
+        "provenance keeps the score"
+    );
     assert_eq!(d[1].verdict, Verdict::Rejected);
-    assert!(!std::fs::read_to_string(&xml).unwrap().contains("0.9"), "no provenance in the VOC file");
+    assert!(
+        !std::fs::read_to_string(&xml).unwrap().contains("0.9"),
+        "no provenance in the VOC file"
+    );
 
     // Restart: the accepted box is a label, the rejected one stays hidden.
     let h = harness(&f);
@@ -275,9 +292,16 @@ fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     assert_eq!(current(&h), Some(0));
     press(&mut h, Key::Tab);
     press(&mut h, Key::Tab);
-    assert_eq!((current(&h), h.state().state.review.selected), (Some(0), Some(1)));
+    assert_eq!(
+        (current(&h), h.state().state.review.selected),
+        (Some(0), Some(1))
+    );
     press(&mut h, Key::Tab);
-    assert_eq!(current(&h), Some(1), "Tab moves on to the next image with a pending prediction");
+    assert_eq!(
+        current(&h),
+        Some(1),
+        "Tab moves on to the next image with a pending prediction"
+    );
     assert_eq!(h.state().state.review.selected, Some(0));
     // Relabel with a number key: the label takes class 1's name and the decision is "fixed".
     press(&mut h, Key::Num1);
@@ -316,7 +340,10 @@ fn dragging_a_prediction_fixes_it_into_a_label() {
     h.run_steps(2);
     let l = labels(&h);
     assert_eq!(l.len(), 1, "{l:?}");
-    assert!((l[0].1[0] - 65.0).abs() <= 1.0 && (l[0].1[2] - 140.0).abs() <= 1.0, "{l:?}");
+    assert!(
+        (l[0].1[0] - 65.0).abs() <= 1.0 && (l[0].1[2] - 140.0).abs() <= 1.0,
+        "{l:?}"
+    );
     assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
 }
 
@@ -347,7 +374,9 @@ fn training_from_the_panel_streams_events_and_stops() {
                 settings,
             )
         });
-    wait_until(&mut h, "the folder", |app| app.state.current_path().is_some());
+    wait_until(&mut h, "the folder", |app| {
+        app.state.current_path().is_some()
+    });
     h.get_by_label("Train").click();
     h.run_steps(2);
     assert_eq!(h.state().state.page, Page::Train);
@@ -387,6 +416,10 @@ fn training_from_the_panel_streams_events_and_stops() {
         run.status,
         run.log
     );
-    assert!(run.log.iter().any(|l| l.starts_with("stopped")), "{:?}", run.log);
+    assert!(
+        run.log.iter().any(|l| l.starts_with("stopped")),
+        "{:?}",
+        run.log
+    );
     assert!(run.out_dir.join("metrics.jsonl").is_file());
 }

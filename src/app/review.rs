@@ -501,7 +501,12 @@ impl AppState {
             .count()
     }
 
-    fn record_decision(&mut self, shown: &ShownPrediction, verdict: Verdict, label: Option<&LabelBox>) {
+    fn record_decision(
+        &mut self,
+        shown: &ShownPrediction,
+        verdict: Verdict,
+        label: Option<&LabelBox>,
+    ) {
         let (Some(model), Some(image)) = (self.review.model.clone(), self.current_path()) else {
             return;
         };
@@ -547,15 +552,17 @@ impl AppState {
     /// Turns prediction `index` of the current image into a label (named `class` and with
     /// `bbox` if given: relabel / fix) and saves the labels. Existing labels are never
     /// touched.
-    pub fn accept_prediction(&mut self, index: usize, class: Option<String>, bbox: Option<BoxXyxy>) {
+    pub fn accept_prediction(
+        &mut self,
+        index: usize,
+        class: Option<String>,
+        bbox: Option<BoxXyxy>,
+    ) {
         let shown = self.shown_predictions();
         let Some(p) = shown.get(index).copied() else {
             return;
         };
-        if matches!(
-            p.state,
-            PredictionState::Accepted | PredictionState::Fixed
-        ) {
+        if matches!(p.state, PredictionState::Accepted | PredictionState::Fixed) {
             return;
         }
         let Some(model) = self.review.model.clone() else {
@@ -613,7 +620,10 @@ impl AppState {
     pub fn accept_all_shown(&mut self) {
         loop {
             let shown = self.shown_predictions();
-            let Some(i) = shown.iter().position(|p| p.state == PredictionState::Pending) else {
+            let Some(i) = shown
+                .iter()
+                .position(|p| p.state == PredictionState::Pending)
+            else {
                 break;
             };
             let before = shown.len();
@@ -692,37 +702,36 @@ impl AppState {
                 (!labels.is_empty()).then(|| (p.clone(), c.clone(), labels.clone()))
             })
             .collect();
-        self.review.disagreement_job = Some(Job::spawn("disagreements", self.ctx.clone(), move |_| {
-            let settings = MatchSettings::default();
-            let mut out: Vec<(PathBuf, ImageDisagreement)> = items
-                .into_iter()
-                .map(|(path, pred, labels)| {
-                    let gt: Vec<(BoxXyxy, usize)> = labels
-                        .iter()
-                        .filter_map(|l| {
-                            let c = model.class_names.iter().position(|n| *n == l.class_name)?;
-                            Some((l.bbox, c))
-                        })
-                        .collect();
-                    let found = compare(&gt, &pred.reselect(&select), &settings);
-                    (path, found)
-                })
-                .collect();
-            out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-            out
-        }));
+        self.review.disagreement_job =
+            Some(Job::spawn("disagreements", self.ctx.clone(), move |_| {
+                let settings = MatchSettings::default();
+                let mut out: Vec<(PathBuf, ImageDisagreement)> = items
+                    .into_iter()
+                    .map(|(path, pred, labels)| {
+                        let gt: Vec<(BoxXyxy, usize)> = labels
+                            .iter()
+                            .filter_map(|l| {
+                                let c =
+                                    model.class_names.iter().position(|n| *n == l.class_name)?;
+                                Some((l.bbox, c))
+                            })
+                            .collect();
+                        let found = compare(&gt, &pred.reselect(&select), &settings);
+                        (path, found)
+                    })
+                    .collect();
+                out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+                out
+            }));
     }
 
     /// The disagreement list under the chosen filter, most serious first.
     pub fn disagreement_list(&self) -> Vec<(PathBuf, ImageDisagreement)> {
         let d = &self.review.disagreements;
-        rank(
-            &d.iter().map(|(_, x)| x.clone()).collect::<Vec<_>>(),
-            self.review.disagreement_kind,
-        )
-        .into_iter()
-        .map(|i| d[i].clone())
-        .collect()
+        rank(d, self.review.disagreement_kind)
+            .into_iter()
+            .map(|i| d[i].clone())
+            .collect()
     }
 
     /// Goes to `image` (from the disagreement list).

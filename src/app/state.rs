@@ -4,12 +4,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
-use super::review::Review;
-use super::training::{TrainingForm, TrainingRun};
 use super::image_loader::ImageLoader;
 use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
+use super::review::Review;
 use super::session::{label_status, ImageStatus, Session};
 use super::settings::Settings;
+use super::training::{TrainingForm, TrainingRun};
 use crate::dataset::{
     load_labels, read_image_info, save_labels, ClassList, ImageAnnotation, LabelBox, LabelFormat,
 };

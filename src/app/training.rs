@@ -72,7 +72,7 @@ impl TrainingForm {
             lr: self.lr,
             device: self.device,
             threads: (self.threads > 0).then_some(self.threads),
-            augment: self.augment,
+            augment: self.augment.clone(),
             val_fraction: self.val_fraction,
             freeze_backbone_epochs: self.freeze_backbone_epochs,
             ema_decay: self.ema.then_some(0.998),
@@ -220,7 +220,14 @@ impl TrainingRun {
             .name("detlab-train".into())
             .spawn(move || {
                 let result = run(
-                    &job_form, images, labels, job_out, resume, &tx, &job_cancel, &ctx,
+                    &job_form,
+                    images,
+                    labels,
+                    job_out,
+                    resume,
+                    &tx,
+                    &job_cancel,
+                    &ctx,
                 );
                 let _ = tx.send(RunMessage::Ended(result));
                 if let Some(c) = &ctx {
@@ -301,7 +308,12 @@ impl super::AppState {
             return;
         };
         let (images, labels) = (session.root.clone(), session.save_dir.clone());
-        if self.doc.as_ref().is_some_and(|d| d.is_dirty() && d.can_save()) && !self.save() {
+        if self
+            .doc
+            .as_ref()
+            .is_some_and(|d| d.is_dirty() && d.can_save())
+            && !self.save()
+        {
             return;
         }
         self.training = Some(TrainingRun::start(
@@ -408,8 +420,14 @@ fn describe(e: &TrainEvent) -> Option<String> {
             init,
             start_epoch,
             ..
-        } => format!("started {arch} ({params} parameters) on {device} at epoch {start_epoch}; from {init}"),
-        TrainEvent::Warning { epoch, step, message } => {
+        } => format!(
+            "started {arch} ({params} parameters) on {device} at epoch {start_epoch}; from {init}"
+        ),
+        TrainEvent::Warning {
+            epoch,
+            step,
+            message,
+        } => {
             format!("warning (epoch {epoch}, step {step}): {message}")
         }
         TrainEvent::Step { .. } => return None,

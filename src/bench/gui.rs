@@ -53,6 +53,8 @@ fn new_app(folder: &Path, work: &Path) -> (egui::Context, DetlabApp) {
     let args = GuiArgs {
         dir: Some(folder.to_path_buf()),
         screenshot: None,
+        model: None,
+        no_model: true,
     };
     let app = DetlabApp::with_texture_limit(&ctx, args, work.join("settings.json"), MAX_SIDE);
     (ctx, app)

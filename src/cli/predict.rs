@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::dataset::{find_label, is_image_path, scan_images, ImageAnnotation, LabelBox};
 use crate::detector::inference::{
-    default_model_path, SHIPPED_MODEL,
-    predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction, PredictConfig,
+    default_model_path, predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction,
+    PredictConfig, SHIPPED_MODEL,
 };
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
 use crate::eval::CocoGroundTruth;

@@ -7,8 +7,8 @@ use super::colors::class_color;
 use crate::app::image_loader::ImageSlot;
 use crate::app::review::ShownPrediction;
 use crate::app::{AppState, Fit, Tool};
-use crate::review::PredictionState;
 use crate::geometry::BoxXyxy;
+use crate::review::PredictionState;
 
 /// Screen distance (points) within which a handle or edge is grabbed.
 const GRAB: f32 = 6.0;
@@ -336,7 +336,8 @@ fn interact(
                     start: clamp_point(t.to_image(p), size),
                 }
             } else {
-                start_fix_drag(state, t, p, predictions).unwrap_or_else(|| start_edit_drag(state, t, p))
+                start_fix_drag(state, t, p, predictions)
+                    .unwrap_or_else(|| start_edit_drag(state, t, p))
             });
         }
     }
@@ -432,7 +433,13 @@ fn interact(
             }
         }
         if response.drag_stopped() {
-            if let Some(Drag::Fix { index, current, original, .. }) = drag {
+            if let Some(Drag::Fix {
+                index,
+                current,
+                original,
+                ..
+            }) = drag
+            {
                 if current != original {
                     state.accept_prediction(index, None, Some(current));
                 }
@@ -501,7 +508,12 @@ fn prediction_at(predictions: &[ShownPrediction], t: Transform, p: Pos2) -> Opti
     predictions
         .iter()
         .enumerate()
-        .filter(|(_, s)| matches!(s.state, PredictionState::Pending | PredictionState::MatchesLabel))
+        .filter(|(_, s)| {
+            matches!(
+                s.state,
+                PredictionState::Pending | PredictionState::MatchesLabel
+            )
+        })
         .filter(|(_, s)| t.rect(&s.detection.bbox).expand(2.0).contains(p))
         .min_by(|(_, a), (_, b)| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))
         .map(|(i, _)| i)
@@ -711,7 +723,10 @@ fn paint_predictions(
             let text = format!("{name} {:.2}", p.detection.score);
             let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
             let pos = Pos2::new(r.left() + 2.0, r.bottom() - galley.size().y - 2.0);
-            let bg = Rect::from_min_size(pos - Vec2::new(2.0, 0.0), galley.size() + Vec2::new(4.0, 0.0));
+            let bg = Rect::from_min_size(
+                pos - Vec2::new(2.0, 0.0),
+                galley.size() + Vec2::new(4.0, 0.0),
+            );
             painter.rect_filled(bg, 2.0, Color32::from_black_alpha(170));
             painter.galley(pos, galley, Color32::WHITE);
         }

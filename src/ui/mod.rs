@@ -65,7 +65,10 @@ fn page_tabs(ui: &mut egui::Ui, state: &mut AppState) {
     ui.horizontal(|ui| {
         ui.selectable_value(&mut state.page, Page::Label, "Label & review");
         ui.selectable_value(&mut state.page, Page::Evaluate, "Evaluate");
-        let training = state.training.as_ref().is_some_and(|r| r.status.is_active());
+        let training = state
+            .training
+            .as_ref()
+            .is_some_and(|r| r.status.is_active());
         let train = if training { "Train (running)" } else { "Train" };
         ui.selectable_value(&mut state.page, Page::Train, train);
     });

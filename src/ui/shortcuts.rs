@@ -49,9 +49,15 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab", "next pending prediction (across images)"),
     ("Enter or a", "accept the selected prediction"),
     ("Delete or r", "reject the selected prediction"),
-    ("1 … 9", "with a prediction selected: accept it as class 1–9"),
+    (
+        "1 … 9",
+        "with a prediction selected: accept it as class 1–9",
+    ),
     ("drag a prediction", "fix it (it becomes a label)"),
-    ("Shift+Enter", "accept all pending predictions on this image"),
+    (
+        "Shift+Enter",
+        "accept all pending predictions on this image",
+    ),
 ];
 
 /// Applies the shortcuts pressed this frame.
@@ -96,7 +102,7 @@ pub fn handle(ctx: &egui::Context, state: &mut AppState) {
         state.copy_previous_boxes();
     }
     if state.review.model.is_some() {
-        review_keys(state, &pressed);
+        review_keys(ctx, state, &pressed);
     }
     if pressed(CTRL_SHIFT, Key::F) {
         state.view.fit = Fit::Width;
@@ -175,11 +181,17 @@ const DIGITS: [Key; 9] = [
 
 /// Review keys; with a prediction selected they take precedence over the labelling keys
 /// (`a`, Delete, digits).
-fn review_keys(state: &mut AppState, pressed: &dyn Fn(Modifiers, Key) -> bool) {
+fn review_keys(
+    ctx: &egui::Context,
+    state: &mut AppState,
+    pressed: &dyn Fn(Modifiers, Key) -> bool,
+) {
     if pressed(Modifiers::SHIFT, Key::Enter) {
         state.accept_all_shown();
     }
     if pressed(Modifiers::NONE, Key::Tab) {
+        // Tab walks predictions here, not keyboard focus through the widgets.
+        ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));
         state.next_pending();
     }
     let Some(index) = state.review.selected else {

@@ -11,7 +11,10 @@ const ARCHES: [&str; 5] = ["lite0", "d0", "d1", "d2", "d3"];
 pub fn training_panel(ui: &mut egui::Ui, state: &mut AppState) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Train a detector on these labels");
-        let running = state.training.as_ref().is_some_and(|r| r.status.is_active());
+        let running = state
+            .training
+            .as_ref()
+            .is_some_and(|r| r.status.is_active());
         ui.add_enabled_ui(!running, |ui| settings(ui, state));
         ui.add_space(6.0);
         controls(ui, state, running);
@@ -136,15 +139,12 @@ fn settings(ui: &mut egui::Ui, state: &mut AppState) {
 fn controls(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
     ui.horizontal(|ui| {
         if ui
-            .add_enabled(!running, egui::Button::new("▶ Start"))
+            .add_enabled(!running, egui::Button::new("Start"))
             .clicked()
         {
             state.start_training(false);
         }
-        if ui
-            .add_enabled(running, egui::Button::new("■ Stop"))
-            .clicked()
-        {
+        if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
             state.stop_training();
         }
         if ui

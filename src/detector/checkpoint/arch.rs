@@ -23,19 +23,6 @@ impl Arch {
     pub const D7: Arch = Arch::D(7);
     /// D7x (Zylo117's `compound_coef=8`).
     pub const D8: Arch = Arch::D(8);
-    /// Every architecture, Lite0 first.
-    pub const ALL: [Arch; 10] = [
-        Arch::Lite0,
-        Arch::D0,
-        Arch::D1,
-        Arch::D2,
-        Arch::D3,
-        Arch::D4,
-        Arch::D5,
-        Arch::D6,
-        Arch::D7,
-        Arch::D8,
-    ];
 
     /// The lowercase name used on the command line and in model files (`d0`, `lite0`).
     pub fn name(self) -> &'static str {
