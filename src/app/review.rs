@@ -22,7 +22,8 @@ use crate::eval::EvalResult;
 use crate::geometry::BoxXyxy;
 use crate::review::{
     classify, compare, rank, CachedPrediction, CandidateCache, Decision, DisagreementKind,
-    ImageDisagreement, ImageStamp, MatchSettings, ModelId, PredictionState, ReviewLog, Verdict,
+    ImageDisagreement, ImageStamp, LabelledImage, MatchSettings, ModelId, PredictionState,
+    ReviewLog, Verdict,
 };
 
 /// Candidates kept per image: everything above this score, at most [`CANDIDATE_TOP_K`].
@@ -767,7 +768,7 @@ impl AppState {
             if items.is_empty() {
                 return Err("no image has both labels and predictions yet: run the model on all images first".into());
             }
-            let images: Vec<(Vec<(BoxXyxy, usize)>, Vec<Detection>)> = items
+            let images: Vec<LabelledImage> = items
                 .iter()
                 .map(|(pred, labels)| {
                     let gt = labels

@@ -173,11 +173,13 @@ impl TrainingHistory {
                 self.steps_done += 1;
                 self.first_step_at.get_or_insert_with(Instant::now);
             }
-            TrainEvent::Epoch { epoch, val, .. } => {
-                if let Some(v) = val {
-                    self.val_ap.push([*epoch as f64, v.ap]);
-                    self.val_ap50.push([*epoch as f64, v.ap50]);
-                }
+            TrainEvent::Epoch {
+                epoch,
+                val: Some(v),
+                ..
+            } => {
+                self.val_ap.push([*epoch as f64, v.ap]);
+                self.val_ap50.push([*epoch as f64, v.ap50]);
             }
             _ => {}
         }
