@@ -32,13 +32,15 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) {
             .default_size(260.0)
             .resizable(true)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical()
-                    .id_salt("right_panel")
-                    .show(ui, |ui| {
-                        labels_panel::labels_panel(ui, state);
-                        ui.separator();
-                        review_panel::review_panel(ui, state);
+                egui::Panel::bottom("review")
+                    .resizable(true)
+                    .default_size(400.0)
+                    .show_inside(ui, |ui| {
+                        egui::ScrollArea::vertical()
+                            .id_salt("review_scroll")
+                            .show(ui, |ui| review_panel::review_panel(ui, state));
                     });
+                labels_panel::labels_panel(ui, state);
             });
         egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state));
         match state.page {
