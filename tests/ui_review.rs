@@ -191,31 +191,25 @@ fn standard() -> Vec<Vec<Cand>> {
 
 #[test]
 fn sliders_refilter_the_cached_candidates() {
-    let f = fixture(&standard());
+    // The standard image 1 plus a class-1 box exactly on the class-0 one.
+    let mut cands = standard();
+    cands[0].push((10.0, 10.0, 40.0, 70.0, 0.7, 1));
+    let f = fixture(&cands);
     let mut h = harness(&f);
-    assert_eq!(
-        shown(&h),
-        vec![
-            (0, 0.9, PredictionState::Pending),
-            (1, 0.4, PredictionState::Pending)
-        ]
-    );
+    let scores = |h: &Harness<'static, DetlabApp>| shown(h).iter().map(|p| p.1).collect::<Vec<_>>();
+    assert_eq!(scores(&h), vec![0.9, 0.7, 0.4], "score 0.3, per-class NMS at IoU 0.5");
+    assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Pending));
     h.get_by_role_and_label(Role::Slider, "score")
         .set_value_accesskit(0.5);
     h.run_steps(2);
-    assert_eq!(shown(&h).len(), 1, "score 0.5 keeps only the 0.9 box");
+    assert_eq!(scores(&h), vec![0.9, 0.7], "score 0.5");
     h.get_by_role_and_label(Role::Slider, "NMS IoU")
         .set_value_accesskit(0.95);
     h.run_steps(2);
-    let s = shown(&h);
-    assert_eq!(
-        s.iter().map(|p| p.1).collect::<Vec<_>>(),
-        vec![0.9, 0.85],
-        "IoU 0.95 lets the near-duplicate through"
-    );
-    h.get_by_label("Class-agnostic NMS").click();
+    assert_eq!(scores(&h), vec![0.9, 0.85, 0.7], "IoU 0.95 lets the near-duplicate through");
+    h.get_by_label("Class-agnostic NMS").click_accesskit();
     h.run_steps(2);
-    assert!(h.state().state.review.select.class_agnostic);
+    assert_eq!(scores(&h), vec![0.9, 0.85], "agnostic NMS drops the other class on the same box");
 }
 
 #[test]
