@@ -276,3 +276,94 @@ fn killed_while_exporting_coco() {
     }
     eprintln!("kills left old files: {saw_old}, new files: {saw_new} (full export {full_ms} ms)");
 }
+
+fn train(data: &Path, out: &Path, epochs: usize, resume: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_detlab"));
+    c.args([
+        "train",
+        "--model",
+        "d0",
+        "--from-scratch",
+        "--input-size",
+        "64",
+    ])
+    .args(["--batch", "2", "--threads", "1", "--val-fraction", "0.25"])
+    .args(["--epochs", &epochs.to_string(), "--data"])
+    .arg(data)
+    .arg("--out")
+    .arg(out)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if resume {
+        c.arg("--resume");
+    }
+    c
+}
+
+/// Every model file in the run folder reads completely; the resume point (if any) is
+/// consistent; no stray file other than a killed write's temp file.
+fn check_run_folder(out: &Path) -> usize {
+    for name in ["last.safetensors", "best.safetensors"] {
+        let p = out.join(name);
+        if p.exists() {
+            detlab::detector::checkpoint::ModelFile::read(&p)
+                .unwrap_or_else(|e| panic!("{name} is damaged: {e}"));
+        }
+    }
+    assert_only(
+        out,
+        &[
+            "last.safetensors",
+            "best.safetensors",
+            "resume.safetensors",
+            "resume.json",
+            "metrics.jsonl",
+        ],
+    );
+    if !out.join("resume.json").exists() {
+        return 0;
+    }
+    let r = detlab::detector::train::checkpoint::ResumeFile::read(out)
+        .unwrap_or_else(|e| panic!("the resume point is damaged: {e}"));
+    r.state.epochs_completed
+}
+
+#[test]
+fn killed_while_training_then_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 8,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let out = dir.path().join("run");
+    let epochs = 40;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut completed = 0;
+    for round in 0..6 {
+        let mut child = train(&data, &out, epochs, round > 0 && completed > 0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(1500..4000)));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        let now = check_run_folder(&out);
+        assert!(
+            now >= completed,
+            "the resume point went back from {completed} to {now}"
+        );
+        completed = now;
+    }
+    assert!(completed > 0, "no epoch completed in six runs");
+    let o = train(&data, &out, epochs, true).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(check_run_folder(&out), epochs);
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let last = log.lines().last().unwrap();
+    assert!(last.contains("\"finished\""), "{last}");
+    eprintln!("resumed after kills; the last kill left {completed} of {epochs} epochs");
+}

@@ -197,7 +197,11 @@ fn sliders_refilter_the_cached_candidates() {
     let f = fixture(&cands);
     let mut h = harness(&f);
     let scores = |h: &Harness<'static, DetlabApp>| shown(h).iter().map(|p| p.1).collect::<Vec<_>>();
-    assert_eq!(scores(&h), vec![0.9, 0.7, 0.4], "score 0.3, per-class NMS at IoU 0.5");
+    assert_eq!(
+        scores(&h),
+        vec![0.9, 0.7, 0.4],
+        "score 0.3, per-class NMS at IoU 0.5"
+    );
     assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Pending));
     h.get_by_role_and_label(Role::Slider, "score")
         .set_value_accesskit(0.5);
@@ -206,10 +210,18 @@ fn sliders_refilter_the_cached_candidates() {
     h.get_by_role_and_label(Role::Slider, "NMS IoU")
         .set_value_accesskit(0.95);
     h.run_steps(2);
-    assert_eq!(scores(&h), vec![0.9, 0.85, 0.7], "IoU 0.95 lets the near-duplicate through");
+    assert_eq!(
+        scores(&h),
+        vec![0.9, 0.85, 0.7],
+        "IoU 0.95 lets the near-duplicate through"
+    );
     h.get_by_label("Class-agnostic NMS").click_accesskit();
     h.run_steps(2);
-    assert_eq!(scores(&h), vec![0.9, 0.85], "agnostic NMS drops the other class on the same box");
+    assert_eq!(
+        scores(&h),
+        vec![0.9, 0.85],
+        "agnostic NMS drops the other class on the same box"
+    );
 }
 
 #[test]

@@ -30,6 +30,10 @@ pub struct Settings {
     /// User-chosen colours per class name (otherwise a stable hash colour).
     pub class_colors: HashMap<String, [u8; 3]>,
     pub window_size: Option<[f32; 2]>,
+    /// The review sliders: score threshold, NMS IoU, class-agnostic NMS.
+    pub review_score: f32,
+    pub review_iou: f64,
+    pub review_class_agnostic: bool,
 }
 
 impl Default for Settings {
@@ -45,6 +49,9 @@ impl Default for Settings {
             show_box_labels: true,
             class_colors: HashMap::new(),
             window_size: None,
+            review_score: 0.3,
+            review_iou: 0.5,
+            review_class_agnostic: false,
         }
     }
 }

@@ -146,6 +146,10 @@ pub enum SplitChoice {
 
 impl AppState {
     pub fn new(settings: Settings, settings_path: PathBuf, loader: Option<ImageLoader>) -> Self {
+        let mut review = Review::default();
+        review.select.score_threshold = settings.review_score.clamp(0.0, 1.0);
+        review.select.iou_threshold = settings.review_iou.clamp(0.0, 1.0);
+        review.select.class_agnostic = settings.review_class_agnostic;
         Self {
             settings,
             settings_path,
@@ -172,7 +176,7 @@ impl AppState {
             picker: None,
             demo_job: None,
             page: Page::Label,
-            review: Review::default(),
+            review,
             training_form: TrainingForm::default(),
             training: None,
         }
@@ -198,6 +202,10 @@ impl AppState {
     }
 
     pub fn save_settings(&mut self) {
+        let select = &self.review.select;
+        self.settings.review_score = select.score_threshold;
+        self.settings.review_iou = select.iou_threshold;
+        self.settings.review_class_agnostic = select.class_agnostic;
         if let Err(e) = self.settings.save(&self.settings_path) {
             self.info(format!("cannot save settings: {e}"));
         }
