@@ -27,11 +27,20 @@ build: setup
 	cargo build
 
 # Every benchmark of BENCHMARKS.md, in release, one after the other.
+BIN = $(CARGO_TARGET_DIR)/release/detlab
+BENCH_DIR = $(DETLAB_HOME)/bench
 bench: setup
 	cargo build --release
-	$(CARGO_TARGET_DIR)/release/detlab bench export
-	$(CARGO_TARGET_DIR)/release/detlab bench gui
+	$(BIN) bench export
+	$(BIN) bench gui
+	$(BIN) bench review
+	$(BIN) bench detector --threads 1,2 --iterations 5
 	cargo bench --bench eval
+	rm -rf $(BENCH_DIR) && $(BIN) demo --out $(BENCH_DIR)/shelf --images 48 --seed 1
+	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/lite0 --model lite0 --batch 4 \
+		--threads 1 --epochs 1 --max-steps 12 --no-val
+	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/d0 --model d0 --from-scratch \
+		--batch 4 --threads 1 --epochs 1 --max-steps 6 --no-val
 
 screenshot: build
 	bash scripts/screenshot.sh docs/screenshot.png

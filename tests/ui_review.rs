@@ -351,6 +351,11 @@ fn dragging_a_prediction_fixes_it_into_a_label() {
         "{l:?}"
     );
     assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
+    // Undo removes the label, and the prediction is pending again.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert!(labels(&h).is_empty());
+    assert_eq!(shown(&h)[0].2, PredictionState::Pending);
 }
 
 #[test]

@@ -316,9 +316,6 @@ impl AppState {
                         model.class_names.len(),
                         model.device
                     ));
-                    for name in &model.class_names {
-                        self.classes.ensure(name);
-                    }
                     self.review.model = Some(Arc::new(model));
                     self.review.predictions.clear();
                     self.review.selected = None;
@@ -419,10 +416,11 @@ impl AppState {
                     }
                     let item =
                         predict_one(&model, &cache, &root, save_dir.as_deref(), &image, scope);
-                    d.fetch_add(1, Ordering::Relaxed);
+                    // Sent before counted: a finished count means every item is queued.
                     if tx.send(item).is_err() {
                         break;
                     }
+                    d.fetch_add(1, Ordering::Relaxed);
                     if let Some(ctx) = &ctx {
                         ctx.request_repaint();
                     }
@@ -472,10 +470,16 @@ impl AppState {
         let key = self.image_key(image);
         let states = classify(&dets, &model.class_names, &labels, |d| {
             let name = model.class_names.get(d.class_id)?;
-            self.review
-                .log
-                .find(&key, &model.id.0, name, &d.bbox)
-                .map(|dec| dec.verdict)
+            let decision = self.review.log.find(&key, &model.id.0, name, &d.bbox)?;
+            // An accepted prediction whose label was since deleted or undone is pending again.
+            let label_gone = decision.verdict != Verdict::Rejected
+                && !labels.iter().any(|l| {
+                    self.review
+                        .log
+                        .provenance(&key, l)
+                        .is_some_and(|p| p == decision)
+                });
+            (!label_gone).then_some(decision.verdict)
         });
         dets.into_iter()
             .zip(states)
