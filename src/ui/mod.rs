@@ -35,7 +35,7 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) {
                 egui::Panel::bottom("review")
                     .resizable(true)
                     .default_size(400.0)
-                    .show_inside(ui, |ui| {
+                    .show(ui, |ui| {
                         egui::ScrollArea::vertical()
                             .id_salt("review_scroll")
                             .show(ui, |ui| review_panel::review_panel(ui, state));
