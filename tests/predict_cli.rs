@@ -167,11 +167,28 @@ fn predict_and_eval_on_a_demo_dataset() {
     assert!(text(&o).contains("Average Precision"), "{}", text(&o));
 
     // `eval --model --data DIR` predicts and evaluates in one go.
-    let mut args = vec!["eval", "--data", s(&data)];
+    let mut args = vec!["eval", "--data", s(&data), "--json"];
     args.extend(common);
     let o = detlab(&args);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("Average Recall"), "{}", text(&o));
+    let beside: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    // The same labels in a separate folder (LabelImg's save dir) give the same numbers.
+    let labels = tmp.path().join("labels");
+    let images_only = tmp.path().join("images-only");
+    std::fs::create_dir_all(&labels).unwrap();
+    std::fs::create_dir_all(&images_only).unwrap();
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        let to = if p.extension().is_some_and(|x| x == "jpg") { &images_only } else { &labels };
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+    let mut args = vec!["eval", "--data", s(&images_only), "--labels", s(&labels), "--json"];
+    args.extend(common);
+    let o = detlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let separate: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(beside["stats"], separate["stats"]);
 
     // VOC output: never into the images' folder, never over existing files.
     let mut args = vec![

@@ -22,14 +22,18 @@ pub struct EvalArgs {
     /// COCO results JSON: a list of {image_id, category_id, bbox, score}.
     #[arg(long, value_name = "RESULTS.json", requires = "gt")]
     pub dt: Option<PathBuf>,
-    /// With --model: a labelled image folder (VOC / YOLO / CreateML labels beside the
+    /// With --model (default: the shipped model): a labelled image folder (VOC / YOLO / CreateML labels beside the
     /// images), or a COCO ground-truth JSON whose images are under --images (default: the
     /// JSON's folder).
-    #[arg(long, value_name = "DIR|COCO.json", requires = "model")]
+    #[arg(long, value_name = "DIR|COCO.json")]
     pub data: Option<PathBuf>,
     /// Root folder of the images of a --data COCO.json.
     #[arg(long, value_name = "ROOT", requires = "data")]
     pub images: Option<PathBuf>,
+    /// Label folder of a --data image folder (LabelImg's "save dir"), when the labels are
+    /// not beside the images.
+    #[arg(long, value_name = "DIR", requires = "data")]
+    pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub detect: DetectArgs,
     /// Print {"stats": [12 numbers], "per_category": {...}} instead of the text summary.
@@ -96,7 +100,7 @@ fn predict_for_eval(
     let cfg = args.detect.predict_config()?;
     let (_, det) = args.detect.load_detector()?;
     let (gt, images) = if data.is_dir() {
-        labelled_folder_gt(data, det.class_names())?
+        labelled_folder_gt(data, args.labels.as_deref(), det.class_names())?
     } else {
         let gt = CocoGroundTruth::from_path(data)
             .with_context(|| format!("loading ground truth {}", data.display()))?;
@@ -138,6 +142,7 @@ fn predict_for_eval(
 /// --difficult-as-crowd` does. Images without labels are negatives.
 fn labelled_folder_gt(
     dir: &Path,
+    labels_dir: Option<&Path>,
     classes: &[String],
 ) -> anyhow::Result<(CocoGroundTruth, Vec<(PathBuf, i64)>)> {
     let mut names = crate::dataset::ClassList::from_names(classes.iter().cloned());
@@ -147,7 +152,7 @@ fn labelled_folder_gt(
     let paths = scan_images(dir).with_context(|| format!("listing {}", dir.display()))?;
     for (i, path) in paths.into_iter().enumerate() {
         let id = i as i64 + 1;
-        let labels = load_labels(&path, None)
+        let labels = load_labels(&path, labels_dir)
             .with_context(|| format!("reading the labels of {}", path.display()))?;
         if let Some(l) = labels {
             let (w, h) = (
