@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{detlab, text};
+use common::{detlab, shared_dir, text};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -180,10 +180,21 @@ fn predict_and_eval_on_a_demo_dataset() {
     std::fs::create_dir_all(&images_only).unwrap();
     for e in std::fs::read_dir(&data).unwrap() {
         let p = e.unwrap().path();
-        let to = if p.extension().is_some_and(|x| x == "jpg") { &images_only } else { &labels };
+        let to = if p.extension().is_some_and(|x| x == "jpg") {
+            &images_only
+        } else {
+            &labels
+        };
         std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
     }
-    let mut args = vec!["eval", "--data", s(&images_only), "--labels", s(&labels), "--json"];
+    let mut args = vec![
+        "eval",
+        "--data",
+        s(&images_only),
+        "--labels",
+        s(&labels),
+        "--json",
+    ];
     args.extend(common);
     let o = detlab(&args);
     assert!(o.status.success(), "{}", text(&o));
@@ -310,4 +321,33 @@ fn imported_d0_model_reproduces_reference_detections() {
         }
     }
     eprintln!("{n} detections match the reference; worst box coordinate |Δ| = {worst:.2e} px");
+}
+
+/// The shipped model is the default of `eval` and scores on `cola-sprite/val` what its
+/// model card (models/README.md) says.
+#[test]
+fn the_shipped_model_scores_what_its_card_says() {
+    let Some(shared) = shared_dir() else { return };
+    let d = shared.join("datasets/cola-sprite");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
+        .args(["eval", "--json", "--threads", "1", "--data"])
+        .arg(d.join("val"))
+        .arg("--labels")
+        .arg(d.join("annotations"))
+        .env_remove("DETLAB_MODEL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (ap, ap50) = (
+        v["stats"][0].as_f64().unwrap(),
+        v["stats"][1].as_f64().unwrap(),
+    );
+    assert!(
+        (ap - 0.585).abs() < 0.002,
+        "AP {ap} (card: 0.585) — {}",
+        s(&d)
+    );
+    assert!((ap50 - 0.929).abs() < 0.002, "AP50 {ap50} (card: 0.929)");
 }
