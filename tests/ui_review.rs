@@ -434,3 +434,43 @@ fn training_from_the_panel_streams_events_and_stops() {
     );
     assert!(run.out_dir.join("metrics.jsonl").is_file());
 }
+
+#[test]
+fn the_shipped_model_is_the_default() {
+    if !PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(detlab::detector::inference::SHIPPED_MODEL)
+        .is_file()
+    {
+        eprintln!(
+            "SKIP: models/{} is absent",
+            detlab::detector::inference::SHIPPED_MODEL
+        );
+        return;
+    }
+    let f = fixture(&[]);
+    let (images, settings) = (f.images.clone(), f.settings.clone());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_eframe(move |cc| {
+            DetlabApp::new(
+                &cc.egui_ctx,
+                GuiArgs {
+                    dir: Some(images),
+                    ..GuiArgs::default()
+                },
+                settings,
+            )
+        });
+    wait_until(&mut h, "the shipped model", |app| {
+        app.state.review.model.is_some() || app.state.review.model_error.is_some()
+    });
+    let r = &h.state().state.review;
+    assert_eq!(r.model_error, None);
+    let m = r.model.as_ref().unwrap();
+    assert_eq!(
+        m.path.file_name().unwrap(),
+        detlab::detector::inference::SHIPPED_MODEL
+    );
+    assert_eq!(m.class_names, ["Cola", "Sprite"]);
+}

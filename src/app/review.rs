@@ -242,6 +242,8 @@ impl AppState {
 
     /// Loads a model file in the background; the review view switches to it when ready.
     pub fn load_model(&mut self, path: PathBuf) {
+        // A model chosen explicitly wins over the shipped default.
+        self.review.default_requested = true;
         self.review.model_error = None;
         self.review.model_job = Some(Job::spawn("model", self.ctx.clone(), move |_| {
             load_model(&path)
@@ -262,6 +264,7 @@ impl AppState {
     /// Imports a PyTorch checkpoint beside it as `<name>.safetensors` and loads it.
     pub fn import_model(&mut self, form: ImportForm) {
         let out = PathBuf::from(form.pth.trim()).with_extension("safetensors");
+        self.review.default_requested = true;
         self.review.model_error = None;
         self.review.model_job = Some(Job::spawn("import", self.ctx.clone(), move |_| {
             import_model(&form, &out)
