@@ -1,0 +1,113 @@
+//! Disagreement mining and the evaluation page, computed in the background from the
+//! cached predictions and the labels.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Evaluation;
+use crate::app::jobs::Job;
+use crate::app::state::AppState;
+use crate::dataset::LabelBox;
+use crate::detector::maths::postprocess::SelectConfig;
+use crate::geometry::BoxXyxy;
+use crate::review::{
+    compare, rank, CachedPrediction, ImageDisagreement, LabelledImage, MatchSettings,
+};
+
+impl AppState {
+    /// Ranks labelled images by how much the model disagrees with their labels.
+    pub fn find_disagreements(&mut self) {
+        let Some(model) = self.review.model.clone() else {
+            return;
+        };
+        self.remember_labels();
+        let select = SelectConfig {
+            score_threshold: 0.05,
+            ..self.review.select
+        };
+        let items: Vec<(PathBuf, Arc<CachedPrediction>, Vec<LabelBox>)> = self
+            .review
+            .predictions
+            .iter()
+            .filter_map(|(p, c)| {
+                let labels = self.review.labels.get(p)?;
+                (!labels.is_empty()).then(|| (p.clone(), c.clone(), labels.clone()))
+            })
+            .collect();
+        self.review.disagreement_job =
+            Some(Job::spawn("disagreements", self.ctx.clone(), move |_| {
+                let settings = MatchSettings::default();
+                let mut out: Vec<(PathBuf, ImageDisagreement)> = items
+                    .into_iter()
+                    .map(|(path, pred, labels)| {
+                        let gt: Vec<(BoxXyxy, usize)> = labels
+                            .iter()
+                            .filter_map(|l| {
+                                let c =
+                                    model.class_names.iter().position(|n| *n == l.class_name)?;
+                                Some((l.bbox, c))
+                            })
+                            .collect();
+                        let found = compare(&gt, &pred.reselect(&select), &settings);
+                        (path, found)
+                    })
+                    .collect();
+                out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+                out
+            }));
+    }
+
+    /// The disagreement list under the chosen filter, most serious first.
+    pub fn disagreement_list(&self) -> Vec<(PathBuf, ImageDisagreement)> {
+        let d = &self.review.disagreements;
+        rank(d, self.review.disagreement_kind)
+            .into_iter()
+            .map(|i| d[i].clone())
+            .collect()
+    }
+
+    /// Scores the model's cached predictions against the labels (COCO AP) in the background.
+    pub fn evaluate_model(&mut self) {
+        let Some(model) = self.review.model.clone() else {
+            return;
+        };
+        self.remember_labels();
+        let select = SelectConfig {
+            score_threshold: 0.05,
+            iou_threshold: self.review.select.iou_threshold,
+            class_agnostic: self.review.select.class_agnostic,
+            max_detections: Some(100),
+        };
+        let items: Vec<(Arc<CachedPrediction>, Vec<LabelBox>)> = self
+            .review
+            .predictions
+            .iter()
+            .filter_map(|(p, c)| Some((c.clone(), self.review.labels.get(p)?.clone())))
+            .collect();
+        self.review.evaluation_job = Some(Job::spawn("evaluate", self.ctx.clone(), move |_| {
+            if items.is_empty() {
+                return Err("no image has both labels and predictions yet: run the model on all images first".into());
+            }
+            let images: Vec<LabelledImage> = items
+                .iter()
+                .map(|(pred, labels)| {
+                    let gt = labels
+                        .iter()
+                        .filter_map(|l| {
+                            let c = model.class_names.iter().position(|n| *n == l.class_name)?;
+                            Some((l.bbox, c))
+                        })
+                        .collect();
+                    (gt, pred.reselect(&select))
+                })
+                .collect();
+            let result = crate::review::evaluate_images(&images, &model.class_names)
+                .map_err(|e| e.to_string())?;
+            Ok(Evaluation {
+                result,
+                class_names: model.class_names.clone(),
+                images: images.len(),
+            })
+        }));
+    }
+}

@@ -1,0 +1,253 @@
+//! What the reviewer sees and decides: the predictions of an image with their states,
+//! accept / reject / fix / relabel, Tab to the next pending one, and the review log.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Sender};
+
+use super::ShownPrediction;
+use crate::app::state::AppState;
+use crate::dataset::LabelBox;
+use crate::geometry::BoxXyxy;
+use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
+
+/// Writes the review log on its own thread, the newest version only.
+fn spawn_log_writer() -> Option<Sender<(PathBuf, ReviewLog)>> {
+    let (tx, rx) = channel::<(PathBuf, ReviewLog)>();
+    std::thread::Builder::new()
+        .name("detlab-review-log".into())
+        .spawn(move || {
+            while let Ok(mut next) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    next = newer;
+                }
+                if let Err(e) = next.1.save(&next.0) {
+                    eprintln!("cannot save the review log: {e}");
+                }
+            }
+        })
+        .ok()?;
+    Some(tx)
+}
+
+impl AppState {
+    /// The predictions of `image` at the current thresholds, with their review state;
+    /// rejected ones are left out.
+    pub fn predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
+        let (Some(model), Some(pred)) = (&self.review.model, self.review.predictions.get(image))
+        else {
+            return Vec::new();
+        };
+        let dets = pred.reselect(&self.review.select);
+        let labels = self.labels_of(image);
+        let key = self.image_key(image);
+        let states = classify(&dets, &model.class_names, &labels, |d| {
+            let name = model.class_names.get(d.class_id)?;
+            let decision = self.review.log.find(&key, &model.id.0, name, &d.bbox)?;
+            // An accepted prediction whose label was since deleted or undone is pending again.
+            let label_gone = decision.verdict != Verdict::Rejected
+                && !labels.iter().any(|l| {
+                    self.review
+                        .log
+                        .provenance(&key, l)
+                        .is_some_and(|p| p == decision)
+                });
+            (!label_gone).then_some(decision.verdict)
+        });
+        dets.into_iter()
+            .zip(states)
+            .filter(|(_, s)| *s != PredictionState::Rejected)
+            .map(|(detection, state)| ShownPrediction { detection, state })
+            .collect()
+    }
+
+    /// The current image's predictions (see [`Self::predictions_of`]).
+    pub fn shown_predictions(&self) -> Vec<ShownPrediction> {
+        if !self.review.show {
+            return Vec::new();
+        }
+        self.current_path()
+            .map(|p| self.predictions_of(&p))
+            .unwrap_or_default()
+    }
+
+    /// Pending predictions of `image`.
+    pub fn pending_count(&self, image: &Path) -> usize {
+        self.predictions_of(image)
+            .iter()
+            .filter(|p| p.state == PredictionState::Pending)
+            .count()
+    }
+
+    fn record_decision(
+        &mut self,
+        shown: &ShownPrediction,
+        verdict: Verdict,
+        label: Option<&LabelBox>,
+    ) {
+        let (Some(model), Some(image)) = (self.review.model.clone(), self.current_path()) else {
+            return;
+        };
+        let d = &shown.detection;
+        let key = self.image_key(&image);
+        let recorded = self.review.log.record(
+            &key,
+            Decision {
+                model: model.id.0.clone(),
+                class_name: model
+                    .class_names
+                    .get(d.class_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                predicted: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
+                score: d.score,
+                verdict,
+                label: label.map(|l| [l.bbox.x1, l.bbox.y1, l.bbox.x2, l.bbox.y2]),
+                label_class: label.map(|l| l.class_name.clone()),
+            },
+        );
+        match recorded {
+            Ok(()) => self.save_review_log(),
+            Err(e) => self.info(format!("review decision not recorded: {e}")),
+        }
+    }
+
+    fn save_review_log(&mut self) {
+        if self.review.log_error.is_some() {
+            return;
+        }
+        let Some(dir) = self.review.log_dir.clone() else {
+            return;
+        };
+        if self.review.log_writer.is_none() {
+            self.review.log_writer = spawn_log_writer();
+        }
+        if let Some(w) = &self.review.log_writer {
+            let _ = w.send((dir, self.review.log.clone()));
+        }
+    }
+
+    /// Turns prediction `index` of the current image into a label (named `class` and with
+    /// `bbox` if given: relabel / fix) and saves the labels. Existing labels are never
+    /// touched.
+    pub fn accept_prediction(
+        &mut self,
+        index: usize,
+        class: Option<String>,
+        bbox: Option<BoxXyxy>,
+    ) {
+        let shown = self.shown_predictions();
+        let Some(p) = shown.get(index).copied() else {
+            return;
+        };
+        if matches!(p.state, PredictionState::Accepted | PredictionState::Fixed) {
+            return;
+        }
+        let Some(model) = self.review.model.clone() else {
+            return;
+        };
+        let predicted = model.class_names.get(p.detection.class_id).cloned();
+        let Some(name) = class.clone().or(predicted.clone()) else {
+            return;
+        };
+        let b = bbox.unwrap_or(p.detection.bbox);
+        let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
+        if b.width() < 1.0 || b.height() < 1.0 {
+            return;
+        }
+        let label = LabelBox::new(name.clone(), b);
+        let Some(doc) = self.editable() else {
+            return;
+        };
+        let added = label.clone();
+        doc.edit(|a| a.boxes.push(added));
+        self.classes.ensure(&name);
+        let fixed = (class.is_some() && class != predicted) || bbox.is_some();
+        let verdict = if fixed {
+            Verdict::Fixed
+        } else {
+            Verdict::Accepted
+        };
+        self.record_decision(&p, verdict, Some(&label));
+        self.save();
+        self.review.selected = self.next_pending_index(index);
+    }
+
+    /// Hides prediction `index` of the current image for good.
+    pub fn reject_prediction(&mut self, index: usize) {
+        let shown = self.shown_predictions();
+        let Some(p) = shown.get(index).copied() else {
+            return;
+        };
+        if p.state != PredictionState::Pending && p.state != PredictionState::MatchesLabel {
+            return;
+        }
+        self.record_decision(&p, Verdict::Rejected, None);
+        // Indices shift by one after the rejected prediction disappears.
+        let next = self
+            .shown_predictions()
+            .iter()
+            .enumerate()
+            .skip(index)
+            .find(|(_, s)| s.state == PredictionState::Pending)
+            .map(|(i, _)| i);
+        self.review.selected = next;
+    }
+
+    /// Accepts every pending prediction shown on the current image.
+    pub fn accept_all_shown(&mut self) {
+        loop {
+            let shown = self.shown_predictions();
+            let Some(i) = shown
+                .iter()
+                .position(|p| p.state == PredictionState::Pending)
+            else {
+                break;
+            };
+            let before = shown.len();
+            self.accept_prediction(i, None, None);
+            let after = self.shown_predictions();
+            if after.get(i).map(|p| p.state) == Some(PredictionState::Pending)
+                && after.len() == before
+            {
+                break; // not editable: stop instead of looping
+            }
+        }
+        self.review.selected = None;
+    }
+
+    fn next_pending_index(&self, after: usize) -> Option<usize> {
+        self.shown_predictions()
+            .iter()
+            .enumerate()
+            .skip(after)
+            .find(|(_, p)| p.state == PredictionState::Pending)
+            .map(|(i, _)| i)
+    }
+
+    /// Selects the next pending prediction: on this image after the selected one, else on
+    /// the next image that has one (wrapping around).
+    pub fn next_pending(&mut self) {
+        let start = self.review.selected.map_or(0, |i| i + 1);
+        if let Some(i) = self.next_pending_index(start) {
+            self.review.selected = Some(i);
+            return;
+        }
+        let (Some(session), Some(current)) = (&self.session, self.current) else {
+            return;
+        };
+        let n = session.images.len();
+        let target = (1..=n)
+            .map(|k| (current + k) % n)
+            .find(|&i| self.pending_count(&session.images[i].path) > 0);
+        match target {
+            Some(i) if i != current => {
+                self.go_to(i);
+                if self.current == Some(i) {
+                    self.review.selected = self.next_pending_index(0);
+                }
+            }
+            Some(_) => self.review.selected = self.next_pending_index(0),
+            None => self.info("no pending predictions"),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Reviewing a model's predictions: the loaded model, background inference with the
+//! on-disk candidate cache, live thresholds, accept / reject / fix / relabel, Tab through
+//! pending predictions, disagreement mining and the evaluation page.
+//!
+//! Everything slow (loading the model, decoding, inference, cache and label reads,
+//! writing the review log) happens on background threads; the UI thread only re-filters
+//! the current image's cached candidates, which takes well under a millisecond.
+
+mod analysis;
+mod decide;
+mod model;
+mod run;
+
+pub use model::{ImportForm, LoadedModel};
+pub use run::{InferenceRun, RunScope};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::jobs::Job;
+use super::state::AppState;
+use crate::dataset::LabelBox;
+use crate::detector::maths::postprocess::{Detection, SelectConfig};
+use crate::eval::EvalResult;
+use crate::review::{
+    CachedPrediction, DisagreementKind, ImageDisagreement, PredictionState, ReviewLog,
+};
+
+/// A prediction as shown on the current image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShownPrediction {
+    pub detection: Detection,
+    pub state: PredictionState,
+}
+
+/// The evaluation page's numbers.
+pub struct Evaluation {
+    pub result: EvalResult,
+    pub class_names: Vec<String>,
+    pub images: usize,
+}
+
+/// Everything about reviewing predictions.
+pub struct Review {
+    pub model: Option<Arc<LoadedModel>>,
+    pub model_job: Option<Job<Result<LoadedModel, String>>>,
+    pub model_error: Option<String>,
+    /// Asked for the shipped model once (at the first folder).
+    pub default_requested: bool,
+    pub run: Option<InferenceRun>,
+    /// Cached candidates by image path.
+    pub predictions: HashMap<PathBuf, Arc<CachedPrediction>>,
+    /// Each image's labels as last read or saved (the current image uses the live document).
+    pub labels: HashMap<PathBuf, Vec<LabelBox>>,
+    pub select: SelectConfig,
+    pub show: bool,
+    /// Index into [`AppState::shown_predictions`] of the selected prediction.
+    pub selected: Option<usize>,
+    pub log: ReviewLog,
+    /// The folder holding `.detlab/` (the labels folder) the log belongs to.
+    pub log_dir: Option<PathBuf>,
+    /// The log on disk could not be read: decisions are kept in memory only, so the file
+    /// is never overwritten.
+    pub log_error: Option<String>,
+    log_writer: Option<Sender<(PathBuf, ReviewLog)>>,
+    pub disagreement_job: Option<Job<Vec<(PathBuf, ImageDisagreement)>>>,
+    pub disagreements: Vec<(PathBuf, ImageDisagreement)>,
+    pub disagreement_kind: DisagreementKind,
+    pub evaluation_job: Option<Job<Result<Evaluation, String>>>,
+    pub evaluation: Option<Result<Evaluation, String>>,
+    pub import_form: Option<ImportForm>,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Self {
+            model: None,
+            model_job: None,
+            model_error: None,
+            default_requested: false,
+            run: None,
+            predictions: HashMap::new(),
+            labels: HashMap::new(),
+            select: SelectConfig {
+                score_threshold: 0.3,
+                iou_threshold: 0.5,
+                class_agnostic: false,
+                max_detections: Some(100),
+            },
+            show: true,
+            selected: None,
+            log: ReviewLog::default(),
+            log_dir: None,
+            log_error: None,
+            log_writer: None,
+            disagreement_job: None,
+            disagreements: Vec::new(),
+            disagreement_kind: DisagreementKind::Any,
+            evaluation_job: None,
+            evaluation: None,
+            import_form: None,
+        }
+    }
+}
+
+/// The image's path relative to the image root: its key in the candidate cache and the
+/// review log.
+pub fn relative_path(root: &Path, image: &Path) -> PathBuf {
+    image.strip_prefix(root).unwrap_or(image).to_path_buf()
+}
+
+impl AppState {
+    /// The folder whose `.detlab/` holds the review sidecar: the save folder, else the
+    /// image folder.
+    pub fn sidecar_dir(&self) -> Option<PathBuf> {
+        let s = self.session.as_ref()?;
+        Some(s.save_dir.clone().unwrap_or_else(|| s.root.clone()))
+    }
+
+    /// Reads the review log of the open folder (once per folder).
+    fn ensure_review_log(&mut self) {
+        let Some(dir) = self.sidecar_dir() else {
+            return;
+        };
+        if self.review.log_dir.as_deref() == Some(dir.as_path()) {
+            return;
+        }
+        match ReviewLog::load(&dir) {
+            Ok(log) => {
+                self.review.log = log;
+                self.review.log_error = None;
+            }
+            Err(e) => {
+                self.review.log = ReviewLog::default();
+                self.review.log_error = Some(format!(
+                    "{e} — review decisions are kept in memory only and the file is left untouched"
+                ));
+            }
+        }
+        self.review.log_dir = Some(dir);
+        self.review.predictions.clear();
+        self.review.labels.clear();
+        self.review.disagreements.clear();
+        self.review.evaluation = None;
+        if self.review.model.is_some() {
+            self.run_model(RunScope::CachedOnly);
+        }
+    }
+
+    /// Polls the model loader and the inference run. Returns `true` if anything changed.
+    pub fn poll_review(&mut self) -> bool {
+        let mut changed = false;
+        if self.session.is_some() {
+            self.ensure_review_log();
+        }
+        if let Some(result) = self.review.model_job.as_ref().and_then(Job::poll) {
+            self.review.model_job = None;
+            changed = true;
+            match result {
+                Ok(model) => {
+                    self.info(format!(
+                        "model {} ({}, {} classes) on {}",
+                        model.path.display(),
+                        model.arch,
+                        model.class_names.len(),
+                        model.device
+                    ));
+                    self.review.model = Some(Arc::new(model));
+                    self.review.predictions.clear();
+                    self.review.selected = None;
+                    self.review.disagreements.clear();
+                    self.review.evaluation = None;
+                    self.run_model(RunScope::CachedOnly);
+                }
+                Err(e) => {
+                    self.info(format!("cannot load the model: {e}"));
+                    self.review.model_error = Some(e);
+                }
+            }
+        }
+        changed |= self.poll_inference_run();
+        if let Some(found) = self.review.disagreement_job.as_ref().and_then(Job::poll) {
+            self.review.disagreement_job = None;
+            self.review.disagreements = found;
+            changed = true;
+        }
+        if let Some(result) = self.review.evaluation_job.as_ref().and_then(Job::poll) {
+            self.review.evaluation_job = None;
+            self.review.evaluation = Some(result);
+            changed = true;
+        }
+        changed
+    }
+
+    fn image_key(&self, image: &Path) -> PathBuf {
+        let root = self.session.as_ref().map(|s| s.root.as_path());
+        relative_path(root.unwrap_or(Path::new("")), image)
+    }
+
+    /// The labels of `image`: the live document for the current image, else the last
+    /// labels read in the background.
+    fn labels_of(&self, image: &Path) -> Vec<LabelBox> {
+        match &self.doc {
+            Some(d) if d.image_path == image => d.annotation.boxes.clone(),
+            _ => self.review.labels.get(image).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Remembers the current labels for the review (pending counts of other images).
+    pub fn remember_labels(&mut self) {
+        if let Some(doc) = &self.doc {
+            self.review
+                .labels
+                .insert(doc.image_path.clone(), doc.annotation.boxes.clone());
+        }
+    }
+
+    /// Goes to `image` (from the disagreement list).
+    pub fn go_to_path(&mut self, image: &Path) {
+        let index = self
+            .session
+            .as_ref()
+            .and_then(|s| s.images.iter().position(|e| e.path == image));
+        if let Some(i) = index {
+            self.go_to(i);
+        }
+    }
+}
