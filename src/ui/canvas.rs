@@ -246,6 +246,34 @@ fn drawn_box(start: [f64; 2], end: [f64; 2], square: bool, size: [u32; 2]) -> Bo
     BoxXyxy::new(start[0], start[1], end[0], end[1]).normalized()
 }
 
+/// `original` dragged from `start` to `cur` (image pixels), kept inside the image, on whole
+/// pixels.
+fn moved(original: BoxXyxy, start: [f64; 2], cur: [f64; 2], size: [u32; 2]) -> BoxXyxy {
+    let (w, h) = (size[0] as f64, size[1] as f64);
+    let dx = (cur[0] - start[0]).clamp(-original.x1, w - original.x2);
+    let dy = (cur[1] - start[1]).clamp(-original.y1, h - original.y2);
+    original.translated(dx.round(), dy.round())
+}
+
+/// `original` with its `edges` moved to `cur` (clamped to the image, whole pixels).
+fn resized(original: BoxXyxy, edges: Edges, cur: [f64; 2], size: [u32; 2]) -> BoxXyxy {
+    let c = clamp_point(cur, size);
+    let mut b = original;
+    if edges.left {
+        b.x1 = c[0].round();
+    }
+    if edges.right {
+        b.x2 = c[0].round();
+    }
+    if edges.top {
+        b.y1 = c[1].round();
+    }
+    if edges.bottom {
+        b.y2 = c[1].round();
+    }
+    b.normalized()
+}
+
 /// Which edges of `r` are within grab distance of `p` (corners give two).
 fn edges_at(r: Rect, p: Pos2) -> Edges {
     let inside_x = p.x > r.left() - GRAB && p.x < r.right() + GRAB;
@@ -355,13 +383,9 @@ fn interact(
                     start,
                     original,
                 } => {
-                    let (w, h) = (size[0] as f64, size[1] as f64);
-                    let dx = (cur[0] - start[0]).clamp(-original.x1, w - original.x2);
-                    let dy = (cur[1] - start[1]).clamp(-original.y1, h - original.y2);
+                    let b = moved(original, start, cur, size);
                     if let Some(doc) = &mut state.doc {
-                        doc.edit_in_drag(|a| {
-                            a.boxes[index].bbox = original.translated(dx.round(), dy.round())
-                        });
+                        doc.edit_in_drag(|a| a.boxes[index].bbox = b);
                     }
                     ui.ctx().set_cursor_icon(CursorIcon::Grabbing);
                 }
@@ -370,22 +394,9 @@ fn interact(
                     edges,
                     original,
                 } => {
-                    let c = clamp_point(cur, size);
-                    let mut b = original;
-                    if edges.left {
-                        b.x1 = c[0].round();
-                    }
-                    if edges.right {
-                        b.x2 = c[0].round();
-                    }
-                    if edges.top {
-                        b.y1 = c[1].round();
-                    }
-                    if edges.bottom {
-                        b.y2 = c[1].round();
-                    }
+                    let b = resized(original, edges, cur, size);
                     if let Some(doc) = &mut state.doc {
-                        doc.edit_in_drag(|a| a.boxes[index].bbox = b.normalized());
+                        doc.edit_in_drag(|a| a.boxes[index].bbox = b);
                     }
                     ui.ctx().set_cursor_icon(edges.cursor());
                 }
@@ -401,26 +412,9 @@ fn interact(
                     ..
                 } => {
                     let current = if edges.any() {
-                        let c = clamp_point(cur, size);
-                        let mut b = original;
-                        if edges.left {
-                            b.x1 = c[0].round();
-                        }
-                        if edges.right {
-                            b.x2 = c[0].round();
-                        }
-                        if edges.top {
-                            b.y1 = c[1].round();
-                        }
-                        if edges.bottom {
-                            b.y2 = c[1].round();
-                        }
-                        b.normalized()
+                        resized(original, edges, cur, size)
                     } else {
-                        let (w, h) = (size[0] as f64, size[1] as f64);
-                        let dx = (cur[0] - start[0]).clamp(-original.x1, w - original.x2);
-                        let dy = (cur[1] - start[1]).clamp(-original.y1, h - original.y2);
-                        original.translated(dx.round(), dy.round())
+                        moved(original, start, cur, size)
                     };
                     drag = Some(Drag::Fix {
                         index,

@@ -40,14 +40,7 @@ impl AppState {
                 let mut out: Vec<(PathBuf, ImageDisagreement)> = items
                     .into_iter()
                     .map(|(path, pred, labels)| {
-                        let gt: Vec<(BoxXyxy, usize)> = labels
-                            .iter()
-                            .filter_map(|l| {
-                                let c =
-                                    model.class_names.iter().position(|n| *n == l.class_name)?;
-                                Some((l.bbox, c))
-                            })
-                            .collect();
+                        let gt = class_boxes(&labels, &model.class_names);
                         let found = compare(&gt, &pred.reselect(&select), &settings);
                         (path, found)
                     })
@@ -91,13 +84,7 @@ impl AppState {
             let images: Vec<LabelledImage> = items
                 .iter()
                 .map(|(pred, labels)| {
-                    let gt = labels
-                        .iter()
-                        .filter_map(|l| {
-                            let c = model.class_names.iter().position(|n| *n == l.class_name)?;
-                            Some((l.bbox, c))
-                        })
-                        .collect();
+                    let gt = class_boxes(labels, &model.class_names);
                     (gt, pred.reselect(&select))
                 })
                 .collect();
@@ -110,4 +97,16 @@ impl AppState {
             })
         }));
     }
+}
+
+/// The labels as `(box, model class id)`; labels of classes the model does not know are
+/// left out.
+fn class_boxes(labels: &[LabelBox], class_names: &[String]) -> Vec<(BoxXyxy, usize)> {
+    labels
+        .iter()
+        .filter_map(|l| {
+            let c = class_names.iter().position(|n| *n == l.class_name)?;
+            Some((l.bbox, c))
+        })
+        .collect()
 }
