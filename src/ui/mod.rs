@@ -34,10 +34,12 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) {
             .show(ui, |ui| {
                 egui::Panel::bottom("review")
                     .resizable(true)
-                    .default_size(400.0)
+                    .default_size(420.0)
+                    .min_size(240.0)
                     .show(ui, |ui| {
                         egui::ScrollArea::vertical()
                             .id_salt("review_scroll")
+                            .auto_shrink(false)
                             .show(ui, |ui| review_panel::review_panel(ui, state));
                     });
                 labels_panel::labels_panel(ui, state);
