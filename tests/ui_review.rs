@@ -107,22 +107,24 @@ fn fixture(per_image: &[Vec<Cand>]) -> Fixture {
     }
 }
 
+/// The app on the fixture's folder, started with `args` (its `dir` is set here).
+fn app(f: &Fixture, args: GuiArgs, height: f32) -> Harness<'static, DetlabApp> {
+    let settings = f.settings.clone();
+    let args = GuiArgs {
+        dir: Some(f.images.clone()),
+        ..args
+    };
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, height))
+        .build_eframe(move |cc| DetlabApp::new(&cc.egui_ctx, args, settings))
+}
+
 fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
-    let (images, settings, model) = (f.images.clone(), f.settings.clone(), f.model.clone());
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 900.0))
-        .build_eframe(move |cc| {
-            DetlabApp::new(
-                &cc.egui_ctx,
-                GuiArgs {
-                    dir: Some(images),
-                    screenshot: None,
-                    model: Some(model),
-                    no_model: false,
-                },
-                settings,
-            )
-        });
+    let args = GuiArgs {
+        model: Some(f.model.clone()),
+        ..GuiArgs::default()
+    };
+    let mut h = app(f, args, 900.0);
     wait_until(&mut h, "the model and its cached predictions", |app| {
         let r = &app.state.review;
         app.state.current_path().is_some()
@@ -370,21 +372,11 @@ fn training_from_the_panel_streams_events_and_stops() {
         height: 240,
     })
     .unwrap();
-    let (images, settings) = (f.images.clone(), f.settings.clone());
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 1000.0))
-        .build_eframe(move |cc| {
-            DetlabApp::new(
-                &cc.egui_ctx,
-                GuiArgs {
-                    dir: Some(images),
-                    screenshot: None,
-                    model: None,
-                    no_model: true,
-                },
-                settings,
-            )
-        });
+    let no_model = GuiArgs {
+        no_model: true,
+        ..GuiArgs::default()
+    };
+    let mut h = app(&f, no_model, 1000.0);
     wait_until(&mut h, "the folder", |app| {
         app.state.current_path().is_some()
     });
@@ -449,19 +441,7 @@ fn the_shipped_model_is_the_default() {
         return;
     }
     let f = fixture(&[]);
-    let (images, settings) = (f.images.clone(), f.settings.clone());
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 900.0))
-        .build_eframe(move |cc| {
-            DetlabApp::new(
-                &cc.egui_ctx,
-                GuiArgs {
-                    dir: Some(images),
-                    ..GuiArgs::default()
-                },
-                settings,
-            )
-        });
+    let mut h = app(&f, GuiArgs::default(), 900.0);
     wait_until(&mut h, "the shipped model", |app| {
         app.state.review.model.is_some() || app.state.review.model_error.is_some()
     });

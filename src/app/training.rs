@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Instant;
 
+use crate::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
 use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
 use crate::detector::train::{
     AugmentConfig, CancelHandle, DeviceChoice, Init, TrainConfig, TrainEvent, TrainJob,
@@ -374,12 +375,7 @@ fn run(
         }
     ));
     if form.fit_anchors {
-        let shapes: Vec<(f64, f64)> = data
-            .train
-            .iter()
-            .flat_map(|s| s.boxes.iter().map(|b| (b.width(), b.height())))
-            .collect();
-        config.anchor_ratios = crate::detector::train::anchor_fit::fit_ratios(&shapes, 3);
+        config.anchor_ratios = fit_ratios(&box_shapes(&data.train), FITTED_RATIOS);
     }
     let init = match (form.weights.trim(), form.from_scratch) {
         (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),

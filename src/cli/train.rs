@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::detector::train::anchor_fit::fit_ratios;
+use crate::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
 use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
 use crate::detector::train::{
     train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog, OptimizerKind,
@@ -204,12 +204,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     match args.anchor_ratios.as_deref() {
         None => {}
         Some("auto") => {
-            let shapes: Vec<(f64, f64)> = data
-                .train
-                .iter()
-                .flat_map(|s| s.boxes.iter().map(|b| (b.width(), b.height())))
-                .collect();
-            let ratios = fit_ratios(&shapes, 3).context("--anchor-ratios auto: no boxes")?;
+            let shapes = box_shapes(&data.train);
+            let ratios =
+                fit_ratios(&shapes, FITTED_RATIOS).context("--anchor-ratios auto: no boxes")?;
             eprintln!(
                 "anchors: ratios fitted to {} boxes: {}",
                 shapes.len(),

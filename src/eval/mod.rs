@@ -23,6 +23,7 @@ mod data;
 mod error;
 mod evaluate;
 mod idmap;
+mod images;
 mod iou;
 mod json;
 mod params;
@@ -35,6 +36,7 @@ pub use data::{
     GtCategory, GtImage,
 };
 pub use error::{EvalError, InputKind};
+pub use images::{evaluate_images, LabelledImage};
 pub use iou::bbox_iou;
 pub use json::{detections_from_json_slice, detections_to_json, load_detections};
 pub use params::{linspace, AreaRange, Params};

@@ -17,7 +17,7 @@
 //!    prediction that comes back when the model runs again is recognised as decided.
 //!
 //! Beside that, [`disagreement`] ranks labelled images where predictions and labels
-//! disagree (missed, extra, wrong class, loose box) and [`evaluation`] scores predictions
+//! disagree (missed, extra, wrong class, loose box), and [`crate::eval::evaluate_images`] scores predictions
 //! against labels with the pycocotools-exact evaluator.
 //!
 //! Everything lives in the sidecar folder `.detlab/` beside the label files; the VOC (or
@@ -28,13 +28,11 @@
 pub mod cache;
 pub mod decisions;
 pub mod disagreement;
-pub mod evaluation;
 pub mod pending;
 
 pub use cache::{CacheError, CachedPrediction, CandidateCache, ImageStamp, ModelId};
 pub use decisions::{Decision, ReviewLog, ReviewLogError, Verdict};
 pub use disagreement::{compare, rank, DisagreementKind, ImageDisagreement, MatchSettings};
-pub use evaluation::{evaluate_images, LabelledImage};
 pub use pending::{classify, PredictionState};
 
 /// The sidecar folder beside the labels that holds detlab's review state.

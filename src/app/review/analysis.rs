@@ -9,10 +9,9 @@ use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::SelectConfig;
+use crate::eval::LabelledImage;
 use crate::geometry::BoxXyxy;
-use crate::review::{
-    compare, rank, CachedPrediction, ImageDisagreement, LabelledImage, MatchSettings,
-};
+use crate::review::{compare, rank, CachedPrediction, ImageDisagreement, MatchSettings};
 
 impl AppState {
     /// Ranks labelled images by how much the model disagrees with their labels.
@@ -88,7 +87,7 @@ impl AppState {
                     (gt, pred.reselect(&select))
                 })
                 .collect();
-            let result = crate::review::evaluate_images(&images, &model.class_names)
+            let result = crate::eval::evaluate_images(&images, &model.class_names)
                 .map_err(|e| e.to_string())?;
             Ok(Evaluation {
                 result,

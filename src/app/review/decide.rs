@@ -40,7 +40,7 @@ impl AppState {
         let dets = pred.reselect(&self.review.select);
         let labels = self.labels_of(image);
         let key = self.image_key(image);
-        let states = classify(&dets, &model.class_names, &labels, |d| {
+        let states = classify(&dets, &model.class_names, labels, |d| {
             let name = model.class_names.get(d.class_id)?;
             let decision = self.review.log.find(&key, &model.id.0, name, &d.bbox)?;
             // An accepted prediction whose label was since deleted or undone is pending again.

@@ -201,10 +201,10 @@ impl AppState {
 
     /// The labels of `image`: the live document for the current image, else the last
     /// labels read in the background.
-    fn labels_of(&self, image: &Path) -> Vec<LabelBox> {
+    fn labels_of(&self, image: &Path) -> &[LabelBox] {
         match &self.doc {
-            Some(d) if d.image_path == image => d.annotation.boxes.clone(),
-            _ => self.review.labels.get(image).cloned().unwrap_or_default(),
+            Some(d) if d.image_path == image => &d.annotation.boxes,
+            _ => self.review.labels.get(image).map_or(&[], Vec::as_slice),
         }
     }
 

@@ -6,6 +6,20 @@
 //! `ln(h / w)` with 1-D k-means and turns each centre `r` into an area-preserving ratio
 //! `(x, y) = (1/√r, √r)`.
 
+use super::data::Sample;
+
+/// How many ratios `--anchor-ratios auto` fits (the reference count, so that the heads
+/// keep their shape).
+pub const FITTED_RATIOS: usize = 3;
+
+/// `(width, height)` of every box of `samples`, the input of [`fit_ratios`].
+pub fn box_shapes(samples: &[Sample]) -> Vec<(f64, f64)> {
+    samples
+        .iter()
+        .flat_map(|s| s.boxes.iter().map(|b| (b.width(), b.height())))
+        .collect()
+}
+
 /// `k` ratios `(x multiplier, y multiplier)` fitted to boxes given as `(width, height)`,
 /// sorted from wide to tall. Degenerate boxes are ignored; with fewer distinct shapes than
 /// `k` the centres repeat. `None` when there is no usable box or `k == 0`.

@@ -16,7 +16,7 @@ use crate::detector::maths::postprocess::{
     postprocess, to_original, Detection, ImageOutputs, SelectConfig,
 };
 use crate::detector::model::{EfficientDet, TrainModes};
-use crate::eval::{self, CocoGroundTruth, GtAnnotation, GtCategory, GtImage, Params};
+use crate::eval::{self, LabelledImage};
 
 /// Validation failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,44 +71,6 @@ pub fn detect_batch(
         .collect()
 }
 
-/// The COCO ground truth of `samples` (image ids `1..`, category ids `class + 1`).
-pub fn ground_truth(
-    samples: &[Sample],
-    class_names: &[String],
-) -> Result<CocoGroundTruth, eval::EvalError> {
-    let images = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| GtImage {
-            id: i as i64 + 1,
-            file_name: s.path.display().to_string(),
-        })
-        .collect();
-    let categories = class_names
-        .iter()
-        .enumerate()
-        .map(|(c, name)| GtCategory {
-            id: c as i64 + 1,
-            name: name.clone(),
-        })
-        .collect();
-    let mut annotations = Vec::new();
-    for (i, s) in samples.iter().enumerate() {
-        for (b, &c) in s.boxes.iter().zip(&s.classes) {
-            let xywh = b.to_xywh();
-            annotations.push(GtAnnotation {
-                id: annotations.len() as i64 + 1,
-                image_id: i as i64 + 1,
-                category_id: c as i64 + 1,
-                bbox: [xywh.x, xywh.y, xywh.w, xywh.h],
-                area: xywh.w * xywh.h,
-                iscrowd: false,
-            });
-        }
-    }
-    CocoGroundTruth::new(images, categories, annotations)
-}
-
 /// Detects on every sample and scores the detections. Returns the metrics and each
 /// image's detections.
 #[allow(clippy::too_many_arguments)]
@@ -145,23 +107,15 @@ pub fn validate(
             per_image[*i] = d;
         }
     }
-    let gt = ground_truth(samples, class_names)?;
-    let dets: Vec<eval::Detection> = per_image
+    let images: Vec<LabelledImage> = samples
         .iter()
-        .enumerate()
-        .flat_map(|(i, ds)| {
-            ds.iter().map(move |d| {
-                let xywh = d.bbox.to_xywh();
-                eval::Detection {
-                    image_id: i as i64 + 1,
-                    category_id: d.class_id as i64 + 1,
-                    bbox: [xywh.x, xywh.y, xywh.w, xywh.h],
-                    score: f64::from(d.score),
-                }
-            })
+        .zip(&per_image)
+        .map(|(s, dets)| {
+            let labels = s.boxes.iter().copied().zip(s.classes.iter().copied());
+            (labels.collect(), dets.clone())
         })
         .collect();
-    let result = eval::evaluate(&gt, &dets, &Params::default())?;
+    let result = eval::evaluate_images(&images, class_names)?;
     let per_class = result
         .per_category
         .iter()

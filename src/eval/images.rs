@@ -1,10 +1,11 @@
-//! COCO mAP of a model on reviewed images, with detlab's pycocotools-exact evaluator.
+//! COCO mAP of per-image detections against per-image labels held in memory (the
+//! training validation and the app's Evaluate page).
 
-use crate::detector::maths::postprocess::Detection;
-use crate::eval::{
+use super::{
     evaluate, CocoGroundTruth, Detection as EvalDetection, EvalError, EvalResult, GtAnnotation,
     GtCategory, GtImage, Params,
 };
+use crate::detector::maths::postprocess::Detection;
 use crate::geometry::BoxXyxy;
 
 /// One image for [`evaluate_images`]: its labels (box, 0-based class id) and its
