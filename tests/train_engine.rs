@@ -296,6 +296,49 @@ fn non_finite_losses_are_skipped_then_fail_clearly() {
     assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
 }
 
+/// Mixed precision is refused on the CPU with a clear error; on a CUDA machine a short
+/// float16 run on the tiny set must keep a finite, falling loss.
+#[test]
+fn mixed_precision_needs_cuda_and_trains_there() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 8, 128);
+    let job = |device| TrainJob {
+        config: TrainConfig {
+            epochs: 40,
+            lr: 1e-2,
+            freeze_backbone_epochs: 40,
+            skip_validation: true,
+            mixed_precision: true,
+            device,
+            ..base_config("lite0", 128)
+        },
+        data: Dataset {
+            class_names: vec!["box".into()],
+            train: samples.clone(),
+            val: vec![],
+            skipped: vec![],
+        },
+        out_dir: dir.path().join(format!("run-{device:?}")),
+        init: lite0_init(),
+        resume: false,
+    };
+    let err = run(&job(DeviceChoice::Cpu)).0.unwrap_err().to_string();
+    assert!(err.contains("mixed precision needs CUDA"), "{err}");
+    if !tch::Cuda::is_available() {
+        eprintln!(
+            "note: no CUDA device; the mixed-precision training half of this test is skipped"
+        );
+        return;
+    }
+    let (r, events) = run(&job(DeviceChoice::Cuda));
+    let summary = r.unwrap_or_else(|e| panic!("{e}: {events:?}"));
+    let losses = &summary.epoch_losses;
+    assert_eq!(losses.len(), 40);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[39] < 0.5 * losses[0], "{losses:?}");
+}
+
 #[test]
 fn classes_without_boxes_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,6 +27,8 @@ pub struct TrainingForm {
     pub lr: f64,
     pub input_size: u32,
     pub device: DeviceChoice,
+    /// Float16 mixed precision (CUDA only).
+    pub mixed_precision: bool,
     /// CPU threads for libtorch and decoding (0: libtorch's default).
     pub threads: usize,
     pub augment: AugmentConfig,
@@ -51,6 +53,7 @@ impl Default for TrainingForm {
             lr: c.lr,
             input_size: c.input_size,
             device: DeviceChoice::Auto,
+            mixed_precision: false,
             threads: 0,
             augment: c.augment,
             val_fraction: c.val_fraction,
@@ -72,6 +75,7 @@ impl TrainingForm {
             batch_size: self.batch_size,
             lr: self.lr,
             device: self.device,
+            mixed_precision: self.mixed_precision && self.device != DeviceChoice::Cpu,
             threads: (self.threads > 0).then_some(self.threads),
             augment: self.augment.clone(),
             val_fraction: self.val_fraction,

@@ -30,6 +30,8 @@ pub struct DetectorBenchOptions {
     pub images: Option<PathBuf>,
     /// Timed repetitions per measurement (the median is reported).
     pub iterations: usize,
+    /// Fail when libtorch sees no CUDA device (instead of leaving the GPU rows out).
+    pub require_gpu: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -93,6 +95,9 @@ mod tempdir {
 
 /// Runs the benchmark.
 pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
+    if opt.require_gpu && !tch::Cuda::is_available() {
+        anyhow::bail!("--gpu-only: libtorch sees no CUDA device (see `detlab info`)");
+    }
     let mut report = Report {
         title: "Detector inference (CPU)".into(),
         ..Default::default()
@@ -154,11 +159,13 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
             }
         }
     }
-    report.notes.push(format!(
+    if !opt.threads.is_empty() {
+        report.notes.push(format!(
         "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {} images, batch 1; network = median of {iters} forward passes on a fixed input. \
          Peak = libtorch fp32 1024² matmul at the same thread count, same run.",
         images.len().min(iters.max(3))
     ));
+    }
     if tch::Cuda::is_available() {
         gpu_rows(&mut report, iters)?;
     }

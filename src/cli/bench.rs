@@ -33,6 +33,9 @@ pub enum Bench {
         /// Timed repetitions per measurement.
         #[arg(long, default_value_t = 5)]
         iterations: usize,
+        /// Only the CUDA rows (fails without a GPU).
+        #[arg(long)]
+        gpu_only: bool,
     },
     /// Review sliders: re-filtering 20,000 cached candidates, and loading one cache file.
     Review,
@@ -51,10 +54,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             threads,
             images,
             iterations,
+            gpu_only,
         } => crate::bench::detector::run(&crate::bench::detector::DetectorBenchOptions {
-            threads,
+            threads: if gpu_only { Vec::new() } else { threads },
             images,
             iterations,
+            require_gpu: gpu_only,
         })?,
     };
     println!("{}", report.markdown());

@@ -58,6 +58,10 @@ pub struct TrainArgs {
     /// CPU threads for libtorch and image decoding.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Float16 mixed precision (CUDA only): the forward pass under autocast, with dynamic
+    /// loss scaling; weights and optimiser state stay float32.
+    #[arg(long)]
+    pub amp: bool,
     /// The run folder: metrics.jsonl, last/best.safetensors, resume files.
     #[arg(long, value_name = "RUN_DIR")]
     pub out: PathBuf,
@@ -155,6 +159,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
         threads: args.threads,
         device: args.device,
+        mixed_precision: args.amp,
         val_fraction: if args.val.is_some() {
             0.0
         } else {

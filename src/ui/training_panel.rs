@@ -70,13 +70,20 @@ fn settings(ui: &mut egui::Ui, state: &mut AppState) {
                     .max_decimals(6),
             );
             ui.label("Device");
-            egui::ComboBox::from_id_salt("train_device")
-                .selected_text(format!("{:?}", f.device).to_lowercase())
-                .show_ui(ui, |ui| {
-                    for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda] {
-                        ui.selectable_value(&mut f.device, d, format!("{d:?}").to_lowercase());
-                    }
-                });
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("train_device")
+                    .selected_text(format!("{:?}", f.device).to_lowercase())
+                    .show_ui(ui, |ui| {
+                        for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda] {
+                            ui.selectable_value(&mut f.device, d, format!("{d:?}").to_lowercase());
+                        }
+                    });
+                ui.add_enabled(
+                    f.device != DeviceChoice::Cpu,
+                    egui::Checkbox::new(&mut f.mixed_precision, "mixed precision"),
+                )
+                .on_hover_text("Float16 autocast with loss scaling; CUDA only");
+            });
             ui.end_row();
 
             ui.label("Threads (0 = all)");

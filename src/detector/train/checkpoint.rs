@@ -77,6 +77,9 @@ pub struct ResumeState {
     pub seconds: f64,
     /// Where the initial weights came from.
     pub init: String,
+    /// The mixed-precision loss scale (`None` without mixed precision).
+    #[serde(default)]
+    pub loss_scale: Option<f64>,
 }
 
 /// A model file of the VarStore's current weights.

@@ -235,6 +235,10 @@ pub struct TrainConfig {
     /// CPU threads for libtorch and the decoding pool (`None`: libtorch's default).
     pub threads: Option<usize>,
     pub device: DeviceChoice,
+    /// Float16 mixed precision on CUDA: the forward pass under autocast, dynamic loss
+    /// scaling ([`super::grad_scaler`]); weights, optimiser state and loss stay float32.
+    #[serde(default)]
+    pub mixed_precision: bool,
     /// Fraction of the data held out for validation when no validation set is given.
     pub val_fraction: f64,
     pub early_stopping: Option<EarlyStopping>,
@@ -273,6 +277,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: None,
             device: DeviceChoice::Auto,
+            mixed_precision: false,
             val_fraction: 0.1,
             early_stopping: None,
             max_nonfinite_steps: 10,

@@ -26,6 +26,7 @@ pub mod config;
 pub mod data;
 pub mod ema;
 pub mod events;
+pub mod grad_scaler;
 pub mod init;
 pub mod loss;
 pub mod optimizer;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tch::nn::VarStore;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::assign::{assign, pad_ground_truth};
 use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
@@ -23,6 +23,7 @@ use super::config::{ConfigError, DeviceChoice, OptimizerKind, TrainConfig};
 use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
 use super::ema::Ema;
 use super::events::{CancelHandle, CheckpointKind, TrainEvent, ValMetrics};
+use super::grad_scaler::{GradScaler, ScaledStep};
 use super::init::{load_initial_weights, seeded_fresh_init, Init, InitError};
 use super::loss::detection_loss;
 use super::optimizer::{Optimizer, OptimizerSettings};
@@ -129,8 +130,15 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 /// Result of one attempted step.
 enum StepOutcome {
-    Done { loss: f64, cls: f64, box_loss: f64 },
+    Done {
+        loss: f64,
+        cls: f64,
+        box_loss: f64,
+    },
     NonFinite(&'static str),
+    /// Mixed precision: the scaled gradients overflowed; the step was skipped and the loss
+    /// scale lowered (expected now and then, not a divergence).
+    Overflow,
 }
 
 /// Mutable run state that the resume file carries.
@@ -214,6 +222,16 @@ fn run(
         None => None,
     };
     let device = resolve_device(cfg.device)?;
+    if cfg.mixed_precision && !device.is_cuda() {
+        return Err(ConfigError(
+            "mixed precision needs CUDA, and this run resolved to the CPU".into(),
+        )
+        .into());
+    }
+    if device.is_cuda() {
+        // Fixed input sizes: let cuDNN pick the fastest convolution algorithms.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     tch::manual_seed(cfg.seed as i64);
     let arch = cfg.model_arch()?;
     let class_names = job.data.class_names.clone();
@@ -277,6 +295,7 @@ fn run(
             .collect(),
     );
     let mut ema = cfg.ema_decay.map(|d| Ema::new(&vs, d));
+    let mut scaler = cfg.mixed_precision.then(GradScaler::default);
     if let Some(r) = &resume {
         let missing = opt.load_state(|k| r.get(k), r.state.optimizer_steps);
         if !missing.is_empty() && cfg.optimizer == OptimizerKind::AdamW {
@@ -291,6 +310,9 @@ fn run(
         }
         if let Some(e) = &mut ema {
             e.load_state(|k| r.get(k), r.state.ema_updates);
+        }
+        if let (Some(s), Some(scale)) = (&mut scaler, r.state.loss_scale) {
+            *s = GradScaler::new(scale);
         }
     }
     drop(resume);
@@ -388,19 +410,42 @@ fn run(
                     .view([b as i64, 3, size as i64, size as i64])
                     .to_device(device);
                 let (g, c) = pad_ground_truth(&batch.boxes, &batch.classes, device);
-                let out = model.forward_modes(&xs, modes);
+                let amp = scaler.is_some();
+                let out = tch::autocast(amp, || model.forward_modes(&xs, modes));
                 let targets = tch::no_grad(|| assign(&anchors_t, &g, &c, nc, &loss_params));
-                let parts =
-                    detection_loss(&out.classification, &out.regression, &targets, &loss_params);
+                // The loss is always computed in float32.
+                let parts = detection_loss(
+                    &out.classification.to_kind(Kind::Float),
+                    &out.regression.to_kind(Kind::Float),
+                    &targets,
+                    &loss_params,
+                );
                 let loss = parts.total.double_value(&[]);
                 if !loss.is_finite() {
                     return StepOutcome::NonFinite("loss");
                 }
                 opt.zero_grad();
-                parts.total.backward();
-                if opt.clip_grad_norm(cfg.grad_clip).is_err() {
-                    opt.zero_grad();
-                    return StepOutcome::NonFinite("gradient");
+                let grad_scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+                match &scaler {
+                    Some(s) => s.scale_loss(&parts.total).backward(),
+                    None => parts.total.backward(),
+                }
+                let finite = opt.clip_grad_norm(cfg.grad_clip, grad_scale).is_ok();
+                let verdict = match &mut scaler {
+                    Some(s) => s.update(finite),
+                    None if finite => ScaledStep::Apply,
+                    None => ScaledStep::Diverged,
+                };
+                match verdict {
+                    ScaledStep::Apply => {}
+                    ScaledStep::SkipOverflow => {
+                        opt.zero_grad();
+                        return StepOutcome::Overflow;
+                    }
+                    ScaledStep::Diverged => {
+                        opt.zero_grad();
+                        return StepOutcome::NonFinite("gradient");
+                    }
                 }
                 opt.step(lr);
                 if let Some(e) = &mut ema {
@@ -430,6 +475,7 @@ fn run(
                         detail,
                     });
                 }
+                Ok(StepOutcome::Overflow) => {}
                 Ok(StepOutcome::NonFinite(what)) => {
                     nonfinite_run += 1;
                     sink(&TrainEvent::Warning {
@@ -583,6 +629,7 @@ fn run(
             early_stop_reference: progress.early_stop_reference,
             seconds: progress.seconds,
             init: progress.init.clone(),
+            loss_scale: scaler.as_ref().map(|s| s.scale),
         };
         let resume_path = checkpoint::write_resume(&job.out_dir, &state, &vs, &extra)?;
         sink(&TrainEvent::Checkpoint {
