@@ -335,8 +335,11 @@ fn mixed_precision_needs_cuda_and_trains_there() {
     let summary = r.unwrap_or_else(|e| panic!("{e}: {events:?}"));
     let losses = &summary.epoch_losses;
     assert_eq!(losses.len(), 40);
-    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
-    assert!(losses[39] < 0.5 * losses[0], "{losses:?}");
+    // The first steps overflow while the loss scale comes down from 2^16 (skipped, as in
+    // PyTorch), so the first epochs can have no finished step and a NaN mean.
+    assert!(losses[5..].iter().all(|l| l.is_finite()), "{losses:?}");
+    let first = losses.iter().copied().find(|l| l.is_finite()).unwrap();
+    assert!(losses[39] < 0.5 * first, "{losses:?}");
 }
 
 #[test]

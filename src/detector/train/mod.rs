@@ -21,6 +21,7 @@
 
 pub mod anchor_fit;
 pub mod assign;
+pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -18,6 +18,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::assign::{assign, pad_ground_truth};
+use super::autocast::autocast;
 use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
 use super::config::{ConfigError, DeviceChoice, OptimizerKind, TrainConfig};
 use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
@@ -411,7 +412,7 @@ fn run(
                     .to_device(device);
                 let (g, c) = pad_ground_truth(&batch.boxes, &batch.classes, device);
                 let amp = scaler.is_some();
-                let out = tch::autocast(amp, || model.forward_modes(&xs, modes));
+                let out = autocast(device, amp, || model.forward_modes(&xs, modes));
                 let targets = tch::no_grad(|| assign(&anchors_t, &g, &c, nc, &loss_params));
                 // The loss is always computed in float32.
                 let parts = detection_loss(
