@@ -99,7 +99,7 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
         anyhow::bail!("--gpu-only: libtorch sees no CUDA device (see `detlab info`)");
     }
     let mut report = Report {
-        title: "Detector inference (CPU)".into(),
+        title: "Detector inference".into(),
         ..Default::default()
     };
     let (images, _keep) = bench_images(opt)?;
@@ -160,11 +160,12 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
         }
     }
     if !opt.threads.is_empty() {
+        let n_img = images.len().min(iters.max(3));
         report.notes.push(format!(
-        "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {} images, batch 1; network = median of {iters} forward passes on a fixed input. \
-         Peak = libtorch fp32 1024² matmul at the same thread count, same run.",
-        images.len().min(iters.max(3))
-    ));
+            "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {n_img} images, batch 1; \
+             network = median of {iters} forward passes on a fixed input. \
+             Peak = libtorch fp32 1024² matmul at the same thread count, same run."
+        ));
     }
     if tch::Cuda::is_available() {
         gpu_rows(&mut report, iters)?;
