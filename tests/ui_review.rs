@@ -454,3 +454,29 @@ fn the_shipped_model_is_the_default() {
     );
     assert_eq!(m.class_names, ["Cola", "Sprite"]);
 }
+
+/// An unreadable review log (read in the background) is reported, decisions stay in
+/// memory, and the file is never overwritten.
+#[test]
+fn an_unreadable_review_log_is_left_untouched() {
+    let f = fixture(&standard());
+    let path = ReviewLog::path(&f.images);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"{\"version\": 1, \"images\": {\"a.jpg\": [tru").unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut h = harness(&f);
+    wait_until(&mut h, "the log error", |app| {
+        app.state.review.log_error.is_some()
+    });
+    press(&mut h, Key::Tab);
+    press(&mut h, Key::R);
+    assert_eq!(shown(&h).len(), 1, "the rejection applies in memory");
+    for _ in 0..20 {
+        h.step();
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the log file is untouched"
+    );
+}

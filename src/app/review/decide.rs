@@ -111,8 +111,9 @@ impl AppState {
         }
     }
 
-    fn save_review_log(&mut self) {
-        if self.review.log_error.is_some() {
+    pub(super) fn save_review_log(&mut self) {
+        // Not while the log on disk is unreadable or still being read (it is merged first).
+        if self.review.log_error.is_some() || self.review.log_job.is_some() {
             return;
         }
         let Some(dir) = self.review.log_dir.clone() else {

@@ -64,6 +64,9 @@ pub struct Review {
     /// The log on disk could not be read: decisions are kept in memory only, so the file
     /// is never overwritten.
     pub log_error: Option<String>,
+    /// Reads the log of `log_dir` off the UI thread; decisions made meanwhile are merged
+    /// into it when it arrives, and nothing is written before.
+    log_job: Option<Job<Result<ReviewLog, String>>>,
     log_writer: Option<Sender<(PathBuf, ReviewLog)>>,
     pub disagreement_job: Option<Job<Vec<(PathBuf, ImageDisagreement)>>>,
     pub disagreements: Vec<(PathBuf, ImageDisagreement)>,
@@ -94,6 +97,7 @@ impl Default for Review {
             log: ReviewLog::default(),
             log_dir: None,
             log_error: None,
+            log_job: None,
             log_writer: None,
             disagreement_job: None,
             disagreements: Vec::new(),
@@ -119,7 +123,7 @@ impl AppState {
         Some(s.save_dir.clone().unwrap_or_else(|| s.root.clone()))
     }
 
-    /// Reads the review log of the open folder (once per folder).
+    /// Starts reading the review log of the open folder (once per folder).
     fn ensure_review_log(&mut self) {
         let Some(dir) = self.sidecar_dir() else {
             return;
@@ -127,18 +131,12 @@ impl AppState {
         if self.review.log_dir.as_deref() == Some(dir.as_path()) {
             return;
         }
-        match ReviewLog::load(&dir) {
-            Ok(log) => {
-                self.review.log = log;
-                self.review.log_error = None;
-            }
-            Err(e) => {
-                self.review.log = ReviewLog::default();
-                self.review.log_error = Some(format!(
-                    "{e} — review decisions are kept in memory only and the file is left untouched"
-                ));
-            }
-        }
+        let from = dir.clone();
+        self.review.log_job = Some(Job::spawn("review-log", self.ctx.clone(), move |_| {
+            ReviewLog::load(&from).map_err(|e| e.to_string())
+        }));
+        self.review.log = ReviewLog::default();
+        self.review.log_error = None;
         self.review.log_dir = Some(dir);
         self.review.predictions.clear();
         self.review.labels.clear();
@@ -149,11 +147,43 @@ impl AppState {
         }
     }
 
+    /// Applies the review log read in the background. Returns `true` once it arrived.
+    fn poll_review_log(&mut self) -> bool {
+        let Some(result) = self.review.log_job.as_ref().and_then(Job::poll) else {
+            return false;
+        };
+        self.review.log_job = None;
+        match result {
+            Ok(mut log) => {
+                let meanwhile = std::mem::take(&mut self.review.log);
+                let merged = !meanwhile.is_empty();
+                for (image, decisions) in meanwhile.images() {
+                    for d in decisions {
+                        if let Err(e) = log.record(Path::new(image), d.clone()) {
+                            self.info(format!("review decision not recorded: {e}"));
+                        }
+                    }
+                }
+                self.review.log = log;
+                if merged {
+                    self.save_review_log();
+                }
+            }
+            Err(e) => {
+                self.review.log_error = Some(format!(
+                    "{e} — review decisions are kept in memory only and the file is left untouched"
+                ));
+            }
+        }
+        true
+    }
+
     /// Polls the model loader and the inference run. Returns `true` if anything changed.
     pub fn poll_review(&mut self) -> bool {
         let mut changed = false;
         if self.session.is_some() {
             self.ensure_review_log();
+            changed |= self.poll_review_log();
         }
         if let Some(result) = self.review.model_job.as_ref().and_then(Job::poll) {
             self.review.model_job = None;
