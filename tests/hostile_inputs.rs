@@ -8,7 +8,7 @@ use common::{detlab, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use detlab::dataset::image_info::decode_upright_rgb;
+use detlab::dataset::image_info::{decode_upright_rgb, truncation_warning, TRUNCATED_JPEG};
 use detlab::dataset::{read_image_info, ClassList, ImageAnnotation, LabelBox};
 use detlab::export::{export_coco, ExportOptions, Layout, SplitMode};
 use detlab::formats::{voc, FormatError};
@@ -138,6 +138,12 @@ fn truncated_and_corrupt_images_name_the_file() {
         let half = d.join(format!("half.{ext}"));
         std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
         assert_eq!(read_image_info(&half).unwrap().width, 256);
+        assert_eq!(truncation_warning(&good), None);
+        assert_eq!(
+            truncation_warning(&half).is_some(),
+            ext == "jpg",
+            "a cut JPEG is reported (the cut PNG fails to decode instead)"
+        );
         match decode_upright_rgb(&half) {
             Err(e) => assert!(e.to_string().contains("half."), "{e}"),
             Ok(img) => {
@@ -163,6 +169,41 @@ fn truncated_and_corrupt_images_name_the_file() {
     let before = snapshot(d);
     let _ = read_image_info(&d.join("corrupt.png"));
     assert_eq!(snapshot(d), before);
+
+    // `detlab predict` (the shipped model) goes on, names each skipped file and warns
+    // about the incomplete JPEG it did predict on.
+    let out = tempfile::tempdir().unwrap();
+    let o = detlab(&[
+        "predict".as_ref(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+        "--images".as_ref(),
+        d.as_os_str(),
+        "--out".as_ref(),
+        out.path().join("pred.json").as_os_str(),
+    ]);
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    for skipped in [
+        "stub.jpg",
+        "corrupt.jpg",
+        "half.png",
+        "stub.png",
+        "corrupt.png",
+    ] {
+        assert!(
+            all.contains(&format!("skipped {}", d.join(skipped).display())),
+            "{all}"
+        );
+    }
+    assert!(
+        all.contains(&format!(
+            "{}: {TRUNCATED_JPEG}",
+            d.join("half.jpg").display()
+        )),
+        "{all}"
+    );
+    assert_eq!(snapshot(d), before, "predicting changed nothing");
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub struct Decoded {
     /// Full-resolution size after EXIF orientation (box coordinates live here).
     pub full_size: [u32; 2],
     pub pixels: egui::ColorImage,
+    /// Shown over the image (a truncated JPEG).
+    pub warning: Option<&'static str>,
 }
 
 /// What the cache knows about one image.
@@ -21,6 +23,7 @@ pub enum ImageSlot {
     Ready {
         texture: egui::TextureHandle,
         full_size: [u32; 2],
+        warning: Option<&'static str>,
     },
     Failed(String),
 }
@@ -138,6 +141,7 @@ impl ImageLoader {
                     ImageSlot::Ready {
                         texture,
                         full_size: decoded.full_size,
+                        warning: decoded.warning,
                     }
                 }
                 Err(reason) => ImageSlot::Failed(reason),
@@ -228,5 +232,43 @@ pub fn decode_for_display(path: &Path, max_side: usize) -> Result<Decoded, Strin
     };
     let pixels =
         egui::ColorImage::from_rgb([rgb.width() as usize, rgb.height() as usize], rgb.as_raw());
-    Ok(Decoded { full_size, pixels })
+    Ok(Decoded {
+        full_size,
+        pixels,
+        warning: crate::dataset::image_info::truncation_warning(path),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG cut in its pixel data still shows (grey rows), with the warning the canvas
+    /// paints over it; the complete file has none.
+    #[test]
+    fn a_cut_jpeg_shows_with_a_warning() {
+        let dir = std::env::temp_dir().join(format!("detlab-loader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = image::RgbImage::from_fn(96, 64, |x, y| {
+            image::Rgb([
+                (x * 37 % 251) as u8,
+                (y * 91 % 241) as u8,
+                ((x ^ y) * 13) as u8,
+            ])
+        });
+        let good = dir.join("good.jpg");
+        img.save(&good).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = dir.join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let whole = decode_for_display(&good, 4096).unwrap();
+        assert_eq!(whole.warning, None);
+        let partial = decode_for_display(&cut, 4096).unwrap();
+        assert_eq!(partial.full_size, [96, 64]);
+        assert_eq!(
+            partial.warning,
+            Some(crate::dataset::image_info::TRUNCATED_JPEG)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -119,11 +119,14 @@ pub fn predict_with_progress(
     let bar = crate::cli::progress_bar("predicting");
     bar.set_length(paths.len() as u64);
     let run = predict_files(det, paths, cfg, &|n| bar.set_position(n as u64))?;
-    let (done, failed) = (run.predicted, run.failed);
     bar.finish_and_clear();
-    for f in &failed {
+    for f in &run.failed {
         eprintln!("warning: skipped {}: {}", f.path.display(), f.reason);
     }
+    for w in &run.warnings {
+        eprintln!("warning: {}: {}", w.path.display(), w.reason);
+    }
+    let done = run.predicted;
     if done.is_empty() {
         bail!("none of the {} images could be read", paths.len());
     }

@@ -63,6 +63,31 @@ pub fn read_image_info(path: &Path) -> Result<ImageInfo, ImageInfoError> {
     })
 }
 
+/// What [`truncation_warning`] reports.
+pub const TRUNCATED_JPEG: &str =
+    "the JPEG file ends before its end-of-image marker (truncated?); the missing rows show as grey";
+
+/// A warning for a JPEG file that stops before its end-of-image marker (`FF D9`, allowing
+/// zero-byte padding after it): its decoder fills the missing rows with grey instead of
+/// failing, so the image is usable but incomplete. `None` for other formats, complete
+/// files, and files that cannot be read (their decoding reports that).
+pub fn truncation_warning(path: &Path) -> Option<&'static str> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut magic = [0u8; 2];
+    file.read_exact(&mut magic).ok()?;
+    if magic != [0xFF, 0xD8] {
+        return None;
+    }
+    let len = file.metadata().ok()?.len();
+    let tail_len = len.min(4096);
+    file.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.read_to_end(&mut tail).ok()?;
+    let end = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    (!tail[..end].ends_with(&[0xFF, 0xD9])).then_some(TRUNCATED_JPEG)
+}
+
 /// Decodes `path` to upright RGB8 (EXIF orientation applied), with the same size guard.
 pub fn decode_upright_rgb(path: &Path) -> Result<image::RgbImage, ImageInfoError> {
     use image::ImageDecoder;

@@ -99,8 +99,12 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
         return;
     };
     let slot = state.loader.as_ref().and_then(|l| l.get(&path));
-    let (texture, full_size) = match slot {
-        Some(ImageSlot::Ready { texture, full_size }) => (texture.clone(), *full_size),
+    let (texture, full_size, image_warning) = match slot {
+        Some(ImageSlot::Ready {
+            texture,
+            full_size,
+            warning,
+        }) => (texture.clone(), *full_size, *warning),
         Some(ImageSlot::Failed(reason)) => {
             let text = format!("cannot show {}:\n{reason}", path.display());
             painter.text(
@@ -156,12 +160,20 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
     interact(ui, state, &response, t, full_size, &predictions);
     paint_boxes(ui, state, &painter, t);
     paint_predictions(ui, state, &painter, t, &predictions);
+    let mut notes = Vec::new();
     if let Some(err) = state.doc.as_ref().and_then(|d| d.load_error.clone()) {
-        let text = format!("labels not loaded — the file is left untouched:\n{err}");
+        notes.push(format!(
+            "labels not loaded — the file is left untouched:\n{err}"
+        ));
+    }
+    if let Some(w) = image_warning {
+        notes.push(format!("image incomplete: {w}"));
+    }
+    if !notes.is_empty() {
         painter.text(
             rect.left_top() + Vec2::new(8.0, 8.0),
             egui::Align2::LEFT_TOP,
-            text,
+            notes.join("\n"),
             egui::FontId::proportional(14.0),
             Color32::from_rgb(255, 110, 110),
         );

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::detector::Detector;
 use super::error::InferenceError;
 use super::prediction::{ImagePrediction, PredictConfig};
-use crate::dataset::image_info::decode_upright_rgb;
+use crate::dataset::image_info::{decode_upright_rgb, truncation_warning};
 
 /// An image file that could not be used, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct FileFailure {
 pub struct FilePredictions {
     pub predicted: Vec<(PathBuf, ImagePrediction)>,
     pub failed: Vec<FileFailure>,
+    /// Files predicted on, with something the user should know (a truncated JPEG).
+    pub warnings: Vec<FileFailure>,
 }
 
 /// Runs `detector` on every file in `paths`, in order, `cfg.batch_size` images per network
@@ -36,6 +38,7 @@ pub fn predict_files(
 ) -> Result<FilePredictions, InferenceError> {
     let mut done = Vec::with_capacity(paths.len());
     let mut failed = Vec::new();
+    let mut warnings = Vec::new();
     let mut handled = 0;
     for chunk in paths.chunks(cfg.batch_size.max(1)) {
         let decoded: Vec<_> = chunk.par_iter().map(|p| decode_upright_rgb(p)).collect();
@@ -44,6 +47,12 @@ pub fn predict_files(
         for (path, result) in chunk.iter().zip(decoded) {
             match result {
                 Ok(img) if img.width() > 0 && img.height() > 0 => {
+                    if let Some(w) = truncation_warning(path) {
+                        warnings.push(FileFailure {
+                            path: path.clone(),
+                            reason: w.into(),
+                        });
+                    }
                     images.push(img);
                     names.push(path.clone());
                 }
@@ -71,5 +80,6 @@ pub fn predict_files(
     Ok(FilePredictions {
         predicted: done,
         failed,
+        warnings,
     })
 }
