@@ -73,7 +73,14 @@ impl Optimizer {
             params,
             offsets,
             m: Tensor::zeros([total], options),
-            v: Tensor::zeros([total], options),
+            v: Tensor::zeros(
+                [if settings.kind == OptimizerKind::AdamW {
+                    total
+                } else {
+                    0
+                }],
+                options,
+            ),
             grad_factor: 1.0,
             step_count: 0,
         }
