@@ -72,6 +72,28 @@ fn lite0_init() -> Init {
     }
 }
 
+/// 40 head-only Lite0 epochs at 128 px on a one-class `box` set (no validation).
+fn head_only_job(samples: &[Sample], out_dir: PathBuf, config: TrainConfig) -> TrainJob {
+    TrainJob {
+        config: TrainConfig {
+            epochs: 40,
+            lr: 1e-2,
+            freeze_backbone_epochs: 40,
+            skip_validation: true,
+            ..config
+        },
+        data: Dataset {
+            class_names: vec!["box".into()],
+            train: samples.to_vec(),
+            val: vec![],
+            skipped: vec![],
+        },
+        out_dir,
+        init: lite0_init(),
+        resume: false,
+    }
+}
+
 fn run(
     job: &TrainJob,
 ) -> (
@@ -88,24 +110,7 @@ fn tiny_set_loss_drops_and_the_object_is_found() {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let samples = one_box_set(dir.path(), 8, 128);
-    let job = TrainJob {
-        config: TrainConfig {
-            epochs: 40,
-            lr: 1e-2,
-            freeze_backbone_epochs: 40,
-            skip_validation: true,
-            ..base_config("lite0", 128)
-        },
-        data: Dataset {
-            class_names: vec!["box".into()],
-            train: samples.clone(),
-            val: vec![],
-            skipped: vec![],
-        },
-        out_dir: dir.path().join("run"),
-        init: lite0_init(),
-        resume: false,
-    };
+    let job = head_only_job(&samples, dir.path().join("run"), base_config("lite0", 128));
     let t = std::time::Instant::now();
     let (r, events) = run(&job);
     r.unwrap();
@@ -303,25 +308,13 @@ fn mixed_precision_needs_cuda_and_trains_there() {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let samples = one_box_set(dir.path(), 8, 128);
-    let job = |device| TrainJob {
-        config: TrainConfig {
-            epochs: 40,
-            lr: 1e-2,
-            freeze_backbone_epochs: 40,
-            skip_validation: true,
+    let job = |device| {
+        let config = TrainConfig {
             mixed_precision: true,
             device,
             ..base_config("lite0", 128)
-        },
-        data: Dataset {
-            class_names: vec!["box".into()],
-            train: samples.clone(),
-            val: vec![],
-            skipped: vec![],
-        },
-        out_dir: dir.path().join(format!("run-{device:?}")),
-        init: lite0_init(),
-        resume: false,
+        };
+        head_only_job(&samples, dir.path().join(format!("run-{device:?}")), config)
     };
     let err = run(&job(DeviceChoice::Cpu)).0.unwrap_err().to_string();
     assert!(err.contains("mixed precision needs CUDA"), "{err}");

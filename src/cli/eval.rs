@@ -187,15 +187,7 @@ fn labelled_folder_gt(
     if images.is_empty() {
         bail!("no images in {}", dir.display());
     }
-    let categories = names
-        .names()
-        .iter()
-        .enumerate()
-        .map(|(i, n)| GtCategory {
-            id: i as i64 + 1,
-            name: n.clone(),
-        })
-        .collect();
+    let categories = GtCategory::numbered(names.names());
     let gt = CocoGroundTruth::new(gt_images, categories, annotations)?;
     Ok((gt, images))
 }

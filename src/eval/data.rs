@@ -24,6 +24,20 @@ pub struct GtCategory {
     pub name: String,
 }
 
+impl GtCategory {
+    /// One category per class name, with ids 1, 2, … in list order (detlab's convention).
+    pub fn numbered(class_names: &[String]) -> Vec<GtCategory> {
+        class_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| GtCategory {
+                id: i as i64 + 1,
+                name: name.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A GT box.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GtAnnotation {

@@ -29,14 +29,7 @@ pub fn evaluate_images(
             file_name: String::new(),
         })
         .collect();
-    let categories = class_names
-        .iter()
-        .enumerate()
-        .map(|(c, name)| GtCategory {
-            id: c as i64 + 1,
-            name: name.clone(),
-        })
-        .collect();
+    let categories = GtCategory::numbered(class_names);
     let mut annotations = Vec::new();
     let mut dets = Vec::new();
     for (i, (labels, preds)) in images.iter().enumerate() {

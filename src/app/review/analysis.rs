@@ -14,6 +14,15 @@ use crate::geometry::BoxXyxy;
 use crate::review::{compare, rank, CachedPrediction, ImageDisagreement, MatchSettings};
 
 impl AppState {
+    /// Every image with cached predictions and known labels (possibly none).
+    fn predicted_and_labelled(&self) -> Vec<(PathBuf, Arc<CachedPrediction>, Vec<LabelBox>)> {
+        self.review
+            .predictions
+            .iter()
+            .filter_map(|(p, c)| Some((p.clone(), c.clone(), self.review.labels.get(p)?.clone())))
+            .collect()
+    }
+
     /// Ranks labelled images by how much the model disagrees with their labels.
     pub fn find_disagreements(&mut self) {
         let Some(model) = self.review.model.clone() else {
@@ -24,15 +33,8 @@ impl AppState {
             score_threshold: 0.05,
             ..self.review.select
         };
-        let items: Vec<(PathBuf, Arc<CachedPrediction>, Vec<LabelBox>)> = self
-            .review
-            .predictions
-            .iter()
-            .filter_map(|(p, c)| {
-                let labels = self.review.labels.get(p)?;
-                (!labels.is_empty()).then(|| (p.clone(), c.clone(), labels.clone()))
-            })
-            .collect();
+        let mut items = self.predicted_and_labelled();
+        items.retain(|(_, _, labels)| !labels.is_empty());
         self.review.disagreement_job =
             Some(Job::spawn("disagreements", self.ctx.clone(), move |_| {
                 let settings = MatchSettings::default();
@@ -70,19 +72,14 @@ impl AppState {
             class_agnostic: self.review.select.class_agnostic,
             max_detections: Some(100),
         };
-        let items: Vec<(Arc<CachedPrediction>, Vec<LabelBox>)> = self
-            .review
-            .predictions
-            .iter()
-            .filter_map(|(p, c)| Some((c.clone(), self.review.labels.get(p)?.clone())))
-            .collect();
+        let items = self.predicted_and_labelled();
         self.review.evaluation_job = Some(Job::spawn("evaluate", self.ctx.clone(), move |_| {
             if items.is_empty() {
                 return Err("no image has both labels and predictions yet: run the model on all images first".into());
             }
             let images: Vec<LabelledImage> = items
                 .iter()
-                .map(|(pred, labels)| {
+                .map(|(_, pred, labels)| {
                     let gt = class_boxes(labels, &model.class_names);
                     (gt, pred.reselect(&select))
                 })

@@ -10,13 +10,15 @@
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
+use super::flat::{concat, FlatLayout};
+
 /// Shadow copies of every floating-point VarStore variable.
 pub struct Ema {
     decay: f64,
     names: Vec<String>,
     vars: Vec<Tensor>,
-    /// Start of each variable in `shadow`.
-    offsets: Vec<i64>,
+    /// Where each variable lives in `shadow`.
+    layout: FlatLayout,
     /// The averages, concatenated.
     shadow: Tensor,
     /// Updates applied.
@@ -33,17 +35,12 @@ impl Ema {
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, vars): (Vec<String>, Vec<Tensor>) = vars.into_iter().unzip();
-        let mut offsets = Vec::with_capacity(vars.len());
-        let mut total = 0i64;
-        for v in &vars {
-            offsets.push(total);
-            total += v.numel() as i64;
-        }
+        let layout = FlatLayout::of(&vars);
         let mut ema = Self {
             decay,
             names,
             vars,
-            offsets,
+            layout,
             shadow: Tensor::zeros([0], (Kind::Float, vs.device())),
             updates: 0,
         };
@@ -56,20 +53,12 @@ impl Ema {
         if self.vars.is_empty() {
             return self.shadow.copy();
         }
-        let flat: Vec<Tensor> = self
-            .vars
-            .iter()
-            .map(|v| v.detach().to_kind(Kind::Float).reshape([-1]))
-            .collect();
-        Tensor::cat(&flat, 0)
+        concat(self.vars.iter().map(|v| v.detach().to_kind(Kind::Float)))
     }
 
     /// Variable `i`'s average, shaped like the variable (a view into the flat buffer).
     fn average(&self, i: usize) -> Tensor {
-        let v = &self.vars[i];
-        self.shadow
-            .narrow(0, self.offsets[i], v.numel() as i64)
-            .view_as(v)
+        self.layout.view(&self.shadow, i, &self.vars[i])
     }
 
     /// Folds the current weights into the average.

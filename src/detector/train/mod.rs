@@ -27,6 +27,7 @@ pub mod config;
 pub mod data;
 pub mod ema;
 pub mod events;
+pub mod flat;
 pub mod grad_scaler;
 pub mod init;
 pub mod loss;

@@ -11,6 +11,7 @@
 use tch::{Kind, Tensor};
 
 use super::config::OptimizerKind;
+use super::flat::{concat, FlatLayout};
 
 /// Optimiser settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,8 +35,8 @@ pub struct Optimizer {
     settings: OptimizerSettings,
     names: Vec<String>,
     params: Vec<Tensor>,
-    /// Start of each parameter in the flat buffers.
-    offsets: Vec<i64>,
+    /// Where each parameter lives in the flat buffers.
+    layout: FlatLayout,
     /// AdamW first moments, or the SGD momentum buffers, concatenated.
     m: Tensor,
     /// AdamW second moments, concatenated (unused by SGD).
@@ -55,23 +56,19 @@ impl Optimizer {
     /// Optimises `params` (name, variable), normally the VarStore's variables that require
     /// gradients, sorted by name.
     pub fn new(settings: OptimizerSettings, params: Vec<(String, Tensor)>) -> Self {
-        let mut offsets = Vec::with_capacity(params.len());
-        let mut total = 0i64;
-        for (_, p) in &params {
-            offsets.push(total);
-            total += p.numel() as i64;
-        }
         let options = params
             .first()
             .map_or((Kind::Float, tch::Device::Cpu), |(_, p)| {
                 (p.kind(), p.device())
             });
-        let (names, params) = params.into_iter().unzip();
+        let (names, params): (Vec<String>, Vec<Tensor>) = params.into_iter().unzip();
+        let layout = FlatLayout::of(&params);
+        let total = layout.total;
         Self {
             settings,
             names,
             params,
-            offsets,
+            layout,
             m: Tensor::zeros([total], options),
             v: Tensor::zeros(
                 [if settings.kind == OptimizerKind::AdamW {
@@ -120,20 +117,18 @@ impl Optimizer {
 
     /// The flat buffer range `(offset, length)` of a run of parameters.
     fn span(&self, (first, last): (usize, usize)) -> (i64, i64) {
-        let end = self.offsets[last] + self.params[last].numel() as i64;
-        (self.offsets[first], end - self.offsets[first])
+        let start = self.layout.offset(first);
+        let end = self.layout.offset(last) + self.params[last].numel() as i64;
+        (start, end - start)
     }
 
     /// The gradients (or, with `values`, the parameters) of a run, concatenated.
     fn flat(&self, (first, last): (usize, usize), values: bool) -> Tensor {
-        let parts: Vec<Tensor> = self.params[first..=last]
-            .iter()
-            .map(|p| {
-                let t = if values { p.detach() } else { p.grad() };
-                t.reshape([-1])
-            })
-            .collect();
-        Tensor::cat(&parts, 0)
+        concat(
+            self.params[first..=last]
+                .iter()
+                .map(|p| if values { p.detach() } else { p.grad() }),
+        )
     }
 
     /// The global L2 norm of the defined gradients; the next [`Optimizer::step`] clips them
@@ -214,7 +209,9 @@ impl Optimizer {
                 for i in run.0..=run.1 {
                     let p = &mut self.params[i];
                     let n = p.numel() as i64;
-                    *p -= update.narrow(0, self.offsets[i] - offset, n).view_as(p);
+                    *p -= update
+                        .narrow(0, self.layout.offset(i) - offset, n)
+                        .view_as(p);
                 }
             }
         });
@@ -235,10 +232,7 @@ impl Optimizer {
 
     /// Parameter `i`'s part of a flat moment buffer, shaped like the parameter (a view).
     fn moment(&self, buffer: &Tensor, i: usize) -> Tensor {
-        let p = &self.params[i];
-        buffer
-            .narrow(0, self.offsets[i], p.numel() as i64)
-            .view_as(p)
+        self.layout.view(buffer, i, &self.params[i])
     }
 
     /// Restores state saved by [`Optimizer::state`]; `get` looks a tensor up by name.
