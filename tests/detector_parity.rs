@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use detlab::detector::maths::anchors::anchor_count;
 use detlab::detector::model::{
-    anchors_tensor, load_named, read_pt, EfficientDet, EfficientDetConfig, LoadPolicy,
+    anchors_tensor, load_named, read_pt, EfficientDet, EfficientDetConfig, EfficientDetOutput,
+    LoadPolicy, NhwcEfficientDet,
 };
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -101,16 +102,23 @@ const FEATURE_MAX_TOL: f64 = 1e-3;
 /// Mean-abs tolerance of the BiFPN features (measured ~1.3e-5).
 const FEATURE_MEAN_TOL: f64 = 5e-5;
 
-/// Compares one forward pass with the fixture; returns (name, max |Δ|, mean |Δ|).
+/// The libtorch network's eval-mode outputs.
+fn libtorch(net: &EfficientDet, xs: &Tensor) -> EfficientDetOutput {
+    tch::no_grad(|| net.forward_t(xs, false))
+}
+
+/// Compares one forward pass (`forward`, of `net` or of an engine compiled from it) with
+/// the fixture; returns (name, max |Δ|, mean |Δ|).
 fn compare_with_fixture(
     net: &EfficientDet,
+    forward: impl Fn(&Tensor) -> EfficientDetOutput,
     io: &HashMap<String, Tensor>,
     label: &str,
 ) -> Vec<(String, f64, f64)> {
     let input = &io["input"];
     let (h, w) = (input.size()[2] as usize, input.size()[3] as usize);
     let start = Instant::now();
-    let out = tch::no_grad(|| net.forward_t(input, false));
+    let out = forward(input);
     eprintln!(
         "{label}: D0 forward on {:?} took {:.2?}",
         input.size(),
@@ -177,13 +185,18 @@ fn d0_forward_matches_reference_outputs() {
         .into_iter()
         .collect();
 
-    let rows = compare_with_fixture(&net, &io, "plain");
+    let rows = compare_with_fixture(&net, |x| libtorch(&net, x), &io, "plain");
     assert_within_tolerance(&rows, "plain");
 
     // The same network with BatchNorm folded into the convolutions.
     net.fold_batchnorm();
-    let rows = compare_with_fixture(&net, &io, "folded");
+    let rows = compare_with_fixture(&net, |x| libtorch(&net, x), &io, "folded");
     assert_within_tolerance(&rows, "folded");
+
+    // The channels-last CPU engine compiled from it.
+    let engine = NhwcEfficientDet::new(&net).unwrap();
+    let rows = compare_with_fixture(&net, |x| engine.forward(x).unwrap(), &io, "nhwc");
+    assert_within_tolerance(&rows, "nhwc");
 }
 
 #[test]

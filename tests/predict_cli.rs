@@ -23,6 +23,7 @@ fn cpu(fold: bool) -> DetectorOptions {
         device: DeviceChoice::Cpu,
         threads: Some(1),
         fold_batchnorm: fold,
+        nhwc_engine: true,
     }
 }
 

@@ -105,7 +105,6 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
     let (images, _keep) = bench_images(opt)?;
     let iters = opt.iterations.max(1);
     let classes = vec!["Sprite".to_string(), "Cola".to_string()];
-    let mut fractions = Vec::new();
     for &threads in &opt.threads {
         tch::set_num_threads(threads as i32);
         let peak = matmul_gflops(1024, 2 * iters);
@@ -118,20 +117,20 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                     device: DeviceChoice::Cpu,
                     threads: None,
                     fold_batchnorm: false,
+                    nhwc_engine: false,
                 },
             )?;
             let s = det.input_size() as usize;
             let cfg = network_config(det.meta())?;
             let gflop = 2.0 * efficientdet_macs(&cfg, classes.len(), s, s) / 1e9;
             let xs = Tensor::randn([1, 3, s as i64, s as i64], (Kind::Float, Device::Cpu));
-            for folded in [false, true] {
-                if folded {
-                    det.fold_batchnorm();
+            for variant in ["", " BN folded", " NHWC engine"] {
+                match variant {
+                    " BN folded" => det.fold_batchnorm(),
+                    " NHWC engine" => det.set_nhwc_engine(true)?,
+                    _ => {}
                 }
-                let label = format!(
-                    "{arch}@{s} {threads} thr{}",
-                    if folded { " BN folded" } else { "" }
-                );
+                let label = format!("{arch}@{s} {threads} thr{variant}");
                 det.forward(&xs)?; // warm-up
                 let net = median((0..iters).map(|_| time(|| det.forward(&xs)).1).collect());
                 let n_img = images.len().min(iters.max(3));
@@ -150,7 +149,6 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                     100.0 * achieved / peak,
                     "%",
                 );
-                fractions.push((label, achieved / peak));
             }
             let note =
                 format!("{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes).");
@@ -185,6 +183,7 @@ fn gpu_rows(report: &mut Report, iters: usize) -> anyhow::Result<()> {
                     device: DeviceChoice::Cuda(0),
                     threads: None,
                     fold_batchnorm: false,
+                    nhwc_engine: true,
                 },
             )?;
             if half {

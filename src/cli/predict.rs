@@ -102,6 +102,7 @@ impl DetectArgs {
             device: self.device,
             threads: self.threads,
             fold_batchnorm: true,
+            nhwc_engine: true,
         };
         let det = Detector::load(&path, &options)
             .with_context(|| format!("loading model {}", path.display()))?;

@@ -22,7 +22,9 @@ use crate::detector::maths::anchors::{generate_anchors, AnchorConfig};
 use crate::detector::maths::box_coding::{DeltaRows, YxyxRows};
 use crate::detector::maths::letterbox::{letterbox_rgb, Letterbox};
 use crate::detector::maths::postprocess::{to_original, Candidates, ImageOutputs};
-use crate::detector::model::{EfficientDet, EfficientDetConfig, EfficientDetOutput};
+use crate::detector::model::{
+    EfficientDet, EfficientDetConfig, EfficientDetOutput, NhwcEfficientDet,
+};
 
 /// How to set a detector up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,15 +35,21 @@ pub struct DetectorOptions {
     /// Fold BatchNorm into the convolutions (faster; same outputs to ~1e-5, but the
     /// weights can no longer be saved from this detector).
     pub fold_batchnorm: bool,
+    /// With BatchNorm folded on the CPU, run the channels-last engine
+    /// ([`NhwcEfficientDet`]) instead of libtorch's convolutions (same outputs to ~1e-5,
+    /// about twice as fast).
+    pub nhwc_engine: bool,
 }
 
 impl Default for DetectorOptions {
-    /// Auto device, libtorch's threads, BatchNorm folded.
+    /// Auto device, libtorch's threads, BatchNorm folded, the channels-last engine on
+    /// the CPU.
     fn default() -> Self {
         Self {
             device: DeviceChoice::Auto,
             threads: None,
             fold_batchnorm: true,
+            nhwc_engine: true,
         }
     }
 }
@@ -104,6 +112,8 @@ pub struct Detector {
     folded: bool,
     /// Floating-point kind of the weights (inputs are converted to it).
     kind: Kind,
+    /// The channels-last CPU engine, when it runs the network instead of `net`.
+    engine: Option<NhwcEfficientDet>,
 }
 
 impl Detector {
@@ -185,7 +195,7 @@ impl Detector {
             .iter()
             .map(|a| a.to_array())
             .collect();
-        Ok(Self {
+        let mut detector = Self {
             meta,
             vs,
             net,
@@ -193,7 +203,12 @@ impl Detector {
             anchors,
             folded: options.fold_batchnorm,
             kind: Kind::Float,
-        })
+            engine: None,
+        };
+        if options.nhwc_engine && options.fold_batchnorm && device == Device::Cpu {
+            detector.set_nhwc_engine(true)?;
+        }
+        Ok(detector)
     }
 
     /// The model's metadata (architecture, classes, input size, normalisation, anchors).
@@ -232,6 +247,24 @@ impl Detector {
             tch::no_grad(|| self.net.fold_batchnorm());
             self.folded = true;
         }
+    }
+
+    /// Whether the channels-last CPU engine runs the network.
+    pub fn uses_nhwc_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Switches the channels-last CPU engine on or off. It needs a float32 network on the
+    /// CPU with BatchNorm folded ([`Detector::fold_batchnorm`]).
+    pub fn set_nhwc_engine(&mut self, on: bool) -> Result<(), InferenceError> {
+        self.engine = None;
+        if on {
+            if !self.folded || self.device != Device::Cpu || self.kind != Kind::Float {
+                return Err(InferenceError::NhwcEngine);
+            }
+            self.engine = Some(NhwcEfficientDet::new(&self.net)?);
+        }
+        Ok(())
     }
 
     /// Converts the weights to `kind` (e.g. `Kind::Half` on a GPU); inputs are converted
@@ -282,7 +315,10 @@ impl Detector {
             });
         }
         let xs = xs.f_to_device(self.device)?.f_to_kind(self.kind)?;
-        Ok(tch::no_grad(|| self.net.forward_t(&xs, false)))
+        match &self.engine {
+            Some(engine) => Ok(engine.forward(&xs)?),
+            None => Ok(tch::no_grad(|| self.net.forward_t(&xs, false))),
+        }
     }
 
     /// Pre-NMS candidates of each image of a normalised `[B, 3, S, S]` batch: every anchor

@@ -51,6 +51,8 @@ pub enum InferenceError {
         "the network's BatchNorm is folded, so its weights can no longer be saved or converted"
     )]
     Folded,
+    #[error("the channels-last engine runs float32 networks on the CPU with BatchNorm folded")]
+    NhwcEngine,
     #[error("expected a network input of shape [B, 3, {size}, {size}], got {got:?}")]
     InputShape { size: u32, got: Vec<i64> },
     #[error(transparent)]

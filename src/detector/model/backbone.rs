@@ -19,24 +19,24 @@ use super::same_pad::{SameConv2d, SameConvConfig};
 
 /// Squeeze-and-excitation: channel gates from globally pooled features.
 #[derive(Debug)]
-struct SqueezeExcite {
-    reduce: SameConv2d,
-    expand: SameConv2d,
+pub(crate) struct SqueezeExcite {
+    pub(crate) reduce: SameConv2d,
+    pub(crate) expand: SameConv2d,
 }
 
 /// One mobile inverted bottleneck block (`_blocks.N`).
 #[derive(Debug)]
 pub struct MbConvBlock {
-    expand: Option<(SameConv2d, BatchNorm2d)>,
-    depthwise: SameConv2d,
+    pub(crate) expand: Option<(SameConv2d, BatchNorm2d)>,
+    pub(crate) depthwise: SameConv2d,
     bn1: BatchNorm2d,
-    se: Option<SqueezeExcite>,
-    project: SameConv2d,
+    pub(crate) se: Option<SqueezeExcite>,
+    pub(crate) project: SameConv2d,
     bn2: BatchNorm2d,
-    activation: Activation,
+    pub(crate) activation: Activation,
     /// Stride of the depthwise conv.
     pub stride: i64,
-    residual: bool,
+    pub(crate) residual: bool,
     /// Stochastic-depth probability used in training.
     drop_connect_rate: f64,
 }
@@ -97,6 +97,11 @@ impl MbConvBlock {
             residual: cfg.stride == 1 && cfg.input == cfg.output,
             drop_connect_rate,
         }
+    }
+
+    /// Whether the depthwise and projection BatchNorms are folded into their convs.
+    pub(crate) fn is_folded(&self) -> bool {
+        self.bn1.folded && self.bn2.folded
     }
 
     /// Folds every BN into the conv before it (inference only).
@@ -163,12 +168,12 @@ pub struct ClassifierHead {
 /// An EfficientNet (B0–B7 or Lite) under a path such as `backbone_net.model`.
 #[derive(Debug)]
 pub struct EfficientNet {
-    stem: SameConv2d,
-    bn0: BatchNorm2d,
-    blocks: Vec<MbConvBlock>,
-    activation: Activation,
+    pub(crate) stem: SameConv2d,
+    pub(crate) bn0: BatchNorm2d,
+    pub(crate) blocks: Vec<MbConvBlock>,
+    pub(crate) activation: Activation,
     /// Block indices after which a feature map is recorded (C2, C3, C4, C5).
-    taps: Vec<usize>,
+    pub(crate) taps: Vec<usize>,
     tap_channels: Vec<i64>,
     classifier: Option<ClassifierHead>,
 }

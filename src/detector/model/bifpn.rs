@@ -37,33 +37,33 @@ pub const FUSION_EPS: f64 = 1e-4;
 
 /// The first layer's input projections.
 #[derive(Debug)]
-struct FirstLayerInputs {
+pub(crate) struct FirstLayerInputs {
     /// P3, P4, P5 projections of C3, C4, C5.
-    down_channel: [ConvBn; 3],
+    pub(crate) down_channel: [ConvBn; 3],
     /// P6 projection of C5 (followed by a max-pool).
-    p5_to_p6: ConvBn,
+    pub(crate) p5_to_p6: ConvBn,
     /// Second projections of C4, C5 for the bottom-up path.
-    down_channel_2: [ConvBn; 2],
+    pub(crate) down_channel_2: [ConvBn; 2],
 }
 
 /// A fusion node: its separable conv and (optional) learned fusion weights.
 #[derive(Debug)]
-struct Node {
-    conv: SeparableConvBlock,
-    weights: Option<Tensor>,
+pub(crate) struct Node {
+    pub(crate) conv: SeparableConvBlock,
+    pub(crate) weights: Option<Tensor>,
 }
 
 /// One BiFPN layer (`bifpn.N`).
 #[derive(Debug)]
 pub struct BiFpnLayer {
-    first: Option<FirstLayerInputs>,
+    pub(crate) first: Option<FirstLayerInputs>,
     /// Top-down nodes, index i → level i+3 (levels 3 … n−1).
-    up: Vec<Node>,
+    pub(crate) up: Vec<Node>,
     /// Bottom-up nodes, index i → level i+4 (levels 4 … n).
-    down: Vec<Node>,
-    fusion: Fusion,
-    activation: Activation,
-    num_levels: usize,
+    pub(crate) down: Vec<Node>,
+    pub(crate) fusion: Fusion,
+    pub(crate) activation: Activation,
+    pub(crate) num_levels: usize,
 }
 
 /// The reference port's fusion-weight names: the ones its checkpoints carry.

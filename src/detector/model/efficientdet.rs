@@ -25,6 +25,10 @@ pub enum ModelError {
     InputShape(Vec<i64>),
     #[error(transparent)]
     Anchors(#[from] AnchorError),
+    #[error(
+        "the channels-last CPU engine needs the BatchNorms folded into the convolutions first"
+    )]
+    NotFolded,
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }

@@ -33,13 +33,13 @@ pub struct Head {
     convs: Vec<SeparableConvBlock>,
     /// `bns[level][layer]`.
     bns: Vec<Vec<BatchNorm2d>>,
-    header: SeparableConvBlock,
+    pub(crate) header: SeparableConvBlock,
     /// After [`Head::fold_batchnorm`]: per level, the shared convs with that level's BNs
     /// folded in.
-    folded: Option<Vec<Vec<SeparableConvBlock>>>,
-    activation: Activation,
+    pub(crate) folded: Option<Vec<Vec<SeparableConvBlock>>>,
+    pub(crate) activation: Activation,
     /// Values per anchor: 4 for boxes, C for classes.
-    per_anchor: i64,
+    pub(crate) per_anchor: i64,
 }
 
 impl Head {

@@ -23,6 +23,8 @@ pub mod heads;
 #[cfg(feature = "torch")]
 pub mod layers;
 #[cfg(feature = "torch")]
+pub mod nhwc;
+#[cfg(feature = "torch")]
 pub mod norm;
 #[cfg(feature = "torch")]
 pub mod same_pad;
@@ -37,5 +39,7 @@ pub use config::{
 };
 #[cfg(feature = "torch")]
 pub use efficientdet::{anchors_tensor, EfficientDet, EfficientDetOutput, ModelError, TrainModes};
+#[cfg(feature = "torch")]
+pub use nhwc::NhwcEfficientDet;
 #[cfg(feature = "torch")]
 pub use weights::{load_named, read_pt, KeyReport, LoadPolicy, WeightsError};

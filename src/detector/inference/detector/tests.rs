@@ -6,6 +6,7 @@ fn cpu(fold: bool) -> DetectorOptions {
         device: DeviceChoice::Cpu,
         threads: Some(1),
         fold_batchnorm: fold,
+        nhwc_engine: true,
     }
 }
 
@@ -48,6 +49,12 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
     let plain = Detector::from_model_file(&file, &cpu(false)).unwrap();
     let folded = Detector::from_model_file(&file, &cpu(true)).unwrap();
     assert!(folded.is_folded() && !plain.is_folded());
+    assert!(folded.uses_nhwc_engine() && !plain.uses_nhwc_engine());
+    let mut unfolded = Detector::from_model_file(&file, &cpu(false)).unwrap();
+    assert!(matches!(
+        unfolded.set_nhwc_engine(true),
+        Err(InferenceError::NhwcEngine)
+    ));
     assert!(matches!(
         folded.to_model_file(),
         Err(InferenceError::Folded)

@@ -1,0 +1,290 @@
+//! Depthwise k×k convolutions (TF-SAME padding, any stride) on channels-last maps.
+//!
+//! Every output pixel is `bias + Σ_taps w[tap] ⊙ x[pixel under tap]` over channel vectors.
+//! Channels are processed 32 at a time, with the accumulators in registers across all
+//! k² taps, and the activation applied before the single store. Taps over the padding are
+//! skipped (the padding is zero).
+
+use tch::{Kind, TchError};
+
+use super::map::{BufferPool, FeatureMap};
+use super::parallel::for_row_blocks;
+use super::simd::{activate_slice, madd, multiversion};
+use crate::detector::model::same_pad::{same_padding, SameConv2d};
+use crate::detector::model::Activation;
+
+/// A depthwise convolution with bias.
+#[derive(Debug)]
+pub struct Depthwise {
+    /// `[k·k, C]`: the weights of each tap, channels contiguous.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    kernel: usize,
+    stride: usize,
+}
+
+/// Geometry of one depthwise pass.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    in_h: usize,
+    in_w: usize,
+    out_w: usize,
+    kernel: usize,
+    stride: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
+impl Depthwise {
+    /// From a (BatchNorm-folded) depthwise `SameConv2d`; no bias means a zero one.
+    pub fn from_conv(conv: &SameConv2d) -> Result<Self, TchError> {
+        let size = conv.ws.size();
+        let (c, k) = (size[0], size[2]);
+        let weight = tch::no_grad(|| {
+            conv.ws
+                .detach()
+                .to_kind(Kind::Float)
+                .view([c, k * k])
+                .transpose(0, 1)
+                .contiguous()
+                .flatten(0, -1)
+        });
+        let bias = match &conv.bs {
+            Some(b) => Vec::<f32>::try_from(b.detach().to_kind(Kind::Float).flatten(0, -1))?,
+            None => vec![0.0; c as usize],
+        };
+        Ok(Self {
+            weight: Vec::<f32>::try_from(weight)?,
+            bias,
+            kernel: k as usize,
+            stride: conv.stride as usize,
+        })
+    }
+
+    /// `act(depthwise(input) + b)`. With `channel_means`, also returns each image's mean of
+    /// every output channel (`[batch × C]`, for squeeze-excitation), summed per row in f32
+    /// and over rows in f64: a plain f32 running sum over 65,536 positive values drifts by
+    /// ~1e-3 relative, which the gates pass on to every later layer.
+    pub fn run(
+        &self,
+        pool: &BufferPool,
+        input: &FeatureMap,
+        act: Option<Activation>,
+        channel_means: bool,
+        threads: usize,
+    ) -> (FeatureMap, Option<Vec<f32>>) {
+        let c = self.bias.len();
+        debug_assert_eq!(input.channels, c);
+        let (k, s) = (self.kernel, self.stride);
+        let out_h = input.height.div_ceil(s);
+        let out_w = input.width.div_ceil(s);
+        let (pad_top, _) = same_padding(input.height as i64, k as i64, s as i64, 1);
+        let (pad_left, _) = same_padding(input.width as i64, k as i64, s as i64, 1);
+        let geometry = Geometry {
+            in_h: input.height,
+            in_w: input.width,
+            out_w,
+            kernel: k,
+            stride: s,
+            pad_top: pad_top as usize,
+            pad_left: pad_left as usize,
+        };
+        let mut out = pool.map(input.batch, out_h, out_w, c);
+        let mut means = channel_means.then(|| vec![0.0f32; input.batch * c]);
+        let row_len = out_w * c;
+        for b in 0..input.batch {
+            let image = &input.values()[b * input.image_len()..(b + 1) * input.image_len()];
+            let o = &mut out.values_mut()[b * out_h * row_len..(b + 1) * out_h * row_len];
+            let sums = for_row_blocks(threads, o, row_len, |first_row, block| {
+                let mut sums = vec![0.0f64; if channel_means { c } else { 0 }];
+                depthwise_rows(
+                    image,
+                    &self.weight,
+                    &self.bias,
+                    geometry,
+                    first_row,
+                    block,
+                    act,
+                    &mut sums,
+                );
+                sums
+            });
+            if let Some(means) = &mut means {
+                let scale = 1.0 / (out_h * out_w) as f64;
+                let mean = &mut means[b * c..(b + 1) * c];
+                let mut total = vec![0.0f64; c];
+                for partial in sums {
+                    for (t, p) in total.iter_mut().zip(partial) {
+                        *t += p;
+                    }
+                }
+                for (m, t) in mean.iter_mut().zip(total) {
+                    *m = (t * scale) as f32;
+                }
+            }
+        }
+        (out, means)
+    }
+}
+
+multiversion! {
+    /// Output rows `first_row..` of one image into `out`; adds each output channel's sum
+    /// into `sums` when it is not empty.
+    fn depthwise_rows(
+        image: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        g: Geometry,
+        first_row: usize,
+        out: &mut [f32],
+        act: Option<Activation>,
+        sums: &mut [f64],
+    ) {
+        let c = bias.len();
+        // Output columns whose k taps all lie inside the input row.
+        let interior_lo = g.pad_left.div_ceil(g.stride);
+        let interior_hi = if g.in_w + g.pad_left >= g.kernel {
+            ((g.in_w + g.pad_left - g.kernel) / g.stride + 1).min(g.out_w)
+        } else {
+            0
+        };
+        let mut row_sums = vec![0.0f32; sums.len()];
+        for (r, out_row) in out.chunks_exact_mut(g.out_w * c).enumerate() {
+            let iy0 = ((first_row + r) * g.stride) as isize - g.pad_top as isize;
+            let rows = Rows {
+                image,
+                weight,
+                bias,
+                c,
+                g,
+                iy0,
+                ky: tap_range(iy0, g.kernel, g.in_h),
+                act,
+            };
+            // Channel blocks outermost: one block's input rows (k rows × in_w × 32 values)
+            // stay in L1 while all output pixels of the row are computed.
+            let mut c0 = 0;
+            while c0 + 32 <= c {
+                rows.row_block::<32, FMA>(c0, interior_lo, interior_hi, out_row);
+                c0 += 32;
+            }
+            while c0 + 8 <= c {
+                rows.row_block::<8, FMA>(c0, interior_lo, interior_hi, out_row);
+                c0 += 8;
+            }
+            while c0 < c {
+                rows.row_block::<1, FMA>(c0, interior_lo, interior_hi, out_row);
+                c0 += 1;
+            }
+            if !sums.is_empty() {
+                for px in out_row.chunks_exact(c) {
+                    for (s, v) in row_sums.iter_mut().zip(px) {
+                        *s += v;
+                    }
+                }
+                for (s, r) in sums.iter_mut().zip(row_sums.iter_mut()) {
+                    *s += f64::from(*r);
+                    *r = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Adjacent output pixels computed together, sharing each tap's weight registers.
+const PIXELS: usize = 4;
+
+/// One output row's view of the input: the rows under its taps.
+struct Rows<'a> {
+    image: &'a [f32],
+    weight: &'a [f32],
+    bias: &'a [f32],
+    c: usize,
+    g: Geometry,
+    iy0: isize,
+    ky: std::ops::Range<usize>,
+    act: Option<Activation>,
+}
+
+impl Rows<'_> {
+    /// Channels `c0..c0+N` of the whole output row: groups of [`PIXELS`] where all taps
+    /// are inside the input, single pixels at the borders.
+    #[inline(always)]
+    fn row_block<const N: usize, const FMA: bool>(
+        &self,
+        c0: usize,
+        interior_lo: usize,
+        interior_hi: usize,
+        out_row: &mut [f32],
+    ) {
+        let g = self.g;
+        let mut ox = 0;
+        while ox < g.out_w {
+            let ix0 = (ox * g.stride) as isize - g.pad_left as isize;
+            let px = &mut out_row[ox * self.c..];
+            if ox >= interior_lo && ox + PIXELS <= interior_hi {
+                self.block::<PIXELS, N, FMA>(ix0, 0..g.kernel, c0, px);
+                ox += PIXELS;
+            } else {
+                self.block::<1, N, FMA>(ix0, tap_range(ix0, g.kernel, g.in_w), c0, px);
+                ox += 1;
+            }
+        }
+    }
+
+    /// Channels `c0..c0+N` of `P` adjacent output pixels, accumulated in registers.
+    #[inline(always)]
+    fn block<const P: usize, const N: usize, const FMA: bool>(
+        &self,
+        ix0: isize,
+        kx: std::ops::Range<usize>,
+        c0: usize,
+        out: &mut [f32],
+    ) {
+        let (c, g) = (self.c, self.g);
+        let bias: &[f32; N] = self.bias[c0..c0 + N].try_into().expect("N channels");
+        let mut acc = [*bias; P];
+        if !self.ky.is_empty() && !kx.is_empty() {
+            // The furthest input and weight values this block reads (indices grow with
+            // ky, kx and p, and tap ranges keep them ≥ 0): checking them once lets the
+            // tap loop index without per-load bounds checks.
+            let iy_last = (self.iy0 + self.ky.end as isize - 1) as usize;
+            let ix_last = (ix0 + kx.end as isize - 1) as usize + (P - 1) * g.stride;
+            assert!(ix_last < g.in_w && iy_last < g.in_h);
+            assert!((iy_last * g.in_w + ix_last) * c + c0 + N <= self.image.len());
+            assert!(((self.ky.end - 1) * g.kernel + kx.end - 1) * c + c0 + N <= self.weight.len());
+        }
+        let (image, weight) = (self.image.as_ptr(), self.weight.as_ptr());
+        for ky in self.ky.clone() {
+            let iy = (self.iy0 + ky as isize) as usize;
+            for kx in kx.clone() {
+                let ix = (ix0 + kx as isize) as usize;
+                // SAFETY: within the bounds asserted above; [f32; N] has f32's alignment.
+                let w = unsafe { &*(weight.add((ky * g.kernel + kx) * c + c0) as *const [f32; N]) };
+                let base = (iy * g.in_w + ix) * c + c0;
+                for (p, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    let x = unsafe { &*(image.add(base + p * g.stride * c) as *const [f32; N]) };
+                    for j in 0..N {
+                        acc[j] = madd::<FMA>(x[j], w[j], acc[j]);
+                    }
+                }
+            }
+        }
+        for (p, acc) in acc.iter().enumerate() {
+            let dst = &mut out[p * c + c0..p * c + c0 + N];
+            dst.copy_from_slice(acc);
+            if let Some(a) = self.act {
+                activate_slice::<FMA>(a, dst);
+            }
+        }
+    }
+}
+
+/// Kernel offsets `k` with `0 ≤ start + k < size`.
+#[inline(always)]
+fn tap_range(start: isize, kernel: usize, size: usize) -> std::ops::Range<usize> {
+    let lo = (-start).max(0) as usize;
+    let hi = (size as isize - start).clamp(0, kernel as isize) as usize;
+    lo.min(hi)..hi
+}
