@@ -25,10 +25,14 @@ pub struct Depthwise {
 
 /// Geometry of one depthwise pass.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
+pub struct Geometry {
     in_h: usize,
     in_w: usize,
-    out_w: usize,
+    /// Input rows held by the buffer: row `iy` is at `iy % ring` (`in_h` for a whole map,
+    /// fewer for a ring of rows computed just in time).
+    pub ring: usize,
+    pub out_h: usize,
+    pub out_w: usize,
     kernel: usize,
     stride: usize,
     pad_top: usize,
@@ -75,20 +79,8 @@ impl Depthwise {
     ) -> (FeatureMap, Option<Vec<f32>>) {
         let c = self.bias.len();
         debug_assert_eq!(input.channels, c);
-        let (k, s) = (self.kernel, self.stride);
-        let out_h = input.height.div_ceil(s);
-        let out_w = input.width.div_ceil(s);
-        let (pad_top, _) = same_padding(input.height as i64, k as i64, s as i64, 1);
-        let (pad_left, _) = same_padding(input.width as i64, k as i64, s as i64, 1);
-        let geometry = Geometry {
-            in_h: input.height,
-            in_w: input.width,
-            out_w,
-            kernel: k,
-            stride: s,
-            pad_top: pad_top as usize,
-            pad_left: pad_left as usize,
-        };
+        let geometry = self.geometry(input.height, input.width, input.height);
+        let (out_h, out_w) = (geometry.out_h, geometry.out_w);
         let mut out = pool.map(input.batch, out_h, out_w, c);
         let mut means = channel_means.then(|| vec![0.0f32; input.batch * c]);
         let row_len = out_w * c;
@@ -97,16 +89,7 @@ impl Depthwise {
             let o = &mut out.values_mut()[b * out_h * row_len..(b + 1) * out_h * row_len];
             let sums = for_row_blocks(threads, o, row_len, |first_row, block| {
                 let mut sums = vec![0.0f64; if channel_means { c } else { 0 }];
-                depthwise_rows(
-                    image,
-                    &self.weight,
-                    &self.bias,
-                    geometry,
-                    first_row,
-                    block,
-                    act,
-                    &mut sums,
-                );
+                self.rows_into(image, geometry, first_row, block, act, &mut sums);
                 sums
             });
             if let Some(means) = &mut means {
@@ -125,6 +108,52 @@ impl Depthwise {
         }
         (out, means)
     }
+
+    /// The geometry of a pass over an `in_h × in_w` input held in a buffer of `ring`
+    /// rows.
+    pub fn geometry(&self, in_h: usize, in_w: usize, ring: usize) -> Geometry {
+        let (k, s) = (self.kernel, self.stride);
+        Geometry {
+            in_h,
+            in_w,
+            ring,
+            out_h: in_h.div_ceil(s),
+            out_w: in_w.div_ceil(s),
+            kernel: k,
+            stride: s,
+            pad_top: same_padding(in_h as i64, k as i64, s as i64, 1).0 as usize,
+            pad_left: same_padding(in_w as i64, k as i64, s as i64, 1).0 as usize,
+        }
+    }
+
+    /// Input rows `first − pad_top ..` that output row `first` up to (not including)
+    /// `end` read, clamped to the input.
+    pub fn input_rows(&self, g: &Geometry, first: usize, end: usize) -> std::ops::Range<usize> {
+        let lo = (first * g.stride).saturating_sub(g.pad_top);
+        let hi = ((end - 1) * g.stride + g.kernel)
+            .saturating_sub(g.pad_top)
+            .min(g.in_h);
+        lo..hi
+    }
+
+    /// Output rows `first_row..` (as many as `out` holds) of one image whose input rows
+    /// are in `rows` (see [`Geometry::ring`]); adds channel sums to `sums` unless empty.
+    pub fn rows_into(
+        &self,
+        rows: &[f32],
+        g: Geometry,
+        first_row: usize,
+        out: &mut [f32],
+        act: Option<Activation>,
+        sums: &mut [f64],
+    ) {
+        depthwise_rows(rows, &self.weight, &self.bias, g, first_row, out, act, sums);
+    }
+
+    /// Kernel size (square).
+    pub fn kernel(&self) -> usize {
+        self.kernel
+    }
 }
 
 multiversion! {
@@ -141,6 +170,7 @@ multiversion! {
         sums: &mut [f64],
     ) {
         let c = bias.len();
+        assert!(g.ring >= 1 && image.len() >= g.ring * g.in_w * c && g.kernel <= MAX_KERNEL);
         // Output columns whose k taps all lie inside the input row.
         let interior_lo = g.pad_left.div_ceil(g.stride);
         let interior_hi = if g.in_w + g.pad_left >= g.kernel {
@@ -151,14 +181,19 @@ multiversion! {
         let mut row_sums = vec![0.0f32; sums.len()];
         for (r, out_row) in out.chunks_exact_mut(g.out_w * c).enumerate() {
             let iy0 = ((first_row + r) * g.stride) as isize - g.pad_top as isize;
+            let ky = tap_range(iy0, g.kernel, g.in_h);
+            let mut row_start = [0usize; MAX_KERNEL];
+            for k in ky.clone() {
+                row_start[k] = ((iy0 + k as isize) as usize % g.ring) * g.in_w * c;
+            }
             let rows = Rows {
                 image,
                 weight,
                 bias,
                 c,
                 g,
-                iy0,
-                ky: tap_range(iy0, g.kernel, g.in_h),
+                row_start,
+                ky,
                 act,
             };
             // Channel blocks outermost: one block's input rows (k rows × in_w × 32 values)
@@ -201,10 +236,14 @@ struct Rows<'a> {
     bias: &'a [f32],
     c: usize,
     g: Geometry,
-    iy0: isize,
+    /// Offset in `image` of the input row under each kernel row.
+    row_start: [usize; MAX_KERNEL],
     ky: std::ops::Range<usize>,
     act: Option<Activation>,
 }
+
+/// Largest supported kernel (EfficientNets use 3 and 5).
+const MAX_KERNEL: usize = 9;
 
 impl Rows<'_> {
     /// Channels `c0..c0+N` of the whole output row: groups of [`PIXELS`] where all taps
@@ -245,23 +284,22 @@ impl Rows<'_> {
         let bias: &[f32; N] = self.bias[c0..c0 + N].try_into().expect("N channels");
         let mut acc = [*bias; P];
         if !self.ky.is_empty() && !kx.is_empty() {
-            // The furthest input and weight values this block reads (indices grow with
-            // ky, kx and p, and tap ranges keep them ≥ 0): checking them once lets the
-            // tap loop index without per-load bounds checks.
-            let iy_last = (self.iy0 + self.ky.end as isize - 1) as usize;
+            // The furthest column and weight this block reads (indices grow with kx and p;
+            // tap ranges keep them ≥ 0, rows map into the ring checked in
+            // `depthwise_rows`): checking them once lets the tap loop index without
+            // per-load bounds checks.
             let ix_last = (ix0 + kx.end as isize - 1) as usize + (P - 1) * g.stride;
-            assert!(ix_last < g.in_w && iy_last < g.in_h);
-            assert!((iy_last * g.in_w + ix_last) * c + c0 + N <= self.image.len());
+            assert!(ix_last < g.in_w && c0 + N <= c);
             assert!(((self.ky.end - 1) * g.kernel + kx.end - 1) * c + c0 + N <= self.weight.len());
         }
         let (image, weight) = (self.image.as_ptr(), self.weight.as_ptr());
         for ky in self.ky.clone() {
-            let iy = (self.iy0 + ky as isize) as usize;
+            let row_start = self.row_start[ky];
             for kx in kx.clone() {
                 let ix = (ix0 + kx as isize) as usize;
                 // SAFETY: within the bounds asserted above; [f32; N] has f32's alignment.
                 let w = unsafe { &*(weight.add((ky * g.kernel + kx) * c + c0) as *const [f32; N]) };
-                let base = (iy * g.in_w + ix) * c + c0;
+                let base = row_start + ix * c + c0;
                 for (p, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: as above.
                     let x = unsafe { &*(image.add(base + p * g.stride * c) as *const [f32; N]) };

@@ -112,20 +112,20 @@ impl Block {
     }
 
     fn run(&self, pool: &BufferPool, x: &FeatureMap, threads: usize) -> Result<FeatureMap> {
-        let hidden = match &self.expand {
-            Some(pw) => Some(pw.run(pool, x, Some(self.act), None, None, threads)?),
-            None => None,
+        let se = self.excitation.is_some();
+        let act = Some(self.act);
+        let (dw, means) = match &self.expand {
+            Some(expand) if threads == 1 && x.height > FUSE_MIN_ROWS => {
+                self.expand_depthwise(pool, x, expand)?
+            }
+            Some(expand) => {
+                let hidden = expand.run(pool, x, act, None, None, threads)?;
+                let result = self.depthwise.run(pool, &hidden, act, se, threads);
+                pool.give(hidden);
+                result
+            }
+            None => self.depthwise.run(pool, x, act, se, threads),
         };
-        let (dw, means) = self.depthwise.run(
-            pool,
-            hidden.as_ref().unwrap_or(x),
-            Some(self.act),
-            self.excitation.is_some(),
-            threads,
-        );
-        if let Some(h) = hidden {
-            pool.give(h);
-        }
         let gates = match (&self.excitation, means) {
             (Some(se), Some(m)) => Some(se.gates(&m, x.batch)),
             _ => None,
@@ -138,6 +138,67 @@ impl Block {
         Ok(out)
     }
 }
+
+impl Block {
+    /// Expansion and depthwise convolution fused: the expanded map (the largest of the
+    /// block, up to 6× its input) is never written out. Its rows are computed just in
+    /// time, a few at a time, into a ring of rows that stays in cache, and the depthwise
+    /// kernel reads them from there. Returns the depthwise output and, with
+    /// squeeze-excitation, its channel means.
+    fn expand_depthwise(
+        &self,
+        pool: &BufferPool,
+        x: &FeatureMap,
+        expand: &Pointwise,
+    ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
+        let (h, w, c_in) = (x.height, x.width, x.channels);
+        let hidden = expand.out_channels;
+        // Rows per matrix product (at least ~256 pixels), and a ring that holds every row
+        // an output row reads plus one product's worth, in whole products.
+        let step = (256 / w).clamp(1, h);
+        let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
+        let g = self.depthwise.geometry(h, w, ring);
+        let mut out = pool.map(x.batch, g.out_h, g.out_w, hidden);
+        let mut rows = pool.map(1, ring, w, hidden);
+        let se = self.excitation.is_some();
+        let mut means = se.then(|| vec![0.0f32; x.batch * hidden]);
+        let out_row = g.out_w * hidden;
+        for b in 0..x.batch {
+            let image = &x.values()[b * x.image_len()..(b + 1) * x.image_len()];
+            let out_image =
+                &mut out.values_mut()[b * g.out_h * out_row..(b + 1) * g.out_h * out_row];
+            let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
+            let mut next = 0;
+            for (oy, dst) in out_image.chunks_exact_mut(out_row).enumerate() {
+                let needed = self.depthwise.input_rows(&g, oy, oy + 1);
+                while next < needed.end {
+                    // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
+                    let n = step.min(h - next);
+                    let slot = next % ring;
+                    expand.rows_into(
+                        &image[next * w * c_in..(next + n) * w * c_in],
+                        &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
+                        Some(self.act),
+                    )?;
+                    next += n;
+                }
+                self.depthwise
+                    .rows_into(rows.values(), g, oy, dst, Some(self.act), &mut sums);
+            }
+            if let Some(means) = &mut means {
+                let scale = 1.0 / (g.out_h * g.out_w) as f64;
+                for (m, s) in means[b * hidden..(b + 1) * hidden].iter_mut().zip(sums) {
+                    *m = (s * scale) as f32;
+                }
+            }
+        }
+        pool.give(rows);
+        Ok((out, means))
+    }
+}
+
+/// Maps with at most this many rows are expanded whole (the ring would be most of them).
+const FUSE_MIN_ROWS: usize = 16;
 
 /// Depthwise 3×3 → pointwise (BN folded) → optional activation.
 #[derive(Debug)]
@@ -453,12 +514,17 @@ impl NhwcEfficientDet {
     /// returns what [`EfficientDet::forward_t`] returns in eval mode (features as NCHW
     /// views of NHWC data).
     pub fn forward(&self, xs: &Tensor) -> Result<EfficientDetOutput> {
+        self.forward_threads(xs, tch::get_num_threads().max(1) as usize)
+    }
+
+    /// [`NhwcEfficientDet::forward`] on `threads` threads (libtorch's matrix products use
+    /// its own thread setting).
+    pub fn forward_threads(&self, xs: &Tensor, threads: usize) -> Result<EfficientDetOutput> {
         let size = xs.size();
         if size.len() != 4 || size[1] != 3 || size[0] < 1 || size[2] < 1 || size[3] < 1 {
             return Err(ModelError::InputShape(size));
         }
         tch::no_grad(|| {
-            let threads = tch::get_num_threads().max(1) as usize;
             let pool = &self.pool;
             let xs = xs.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
             let mut current = self.stem.run(pool, &xs, threads)?;

@@ -98,6 +98,20 @@ impl Pointwise {
     }
 }
 
+impl Pointwise {
+    /// `act(a × W + b)` for a few rows `a` (`[rows, C_in]`) into `out` (`[rows, C_out]`).
+    pub fn rows_into(
+        &self,
+        a: &[f32],
+        out: &mut [f32],
+        act: Option<Activation>,
+    ) -> Result<(), TchError> {
+        matmul_into(a, self.in_channels, &self.weight, self.out_channels, out)?;
+        bias_activation(out, &self.bias, None, act);
+        Ok(())
+    }
+}
+
 /// `out = a × w` for a row-major `a` of `k` columns and a `[k, n]` tensor `w`, written
 /// straight into `out` by libtorch's BLAS (no copies).
 pub fn matmul_into(

@@ -197,9 +197,10 @@ fn engine_matches_the_libtorch_network() {
         ));
         tch::no_grad(|| net.fold_batchnorm());
         let engine = NhwcEfficientDet::new(&net).unwrap();
-        for _ in 0..2 {
-            // Twice: the second pass runs on recycled buffers.
-            let got = engine.forward(&x).unwrap();
+        // One thread (expansion fused into the depthwise convolutions) and two (not
+        // fused, rows split), each twice: the second pass runs on recycled buffers.
+        for threads in [1, 1, 2, 2] {
+            let got = engine.forward_threads(&x, threads).unwrap();
             for (a, b) in got.features.iter().zip(&want.features) {
                 assert!(
                     rel_diff(a, b) < 1e-4,
