@@ -29,6 +29,8 @@ pub enum ModelError {
         "the channels-last CPU engine needs the BatchNorms folded into the convolutions first"
     )]
     NotFolded,
+    #[error("starting the inference threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }

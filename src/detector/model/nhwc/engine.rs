@@ -4,8 +4,10 @@ use tch::{Device, Kind, Tensor};
 
 use super::depthwise::Depthwise;
 use super::map::{BufferPool, FeatureMap};
+use super::parallel::{for_row_blocks, restore_threads};
 use super::pointwise::Pointwise;
 use super::resample::{fuse, max_pool_same, upsample_nearest};
+use super::simd::activate_in_place;
 use super::stem::Stem;
 use crate::detector::model::backbone::MbConvBlock;
 use crate::detector::model::bifpn::{BiFpnLayer, FUSION_EPS};
@@ -32,18 +34,20 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
     )?)
 }
 
-/// Squeeze-excitation gates from channel means (tiny: run with libtorch ops).
+/// Squeeze-excitation gates from channel means: two small dense layers.
 #[derive(Debug)]
 struct Excitation {
-    reduce_w: Tensor,
-    reduce_b: Tensor,
-    expand_w: Tensor,
-    expand_b: Tensor,
+    /// `[C, S]` and `[S]`.
+    reduce: (Vec<f32>, Vec<f32>),
+    /// `[S, C]` and `[C]`.
+    expand: (Vec<f32>, Vec<f32>),
     act: Activation,
 }
 
 impl Excitation {
-    fn linear(conv: &SameConv2d) -> (Tensor, Tensor) {
+    /// A 1×1 conv on a `[B, C_in, 1, 1]` map as a dense layer: `[C_in, C_out]` weights
+    /// and the bias.
+    fn dense(conv: &SameConv2d) -> Result<(Vec<f32>, Vec<f32>)> {
         let s = conv.ws.size();
         let w = conv
             .ws
@@ -51,19 +55,37 @@ impl Excitation {
             .view([s[0], s[1]])
             .transpose(0, 1)
             .contiguous();
-        let b = conv
-            .bs
-            .as_ref()
-            .map(|b| b.detach())
-            .unwrap_or_else(|| Tensor::zeros([s[0]], (Kind::Float, Device::Cpu)));
-        (w, b)
+        let b = match &conv.bs {
+            Some(b) => to_vec(b)?,
+            None => vec![0.0; s[0] as usize],
+        };
+        Ok((to_vec(&w)?, b))
     }
 
-    /// `σ(expand(act(reduce(means))))`, `[batch, C]`.
-    fn gates(&self, means: &[f32], batch: usize) -> Tensor {
-        let m = Tensor::from_slice(means).view([batch as i64, -1]);
-        let hidden = self.act.apply(&(m.matmul(&self.reduce_w) + &self.reduce_b));
-        (hidden.matmul(&self.expand_w) + &self.expand_b).sigmoid()
+    /// `σ(expand(act(reduce(means))))` per image: `[batch × C]`.
+    fn gates(&self, means: &[f32]) -> Vec<f32> {
+        let apply = |x: &[f32], (w, b): &(Vec<f32>, Vec<f32>)| -> Vec<f32> {
+            let mut y = b.clone();
+            for (xi, row) in x.iter().zip(w.chunks_exact(b.len())) {
+                for (yj, wj) in y.iter_mut().zip(row) {
+                    *yj += xi * wj;
+                }
+            }
+            y
+        };
+        let c = self.expand.1.len();
+        means
+            .chunks_exact(c)
+            .flat_map(|m| {
+                let mut hidden = apply(m, &self.reduce);
+                activate_in_place(self.act, &mut hidden);
+                let mut gates = apply(&hidden, &self.expand);
+                gates
+                    .iter_mut()
+                    .for_each(|g| *g = 1.0 / (1.0 + (-*g).exp()));
+                gates
+            })
+            .collect()
     }
 }
 
@@ -90,17 +112,14 @@ impl Block {
         if !b.is_folded() {
             return Err(ModelError::NotFolded);
         }
-        let excitation = b.se.as_ref().map(|se| {
-            let (reduce_w, reduce_b) = Excitation::linear(&se.reduce);
-            let (expand_w, expand_b) = Excitation::linear(&se.expand);
-            Excitation {
-                reduce_w,
-                reduce_b,
-                expand_w,
-                expand_b,
+        let excitation = match &b.se {
+            Some(se) => Some(Excitation {
+                reduce: Excitation::dense(&se.reduce)?,
+                expand: Excitation::dense(&se.expand)?,
                 act: b.activation,
-            }
-        });
+            }),
+            None => None,
+        };
         Ok(Self {
             expand,
             depthwise: Depthwise::from_conv(&b.depthwise)?,
@@ -115,8 +134,8 @@ impl Block {
         let se = self.excitation.is_some();
         let act = Some(self.act);
         let (dw, means) = match &self.expand {
-            Some(expand) if threads == 1 && x.height > FUSE_MIN_ROWS => {
-                self.expand_depthwise(pool, x, expand)?
+            Some(expand) if x.height > FUSE_MIN_ROWS * threads => {
+                self.expand_depthwise(pool, x, expand, threads)?
             }
             Some(expand) => {
                 let hidden = expand.run(pool, x, act, None, None, threads)?;
@@ -127,13 +146,13 @@ impl Block {
             None => self.depthwise.run(pool, x, act, se, threads),
         };
         let gates = match (&self.excitation, means) {
-            (Some(se), Some(m)) => Some(se.gates(&m, x.batch)),
+            (Some(se), Some(m)) => Some(se.gates(&m)),
             _ => None,
         };
         let residual = self.residual.then_some(x);
         let out = self
             .project
-            .run(pool, &dw, None, residual, gates.as_ref(), threads)?;
+            .run(pool, &dw, None, residual, gates.as_deref(), threads)?;
         pool.give(dw);
         Ok(out)
     }
@@ -150,6 +169,7 @@ impl Block {
         pool: &BufferPool,
         x: &FeatureMap,
         expand: &Pointwise,
+        threads: usize,
     ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
         let (h, w, c_in) = (x.height, x.width, x.channels);
         let hidden = expand.out_channels;
@@ -159,7 +179,6 @@ impl Block {
         let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
         let g = self.depthwise.geometry(h, w, ring);
         let mut out = pool.map(x.batch, g.out_h, g.out_w, hidden);
-        let mut rows = pool.map(1, ring, w, hidden);
         let se = self.excitation.is_some();
         let mut means = se.then(|| vec![0.0f32; x.batch * hidden]);
         let out_row = g.out_w * hidden;
@@ -167,23 +186,40 @@ impl Block {
             let image = &x.values()[b * x.image_len()..(b + 1) * x.image_len()];
             let out_image =
                 &mut out.values_mut()[b * g.out_h * out_row..(b + 1) * g.out_h * out_row];
-            let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
-            let mut next = 0;
-            for (oy, dst) in out_image.chunks_exact_mut(out_row).enumerate() {
-                let needed = self.depthwise.input_rows(&g, oy, oy + 1);
-                while next < needed.end {
-                    // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
-                    let n = step.min(h - next);
-                    let slot = next % ring;
-                    expand.rows_into(
-                        &image[next * w * c_in..(next + n) * w * c_in],
-                        &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
-                        Some(self.act),
-                    )?;
-                    next += n;
+            // Each thread takes a band of output rows, with a ring of its own.
+            let bands = for_row_blocks(threads, out_image, out_row, |first_row, band| {
+                let mut rows = pool.map(1, ring, w, hidden);
+                let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
+                let first_needed = self
+                    .depthwise
+                    .input_rows(&g, first_row, first_row + 1)
+                    .start;
+                let mut next = first_needed / step * step;
+                for (i, dst) in band.chunks_exact_mut(out_row).enumerate() {
+                    let oy = first_row + i;
+                    let needed = self.depthwise.input_rows(&g, oy, oy + 1);
+                    while next < needed.end {
+                        // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
+                        let n = step.min(h - next);
+                        let slot = next % ring;
+                        expand.rows_into(
+                            &image[next * w * c_in..(next + n) * w * c_in],
+                            &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
+                            Some(self.act),
+                        )?;
+                        next += n;
+                    }
+                    self.depthwise
+                        .rows_into(rows.values(), g, oy, dst, Some(self.act), &mut sums);
                 }
-                self.depthwise
-                    .rows_into(rows.values(), g, oy, dst, Some(self.act), &mut sums);
+                pool.give(rows);
+                Ok::<_, ModelError>(sums)
+            });
+            let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
+            for band in bands {
+                for (s, v) in sums.iter_mut().zip(band?) {
+                    *s += v;
+                }
             }
             if let Some(means) = &mut means {
                 let scale = 1.0 / (g.out_h * g.out_w) as f64;
@@ -192,7 +228,6 @@ impl Block {
                 }
             }
         }
-        pool.give(rows);
         Ok((out, means))
     }
 }
@@ -481,6 +516,8 @@ pub struct NhwcEfficientDet {
     regressor: HeadPlan,
     classifier: HeadPlan,
     pool: BufferPool,
+    /// The threads of multi-threaded passes, built on first use.
+    workers: std::sync::Mutex<Option<rayon::ThreadPool>>,
 }
 
 impl NhwcEfficientDet {
@@ -506,6 +543,7 @@ impl NhwcEfficientDet {
                 regressor: HeadPlan::new(&net.regressor)?,
                 classifier: HeadPlan::new(&net.classifier)?,
                 pool: BufferPool::default(),
+                workers: std::sync::Mutex::new(None),
             })
         })
     }
@@ -517,9 +555,33 @@ impl NhwcEfficientDet {
         self.forward_threads(xs, tch::get_num_threads().max(1) as usize)
     }
 
-    /// [`NhwcEfficientDet::forward`] on `threads` threads (libtorch's matrix products use
-    /// its own thread setting).
+    /// [`NhwcEfficientDet::forward`] on `threads` threads: a rayon pool of the engine's
+    /// own runs the whole pass, so that splitting a layer over the threads costs a work
+    /// steal rather than a cross-thread wake-up.
     pub fn forward_threads(&self, xs: &Tensor, threads: usize) -> Result<EfficientDetOutput> {
+        if threads <= 1 {
+            return self.forward_on(xs, 1);
+        }
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if workers
+            .as_ref()
+            .is_none_or(|p| p.current_num_threads() != threads)
+        {
+            *workers = Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()?,
+            );
+        }
+        let workers = workers.as_ref().expect("built above");
+        let xs = xs.shallow_clone();
+        let result = workers.install(move || self.forward_on(&xs, threads));
+        restore_threads(threads);
+        result
+    }
+
+    /// The pass itself, on the current thread (and rayon pool).
+    fn forward_on(&self, xs: &Tensor, threads: usize) -> Result<EfficientDetOutput> {
         let size = xs.size();
         if size.len() != 4 || size[1] != 3 || size[0] < 1 || size[2] < 1 || size[3] < 1 {
             return Err(ModelError::InputShape(size));

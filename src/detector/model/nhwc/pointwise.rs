@@ -19,8 +19,8 @@ const BLOCK_VALUES: usize = 1 << 16;
 /// A 1×1 convolution with bias.
 #[derive(Debug)]
 pub struct Pointwise {
-    /// `[C_in, C_out]`, contiguous.
-    weight: Tensor,
+    /// `[C_in, C_out]`, row-major.
+    weight: Vec<f32>,
     bias: Vec<f32>,
     pub in_channels: usize,
     pub out_channels: usize,
@@ -38,61 +38,69 @@ impl Pointwise {
                 .view([cout, cin])
                 .transpose(0, 1)
                 .contiguous()
+                .flatten(0, -1)
         });
         let bias = match &conv.bs {
             Some(b) => Vec::<f32>::try_from(b.detach().to_kind(Kind::Float).flatten(0, -1))?,
             None => vec![0.0; cout as usize],
         };
         Ok(Self {
-            weight,
+            weight: Vec::<f32>::try_from(weight)?,
             bias,
             in_channels: cin as usize,
             out_channels: cout as usize,
         })
     }
 
-    /// `act(input × W + b (+ residual))`. With `gates` (`[batch, C_in]`, squeeze-excitation),
-    /// each image's input channels are first scaled by its gates — folded into a per-image
-    /// copy of `W`, so the gated map is never written.
+    /// `act(input × W + b (+ residual))`. With `gates` (`[batch × C_in]`,
+    /// squeeze-excitation), each image's input channels are first scaled by its gates —
+    /// folded into a per-image copy of `W`, so the gated map is never written.
     pub fn run(
         &self,
         pool: &BufferPool,
         input: &FeatureMap,
         act: Option<Activation>,
         residual: Option<&FeatureMap>,
-        gates: Option<&Tensor>,
+        gates: Option<&[f32]>,
         threads: usize,
     ) -> Result<FeatureMap, TchError> {
         debug_assert_eq!(input.channels, self.in_channels);
         let mut out = pool.map(input.batch, input.height, input.width, self.out_channels);
         let (k, n) = (self.in_channels, self.out_channels);
         let per_image = input.height * input.width;
-        let block_rows = (BLOCK_VALUES / n).max(8);
+        // With one thread, blocks that fit in L2; with more, one block per thread.
+        let block_rows = if threads > 1 {
+            per_image.div_ceil(threads)
+        } else {
+            (BLOCK_VALUES / n).max(8)
+        };
+        let mut gated = Vec::new();
         for b in 0..input.batch {
-            let weight = match gates {
-                Some(g) => &self.weight * g.get(b as i64).view([-1, 1]),
-                None => self.weight.shallow_clone(),
+            let weight: &[f32] = match gates {
+                Some(g) => {
+                    gated.clear();
+                    for (row, gate) in self.weight.chunks_exact(n).zip(&g[b * k..(b + 1) * k]) {
+                        gated.extend(row.iter().map(|w| w * gate));
+                    }
+                    &gated
+                }
+                None => &self.weight,
             };
             let a = &input.values()[b * per_image * k..(b + 1) * per_image * k];
             let o = &mut out.values_mut()[b * per_image * n..(b + 1) * per_image * n];
             let res = residual.map(|r| &r.values()[b * per_image * n..(b + 1) * per_image * n]);
-            if threads > 1 {
-                // libtorch splits the product over its threads; the epilogue over ours.
-                matmul_into(a, k, &weight, n, o)?;
-                let bias = &self.bias;
-                for_row_blocks(threads, o, n, |row, block| {
-                    let res = res.map(|r| &r[row * n..row * n + block.len()]);
-                    bias_activation(block, bias, res, act);
-                });
-            } else {
-                for (i, o_block) in o.chunks_mut(block_rows * n).enumerate() {
+            let bias = &self.bias;
+            let results = for_row_blocks(threads, o, n, |first, rows_out| {
+                for (i, o_block) in rows_out.chunks_mut(block_rows * n).enumerate() {
+                    let start = first + i * block_rows;
                     let rows = o_block.len() / n;
-                    let start = i * block_rows;
-                    matmul_into(&a[start * k..(start + rows) * k], k, &weight, n, o_block)?;
+                    matmul_into(&a[start * k..(start + rows) * k], weight, n, o_block)?;
                     let res = res.map(|r| &r[start * n..(start + rows) * n]);
-                    bias_activation(o_block, &self.bias, res, act);
+                    bias_activation(o_block, bias, res, act);
                 }
-            }
+                Ok::<(), TchError>(())
+            });
+            results.into_iter().collect::<Result<(), TchError>>()?;
         }
         Ok(out)
     }
@@ -106,46 +114,38 @@ impl Pointwise {
         out: &mut [f32],
         act: Option<Activation>,
     ) -> Result<(), TchError> {
-        matmul_into(a, self.in_channels, &self.weight, self.out_channels, out)?;
+        matmul_into(a, &self.weight, self.out_channels, out)?;
         bias_activation(out, &self.bias, None, act);
         Ok(())
     }
 }
 
-/// `out = a × w` for a row-major `a` of `k` columns and a `[k, n]` tensor `w`, written
-/// straight into `out` by libtorch's BLAS (no copies).
-pub fn matmul_into(
-    a: &[f32],
-    k: usize,
-    w: &Tensor,
-    n: usize,
-    out: &mut [f32],
-) -> Result<(), TchError> {
-    let rows = a.len() / k;
-    debug_assert_eq!(out.len(), rows * n);
-    // SAFETY: both tensors view live, correctly sized, contiguous f32 slices and are
-    // dropped before this function returns; `out` is exclusively borrowed. libtorch cannot
-    // resize a tensor over foreign memory, so a shape mistake is an error, not a write out
-    // of bounds.
-    let (a_t, out_t) = unsafe {
-        (
+/// `out = a × w` for row-major `a` (`[rows, k]`), `w` (`[k, n]`) and `out` (`[rows, n]`),
+/// written straight into `out` by libtorch's BLAS (no copies).
+pub fn matmul_into(a: &[f32], w: &[f32], n: usize, out: &mut [f32]) -> Result<(), TchError> {
+    let k = w.len() / n;
+    let rows = out.len() / n;
+    assert!(a.len() == rows * k && w.len() == k * n && out.len() == rows * n);
+    let view = |data: *const f32, r: usize, c: usize| {
+        // SAFETY: `data` points to `r · c` live f32 values (asserted above) that outlive
+        // this call; the tensors are dropped before it returns, and libtorch cannot
+        // resize a tensor over foreign memory.
+        unsafe {
             Tensor::from_blob(
-                a.as_ptr() as *const u8,
-                &[rows as i64, k as i64],
-                &[k as i64, 1],
+                data as *const u8,
+                &[r as i64, c as i64],
+                &[c as i64, 1],
                 Kind::Float,
                 Device::Cpu,
-            ),
-            Tensor::from_blob(
-                out.as_mut_ptr() as *const u8,
-                &[rows as i64, n as i64],
-                &[n as i64, 1],
-                Kind::Float,
-                Device::Cpu,
-            ),
-        )
+            )
+        }
     };
-    let _ = a_t.f_mm_out(&out_t, w)?;
+    let (a_t, w_t, out_t) = (
+        view(a.as_ptr(), rows, k),
+        view(w.as_ptr(), k, n),
+        view(out.as_mut_ptr(), rows, n),
+    );
+    let _ = a_t.f_mm_out(&out_t, &w_t)?;
     Ok(())
 }
 
@@ -156,9 +156,9 @@ mod tests {
     #[test]
     fn matmul_writes_into_the_slice() {
         let a: Vec<f32> = (0..6).map(|i| i as f32).collect(); // [3, 2]
-        let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]);
+        let w = [1.0f32, 2.0, 3.0, 4.0];
         let mut out = vec![0.0f32; 6];
-        matmul_into(&a, 2, &w, 2, &mut out).unwrap();
+        matmul_into(&a, &w, 2, &mut out).unwrap();
         assert_eq!(out, [3.0, 4.0, 11.0, 16.0, 19.0, 28.0]);
     }
 }

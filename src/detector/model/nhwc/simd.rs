@@ -117,6 +117,11 @@ pub fn activate_slice<const FMA: bool>(act: Activation, xs: &mut [f32]) {
     }
 }
 
+/// Applies `act` to every value of `xs` (for small vectors; not multiversioned).
+pub fn activate_in_place(act: Activation, xs: &mut [f32]) {
+    activate_slice::<false>(act, xs);
+}
+
 multiversion! {
     /// `xs[i] = act(xs[i] + bias[i % C] (+ residual[i]))` over rows of `C = bias.len()`
     /// values: the epilogue of a 1×1 convolution computed as a matrix product.

@@ -89,6 +89,7 @@ fn pointwise_matches_libtorch_with_residual_and_gates() {
     let x = Tensor::randn([2, 24, 70, 50], OPTS);
     let residual = Tensor::randn([2, 40, 70, 50], OPTS);
     let gates = Tensor::rand([2, 24], OPTS);
+    let gate_values = Vec::<f32>::try_from(gates.flatten(0, -1)).unwrap();
     let xm = to_map(&pool, &x);
     let rm = to_map(&pool, &residual);
     for threads in [1, 2] {
@@ -101,7 +102,7 @@ fn pointwise_matches_libtorch_with_residual_and_gates() {
         let gated = &x * gates.view([2, 24, 1, 1]);
         let want = tch::no_grad(|| pw.forward_t(&gated, false) + &residual);
         let got = plan
-            .run(&pool, &xm, None, Some(&rm), Some(&gates), threads)
+            .run(&pool, &xm, None, Some(&rm), Some(&gate_values), threads)
             .unwrap();
         assert!(rel_diff(&got.to_nchw(), &want) < 1e-5);
     }
