@@ -37,9 +37,14 @@ pub fn restore_threads(threads: usize) {
 /// it saves.
 const MIN_PARALLEL_VALUES: usize = 1 << 14;
 
+/// Blocks per thread: more blocks than threads let rayon's work stealing even out a
+/// core that is slower at the moment (this machine's are shared).
+const BLOCKS_PER_THREAD: usize = 4;
+
 /// Runs `f(first_row, rows_block)` over `out`, viewed as rows of `row_len` values, in
-/// `threads` contiguous blocks on the current rayon pool (one block, on this thread, when
-/// `threads ≤ 1` or the output is small), and returns each block's result in row order.
+/// contiguous blocks ([`BLOCKS_PER_THREAD`] per thread) on the current rayon pool — one
+/// block, on this thread, when `threads ≤ 1` or the output is small — and returns each
+/// block's result in row order.
 pub fn for_row_blocks<R: Send>(
     threads: usize,
     out: &mut [f32],
@@ -50,7 +55,7 @@ pub fn for_row_blocks<R: Send>(
     if threads <= 1 || rows < 2 || out.len() < MIN_PARALLEL_VALUES {
         return vec![f(0, out)];
     }
-    let block_rows = rows.div_ceil(threads);
+    let block_rows = rows.div_ceil(threads * BLOCKS_PER_THREAD);
     out.par_chunks_mut(block_rows * row_len)
         .enumerate()
         .map(|(i, block)| {
