@@ -34,7 +34,7 @@ bench: setup
 	$(BIN) bench export
 	$(BIN) bench gui
 	$(BIN) bench review
-	$(BIN) bench detector --threads 1,2 --iterations 5
+	$(BIN) bench detector --threads 1,2 --iterations 9
 	cargo bench --bench eval
 	rm -rf $(BENCH_DIR) && $(BIN) demo --out $(BENCH_DIR)/shelf --images 48 --seed 1
 	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/lite0 --model lite0 --batch 4 \
