@@ -37,7 +37,7 @@ pub struct DetectorOptions {
     pub fold_batchnorm: bool,
     /// With BatchNorm folded on the CPU, run the channels-last engine
     /// ([`NhwcEfficientDet`]) instead of libtorch's convolutions (same outputs to ~1e-5,
-    /// about twice as fast).
+    /// about three times as fast on one thread).
     pub nhwc_engine: bool,
 }
 

@@ -1,9 +1,9 @@
 //! Depthwise k×k convolutions (TF-SAME padding, any stride) on channels-last maps.
 //!
 //! Every output pixel is `bias + Σ_taps w[tap] ⊙ x[pixel under tap]` over channel vectors.
-//! Channels are processed 32 at a time, with the accumulators in registers across all
-//! k² taps, and the activation applied before the single store. Taps over the padding are
-//! skipped (the padding is zero).
+//! Blocks of 4 adjacent pixels × 32 channels keep their accumulators in registers across
+//! all k² taps, and the activation is applied before the single store. Taps over the
+//! padding are skipped (the padding is zero).
 
 use tch::{Kind, TchError};
 
@@ -93,17 +93,7 @@ impl Depthwise {
                 sums
             });
             if let Some(means) = &mut means {
-                let scale = 1.0 / (out_h * out_w) as f64;
-                let mean = &mut means[b * c..(b + 1) * c];
-                let mut total = vec![0.0f64; c];
-                for partial in sums {
-                    for (t, p) in total.iter_mut().zip(partial) {
-                        *t += p;
-                    }
-                }
-                for (m, t) in mean.iter_mut().zip(total) {
-                    *m = (t * scale) as f32;
-                }
+                means_from_sums(sums, out_h * out_w, &mut means[b * c..(b + 1) * c]);
             }
         }
         (out, means)
@@ -126,11 +116,10 @@ impl Depthwise {
         }
     }
 
-    /// Input rows `first − pad_top ..` that output row `first` up to (not including)
-    /// `end` read, clamped to the input.
-    pub fn input_rows(&self, g: &Geometry, first: usize, end: usize) -> std::ops::Range<usize> {
-        let lo = (first * g.stride).saturating_sub(g.pad_top);
-        let hi = ((end - 1) * g.stride + g.kernel)
+    /// The input rows that output row `row` reads, clamped to the input.
+    pub fn input_rows(&self, g: &Geometry, row: usize) -> std::ops::Range<usize> {
+        let lo = (row * g.stride).saturating_sub(g.pad_top);
+        let hi = (row * g.stride + g.kernel)
             .saturating_sub(g.pad_top)
             .min(g.in_h);
         lo..hi
@@ -153,6 +142,19 @@ impl Depthwise {
     /// Kernel size (square).
     pub fn kernel(&self) -> usize {
         self.kernel
+    }
+}
+
+/// Channel means over `count` pixels from the f64 channel sums of several row blocks.
+pub fn means_from_sums(blocks: Vec<Vec<f64>>, count: usize, means: &mut [f32]) {
+    let mut total = vec![0.0f64; means.len()];
+    for block in blocks {
+        for (t, s) in total.iter_mut().zip(block) {
+            *t += s;
+        }
+    }
+    for (m, t) in means.iter_mut().zip(total) {
+        *m = (t / count as f64) as f32;
     }
 }
 

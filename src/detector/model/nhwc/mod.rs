@@ -19,12 +19,16 @@
 //!
 //! [`EfficientDet`]: super::EfficientDet
 
+mod bifpn;
+mod block;
 mod depthwise;
 mod engine;
+mod head;
 mod map;
 mod parallel;
 mod pointwise;
 mod resample;
+mod separable;
 pub(crate) mod simd;
 mod stem;
 

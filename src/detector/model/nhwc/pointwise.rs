@@ -68,12 +68,7 @@ impl Pointwise {
         let mut out = pool.map(input.batch, input.height, input.width, self.out_channels);
         let (k, n) = (self.in_channels, self.out_channels);
         let per_image = input.height * input.width;
-        // With one thread, blocks that fit in L2; with more, one block per thread.
-        let block_rows = if threads > 1 {
-            per_image.div_ceil(threads)
-        } else {
-            (BLOCK_VALUES / n).max(8)
-        };
+        let block_rows = (BLOCK_VALUES / n).max(8);
         let mut gated = Vec::new();
         for b in 0..input.batch {
             let weight: &[f32] = match gates {
@@ -104,9 +99,7 @@ impl Pointwise {
         }
         Ok(out)
     }
-}
 
-impl Pointwise {
     /// `act(a × W + b)` for a few rows `a` (`[rows, C_in]`) into `out` (`[rows, C_out]`).
     pub fn rows_into(
         &self,

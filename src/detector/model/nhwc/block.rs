@@ -1,0 +1,201 @@
+//! MBConv blocks of the backbone: expansion, depthwise convolution, squeeze-excitation
+//! and projection.
+
+use super::depthwise::{means_from_sums, Depthwise};
+use super::engine::{folded, to_vec, Result};
+use super::map::{BufferPool, FeatureMap};
+use super::parallel::for_row_blocks;
+use super::pointwise::Pointwise;
+use super::simd::activate_in_place;
+use crate::detector::model::backbone::MbConvBlock;
+use crate::detector::model::same_pad::SameConv2d;
+use crate::detector::model::{Activation, ModelError};
+
+/// Squeeze-excitation gates from channel means: two small dense layers.
+#[derive(Debug)]
+struct Excitation {
+    /// `[C, S]` and `[S]`.
+    reduce: (Vec<f32>, Vec<f32>),
+    /// `[S, C]` and `[C]`.
+    expand: (Vec<f32>, Vec<f32>),
+    act: Activation,
+}
+
+impl Excitation {
+    /// A 1×1 conv on a `[B, C_in, 1, 1]` map as a dense layer: `[C_in, C_out]` weights
+    /// and the bias.
+    fn dense(conv: &SameConv2d) -> Result<(Vec<f32>, Vec<f32>)> {
+        let s = conv.ws.size();
+        let w = conv
+            .ws
+            .detach()
+            .view([s[0], s[1]])
+            .transpose(0, 1)
+            .contiguous();
+        let b = match &conv.bs {
+            Some(b) => to_vec(b)?,
+            None => vec![0.0; s[0] as usize],
+        };
+        Ok((to_vec(&w)?, b))
+    }
+
+    /// `σ(expand(act(reduce(means))))` per image: `[batch × C]`.
+    fn gates(&self, means: &[f32]) -> Vec<f32> {
+        let apply = |x: &[f32], (w, b): &(Vec<f32>, Vec<f32>)| -> Vec<f32> {
+            let mut y = b.clone();
+            for (xi, row) in x.iter().zip(w.chunks_exact(b.len())) {
+                for (yj, wj) in y.iter_mut().zip(row) {
+                    *yj += xi * wj;
+                }
+            }
+            y
+        };
+        let c = self.expand.1.len();
+        means
+            .chunks_exact(c)
+            .flat_map(|m| {
+                let mut hidden = apply(m, &self.reduce);
+                activate_in_place(self.act, &mut hidden);
+                let mut gates = apply(&hidden, &self.expand);
+                gates
+                    .iter_mut()
+                    .for_each(|g| *g = 1.0 / (1.0 + (-*g).exp()));
+                gates
+            })
+            .collect()
+    }
+}
+
+/// One MBConv block.
+#[derive(Debug)]
+pub struct Block {
+    expand: Option<Pointwise>,
+    depthwise: Depthwise,
+    excitation: Option<Excitation>,
+    project: Pointwise,
+    residual: bool,
+    act: Activation,
+}
+
+impl Block {
+    pub fn new(b: &MbConvBlock) -> Result<Self> {
+        let expand = match &b.expand {
+            Some((conv, bn)) => {
+                folded(bn)?;
+                Some(Pointwise::from_conv(conv)?)
+            }
+            None => None,
+        };
+        if !b.is_folded() {
+            return Err(ModelError::NotFolded);
+        }
+        let excitation = match &b.se {
+            Some(se) => Some(Excitation {
+                reduce: Excitation::dense(&se.reduce)?,
+                expand: Excitation::dense(&se.expand)?,
+                act: b.activation,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            expand,
+            depthwise: Depthwise::from_conv(&b.depthwise)?,
+            excitation,
+            project: Pointwise::from_conv(&b.project)?,
+            residual: b.residual,
+            act: b.activation,
+        })
+    }
+
+    pub fn run(&self, pool: &BufferPool, x: &FeatureMap, threads: usize) -> Result<FeatureMap> {
+        let se = self.excitation.is_some();
+        let act = Some(self.act);
+        let (dw, means) = match &self.expand {
+            Some(expand) if x.height > FUSE_MIN_ROWS * threads => {
+                self.expand_depthwise(pool, x, expand, threads)?
+            }
+            Some(expand) => {
+                let hidden = expand.run(pool, x, act, None, None, threads)?;
+                let result = self.depthwise.run(pool, &hidden, act, se, threads);
+                pool.give(hidden);
+                result
+            }
+            None => self.depthwise.run(pool, x, act, se, threads),
+        };
+        let gates = match (&self.excitation, means) {
+            (Some(se), Some(m)) => Some(se.gates(&m)),
+            _ => None,
+        };
+        let residual = self.residual.then_some(x);
+        let out = self
+            .project
+            .run(pool, &dw, None, residual, gates.as_deref(), threads)?;
+        pool.give(dw);
+        Ok(out)
+    }
+
+    /// Expansion and depthwise convolution fused: the expanded map (the largest of the
+    /// block, up to 6× its input) is never written out. Its rows are computed just in
+    /// time, a few at a time, into a ring of rows that stays in cache, and the depthwise
+    /// kernel reads them from there. Returns the depthwise output and, with
+    /// squeeze-excitation, its channel means.
+    fn expand_depthwise(
+        &self,
+        pool: &BufferPool,
+        x: &FeatureMap,
+        expand: &Pointwise,
+        threads: usize,
+    ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
+        let (h, w, c_in) = (x.height, x.width, x.channels);
+        let hidden = expand.out_channels;
+        // Rows per matrix product (at least ~256 pixels), and a ring that holds every row
+        // an output row reads plus one product's worth, in whole products.
+        let step = (256 / w).clamp(1, h);
+        let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
+        let g = self.depthwise.geometry(h, w, ring);
+        let mut out = pool.map(x.batch, g.out_h, g.out_w, hidden);
+        let se = self.excitation.is_some();
+        let mut means = se.then(|| vec![0.0f32; x.batch * hidden]);
+        let out_row = g.out_w * hidden;
+        for b in 0..x.batch {
+            let image = &x.values()[b * x.image_len()..(b + 1) * x.image_len()];
+            let out_image =
+                &mut out.values_mut()[b * g.out_h * out_row..(b + 1) * g.out_h * out_row];
+            // Each thread takes a band of output rows, with a ring of its own.
+            let bands = for_row_blocks(threads, out_image, out_row, |first_row, band| {
+                let mut rows = pool.map(1, ring, w, hidden);
+                let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
+                let first_needed = self.depthwise.input_rows(&g, first_row).start;
+                let mut next = first_needed / step * step;
+                for (i, dst) in band.chunks_exact_mut(out_row).enumerate() {
+                    let oy = first_row + i;
+                    let needed = self.depthwise.input_rows(&g, oy);
+                    while next < needed.end {
+                        // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
+                        let n = step.min(h - next);
+                        let slot = next % ring;
+                        expand.rows_into(
+                            &image[next * w * c_in..(next + n) * w * c_in],
+                            &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
+                            Some(self.act),
+                        )?;
+                        next += n;
+                    }
+                    self.depthwise
+                        .rows_into(rows.values(), g, oy, dst, Some(self.act), &mut sums);
+                }
+                pool.give(rows);
+                Ok::<_, ModelError>(sums)
+            });
+            let sums = bands.into_iter().collect::<Result<Vec<_>>>()?;
+            if let Some(means) = &mut means {
+                let pixels = g.out_h * g.out_w;
+                means_from_sums(sums, pixels, &mut means[b * hidden..(b + 1) * hidden]);
+            }
+        }
+        Ok((out, means))
+    }
+}
+
+/// Maps with at most this many rows are expanded whole (the ring would be most of them).
+const FUSE_MIN_ROWS: usize = 16;
