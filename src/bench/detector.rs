@@ -39,15 +39,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// fp32 matmul GFLOP/s of libtorch at the current thread count (n × n, median of runs).
-pub fn matmul_gflops(n: i64, iterations: usize) -> f64 {
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let _ = a.matmul(&b);
-    let secs = (0..iterations.max(3))
-        .map(|_| time(|| a.matmul(&b)).1)
-        .collect();
-    2.0 * (n as f64).powi(3) / median(secs) / 1e9
+/// Two random n × n fp32 matrices whose product measures libtorch's matmul speed.
+struct MatmulProbe {
+    a: Tensor,
+    b: Tensor,
+}
+
+impl MatmulProbe {
+    fn new(n: i64) -> Self {
+        let probe = Self {
+            a: Tensor::randn([n, n], (Kind::Float, Device::Cpu)),
+            b: Tensor::randn([n, n], (Kind::Float, Device::Cpu)),
+        };
+        let _ = probe.a.matmul(&probe.b);
+        probe
+    }
+
+    /// GFLOP/s at the current thread count: the median of `iterations` products.
+    fn gflops(&self, iterations: usize) -> f64 {
+        let n = self.a.size()[0] as f64;
+        let secs = (0..iterations.max(1))
+            .map(|_| time(|| self.a.matmul(&self.b)).1)
+            .collect();
+        2.0 * n.powi(3) / median(secs) / 1e9
+    }
 }
 
 fn bench_images(
@@ -107,7 +122,8 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
     let classes = vec!["Sprite".to_string(), "Cola".to_string()];
     for &threads in &opt.threads {
         tch::set_num_threads(threads as i32);
-        let peak = matmul_gflops(1024, 2 * iters);
+        let probe = MatmulProbe::new(1024);
+        let peak = probe.gflops(2 * iters.max(3));
         report.row(format!("fp32 matmul 1024², {threads} thr"), peak, "GFLOP/s");
         for arch in [ModelArch::D0, ModelArch::Lite0] {
             let mut det = Detector::fresh(
@@ -137,7 +153,7 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                                    // machine's speed drifts by ±20 % over minutes).
                 let (mut times, mut fractions) = (Vec::new(), Vec::new());
                 for _ in 0..iters {
-                    let peak_now = matmul_gflops(1024, 1);
+                    let peak_now = probe.gflops(1);
                     let t = time(|| det.forward(&xs)).1;
                     times.push(t);
                     fractions.push(gflop / t / peak_now);

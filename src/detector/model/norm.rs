@@ -81,3 +81,22 @@ impl ModuleT for BatchNorm2d {
         )
     }
 }
+
+/// Test helper: randomises every BatchNorm's running statistics and scale in `vs`, so that
+/// folding them into the convolutions is not the identity.
+#[cfg(test)]
+pub(crate) fn randomise_statistics(vs: &nn::VarStore) {
+    let opts = (Kind::Float, tch::Device::Cpu);
+    tch::no_grad(|| {
+        for (name, mut v) in vs.variables() {
+            let n = v.size();
+            if name.ends_with("running_var") {
+                v.copy_(&(Tensor::rand(&n, opts) + 0.5));
+            } else if name.ends_with("running_mean") {
+                v.copy_(&(Tensor::randn(&n, opts) * 0.1));
+            } else if name.contains("bn") && name.ends_with("weight") {
+                v.copy_(&(Tensor::rand(&n, opts) + 0.5));
+            }
+        }
+    });
+}

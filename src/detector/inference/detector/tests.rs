@@ -17,19 +17,7 @@ fn small_model() -> ModelFile {
     let mut meta = ModelMeta::for_arch(ModelArch::Lite0, vec!["Sprite".into(), "Cola".into()]);
     meta.input_size = 64;
     let det = Detector::fresh_with_meta(meta, &cpu(false)).unwrap();
-    tch::no_grad(|| {
-        for (name, mut v) in det.vs.variables() {
-            let n = v.size();
-            let opts = (Kind::Float, Device::Cpu);
-            if name.ends_with("running_var") {
-                v.copy_(&(Tensor::rand(&n, opts) + 0.5));
-            } else if name.ends_with("running_mean") {
-                v.copy_(&(Tensor::randn(&n, opts) * 0.1));
-            } else if name.contains("bn") && name.ends_with("weight") {
-                v.copy_(&(Tensor::rand(&n, opts) + 0.5));
-            }
-        }
-    });
+    crate::detector::model::norm::randomise_statistics(&det.vs);
     det.to_model_file().unwrap()
 }
 

@@ -1,8 +1,9 @@
 //! BiFPN layers on channels-last maps; see [`crate::detector::model::bifpn`] for the
 //! structure.
 
-use super::engine::{folded, to_vec, Result};
+use super::engine::{folded, Result};
 use super::map::{BufferPool, FeatureMap};
+use super::params;
 use super::pointwise::Pointwise;
 use super::resample::{fuse, max_pool_same, upsample_nearest};
 use super::separable::Separable;
@@ -44,7 +45,7 @@ impl FpnLayer {
                         let w = p.detach().relu();
                         &w / (w.sum(None) + FUSION_EPS)
                     });
-                    Some(to_vec(&w)?)
+                    Some(params::values(&w)?)
                 }
                 _ => None,
             };

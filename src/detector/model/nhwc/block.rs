@@ -2,61 +2,32 @@
 //! and projection.
 
 use super::depthwise::{means_from_sums, Depthwise};
-use super::engine::{folded, to_vec, Result};
+use super::engine::{folded, Result};
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
 use super::pointwise::Pointwise;
 use super::simd::activate_in_place;
 use crate::detector::model::backbone::MbConvBlock;
-use crate::detector::model::same_pad::SameConv2d;
 use crate::detector::model::{Activation, ModelError};
 
-/// Squeeze-excitation gates from channel means: two small dense layers.
+/// Squeeze-excitation gates from channel means: two 1×1 convs on a single pixel.
 #[derive(Debug)]
 struct Excitation {
-    /// `[C, S]` and `[S]`.
-    reduce: (Vec<f32>, Vec<f32>),
-    /// `[S, C]` and `[C]`.
-    expand: (Vec<f32>, Vec<f32>),
+    reduce: Pointwise,
+    expand: Pointwise,
     act: Activation,
 }
 
 impl Excitation {
-    /// A 1×1 conv on a `[B, C_in, 1, 1]` map as a dense layer: `[C_in, C_out]` weights
-    /// and the bias.
-    fn dense(conv: &SameConv2d) -> Result<(Vec<f32>, Vec<f32>)> {
-        let s = conv.ws.size();
-        let w = conv
-            .ws
-            .detach()
-            .view([s[0], s[1]])
-            .transpose(0, 1)
-            .contiguous();
-        let b = match &conv.bs {
-            Some(b) => to_vec(b)?,
-            None => vec![0.0; s[0] as usize],
-        };
-        Ok((to_vec(&w)?, b))
-    }
-
     /// `σ(expand(act(reduce(means))))` per image: `[batch × C]`.
     fn gates(&self, means: &[f32]) -> Vec<f32> {
-        let apply = |x: &[f32], (w, b): &(Vec<f32>, Vec<f32>)| -> Vec<f32> {
-            let mut y = b.clone();
-            for (xi, row) in x.iter().zip(w.chunks_exact(b.len())) {
-                for (yj, wj) in y.iter_mut().zip(row) {
-                    *yj += xi * wj;
-                }
-            }
-            y
-        };
-        let c = self.expand.1.len();
+        let c = self.expand.out_channels;
         means
             .chunks_exact(c)
             .flat_map(|m| {
-                let mut hidden = apply(m, &self.reduce);
+                let mut hidden = self.reduce.dense(m);
                 activate_in_place(self.act, &mut hidden);
-                let mut gates = apply(&hidden, &self.expand);
+                let mut gates = self.expand.dense(&hidden);
                 gates
                     .iter_mut()
                     .for_each(|g| *g = 1.0 / (1.0 + (-*g).exp()));
@@ -91,8 +62,8 @@ impl Block {
         }
         let excitation = match &b.se {
             Some(se) => Some(Excitation {
-                reduce: Excitation::dense(&se.reduce)?,
-                expand: Excitation::dense(&se.expand)?,
+                reduce: Pointwise::from_conv(&se.reduce)?,
+                expand: Pointwise::from_conv(&se.expand)?,
                 act: b.activation,
             }),
             None => None,

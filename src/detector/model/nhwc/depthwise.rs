@@ -5,10 +5,11 @@
 //! all k² taps, and the activation is applied before the single store. Taps over the
 //! padding are skipped (the padding is zero).
 
-use tch::{Kind, TchError};
+use tch::TchError;
 
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
+use super::params;
 use super::simd::{activate_slice, madd, multiversion};
 use crate::detector::model::same_pad::{same_padding, SameConv2d};
 use crate::detector::model::Activation;
@@ -42,25 +43,11 @@ pub struct Geometry {
 impl Depthwise {
     /// From a (BatchNorm-folded) depthwise `SameConv2d`; no bias means a zero one.
     pub fn from_conv(conv: &SameConv2d) -> Result<Self, TchError> {
-        let size = conv.ws.size();
-        let (c, k) = (size[0], size[2]);
-        let weight = tch::no_grad(|| {
-            conv.ws
-                .detach()
-                .to_kind(Kind::Float)
-                .view([c, k * k])
-                .transpose(0, 1)
-                .contiguous()
-                .flatten(0, -1)
-        });
-        let bias = match &conv.bs {
-            Some(b) => Vec::<f32>::try_from(b.detach().to_kind(Kind::Float).flatten(0, -1))?,
-            None => vec![0.0; c as usize],
-        };
         Ok(Self {
-            weight: Vec::<f32>::try_from(weight)?,
-            bias,
-            kernel: k as usize,
+            // [C, 1, k, k] → [k, k, 1, C].
+            weight: params::weight(conv, [2, 3, 1, 0])?,
+            bias: params::bias(conv)?,
+            kernel: conv.kernel as usize,
             stride: conv.stride as usize,
         })
     }

@@ -22,13 +22,6 @@ pub fn folded(bn: &BatchNorm2d) -> Result<()> {
     }
 }
 
-/// A tensor's values as f32.
-pub fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(Vec::<f32>::try_from(
-        t.detach().to_kind(Kind::Float).flatten(0, -1),
-    )?)
-}
-
 /// A BatchNorm-folded EfficientDet compiled for channels-last CPU inference; see the
 /// [module documentation](super).
 #[derive(Debug)]

@@ -26,6 +26,7 @@ mod engine;
 mod head;
 mod map;
 mod parallel;
+mod params;
 mod pointwise;
 mod resample;
 mod separable;

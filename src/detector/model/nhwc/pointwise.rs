@@ -9,6 +9,7 @@ use tch::{Device, Kind, TchError, Tensor};
 
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
+use super::params;
 use super::simd::bias_activation;
 use crate::detector::model::same_pad::SameConv2d;
 use crate::detector::model::Activation;
@@ -30,26 +31,24 @@ impl Pointwise {
     /// From a (BatchNorm-folded) 1×1 `SameConv2d`; a conv without bias gets a zero one.
     pub fn from_conv(conv: &SameConv2d) -> Result<Self, TchError> {
         let size = conv.ws.size();
-        let (cout, cin) = (size[0], size[1]);
-        let weight = tch::no_grad(|| {
-            conv.ws
-                .detach()
-                .to_kind(Kind::Float)
-                .view([cout, cin])
-                .transpose(0, 1)
-                .contiguous()
-                .flatten(0, -1)
-        });
-        let bias = match &conv.bs {
-            Some(b) => Vec::<f32>::try_from(b.detach().to_kind(Kind::Float).flatten(0, -1))?,
-            None => vec![0.0; cout as usize],
-        };
         Ok(Self {
-            weight: Vec::<f32>::try_from(weight)?,
-            bias,
-            in_channels: cin as usize,
-            out_channels: cout as usize,
+            // [C_out, C_in, 1, 1] → [C_in, 1, 1, C_out].
+            weight: params::weight(conv, [1, 2, 3, 0])?,
+            bias: params::bias(conv)?,
+            in_channels: size[1] as usize,
+            out_channels: size[0] as usize,
         })
+    }
+
+    /// `x × W + b` for a single pixel `x` (a dense layer).
+    pub fn dense(&self, x: &[f32]) -> Vec<f32> {
+        let mut y = self.bias.clone();
+        for (xi, row) in x.iter().zip(self.weight.chunks_exact(self.out_channels)) {
+            for (yj, wj) in y.iter_mut().zip(row) {
+                *yj += xi * wj;
+            }
+        }
+        y
     }
 
     /// `act(input × W + b (+ residual))`. With `gates` (`[batch × C_in]`,

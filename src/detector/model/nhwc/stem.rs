@@ -4,10 +4,11 @@
 //! Each output pixel broadcasts its k·k·3 input values against the weight rows of all
 //! output channels, accumulated in registers.
 
-use tch::{Kind, TchError, Tensor};
+use tch::{TchError, Tensor};
 
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
+use super::params;
 use super::simd::{activate_slice, madd, multiversion};
 use crate::detector::model::same_pad::{same_padding, SameConv2d};
 use crate::detector::model::Activation;
@@ -40,25 +41,11 @@ struct Geometry {
 impl Stem {
     /// From the (BatchNorm-folded) stem conv and the backbone's activation.
     pub fn new(conv: &SameConv2d, act: Activation) -> Result<Self, TchError> {
-        let s = conv.ws.size();
-        let (cout, cin, k) = (s[0], s[1], s[2]);
-        let weight = tch::no_grad(|| {
-            conv.ws
-                .detach()
-                .to_kind(Kind::Float)
-                .permute([1, 2, 3, 0])
-                .contiguous()
-                .flatten(0, -1)
-        });
-        let bias = match &conv.bs {
-            Some(b) => Vec::<f32>::try_from(b.detach().to_kind(Kind::Float).flatten(0, -1))?,
-            None => vec![0.0; cout as usize],
-        };
         Ok(Self {
-            weight: Vec::<f32>::try_from(weight)?,
-            bias,
-            in_channels: cin as usize,
-            kernel: k as usize,
+            weight: params::weight(conv, [1, 2, 3, 0])?,
+            bias: params::bias(conv)?,
+            in_channels: conv.ws.size()[1] as usize,
+            kernel: conv.kernel as usize,
             stride: conv.stride as usize,
             act,
         })

@@ -10,6 +10,7 @@ use super::pointwise::Pointwise;
 use super::resample::{fuse, max_pool_same, upsample_nearest};
 use super::stem::Stem;
 use super::NhwcEfficientDet;
+use crate::detector::model::norm::randomise_statistics;
 use crate::detector::model::same_pad::{SameConv2d, SameConvConfig, SameMaxPool2d};
 use crate::detector::model::{Activation, EfficientDet, EfficientDetConfig};
 
@@ -162,16 +163,11 @@ fn resampling_and_fusion_match_libtorch() {
 /// Randomises BatchNorm statistics and affine parameters and the fusion weights, so that
 /// folding and fusion are not trivial.
 fn randomise(vs: &VarStore) {
+    randomise_statistics(vs);
     tch::no_grad(|| {
         for (name, mut v) in vs.variables() {
             let n = v.size();
-            if name.ends_with("running_var") {
-                v.copy_(&(Tensor::rand(&n, OPTS) + 0.5));
-            } else if name.ends_with("running_mean") {
-                v.copy_(&(Tensor::randn(&n, OPTS) * 0.1));
-            } else if name.contains("bn") && name.ends_with("weight") {
-                v.copy_(&(Tensor::rand(&n, OPTS) + 0.5));
-            } else if name.contains("_w") && n.len() == 1 && n[0] <= 3 {
+            if name.contains("_w") && n.len() == 1 && n[0] <= 3 {
                 v.copy_(&(Tensor::rand(&n, OPTS) * 2.0 - 0.5));
             }
         }
