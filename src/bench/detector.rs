@@ -139,7 +139,7 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
             let s = det.input_size() as usize;
             let cfg = network_config(det.meta())?;
             let gflop = 2.0 * efficientdet_macs(&cfg, classes.len(), s, s) / 1e9;
-            let xs = Tensor::randn([1, 3, s as i64, s as i64], (Kind::Float, Device::Cpu));
+            let opts = (Kind::Float, Device::Cpu);
             for variant in ["", " BN folded", " NHWC engine"] {
                 match variant {
                     " BN folded" => det.fold_batchnorm(),
@@ -147,34 +147,51 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                     _ => {}
                 }
                 let label = format!("{arch}@{s} {threads} thr{variant}");
-                det.forward(&xs)?; // warm-up
-                                   // Each forward pass is paired with a matmul timing taken right before it,
-                                   // so that the fraction of peak compares the two under the same load (this
-                                   // machine's speed drifts by ±20 % over minutes).
-                let (mut times, mut fractions) = (Vec::new(), Vec::new());
-                for _ in 0..iters {
-                    let peak_now = probe.gflops(1);
-                    let t = time(|| det.forward(&xs)).1;
-                    times.push(t);
-                    fractions.push(gflop / t / peak_now);
+                // With several threads the engine also runs a batch with one image per
+                // thread side by side.
+                let mut batches = vec![1];
+                if variant == " NHWC engine" && threads > 1 {
+                    batches.push(threads);
                 }
-                let net = median(times);
-                let n_img = images.len().min(iters.max(3));
-                let cfg = PredictConfig::default();
-                let (_, e2e) = time(|| predict_files(&det, &images[..n_img], &cfg, &|_| {}));
-                let achieved = gflop / net;
-                report.row(format!("{label}: network"), net * 1e3, "ms/img");
-                report.row(
-                    format!("{label}: end to end"),
-                    e2e * 1e3 / n_img as f64,
-                    "ms/img",
-                );
-                report.row(format!("{label}: achieved"), achieved, "GFLOP/s");
-                report.row(
-                    format!("{label}: fraction of peak"),
-                    100.0 * median(fractions),
-                    "%",
-                );
+                for batch in batches {
+                    let label = if batch == 1 {
+                        label.clone()
+                    } else {
+                        format!("{label}, batch {batch}")
+                    };
+                    let xs = Tensor::randn([batch as i64, 3, s as i64, s as i64], opts);
+                    det.forward(&xs)?; // warm-up
+                                       // Each forward pass is paired with a matmul timing taken right before
+                                       // it, so that the fraction of peak compares the two under the same load
+                                       // (this machine's speed drifts by ±20 % over minutes).
+                    let (mut times, mut fractions) = (Vec::new(), Vec::new());
+                    for _ in 0..iters {
+                        let peak_now = probe.gflops(1);
+                        let t = time(|| det.forward(&xs)).1 / batch as f64;
+                        times.push(t);
+                        fractions.push(gflop / t / peak_now);
+                    }
+                    let net = median(times);
+                    let n_img = images.len().min(iters.max(3).max(batch));
+                    let cfg = PredictConfig {
+                        batch_size: batch,
+                        ..PredictConfig::default()
+                    };
+                    let (_, e2e) = time(|| predict_files(&det, &images[..n_img], &cfg, &|_| {}));
+                    let achieved = gflop / net;
+                    report.row(format!("{label}: network"), net * 1e3, "ms/img");
+                    report.row(
+                        format!("{label}: end to end"),
+                        e2e * 1e3 / n_img as f64,
+                        "ms/img",
+                    );
+                    report.row(format!("{label}: achieved"), achieved, "GFLOP/s");
+                    report.row(
+                        format!("{label}: fraction of peak"),
+                        100.0 * median(fractions),
+                        "%",
+                    );
+                }
             }
             let note =
                 format!("{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes).");
@@ -186,7 +203,7 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
     if !opt.threads.is_empty() {
         let n_img = images.len().min(iters.max(3));
         report.notes.push(format!(
-            "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {n_img} images, batch 1; \
+            "End to end = decode (EXIF-upright) + letterbox + network + sigmoid/decode/NMS over {n_img} images, batch 1 unless a row names a batch (then the engine runs one image per thread side by side); \
              network = median of {iters} forward passes on a fixed input. \
              Peak = libtorch fp32 1024² matmul at the same thread count; fraction of peak = median over the passes of achieved / peak, each pass paired with a matmul timed right before it."
         ));

@@ -97,8 +97,9 @@ fn predict_for_eval(
     args: &EvalArgs,
     data: &Path,
 ) -> anyhow::Result<(CocoGroundTruth, Vec<Detection>)> {
-    let cfg = args.detect.predict_config()?;
+    let mut cfg = args.detect.predict_config()?;
     let (_, det) = args.detect.load_detector()?;
+    cfg.batch_size = args.detect.batch_for(&det);
     let (gt, images) = if data.is_dir() {
         labelled_folder_gt(data, args.labels.as_deref(), det.class_names())?
     } else {

@@ -35,9 +35,9 @@ pub struct DetectArgs {
     /// At most this many detections per image.
     #[arg(long, default_value_t = 100)]
     pub max_det: usize,
-    /// Images per network call.
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
+    /// Images per network call (default: one per CPU thread on the CPU engine, else 1).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -68,7 +68,7 @@ pub struct PredictArgs {
 }
 
 impl DetectArgs {
-    /// Post-processing settings.
+    /// Post-processing settings (with `--batch`, or 1 until [`DetectArgs::batch_for`]).
     pub fn predict_config(&self) -> anyhow::Result<PredictConfig> {
         if !(self.score.is_finite() && (0.0..1.0).contains(&self.score)) {
             bail!("--score {} must be in [0, 1)", self.score);
@@ -85,8 +85,15 @@ impl DetectArgs {
             },
             candidate_floor: None,
             top_k: None,
-            batch_size: self.batch.max(1),
+            batch_size: self.batch.unwrap_or(1).max(1),
         })
+    }
+
+    /// `--batch`, or the batch size that suits `det` ([`Detector::default_batch_size`]).
+    pub fn batch_for(&self, det: &Detector) -> usize {
+        self.batch
+            .unwrap_or_else(|| det.default_batch_size())
+            .max(1)
     }
 
     /// Loads `--model`, else the shipped model (an error when neither exists).
@@ -269,7 +276,7 @@ pub fn xywh(d: &Detection) -> [f64; 4] {
 
 /// Runs `detlab predict`.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let cfg = args.detect.predict_config()?;
+    let mut cfg = args.detect.predict_config()?;
     let inputs = collect_images(&args.images)?;
     let gt = match &args.gt {
         Some(p) => Some(
@@ -288,6 +295,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         None => None,
     };
     let (model_path, det) = args.detect.load_detector()?;
+    cfg.batch_size = args.detect.batch_for(&det);
     let paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
     let preds = predict_with_progress(&det, &paths, &cfg)?;
     let names: HashMap<&Path, &str> = inputs

@@ -254,6 +254,17 @@ impl Detector {
         self.engine.is_some()
     }
 
+    /// Images per network call that use this detector's hardware best: one per CPU thread
+    /// with the channels-last engine (which runs the images of a batch side by side), else
+    /// one.
+    pub fn default_batch_size(&self) -> usize {
+        if self.uses_nhwc_engine() {
+            tch::get_num_threads().max(1) as usize
+        } else {
+            1
+        }
+    }
+
     /// Switches the channels-last CPU engine on or off. It needs a float32 network on the
     /// CPU with BatchNorm folded ([`Detector::fold_batchnorm`]).
     pub fn set_nhwc_engine(&mut self, on: bool) -> Result<(), InferenceError> {

@@ -38,6 +38,12 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
     let folded = Detector::from_model_file(&file, &cpu(true)).unwrap();
     assert!(folded.is_folded() && !plain.is_folded());
     assert!(folded.uses_nhwc_engine() && !plain.uses_nhwc_engine());
+    // The engine takes one image per CPU thread; libtorch one at a time.
+    assert_eq!(
+        folded.default_batch_size(),
+        tch::get_num_threads().max(1) as usize
+    );
+    assert_eq!(plain.default_batch_size(), 1);
     let mut unfolded = Detector::from_model_file(&file, &cpu(false)).unwrap();
     assert!(matches!(
         unfolded.set_nhwc_engine(true),

@@ -194,19 +194,20 @@ fn engine_matches_the_libtorch_network() {
         ));
         tch::no_grad(|| net.fold_batchnorm());
         let engine = NhwcEfficientDet::new(&net).unwrap();
-        // One thread (expansion fused into the depthwise convolutions) and two (not
-        // fused, rows split), each twice: the second pass runs on recycled buffers.
-        for threads in [1, 1, 2, 2] {
-            let got = engine.forward_threads(&x, threads).unwrap();
+        // One thread (expansion fused into the depthwise convolutions), two threads on one
+        // image (not fused, rows split) and on two (one image per thread), the first two
+        // twice: the second pass runs on recycled buffers.
+        for (threads, images) in [(1, 2), (1, 2), (2, 1), (2, 1), (2, 2)] {
+            let got = engine
+                .forward_threads(&x.narrow(0, 0, images), threads)
+                .unwrap();
+            let expected = |t: &Tensor| t.narrow(0, 0, images);
             for (a, b) in got.features.iter().zip(&want.features) {
-                assert!(
-                    rel_diff(a, b) < 1e-4,
-                    "{h}×{w} feature: {:e}",
-                    rel_diff(a, b)
-                );
+                let d = rel_diff(a, &expected(b));
+                assert!(d < 1e-4, "{h}×{w} {threads} threads feature: {d:e}");
             }
-            assert!(rel_diff(&got.regression, &want.regression) < 1e-4);
-            assert!(rel_diff(&got.classification, &want.classification) < 1e-4);
+            assert!(rel_diff(&got.regression, &expected(&want.regression)) < 1e-4);
+            assert!(rel_diff(&got.classification, &expected(&want.classification)) < 1e-4);
         }
         assert!(engine.forward(&Tensor::zeros([1, 4, 8, 8], OPTS)).is_err());
     }
