@@ -18,12 +18,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::arch::ModelArch;
 use super::dtype::DType;
 use super::expected_keys::{compare_keys, ExpectedKeys, KeyMismatch};
 use super::tensor::CheckpointTensor;
+use crate::detector::maths::anchors::AnchorConfig;
 pub use crate::detector::maths::letterbox::Normalization;
 
 /// The version of the metadata layout this build writes and reads.
@@ -39,36 +40,6 @@ const KEY_ANCHORS: &str = "detlab.anchors";
 const KEY_PARTIAL: &str = "detlab.partial";
 const KEY_SOURCE: &str = "detlab.source";
 
-/// Anchor generation settings (spec §1.5): per level `2^l` stride, for each
-/// `(scale, ratio)` a box of `anchor_scale · stride · scale` times `ratio = (x, y)` multipliers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AnchorSettings {
-    pub anchor_scale: f64,
-    pub scales: Vec<f64>,
-    /// `(x-multiplier, y-multiplier)` pairs, Zylo117's `(1.0,1.0), (1.4,0.7), (0.7,1.4)` by default.
-    pub ratios: Vec<(f64, f64)>,
-    pub min_level: u32,
-    pub max_level: u32,
-}
-
-impl AnchorSettings {
-    /// The reference anchors of `arch`: scales `2^0, 2^(1/3), 2^(2/3)`, Zylo117 ratios, P3–P7 (P3–P8 for D7x).
-    pub fn for_arch(arch: ModelArch) -> Self {
-        Self {
-            anchor_scale: arch.anchor_scale(),
-            scales: vec![1.0, 2f64.powf(1.0 / 3.0), 2f64.powf(2.0 / 3.0)],
-            ratios: vec![(1.0, 1.0), (1.4, 0.7), (0.7, 1.4)],
-            min_level: 3,
-            max_level: arch.max_level(),
-        }
-    }
-
-    /// Anchors per feature-map position.
-    pub fn per_location(&self) -> usize {
-        self.scales.len() * self.ratios.len()
-    }
-}
-
 /// Everything about a model except its weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelMeta {
@@ -77,7 +48,7 @@ pub struct ModelMeta {
     pub class_names: Vec<String>,
     pub input_size: u32,
     pub normalization: Normalization,
-    pub anchors: AnchorSettings,
+    pub anchors: AnchorConfig,
     /// Some parameters are missing (a backbone-only import); such a file can seed
     /// fine-tuning but cannot run detection.
     pub partial: bool,
@@ -97,7 +68,7 @@ impl ModelMeta {
             } else {
                 Normalization::IMAGENET
             },
-            anchors: AnchorSettings::for_arch(arch),
+            anchors: AnchorConfig::reference(arch.anchor_scale(), arch.max_level()),
             partial: false,
             source: None,
         }
@@ -160,7 +131,7 @@ impl ModelMeta {
         if !normalization.is_valid() {
             return Err(bad(KEY_NORM, "non-finite values or a zero divisor".into()));
         }
-        let anchors: AnchorSettings =
+        let anchors: AnchorConfig =
             serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if anchors.scales.is_empty()

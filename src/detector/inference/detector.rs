@@ -18,7 +18,7 @@ use super::error::InferenceError;
 use super::prediction::{ImagePrediction, PredictConfig};
 use crate::detector::checkpoint::varstore::{from_varstore, load_into};
 use crate::detector::checkpoint::{ModelArch, ModelFile, ModelMeta};
-use crate::detector::maths::anchors::{generate_anchors, AnchorConfig};
+use crate::detector::maths::anchors::generate_anchors;
 use crate::detector::maths::box_coding::{DeltaRows, YxyxRows};
 use crate::detector::maths::letterbox::{letterbox_rgb, Letterbox};
 use crate::detector::maths::postprocess::{to_original, Candidates, ImageOutputs};
@@ -58,14 +58,7 @@ impl Default for DetectorOptions {
 /// input size and anchor settings.
 pub fn network_config(meta: &ModelMeta) -> Result<EfficientDetConfig, InferenceError> {
     let mut cfg = EfficientDetConfig::new(meta.arch)?;
-    let a = &meta.anchors;
-    let anchors = AnchorConfig {
-        min_level: a.min_level,
-        max_level: a.max_level,
-        anchor_scale: a.anchor_scale,
-        scales: a.scales.clone(),
-        ratios: a.ratios.clone(),
-    };
+    let anchors = meta.anchors.clone();
     if anchors.min_level != cfg.anchors.min_level || anchors.max_level != cfg.anchors.max_level {
         return Err(InferenceError::AnchorLayout {
             arch: format!(

@@ -14,6 +14,7 @@
 //! channel layout of the box and class heads (`a·4 + k`, `a·C + c`). The maths is done in
 //! `f64` and stored as `f32`, like the reference (NumPy float64, cast to float32).
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// An anchor box in input-image pixels, in the reference's `(y1, x1, y2, x2)` order.
@@ -50,19 +51,20 @@ impl AnchorYxyx {
 }
 
 /// How anchors are laid out: pyramid levels, the base size multiplier, and the
-/// per-position scales and aspect ratios.
-#[derive(Clone, Debug, PartialEq)]
+/// per-position scales and aspect ratios (spec §1.5). A model file stores it as its
+/// `detlab.anchors` metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnchorConfig {
-    /// First pyramid level (3: stride 8).
-    pub min_level: u32,
-    /// Last pyramid level, inclusive (7; 8 for D7x).
-    pub max_level: u32,
     /// Base anchor side = `anchor_scale · stride · scale` (4.0; 5.0 for D7; 3.0 for Lite).
     pub anchor_scale: f64,
     /// Octave scales (default `2^0, 2^(1/3), 2^(2/3)`).
     pub scales: Vec<f64>,
     /// Aspect ratios as `(x multiplier, y multiplier)` (default `(1,1), (1.4,0.7), (0.7,1.4)`).
     pub ratios: Vec<(f64, f64)>,
+    /// First pyramid level (3: stride 8).
+    pub min_level: u32,
+    /// Last pyramid level, inclusive (7; 8 for D7x).
+    pub max_level: u32,
 }
 
 impl Default for AnchorConfig {

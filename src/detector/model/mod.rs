@@ -1,5 +1,5 @@
-//! The EfficientDet network on tch: configuration, EfficientNet backbone, BiFPN, heads, and
-//! loading reference weights by name.
+//! The EfficientDet network on tch: configuration, EfficientNet backbone, BiFPN and heads
+//! (reference weights load by name through `detector::checkpoint`).
 //!
 //! ```no_run
 //! use detlab::detector::model::{EfficientDet, EfficientDetConfig};
@@ -28,8 +28,6 @@ pub mod nhwc;
 pub mod norm;
 #[cfg(feature = "torch")]
 pub mod same_pad;
-#[cfg(feature = "torch")]
-pub mod weights;
 
 #[cfg(feature = "torch")]
 pub use backbone::{lite0_backbone_key, lukemelas_to_same_pad_key, EfficientNet};
@@ -41,5 +39,3 @@ pub use config::{
 pub use efficientdet::{anchors_tensor, EfficientDet, EfficientDetOutput, ModelError, TrainModes};
 #[cfg(feature = "torch")]
 pub use nhwc::NhwcEfficientDet;
-#[cfg(feature = "torch")]
-pub use weights::{load_named, read_pt, KeyReport, LoadPolicy, WeightsError};
