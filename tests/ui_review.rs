@@ -18,7 +18,7 @@ use detlab::review::{
 };
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 
 struct Fixture {
@@ -320,11 +320,24 @@ fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     // Back to image 1 (wrapping past the empty image 3).
     press(&mut h, Key::Tab);
     assert_eq!(current(&h), Some(0));
+    // The file list counts what is left to review on each image: two on image 1, none on
+    // image 2 (relabelled) or image 3 (no predictions).
+    let badges = |h: &Harness<'static, DetlabApp>| {
+        h.query_all_by_label_contains(" pending")
+            .filter_map(|n| n.accesskit_node().value()) // a label's text is its value
+            .filter(|l| {
+                l.split_once(' ')
+                    .is_some_and(|(n, rest)| rest == "pending" && n.parse::<usize>().is_ok())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(badges(&h), ["2 pending"]);
     // Shift+Enter accepts everything pending there.
     h.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
     h.run_steps(2);
     assert_eq!(labels(&h).len(), 2);
     assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Accepted));
+    assert!(badges(&h).is_empty(), "{:?}", badges(&h));
 }
 
 #[test]

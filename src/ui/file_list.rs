@@ -1,5 +1,5 @@
 //! The file list: one virtualised row per image (10,000+ rows stay fast), with a status
-//! icon and a filter.
+//! icon, the number of predictions still to review, and a filter.
 
 use crate::app::session::ImageStatus;
 use crate::app::AppState;
@@ -29,6 +29,13 @@ fn status_dot(ui: &mut egui::Ui, status: &ImageStatus) {
 }
 
 pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
+    if let Some(i) = rows(ui, state) {
+        state.go_to(i);
+    }
+}
+
+/// The filter, the navigation buttons and the rows; returns the clicked row.
+fn rows(ui: &mut egui::Ui, state: &mut AppState) -> Option<usize> {
     ui.horizontal(|ui| {
         ui.label("Filter");
         ui.add(
@@ -46,7 +53,7 @@ pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
     });
     ui.separator();
     let Some(session) = &state.session else {
-        return;
+        return None;
     };
     let filter = state.file_filter.trim().to_lowercase();
     let rows: Vec<usize> = if filter.is_empty() {
@@ -73,6 +80,7 @@ pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     let mut clicked = None;
     let current = state.current;
+    let state = &*state;
     egui::ScrollArea::vertical().auto_shrink(false).show_rows(
         ui,
         row_height,
@@ -87,6 +95,19 @@ pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
                     .to_string_lossy();
                 ui.horizontal(|ui| {
                     status_dot(ui, &entry.status);
+                    let pending = if state.review.show {
+                        state.pending_count(&entry.path)
+                    } else {
+                        0
+                    };
+                    if pending > 0 {
+                        ui.label(
+                            egui::RichText::new(format!("{pending} pending"))
+                                .small()
+                                .color(egui::Color32::from_rgb(255, 170, 60)),
+                        )
+                        .on_hover_text("predictions to review (Tab goes to the next one)");
+                    }
                     let row = ui.selectable_label(current == Some(i), name.as_ref());
                     let row = match &entry.status {
                         ImageStatus::LabelError(e) | ImageStatus::ImageError(e) => {
@@ -104,7 +125,5 @@ pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
             }
         },
     );
-    if let Some(i) = clicked {
-        state.go_to(i);
-    }
+    clicked
 }
