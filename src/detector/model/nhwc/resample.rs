@@ -1,7 +1,7 @@
 //! The BiFPN's resampling and fusion on channels-last maps.
 
 use super::map::{BufferPool, FeatureMap};
-use super::simd::{activate, multiversion};
+use super::simd::{activate_slice, multiversion};
 use crate::detector::model::same_pad::{same_padding, SameMaxPool2d};
 use crate::detector::model::Activation;
 
@@ -99,7 +99,7 @@ multiversion! {
                     None => o.iter_mut().zip(src(i)).for_each(|(o, x)| *o += x),
                 }
             }
-            o.iter_mut().for_each(|v| *v = activate::<FMA>(act, *v));
+            activate_slice::<FMA>(act, o);
         }
     }
 }
