@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use detlab::app::training::RunStatus;
 use detlab::app::{DetlabApp, Page};
 use detlab::cli::GuiArgs;
+use detlab::dataset::image_info::decode_upright_rgb;
 use detlab::detector::checkpoint::{ModelArch, ModelMeta};
-use detlab::detector::inference::{Detector, DetectorOptions};
+use detlab::detector::inference::{Detector, DetectorOptions, PredictConfig};
 use detlab::detector::maths::box_coding::XyxyF32;
 use detlab::detector::maths::letterbox::Letterbox;
 use detlab::detector::maths::postprocess::Candidates;
@@ -35,6 +36,12 @@ type Cand = (f32, f32, f32, f32, f32, u32);
 /// Three unlabelled 320×240 demo images and a Lite0 model at 128 px; the cache holds
 /// `per_image[i]` as image `i`'s candidates.
 fn fixture(per_image: &[Vec<Cand>]) -> Fixture {
+    fixture_with(per_image, false)
+}
+
+/// [`fixture`]; with `confident`, the model's class prior is 0.5 instead of 0.01, so that
+/// its (random) predictions clear the review's score floor.
+fn fixture_with(per_image: &[Vec<Cand>], confident: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("shelf");
     detlab::demo::generate(&detlab::demo::DemoOptions {
@@ -64,12 +71,19 @@ fn fixture(per_image: &[Vec<Cand>]) -> Fixture {
         ..DetectorOptions::default()
     };
     let model = dir.path().join("model.safetensors");
-    Detector::fresh_with_meta(meta, &options)
+    let mut file = Detector::fresh_with_meta(meta, &options)
         .unwrap()
         .to_model_file()
-        .unwrap()
-        .write(&model)
         .unwrap();
+    if confident {
+        let bias = file
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "classifier.header.pointwise_conv.conv.bias")
+            .unwrap();
+        bias.data.fill(0);
+    }
+    file.write(&model).unwrap();
     let cache = CandidateCache::new(&images, &ModelId::of_file(&model).unwrap());
     for (i, cands) in per_image.iter().enumerate() {
         let name = format!("shelf_{:04}.jpg", i + 1);
@@ -338,6 +352,50 @@ fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     assert_eq!(labels(&h).len(), 2);
     assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Accepted));
     assert!(badges(&h).is_empty(), "{:?}", badges(&h));
+}
+
+/// "Run the model on all" predicts the images the cache lacks (in batches: one image per
+/// CPU thread on the CPU engine) and caches them, and leaves the cached image alone. A
+/// prediction made in a batch is the one the image gets alone.
+#[test]
+fn running_the_model_predicts_and_caches_what_the_cache_lacks() {
+    let f = fixture_with(&standard()[..1], true);
+    let mut h = harness(&f);
+    let first = f.images.join("shelf_0001.jpg");
+    let cached = h.state().state.review.predictions[&first].clone();
+    h.get_by_label("all").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
+    let r = &h.state().state.review;
+    assert_eq!(r.predictions.len(), 3);
+    assert_eq!(
+        r.predictions[&first].candidates.scores(),
+        cached.candidates.scores(),
+        "a cache hit is not predicted again"
+    );
+    let det = Detector::load(&f.model, &DetectorOptions::default()).unwrap();
+    let cfg = PredictConfig {
+        candidate_floor: Some(0.0),
+        ..PredictConfig::default()
+    };
+    let cache = CandidateCache::new(&f.images, &ModelId::of_file(&f.model).unwrap());
+    for name in ["shelf_0002.jpg", "shelf_0003.jpg"] {
+        let path = f.images.join(name);
+        let alone = det
+            .predict_images(&[decode_upright_rgb(&path).unwrap()], &cfg)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let got = &r.predictions[&path];
+        let (a, b) = (got.candidates.scores(), alone.candidates.scores());
+        assert!(!a.is_empty() && a.len() <= b.len());
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+        let on_disk = cache
+            .load(Path::new(name), &ImageStamp::of(&path).unwrap())
+            .unwrap()
+            .expect("cached");
+        assert_eq!(on_disk.candidates.scores(), a);
+    }
 }
 
 #[test]

@@ -93,19 +93,40 @@ impl AppState {
         let spawned = std::thread::Builder::new()
             .name("detlab-review".into())
             .spawn(move || {
-                for image in images {
-                    if c.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let item =
-                        predict_one(&model, &cache, &root, save_dir.as_deref(), &image, scope);
+                let send = |item: RunItem| {
                     // Sent before counted: a finished count means every item is queued.
-                    if tx.send(item).is_err() {
-                        break;
-                    }
+                    let sent = tx.send(item).is_ok();
                     d.fetch_add(1, Ordering::Relaxed);
                     if let Some(ctx) = &ctx {
                         ctx.request_repaint();
+                    }
+                    sent
+                };
+                // Images that need the network go in batches the detector runs best (one
+                // image per CPU thread on the CPU engine); cache hits are sent at once.
+                let batch = model
+                    .detector
+                    .lock()
+                    .map_or(1, |det| det.default_batch_size());
+                let mut pending = Vec::with_capacity(batch);
+                let mut images = images.iter().peekable();
+                while let Some(image) = images.next() {
+                    if c.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match prepare(&cache, &root, save_dir.as_deref(), image, scope) {
+                        Prepared::Done(item) => {
+                            if !send(item) {
+                                break;
+                            }
+                        }
+                        Prepared::Predict(p) => pending.push(p),
+                    }
+                    if pending.len() >= batch || (images.peek().is_none() && !pending.is_empty()) {
+                        let items = predict_batch(&model, &cache, std::mem::take(&mut pending));
+                        if !items.into_iter().all(send) {
+                            break;
+                        }
                     }
                 }
                 d.store(total, Ordering::Relaxed);
@@ -167,15 +188,29 @@ impl AppState {
     }
 }
 
-/// One image of a run: cache hit, or decode + inference + cache write; plus its labels.
-fn predict_one(
-    model: &LoadedModel,
+/// An image of a run that needs the network.
+struct Pending {
+    item: RunItem,
+    key: PathBuf,
+    stamp: ImageStamp,
+    rgb: image::RgbImage,
+}
+
+/// An image of a run after its labels were read and the cache was asked.
+enum Prepared {
+    /// A cache hit, an error, or nothing to do.
+    Done(RunItem),
+    Predict(Pending),
+}
+
+/// One image of a run up to the network: its labels, the cache, the decoded pixels.
+fn prepare(
     cache: &CandidateCache,
     root: &Path,
     save_dir: Option<&Path>,
     image: &Path,
     scope: RunScope,
-) -> RunItem {
+) -> Prepared {
     let labels = load_labels(image, save_dir)
         .ok()
         .map(|l| l.map(|l| l.annotation.boxes).unwrap_or_default());
@@ -192,49 +227,77 @@ fn predict_one(
             if scope != RunScope::CachedOnly {
                 item.error = Some(format!("{}: {e}", image.display()));
             }
-            return item;
+            return Prepared::Done(item);
         }
     };
     if let Ok(Some(hit)) = cache.load(&key, &stamp) {
         item.prediction = Some(Arc::new(hit));
-        return item;
+        return Prepared::Done(item);
     }
     if scope == RunScope::CachedOnly {
-        return item;
+        return Prepared::Done(item);
     }
-    let rgb = match crate::dataset::image_info::decode_upright_rgb(image) {
-        Ok(rgb) => rgb,
+    match crate::dataset::image_info::decode_upright_rgb(image) {
+        Ok(rgb) => Prepared::Predict(Pending {
+            item,
+            key,
+            stamp,
+            rgb,
+        }),
         Err(e) => {
             item.error = Some(e.to_string());
-            return item;
+            Prepared::Done(item)
         }
-    };
+    }
+}
+
+/// Runs the network on `pending` images in one batch and caches each result.
+fn predict_batch(
+    model: &LoadedModel,
+    cache: &CandidateCache,
+    pending: Vec<Pending>,
+) -> Vec<RunItem> {
     let cfg = PredictConfig {
         candidate_floor: Some(CANDIDATE_FLOOR),
         top_k: Some(CANDIDATE_TOP_K),
+        batch_size: pending.len().max(1),
         ..PredictConfig::default()
     };
+    let (mut items, mut keys, mut rgbs) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pending {
+        items.push(p.item);
+        keys.push((p.key, p.stamp));
+        rgbs.push(p.rgb);
+    }
     let predicted = match model.detector.lock() {
-        Ok(det) => det.predict_images(&[rgb], &cfg),
-        Err(_) => {
-            item.error = Some("the model is unusable after an earlier failure".into());
-            return item;
+        Ok(det) => det.predict_images(&rgbs, &cfg).map_err(|e| e.to_string()),
+        Err(_) => Err("the model is unusable after an earlier failure".into()),
+    };
+    let predictions = match predicted {
+        Ok(p) if p.len() == items.len() => p,
+        Ok(_) => {
+            for item in &mut items {
+                item.error = Some(format!("{}: no output", item.image.display()));
+            }
+            return items;
+        }
+        Err(e) => {
+            for item in &mut items {
+                item.error = Some(format!("{}: {e}", item.image.display()));
+            }
+            return items;
         }
     };
-    match predicted.map(|mut v| v.pop()) {
-        Ok(Some(p)) => {
-            let cached = CachedPrediction {
-                stamp,
-                letterbox: p.letterbox,
-                candidates: p.candidates,
-            };
-            if let Err(e) = cache.store(&key, &cached) {
-                item.error = Some(format!("prediction kept in memory only: {e}"));
-            }
-            item.prediction = Some(Arc::new(cached));
+    for ((item, (key, stamp)), p) in items.iter_mut().zip(keys).zip(predictions) {
+        let cached = CachedPrediction {
+            stamp,
+            letterbox: p.letterbox,
+            candidates: p.candidates,
+        };
+        if let Err(e) = cache.store(&key, &cached) {
+            item.error = Some(format!("prediction kept in memory only: {e}"));
         }
-        Ok(None) => item.error = Some(format!("{}: no output", image.display())),
-        Err(e) => item.error = Some(format!("{}: {e}", image.display())),
+        item.prediction = Some(Arc::new(cached));
     }
-    item
+    items
 }
