@@ -11,7 +11,9 @@
 //! * runs depthwise convolutions in its own vectorised kernel with bias, activation and
 //!   (for squeeze-excitation) channel means fused in, and folds the excitation gates into
 //!   a per-image copy of the projection weights;
-//! * recycles its buffers between layers and calls.
+//! * recycles its buffers between layers and calls;
+//! * on several threads, splits a batch by image (each thread runs whole images) and a
+//!   single image by row blocks of each layer.
 //!
 //! It computes the same function as the libtorch path up to float rounding (tests compare
 //! the two to 1e-4), for D0–D7x and Lite0, any batch and input size. Training and GPUs use

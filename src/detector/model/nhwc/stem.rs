@@ -136,7 +136,8 @@ multiversion! {
                     ox += PIXELS;
                     continue;
                 }
-                let base = if inside(ox) {
+                let interior = inside(ox);
+                let base = if interior {
                     iy0 as usize * g.in_w + ix0 as usize
                 } else {
                     // Border: only the taps inside the image (the padding is zero).
@@ -158,7 +159,7 @@ multiversion! {
                     }
                     0
                 };
-                let taps = if inside(ox) { &all } else { &taps };
+                let taps = if interior { &all } else { &taps };
                 pixels::<1, FMA>(image, weight, bias, taps, base, g.stride, px);
                 activate_slice::<FMA>(act, &mut px[..cout]);
                 ox += 1;
