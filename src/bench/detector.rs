@@ -160,10 +160,10 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                         format!("{label}, batch {batch}")
                     };
                     let xs = Tensor::randn([batch as i64, 3, s as i64, s as i64], opts);
-                    det.forward(&xs)?; // warm-up
-                                       // Each forward pass is paired with a matmul timing taken right before
-                                       // it, so that the fraction of peak compares the two under the same load
-                                       // (this machine's speed drifts by ±20 % over minutes).
+                    // A warm-up pass; then each pass is paired with a matmul timed right
+                    // before it, so that the fraction of peak compares the two under the
+                    // same load (this machine's speed drifts by ±20 % over minutes).
+                    det.forward(&xs)?;
                     let (mut times, mut fractions) = (Vec::new(), Vec::new());
                     for _ in 0..iters {
                         let peak_now = probe.gflops(1);
