@@ -147,8 +147,28 @@ impl NhwcEfficientDet {
                     pool.give(m);
                 }
             }
-            let regression = self.regressor.run(pool, &features, threads)?;
-            let classification = self.classifier.run(pool, &features, threads)?;
+            // The two heads are independent: on several threads they run side by side, as
+            // their many small maps split poorly by rows (D0, two threads: 3.9 ms for both
+            // instead of 7.0).
+            let (regression, classification) = if threads > 1 {
+                let half = threads / 2;
+                let (r, c) = rayon::join(
+                    || {
+                        sequential_blas();
+                        self.regressor.run(pool, &features, half)
+                    },
+                    || {
+                        sequential_blas();
+                        self.classifier.run(pool, &features, half)
+                    },
+                );
+                (r?, c?)
+            } else {
+                (
+                    self.regressor.run(pool, &features, 1)?,
+                    self.classifier.run(pool, &features, 1)?,
+                )
+            };
             let features = features
                 .into_iter()
                 .map(|m| {
