@@ -35,7 +35,8 @@ pub struct DetectArgs {
     /// At most this many detections per image.
     #[arg(long, default_value_t = 100)]
     pub max_det: usize,
-    /// Images per network call (default: one per CPU thread on the CPU engine, else 1).
+    /// Images per network call (default: one per CPU thread on the CPU engine, up to the
+    /// pixels of eight 512² inputs; else 1).
     #[arg(long)]
     pub batch: Option<usize>,
     /// auto (CUDA when available), cpu, cuda or cuda:N.

@@ -54,6 +54,13 @@ impl Default for DetectorOptions {
     }
 }
 
+/// One image per thread, at most the pixels of eight 512² inputs (at least one image).
+fn engine_batch_size(threads: usize, input_size: u32) -> usize {
+    let side = u64::from(input_size).max(1);
+    let cap = (8 * 512 * 512 / (side * side)).max(1) as usize;
+    threads.clamp(1, cap)
+}
+
 /// The network configuration a model file describes: its architecture's, with the file's
 /// input size and anchor settings.
 pub fn network_config(meta: &ModelMeta) -> Result<EfficientDetConfig, InferenceError> {
@@ -249,13 +256,13 @@ impl Detector {
 
     /// Images per network call that use this detector's hardware best: one per CPU thread
     /// with the channels-last engine (which runs the images of a batch side by side), else
-    /// one.
+    /// one. Capped at the pixels of eight 512² inputs, so that the maps held at once stay
+    /// bounded on many-core machines (D4 at 1024: 2 images; D6 and up: 1).
     pub fn default_batch_size(&self) -> usize {
-        if self.uses_nhwc_engine() {
-            tch::get_num_threads().max(1) as usize
-        } else {
-            1
+        if !self.uses_nhwc_engine() {
+            return 1;
         }
+        engine_batch_size(tch::get_num_threads().max(1) as usize, self.meta.input_size)
     }
 
     /// Switches the channels-last CPU engine on or off. It needs a float32 network on the

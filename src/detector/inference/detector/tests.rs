@@ -38,7 +38,8 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
     let folded = Detector::from_model_file(&file, &cpu(true)).unwrap();
     assert!(folded.is_folded() && !plain.is_folded());
     assert!(folded.uses_nhwc_engine() && !plain.uses_nhwc_engine());
-    // The engine takes one image per CPU thread; libtorch one at a time.
+    // The engine takes one image per CPU thread (this model is small); libtorch one at a
+    // time.
     assert_eq!(
         folded.default_batch_size(),
         tch::get_num_threads().max(1) as usize
@@ -95,6 +96,16 @@ fn folded_and_plain_detectors_agree_and_boxes_stay_inside() {
     // picture, in different batches.
     let (a, b) = (p[0].candidates.scores(), p[2].candidates.scores());
     assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+}
+
+#[test]
+fn engine_batches_hold_one_image_per_thread_up_to_eight_512_inputs() {
+    assert_eq!(engine_batch_size(2, 512), 2);
+    assert_eq!(engine_batch_size(16, 512), 8);
+    assert_eq!(engine_batch_size(16, 320), 16);
+    assert_eq!(engine_batch_size(16, 1024), 2);
+    assert_eq!(engine_batch_size(16, 1536), 1);
+    assert_eq!(engine_batch_size(0, 64), 1);
 }
 
 #[test]
