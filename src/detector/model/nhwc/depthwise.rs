@@ -10,7 +10,7 @@ use tch::TchError;
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
 use super::params;
-use super::simd::{activate_slice, madd, multiversion};
+use super::simd::{activate_slice, channel_blocks, madd, multiversion};
 use crate::detector::model::same_pad::{same_padding, SameConv2d};
 use crate::detector::model::Activation;
 
@@ -187,19 +187,12 @@ multiversion! {
             };
             // Channel blocks outermost: one block's input rows (k rows × in_w × 32 values)
             // stay in L1 while all output pixels of the row are computed.
-            let mut c0 = 0;
-            while c0 + 32 <= c {
-                rows.row_block::<32, FMA>(c0, interior_lo, interior_hi, out_row);
-                c0 += 32;
-            }
-            while c0 + 8 <= c {
-                rows.row_block::<8, FMA>(c0, interior_lo, interior_hi, out_row);
-                c0 += 8;
-            }
-            while c0 < c {
-                rows.row_block::<1, FMA>(c0, interior_lo, interior_hi, out_row);
-                c0 += 1;
-            }
+            channel_blocks!(c, |c0, N| rows.row_block::<N, FMA>(
+                c0,
+                interior_lo,
+                interior_hi,
+                out_row
+            ));
             if !sums.is_empty() {
                 for px in out_row.chunks_exact(c) {
                     for (s, v) in row_sums.iter_mut().zip(px) {

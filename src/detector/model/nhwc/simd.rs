@@ -40,6 +40,32 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+/// Runs `$body` over channel blocks of 32, then 8, then 1 covering `0..$channels`, with
+/// the block's first channel in `$c0` and its width in the constant `$n` (so that the body
+/// can pass it as a const generic: register blocks of the kernels).
+macro_rules! channel_blocks {
+    ($channels:expr, |$c0:ident, $n:ident| $body:expr) => {{
+        let channels = $channels;
+        let mut $c0 = 0;
+        while $c0 + 32 <= channels {
+            const $n: usize = 32;
+            $body;
+            $c0 += $n;
+        }
+        while $c0 + 8 <= channels {
+            const $n: usize = 8;
+            $body;
+            $c0 += $n;
+        }
+        while $c0 < channels {
+            const $n: usize = 1;
+            $body;
+            $c0 += $n;
+        }
+    }};
+}
+pub(crate) use channel_blocks;
+
 use crate::detector::model::Activation;
 
 /// Whether the CPU has AVX-512 F/VL (checked once, cached by std).

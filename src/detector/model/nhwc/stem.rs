@@ -11,7 +11,7 @@ use tch::{TchError, Tensor};
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
 use super::params;
-use super::simd::{activate_slice, madd, multiversion};
+use super::simd::{activate_slice, channel_blocks, madd, multiversion};
 use crate::detector::model::same_pad::{same_padding, SameConv2d};
 use crate::detector::model::Activation;
 
@@ -183,20 +183,9 @@ fn pixels<const P: usize, const FMA: bool>(
     stride: usize,
     out: &mut [f32],
 ) {
-    let cout = bias.len();
-    let mut c0 = 0;
-    while c0 + 32 <= cout {
-        channels::<P, 32, FMA>(image, weight, bias, taps, base, stride, c0, out);
-        c0 += 32;
-    }
-    while c0 + 8 <= cout {
-        channels::<P, 8, FMA>(image, weight, bias, taps, base, stride, c0, out);
-        c0 += 8;
-    }
-    while c0 < cout {
-        channels::<P, 1, FMA>(image, weight, bias, taps, base, stride, c0, out);
-        c0 += 1;
-    }
+    channel_blocks!(bias.len(), |c0, N| channels::<P, N, FMA>(
+        image, weight, bias, taps, base, stride, c0, out
+    ));
 }
 
 /// Output channels `c0..c0+N` of `P` adjacent pixels, from the taps
