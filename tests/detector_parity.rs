@@ -83,41 +83,99 @@ fn d0_to_d8_parameters_match_reference_state_dicts() {
     }
 }
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+/// `(max |a − b|, mean |a − b|)`, in float64.
+fn abs_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
     assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
+    let d = (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs();
+    (
+        d.max().double_value(&[]),
+        d.mean(Kind::Double).double_value(&[]),
+    )
 }
 
-fn mean_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().mean(Kind::Double).double_value(&[])
-}
-
-/// Absolute tolerance of the heads' outputs and the anchors (the 1e-4).
+/// Absolute tolerance of the heads' outputs and the anchors against the fixture (the
+/// issue's 1e-4).
 const OUTPUT_TOL: f64 = 1e-4;
-/// Max-abs tolerance of the BiFPN features. Their float32 noise floor is about 5e-4: the
-/// same fp32 network run with 1 vs 2 libtorch threads differs by up to 3.6e-4, and an fp64
-/// run of this port differs from the reference fixture by 4.5e-4 (the fixture's own fp32
-/// rounding; values reach ±42). 1e-4 is therefore not attainable by any fp32
-/// implementation; the mean error below is the tight check.
-const FEATURE_MAX_TOL: f64 = 1e-3;
-/// Mean-abs tolerance of the BiFPN features (measured ~1.3e-5).
-const FEATURE_MEAN_TOL: f64 = 5e-5;
+/// The BiFPN features are checked for accuracy instead. The fixture is itself a float32
+/// result: up to 5.0e-4 from the exact (float64) value of the same network, with
+/// values up to ±42, and five BLAS code paths of libtorch (MKL_CBWR, MKL_ENABLE_INSTRUCTIONS)
+/// land 1.4e-4 to 5.2e-4 from it. No float32 implementation can match it to 1e-4. Each
+/// of our passes must be about as close to the exact value as the fixture is: its max
+/// error at most this factor times the fixture's…
+const FEATURE_MAX_FACTOR: f64 = 2.0;
+/// … and its mean error at most this factor times the fixture's (measured 1.01–1.18).
+const FEATURE_MEAN_FACTOR: f64 = 1.3;
+/// Mean |Δ| between the fixture's features and the exact value of our port: a different
+/// function (a wrong epsilon, padding or fusion weight) shows here (measured ≤ 1.9e-5).
+const SAME_FUNCTION_MEAN_TOL: f64 = 5e-5;
 
-/// The libtorch network's eval-mode outputs.
-fn libtorch(net: &EfficientDet, xs: &Tensor) -> EfficientDetOutput {
-    tch::no_grad(|| net.forward_t(xs, false))
+/// One pass's outputs keyed like `io.pt` (classification after sigmoid).
+fn keyed(out: &EfficientDetOutput) -> BTreeMap<String, Tensor> {
+    let mut map: BTreeMap<String, Tensor> = out
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (format!("feature_p{}", i + 3), f.shallow_clone()))
+        .collect();
+    map.insert("regression".into(), out.regression.shallow_clone());
+    map.insert("classification".into(), out.classification.sigmoid());
+    map
 }
 
-/// Compares one forward pass (`forward`, of `net` or of an engine compiled from it) with
-/// the fixture; returns (name, max |Δ|, mean |Δ|).
-fn compare_with_fixture(
-    net: &EfficientDet,
-    forward: impl Fn(&Tensor) -> EfficientDetOutput,
-    io: &HashMap<String, Tensor>,
+/// `(name, max |Δ|, mean |Δ|)` of every output in `ours` against `reference`, printed.
+fn differences(
+    ours: &BTreeMap<String, Tensor>,
+    reference: &HashMap<String, Tensor>,
     label: &str,
-) -> Vec<(String, f64, f64)> {
-    let input = &io["input"];
-    let (h, w) = (input.size()[2] as usize, input.size()[3] as usize);
+) -> BTreeMap<String, (f64, f64)> {
+    assert_eq!(ours.len(), 7, "{label}: five feature levels and two heads");
+    ours.iter()
+        .map(|(name, t)| {
+            let (max, mean) = abs_diff(t, &reference[name]);
+            eprintln!("{label:>24} {name:>16}: max |Δ| = {max:.3e}, mean |Δ| = {mean:.3e}");
+            (name.clone(), (max, mean))
+        })
+        .collect()
+}
+
+/// Checks one float32 pass against the fixture (heads) and the exact value (features).
+fn check_pass(
+    label: &str,
+    out: &EfficientDetOutput,
+    fixture: &HashMap<String, Tensor>,
+    exact: &HashMap<String, Tensor>,
+    fixture_error: &BTreeMap<String, (f64, f64)>,
+) {
+    let ours = keyed(out);
+    let to_fixture = differences(&ours, fixture, &format!("{label} vs fixture"));
+    let to_exact = differences(&ours, exact, &format!("{label} vs float64"));
+    for (name, &(max, mean)) in &to_fixture {
+        if name.starts_with("feature") {
+            let (ref_max, ref_mean) = fixture_error[name];
+            let (our_max, our_mean) = to_exact[name];
+            assert!(
+                our_max <= FEATURE_MAX_FACTOR * ref_max,
+                "{label} {name}: max error {our_max:e} against float64, the fixture's {ref_max:e}"
+            );
+            assert!(
+                our_mean <= FEATURE_MEAN_FACTOR * ref_mean,
+                "{label} {name}: mean error {our_mean:e} against float64, the fixture's {ref_mean:e}"
+            );
+        } else {
+            assert!(
+                max <= OUTPUT_TOL,
+                "{label} {name}: max |Δ| {max:e} > {OUTPUT_TOL:e} (mean {mean:e})"
+            );
+        }
+    }
+}
+
+/// Runs `forward` on the fixture's input and reports its time.
+fn timed(
+    label: &str,
+    input: &Tensor,
+    forward: impl Fn(&Tensor) -> EfficientDetOutput,
+) -> EfficientDetOutput {
     let start = Instant::now();
     let out = forward(input);
     eprintln!(
@@ -125,46 +183,7 @@ fn compare_with_fixture(
         input.size(),
         start.elapsed()
     );
-    let mut rows = Vec::new();
-    let mut push = |name: &str, ours: &Tensor, reference: &Tensor| {
-        let (max, mean) = (
-            max_abs_diff(ours, reference),
-            mean_abs_diff(ours, reference),
-        );
-        eprintln!("{label} {name:>16}: max |Δ| = {max:.3e}, mean |Δ| = {mean:.3e}");
-        rows.push((name.to_string(), max, mean));
-    };
-    assert_eq!(out.features.len(), 5);
-    for (i, feature) in out.features.iter().enumerate() {
-        let name = format!("feature_p{}", i + 3);
-        push(&name, feature, &io[&name]);
-    }
-    push("regression", &out.regression, &io["regression"]);
-    push(
-        "classification",
-        &out.classification.sigmoid(),
-        &io["classification"],
-    );
-    let anchors = anchors_tensor(&net.anchors(h, w).unwrap(), Device::Cpu);
-    push("anchors", &anchors, &io["anchors"].to_kind(Kind::Float));
-    rows
-}
-
-fn assert_within_tolerance(rows: &[(String, f64, f64)], label: &str) {
-    for (name, max, mean) in rows {
-        if name.starts_with("feature") {
-            assert!(*max <= FEATURE_MAX_TOL, "{label} {name}: max |Δ| {max:e}");
-            assert!(
-                *mean <= FEATURE_MEAN_TOL,
-                "{label} {name}: mean |Δ| {mean:e}"
-            );
-        } else {
-            assert!(
-                *max <= OUTPUT_TOL,
-                "{label} {name}: max |Δ| {max:e} > {OUTPUT_TOL:e}"
-            );
-        }
-    }
+    out
 }
 
 #[test]
@@ -175,30 +194,68 @@ fn d0_forward_matches_reference_outputs() {
     tch::set_num_threads(1);
     let dir = shared.join("fixtures/zylo117-d0");
     let cfg = EfficientDetConfig::d(0).unwrap();
-    let vs = VarStore::new(Device::Cpu);
-    let mut net = EfficientDet::new(&vs.root(), &cfg, 2).unwrap();
-    // Every tensor of the state dict is a variable of the model, and vice versa.
     let weights = read_checkpoint(&dir.join("state_dict.pt")).unwrap();
-    assert_eq!((weights.len(), vs.variables().len()), (784, 784));
-    let untouched = load_into(&vs, &weights, false).unwrap_or_else(|e| panic!("{e}"));
-    assert!(untouched.is_empty(), "{untouched:?}");
-    let io: HashMap<String, Tensor> = Tensor::loadz_multi(dir.join("io.pt"))
+    let load = |kind: Kind| {
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = EfficientDet::new(&vs.root(), &cfg, 2).unwrap();
+        // Every tensor of the state dict is a variable of the model, and vice versa.
+        assert_eq!((weights.len(), vs.variables().len()), (784, 784));
+        let untouched = load_into(&vs, &weights, false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(untouched.is_empty(), "{untouched:?}");
+        vs.set_kind(kind);
+        (vs, net)
+    };
+    let fixture: HashMap<String, Tensor> = Tensor::loadz_multi(dir.join("io.pt"))
         .unwrap()
         .into_iter()
         .collect();
+    let input = &fixture["input"];
+    let (h, w) = (input.size()[2] as usize, input.size()[3] as usize);
 
-    let rows = compare_with_fixture(&net, |x| libtorch(&net, x), &io, "plain");
-    assert_within_tolerance(&rows, "plain");
+    // The exact value of the function: the same weights and input in float64.
+    let (_vs64, net64) = load(Kind::Double);
+    let out64 = timed("float64", &input.to_kind(Kind::Double), |x| {
+        libtorch(&net64, x)
+    });
+    let exact: HashMap<String, Tensor> = keyed(&out64).into_iter().collect();
+    let fixture_error = differences(&keyed_fixture(&fixture), &exact, "fixture vs float64");
+    for (name, (_, mean)) in fixture_error
+        .iter()
+        .filter(|(n, _)| n.starts_with("feature"))
+    {
+        assert!(*mean <= SAME_FUNCTION_MEAN_TOL, "{name}: mean |Δ| {mean:e}");
+    }
+
+    let (_vs, mut net) = load(Kind::Float);
+    let anchors = anchors_tensor(&net.anchors(h, w).unwrap(), Device::Cpu);
+    assert_eq!(abs_diff(&anchors, &fixture["anchors"]).0, 0.0, "anchors");
+
+    let out = timed("plain", input, |x| libtorch(&net, x));
+    check_pass("plain", &out, &fixture, &exact, &fixture_error);
 
     // The same network with BatchNorm folded into the convolutions.
     net.fold_batchnorm();
-    let rows = compare_with_fixture(&net, |x| libtorch(&net, x), &io, "folded");
-    assert_within_tolerance(&rows, "folded");
+    let out = timed("folded", input, |x| libtorch(&net, x));
+    check_pass("folded", &out, &fixture, &exact, &fixture_error);
 
     // The channels-last CPU engine compiled from it.
     let engine = NhwcEfficientDet::new(&net).unwrap();
-    let rows = compare_with_fixture(&net, |x| engine.forward(x).unwrap(), &io, "nhwc");
-    assert_within_tolerance(&rows, "nhwc");
+    let out = timed("nhwc", input, |x| engine.forward(x).unwrap());
+    check_pass("nhwc", &out, &fixture, &exact, &fixture_error);
+}
+
+/// The fixture's network outputs, keyed like [`keyed`]'s.
+fn keyed_fixture(fixture: &HashMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+    fixture
+        .iter()
+        .filter(|(k, _)| k.starts_with("feature") || *k == "regression" || *k == "classification")
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect()
+}
+
+/// The libtorch network's eval-mode outputs.
+fn libtorch(net: &EfficientDet, xs: &Tensor) -> EfficientDetOutput {
+    tch::no_grad(|| net.forward_t(xs, false))
 }
 
 #[test]
