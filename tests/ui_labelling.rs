@@ -82,17 +82,25 @@ fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&De
     h.run_steps(2);
 }
 
+/// Waits for the current image's pixels and labels.
 fn wait_for_image(h: &mut Harness<'static, DetlabApp>) {
     wait_until(h, "the image", |app| {
         let s = &app.state;
         let Some(p) = s.current_path() else {
             return false;
         };
-        matches!(
-            s.loader.as_ref().and_then(|l| l.get(&p)),
-            Some(ImageSlot::Ready { .. })
-        )
+        s.doc.is_some()
+            && matches!(
+                s.loader.as_ref().and_then(|l| l.get(&p)),
+                Some(ImageSlot::Ready { .. })
+            )
     });
+}
+
+/// Waits until the label thread has carried out every read and write asked for.
+fn wait_for_labels(h: &mut Harness<'static, DetlabApp>) {
+    h.run_steps(1); // the frame that handles the input asks for them
+    wait_until(h, "the label files", |app| !app.state.labels.busy());
 }
 
 fn screen(h: &Harness<'static, DetlabApp>, x: f64, y: f64) -> Pos2 {
@@ -217,7 +225,7 @@ fn autosave_on_d_and_on_file_list_click_and_verify() {
     let mut h = harness(&f, true);
     draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
     h.key_press(Key::D);
-    h.run_steps(2);
+    wait_for_labels(&mut h);
     let saved = voc::read(&xml(&f, 0)).expect("autosaved on d");
     assert_eq!(saved.boxes.len(), 1);
     assert_eq!(h.state().state.current, Some(1));
@@ -225,7 +233,7 @@ fn autosave_on_d_and_on_file_list_click_and_verify() {
 
     draw_box(&mut h, [30.0, 30.0, 80.0, 80.0]);
     h.get_by_label("shelf_0004.jpg").click();
-    h.run_steps(2);
+    wait_for_labels(&mut h);
     assert_eq!(h.state().state.current, Some(3));
     assert_eq!(
         voc::read(&xml(&f, 1))
@@ -237,14 +245,44 @@ fn autosave_on_d_and_on_file_list_click_and_verify() {
 
     wait_for_image(&mut h);
     h.key_press(Key::Space);
-    h.run_steps(2);
+    wait_for_labels(&mut h);
     let text = std::fs::read_to_string(xml(&f, 3)).unwrap();
     assert!(text.starts_with("<annotation verified=\"yes\">"), "{text}");
     h.key_press(Key::Space);
-    h.run_steps(2);
+    wait_for_labels(&mut h);
     assert!(std::fs::read_to_string(xml(&f, 3))
         .unwrap()
         .starts_with("<annotation>\n"));
+}
+
+#[test]
+fn a_failed_autosave_keeps_the_labels_until_a_save_succeeds() {
+    let f = fixture(3);
+    let mut h = harness(&f, true);
+    // A folder where the label file should go: the atomic rename onto it fails.
+    std::fs::create_dir(xml(&f, 0)).unwrap();
+    draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
+    h.key_press(Key::D);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    assert_eq!(h.state().state.current, Some(1));
+    let error = h.state().state.error.clone().unwrap_or_default();
+    assert!(error.starts_with("not saved"), "{error}");
+    assert_eq!(h.state().state.unsaved.len(), 1);
+
+    // Back on the image: its box is there, still to be saved; no read replaced it.
+    h.key_press(Key::A);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    assert_eq!(boxes(&h).len(), 1);
+    assert!(h.state().state.doc.as_ref().unwrap().is_dirty());
+
+    // Once the way is clear, leaving saves it.
+    std::fs::remove_dir(xml(&f, 0)).unwrap();
+    h.key_press(Key::D);
+    wait_for_labels(&mut h);
+    assert_eq!(voc::read(&xml(&f, 0)).expect("saved").boxes.len(), 1);
+    assert!(h.state().state.unsaved.is_empty());
 }
 
 #[test]

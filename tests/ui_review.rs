@@ -186,9 +186,12 @@ fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
         .collect()
 }
 
+/// Presses `key`, then lets the label thread finish what it asked for (an image's labels
+/// to read, a save).
 fn press(h: &mut Harness<'static, DetlabApp>, key: Key) {
     h.key_press(key);
-    h.run_steps(2);
+    h.run_steps(1); // the frame that handles the key
+    wait_until(h, "the label files", |app| !app.state.labels.busy());
 }
 
 /// Image 1: a confident class-0 box, a near-duplicate of it (NMS removes it at IoU 0.5)

@@ -66,6 +66,11 @@ impl Document {
         self.dirty = false;
     }
 
+    /// Marks the labels as not on disk (a save failed).
+    pub fn mark_unsaved(&mut self) {
+        self.dirty = true;
+    }
+
     /// Whether edits may be saved over the label file.
     pub fn can_save(&self) -> bool {
         self.load_error.is_none() || self.overwrite_allowed

@@ -4,6 +4,7 @@
 pub mod document;
 pub mod image_loader;
 pub mod jobs;
+pub mod label_io;
 pub mod review;
 pub mod session;
 pub mod settings;
@@ -49,6 +50,7 @@ impl DetlabApp {
         let loader = ImageLoader::new(ctx, 2, max_side, TEXTURE_BUDGET_BYTES);
         let mut state = AppState::new(settings, settings_path, Some(loader));
         state.ctx = Some(ctx.clone());
+        state.labels = label_io::LabelIo::new(state.ctx.clone());
         if let Some(w) = warning {
             state.info(w);
         }
@@ -71,14 +73,7 @@ impl DetlabApp {
 impl eframe::App for DetlabApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let state = &mut self.state;
-        state.poll_session();
-        state.poll_jobs();
-        state.poll_review();
-        state.poll_training();
-        let keep = state.current_path();
-        if let Some(loader) = &mut state.loader {
-            loader.poll(ctx, keep.as_deref());
-        }
+        state.poll_background(ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
             state.dropped(file.path().to_path_buf());
         }
@@ -93,6 +88,16 @@ impl eframe::App for DetlabApp {
                 state.unsaved_prompt = Some(state::AfterPrompt::Quit);
             } else {
                 state.leave_current_image();
+                state.flush_labels();
+                if !state.unsaved.is_empty() && !state.close_despite_unsaved {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+                    state.close_despite_unsaved = true;
+                    state.fail(format!(
+                        "the labels of {} image(s) could not be saved (see the file list); close again to quit without them",
+                        state.unsaved.len()
+                    ));
+                    return;
+                }
                 state.settings.window_size =
                     ctx.input(|i| i.viewport().inner_rect.map(|r| [r.width(), r.height()]));
                 state.save_settings();
@@ -115,6 +120,7 @@ impl eframe::App for DetlabApp {
 
     fn on_exit(&mut self) {
         self.state.leave_current_image();
+        self.state.flush_labels();
         self.state.save_settings();
     }
 }

@@ -1,18 +1,17 @@
 //! The app's state and every action the UI can take on it. No drawing here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
 use super::image_loader::ImageLoader;
 use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
+use super::label_io::{LabelIo, LabelReply, LoadPurpose};
 use super::review::Review;
 use super::session::{label_status, ImageStatus, Session};
 use super::settings::Settings;
 use super::training::{TrainingForm, TrainingRun};
-use crate::dataset::{
-    load_labels, read_image_info, save_labels, ClassList, ImageAnnotation, LabelBox, LabelFormat,
-};
+use crate::dataset::{ClassList, LabelBox, LabelFormat};
 use crate::export::{ExportOptions, ExportSummary, Layout, SplitMode};
 use crate::geometry::BoxXyxy;
 
@@ -111,6 +110,15 @@ pub struct AppState {
     pub review: Review,
     pub training_form: TrainingForm,
     pub training: Option<TrainingRun>,
+    /// Reads and writes label files off the UI thread, in order.
+    pub labels: LabelIo,
+    /// The read of the current image's labels, while it is in flight.
+    labels_ticket: Option<u64>,
+    /// Labels whose save failed, by image: they stay here (and are shown again when the
+    /// image is) until a save succeeds, so nothing is lost.
+    pub unsaved: HashMap<PathBuf, Document>,
+    /// A close was refused once because of unsaved labels; the next one goes ahead.
+    pub close_despite_unsaved: bool,
 }
 
 /// What the central area shows.
@@ -179,6 +187,10 @@ impl AppState {
             review,
             training_form: TrainingForm::default(),
             training: None,
+            labels: LabelIo::new(None),
+            labels_ticket: None,
+            unsaved: HashMap::new(),
+            close_despite_unsaved: false,
         }
     }
 
@@ -266,6 +278,20 @@ impl AppState {
             );
         }
         self.info(format!("labels are now saved in {}", dir.display()));
+    }
+
+    /// Applies everything the background threads have finished: the folder scan, label
+    /// files, jobs, predictions, training events and decoded images.
+    pub fn poll_background(&mut self, ctx: &egui::Context) {
+        self.poll_session();
+        self.poll_labels();
+        self.poll_jobs();
+        self.poll_review();
+        self.poll_training();
+        let keep = self.current_path();
+        if let Some(loader) = &mut self.loader {
+            loader.poll(ctx, keep.as_deref());
+        }
     }
 
     /// Applies background results (folder scan); picks the first image once listed.
@@ -384,35 +410,31 @@ impl AppState {
         }
     }
 
-    /// Loads image `index`'s labels and asks the loader for its pixels (and neighbours').
+    /// Shows image `index`: asks the label thread for its labels (they arrive in
+    /// [`Self::poll_labels`]) and the loader for its pixels (and neighbours').
     pub fn load_image(&mut self, index: usize) {
         let Some(session) = &self.session else { return };
         let Some(entry) = session.images.get(index) else {
             return;
         };
         let path = entry.path.clone();
-        let save_dir = session.save_dir.clone();
         let root = session.root.clone();
-        let doc = match load_labels(&path, save_dir.as_deref()) {
-            Ok(Some(loaded)) => {
-                for b in &loaded.annotation.boxes {
-                    self.classes.ensure(&b.class_name);
-                }
-                Document::new(path.clone(), loaded.annotation, loaded.format)
+        match self.unsaved.remove(&path) {
+            Some(doc) => {
+                self.doc = Some(doc);
+                self.labels_ticket = None;
             }
-            Ok(None) => Document::new(path.clone(), blank_annotation(&path), self.settings.format),
-            Err(e) => {
-                let message = e.to_string();
-                self.info(format!("cannot read labels: {message}"));
-                if let Some(s) = &mut self.session {
-                    s.images[index].status = ImageStatus::LabelError(message.clone());
-                }
-                let format = crate::dataset::find_label(&path, save_dir.as_deref())
-                    .map_or(self.settings.format, |(_, f)| f);
-                Document::failed(path.clone(), blank_annotation(&path), format, message)
+            None => {
+                self.doc = None;
+                let ticket = self.labels.load(
+                    LoadPurpose::Open,
+                    &path,
+                    session.save_dir.as_deref(),
+                    self.settings.format,
+                );
+                self.labels_ticket = Some(ticket);
             }
-        };
-        self.doc = Some(doc);
+        }
         self.current = Some(index);
         self.pending_label = None;
         self.review.selected = None;
@@ -421,7 +443,7 @@ impl AppState {
         } else {
             Fit::Window
         };
-        self.settings.last_image.insert(root, path.clone());
+        self.settings.last_image.insert(root, path);
         self.request_images(index);
     }
 
@@ -446,7 +468,9 @@ impl AppState {
 
     // ---- saving --------------------------------------------------------------------
 
-    /// Saves the current image's labels. Returns whether the labels are safe on disk.
+    /// Saves the current image's labels on the label thread (the result arrives in
+    /// [`Self::poll_labels`]). Returns `false` when the labels may not be saved: their
+    /// file could not be read, and the user has not chosen to overwrite it.
     pub fn save(&mut self) -> bool {
         let Some(doc) = &mut self.doc else {
             return true;
@@ -459,46 +483,114 @@ impl AppState {
             self.fail(msg);
             return false;
         }
-        if !doc.annotation.has_size() {
-            match read_image_info(&doc.image_path) {
-                Ok(info) => {
-                    (doc.annotation.width, doc.annotation.height) = (info.width, info.height)
-                }
-                Err(e) => {
-                    let msg = format!("not saved: {e}");
-                    self.fail(msg);
-                    return false;
-                }
-            }
-        }
-        let save_dir = self.session.as_ref().and_then(|s| s.save_dir.clone());
-        match save_labels(
+        let save_dir = self.session.as_ref().and_then(|s| s.save_dir.as_deref());
+        self.labels.save(
             &doc.image_path,
-            save_dir.as_deref(),
+            save_dir,
             doc.format,
-            &doc.annotation,
-            &mut self.classes,
-        ) {
-            Ok(path) => {
-                doc.mark_saved();
-                doc.load_error = None;
-                doc.overwrite_allowed = false;
-                let n = doc.annotation.boxes.len();
-                let status = if doc.annotation.verified {
-                    ImageStatus::Verified { boxes: n }
+            doc.annotation.clone(),
+            self.classes.clone(),
+        );
+        doc.mark_saved();
+        doc.load_error = None;
+        doc.overwrite_allowed = false;
+        true
+    }
+
+    /// Applies the label thread's replies; returns whether anything changed.
+    pub fn poll_labels(&mut self) -> bool {
+        let mut changed = false;
+        while let Some(reply) = self.labels.poll() {
+            self.apply_label_reply(reply);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Waits until every label read and write asked for so far is done (before an
+    /// export or a training run reads the label files, and when the app closes).
+    pub fn flush_labels(&mut self) {
+        while let Some(reply) = self.labels.wait() {
+            self.apply_label_reply(reply);
+        }
+    }
+
+    fn set_status(&mut self, image: &Path, status: ImageStatus) {
+        let Some(s) = &mut self.session else { return };
+        // Label replies are nearly always about the current image or a neighbour: look
+        // there before searching the whole list.
+        let near = self.current.map(|c| [c, c.wrapping_sub(1), c + 1]);
+        let index = near
+            .into_iter()
+            .flatten()
+            .find(|&i| s.images.get(i).is_some_and(|e| e.path == image))
+            .or_else(|| s.index_of(image));
+        if let Some(i) = index {
+            s.images[i].status = status;
+        }
+    }
+
+    fn apply_label_reply(&mut self, reply: LabelReply) {
+        match reply {
+            LabelReply::Saved {
+                image,
+                path,
+                annotation,
+            } => {
+                self.unsaved.remove(&image);
+                let boxes = annotation.boxes.len();
+                let status = if annotation.verified {
+                    ImageStatus::Verified { boxes }
                 } else {
-                    ImageStatus::Labelled { boxes: n }
+                    ImageStatus::Labelled { boxes }
                 };
-                if let (Some(s), Some(i)) = (&mut self.session, self.current) {
-                    s.images[i].status = status;
-                }
+                self.set_status(&image, status);
                 self.info(format!("saved {}", path.display()));
-                true
             }
-            Err(e) => {
-                self.fail(format!("not saved: {e}"));
-                false
+            LabelReply::SaveFailed {
+                image,
+                message,
+                doc,
+            } => {
+                self.fail(format!("not saved: {message}"));
+                self.set_status(
+                    &image,
+                    ImageStatus::LabelError(format!("not saved: {message}")),
+                );
+                match &mut self.doc {
+                    Some(current) if current.image_path == image => current.mark_unsaved(),
+                    _ => {
+                        self.unsaved.insert(image, doc);
+                    }
+                }
             }
+            LabelReply::Loaded {
+                ticket,
+                purpose: LoadPurpose::Open,
+                image,
+                doc,
+            } => {
+                if self.labels_ticket != Some(ticket) {
+                    return; // the user has moved on
+                }
+                self.labels_ticket = None;
+                // A save of this image that failed meanwhile holds the newer labels.
+                let doc = self.unsaved.remove(&image).unwrap_or(doc);
+                if let Some(message) = &doc.load_error {
+                    self.info(format!("cannot read labels: {message}"));
+                    self.set_status(&image, ImageStatus::LabelError(message.clone()));
+                }
+                for b in &doc.annotation.boxes {
+                    self.classes.ensure(&b.class_name);
+                }
+                self.doc = Some(doc);
+            }
+            LabelReply::Loaded {
+                purpose: LoadPurpose::CopyInto,
+                image,
+                doc,
+                ..
+            } => self.merge_boxes_from(&image, doc),
         }
     }
 
@@ -636,7 +728,8 @@ impl AppState {
     }
 
     /// Copies the previous image's boxes into this one, merging (boxes already present
-    /// at the same place with the same class are not doubled).
+    /// at the same place with the same class are not doubled). Its labels are read on the
+    /// label thread, after any pending save of them.
     pub fn copy_previous_boxes(&mut self) {
         let (Some(i), Some(session)) = (self.current, &self.session) else {
             return;
@@ -645,35 +738,51 @@ impl AppState {
             return;
         }
         let previous = session.images[i - 1].path.clone();
-        let save_dir = session.save_dir.clone();
-        match load_labels(&previous, save_dir.as_deref()) {
-            Ok(Some(loaded)) => {
-                let Some(doc) = self.editable() else { return };
-                let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
-                let added = doc.edit(|a| {
-                    let mut added = 0;
-                    for b in loaded.annotation.boxes {
-                        let bbox = if w > 0.0 && h > 0.0 {
-                            b.bbox.clamp_to(w, h)
-                        } else {
-                            b.bbox
-                        };
-                        let present = a
-                            .boxes
-                            .iter()
-                            .any(|o| o.class_name == b.class_name && o.bbox.iou(&bbox) > 0.95);
-                        if !present && bbox.area() > 0.0 {
-                            a.boxes.push(LabelBox { bbox, ..b });
-                            added += 1;
-                        }
-                    }
-                    added
-                });
-                self.info(format!("copied {added} boxes from {}", previous.display()));
+        match self.unsaved.get(&previous) {
+            Some(doc) => self.merge_boxes_from(&previous, doc.clone()),
+            None => {
+                let save_dir = session.save_dir.clone();
+                self.labels.load(
+                    LoadPurpose::CopyInto,
+                    &previous,
+                    save_dir.as_deref(),
+                    self.settings.format,
+                );
             }
-            Ok(None) => self.info("the previous image has no labels"),
-            Err(e) => self.fail(format!("cannot copy: {e}")),
         }
+    }
+
+    fn merge_boxes_from(&mut self, previous: &Path, source: Document) {
+        if let Some(e) = source.load_error {
+            self.fail(format!("cannot copy: {e}"));
+            return;
+        }
+        if source.annotation.boxes.is_empty() {
+            self.info("the previous image has no labels");
+            return;
+        }
+        let Some(doc) = self.editable() else { return };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let added = doc.edit(|a| {
+            let mut added = 0;
+            for b in source.annotation.boxes {
+                let bbox = if w > 0.0 && h > 0.0 {
+                    b.bbox.clamp_to(w, h)
+                } else {
+                    b.bbox
+                };
+                let present = a
+                    .boxes
+                    .iter()
+                    .any(|o| o.class_name == b.class_name && o.bbox.iou(&bbox) > 0.95);
+                if !present && bbox.area() > 0.0 {
+                    a.boxes.push(LabelBox { bbox, ..b });
+                    added += 1;
+                }
+            }
+            added
+        });
+        self.info(format!("copied {added} boxes from {}", previous.display()));
     }
 
     pub fn undo(&mut self) {
@@ -790,6 +899,8 @@ impl AppState {
         if !self.leave_current_image() {
             return;
         }
+        // The export reads the label files: pending saves go first.
+        self.flush_labels();
         self.export_result = None;
         self.export_job = Some(spawn_export(options, self.ctx.clone()));
     }
@@ -879,18 +990,6 @@ impl AppState {
             ));
         }
     }
-}
-
-/// An empty annotation for an image without labels (size filled in on save).
-fn blank_annotation(path: &Path) -> ImageAnnotation {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (w, h) = read_image_info(path)
-        .map(|i| (i.width, i.height))
-        .unwrap_or((0, 0));
-    ImageAnnotation::new(name, w, h)
 }
 
 /// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save

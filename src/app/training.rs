@@ -323,6 +323,8 @@ impl super::AppState {
         {
             return;
         }
+        // Training reads the label files: pending saves go first.
+        self.flush_labels();
         self.training = Some(TrainingRun::start(
             &self.training_form,
             images,

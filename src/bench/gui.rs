@@ -34,12 +34,7 @@ fn input() -> egui::RawInput {
 /// Runs one frame of the whole UI and tessellates it.
 fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
     let out = ctx.run_ui(input(), |ui| {
-        app.state.poll_session();
-        app.state.poll_jobs();
-        let keep = app.state.current_path();
-        if let Some(l) = &mut app.state.loader {
-            l.poll(ui.ctx(), keep.as_deref());
-        }
+        app.state.poll_background(ui.ctx());
         crate::ui::root(ui, &mut app.state);
     });
     let mut out = out;
@@ -92,6 +87,11 @@ fn ready(app: &DetlabApp, index: usize) -> bool {
         s.loader.as_ref().and_then(|l| l.get(&path)),
         Some(ImageSlot::Ready { .. })
     )
+}
+
+/// Image `index` is the current one, with its pixels and its labels.
+fn shown(app: &DetlabApp, index: usize) -> bool {
+    app.state.current == Some(index) && app.state.doc.is_some() && ready(app, index)
 }
 
 /// A 12-megapixel JPEG with photo-like content (gradients and noise), quality 90.
@@ -171,8 +171,7 @@ pub fn run() -> anyhow::Result<Report> {
     let t = Instant::now();
     app.state.next();
     frame(&ctx, &mut app);
-    let shown = wait(&ctx, &mut app, "the next photo", |a| ready(a, 1))?;
-    let _ = shown;
+    wait(&ctx, &mut app, "the next photo", |a| shown(a, 1))?;
     report.row(
         "12 MP JPEG: next image (d) when prefetched, to its frame",
         t.elapsed().as_secs_f64() * 1e3,
@@ -195,7 +194,7 @@ pub fn run() -> anyhow::Result<Report> {
     }
     crate::formats::voc::write(&crowd.join("shelf.xml"), &ann, &image_path)?;
     let (ctx, mut app) = new_app(&crowd, &work);
-    wait(&ctx, &mut app, "the crowded image", |a| ready(a, 0))?;
+    wait(&ctx, &mut app, "the crowded image", |a| shown(a, 0))?;
     if let Some(doc) = &mut app.state.doc {
         doc.selected = Some(0);
     }

@@ -1,0 +1,274 @@
+//! Label files read and written on a thread of their own, so that the UI thread never
+//! waits on the disk (an atomic save fsyncs, which can take tens of milliseconds).
+//!
+//! Requests run one at a time in the order they were made, and replies come back in
+//! that order: a read always sees every write asked for before it, and writes to a shared
+//! file (CreateML's one JSON per folder, YOLO's `classes.txt`) never race.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+use super::document::Document;
+use crate::dataset::{
+    find_label, load_labels, read_image_info, save_labels, ClassList, ImageAnnotation, LabelFormat,
+};
+
+/// Why labels are being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadPurpose {
+    /// To edit them: they become the current document.
+    Open,
+    /// To merge their boxes into the current document (copy the previous image's boxes).
+    CopyInto,
+}
+
+/// What the thread answers, in request order.
+#[derive(Debug)]
+pub enum LabelReply {
+    /// The labels of `image` as a document (a blank one for an image without labels; a
+    /// read-only one with the error when its label file cannot be read).
+    Loaded {
+        ticket: u64,
+        purpose: LoadPurpose,
+        image: PathBuf,
+        doc: Document,
+    },
+    /// The labels of `image` are on disk at `path`.
+    Saved {
+        image: PathBuf,
+        path: PathBuf,
+        annotation: ImageAnnotation,
+    },
+    /// Saving failed; `doc` holds the labels that are not on disk.
+    SaveFailed {
+        image: PathBuf,
+        message: String,
+        doc: Document,
+    },
+}
+
+enum Request {
+    Load {
+        ticket: u64,
+        purpose: LoadPurpose,
+        image: PathBuf,
+        save_dir: Option<PathBuf>,
+        default_format: LabelFormat,
+    },
+    Save {
+        image: PathBuf,
+        save_dir: Option<PathBuf>,
+        format: LabelFormat,
+        annotation: ImageAnnotation,
+        classes: ClassList,
+    },
+}
+
+/// The label thread's handle: send requests, poll replies.
+pub struct LabelIo {
+    requests: Sender<Request>,
+    replies: Receiver<LabelReply>,
+    /// Replies to requests carried out on the calling thread.
+    done_here: VecDeque<LabelReply>,
+    in_flight: usize,
+    next_ticket: u64,
+}
+
+impl LabelIo {
+    /// Starts the thread; it repaints `ctx` after each reply.
+    pub fn new(ctx: Option<egui::Context>) -> Self {
+        let (requests, work) = channel::<Request>();
+        let (answer, replies) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("detlab-labels".into())
+            .spawn(move || {
+                for request in work {
+                    if answer.send(handle(request)).is_err() {
+                        break;
+                    }
+                    if let Some(ctx) = &ctx {
+                        ctx.request_repaint();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("cannot start the label thread: {e}");
+        }
+        Self {
+            requests,
+            replies,
+            done_here: VecDeque::new(),
+            in_flight: 0,
+            next_ticket: 1,
+        }
+    }
+
+    /// Asks for the labels of `image`; the reply carries the returned ticket.
+    pub fn load(
+        &mut self,
+        purpose: LoadPurpose,
+        image: &Path,
+        save_dir: Option<&Path>,
+        default_format: LabelFormat,
+    ) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.send(Request::Load {
+            ticket,
+            purpose,
+            image: image.to_path_buf(),
+            save_dir: save_dir.map(Path::to_path_buf),
+            default_format,
+        });
+        ticket
+    }
+
+    /// Asks for `annotation` to be written as the labels of `image`.
+    pub fn save(
+        &mut self,
+        image: &Path,
+        save_dir: Option<&Path>,
+        format: LabelFormat,
+        annotation: ImageAnnotation,
+        classes: ClassList,
+    ) {
+        self.send(Request::Save {
+            image: image.to_path_buf(),
+            save_dir: save_dir.map(Path::to_path_buf),
+            format,
+            annotation,
+            classes,
+        });
+    }
+
+    fn send(&mut self, request: Request) {
+        self.in_flight += 1;
+        // Without the thread (it could not start), the request is carried out here, so
+        // that nothing is lost.
+        if let Err(e) = self.requests.send(request) {
+            self.done_here.push_back(handle(e.0));
+        }
+    }
+
+    /// The next reply, if one is ready.
+    pub fn poll(&mut self) -> Option<LabelReply> {
+        let reply = match self.done_here.pop_front() {
+            Some(reply) => reply,
+            None => self.replies.try_recv().ok()?,
+        };
+        self.in_flight -= 1;
+        Some(reply)
+    }
+
+    /// The next reply, waiting for it; `None` when nothing is in flight.
+    pub fn wait(&mut self) -> Option<LabelReply> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let reply = match self.done_here.pop_front() {
+            Some(reply) => reply,
+            None => self.replies.recv().ok()?,
+        };
+        self.in_flight -= 1;
+        Some(reply)
+    }
+
+    /// Whether requests are still being carried out.
+    pub fn busy(&self) -> bool {
+        self.in_flight > 0
+    }
+}
+
+fn handle(request: Request) -> LabelReply {
+    match request {
+        Request::Load {
+            ticket,
+            purpose,
+            image,
+            save_dir,
+            default_format,
+        } => {
+            let doc = read_document(&image, save_dir.as_deref(), default_format);
+            LabelReply::Loaded {
+                ticket,
+                purpose,
+                image,
+                doc,
+            }
+        }
+        Request::Save {
+            image,
+            save_dir,
+            format,
+            mut annotation,
+            mut classes,
+        } => match write(
+            &image,
+            save_dir.as_deref(),
+            format,
+            &mut annotation,
+            &mut classes,
+        ) {
+            Ok(path) => LabelReply::Saved {
+                image,
+                path,
+                annotation,
+            },
+            Err(message) => {
+                let mut doc = Document::new(image.clone(), annotation, format);
+                doc.mark_unsaved();
+                LabelReply::SaveFailed {
+                    image,
+                    message,
+                    doc,
+                }
+            }
+        },
+    }
+}
+
+/// The labels of `image` as a document.
+fn read_document(image: &Path, save_dir: Option<&Path>, default_format: LabelFormat) -> Document {
+    match load_labels(image, save_dir) {
+        Ok(Some(loaded)) => Document::new(image.to_path_buf(), loaded.annotation, loaded.format),
+        Ok(None) => Document::new(image.to_path_buf(), blank_annotation(image), default_format),
+        Err(e) => {
+            let format = find_label(image, save_dir).map_or(default_format, |(_, f)| f);
+            Document::failed(
+                image.to_path_buf(),
+                blank_annotation(image),
+                format,
+                e.to_string(),
+            )
+        }
+    }
+}
+
+/// Writes the labels, first reading the image size when the annotation lacks it.
+fn write(
+    image: &Path,
+    save_dir: Option<&Path>,
+    format: LabelFormat,
+    annotation: &mut ImageAnnotation,
+    classes: &mut ClassList,
+) -> Result<PathBuf, String> {
+    if !annotation.has_size() {
+        let info = read_image_info(image).map_err(|e| e.to_string())?;
+        (annotation.width, annotation.height) = (info.width, info.height);
+    }
+    save_labels(image, save_dir, format, annotation, classes).map_err(|e| e.to_string())
+}
+
+/// An empty annotation for an image without labels (its size from the image header, or
+/// 0×0 until it is saved).
+fn blank_annotation(path: &Path) -> ImageAnnotation {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (w, h) = read_image_info(path)
+        .map(|i| (i.width, i.height))
+        .unwrap_or((0, 0));
+    ImageAnnotation::new(name, w, h)
+}
