@@ -286,6 +286,29 @@ fn a_failed_autosave_keeps_the_labels_until_a_save_succeeds() {
 }
 
 #[test]
+fn move_to_trash_removes_the_image_and_shows_the_next_one() {
+    let f = fixture(3);
+    // The freedesktop trash of this test: under its own temporary folder.
+    let data_home = f.images.parent().unwrap().join("data");
+    std::env::set_var("XDG_DATA_HOME", &data_home);
+    let mut h = harness(&f, true);
+    let first = h.state().state.current_path().unwrap();
+    h.state_mut().state.confirm_delete = Some(first.clone());
+    h.run_steps(3); // a new window takes a sizing pass
+    h.get_by_label("Move to trash").click();
+    h.run_steps(1);
+    wait_until(&mut h, "the trash", |app| app.state.trash_job.is_none());
+    wait_for_image(&mut h);
+    let s = &h.state().state;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert!(!first.exists());
+    let name = first.file_name().unwrap();
+    assert!(data_home.join("Trash/files").join(name).is_file());
+    assert_eq!((s.image_count(), s.current), (2, Some(0)));
+    assert_ne!(s.current_path().unwrap(), first);
+}
+
+#[test]
 fn label_picker_takes_a_typed_class() {
     let f = fixture(2);
     let mut h = harness(&f, false);

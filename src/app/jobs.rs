@@ -56,13 +56,16 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
-/// Runs a COCO export in the background, with progress.
+/// Runs a COCO export in the background, with progress, once `after` answers (the label
+/// thread's barrier: the saves asked for before are on disk).
 pub fn spawn_export(
     options: ExportOptions,
+    after: Receiver<()>,
     ctx: Option<egui::Context>,
 ) -> Job<Result<ExportSummary, String>> {
     let repaint = ctx.clone();
     Job::spawn("export", ctx, move |progress| {
+        let _ = after.recv();
         export_coco(&options, &|done, total| {
             progress.0.store(done, Ordering::Relaxed);
             progress.1.store(total, Ordering::Relaxed);

@@ -3,11 +3,13 @@
 //!
 //! Requests run one at a time in the order they were made, and replies come back in
 //! that order: a read always sees every write asked for before it, and writes to a shared
-//! file (CreateML's one JSON per folder, YOLO's `classes.txt`) never race.
+//! file (CreateML's one JSON per folder, YOLO's `classes.txt`) never race. Background jobs
+//! that read label files themselves (export, training) first wait for a
+//! [`LabelIo::barrier`].
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, SyncSender};
 
 use super::document::Document;
 use crate::dataset::{
@@ -63,6 +65,8 @@ enum Request {
         annotation: ImageAnnotation,
         classes: ClassList,
     },
+    /// Answered (on its own channel, without a reply) once every earlier request is done.
+    Barrier(SyncSender<()>),
 }
 
 /// The label thread's handle: send requests, poll replies.
@@ -84,7 +88,10 @@ impl LabelIo {
             .name("detlab-labels".into())
             .spawn(move || {
                 for request in work {
-                    if answer.send(handle(request)).is_err() {
+                    let Some(reply) = handle(request) else {
+                        continue;
+                    };
+                    if answer.send(reply).is_err() {
                         break;
                     }
                     if let Some(ctx) = &ctx {
@@ -142,12 +149,21 @@ impl LabelIo {
         });
     }
 
+    /// A channel that receives `()` (or hangs up) once every request made so far has been
+    /// carried out: a job that reads label files waits on it, on its own thread.
+    pub fn barrier(&self) -> Receiver<()> {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        // Without the thread, `done` is dropped at once, and so is the wait.
+        let _ = self.requests.send(Request::Barrier(done));
+        wait
+    }
+
     fn send(&mut self, request: Request) {
         self.in_flight += 1;
         // Without the thread (it could not start), the request is carried out here, so
         // that nothing is lost.
         if let Err(e) = self.requests.send(request) {
-            self.done_here.push_back(handle(e.0));
+            self.done_here.extend(handle(e.0));
         }
     }
 
@@ -180,8 +196,8 @@ impl LabelIo {
     }
 }
 
-fn handle(request: Request) -> LabelReply {
-    match request {
+fn handle(request: Request) -> Option<LabelReply> {
+    Some(match request {
         Request::Load {
             ticket,
             purpose,
@@ -225,7 +241,11 @@ fn handle(request: Request) -> LabelReply {
                 }
             }
         },
-    }
+        Request::Barrier(done) => {
+            let _ = done.send(());
+            return None;
+        }
+    })
 }
 
 /// The labels of `image` as a document.
@@ -271,4 +291,68 @@ fn blank_annotation(path: &Path) -> ImageAnnotation {
         .map(|i| (i.width, i.height))
         .unwrap_or((0, 0));
     ImageAnnotation::new(name, w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::LabelBox;
+    use crate::geometry::BoxXyxy;
+
+    fn annotation() -> ImageAnnotation {
+        let mut ann = ImageAnnotation::new("a.jpg", 64, 48);
+        ann.boxes
+            .push(LabelBox::new("Cola", BoxXyxy::new(5.0, 6.0, 30.0, 40.0)));
+        ann
+    }
+
+    #[test]
+    fn requests_run_in_order_and_a_barrier_waits_for_the_saves_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        io.save(
+            &image,
+            None,
+            LabelFormat::Voc,
+            annotation(),
+            ClassList::new(),
+        );
+        let ticket = io.load(LoadPurpose::Open, &image, None, LabelFormat::Yolo);
+        io.barrier().recv().unwrap();
+        assert!(dir.path().join("a.xml").is_file());
+        assert!(matches!(io.wait(), Some(LabelReply::Saved { .. })));
+        match io.wait() {
+            Some(LabelReply::Loaded { ticket: t, doc, .. }) => {
+                assert_eq!(t, ticket);
+                assert_eq!(doc.format, LabelFormat::Voc);
+                assert_eq!(doc.annotation.boxes, annotation().boxes);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!io.busy() && io.wait().is_none());
+    }
+
+    #[test]
+    fn a_failed_save_hands_the_labels_back() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the label file should go: the atomic rename onto it fails.
+        std::fs::create_dir(dir.path().join("a.xml")).unwrap();
+        let mut io = LabelIo::new(None);
+        let image = dir.path().join("a.jpg");
+        io.save(
+            &image,
+            None,
+            LabelFormat::Voc,
+            annotation(),
+            ClassList::new(),
+        );
+        match io.wait() {
+            Some(LabelReply::SaveFailed { doc, message, .. }) => {
+                assert!(doc.is_dirty(), "{message}");
+                assert_eq!(doc.annotation.boxes, annotation().boxes);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::image_loader::ImageLoader;
 use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
 use super::label_io::{LabelIo, LabelReply, LoadPurpose};
 use super::review::Review;
-use super::session::{label_status, ImageStatus, Session};
+use super::session::{ImageStatus, Session};
 use super::settings::Settings;
 use super::training::{TrainingForm, TrainingRun};
 use crate::dataset::{ClassList, LabelBox, LabelFormat};
@@ -106,6 +106,7 @@ pub struct AppState {
     pub export_result: Option<Result<ExportSummary, String>>,
     pub picker: Option<Job<(PickPurpose, Option<PathBuf>)>>,
     pub demo_job: Option<Job<Result<PathBuf, String>>>,
+    pub trash_job: Option<Job<(PathBuf, Result<(), String>)>>,
     pub page: Page,
     pub review: Review,
     pub training_form: TrainingForm,
@@ -183,6 +184,7 @@ impl AppState {
             export_result: None,
             picker: None,
             demo_job: None,
+            trash_job: None,
             page: Page::Label,
             review,
             training_form: TrainingForm::default(),
@@ -507,8 +509,8 @@ impl AppState {
         changed
     }
 
-    /// Waits until every label read and write asked for so far is done (before an
-    /// export or a training run reads the label files, and when the app closes).
+    /// Waits until every label read and write asked for so far is done (when the app
+    /// closes).
     pub fn flush_labels(&mut self) {
         while let Some(reply) = self.labels.wait() {
             self.apply_label_reply(reply);
@@ -797,40 +799,44 @@ impl AppState {
         }
     }
 
-    /// Moves the current image (not its labels) to the system trash.
+    /// Moves the current image (not its labels) to the system trash, on a thread; the
+    /// list changes when it is done ([`Self::poll_jobs`]).
     pub fn delete_image(&mut self, path: &Path) {
-        match trash::delete(path) {
-            Ok(()) => {
-                self.info(format!("moved {} to the trash", path.display()));
-                if let Some(loader) = &mut self.loader {
-                    loader.forget(path);
-                }
-                let Some(session) = &mut self.session else {
-                    return;
-                };
-                let Some(i) = session.index_of(path) else {
-                    return;
-                };
-                session.images.remove(i);
-                let remaining = session.images.len();
+        if self.trash_job.is_some() {
+            return;
+        }
+        let path = path.to_path_buf();
+        self.trash_job = Some(Job::spawn("trash", self.ctx.clone(), move |_| {
+            let result = trash::delete(&path).map_err(|e| e.to_string());
+            (path, result)
+        }));
+    }
+
+    /// Takes a trashed image out of the list (and off the screen when it is shown).
+    fn image_trashed(&mut self, path: &Path) {
+        self.info(format!("moved {} to the trash", path.display()));
+        if let Some(loader) = &mut self.loader {
+            loader.forget(path);
+        }
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let Some(i) = session.index_of(path) else {
+            return;
+        };
+        session.images.remove(i);
+        let remaining = session.images.len();
+        match self.current {
+            Some(c) if c == i => {
                 self.doc = None;
                 self.current = None;
+                self.labels_ticket = None;
                 if remaining > 0 {
                     self.load_image(i.min(remaining - 1));
                 }
             }
-            Err(e) => self.fail(format!("cannot move {} to the trash: {e}", path.display())),
-        }
-    }
-
-    /// Re-reads the current image's label status (after an external change).
-    pub fn refresh_status(&mut self, index: usize) {
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let save_dir = session.save_dir.clone();
-        if let Some(e) = session.images.get_mut(index) {
-            e.status = label_status(&e.path, save_dir.as_deref());
+            Some(c) if c > i => self.current = Some(c - 1),
+            _ => {}
         }
     }
 }
@@ -899,10 +905,10 @@ impl AppState {
         if !self.leave_current_image() {
             return;
         }
-        // The export reads the label files: pending saves go first.
-        self.flush_labels();
         self.export_result = None;
-        self.export_job = Some(spawn_export(options, self.ctx.clone()));
+        // The export reads the label files: it starts after the pending saves.
+        let after = self.labels.barrier();
+        self.export_job = Some(spawn_export(options, after, self.ctx.clone()));
     }
 
     /// Creates the synthetic demo dataset in `folder` in the background, then opens it.
@@ -954,6 +960,14 @@ impl AppState {
                 Err(e) => self.info(format!("export failed: {e}")),
             }
             self.export_result = Some(result);
+        }
+        if let Some((path, result)) = self.trash_job.as_ref().and_then(Job::poll) {
+            self.trash_job = None;
+            changed = true;
+            match result {
+                Ok(()) => self.image_trashed(&path),
+                Err(e) => self.fail(format!("cannot move {} to the trash: {e}", path.display())),
+            }
         }
         if let Some(result) = self.demo_job.as_ref().and_then(Job::poll) {
             self.demo_job = None;

@@ -209,12 +209,14 @@ pub struct TrainingRun {
 }
 
 impl TrainingRun {
-    /// Starts a run on `images` (labels in `labels`, when not beside the images).
+    /// Starts a run on `images` (labels in `labels`, when not beside the images) once
+    /// `after` answers (the label thread's barrier: the saves asked for before are on disk).
     pub fn start(
         form: &TrainingForm,
         images: PathBuf,
         labels: Option<PathBuf>,
         resume: bool,
+        after: Receiver<()>,
         ctx: Option<egui::Context>,
     ) -> Self {
         let (tx, rx) = channel();
@@ -226,6 +228,7 @@ impl TrainingRun {
         let spawned = std::thread::Builder::new()
             .name("detlab-train".into())
             .spawn(move || {
+                let _ = after.recv();
                 let result = run(
                     &job_form,
                     images,
@@ -323,13 +326,14 @@ impl super::AppState {
         {
             return;
         }
-        // Training reads the label files: pending saves go first.
-        self.flush_labels();
+        // Training reads the label files: it starts after the pending saves.
+        let after = self.labels.barrier();
         self.training = Some(TrainingRun::start(
             &self.training_form,
             images,
             labels,
             resume,
+            after,
             self.ctx.clone(),
         ));
     }
