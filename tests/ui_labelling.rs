@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use detlab::app::image_loader::ImageSlot;
+use detlab::app::settings::Settings;
 use detlab::app::{DetlabApp, Fit};
 use detlab::cli::GuiArgs;
 use detlab::formats::voc;
@@ -306,6 +307,21 @@ fn move_to_trash_removes_the_image_and_shows_the_next_one() {
     assert!(data_home.join("Trash/files").join(name).is_file());
     assert_eq!((s.image_count(), s.current), (2, Some(0)));
     assert_ne!(s.current_path().unwrap(), first);
+}
+
+#[test]
+fn settings_are_written_in_the_background() {
+    let f = fixture(1);
+    let mut h = harness(&f, false);
+    h.get_by_label("Use default label").click();
+    h.run_steps(1);
+    assert!(h.state().state.settings.single_class_mode);
+    let on_disk = |_: &DetlabApp| Settings::load(&f.settings).0.single_class_mode;
+    wait_until(&mut h, "settings.json", on_disk);
+    h.get_by_label("Use default label").click();
+    h.run_steps(1);
+    h.state_mut().state.finish_writes(); // what closing the window does
+    assert!(!Settings::load(&f.settings).0.single_class_mode);
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Background jobs the UI starts and polls: COCO export, demo generation and native
 //! file dialogs (which block, so they run off the UI thread too).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use crate::export::{export_coco, ExportOptions, ExportSummary};
@@ -53,6 +53,78 @@ impl<T: Send + 'static> Job<T> {
         } else {
             done.load(Ordering::Relaxed) as f32 / total as f32
         }
+    }
+}
+
+/// Writes whole files (settings, the review log) on a thread of its own, so that the UI
+/// thread never waits on an fsync. Only the newest value waiting for each path is
+/// written: each one replaces the file, so older ones would be overwritten anyway.
+pub struct LatestWriter<T> {
+    values: Option<Sender<(PathBuf, T)>>,
+    errors: Receiver<String>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    save: fn(&T, &Path) -> Result<(), String>,
+}
+
+impl<T: Send + 'static> LatestWriter<T> {
+    /// Starts the thread; `save` writes one value to its path.
+    pub fn spawn(name: &str, save: fn(&T, &Path) -> Result<(), String>) -> Self {
+        let (values, queue) = channel::<(PathBuf, T)>();
+        let (report, errors) = channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("detlab-{name}"))
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    for (path, value) in queue.try_iter() {
+                        match batch.iter_mut().find(|(p, _)| *p == path) {
+                            Some(waiting) => waiting.1 = value,
+                            None => batch.push((path, value)),
+                        }
+                    }
+                    for (path, value) in batch {
+                        if let Err(e) = save(&value, &path) {
+                            let _ = report.send(e);
+                        }
+                    }
+                }
+            });
+        let thread = spawned
+            .map_err(|e| eprintln!("cannot start the {name} writer: {e}"))
+            .ok();
+        Self {
+            values: thread.as_ref().map(|_| values),
+            errors,
+            thread,
+            save,
+        }
+    }
+
+    /// Queues `value` to be written to `path`. Without the thread (it could not start, or
+    /// [`Self::finish`] ran) it is written here, and a failure is returned.
+    pub fn write(&self, path: PathBuf, value: T) -> Result<(), String> {
+        match &self.values {
+            Some(values) => match values.send((path, value)) {
+                Ok(()) => Ok(()),
+                Err(e) => (self.save)(&e.0 .1, &e.0 .0),
+            },
+            None => (self.save)(&value, &path),
+        }
+    }
+
+    /// The failures reported since the last call.
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.try_iter().collect()
+    }
+
+    /// Writes what is queued and stops the thread (when the app closes); returns the
+    /// failures.
+    pub fn finish(&mut self) -> Vec<String> {
+        self.values = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.errors()
     }
 }
 
@@ -110,4 +182,35 @@ pub fn spawn_picker(
         };
         (purpose, picked)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(text: &String, path: &Path) -> Result<(), String> {
+        crate::atomic::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_newest_value_of_each_file_is_written_and_failures_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+        let mut writer = LatestWriter::spawn("test", save);
+        for i in 0..100 {
+            writer.write(a.clone(), format!("a{i}")).unwrap();
+        }
+        writer.write(b.clone(), "b".to_string()).unwrap();
+        // A folder cannot be replaced by a file: the failure is reported, not lost.
+        writer
+            .write(dir.path().to_path_buf(), "x".to_string())
+            .unwrap();
+        let errors = writer.finish();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a99");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        // After `finish`, writes happen on the caller's thread.
+        writer.write(b.clone(), "b2".to_string()).unwrap();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b2");
+    }
 }

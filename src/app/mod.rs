@@ -120,8 +120,8 @@ impl eframe::App for DetlabApp {
 
     fn on_exit(&mut self) {
         self.state.leave_current_image();
-        self.state.flush_labels();
         self.state.save_settings();
+        self.state.finish_writes();
     }
 }
 

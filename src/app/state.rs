@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::document::Document;
 use super::image_loader::ImageLoader;
-use super::jobs::{spawn_export, spawn_picker, Job, PickPurpose};
+use super::jobs::{spawn_export, spawn_picker, Job, LatestWriter, PickPurpose};
 use super::label_io::{LabelIo, LabelReply, LoadPurpose};
 use super::review::Review;
 use super::session::{ImageStatus, Session};
@@ -120,6 +120,7 @@ pub struct AppState {
     pub unsaved: HashMap<PathBuf, Document>,
     /// A close was refused once because of unsaved labels; the next one goes ahead.
     pub close_despite_unsaved: bool,
+    settings_writer: LatestWriter<Settings>,
 }
 
 /// What the central area shows.
@@ -193,6 +194,7 @@ impl AppState {
             labels_ticket: None,
             unsaved: HashMap::new(),
             close_despite_unsaved: false,
+            settings_writer: LatestWriter::spawn("settings", save_settings_file),
         }
     }
 
@@ -220,8 +222,23 @@ impl AppState {
         self.settings.review_score = select.score_threshold;
         self.settings.review_iou = select.iou_threshold;
         self.settings.review_class_agnostic = select.class_agnostic;
-        if let Err(e) = self.settings.save(&self.settings_path) {
+        let (path, settings) = (self.settings_path.clone(), self.settings.clone());
+        if let Err(e) = self.settings_writer.write(path, settings) {
             self.info(format!("cannot save settings: {e}"));
+        }
+    }
+
+    /// Finishes every write in flight: label files, settings and the review log (when
+    /// the app closes). Failures go to stderr, as the window is gone.
+    pub fn finish_writes(&mut self) {
+        self.flush_labels();
+        for e in self.settings_writer.finish() {
+            eprintln!("cannot save settings: {e}");
+        }
+        if let Some(writer) = &mut self.review.log_writer {
+            for e in writer.finish() {
+                eprintln!("cannot save the review log: {e}");
+            }
         }
     }
 
@@ -934,6 +951,9 @@ impl AppState {
     /// Applies finished background jobs; returns whether anything changed.
     pub fn poll_jobs(&mut self) -> bool {
         let mut changed = false;
+        for e in self.settings_writer.errors() {
+            self.info(format!("cannot save settings: {e}"));
+        }
         if let Some((purpose, picked)) = self.picker.as_ref().and_then(Job::poll) {
             self.picker = None;
             changed = true;
@@ -1004,6 +1024,11 @@ impl AppState {
             ));
         }
     }
+}
+
+/// Saves the settings (for [`LatestWriter`]).
+fn save_settings_file(settings: &Settings, path: &Path) -> Result<(), String> {
+    settings.save(path).map_err(|e| e.to_string())
 }
 
 /// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save

@@ -1,32 +1,18 @@
 //! What the reviewer sees and decides: the predictions of an image with their states,
 //! accept / reject / fix / relabel, Tab to the next pending one, and the review log.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Sender};
+use std::path::Path;
 
 use super::ShownPrediction;
+use crate::app::jobs::LatestWriter;
 use crate::app::state::AppState;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
 
-/// Writes the review log on its own thread, the newest version only.
-fn spawn_log_writer() -> Option<Sender<(PathBuf, ReviewLog)>> {
-    let (tx, rx) = channel::<(PathBuf, ReviewLog)>();
-    std::thread::Builder::new()
-        .name("detlab-review-log".into())
-        .spawn(move || {
-            while let Ok(mut next) = rx.recv() {
-                while let Ok(newer) = rx.try_recv() {
-                    next = newer;
-                }
-                if let Err(e) = next.1.save(&next.0) {
-                    eprintln!("cannot save the review log: {e}");
-                }
-            }
-        })
-        .ok()?;
-    Some(tx)
+/// Saves the review log of a labels folder (for [`LatestWriter`]).
+fn save_log(log: &ReviewLog, labels_dir: &Path) -> Result<(), String> {
+    log.save(labels_dir).map_err(|e| e.to_string())
 }
 
 impl AppState {
@@ -119,11 +105,12 @@ impl AppState {
         let Some(dir) = self.review.log_dir.clone() else {
             return;
         };
-        if self.review.log_writer.is_none() {
-            self.review.log_writer = spawn_log_writer();
-        }
-        if let Some(w) = &self.review.log_writer {
-            let _ = w.send((dir, self.review.log.clone()));
+        let writer = self
+            .review
+            .log_writer
+            .get_or_insert_with(|| LatestWriter::spawn("review-log", save_log));
+        if let Err(e) = writer.write(dir, self.review.log.clone()) {
+            self.info(format!("cannot save the review log: {e}"));
         }
     }
 

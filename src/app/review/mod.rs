@@ -16,10 +16,9 @@ pub use run::{InferenceRun, RunScope};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::jobs::Job;
+use super::jobs::{Job, LatestWriter};
 use super::state::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
@@ -67,7 +66,7 @@ pub struct Review {
     /// Reads the log of `log_dir` off the UI thread; decisions made meanwhile are merged
     /// into it when it arrives, and nothing is written before.
     log_job: Option<Job<Result<ReviewLog, String>>>,
-    log_writer: Option<Sender<(PathBuf, ReviewLog)>>,
+    pub(crate) log_writer: Option<LatestWriter<ReviewLog>>,
     pub disagreement_job: Option<Job<Vec<(PathBuf, ImageDisagreement)>>>,
     pub disagreements: Vec<(PathBuf, ImageDisagreement)>,
     pub disagreement_kind: DisagreementKind,
@@ -181,6 +180,15 @@ impl AppState {
     /// Polls the model loader and the inference run. Returns `true` if anything changed.
     pub fn poll_review(&mut self) -> bool {
         let mut changed = false;
+        let errors: Vec<String> = self
+            .review
+            .log_writer
+            .iter()
+            .flat_map(LatestWriter::errors)
+            .collect();
+        for e in errors {
+            self.info(format!("cannot save the review log: {e}"));
+        }
         if self.session.is_some() {
             self.ensure_review_log();
             changed |= self.poll_review_log();
