@@ -325,6 +325,25 @@ fn settings_are_written_in_the_background() {
 }
 
 #[test]
+fn ctrl_v_copies_the_previous_images_boxes_once() {
+    let f = fixture(2);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
+    h.key_press(Key::D);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    assert!(boxes(&h).is_empty());
+    // Read from the file just saved, on the label thread; a second copy adds nothing.
+    for _ in 0..2 {
+        h.key_press_modifiers(Modifiers::COMMAND, Key::V);
+        wait_for_labels(&mut h);
+    }
+    let copied = boxes(&h);
+    assert_eq!(copied.len(), 1, "{copied:?}");
+    assert_eq!(copied[0].1, BoxXyxy::new(10.0, 10.0, 60.0, 90.0));
+}
+
+#[test]
 fn label_picker_takes_a_typed_class() {
     let f = fixture(2);
     let mut h = harness(&f, false);

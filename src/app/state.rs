@@ -115,6 +115,8 @@ pub struct AppState {
     pub labels: LabelIo,
     /// The read of the current image's labels, while it is in flight.
     labels_ticket: Option<u64>,
+    /// A read of the previous image's labels to copy into `.1`, while it is in flight.
+    copy_ticket: Option<(u64, PathBuf)>,
     /// Labels whose save failed, by image: they stay here (and are shown again when the
     /// image is) until a save succeeds, so nothing is lost.
     pub unsaved: HashMap<PathBuf, Document>,
@@ -192,6 +194,7 @@ impl AppState {
             training: None,
             labels: LabelIo::new(None),
             labels_ticket: None,
+            copy_ticket: None,
             unsaved: HashMap::new(),
             close_despite_unsaved: false,
             settings_writer: LatestWriter::spawn("settings", save_settings_file),
@@ -605,11 +608,20 @@ impl AppState {
                 self.doc = Some(doc);
             }
             LabelReply::Loaded {
+                ticket,
                 purpose: LoadPurpose::CopyInto,
                 image,
                 doc,
-                ..
-            } => self.merge_boxes_from(&image, doc),
+            } => {
+                let Some((wanted, target)) = self.copy_ticket.take() else {
+                    return;
+                };
+                // Only into the image it was asked for, if it is still shown.
+                let shown = self.doc.as_ref().map(|d| d.image_path.as_path());
+                if wanted == ticket && shown == Some(target.as_path()) {
+                    self.merge_boxes_from(&image, doc);
+                }
+            }
         }
     }
 
@@ -760,13 +772,14 @@ impl AppState {
         match self.unsaved.get(&previous) {
             Some(doc) => self.merge_boxes_from(&previous, doc.clone()),
             None => {
-                let save_dir = session.save_dir.clone();
-                self.labels.load(
+                let target = session.images[i].path.clone();
+                let ticket = self.labels.load(
                     LoadPurpose::CopyInto,
                     &previous,
-                    save_dir.as_deref(),
+                    session.save_dir.as_deref(),
                     self.settings.format,
                 );
+                self.copy_ticket = Some((ticket, target));
             }
         }
     }
