@@ -306,18 +306,22 @@ mod tests {
         ann
     }
 
-    #[test]
-    fn requests_run_in_order_and_a_barrier_waits_for_the_saves_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("a.jpg");
-        let mut io = LabelIo::new(None);
+    fn save_voc(io: &mut LabelIo, image: &Path) {
         io.save(
-            &image,
+            image,
             None,
             LabelFormat::Voc,
             annotation(),
             ClassList::new(),
         );
+    }
+
+    #[test]
+    fn requests_run_in_order_and_a_barrier_waits_for_the_saves_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        save_voc(&mut io, &image);
         let ticket = io.load(LoadPurpose::Open, &image, None, LabelFormat::Yolo);
         io.barrier().recv().unwrap();
         assert!(dir.path().join("a.xml").is_file());
@@ -340,13 +344,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("a.xml")).unwrap();
         let mut io = LabelIo::new(None);
         let image = dir.path().join("a.jpg");
-        io.save(
-            &image,
-            None,
-            LabelFormat::Voc,
-            annotation(),
-            ClassList::new(),
-        );
+        save_voc(&mut io, &image);
         match io.wait() {
             Some(LabelReply::SaveFailed { doc, message, .. }) => {
                 assert!(doc.is_dirty(), "{message}");
