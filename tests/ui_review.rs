@@ -139,13 +139,17 @@ fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
         ..GuiArgs::default()
     };
     let mut h = app(f, args, 900.0);
-    wait_until(&mut h, "the model and its cached predictions", |app| {
-        let r = &app.state.review;
-        app.state.current_path().is_some()
-            && r.model.is_some()
-            && r.run.is_none()
-            && !r.predictions.is_empty()
-    });
+    wait_until(
+        &mut h,
+        "the model, its cached predictions and the labels",
+        |app| {
+            let r = &app.state.review;
+            app.state.doc.is_some()
+                && r.model.is_some()
+                && r.run.is_none()
+                && !r.predictions.is_empty()
+        },
+    );
     h
 }
 

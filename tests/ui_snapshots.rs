@@ -39,12 +39,14 @@ fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabA
     loop {
         h.step();
         let s = &h.state().state;
-        let ready = s.current_path().is_some_and(|p| {
-            matches!(
-                s.loader.as_ref().and_then(|l| l.get(&p)),
-                Some(ImageSlot::Ready { .. })
-            )
-        });
+        // The image's pixels and its labels (read on the label thread).
+        let ready = s.doc.is_some()
+            && s.current_path().is_some_and(|p| {
+                matches!(
+                    s.loader.as_ref().and_then(|l| l.get(&p)),
+                    Some(ImageSlot::Ready { .. })
+                )
+            });
         if ready && !s.session.as_ref().unwrap().scanning {
             break;
         }
