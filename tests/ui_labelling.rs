@@ -344,6 +344,20 @@ fn ctrl_v_copies_the_previous_images_boxes_once() {
 }
 
 #[test]
+fn the_folders_class_file_sets_the_class_order() {
+    let f = fixture(1);
+    std::fs::write(f.images.join("predefined_classes.txt"), "Pepsi\nFanta\n").unwrap();
+    let mut h = harness(&f, true);
+    // Read on the scan thread, before the images are listed.
+    let names = h.state().state.classes.names().to_vec();
+    assert_eq!(names[..2], ["Pepsi", "Fanta"], "{names:?}");
+    // Single-class mode labels new boxes with the first class.
+    h.state_mut().state.settings.default_label = None;
+    draw_box(&mut h, [10.0, 10.0, 60.0, 60.0]);
+    assert_eq!(boxes(&h)[0].0, "Pepsi");
+}
+
+#[test]
 fn label_picker_takes_a_typed_class() {
     let f = fixture(2);
     let mut h = harness(&f, false);

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 
-use crate::dataset::{find_label, load_labels, scan_images};
+use crate::dataset::{find_label, load_labels, scan_images, ClassList};
 
 /// What the file list shows for an image.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +40,7 @@ pub struct ImageEntry {
 }
 
 enum ScanEvent {
+    Classes(ClassList),
     Listed(Vec<PathBuf>),
     Statuses(Vec<(usize, ImageStatus)>),
     Failed(String),
@@ -55,6 +56,8 @@ pub struct Session {
     pub scanning: bool,
     pub listed: bool,
     pub scan_error: Option<String>,
+    /// The folder's class file, once read (the app takes it).
+    pub classes: Option<ClassList>,
     events: Receiver<ScanEvent>,
 }
 
@@ -71,6 +74,10 @@ impl Session {
                         ctx.request_repaint();
                     }
                 };
+                let classes = load_class_file(&scan_root, scan_save.as_deref());
+                if tx.send(ScanEvent::Classes(classes)).is_err() {
+                    return;
+                }
                 let images = match scan_images(&scan_root) {
                     Ok(images) => images,
                     Err(e) => {
@@ -107,6 +114,7 @@ impl Session {
             scanning: true,
             listed: false,
             scan_error: None,
+            classes: None,
             events,
         }
     }
@@ -133,6 +141,7 @@ impl Session {
 
     fn apply(&mut self, event: ScanEvent) {
         match event {
+            ScanEvent::Classes(list) => self.classes = Some(list),
             ScanEvent::Listed(paths) => {
                 self.images = paths
                     .into_iter()
@@ -183,4 +192,21 @@ pub fn label_status(image: &Path, save_dir: Option<&Path>) -> ImageStatus {
         },
         Err(e) => ImageStatus::LabelError(e.to_string()),
     }
+}
+
+/// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save
+/// folder or the image folder.
+pub fn load_class_file(folder: &Path, save_dir: Option<&Path>) -> ClassList {
+    let dirs = save_dir.into_iter().chain(std::iter::once(folder));
+    for dir in dirs {
+        for name in ["predefined_classes.txt", "classes.txt", "labels.txt"] {
+            let p = dir.join(name);
+            if p.is_file() {
+                if let Ok(list) = ClassList::read(&p) {
+                    return list;
+                }
+            }
+        }
+    }
+    ClassList::new()
 }

@@ -266,7 +266,8 @@ impl AppState {
             return;
         }
         let save_dir = self.settings.save_dirs.get(&folder).cloned();
-        self.classes = load_class_file(&folder, save_dir.as_deref());
+        // The folder's class list arrives from the scan, before its images.
+        self.classes = ClassList::new();
         self.session = Some(Session::open(folder.clone(), save_dir, ctx));
         self.current = None;
         self.doc = None;
@@ -322,6 +323,14 @@ impl AppState {
             return false;
         };
         let changed = session.poll();
+        if let Some(list) = session.classes.take() {
+            // Names added meanwhile (none can be: no image is shown yet) go after the file's.
+            let added: Vec<String> = self.classes.names().to_vec();
+            self.classes = list;
+            for name in added {
+                self.classes.ensure(&name);
+            }
+        }
         if self.current.is_none() && session.listed && !session.images.is_empty() {
             let resume = self
                 .settings
@@ -1042,21 +1051,4 @@ impl AppState {
 /// Saves the settings (for [`LatestWriter`]).
 fn save_settings_file(settings: &Settings, path: &Path) -> Result<(), String> {
     settings.save(path).map_err(|e| e.to_string())
-}
-
-/// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save
-/// folder or the image folder.
-pub fn load_class_file(folder: &Path, save_dir: Option<&Path>) -> ClassList {
-    let dirs = save_dir.into_iter().chain(std::iter::once(folder));
-    for dir in dirs {
-        for name in ["predefined_classes.txt", "classes.txt", "labels.txt"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                if let Ok(list) = ClassList::read(&p) {
-                    return list;
-                }
-            }
-        }
-    }
-    ClassList::new()
 }
