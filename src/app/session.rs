@@ -66,7 +66,7 @@ impl Session {
     pub fn open(root: PathBuf, save_dir: Option<PathBuf>, ctx: Option<egui::Context>) -> Self {
         let (tx, events) = channel();
         let (scan_root, scan_save) = (root.clone(), save_dir.clone());
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("detlab-scan".into())
             .spawn(move || {
                 let repaint = || {
@@ -105,15 +105,17 @@ impl Session {
                 }
                 let _ = tx.send(ScanEvent::Done);
                 repaint();
-            })
-            .expect("spawn scan thread");
+            });
+        let scan_error = spawned
+            .err()
+            .map(|e| format!("cannot start the folder scan: {e}"));
         Self {
             root,
             save_dir,
             images: Vec::new(),
-            scanning: true,
+            scanning: scan_error.is_none(),
             listed: false,
-            scan_error: None,
+            scan_error,
             classes: None,
             events,
         }
