@@ -67,7 +67,8 @@ pub struct LatestWriter<T> {
 }
 
 impl<T: Send + 'static> LatestWriter<T> {
-    /// Starts the thread; `save` writes one value to its path.
+    /// Starts the thread; `save` writes one value to its path, its error being the
+    /// message to show.
     pub fn spawn(name: &str, save: fn(&T, &Path) -> Result<(), String>) -> Self {
         let (values, queue) = channel::<(PathBuf, T)>();
         let (report, errors) = channel();

@@ -48,9 +48,7 @@ impl DetlabApp {
     ) -> Self {
         let (settings, warning) = Settings::load(&settings_path);
         let loader = ImageLoader::new(ctx, 2, max_side, TEXTURE_BUDGET_BYTES);
-        let mut state = AppState::new(settings, settings_path, Some(loader));
-        state.ctx = Some(ctx.clone());
-        state.labels = label_io::LabelIo::new(state.ctx.clone());
+        let mut state = AppState::new(settings, settings_path, Some(loader), Some(ctx.clone()));
         if let Some(w) = warning {
             state.info(w);
         }

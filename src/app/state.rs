@@ -157,7 +157,13 @@ pub enum SplitChoice {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, settings_path: PathBuf, loader: Option<ImageLoader>) -> Self {
+    /// The state of a window on `ctx` (repainted by background threads), or headless.
+    pub fn new(
+        settings: Settings,
+        settings_path: PathBuf,
+        loader: Option<ImageLoader>,
+        ctx: Option<egui::Context>,
+    ) -> Self {
         let mut review = Review::default();
         review.select.score_threshold = settings.review_score.clamp(0.0, 1.0);
         review.select.iou_threshold = settings.review_iou.clamp(0.0, 1.0);
@@ -181,7 +187,7 @@ impl AppState {
             canvas_info: String::new(),
             loader,
             quit_requested: false,
-            ctx: None,
+            ctx: ctx.clone(),
             export_form: None,
             export_job: None,
             export_result: None,
@@ -192,7 +198,7 @@ impl AppState {
             review,
             training_form: TrainingForm::default(),
             training: None,
-            labels: LabelIo::new(None),
+            labels: LabelIo::new(ctx),
             labels_ticket: None,
             copy_ticket: None,
             unsaved: HashMap::new(),
@@ -227,7 +233,7 @@ impl AppState {
         self.settings.review_class_agnostic = select.class_agnostic;
         let (path, settings) = (self.settings_path.clone(), self.settings.clone());
         if let Err(e) = self.settings_writer.write(path, settings) {
-            self.info(format!("cannot save settings: {e}"));
+            self.info(e);
         }
     }
 
@@ -236,11 +242,11 @@ impl AppState {
     pub fn finish_writes(&mut self) {
         self.flush_labels();
         for e in self.settings_writer.finish() {
-            eprintln!("cannot save settings: {e}");
+            eprintln!("{e}");
         }
         if let Some(writer) = &mut self.review.log_writer {
             for e in writer.finish() {
-                eprintln!("cannot save the review log: {e}");
+                eprintln!("{e}");
             }
         }
     }
@@ -271,6 +277,8 @@ impl AppState {
         self.session = Some(Session::open(folder.clone(), save_dir, ctx));
         self.current = None;
         self.doc = None;
+        // A read of the previous folder's image still in flight is not this folder's.
+        self.labels_ticket = None;
         if let Some(loader) = &mut self.loader {
             loader.cancel_pending();
         }
@@ -324,12 +332,8 @@ impl AppState {
         };
         let changed = session.poll();
         if let Some(list) = session.classes.take() {
-            // Names added meanwhile (none can be: no image is shown yet) go after the file's.
-            let added: Vec<String> = self.classes.names().to_vec();
+            // Before any image of the folder is shown, so no name was added meanwhile.
             self.classes = list;
-            for name in added {
-                self.classes.ensure(&name);
-            }
         }
         if self.current.is_none() && session.listed && !session.images.is_empty() {
             let resume = self
@@ -974,7 +978,7 @@ impl AppState {
     pub fn poll_jobs(&mut self) -> bool {
         let mut changed = false;
         for e in self.settings_writer.errors() {
-            self.info(format!("cannot save settings: {e}"));
+            self.info(e);
         }
         if let Some((purpose, picked)) = self.picker.as_ref().and_then(Job::poll) {
             self.picker = None;
@@ -1048,7 +1052,9 @@ impl AppState {
     }
 }
 
-/// Saves the settings (for [`LatestWriter`]).
+/// Saves the settings (for [`LatestWriter`]); the error is the message to show.
 fn save_settings_file(settings: &Settings, path: &Path) -> Result<(), String> {
-    settings.save(path).map_err(|e| e.to_string())
+    settings
+        .save(path)
+        .map_err(|e| format!("cannot save settings: {e}"))
 }

@@ -10,9 +10,11 @@ use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
 
-/// Saves the review log of a labels folder (for [`LatestWriter`]).
+/// Saves the review log of a labels folder (for [`LatestWriter`]); the error is the
+/// message to show.
 fn save_log(log: &ReviewLog, labels_dir: &Path) -> Result<(), String> {
-    log.save(labels_dir).map_err(|e| e.to_string())
+    log.save(labels_dir)
+        .map_err(|e| format!("cannot save the review log: {e}"))
 }
 
 impl AppState {
@@ -110,7 +112,7 @@ impl AppState {
             .log_writer
             .get_or_insert_with(|| LatestWriter::spawn("review-log", save_log));
         if let Err(e) = writer.write(dir, self.review.log.clone()) {
-            self.info(format!("cannot save the review log: {e}"));
+            self.info(e);
         }
     }
 

@@ -187,7 +187,7 @@ impl AppState {
             .flat_map(LatestWriter::errors)
             .collect();
         for e in errors {
-            self.info(format!("cannot save the review log: {e}"));
+            self.info(e);
         }
         if self.session.is_some() {
             self.ensure_review_log();

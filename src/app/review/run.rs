@@ -275,13 +275,8 @@ fn predict_batch(
     };
     let predictions = match predicted {
         Ok(p) if p.len() == items.len() => p,
-        Ok(_) => {
-            for item in &mut items {
-                item.error = Some(format!("{}: no output", item.image.display()));
-            }
-            return items;
-        }
-        Err(e) => {
+        other => {
+            let e = other.err().unwrap_or_else(|| "no output".into());
             for item in &mut items {
                 item.error = Some(format!("{}: {e}", item.image.display()));
             }
