@@ -4,7 +4,10 @@
 //!
 //! `cargo bench --bench eval` (release). pycocotools runs from `$DETLAB_PYTHON` (the
 //! project venv) when set, else `python3`; set `DETLAB_BENCH_NO_PYTHON=1` to skip it.
-//! Prints both times, the ratio, and whether the 12 stats are bit-identical.
+//! Prints both times, the ratio, and whether the 12 stats are bit-identical; exits with an
+//! error when they are not. The bit-identity itself is a test that runs with the others, at
+//! a tenth of this size: `synthetic_benchmark_set_is_bit_identical_to_pycocotools` in
+//! `tests/eval_parity.rs` (which also compares the recall and precision arrays).
 
 use detlab::eval::synthetic::{synthetic, SyntheticSpec};
 use detlab::eval::{
@@ -114,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 for ((name, a), b) in STAT_NAMES.iter().zip(&stats).zip(&ours.stats) {
                     println!("  {name:>5}: pycocotools {a:?}  detlab {b:?}");
                 }
+                return Err("the 12 stats differ from pycocotools".into());
             }
         }
         Err(e) => println!("pycocotools not run: {e}"),

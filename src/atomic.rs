@@ -79,7 +79,12 @@ mod tests {
             f.write_all(b"partial")?;
             Err(io::Error::other("disk full"))
         });
-        assert!(err.is_err());
+        // The fill's own error comes back, unchanged.
+        let err = err.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.to_string()),
+            (io::ErrorKind::Other, "disk full".to_string())
+        );
         assert_eq!(fs::read(&p).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -87,6 +92,10 @@ mod tests {
     #[test]
     fn missing_folder_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(write_atomic(&dir.path().join("no/such/a.xml"), b"x").is_err());
+        let p = dir.path().join("no/such/a.xml");
+        let err = write_atomic(&p, b"x").unwrap_err();
+        // The temp file cannot be created: the folder is missing, not some other failure.
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(!dir.path().join("no").exists());
     }
 }

@@ -11,17 +11,16 @@
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod atomic;
-#[cfg(all(feature = "gui", feature = "torch"))]
-pub mod bench;
-#[cfg(all(feature = "gui", feature = "torch"))]
-pub mod cli;
 pub mod dataset;
 pub mod demo;
+#[cfg(feature = "gui")]
+pub mod desktop;
 pub mod detector;
 pub mod eval;
 pub mod export;
 pub mod formats;
 pub mod geometry;
 pub mod review;
+pub mod task;
 #[cfg(feature = "gui")]
 pub mod ui;

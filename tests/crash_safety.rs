@@ -1,21 +1,113 @@
-//! Crash safety: child processes are SIGKILLed at random points (deterministic seeds)
-//! while they save labels (VOC, YOLO + classes.txt, CreateML) and while `detlab export
-//! coco` writes its output. Afterwards every file is absent, the old complete version or
-//! a new complete version — never truncated — and the leftover temp files of a killed
-//! write (`.name.<pid>.<n>.tmp`) are never taken for labels or images.
+//! Crash safety: child processes are SIGKILLed at deterministic points while they save
+//! labels (VOC, YOLO + classes.txt, CreateML), while `detlab export coco` writes its output
+//! and while `detlab train` writes its model and resume files. Afterwards every file is
+//! absent, the old complete version or a new complete version — never truncated — and the
+//! leftover temp files of a killed write (`.name.<pid>.<n>.tmp`) are never taken for labels
+//! or images.
+//!
+//! Each kill waits for an observable event of the child (its first write shows up, a temp
+//! file appears, a file is replaced, a line reaches `metrics.jsonl`), polled with a generous
+//! timeout; nothing depends on how fast this machine is. Every test then asserts that its
+//! kills did what they are for: each landed after the child's first write, the survivors
+//! include both old and new versions, and some kill landed inside a write (it left the
+//! write's temp file behind).
 //!
 //! The label-saving child is this test binary itself, re-run with `DETLAB_CRASH_CHILD` set
-//! (see [`child_process_entry`]). Sleeps only choose kill points; nothing is timed.
+//! (see [`child_process_entry`]).
 
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use detlab::dataset::{load_labels, scan_images, ClassList, ImageAnnotation, LabelBox};
 use detlab::formats::{createml, voc, yolo};
 use detlab::geometry::BoxXyxy;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// How long a kill point may wait for its event. Generous: the events come within
+/// milliseconds to seconds; this bound only keeps a broken child from hanging the test.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Polls `ready` until it holds (the event a kill point waits for). Fails, naming `what`,
+/// when the child exits without it or [`EVENT_TIMEOUT`] passes; `log` (the child's stderr,
+/// if kept) goes into the message.
+fn wait_for(child: &mut Child, what: &str, log: Option<&Path>, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // The event may have come just before the exit.
+            if ready() {
+                return;
+            }
+            let log = log.map_or(String::new(), |p| {
+                std::fs::read_to_string(p).unwrap_or_default()
+            });
+            panic!("the child exited ({status}) before {what}\n{log}");
+        }
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "no {what} within {EVENT_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// A child process that is SIGKILLed when dropped, so that a failing test leaves none
+/// running (the label-saving child would never stop).
+struct Running(Child);
+
+impl Running {
+    fn spawn(cmd: &mut Command) -> Self {
+        Self(cmd.spawn().unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGKILLs `child` (it may have exited already) and reaps it.
+fn kill(child: &mut Running) {
+    let _ = child.0.kill();
+    child.0.wait().unwrap();
+}
+
+/// The temp files that process `pid`'s atomic writes left in `dir` (`.name.<pid>.<n>.tmp`).
+fn temp_files_of(dir: &Path, pid: u32) -> Vec<String> {
+    let tag = format!(".{pid}.");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| is_temp_file(n) && n.contains(&tag))
+        .collect()
+}
+
+/// Identity and state of a file: a rename over it changes the inode, an in-place write the
+/// length or the modification time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path).ok().map(|m| Stamp {
+        ino: m.ino(),
+        len: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+    })
+}
 
 const IMAGES: usize = 8;
 const CLASSES: [&str; 3] = ["cola", "sprite", "fanta"];
@@ -139,6 +231,18 @@ fn check_labels(dir: &Path) {
     }
 }
 
+/// The version that `img{k}.xml` in `dir` holds (its width minus 1000). A file that does
+/// not read is a failure: saves are atomic, so even a reader racing the child sees whole files.
+fn voc_version(dir: &Path, k: usize) -> Option<u32> {
+    let loaded = load_labels(&image(dir, k), None)
+        .unwrap_or_else(|e| panic!("img{k}.xml read while the child saved it: {e}"))?;
+    Some(loaded.annotation.width - 1000)
+}
+
+/// Versions written by kill round `i`'s child start here: above anything an earlier child
+/// can have reached, so "new" (this child's) and "old" (an earlier one's) tell apart.
+const ROUND_STRIDE: u32 = 100_000;
+
 #[test]
 fn killed_while_saving_labels() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,22 +266,60 @@ fn killed_while_saving_labels() {
 
     let exe = std::env::current_exe().unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for i in 0..40u32 {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "child_process_entry", "--test-threads=1"])
-            .env(
-                "DETLAB_CRASH_CHILD",
-                format!("{}:{}", i * 1000, d.display()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(5..250)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+    let kills = 20u32;
+    // Kills that left files of an earlier version beside the killed child's (each kill
+    // leaves some of the latter, asserted below), and kills that landed inside a write
+    // (between a temp file's creation and its rename).
+    let (mut saw_old, mut mid_write) = (0, 0);
+    for i in 0..kills {
+        let start = (i + 1) * ROUND_STRIDE;
+        let mut child = Running::spawn(
+            Command::new(&exe)
+                .args(["--exact", "child_process_entry", "--test-threads=1"])
+                .env("DETLAB_CRASH_CHILD", format!("{start}:{}", d.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        // The kill point: the child's first write (img0.xml, version `start`) has landed;
+        // then at once (the first pass over the images, most files still old) or after a
+        // few milliseconds more.
+        wait_for(&mut child.0, "the child's first label write", None, || {
+            voc_version(d, 0).is_some_and(|v| v >= start)
+        });
+        if rng.random_bool(0.5) {
+            std::thread::sleep(Duration::from_millis(rng.random_range(1..100)));
+        }
+        let pid = child.0.id();
+        kill(&mut child);
         check_labels(d);
+
+        let versions: Vec<u32> = (0..IMAGES).map(|k| voc_version(d, k).unwrap()).collect();
+        assert!(
+            versions[0] >= start,
+            "kill {i} came before the child's first write: versions {versions:?}"
+        );
+        if versions.iter().any(|&v| v < start) {
+            saw_old += 1;
+        }
+        let temps: usize = [d.to_path_buf(), d.join("yolo"), d.join("createml")]
+            .iter()
+            .map(|dir| temp_files_of(dir, pid).len())
+            .sum();
+        if temps > 0 {
+            mid_write += 1;
+        }
     }
+    eprintln!(
+        "{kills} kills: {saw_old} left old versions beside new ones, {mid_write} landed inside a write"
+    );
+    assert!(
+        saw_old > 0,
+        "no kill left old versions beside new ones: every kill came after a complete pass"
+    );
+    assert!(
+        mid_write > 0,
+        "no kill landed inside a write: none of {kills} left a temp file of the killed child"
+    );
 }
 
 /// `n` tiny VOC files with empty placeholder images (the export reads sizes from the XML);
@@ -222,6 +364,18 @@ fn read_outputs(out: &Path) -> Vec<Option<Vec<u8>>> {
         .collect()
 }
 
+/// Where a kill of `detlab export coco` lands; each waits for an event of the child.
+#[derive(Clone, Copy, Debug)]
+enum ExportKill {
+    /// At the first sign of an output write (a temp file appears, or an output changes):
+    /// inside the write of `instances_train.json`, before any rename.
+    FirstWrite,
+    /// As soon as `instances_train.json` has been replaced: between two files.
+    TrainReplaced,
+    /// As soon as `instances_val.json` has been replaced: before or inside `labels.txt`.
+    ValReplaced,
+}
+
 #[test]
 fn killed_while_exporting_coco() {
     let dir = tempfile::tempdir().unwrap();
@@ -234,47 +388,93 @@ fn killed_while_exporting_coco() {
 
     write_dataset(&images, n, true);
     let reference = dir.path().join("reference");
-    let started = std::time::Instant::now();
     assert!(export(&images, &reference).status().unwrap().success());
-    // Only scales the kill points to this machine's speed; nothing is asserted on it.
-    let full_ms = started.elapsed().as_millis().max(20) as u64;
     let new = read_outputs(&reference);
     assert!(old.iter().chain(&new).all(Option::is_some));
-    assert_ne!(old, new);
+    // Every file differs, so each one says which version survived.
+    for (k, f) in EXPORT_FILES.iter().enumerate() {
+        assert_ne!(old[k], new[k], "{f}");
+    }
 
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let (mut saw_old, mut saw_new) = (false, false);
-    for _ in 0..16 {
+    let mut plan: Vec<ExportKill> = [
+        ExportKill::FirstWrite,
+        ExportKill::TrainReplaced,
+        ExportKill::ValReplaced,
+    ]
+    .repeat(4);
+    plan.shuffle(&mut rng);
+    // Files that survived a kill as the old / the new version; kills inside a write.
+    let (mut saw_old, mut saw_new, mut mid_write) = (0, 0, 0);
+    for (round, &kill_at) in plan.iter().enumerate() {
         // Each round starts from the old export.
         for (f, bytes) in EXPORT_FILES.iter().zip(&old) {
             std::fs::write(out.join(f), bytes.as_ref().unwrap()).unwrap();
         }
-        let mut child = export(&images, &out).spawn().unwrap();
-        // Half the kills land near the end, where the files are written.
-        let ms = if rng.random_bool(0.5) {
-            rng.random_range(0..full_ms)
-        } else {
-            rng.random_range(full_ms * 7 / 10..full_ms * 11 / 10)
-        };
-        std::thread::sleep(Duration::from_millis(ms));
-        let _ = child.kill(); // SIGKILL (it may have finished already)
-        child.wait().unwrap();
+        let before: Vec<Option<Stamp>> = EXPORT_FILES.iter().map(|f| stamp(&out.join(f))).collect();
+        let changed = |k: usize| stamp(&out.join(EXPORT_FILES[k])) != before[k];
+        let mut child = Running::spawn(&mut export(&images, &out));
+        let pid = child.0.id();
+        match kill_at {
+            ExportKill::FirstWrite => {
+                wait_for(&mut child.0, "the export's first write", None, || {
+                    !temp_files_of(&out, pid).is_empty() || (0..EXPORT_FILES.len()).any(changed)
+                })
+            }
+            ExportKill::TrainReplaced => wait_for(
+                &mut child.0,
+                "instances_train.json to be replaced",
+                None,
+                || changed(0),
+            ),
+            ExportKill::ValReplaced => wait_for(
+                &mut child.0,
+                "instances_val.json to be replaced",
+                None,
+                || changed(1),
+            ),
+        }
+        kill(&mut child);
 
         let now = read_outputs(&out);
+        let mut round_new = false;
         for (k, f) in EXPORT_FILES.iter().enumerate() {
             let got = now[k].as_ref().unwrap();
+            let (is_old, is_new) = (
+                got == old[k].as_ref().unwrap(),
+                got == new[k].as_ref().unwrap(),
+            );
             assert!(
-                got == old[k].as_ref().unwrap() || got == new[k].as_ref().unwrap(),
-                "{f} is neither the old nor the new complete file ({} bytes)",
+                is_old || is_new,
+                "{f} is neither the old nor the new complete file ({} bytes) after a kill at {kill_at:?}",
                 got.len()
             );
-            saw_old |= got == old[k].as_ref().unwrap();
-            saw_new |= got == new[k].as_ref().unwrap();
+            saw_old += is_old as usize;
+            saw_new += is_new as usize;
+            round_new |= is_new;
         }
+        let temps = temp_files_of(&out, pid);
+        mid_write += !temps.is_empty() as usize;
+        assert!(
+            round_new || !temps.is_empty(),
+            "kill {round} ({kill_at:?}) came before the child's first write"
+        );
         assert_only(&out, &EXPORT_FILES);
         detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
     }
-    eprintln!("kills left old files: {saw_old}, new files: {saw_new} (full export {full_ms} ms)");
+    eprintln!(
+        "{} kills left {saw_old} old and {saw_new} new files; {mid_write} landed inside a write",
+        plan.len()
+    );
+    assert!(
+        saw_old > 0 && saw_new > 0,
+        "the kills did not leave both old and new files: {saw_old} old, {saw_new} new"
+    );
+    assert!(
+        mid_write > 0,
+        "no kill landed inside a write: none of {} left a temp file of the killed export",
+        plan.len()
+    );
 }
 
 fn train(data: &Path, out: &Path, epochs: usize, resume: bool) -> Command {
@@ -328,6 +528,55 @@ fn check_run_folder(out: &Path) -> usize {
     r.state.epochs_completed
 }
 
+/// The `event` of each line appended to `metrics.jsonl` since the tail was made (just
+/// before its child started); a line is taken once it is complete.
+struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+    events: Vec<String>,
+}
+
+impl LogTail {
+    fn new(path: PathBuf) -> Self {
+        let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+        Self {
+            path,
+            offset,
+            partial: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Reads what was appended since the last call; returns the events so far.
+    fn poll(&mut self) -> &[String] {
+        if let Ok(mut f) = std::fs::File::open(&self.path) {
+            f.seek(SeekFrom::Start(self.offset)).unwrap();
+            let n = f.read_to_end(&mut self.partial).unwrap();
+            self.offset += n as u64;
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                let v: serde_json::Value = serde_json::from_slice(&line).unwrap_or_else(|e| {
+                    panic!("metrics.jsonl: {e}: {}", String::from_utf8_lossy(&line))
+                });
+                self.events.push(v["event"].as_str().unwrap().to_string());
+            }
+        }
+        &self.events
+    }
+}
+
+/// Where a kill of `detlab train` lands; each waits for an event of the child.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TrainKill {
+    /// In the epoch after this run's first complete one: at its first logged step.
+    MidEpoch,
+    /// As `last.safetensors` starts being written (its temp file appears, or it changes).
+    LastWrite,
+    /// As `resume.safetensors` starts being written.
+    ResumeWrite,
+}
+
 #[test]
 fn killed_while_training_then_resumed() {
     let dir = tempfile::tempdir().unwrap();
@@ -341,29 +590,91 @@ fn killed_while_training_then_resumed() {
     })
     .unwrap();
     let out = dir.path().join("run");
-    let epochs = 40;
+    // Each kill round ends at most about one epoch after its start (its event comes in the
+    // run's first or second epoch), so six rounds stay well inside twelve epochs.
+    let epochs = 12;
     let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut plan = [
+        TrainKill::MidEpoch,
+        TrainKill::LastWrite,
+        TrainKill::ResumeWrite,
+    ]
+    .repeat(2);
+    plan.shuffle(&mut rng);
     let mut completed = 0;
-    for round in 0..6 {
-        let mut child = train(&data, &out, epochs, round > 0 && completed > 0)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(1500..4000)));
-        let _ = child.kill(); // SIGKILL
-        child.wait().unwrap();
+    let mut mid_write = 0;
+    for (round, &kill_at) in plan.iter().enumerate() {
+        let log = dir.path().join(format!("round{round}.log"));
+        let mut tail = LogTail::new(out.join("metrics.jsonl"));
+        let before: Vec<Option<Stamp>> = ["last.safetensors", "resume.safetensors"]
+            .iter()
+            .map(|f| stamp(&out.join(f)))
+            .collect();
+        let mut child = Running::spawn(
+            train(&data, &out, epochs, completed > 0).stderr(std::fs::File::create(&log).unwrap()),
+        );
+        let pid = child.0.id();
+        let write_began = |k: usize, name: &str| {
+            stamp(&out.join(name)) != before[k]
+                || temp_files_of(&out, pid)
+                    .iter()
+                    .any(|t| t.starts_with(&format!(".{name}.")))
+        };
+        match kill_at {
+            TrainKill::MidEpoch => wait_for(
+                &mut child.0,
+                "a step after a complete epoch",
+                Some(&log),
+                || {
+                    let ev = tail.poll();
+                    ev.iter()
+                        .position(|e| e == "epoch")
+                        .is_some_and(|i| ev[i..].iter().any(|e| e == "step"))
+                },
+            ),
+            TrainKill::LastWrite => wait_for(
+                &mut child.0,
+                "the write of last.safetensors",
+                Some(&log),
+                || write_began(0, "last.safetensors"),
+            ),
+            TrainKill::ResumeWrite => wait_for(
+                &mut child.0,
+                "the write of resume.safetensors",
+                Some(&log),
+                || write_began(1, "resume.safetensors"),
+            ),
+        }
+        kill(&mut child);
+        if !temp_files_of(&out, pid).is_empty() {
+            mid_write += 1;
+        }
         let now = check_run_folder(&out);
         assert!(
             now >= completed,
-            "the resume point went back from {completed} to {now}"
+            "the resume point went back from {completed} to {now} (kill {round}, {kill_at:?})"
         );
+        if kill_at == TrainKill::MidEpoch {
+            assert!(
+                now > completed,
+                "kill {round} came after an epoch of this run, yet the resume point stayed at {now}"
+            );
+        }
         completed = now;
     }
-    assert!(completed > 0, "no epoch completed in six runs");
+    assert!(
+        mid_write > 0,
+        "no kill landed inside a write: none of {} left a temp file of the killed run",
+        plan.len()
+    );
     let o = train(&data, &out, epochs, true).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(check_run_folder(&out), epochs);
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let last = log.lines().last().unwrap();
     assert!(last.contains("\"finished\""), "{last}");
-    eprintln!("resumed after kills; the last kill left {completed} of {epochs} epochs");
+    eprintln!(
+        "resumed after {} kills ({mid_write} inside a write); the last kill left {completed} of {epochs} epochs",
+        plan.len()
+    );
 }

@@ -1,9 +1,13 @@
-//! Parity of `detlab::eval` with pycocotools 2.0.11 on the frozen vectors in
-//! `../shared/coco-vectors/`, plus property tests on synthetic data.
+//! Parity of `detlab::eval` with pycocotools 2.0.11: on the frozen vectors in
+//! `../shared/coco-vectors/` (their expected numbers were produced by pycocotools, see that
+//! folder's README), and against pycocotools run live from the project venv
+//! (`tests/data/pycocotools_eval.py`) for settable parameters and the benchmark's synthetic
+//! set; plus property tests on synthetic data.
 //!
-//! The vector tests skip (with a message) when `../shared` is absent.
+//! Without `../shared` or the venv these tests skip with a message; under `CI=true` they fail.
 
 mod common;
+mod pycocotools;
 
 use detlab::eval::synthetic::{synthetic, SyntheticSpec};
 use detlab::eval::{
@@ -238,129 +242,165 @@ fn summary_text_matches_pycocotools_layout() {
     );
 }
 
-/// Settable parameters against pycocotools 2.0.11 on `random_medium_ties` (answers frozen
-/// from a run of pycocotools with the same parameters): pooled categories (`useCats=0`),
-/// unsorted `maxDets` without 1/10, other IoU thresholds (no .75, so AP75 = -1), other area
-/// ranges (no "medium", so APm = ARm = -1), and image / category subsets.
+/// Settable parameters against pycocotools, run live (`tests/data/pycocotools_eval.py` in
+/// the venv) with the same parameters on `random_medium_ties`: pooled categories
+/// (`useCats=0`), unsorted `maxDets` without 1/10, other IoU thresholds (no .75, so
+/// AP75 = -1), other area ranges (no "medium", so APm = ARm = -1), and image / category
+/// subsets. Each variant is set once as detlab `Params` and once as the `COCOeval.params`
+/// fields pycocotools reads, side by side; the 12 stats and the recall array must agree to
+/// 1e-12, the precision array bit for bit (SHA-256).
 #[test]
 fn custom_params_match_pycocotools() {
     use detlab::eval::AreaRange;
+    use serde_json::json;
     let Some(dir) = vectors_dir() else { return };
-    let gt = CocoGroundTruth::from_path(&dir.join("cases/random_medium_ties.gt.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dets = load_detections(&dir.join("cases/random_medium_ties.dt.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let frozen: [(&str, [f64; 12]); 5] = [
-        (
-            "nocats",
-            [
-                0.26685653076017646,
-                0.6275664967717209,
-                0.11219532367073914,
-                0.28236595136445547,
-                0.28772585834110925,
-                0.24983386054888476,
-                0.09866666666666668,
-                0.3813333333333333,
-                0.3813333333333333,
-                0.3472727272727273,
-                0.3975206611570248,
-                0.3795918367346939,
+    let gt_path = dir.join("cases/random_medium_ties.gt.json");
+    let dt_path = dir.join("cases/random_medium_ties.dt.json");
+    let gt = CocoGroundTruth::from_path(&gt_path).unwrap_or_else(|e| panic!("{e}"));
+    let dets = load_detections(&dt_path).unwrap_or_else(|e| panic!("{e}"));
+    let every_other_image: Vec<i64> = gt.sorted_image_ids().into_iter().step_by(2).collect();
+    let all_but_first_category: Vec<i64> = gt.sorted_category_ids().into_iter().skip(1).collect();
+    let mut variants: Vec<(&str, Params, Value)> = Vec::new();
+    let p = Params::default();
+    variants.push((
+        "nocats",
+        Params {
+            use_cats: false,
+            ..p.clone()
+        },
+        json!({"useCats": 0}),
+    ));
+    variants.push((
+        "maxdets",
+        Params {
+            max_dets: vec![100, 5, 20],
+            ..p.clone()
+        },
+        json!({"maxDets": [100, 5, 20]}),
+    ));
+    variants.push((
+        "iou",
+        Params {
+            iou_thrs: vec![0.3, 0.5, 0.7],
+            ..p.clone()
+        },
+        json!({"iouThrs": [0.3, 0.5, 0.7]}),
+    ));
+    variants.push((
+        "area",
+        Params {
+            area_ranges: vec![
+                AreaRange::new("all", 0.0, 1e10),
+                AreaRange::new("small", 0.0, 2000.0),
+                AreaRange::new("large", 2000.0, 1e10),
             ],
-        ),
-        (
-            "maxdets",
-            [
-                0.22304618146626784,
-                0.5162210543536879,
-                0.11379367316357417,
-                0.24746918263254897,
-                0.24032952057817866,
-                0.21892230047180541,
-                0.33249622552937746,
-                0.33760260850810087,
-                0.33760260850810087,
-                0.33632119514472447,
-                0.3349745956192733,
-                0.3411111111111111,
-            ],
-        ),
-        (
-            "iou",
-            [
-                0.4234634815870233,
-                0.5162210543536879,
-                -1.0,
-                0.47233323332333244,
-                0.4428486990500968,
-                0.392977013818598,
-                0.3791732746334429,
-                0.5829773489471658,
-                0.5829773489471658,
-                0.5905571117335824,
-                0.576869906704989,
-                0.575132275132275,
-            ],
-        ),
-        (
-            "area",
-            [
-                0.22304618146626784,
-                0.5162210543536879,
-                0.11379367316357417,
-                0.2537717506602496,
-                -1.0,
-                0.22177759185570667,
-                0.21940648828328194,
-                0.33760260850810087,
-                0.33760260850810087,
-                0.3445506535947713,
-                -1.0,
-                0.33421415143995786,
-            ],
-        ),
-        (
-            "subset",
-            [
-                0.2290844719243581,
-                0.5218853070255352,
-                0.1579056944155954,
-                0.27086221122112214,
-                0.204776769200412,
-                0.3273252325232523,
-                0.20816659445691704,
-                0.3301492116008245,
-                0.3301492116008245,
-                0.33469696969696966,
-                0.2849840314913844,
-                0.4133333333333333,
-            ],
-        ),
-    ];
-    for (variant, want) in frozen {
-        let mut p = Params::default();
-        match variant {
-            "nocats" => p.use_cats = false,
-            "maxdets" => p.max_dets = vec![100, 5, 20],
-            "iou" => p.iou_thrs = vec![0.3, 0.5, 0.7],
-            "area" => {
-                p.area_ranges = vec![
-                    AreaRange::new("all", 0.0, 1e10),
-                    AreaRange::new("small", 0.0, 2000.0),
-                    AreaRange::new("large", 2000.0, 1e10),
-                ]
-            }
-            _ => {
-                p.img_ids = Some(gt.sorted_image_ids().into_iter().step_by(2).collect());
-                p.cat_ids = Some(gt.sorted_category_ids().into_iter().skip(1).collect());
+            ..p.clone()
+        },
+        json!({
+            "areaRng": [[0.0, 1e10], [0.0, 2000.0], [2000.0, 1e10]],
+            "areaRngLbl": ["all", "small", "large"],
+        }),
+    ));
+    variants.push((
+        "subset",
+        Params {
+            img_ids: Some(every_other_image.clone()),
+            cat_ids: Some(all_but_first_category.clone()),
+            ..p.clone()
+        },
+        json!({"imgIds": every_other_image, "catIds": all_but_first_category}),
+    ));
+    let python_params: Vec<Value> = variants.iter().map(|(_, _, v)| v.clone()).collect();
+    let Some(reference) = pycocotools::evaluate(&gt_path, &dt_path, &python_params) else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for ((variant, params, _), want) in variants.iter().zip(&reference.runs) {
+        let r = evaluate(&gt, &dets, params).unwrap_or_else(|e| panic!("{variant}: {e}"));
+        let d = max_abs_diff(&r.stats, &want.stats);
+        if d > TOL {
+            failures.push(format!(
+                "{variant}: stats differ by {d:e}: got {:?}, pycocotools {:?}",
+                r.stats, want.stats
+            ));
+        }
+        if r.recall.shape().to_vec() != want.recall_shape {
+            failures.push(format!(
+                "{variant}: recall shape {:?}, pycocotools {:?}",
+                r.recall.shape(),
+                want.recall_shape
+            ));
+        } else {
+            let d = max_abs_diff(r.recall.as_slice(), &want.recall);
+            if d > TOL {
+                failures.push(format!("{variant}: recall differs by {d:e}"));
             }
         }
-        let r = evaluate(&gt, &dets, &p).unwrap_or_else(|e| panic!("{variant}: {e}"));
-        let d = max_abs_diff(&r.stats, &want);
+        if precision_sha256(&r) != want.precision_sha256 {
+            failures.push(format!("{variant}: precision SHA-256 differs"));
+        }
+    }
+    eprintln!(
+        "custom parameters: {} variants against pycocotools {}, {} failures",
+        variants.len(),
+        reference.pycocotools,
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The bit-identity half of `benches/eval.rs` (which times detlab against pycocotools on
+/// the 5,000-image synthetic set), at a tenth of its size so that it runs with the tests:
+/// the same generator and seed (ties included: scores have 3 decimals), written to JSON and
+/// read back as the benchmark does, then the 12 stats and the whole recall array compared
+/// bit for bit with pycocotools run live, the precision array by SHA-256, and per-category
+/// AP / AR to 1e-12 (numpy's mean may sum in another order).
+#[test]
+fn synthetic_benchmark_set_is_bit_identical_to_pycocotools() {
+    let spec = SyntheticSpec {
+        n_images: 500,
+        n_gt: 5_000,
+        n_dets: 10_000,
+        ..SyntheticSpec::default()
+    };
+    let (gt, dets) = synthetic(&spec);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let gt_path = tmp.path().join("gt.json");
+    let dt_path = tmp.path().join("dt.json");
+    std::fs::write(&gt_path, gt.to_json()).expect("write gt");
+    std::fs::write(&dt_path, detlab::eval::detections_to_json(&dets)).expect("write dt");
+    let Some(reference) = pycocotools::evaluate(&gt_path, &dt_path, &[]) else {
+        return;
+    };
+    let want = &reference.runs[0];
+    let r = evaluate_files(&gt_path, &dt_path);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&r.stats),
+        bits(&want.stats),
+        "12 stats not bit-identical to pycocotools {}: detlab {:?}, pycocotools {:?}",
+        reference.pycocotools,
+        r.stats,
+        want.stats
+    );
+    assert_eq!(r.recall.shape().to_vec(), want.recall_shape);
+    assert!(
+        bits(r.recall.as_slice()) == bits(&want.recall),
+        "recall not bit-identical; max |diff| {:e}",
+        max_abs_diff(r.recall.as_slice(), &want.recall)
+    );
+    assert_eq!(
+        precision_sha256(&r),
+        want.precision_sha256,
+        "precision array not bit-identical"
+    );
+    assert_eq!(r.per_category.len(), want.per_category.len());
+    for c in &r.per_category {
+        let [ap, ar] = want.per_category[&c.id];
         assert!(
-            d <= TOL,
-            "{variant}: differs by {d:e}: got {:?}, want {want:?}",
-            r.stats
+            (c.ap - ap).abs() <= TOL && (c.ar100 - ar).abs() <= TOL,
+            "category {}: detlab {c:?}, pycocotools AP {ap} AR {ar}",
+            c.id
         );
     }
 }

@@ -1,6 +1,8 @@
 //! libtorch is linked so that the binary runs without LD_LIBRARY_PATH and keeps
 //! libtorch_cuda.so (so a GPU is seen when present).
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -20,7 +22,7 @@ fn cuda_query_and_cpu_tensor_work() {
 fn binary_links_libtorch_cuda_and_finds_its_libraries() {
     let exe = env!("CARGO_BIN_EXE_detlab");
     let Ok(out) = Command::new("ldd").arg(exe).output() else {
-        eprintln!("SKIP: ldd is not available");
+        common::missing("ldd is not available");
         return;
     };
     let text = String::from_utf8_lossy(&out.stdout);

@@ -1,8 +1,11 @@
 //! `detlab predict` and `detlab eval --model` end to end: a demo dataset, a fresh Lite0
 //! model file at 128 px, JSON / COCO results / VOC outputs; and the whole import → load →
-//! predict path reproducing the reference D0 detections (needs ../shared).
+//! predict path reproducing the reference D0 detections, and the shipped model's scores on
+//! cola-sprite/val checked against its card and against pycocotools (needs ../shared and,
+//! for pycocotools, the venv).
 
 mod common;
+mod pycocotools;
 
 use common::{detlab, shared_dir, text};
 
@@ -325,30 +328,118 @@ fn imported_d0_model_reproduces_reference_detections() {
 }
 
 /// The shipped model is the default of `eval` and scores on `cola-sprite/val` what its
-/// model card (models/README.md) says.
+/// model card (models/README.md) says; and pycocotools scores the same detections the same.
+///
+/// The card's AP / AP50 were written from this very command, so that half is a regression
+/// guard (it notices when the model file, the inference pipeline or the evaluator moves the
+/// numbers), not an independent check of the evaluator. The independent half: the same
+/// model's detections on the same images, written as a COCO results file by `predict --gt`
+/// against the `export coco` of the same labels, are scored by `detlab eval --gt --dt` and by
+/// pycocotools run live from the venv (`tests/data/pycocotools_eval.py`) on the same two
+/// files: the 12 stats and per-category AP / AR must agree to 1e-12. The stats of
+/// `eval --data` (the card's numbers) must equal those of `eval --gt --dt` too, so the
+/// pycocotools check covers the numbers the card quotes.
 #[test]
 fn the_shipped_model_scores_what_its_card_says() {
     let Some(shared) = shared_dir() else { return };
     let d = shared.join("datasets/cola-sprite");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
-        .args(["eval", "--json", "--threads", "1", "--data"])
-        .arg(d.join("val"))
-        .arg("--labels")
-        .arg(d.join("annotations"))
-        .env_remove("DETLAB_MODEL")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
+            .args(args)
+            .env_remove("DETLAB_MODEL")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "detlab {args:?}: {}", text(&o));
+        o
+    };
+    let (val, labels) = (s(&d.join("val")), s(&d.join("annotations")));
+    let o = run(&[
+        "eval",
+        "--json",
+        "--threads",
+        "1",
+        "--data",
+        &val,
+        "--labels",
+        &labels,
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (ap, ap50) = (
-        v["stats"][0].as_f64().unwrap(),
-        v["stats"][1].as_f64().unwrap(),
-    );
+    let stats = |v: &serde_json::Value| -> Vec<f64> {
+        v["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let card = stats(&v);
+    // Regression guard: the card's own numbers (models/README.md).
+    let (ap, ap50) = (card[0], card[1]);
     assert!(
         (ap - 0.662).abs() < 0.002,
         "AP {ap} (card: 0.662) — {}",
         s(&d)
     );
     assert!((ap50 - 0.965).abs() < 0.002, "AP50 {ap50} (card: 0.965)");
+
+    // Independent: pycocotools on the same detections.
+    let tmp = tempfile::tempdir().unwrap();
+    let coco = tmp.path().join("coco");
+    run(&[
+        "export",
+        "coco",
+        "--images",
+        &val,
+        "--labels",
+        &labels,
+        "--out",
+        &s(&coco),
+    ]);
+    let gt = coco.join("instances_train.json");
+    let results = tmp.path().join("results.json");
+    run(&[
+        "predict",
+        "--images",
+        &val,
+        "--gt",
+        &s(&gt),
+        "--out",
+        &s(&results),
+        "--threads",
+        "1",
+    ]);
+    let o = run(&["eval", "--json", "--gt", &s(&gt), "--dt", &s(&results)]);
+    let ours: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        stats(&ours),
+        card,
+        "eval --gt --dt on predict's results differs from eval --data"
+    );
+    let Some(reference) = pycocotools::evaluate(&gt, &results, &[]) else {
+        return;
+    };
+    let want = &reference.runs[0];
+    let diff = pycocotools::max_abs_diff(&stats(&ours), &want.stats);
+    assert!(
+        diff <= 1e-12,
+        "12 stats differ from pycocotools {} by {diff:e}: detlab {:?}, pycocotools {:?}",
+        reference.pycocotools,
+        stats(&ours),
+        want.stats
+    );
+    let per = ours["per_category"].as_object().unwrap();
+    assert_eq!(per.len(), want.per_category.len(), "{per:?}");
+    for (id, [ap, ar]) in &want.per_category {
+        let c = &per[&id.to_string()];
+        let (our_ap, our_ar) = (c["ap"].as_f64().unwrap(), c["ar100"].as_f64().unwrap());
+        assert!(
+            (our_ap - ap).abs() <= 1e-12 && (our_ar - ar).abs() <= 1e-12,
+            "category {id}: detlab AP {our_ap} AR {our_ar}, pycocotools AP {ap} AR {ar}"
+        );
+    }
+    eprintln!(
+        "cola-sprite/val: AP {ap} AP50 {ap50}; the same detections in pycocotools {} agree to {diff:e}",
+        reference.pycocotools
+    );
 }

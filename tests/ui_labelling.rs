@@ -1,17 +1,18 @@
 //! The real app driven by egui_kittest: drawing, editing, keyboard, autosave, errors and
 //! the Export dialog, on a generated demo folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use detlab::app::image_loader::ImageSlot;
 use detlab::app::settings::Settings;
-use detlab::app::{DetlabApp, Fit};
-use detlab::cli::GuiArgs;
+use detlab::app::{AppOptions, Fit};
+use detlab::desktop::DetlabApp;
 use detlab::formats::voc;
 use detlab::geometry::BoxXyxy;
+use egui::accesskit::Role;
 use egui::{Key, Modifiers, Pos2};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, Queryable};
 use egui_kittest::Harness;
 
 struct Fixture {
@@ -54,7 +55,7 @@ fn harness(f: &Fixture, single_class: bool) -> Harness<'static, DetlabApp> {
         .build_eframe(move |cc| {
             let mut app = DetlabApp::new(
                 &cc.egui_ctx,
-                GuiArgs {
+                AppOptions {
                     dir: Some(images),
                     screenshot: None,
                     model: None,
@@ -169,6 +170,67 @@ fn drawing_gives_image_pixel_coordinates_at_several_zoom_levels() {
         let tol = 1.0 / zoom as f64 + 0.5;
         for (got, want) in [(b.x1, 40.0), (b.y1, 50.0), (b.x2, 90.0), (b.y2, 110.0)] {
             assert!((got - want).abs() <= tol, "zoom {zoom}: {b:?}");
+        }
+    }
+}
+
+/// Where the image is on screen, found in the rendered frame (not from the app's view
+/// transform): the bounding rectangle of the magenta pixels, in points.
+fn magenta_rect(h: &mut Harness<'static, DetlabApp>) -> egui::Rect {
+    let frame = h.render().expect("render the frame");
+    let (mut min, mut max) = ((u32::MAX, u32::MAX), (0, 0));
+    for (x, y, p) in frame.enumerate_pixels() {
+        if p[0] > 200 && p[1] < 80 && p[2] > 200 {
+            min = (min.0.min(x), min.1.min(y));
+            max = (max.0.max(x), max.1.max(y));
+        }
+    }
+    assert!(min.0 <= max.0, "no magenta pixel on screen");
+    let ppp = h.ctx.pixels_per_point();
+    egui::Rect::from_min_max(
+        egui::pos2(min.0 as f32, min.1 as f32) / ppp,
+        egui::pos2(max.0 as f32 + 1.0, max.1 as f32 + 1.0) / ppp,
+    )
+}
+
+/// The drawing path checked against an independent view: a plain magenta image is found
+/// in the rendered frame, and a drag at screen points computed from that rectangle alone
+/// must give the expected image-pixel box — so a view-transform bug that both the canvas
+/// and the tests' `screen()` share cannot cancel out.
+#[test]
+fn drawing_lands_where_the_image_is_rendered() {
+    let f = fixture(1);
+    image::RgbImage::from_pixel(320, 240, image::Rgb([255, 0, 255]))
+        .save(f.images.join("shelf_0001.jpg"))
+        .unwrap();
+    let mut h = harness(&f, true);
+    for zoom in [None, Some(1.5f32)] {
+        if let Some(zoom) = zoom {
+            h.state_mut().state.view.fit = Fit::Manual;
+            h.state_mut().state.view.zoom = zoom;
+            h.state_mut().state.view.pan = egui::vec2(10.0, 5.0);
+            h.run_steps(2);
+        }
+        let shown = magenta_rect(&mut h);
+        let scale = shown.width() / 320.0;
+        assert!(
+            (shown.height() / 240.0 - scale).abs() < 0.02,
+            "the image keeps its aspect ratio: {shown:?}"
+        );
+        let at = |x: f32, y: f32| shown.min + egui::vec2(x, y) * scale;
+        let before = boxes(&h).len();
+        h.key_press(Key::W);
+        h.run_steps(1);
+        drag(&mut h, at(40.0, 30.0), at(120.0, 100.0));
+        let all = boxes(&h);
+        assert_eq!(all.len(), before + 1, "zoom {zoom:?}");
+        let b = all.last().unwrap().1;
+        let tol = 1.0 / scale as f64 + 1.0;
+        for (got, want) in [(b.x1, 40.0), (b.y1, 30.0), (b.x2, 120.0), (b.y2, 100.0)] {
+            assert!(
+                (got - want).abs() <= tol,
+                "zoom {zoom:?}: {b:?} on {shown:?}"
+            );
         }
     }
 }
@@ -366,8 +428,38 @@ fn label_picker_takes_a_typed_class() {
         h.state().state.pending_label.is_some(),
         "the label picker opens"
     );
-    h.state_mut().state.pending_label.as_mut().unwrap().text = "Pepsi".into();
+    // The box stays drawn while the picker is open, and the picker opens beside it.
+    let (top_left, bottom_right) = (screen(&h, 10.0, 10.0), screen(&h, 50.0, 50.0));
+    let frame = h.render().expect("render the frame");
+    let edge = frame.get_pixel(
+        top_left.x as u32 + 1,
+        ((top_left.y + bottom_right.y) / 2.0) as u32,
+    );
+    assert!(
+        edge[1] > 200 && edge[0] < 80 && edge[2] < 80,
+        "the pending box is drawn: {edge:?}"
+    );
+    // The rightmost text field (the file list's filter is on the left).
+    let field = h
+        .get_all_by_role(Role::TextInput)
+        .map(|n| n.rect())
+        .max_by(|a, b| a.left().total_cmp(&b.left()))
+        .unwrap();
+    assert!(
+        field.left() > bottom_right.x && field.left() < bottom_right.x + 120.0,
+        "the picker is right of the box: {field:?}, box ends at {bottom_right:?}"
+    );
+    assert!(
+        (field.top() - top_left.y).abs() < 80.0,
+        "{field:?} vs {top_left:?}"
+    );
+    // Typed as a user types: text events to the field the picker focuses.
+    h.event(egui::Event::Text("Pepsi".into()));
     h.run_steps(1);
+    assert_eq!(
+        h.state().state.pending_label.as_ref().unwrap().text,
+        "Pepsi"
+    );
     h.key_press(Key::Enter);
     h.run_steps(2);
     assert_eq!(
@@ -393,13 +485,20 @@ fn broken_xml_is_shown_and_never_overwritten() {
     );
     // Edits are refused on the canvas, Space does not save, and leaving keeps the file.
     draw_box(&mut h, [10.0, 10.0, 60.0, 60.0]);
+    assert!(boxes(&h).is_empty(), "the canvas refused the box");
     h.key_press(Key::Space);
     h.run_steps(1);
+    assert!(!h.state().state.doc.as_ref().unwrap().annotation.verified);
     h.state_mut().state.error = None;
     h.key_press(Key::D);
-    h.run_steps(2);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
     h.key_press(Key::A);
-    h.run_steps(2);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    // Every write asked for is on disk now (the label thread's barrier, then the other
+    // writers), so an unchanged file means no write was made.
+    h.state_mut().state.finish_writes();
     assert_eq!(std::fs::read(xml(&f, 1)).unwrap(), broken);
 }
 
@@ -429,5 +528,65 @@ fn export_dialog_writes_coco() {
         1,
         "the drawn box was saved before the export"
     );
-    assert!(Path::new(&out.join("labels.txt")).is_file());
+    let order = std::fs::read_to_string(out.join("labels.txt")).unwrap();
+    let categories: Vec<&str> = train.categories.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(order.lines().collect::<Vec<_>>(), categories, "{order}");
+    assert_eq!(categories[..3], ["Cola", "Sprite", "Fanta"]);
+}
+
+/// Where no native file dialog can open (no portal, no zenity: forced here with
+/// `DETLAB_BUILTIN_DIALOG`), File → Open Dir… shows detlab's own dialog, and a folder
+/// chosen in it opens.
+#[test]
+fn open_dir_falls_back_to_the_builtin_dialog() {
+    std::env::set_var("DETLAB_BUILTIN_DIALOG", "1");
+    let f = fixture(2);
+    let settings = f.settings.clone();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_eframe(move |cc| {
+            DetlabApp::new(
+                &cc.egui_ctx,
+                AppOptions {
+                    no_model: true,
+                    ..AppOptions::default()
+                },
+                settings,
+            )
+        });
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::U);
+    h.run_steps(1);
+    wait_until(&mut h, "the built-in dialog", |app| {
+        app.state.file_browser.is_some()
+    });
+    let note = h.state().state.messages.join("\n");
+    assert!(note.contains("DETLAB_BUILTIN_DIALOG"), "{note}");
+    // Type the folder into the dialog's path field (it shows the working folder) and
+    // press Enter, as a user would; then Open.
+    let cwd = std::env::current_dir()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    h.get(By::new().role(Role::TextInput).value(&cwd)).click();
+    h.run_steps(1);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.event(egui::Event::Text(f.images.to_string_lossy().into_owned()));
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(1);
+    wait_until(&mut h, "the folder listing", |app| {
+        let b = app.state.file_browser.as_ref().unwrap();
+        b.dir == f.images && b.entries.as_ref().is_ok_and(|e| e.is_empty())
+    });
+    h.get_by_label("Open").click();
+    h.run_steps(1);
+    wait_for_image(&mut h);
+    let s = &h.state().state;
+    assert!(s.file_browser.is_none());
+    assert_eq!(s.image_count(), 2);
+    assert_eq!(
+        s.session.as_ref().unwrap().root.canonicalize().unwrap(),
+        f.images.canonicalize().unwrap()
+    );
 }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use detlab::app::image_loader::ImageSlot;
-use detlab::app::DetlabApp;
-use detlab::cli::GuiArgs;
+use detlab::app::AppOptions;
+use detlab::desktop::DetlabApp;
 use egui_kittest::Harness;
 
 fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabApp>) {
@@ -26,7 +26,7 @@ fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabA
         .build_eframe(move |cc| {
             DetlabApp::new(
                 &cc.egui_ctx,
-                GuiArgs {
+                AppOptions {
                     dir: Some(images),
                     screenshot: None,
                     model: None,

@@ -54,15 +54,16 @@ impl ImageLoader {
             Condvar::new(),
         ));
         let (tx, results) = channel();
-        let workers = (0..threads.max(1))
-            .map(|i| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .filter_map(|i| {
                 let queue = queue.clone();
                 let tx: Sender<_> = tx.clone();
                 let ctx = ctx.clone();
                 std::thread::Builder::new()
                     .name(format!("detlab-decode-{i}"))
                     .spawn(move || worker(&queue, &tx, &ctx, max_side))
-                    .expect("spawn decoder thread")
+                    .map_err(|e| eprintln!("cannot start decoder thread {i}: {e}"))
+                    .ok()
             })
             .collect();
         Self {
@@ -83,6 +84,11 @@ impl ImageLoader {
             if urgent {
                 self.bump(path);
             }
+            return;
+        }
+        if self.workers.is_empty() {
+            let failed = ImageSlot::Failed("no image decoder thread could be started".into());
+            self.slots.insert(path.to_path_buf(), (failed, self.tick));
             return;
         }
         self.slots
@@ -209,7 +215,14 @@ fn worker(
                 q = cv.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let result = decode_for_display(&path, max_side);
+        // A panic in a decoder is this image's error; the worker lives on.
+        let result = std::panic::catch_unwind(|| decode_for_display(&path, max_side))
+            .unwrap_or_else(|p| {
+                Err(format!(
+                    "the decoder failed: {}",
+                    crate::task::panic_message(p)
+                ))
+            });
         if tx.send((path, result)).is_err() {
             return;
         }

@@ -1,57 +1,27 @@
 //! Background jobs the UI starts and polls: COCO export, demo generation and native
-//! file dialogs (which block, so they run off the UI thread too).
+//! file dialogs (which block, so they run off the UI thread too), all one-shot
+//! [`Job`]s; and the [`LatestWriter`] service for whole-file writes.
+//!
+//! The app's other background threads are long-lived services that a one-shot task does
+//! not describe; each catches a panic in its work and reports it: the label thread
+//! (`label_io`), the image decoders (`image_loader`), the folder scan (`session`), a
+//! review run (`review::run`) and a training run (`training`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
 
 use crate::export::{export_coco, ExportOptions, ExportSummary};
 
-/// A job running on its own thread that ends with one value.
-pub struct Job<T> {
-    rx: Receiver<T>,
-    /// `(done, total)` for a progress bar.
-    pub progress: Arc<(AtomicUsize, AtomicUsize)>,
-}
+/// A background job of the app: a [`Task`](crate::task::Task) (running, done or failed,
+/// a panic included) that repaints the window when it ends.
+pub type Job<T> = crate::task::Task<T>;
 
-impl<T: Send + 'static> Job<T> {
-    /// Runs `work` on a thread; it may report progress through the shared counters.
-    pub fn spawn(
-        name: &str,
-        ctx: Option<egui::Context>,
-        work: impl FnOnce(&(AtomicUsize, AtomicUsize)) -> T + Send + 'static,
-    ) -> Self {
-        let (tx, rx) = channel();
-        let progress = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
-        let p = progress.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("detlab-{name}"))
-            .spawn(move || {
-                let value = work(&p);
-                let _ = tx.send(value);
-                if let Some(ctx) = ctx {
-                    ctx.request_repaint();
-                }
-            });
-        if let Err(e) = spawned {
-            eprintln!("cannot start {name}: {e}");
-        }
-        Self { rx, progress }
-    }
-
-    /// The result, once the job has finished.
-    pub fn poll(&self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-
-    pub fn fraction(&self) -> f32 {
-        let (done, total) = (&self.progress.0, &self.progress.1);
-        let total = total.load(Ordering::Relaxed);
-        if total == 0 {
-            0.0
-        } else {
-            done.load(Ordering::Relaxed) as f32 / total as f32
+/// Wakes the window (if any) when a job ends.
+pub fn repaint(ctx: Option<egui::Context>) -> impl Fn() + Send + 'static {
+    move || {
+        if let Some(ctx) = &ctx {
+            ctx.request_repaint();
         }
     }
 }
@@ -59,6 +29,9 @@ impl<T: Send + 'static> Job<T> {
 /// Writes whole files (settings, the review log) on a thread of its own, so that the UI
 /// thread never waits on an fsync. Only the newest value waiting for each path is
 /// written: each one replaces the file, so older ones would be overwritten anyway.
+///
+/// A long-lived service with a queue rather than a one-shot [`Job`]: each write's failure
+/// (a panic included) is reported through [`Self::errors`].
 pub struct LatestWriter<T> {
     values: Option<Sender<(PathBuf, T)>>,
     errors: Receiver<String>,
@@ -84,7 +57,12 @@ impl<T: Send + 'static> LatestWriter<T> {
                         }
                     }
                     for (path, value) in batch {
-                        if let Err(e) = save(&value, &path) {
+                        // A panic in `save` is this write's failure; the thread lives on.
+                        let saved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            save(&value, &path)
+                        }))
+                        .unwrap_or_else(|p| Err(crate::task::panic_message(p)));
+                        if let Err(e) = saved {
                             let _ = report.send(e);
                         }
                     }
@@ -136,13 +114,13 @@ pub fn spawn_export(
     after: Receiver<()>,
     ctx: Option<egui::Context>,
 ) -> Job<Result<ExportSummary, String>> {
-    let repaint = ctx.clone();
-    Job::spawn("export", ctx, move |progress| {
+    let wake = ctx.clone();
+    Job::spawn("export", repaint(ctx), move |progress| {
         let _ = after.recv();
         export_coco(&options, &|done, total| {
             progress.0.store(done, Ordering::Relaxed);
             progress.1.store(total, Ordering::Relaxed);
-            if let Some(c) = &repaint {
+            if let Some(c) = &wake {
                 c.request_repaint();
             }
         })
@@ -150,7 +128,7 @@ pub fn spawn_export(
     })
 }
 
-/// What a native dialog is for.
+/// What a file dialog is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PickPurpose {
     OpenFolder,
@@ -161,13 +139,41 @@ pub enum PickPurpose {
     ModelFile,
 }
 
-/// Opens a native folder/file picker on a thread.
+impl PickPurpose {
+    /// The dialog's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::OpenFolder => "Open image folder",
+            Self::OpenFile => "Open image",
+            Self::SaveDir => "Change save folder",
+            Self::ExportFolder => "Export to folder",
+            Self::DemoFolder => "Create the demo dataset in",
+            Self::ModelFile => "Open model",
+        }
+    }
+}
+
+/// What a picker job answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickAnswer {
+    /// The native dialog ran: the chosen path, or `None` when it was cancelled.
+    Native(Option<PathBuf>),
+    /// No native dialog can open on this desktop (the reason): the app shows its own.
+    Unavailable(String),
+}
+
+/// Opens a native folder/file picker on a thread: the desktop's file-chooser portal, or
+/// `zenity` where there is no portal (rfd's own fallback). When neither is there, the
+/// answer says so and the app shows its built-in dialog instead.
 pub fn spawn_picker(
     purpose: PickPurpose,
     start: Option<PathBuf>,
     ctx: Option<egui::Context>,
-) -> Job<(PickPurpose, Option<PathBuf>)> {
-    Job::spawn("dialog", ctx, move |_| {
+) -> Job<(PickPurpose, PickAnswer)> {
+    Job::spawn("dialog", repaint(ctx), move |_| {
+        if let Some(reason) = native_dialog_problem() {
+            return (purpose, PickAnswer::Unavailable(reason));
+        }
         let mut dialog = rfd::FileDialog::new();
         if let Some(dir) = start {
             dialog = dialog.set_directory(dir);
@@ -181,8 +187,41 @@ pub fn spawn_picker(
                 .pick_file(),
             _ => dialog.pick_folder(),
         };
-        (purpose, picked)
+        (purpose, PickAnswer::Native(picked))
     })
+}
+
+/// Why no native dialog can open here, if it cannot: neither a file-chooser portal on
+/// the session bus nor `zenity` on `PATH`, or `DETLAB_BUILTIN_DIALOG` is set.
+pub fn native_dialog_problem() -> Option<String> {
+    if std::env::var_os("DETLAB_BUILTIN_DIALOG").is_some() {
+        return Some("DETLAB_BUILTIN_DIALOG is set".into());
+    }
+    if file_chooser_portal() || program_on_path("zenity") {
+        return None;
+    }
+    Some("this desktop has no file-chooser portal and zenity is not installed".into())
+}
+
+/// Whether the session bus has a desktop portal that implements the file chooser.
+fn file_chooser_portal() -> bool {
+    let check = || -> zbus::Result<()> {
+        let bus = zbus::blocking::Connection::session()?;
+        let properties = zbus::blocking::fdo::PropertiesProxy::builder(&bus)
+            .destination("org.freedesktop.portal.Desktop")?
+            .path("/org/freedesktop/portal/desktop")?
+            .build()?;
+        let interface =
+            zbus::names::InterfaceName::from_static_str("org.freedesktop.portal.FileChooser")?;
+        properties.get(interface, "version")?;
+        Ok(())
+    };
+    check().is_ok()
+}
+
+fn program_on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
 
 #[cfg(test)]

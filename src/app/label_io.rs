@@ -6,6 +6,9 @@
 //! file (CreateML's one JSON per folder, YOLO's `classes.txt`) never race. Background jobs
 //! that read label files themselves (export, training) first wait for a
 //! [`LabelIo::barrier`].
+//!
+//! This is a long-lived service with a queue, not a one-shot [`crate::task::Task`]: a
+//! panic while serving one request is caught and answered as that request's error.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -205,7 +208,11 @@ fn handle(request: Request) -> Option<LabelReply> {
             save_dir,
             default_format,
         } => {
-            let doc = read_document(&image, save_dir.as_deref(), default_format);
+            let doc = guarded(|| read_document(&image, save_dir.as_deref(), default_format))
+                .unwrap_or_else(|reason| {
+                    let blank = ImageAnnotation::new(String::new(), 0, 0);
+                    Document::failed(image.clone(), blank, default_format, reason)
+                });
             LabelReply::Loaded {
                 ticket,
                 purpose,
@@ -219,13 +226,17 @@ fn handle(request: Request) -> Option<LabelReply> {
             format,
             mut annotation,
             mut classes,
-        } => match write(
-            &image,
-            save_dir.as_deref(),
-            format,
-            &mut annotation,
-            &mut classes,
-        ) {
+        } => match guarded(|| {
+            write(
+                &image,
+                save_dir.as_deref(),
+                format,
+                &mut annotation,
+                &mut classes,
+            )
+        })
+        .and_then(|written| written)
+        {
             Ok(path) => LabelReply::Saved {
                 image,
                 path,
@@ -245,6 +256,17 @@ fn handle(request: Request) -> Option<LabelReply> {
             let _ = done.send(());
             return None;
         }
+    })
+}
+
+/// Runs one request's work; a panic in it (a bug in a reader or writer) becomes that
+/// request's error, so the thread lives on and every request still gets its reply.
+fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|p| {
+        format!(
+            "unexpected failure in the label thread: {}",
+            crate::task::panic_message(p)
+        )
     })
 }
 

@@ -1,7 +1,7 @@
 //! An opened image folder: its images (found in the background) and their label status.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
 
 use crate::dataset::{find_label, load_labels, scan_images, ClassList};
 
@@ -124,8 +124,19 @@ impl Session {
     /// Applies what the scan found since the last call; returns whether anything changed.
     pub fn poll(&mut self) -> bool {
         let mut changed = false;
-        while let Ok(event) = self.events.try_recv() {
-            self.apply(event);
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => self.apply(event),
+                Err(TryRecvError::Empty) => break,
+                // The scan thread ended without `Done` or `Failed`: it panicked.
+                Err(TryRecvError::Disconnected) => {
+                    if !self.scanning {
+                        break;
+                    }
+                    self.scanning = false;
+                    self.scan_error = Some("the folder scan stopped unexpectedly".into());
+                }
+            }
             changed = true;
         }
         changed

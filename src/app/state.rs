@@ -4,8 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
+use super::file_browser::FileBrowser;
 use super::image_loader::ImageLoader;
-use super::jobs::{spawn_export, spawn_picker, Job, LatestWriter, PickPurpose};
+use super::jobs::{
+    repaint, spawn_export, spawn_picker, Job, LatestWriter, PickAnswer, PickPurpose,
+};
 use super::label_io::{LabelIo, LabelReply, LoadPurpose};
 use super::review::Review;
 use super::session::{ImageStatus, Session};
@@ -104,9 +107,11 @@ pub struct AppState {
     pub export_form: Option<ExportForm>,
     pub export_job: Option<Job<Result<ExportSummary, String>>>,
     pub export_result: Option<Result<ExportSummary, String>>,
-    pub picker: Option<Job<(PickPurpose, Option<PathBuf>)>>,
+    pub picker: Option<Job<(PickPurpose, PickAnswer)>>,
+    /// detlab's own file dialog, shown where no native one can open.
+    pub file_browser: Option<FileBrowser>,
     pub demo_job: Option<Job<Result<PathBuf, String>>>,
-    pub trash_job: Option<Job<(PathBuf, Result<(), String>)>>,
+    pub trash_job: Option<Job<Result<PathBuf, String>>>,
     pub page: Page,
     pub review: Review,
     pub training_form: TrainingForm,
@@ -192,6 +197,7 @@ impl AppState {
             export_job: None,
             export_result: None,
             picker: None,
+            file_browser: None,
             demo_job: None,
             trash_job: None,
             page: Page::Label,
@@ -849,9 +855,10 @@ impl AppState {
             return;
         }
         let path = path.to_path_buf();
-        self.trash_job = Some(Job::spawn("trash", self.ctx.clone(), move |_| {
-            let result = trash::delete(&path).map_err(|e| e.to_string());
-            (path, result)
+        self.trash_job = Some(Job::spawn("trash", repaint(self.ctx.clone()), move |_| {
+            trash::delete(&path)
+                .map(|()| path.clone())
+                .map_err(|e| format!("cannot move {} to the trash: {e}", path.display()))
         }));
     }
 
@@ -889,7 +896,7 @@ impl AppState {
 
     /// Opens a native picker (off the UI thread); the answer arrives in `poll_jobs`.
     pub fn pick(&mut self, purpose: PickPurpose) {
-        if self.picker.is_some() {
+        if self.picker.is_some() || self.file_browser.is_some() {
             return;
         }
         let start = self.session.as_ref().map(|s| s.root.clone());
@@ -967,7 +974,7 @@ impl AppState {
             height: 480,
         };
         self.info(format!("creating the demo dataset in {}", folder.display()));
-        self.demo_job = Some(Job::spawn("demo", self.ctx.clone(), move |_| {
+        self.demo_job = Some(Job::spawn("demo", repaint(self.ctx.clone()), move |_| {
             crate::demo::generate(&options)
                 .map(|_| folder)
                 .map_err(|e| e.to_string())
@@ -980,25 +987,26 @@ impl AppState {
         for e in self.settings_writer.errors() {
             self.info(e);
         }
-        if let Some((purpose, picked)) = self.picker.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.picker.as_ref().and_then(Job::result) {
             self.picker = None;
             changed = true;
-            if let Some(path) = picked {
-                match purpose {
-                    PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
-                    PickPurpose::OpenFile => self.open_file(path),
-                    PickPurpose::SaveDir => self.change_save_dir(path),
-                    PickPurpose::ExportFolder => {
-                        if let Some(f) = &mut self.export_form {
-                            f.out_dir = path.to_string_lossy().into_owned();
-                        }
-                    }
-                    PickPurpose::DemoFolder => self.create_demo(path),
-                    PickPurpose::ModelFile => self.load_model(path),
+            match result {
+                Ok((purpose, PickAnswer::Native(Some(path)))) => self.picked(purpose, path),
+                Ok((_, PickAnswer::Native(None))) => {}
+                Ok((purpose, PickAnswer::Unavailable(reason))) => {
+                    self.info(format!(
+                        "no native file dialog ({reason}): using detlab's own"
+                    ));
+                    self.open_file_browser(purpose);
+                }
+                Err(failed) => {
+                    self.fail(format!(
+                        "the file dialog failed ({failed}): using detlab's own"
+                    ));
                 }
             }
         }
-        if let Some(result) = self.export_job.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.export_job.as_ref().and_then(Job::outcome) {
             self.export_job = None;
             changed = true;
             match &result {
@@ -1007,15 +1015,15 @@ impl AppState {
             }
             self.export_result = Some(result);
         }
-        if let Some((path, result)) = self.trash_job.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.trash_job.as_ref().and_then(Job::outcome) {
             self.trash_job = None;
             changed = true;
             match result {
-                Ok(()) => self.image_trashed(&path),
-                Err(e) => self.fail(format!("cannot move {} to the trash: {e}", path.display())),
+                Ok(path) => self.image_trashed(&path),
+                Err(e) => self.fail(e),
             }
         }
-        if let Some(result) = self.demo_job.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.demo_job.as_ref().and_then(Job::outcome) {
             self.demo_job = None;
             changed = true;
             match result {
@@ -1024,6 +1032,33 @@ impl AppState {
             }
         }
         changed
+    }
+
+    /// Shows detlab's own file dialog for `purpose` (where no native one opens).
+    pub fn open_file_browser(&mut self, purpose: PickPurpose) {
+        let start = self
+            .session
+            .as_ref()
+            .map(|s| s.root.clone())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        self.file_browser = Some(FileBrowser::new(purpose, start, self.ctx.clone()));
+    }
+
+    /// What a file dialog answered: the path chosen for `purpose`.
+    pub fn picked(&mut self, purpose: PickPurpose, path: PathBuf) {
+        match purpose {
+            PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
+            PickPurpose::OpenFile => self.open_file(path),
+            PickPurpose::SaveDir => self.change_save_dir(path),
+            PickPurpose::ExportFolder => {
+                if let Some(f) = &mut self.export_form {
+                    f.out_dir = path.to_string_lossy().into_owned();
+                }
+            }
+            PickPurpose::DemoFolder => self.create_demo(path),
+            PickPurpose::ModelFile => self.load_model(path),
+        }
     }
 
     /// Opens the folder of `image` and shows it (Open File, or a dropped image).

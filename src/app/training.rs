@@ -229,16 +229,24 @@ impl TrainingRun {
             .name("detlab-train".into())
             .spawn(move || {
                 let _ = after.recv();
-                let result = run(
-                    &job_form,
-                    images,
-                    labels,
-                    job_out,
-                    resume,
-                    &tx,
-                    &job_cancel,
-                    &ctx,
-                );
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(
+                        &job_form,
+                        images,
+                        labels,
+                        job_out,
+                        resume,
+                        &tx,
+                        &job_cancel,
+                        &ctx,
+                    )
+                }))
+                .unwrap_or_else(|p| {
+                    Err(format!(
+                        "training stopped unexpectedly: {}",
+                        crate::task::panic_message(p)
+                    ))
+                });
                 let _ = tx.send(RunMessage::Ended(result));
                 if let Some(c) = &ctx {
                     c.request_repaint();

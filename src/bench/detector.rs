@@ -16,8 +16,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::detector_flops::efficientdet_macs;
 use super::{time, Report};
-use crate::detector::checkpoint::ModelArch;
-use crate::detector::inference::{
+use detlab::detector::checkpoint::ModelArch;
+use detlab::detector::inference::{
     network_config, predict_files, Detector, DetectorOptions, DeviceChoice, PredictConfig,
 };
 
@@ -71,20 +71,20 @@ fn bench_images(
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cola-sprite/val");
     let dir = opt.images.clone().unwrap_or(shared);
     if dir.is_dir() {
-        let imgs = crate::dataset::scan_images(&dir)?;
+        let imgs = detlab::dataset::scan_images(&dir)?;
         if !imgs.is_empty() {
             return Ok((imgs, None));
         }
     }
     let tmp = tempdir::Dir::new()?;
-    crate::demo::generate(&crate::demo::DemoOptions {
+    detlab::demo::generate(&detlab::demo::DemoOptions {
         out_dir: tmp.path().to_path_buf(),
         images: 8,
         seed: 0,
         width: 640,
         height: 480,
     })?;
-    Ok((crate::dataset::scan_images(tmp.path())?, Some(tmp)))
+    Ok((detlab::dataset::scan_images(tmp.path())?, Some(tmp)))
 }
 
 /// A scratch folder removed on drop (no dev-dependency on `tempfile` here).

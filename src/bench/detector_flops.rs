@@ -5,8 +5,8 @@
 //! Per conv: `MACs = H_out · W_out · C_out · (C_in / groups) · k²`. Feature sizes follow
 //! TF "SAME" stride-2 steps (`⌈f / 2⌉`), as in the network.
 
-use crate::detector::maths::anchors::feature_size;
-use crate::detector::model::EfficientDetConfig;
+use detlab::detector::maths::anchors::feature_size;
+use detlab::detector::model::EfficientDetConfig;
 
 fn conv(h: usize, w: usize, c_in: i64, c_out: i64, k: i64, groups: i64) -> f64 {
     (h * w) as f64 * c_out as f64 * (c_in / groups) as f64 * (k * k) as f64

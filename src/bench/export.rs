@@ -7,9 +7,9 @@ use std::process::Command;
 use rayon::prelude::*;
 
 use super::{time, Report};
-use crate::dataset::{ClassList, ImageAnnotation, LabelBox};
-use crate::export::{export_coco, ExportOptions, Layout, SplitMode};
-use crate::geometry::BoxXyxy;
+use detlab::dataset::{ClassList, ImageAnnotation, LabelBox};
+use detlab::export::{export_coco, ExportOptions, Layout, SplitMode};
+use detlab::geometry::BoxXyxy;
 
 /// The Python reference: what a plain VOC→COCO script does, one file at a time.
 const PYTHON_REFERENCE: &str = r#"
@@ -54,7 +54,7 @@ pub fn write_synthetic_voc(dir: &Path, n: usize) -> std::io::Result<()> {
         }
         let image = dir.join(&name);
         std::fs::write(&image, b"")?;
-        crate::formats::voc::write(&image.with_extension("xml"), &ann, &image)
+        detlab::formats::voc::write(&image.with_extension("xml"), &ann, &image)
             .map_err(std::io::Error::other)
     })
 }

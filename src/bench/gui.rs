@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{time, Report};
-use crate::app::image_loader::{decode_for_display, ImageSlot};
-use crate::app::DetlabApp;
-use crate::cli::GuiArgs;
-use crate::dataset::{ImageAnnotation, LabelBox};
-use crate::geometry::BoxXyxy;
+use detlab::app::image_loader::{decode_for_display, ImageSlot};
+use detlab::app::AppOptions;
+use detlab::dataset::{ImageAnnotation, LabelBox};
+use detlab::desktop::DetlabApp;
+use detlab::geometry::BoxXyxy;
 
 /// GPU texture side assumed for the benchmark (a common wgpu limit).
 const MAX_SIDE: usize = 8192;
@@ -35,7 +35,7 @@ fn input() -> egui::RawInput {
 fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
     let out = ctx.run_ui(input(), |ui| {
         app.state.poll_background(ui.ctx());
-        crate::ui::root(ui, &mut app.state);
+        detlab::ui::root(ui, &mut app.state);
     });
     let mut out = out;
     out.textures_delta.clear();
@@ -45,7 +45,7 @@ fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
 fn new_app(folder: &Path, work: &Path) -> (egui::Context, DetlabApp) {
     let ctx = egui::Context::default();
     ctx.run_ui(input(), |_| {}).textures_delta.clear();
-    let args = GuiArgs {
+    let args = AppOptions {
         dir: Some(folder.to_path_buf()),
         screenshot: None,
         model: None,
@@ -123,15 +123,15 @@ pub fn run() -> anyhow::Result<Report> {
     // 1. A folder of 10,000 images: the first frame must not wait for the scan.
     let big = work.join("big");
     std::fs::create_dir_all(&big)?;
-    let demo = crate::demo::DemoOptions {
+    let demo = detlab::demo::DemoOptions {
         out_dir: work.join("demo"),
         images: 1,
         seed: 0,
         width: 640,
         height: 480,
     };
-    crate::demo::generate(&demo)?;
-    let sample = std::fs::read(demo.out_dir.join(crate::demo::image_name(0)))?;
+    detlab::demo::generate(&demo)?;
+    let sample = std::fs::read(demo.out_dir.join(detlab::demo::image_name(0)))?;
     for i in 0..10_000 {
         std::fs::write(big.join(format!("img_{i:05}.jpg")), &sample)?;
     }
@@ -192,7 +192,7 @@ pub fn run() -> anyhow::Result<Report> {
             BoxXyxy::new(x + 2.0, y + 2.0, x + 70.0, y + 70.0),
         ));
     }
-    crate::formats::voc::write(&crowd.join("shelf.xml"), &ann, &image_path)?;
+    detlab::formats::voc::write(&crowd.join("shelf.xml"), &ann, &image_path)?;
     let (ctx, mut app) = new_app(&crowd, &work);
     wait(&ctx, &mut app, "the crowded image", |a| shown(a, 0))?;
     if let Some(doc) = &mut app.state.doc {

@@ -7,13 +7,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{time, Report};
-use crate::detector::maths::box_coding::XyxyF32;
-use crate::detector::maths::letterbox::Letterbox;
-use crate::detector::maths::postprocess::{to_original, Candidates, SelectConfig, ShapeError};
-use crate::review::{CachedPrediction, CandidateCache, ImageStamp, ModelId};
+use detlab::detector::maths::box_coding::XyxyF32;
+use detlab::detector::maths::letterbox::Letterbox;
+use detlab::detector::maths::postprocess::{to_original, Candidates, SelectConfig, ShapeError};
+use detlab::review::{CachedPrediction, CandidateCache, ImageStamp, ModelId};
 
 /// Candidates per image in the benchmark.
 pub const CANDIDATES: usize = 20_000;
+/// Object centres of the "few objects" rows (the cap of 100 is never reached).
+const FEW_CENTRES: usize = 10;
 /// Timed runs per setting (the median is reported).
 pub const RUNS: usize = 50;
 const INPUT: f32 = 512.0;
@@ -22,12 +24,21 @@ const INPUT: f32 = 512.0;
 /// 400 object centres with jittered boxes around each (so NMS has real work), scores
 /// uniform in (0.01, 1), sorted.
 pub fn synthetic_candidates(n: usize, letterbox: &Letterbox) -> Result<Candidates, ShapeError> {
+    candidates_around(n, 400, letterbox)
+}
+
+/// As [`synthetic_candidates`], around `centres` object centres.
+fn candidates_around(
+    n: usize,
+    centres: usize,
+    letterbox: &Letterbox,
+) -> Result<Candidates, ShapeError> {
     let (rw, rh) = (
         letterbox.resized_width as f32,
         letterbox.resized_height as f32,
     );
     let mut rng = ChaCha8Rng::seed_from_u64(0x5EED);
-    let centres: Vec<(f32, f32, f32, f32)> = (0..400)
+    let centres: Vec<(f32, f32, f32, f32)> = (0..centres)
         .map(|_| {
             (
                 rng.random_range(20.0..rw - 20.0),
@@ -101,13 +112,37 @@ pub fn run() -> anyhow::Result<Report> {
         );
     }
 
+    // Few objects: the cap of 100 is never reached, so NMS visits every candidate (the
+    // slow case at the app's settings; formerly a timed assertion in postprocess/tests.rs).
+    let few = candidates_around(CANDIDATES, FEW_CENTRES, &letterbox)?;
+    for class_agnostic in [false, true] {
+        let cfg = SelectConfig {
+            class_agnostic,
+            ..SelectConfig::default()
+        };
+        let (ms, kept) = time_select(&few, &letterbox, &cfg);
+        report.row(
+            format!(
+                "{FEW_CENTRES} centres, score 0.05 IoU 0.5 {} cap 100 ({kept} kept, every \
+                 candidate visited)",
+                if class_agnostic {
+                    "agnostic"
+                } else {
+                    "per-class"
+                },
+            ),
+            ms,
+            "ms",
+        );
+    }
+
     let dir = std::env::temp_dir().join(format!("detlab-bench-review-{}", std::process::id()));
     let result = time_cache_load(&dir, candidates, letterbox, &mut report);
     let _ = std::fs::remove_dir_all(&dir);
     result?;
     report.notes.push(format!(
-        "Synthetic candidates: {CANDIDATES} boxes around 400 centres on the 512×288 image part of a \
-         512 input (a 1920×1080 photo), 2 classes."
+        "Synthetic candidates: {CANDIDATES} boxes around 400 centres (or {FEW_CENTRES}) on the \
+         512×288 image part of a 512 input (a 1920×1080 photo), 2 classes."
     ));
     Ok(report)
 }

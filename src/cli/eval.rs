@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::predict::{category_ids, predict_with_progress, xywh, DetectArgs};
-use crate::dataset::{load_labels, scan_images};
-use crate::eval::{
+use detlab::dataset::{load_labels, scan_images};
+use detlab::eval::{
     evaluate, load_detections, retain_known_categories, CocoGroundTruth, Detection, EvalResult,
     GtAnnotation, GtCategory, GtImage, Params, STAT_NAMES,
 };
@@ -146,7 +146,7 @@ fn labelled_folder_gt(
     labels_dir: Option<&Path>,
     classes: &[String],
 ) -> anyhow::Result<(CocoGroundTruth, Vec<(PathBuf, i64)>)> {
-    let mut names = crate::dataset::ClassList::from_names(classes.iter().cloned());
+    let mut names = detlab::dataset::ClassList::from_names(classes.iter().cloned());
     let mut images = Vec::new();
     let mut gt_images = Vec::new();
     let mut annotations = Vec::new();

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::detector::checkpoint::import::{
+use detlab::detector::checkpoint::import::{
     first_non_finite, import_tensors, provisional_expected_keys,
 };
-use crate::detector::checkpoint::keymap::normalize_names;
-use crate::detector::checkpoint::{read_checkpoint, ImportOptions, ModelArch, ModelMeta};
+use detlab::detector::checkpoint::keymap::normalize_names;
+use detlab::detector::checkpoint::{read_checkpoint, ImportOptions, ModelArch, ModelMeta};
 
 /// Import PyTorch EfficientDet weights (Zylo117 names, or a lukemelas EfficientNet backbone).
 #[derive(clap::Args, Debug)]
@@ -40,10 +40,10 @@ pub struct ImportWeightsArgs {
 
 /// The exact `(name, shape)` list of the model for `arch` with `num_classes` classes: the
 /// model is built in a CPU `tch::nn::VarStore` and its variables listed
-/// ([`crate::detector::inference::expected_keys`]). `None` only if the network cannot be
+/// ([`detlab::detector::inference::expected_keys`]). `None` only if the network cannot be
 /// built, in which case the command falls back to [`provisional_expected_keys`].
 fn model_expected_keys(arch: ModelArch, num_classes: usize) -> Option<Vec<(String, Vec<i64>)>> {
-    crate::detector::inference::expected_keys(arch, num_classes).ok()
+    detlab::detector::inference::expected_keys(arch, num_classes).ok()
 }
 
 /// Runs the command.

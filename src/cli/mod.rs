@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use detlab::app::AppOptions;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,12 +67,23 @@ pub struct GuiArgs {
     pub no_model: bool,
 }
 
+impl From<GuiArgs> for AppOptions {
+    fn from(a: GuiArgs) -> Self {
+        Self {
+            dir: a.dir,
+            screenshot: a.screenshot,
+            model: a.model,
+            no_model: a.no_model,
+        }
+    }
+}
+
 /// Parses the arguments and runs the subcommand; errors are printed, never panicked.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
-        None => crate::app::run_gui(GuiArgs::default()),
-        Some(Command::Gui(args)) => crate::app::run_gui(args),
+        None => detlab::desktop::run_gui(AppOptions::default()),
+        Some(Command::Gui(args)) => detlab::desktop::run_gui(args.into()),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::Demo(args)) => demo::run(args),

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::dataset::{find_label, is_image_path, scan_images, ImageAnnotation, LabelBox};
-use crate::detector::inference::{
+use detlab::dataset::{find_label, is_image_path, scan_images, ImageAnnotation, LabelBox};
+use detlab::detector::inference::{
     default_model_path, predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction,
     PredictConfig, SHIPPED_MODEL,
 };
-use crate::detector::maths::postprocess::{Detection, SelectConfig};
-use crate::eval::CocoGroundTruth;
+use detlab::detector::maths::postprocess::{Detection, SelectConfig};
+use detlab::eval::CocoGroundTruth;
 
 /// Model and post-processing options shared by `predict` and `eval --model`.
 #[derive(clap::Args, Debug, Clone)]
@@ -354,7 +354,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         }),
     };
     let bytes = serde_json::to_vec_pretty(&doc)?;
-    crate::atomic::write_atomic(&args.out, &bytes)
+    detlab::atomic::write_atomic(&args.out, &bytes)
         .with_context(|| format!("writing {}", args.out.display()))?;
 
     if let Some(targets) = voc_targets {
@@ -435,7 +435,7 @@ fn write_voc(
         .iter()
         .map(|d| LabelBox::new(classes[d.class_id].clone(), d.bbox))
         .collect();
-    crate::formats::voc::write(target, &ann, image)
+    detlab::formats::voc::write(target, &ann, image)
         .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
 }
@@ -443,7 +443,7 @@ fn write_voc(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{GtCategory, GtImage};
+    use detlab::eval::{GtCategory, GtImage};
 
     fn gt() -> CocoGroundTruth {
         let img = |id, f: &str| GtImage {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
-use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
-use crate::detector::train::{
+use detlab::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
+use detlab::detector::train::data::{load_dataset, DataSource, ValSplit};
+use detlab::detector::train::{
     train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog, OptimizerKind,
     TrainConfig, TrainEvent, TrainJob,
 };
@@ -141,7 +141,7 @@ fn format_ratios(ratios: &[(f64, f64)]) -> String {
 
 /// Runs `detlab train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let arch: crate::detector::checkpoint::ModelArch =
+    let arch: detlab::detector::checkpoint::ModelArch =
         args.model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let (scale_min, scale_max) = parse_pair(&args.scale_jitter).context("--scale-jitter")?;
     let mut config = TrainConfig {

@@ -111,8 +111,24 @@ mod tests {
 
     #[test]
     fn unknown_class_is_an_error() {
+        use crate::eval::InputKind;
+        // A label of class 2 (category 3) with only two names: the ground truth is refused.
         let images = vec![(vec![(BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 2)], Vec::new())];
-        assert!(evaluate_images(&images, &names()).is_err());
+        let err = evaluate_images(&images, &names()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                EvalError::InvalidRecord {
+                    kind: InputKind::GroundTruth,
+                    section: "annotations",
+                    index: 0,
+                    id: Some(1),
+                    reason,
+                } if reason == "category_id 3 is not among the categories"
+            ),
+            "{err}"
+        );
+        // A detection of class 9 (category 10): the detections are refused.
         let images = vec![(
             Vec::new(),
             vec![Detection {
@@ -121,6 +137,19 @@ mod tests {
                 class_id: 9,
             }],
         )];
-        assert!(evaluate_images(&images, &names()).is_err());
+        let err = evaluate_images(&images, &names()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                EvalError::InvalidRecord {
+                    kind: InputKind::Detections,
+                    section: "results",
+                    index: 0,
+                    id: None,
+                    reason,
+                } if reason == "category_id 10 is not a ground-truth category"
+            ),
+            "{err}"
+        );
     }
 }

@@ -157,16 +157,45 @@ mod tests {
 
     #[test]
     fn validate_rejects_bad_params() {
-        let p = Params {
-            max_dets: vec![],
-            ..Params::default()
-        };
-        assert!(p.validate().is_err());
-        let p = Params {
-            iou_thrs: vec![f64::NAN],
-            ..Params::default()
-        };
-        assert!(p.validate().is_err());
+        let mut small_nan = Params::default();
+        small_nan.area_ranges[1].hi = f64::NAN;
+        // Each flaw is reported as invalid parameters, naming that flaw.
+        for (p, reason) in [
+            (
+                Params {
+                    max_dets: vec![],
+                    ..Params::default()
+                },
+                "max_dets is empty (COCOeval needs at least one)",
+            ),
+            (
+                Params {
+                    iou_thrs: vec![0.5, f64::NAN],
+                    ..Params::default()
+                },
+                "IoU threshold NaN is not finite",
+            ),
+            (
+                Params {
+                    iou_thrs: vec![f64::INFINITY],
+                    ..Params::default()
+                },
+                "IoU threshold inf is not finite",
+            ),
+            (
+                Params {
+                    rec_thrs: vec![0.0, f64::NAN],
+                    ..Params::default()
+                },
+                "recall threshold NaN is NaN",
+            ),
+            (small_nan, "area range \"small\" has a NaN bound"),
+        ] {
+            match p.validate() {
+                Err(EvalError::InvalidParams(msg)) => assert_eq!(msg, reason),
+                other => panic!("{reason}: got {other:?}"),
+            }
+        }
         assert!(Params::default().validate().is_ok());
     }
 

@@ -220,8 +220,28 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error() {
-        assert!(parse("{", "a").is_err());
-        assert!(parse("{}", "a").is_err());
-        assert!(parse(r#"[{"image":"a","annotations":[{"label":"x"}]}]"#, "a").is_err());
+        // Each file is refused for its own reason, which the message names.
+        for (text, reason) in [
+            ("{", "EOF while parsing an object at line 1 column 1"),
+            ("{}", "the top level is not a JSON array"),
+            (
+                r#"[{"image":"a","annotations":{}}]"#,
+                "\"annotations\" is not an array",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"coordinates":{}}]}]"#,
+                "annotation 1 has no string \"label\"",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"label":"x"}]}]"#,
+                "annotation 1 has no \"coordinates\"",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"label":"x","coordinates":{"x":1,"y":1,"width":"2","height":2}}]}]"#,
+                "annotation 1 (x): \"width\" is missing or not a number",
+            ),
+        ] {
+            assert_eq!(parse(text, "a").unwrap_err(), reason, "{text}");
+        }
     }
 }

@@ -273,16 +273,19 @@ mod tests {
 
     #[test]
     fn rejects_broken_documents_with_a_position() {
-        for bad in [
-            "<a><b></a>",
-            "<a>",
-            "",
-            "<a>&bomb;</a>",
-            "<a></a><b/>",
-            "text",
+        // Each document fails for its own reason (the message names it), at the byte
+        // offset just past the construct that broke it.
+        for (bad, message, position) in [
+            ("<a><b></a>", "expected `</b>`, but `</a>` was found", 10),
+            ("<a>", "document ends inside <a>", 3),
+            ("", "no root element", 0),
+            ("<a>&bomb;</a>", "unknown entity &bomb;", 9),
+            ("<a></a><b/>", "content after the root element", 11),
+            ("text", "text outside the root element", 4),
         ] {
             let err = XmlElement::parse_document(bad).unwrap_err();
-            assert!(!err.message.is_empty(), "{bad}");
+            assert!(err.message.contains(message), "{bad}: {err}");
+            assert_eq!(err.position, position, "{bad}: {err}");
         }
     }
 

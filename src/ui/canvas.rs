@@ -647,6 +647,15 @@ fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Tran
             }
         }
     }
+    // A box waiting for its label stays drawn while the label picker is open.
+    if let Some(pending) = &state.pending_label {
+        painter.rect_stroke(
+            t.rect(&pending.bbox),
+            0.0,
+            Stroke::new(2.0, Color32::from_rgb(0, 255, 0)),
+            StrokeKind::Inside,
+        );
+    }
     // The box being drawn, and a crosshair in draw mode.
     let drag: Option<Drag> = ui.data(|d| d.get_temp(drag_id()));
     if let Some(p) = ui.input(|i| i.pointer.hover_pos()) {

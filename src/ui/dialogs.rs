@@ -1,9 +1,11 @@
-//! Small modal windows: the label picker, unsaved changes, image deletion, errors.
+//! Small modal windows: the label picker, detlab's own file dialog, unsaved changes,
+//! image deletion, errors.
 
 use crate::app::AppState;
 
 pub fn dialogs(ctx: &egui::Context, state: &mut AppState) {
     label_picker(ctx, state);
+    super::file_browser::file_browser(ctx, state);
     unsaved_prompt(ctx, state);
     confirm_delete(ctx, state);
     if let Some(error) = state.error.clone() {
@@ -25,9 +27,18 @@ fn label_picker(ctx: &egui::Context, state: &mut AppState) {
     };
     let mut accept: Option<String> = None;
     let mut cancel = false;
+    // Next to the box: right of its top-right corner (the window keeps itself on screen).
+    let view = &state.view;
+    let beside = view.origin
+        + egui::vec2(
+            pending.bbox.x2 as f32 * view.zoom + 12.0,
+            pending.bbox.y1 as f32 * view.zoom,
+        );
     egui::Window::new("Label")
         .collapsible(false)
         .resizable(false)
+        .current_pos(beside)
+        .constrain(true)
         .show(ctx, |ui| {
             let edit = ui.add(
                 egui::TextEdit::singleline(&mut pending.text)

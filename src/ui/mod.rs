@@ -5,6 +5,7 @@ pub mod colors;
 mod dialogs;
 mod evaluation_page;
 mod export_dialog;
+mod file_browser;
 mod file_list;
 mod labels_panel;
 mod menu_bar;

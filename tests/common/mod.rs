@@ -5,8 +5,39 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The `../shared` folder beside the checkout (or `$DETLAB_SHARED`), if present.
-/// Tests that need it call this and return early, with a message, when it is `None`.
+/// Whether this is a CI run (`CI=true`, as `.ci/run` is started). There `../shared` and the
+/// venv are installed, so a missing prerequisite is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports a missing prerequisite: under CI it fails the test, naming what is missing;
+/// elsewhere it prints a `SKIP:` line and the caller returns.
+#[track_caller]
+pub fn missing(what: impl std::fmt::Display) {
+    if in_ci() {
+        panic!("CI=true and a prerequisite is missing: {what}");
+    }
+    eprintln!("SKIP: {what}");
+}
+
+/// Unwraps a prerequisite, or reports it as [`missing`] and returns from the test.
+#[macro_export]
+macro_rules! require {
+    ($e:expr, $($what:tt)+) => {
+        match $e {
+            Some(v) => v,
+            None => {
+                common::missing(format!($($what)+));
+                return;
+            }
+        }
+    };
+}
+
+/// The `../shared` folder beside the checkout (or `$DETLAB_SHARED`), if present; when it
+/// is absent this reports it through [`missing`] (a failure under CI).
+#[track_caller]
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("DETLAB_SHARED")
         .map(PathBuf::from)
@@ -14,21 +45,26 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.join("DESIGN.md").exists() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP: ../shared is absent ({}); this test needs it",
+        missing(format!(
+            "../shared is absent ({}); this test needs it",
             dir.display()
-        );
+        ));
         None
     }
 }
 
-/// The Python of the project venv (`$DETLAB_PYTHON`, set by the Makefile), if usable.
+/// The Python of the project venv (`$DETLAB_PYTHON`, set by the Makefile), if usable; when
+/// it is not, this reports it through [`missing`] (a failure under CI).
+#[track_caller]
 pub fn venv_python() -> Option<PathBuf> {
-    let py = std::env::var_os("DETLAB_PYTHON").map(PathBuf::from)?;
+    let Some(py) = std::env::var_os("DETLAB_PYTHON").map(PathBuf::from) else {
+        missing("DETLAB_PYTHON is not set (run the tests through `make test`)");
+        return None;
+    };
     if py.exists() {
         Some(py)
     } else {
-        eprintln!("SKIP: DETLAB_PYTHON={} does not exist", py.display());
+        missing(format!("DETLAB_PYTHON={} does not exist", py.display()));
         None
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Evaluation;
-use crate::app::jobs::Job;
+use crate::app::jobs::{repaint, Job};
 use crate::app::state::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::SelectConfig;
@@ -35,8 +35,10 @@ impl AppState {
         };
         let mut items = self.predicted_and_labelled();
         items.retain(|(_, _, labels)| !labels.is_empty());
-        self.review.disagreement_job =
-            Some(Job::spawn("disagreements", self.ctx.clone(), move |_| {
+        self.review.disagreement_job = Some(Job::spawn(
+            "disagreements",
+            repaint(self.ctx.clone()),
+            move |_| {
                 let settings = MatchSettings::default();
                 let mut out: Vec<(PathBuf, ImageDisagreement)> = items
                     .into_iter()
@@ -48,7 +50,8 @@ impl AppState {
                     .collect();
                 out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
                 out
-            }));
+            },
+        ));
     }
 
     /// The disagreement list under the chosen filter, most serious first.
@@ -73,25 +76,29 @@ impl AppState {
             max_detections: Some(100),
         };
         let items = self.predicted_and_labelled();
-        self.review.evaluation_job = Some(Job::spawn("evaluate", self.ctx.clone(), move |_| {
-            if items.is_empty() {
-                return Err("no image has both labels and predictions yet: run the model on all images first".into());
-            }
-            let images: Vec<LabelledImage> = items
-                .iter()
-                .map(|(_, pred, labels)| {
-                    let gt = class_boxes(labels, &model.class_names);
-                    (gt, pred.reselect(&select))
+        self.review.evaluation_job = Some(Job::spawn(
+            "evaluate",
+            repaint(self.ctx.clone()),
+            move |_| {
+                if items.is_empty() {
+                    return Err("no image has both labels and predictions yet: run the model on all images first".into());
+                }
+                let images: Vec<LabelledImage> = items
+                    .iter()
+                    .map(|(_, pred, labels)| {
+                        let gt = class_boxes(labels, &model.class_names);
+                        (gt, pred.reselect(&select))
+                    })
+                    .collect();
+                let result = crate::eval::evaluate_images(&images, &model.class_names)
+                    .map_err(|e| e.to_string())?;
+                Ok(Evaluation {
+                    result,
+                    class_names: model.class_names.clone(),
+                    images: images.len(),
                 })
-                .collect();
-            let result = crate::eval::evaluate_images(&images, &model.class_names)
-                .map_err(|e| e.to_string())?;
-            Ok(Evaluation {
-                result,
-                class_names: model.class_names.clone(),
-                images: images.len(),
-            })
-        }));
+            },
+        ));
     }
 }
 

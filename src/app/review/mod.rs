@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::jobs::{Job, LatestWriter};
+use super::jobs::{repaint, Job, LatestWriter};
 use super::state::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
@@ -131,9 +131,11 @@ impl AppState {
             return;
         }
         let from = dir.clone();
-        self.review.log_job = Some(Job::spawn("review-log", self.ctx.clone(), move |_| {
-            ReviewLog::load(&from).map_err(|e| e.to_string())
-        }));
+        self.review.log_job = Some(Job::spawn(
+            "review-log",
+            repaint(self.ctx.clone()),
+            move |_| ReviewLog::load(&from).map_err(|e| e.to_string()),
+        ));
         self.review.log = ReviewLog::default();
         self.review.log_error = None;
         self.review.log_dir = Some(dir);
@@ -148,7 +150,7 @@ impl AppState {
 
     /// Applies the review log read in the background. Returns `true` once it arrived.
     fn poll_review_log(&mut self) -> bool {
-        let Some(result) = self.review.log_job.as_ref().and_then(Job::poll) else {
+        let Some(result) = self.review.log_job.as_ref().and_then(Job::outcome) else {
             return false;
         };
         self.review.log_job = None;
@@ -193,7 +195,7 @@ impl AppState {
             self.ensure_review_log();
             changed |= self.poll_review_log();
         }
-        if let Some(result) = self.review.model_job.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.review.model_job.as_ref().and_then(Job::outcome) {
             self.review.model_job = None;
             changed = true;
             match result {
@@ -219,12 +221,15 @@ impl AppState {
             }
         }
         changed |= self.poll_inference_run();
-        if let Some(found) = self.review.disagreement_job.as_ref().and_then(Job::poll) {
+        if let Some(found) = self.review.disagreement_job.as_ref().and_then(Job::result) {
             self.review.disagreement_job = None;
-            self.review.disagreements = found;
+            match found {
+                Ok(found) => self.review.disagreements = found,
+                Err(failed) => self.info(failed.to_string()),
+            }
             changed = true;
         }
-        if let Some(result) = self.review.evaluation_job.as_ref().and_then(Job::poll) {
+        if let Some(result) = self.review.evaluation_job.as_ref().and_then(Job::outcome) {
             self.review.evaluation_job = None;
             self.review.evaluation = Some(result);
             changed = true;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::app::jobs::Job;
+use crate::app::jobs::{repaint, Job};
 use crate::app::state::AppState;
 use crate::detector::checkpoint::ModelArch;
 use crate::detector::inference::{Detector, DetectorOptions};
@@ -78,7 +78,7 @@ impl AppState {
         // A model chosen explicitly wins over the shipped default.
         self.review.default_requested = true;
         self.review.model_error = None;
-        self.review.model_job = Some(Job::spawn("model", self.ctx.clone(), move |_| {
+        self.review.model_job = Some(Job::spawn("model", repaint(self.ctx.clone()), move |_| {
             load_model(&path)
         }));
     }
@@ -99,7 +99,7 @@ impl AppState {
         let out = PathBuf::from(form.pth.trim()).with_extension("safetensors");
         self.review.default_requested = true;
         self.review.model_error = None;
-        self.review.model_job = Some(Job::spawn("import", self.ctx.clone(), move |_| {
+        self.review.model_job = Some(Job::spawn("import", repaint(self.ctx.clone()), move |_| {
             import_model(&form, &out)
         }));
     }

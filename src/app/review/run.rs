@@ -36,6 +36,18 @@ struct RunItem {
     error: Option<String>,
 }
 
+impl RunItem {
+    /// A failure of the run itself, not of one image.
+    fn failed(error: String) -> Self {
+        Self {
+            image: PathBuf::new(),
+            prediction: None,
+            labels: None,
+            error: Some(error),
+        }
+    }
+}
+
 /// Inference over many images in the background.
 pub struct InferenceRun {
     rx: Receiver<RunItem>,
@@ -102,32 +114,43 @@ impl AppState {
                     }
                     sent
                 };
-                // Images that need the network go in batches the detector runs best (one
-                // image per CPU thread on the CPU engine); cache hits are sent at once.
-                let batch = model
-                    .detector
-                    .lock()
-                    .map_or(1, |det| det.default_batch_size());
-                let mut pending = Vec::with_capacity(batch);
-                let mut images = images.iter().peekable();
-                while let Some(image) = images.next() {
-                    if c.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    match prepare(&cache, &root, save_dir.as_deref(), image, scope) {
-                        Prepared::Done(item) => {
-                            if !send(item) {
+                let work = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // Images that need the network go in batches the detector runs best
+                    // (one image per CPU thread on the CPU engine); cache hits are sent at
+                    // once. A failure of the network ends the run.
+                    let batch = model
+                        .detector
+                        .lock()
+                        .map_or(1, |det| det.default_batch_size());
+                    let mut pending = Vec::with_capacity(batch);
+                    let mut images = images.iter().peekable();
+                    while let Some(image) = images.next() {
+                        if c.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match prepare(&cache, &root, save_dir.as_deref(), image, scope) {
+                            Prepared::Done(item) => {
+                                if !send(item) {
+                                    break;
+                                }
+                            }
+                            Prepared::Predict(p) => pending.push(p),
+                        }
+                        let last = images.peek().is_none();
+                        if pending.len() >= batch || (last && !pending.is_empty()) {
+                            let (items, failed) =
+                                predict_batch(&model, &cache, std::mem::take(&mut pending));
+                            if !items.into_iter().all(send) || failed {
                                 break;
                             }
                         }
-                        Prepared::Predict(p) => pending.push(p),
                     }
-                    if pending.len() >= batch || (images.peek().is_none() && !pending.is_empty()) {
-                        let items = predict_batch(&model, &cache, std::mem::take(&mut pending));
-                        if !items.into_iter().all(send) {
-                            break;
-                        }
-                    }
+                }));
+                if let Err(p) = work {
+                    let reason = crate::task::panic_message(p);
+                    send(RunItem::failed(format!(
+                        "the prediction thread stopped: {reason}"
+                    )));
                 }
                 d.store(total, Ordering::Relaxed);
                 if let Some(ctx) = &ctx {
@@ -251,12 +274,13 @@ fn prepare(
     }
 }
 
-/// Runs the network on `pending` images in one batch and caches each result.
+/// Runs the network on `pending` images in one batch and caches each result; `true` with
+/// them when the network failed (each item then carries the error).
 fn predict_batch(
     model: &LoadedModel,
     cache: &CandidateCache,
     pending: Vec<Pending>,
-) -> Vec<RunItem> {
+) -> (Vec<RunItem>, bool) {
     let cfg = PredictConfig {
         candidate_floor: Some(CANDIDATE_FLOOR),
         top_k: Some(CANDIDATE_TOP_K),
@@ -280,7 +304,7 @@ fn predict_batch(
             for item in &mut items {
                 item.error = Some(format!("{}: {e}", item.image.display()));
             }
-            return items;
+            return (items, true);
         }
     };
     for ((item, (key, stamp)), p) in items.iter_mut().zip(keys).zip(predictions) {
@@ -294,5 +318,5 @@ fn predict_batch(
         }
         item.prediction = Some(Arc::new(cached));
     }
-    items
+    (items, false)
 }

@@ -326,10 +326,13 @@ impl Detector {
             });
         }
         let xs = xs.f_to_device(self.device)?.f_to_kind(self.kind)?;
-        match &self.engine {
+        // libtorch reports errors inside the network's ops (out of memory, a bad kernel)
+        // as panics of tch's infallible calls: they become this call's error.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.engine {
             Some(engine) => Ok(engine.forward(&xs)?),
             None => Ok(tch::no_grad(|| self.net.forward_t(&xs, false))),
-        }
+        }));
+        run.unwrap_or_else(|p| Err(InferenceError::Network(crate::task::panic_message(p))))
     }
 
     /// Pre-NMS candidates of each image of a normalised `[B, 3, S, S]` batch: every anchor

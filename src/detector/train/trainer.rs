@@ -79,13 +79,13 @@ pub enum TrainError {
     Validate(#[from] ValidateError),
     #[error("CUDA was requested but libtorch sees no CUDA device (see `detlab info`)")]
     NoCuda,
-    #[error("out of memory at batch size {batch} and input size {input_size}: lower --batch or --input-size ({detail})")]
+    #[error("out of memory at batch size {batch} and input size {input_size}: lower the batch size or the input size ({detail})")]
     OutOfMemory {
         batch: usize,
         input_size: u32,
         detail: String,
     },
-    #[error("the loss was not finite for {steps} steps in a row (epoch {epoch}, step {step}); the run diverged: lower --lr (now {lr:e}) or check the labels")]
+    #[error("the loss was not finite for {steps} steps in a row (epoch {epoch}, step {step}); the run diverged: lower the learning rate (now {lr:e}) or check the labels")]
     NonFinite {
         steps: usize,
         epoch: usize,
@@ -116,16 +116,6 @@ pub fn resolve_device(choice: DeviceChoice) -> Result<Device, TrainError> {
                 Err(TrainError::NoCuda)
             }
         }
-    }
-}
-
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
     }
 }
 
@@ -461,7 +451,7 @@ fn run(
             progress.global_step += 1;
             match outcome {
                 Err(p) => {
-                    let detail = panic_message(p);
+                    let detail = crate::task::panic_message(p);
                     let lower = detail.to_ascii_lowercase();
                     if lower.contains("out of memory") || lower.contains("can't allocate") {
                         return Err(TrainError::OutOfMemory {

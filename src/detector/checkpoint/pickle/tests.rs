@@ -107,18 +107,54 @@ fn huge_claimed_lengths_are_refused_before_allocating() {
 
 #[test]
 fn malformed_streams_are_errors() {
-    for p in [
-        &b"\x80\x02."[..],       // empty stack at STOP
-        b"\x80\x02h\x05.",       // memo key never stored
-        b"\x80\x02K\x01(\x85.",  // TUPLE1 across a MARK
-        b"\x80\x02K\x01u.",      // SETITEMS without a MARK
-        b"\x80\x02K\x01K\x02s.", // SETITEM on an int
-        b"\x80\x02K\x01)R.",     // calling an int
-        b"\x80\x02\xff.",        // unknown opcode
-        b"\x80\x07N.",           // protocol 7
-        b"\x80\x02NQ.",          // persistent id rejected by the loader
-    ] {
-        assert!(run(p).is_err(), "{p:?}");
+    // Each stream fails for its own reason, at the opcode that breaks it (not, say, at a
+    // truncation the test did not mean).
+    let malformed = |offset: usize, msg: &str| PickleError::Malformed {
+        offset,
+        msg: msg.into(),
+    };
+    let cases: [(&[u8], PickleError); 10] = [
+        // empty stack at STOP
+        (b"\x80\x02.", malformed(2, "stack underflow")),
+        // memo key never stored
+        (
+            b"\x80\x02h\x05.",
+            malformed(2, "memo key 5 was never stored"),
+        ),
+        // TUPLE1 across a MARK
+        (
+            b"\x80\x02K\x01(\x85.",
+            malformed(5, "TUPLE1 needs 1 values on the stack"),
+        ),
+        // SETITEMS without a MARK
+        (b"\x80\x02K\x01u.", malformed(4, "no MARK on the stack")),
+        // SETITEM with nothing under the key and value
+        (b"\x80\x02K\x01K\x02s.", malformed(6, "empty stack")),
+        // SETITEM on an int
+        (
+            b"\x80\x02K\x01K\x02K\x03s.",
+            malformed(8, "SETITEM on a int"),
+        ),
+        // calling an int
+        (b"\x80\x02K\x01)R.", malformed(5, "REDUCE on a int")),
+        // unknown opcode
+        (
+            b"\x80\x02\xff.",
+            PickleError::UnsupportedOpcode {
+                opcode: 0xff,
+                offset: 2,
+            },
+        ),
+        // protocol 7
+        (
+            b"\x80\x07N.",
+            malformed(0, "pickle protocol 7 is newer than 5"),
+        ),
+        // persistent id rejected by the loader (its message is passed on)
+        (b"\x80\x02NQ.", malformed(3, "no storages here")),
+    ];
+    for (p, want) in cases {
+        assert_eq!(run(p).expect_err("a malformed stream"), want, "{p:?}");
     }
 }
 

@@ -212,3 +212,37 @@ fn engine_matches_the_libtorch_network() {
         assert!(engine.forward(&Tensor::zeros([1, 4, 8, 8], OPTS)).is_err());
     }
 }
+
+#[test]
+fn engine_matches_the_libtorch_network_on_every_architecture() {
+    tch::manual_seed(7);
+    // Every variant's layer mix (depths, widths, BiFPN repeats, D6+'s fusion, D7x's extra
+    // level, Lite0's activation), at a 64-px input so the large networks stay quick.
+    let configs = (0..=8u8)
+        .map(|n| (format!("d{n}"), EfficientDetConfig::d(n).unwrap()))
+        .chain([("lite0".to_string(), EfficientDetConfig::lite0())]);
+    for (name, cfg) in configs {
+        let start = std::time::Instant::now();
+        let vs = VarStore::new(Device::Cpu);
+        let mut net = EfficientDet::new(&vs.root(), &cfg, 2).unwrap();
+        randomise(&vs);
+        let x = Tensor::randn([1, 3, 64, 64], OPTS);
+        let want = tch::no_grad(|| net.forward_t(&x, false));
+        tch::no_grad(|| net.fold_batchnorm());
+        let engine = NhwcEfficientDet::new(&net).unwrap();
+        // Threads are covered by the test above; one is enough here.
+        for threads in [1] {
+            let got = engine.forward_threads(&x, threads).unwrap();
+            assert_eq!(got.features.len(), want.features.len(), "{name}");
+            for (level, (a, b)) in got.features.iter().zip(&want.features).enumerate() {
+                let d = rel_diff(a, b);
+                assert!(d < 1e-4, "{name} {threads} threads P{}: {d:e}", level + 3);
+            }
+            let d = rel_diff(&got.regression, &want.regression);
+            assert!(d < 1e-4, "{name} {threads} threads regression: {d:e}");
+            let d = rel_diff(&got.classification, &want.classification);
+            assert!(d < 1e-4, "{name} {threads} threads classification: {d:e}");
+        }
+        eprintln!("{name}: {:.1?}", start.elapsed());
+    }
+}
