@@ -721,15 +721,20 @@ fn small_dataset(images: &Path, n: usize) {
     }
 }
 
-fn export_cli(images: &Path, out: &Path) -> Output {
-    detlab(&[
+/// `detlab export coco --images IMAGES --out OUT`'s arguments.
+fn export_args<'a>(images: &'a Path, out: &'a Path) -> [&'a std::ffi::OsStr; 6] {
+    [
         os("export"),
         os("coco"),
         os("--images"),
         images.as_os_str(),
         os("--out"),
         out.as_os_str(),
-    ])
+    ]
+}
+
+fn export_cli(images: &Path, out: &Path) -> Output {
+    detlab(&export_args(images, out))
 }
 
 #[test]
@@ -801,15 +806,7 @@ fn read_only_output_folder_is_a_clear_error() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("instances_train.json"), b"old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let args = [
-        os("export"),
-        os("coco"),
-        os("--images"),
-        images.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-    ];
-    let o = detlab_bound_by_permissions(&out, &args);
+    let o = detlab_bound_by_permissions(&out, &export_args(&images, &out));
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
     let Some(o) = o else { return };
     let t = text(&o);

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::jobs::{repaint, Job, PickPurpose};
+use super::AppState;
 
 /// One entry of the listed folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,35 @@ impl FileBrowser {
     }
 }
 
+impl AppState {
+    /// Shows detlab's own file dialog for `purpose` (where no native one opens).
+    pub fn open_file_browser(&mut self, purpose: PickPurpose) {
+        let start = self
+            .session
+            .as_ref()
+            .map(|s| s.root.clone())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        self.file_browser = Some(FileBrowser::new(purpose, start, self.ctx.clone()));
+    }
+
+    /// What a file dialog answered: the path chosen for `purpose`.
+    pub fn picked(&mut self, purpose: PickPurpose, path: PathBuf) {
+        match purpose {
+            PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
+            PickPurpose::OpenFile => self.open_file(path),
+            PickPurpose::SaveDir => self.change_save_dir(path),
+            PickPurpose::ExportFolder => {
+                if let Some(f) = &mut self.export_form {
+                    f.out_dir = path.to_string_lossy().into_owned();
+                }
+            }
+            PickPurpose::DemoFolder => self.create_demo(path),
+            PickPurpose::ModelFile => self.load_model(path),
+        }
+    }
+}
+
 /// The folders of `dir` and the files `purpose` can take, folders first, by natural order.
 fn list(dir: &Path, purpose: PickPurpose) -> Result<Vec<BrowserEntry>, String> {
     let read = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -111,8 +141,8 @@ fn list(dir: &Path, purpose: PickPurpose) -> Result<Vec<BrowserEntry>, String> {
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let is_dir = e.path().is_dir();
             let path = e.path();
+            let is_dir = path.is_dir();
             let wanted = match purpose {
                 PickPurpose::OpenFile => crate::dataset::is_image_path(&path),
                 PickPurpose::ModelFile => path.extension().is_some_and(|x| x == "safetensors"),

@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
-use super::file_browser::FileBrowser;
 use super::image_loader::ImageLoader;
 use super::jobs::{
     repaint, spawn_export, spawn_picker, Job, LatestWriter, PickAnswer, PickPurpose,
@@ -109,7 +108,7 @@ pub struct AppState {
     pub export_result: Option<Result<ExportSummary, String>>,
     pub picker: Option<Job<(PickPurpose, PickAnswer)>>,
     /// detlab's own file dialog, shown where no native one can open.
-    pub file_browser: Option<FileBrowser>,
+    pub file_browser: Option<super::file_browser::FileBrowser>,
     pub demo_job: Option<Job<Result<PathBuf, String>>>,
     pub trash_job: Option<Job<Result<PathBuf, String>>>,
     pub page: Page,
@@ -1032,33 +1031,6 @@ impl AppState {
             }
         }
         changed
-    }
-
-    /// Shows detlab's own file dialog for `purpose` (where no native one opens).
-    pub fn open_file_browser(&mut self, purpose: PickPurpose) {
-        let start = self
-            .session
-            .as_ref()
-            .map(|s| s.root.clone())
-            .or_else(|| std::env::current_dir().ok())
-            .unwrap_or_else(|| PathBuf::from("/"));
-        self.file_browser = Some(FileBrowser::new(purpose, start, self.ctx.clone()));
-    }
-
-    /// What a file dialog answered: the path chosen for `purpose`.
-    pub fn picked(&mut self, purpose: PickPurpose, path: PathBuf) {
-        match purpose {
-            PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
-            PickPurpose::OpenFile => self.open_file(path),
-            PickPurpose::SaveDir => self.change_save_dir(path),
-            PickPurpose::ExportFolder => {
-                if let Some(f) = &mut self.export_form {
-                    f.out_dir = path.to_string_lossy().into_owned();
-                }
-            }
-            PickPurpose::DemoFolder => self.create_demo(path),
-            PickPurpose::ModelFile => self.load_model(path),
-        }
     }
 
     /// Opens the folder of `image` and shows it (Open File, or a dropped image).
