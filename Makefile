@@ -14,23 +14,29 @@ TEST_THREADS ?= 2
 
 .PHONY: run test setup build bench lint screenshot fuzz
 
+# Two packages, two builds: the light `detlab` front must be built on its own, without
+# libtorch (see front/Cargo.toml); `detlab-torch` beside it runs networks and the app.
+BUILD = cargo build -p detlab-front $(1) && cargo build $(1)
+
 run: setup
-	cargo run --quiet -- $(ARGS)
+	$(call BUILD,--quiet)
+	"$(CARGO_TARGET_DIR)/debug/detlab" $(ARGS)
 
 test: setup
+	cargo build -p detlab-front
 	cargo test -- --test-threads=$(TEST_THREADS)
 
 setup:
 	@bash scripts/setup.sh
 
 build: setup
-	cargo build
+	$(call BUILD,)
 
 # Every benchmark of BENCHMARKS.md, in release, one after the other.
 BIN = $(CARGO_TARGET_DIR)/release/detlab
 BENCH_DIR = $(DETLAB_HOME)/bench
 bench: setup
-	cargo build --release
+	$(call BUILD,--release)
 	$(BIN) bench export
 	$(BIN) bench gui
 	$(BIN) bench review
@@ -41,6 +47,7 @@ bench: setup
 		--threads 1 --epochs 1 --max-steps 12 --no-val
 	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/d0 --model d0 --from-scratch \
 		--batch 4 --threads 1 --epochs 1 --max-steps 6 --no-val
+	bash scripts/bench_startup.sh $(CARGO_TARGET_DIR)/release
 
 screenshot: build
 	bash scripts/screenshot.sh docs/screenshot.png
@@ -50,6 +57,7 @@ lint: setup
 	cargo clippy --all-targets -- -D warnings
 	cargo check --no-default-features --lib
 	cargo clippy --no-default-features --lib -- -D warnings
+	cargo clippy -p detlab-front -- -D warnings
 
 # Every fuzz target for FUZZ_SECONDS each, one after the other (nightly + cargo-fuzz; see
 # README.md, "Hardening"). The sanitizer build goes to its own target folder.

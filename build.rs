@@ -1,5 +1,6 @@
-//! Links libtorch so that the binary runs without `LD_LIBRARY_PATH` and keeps
-//! `libtorch_cuda.so` (which `--as-needed` would otherwise drop, hiding CUDA).
+//! Links libtorch so that `detlab-torch` runs without `LD_LIBRARY_PATH` and keeps
+//! `libtorch_cuda.so` (which `--as-needed` would otherwise drop, hiding CUDA); the light
+//! `detlab` front links none of it.
 //!
 //! The torch `lib/` folder is found the way torch-sys finds it: `LIBTORCH`, else the
 //! Python of `VIRTUAL_ENV` (or `python3`) with `LIBTORCH_USE_PYTORCH=1`.
@@ -40,11 +41,20 @@ fn main() {
         println!("cargo:warning=detlab: torch lib folder not found; the binary will need LD_LIBRARY_PATH");
         return;
     };
+    // The rpath is harmless where nothing from torch is linked (the light `detlab` front).
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-L{}", lib.display());
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        // Only where a network runs: `detlab-torch` and the integration tests. The front
+        // must not load libtorch at all (see `src/main.rs`).
+        let keep_cuda = [
+            "-Wl,--no-as-needed".to_string(),
+            format!("-L{}", lib.display()),
+            "-ltorch_cuda".to_string(),
+            "-Wl,--as-needed".to_string(),
+        ];
+        for arg in keep_cuda {
+            println!("cargo:rustc-link-arg-bin=detlab-torch={arg}");
+            println!("cargo:rustc-link-arg-tests={arg}");
+        }
     }
 }

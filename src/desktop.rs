@@ -1,14 +1,14 @@
 //! The desktop app on top of every layer: the `eframe::App` that owns the
-//! [`AppState`], polls its background work, applies window events and calls the
-//! [`crate::ui`] root each frame.
+//! [`AppState`], polls its background work, applies window events, calls the
+//! [`crate::ui`] root each frame and applies the commands it returns.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use crate::app::image_loader::ImageLoader;
+use crate::app::saving::CloseAnswer;
 use crate::app::settings::{default_settings_path, Settings};
-use crate::app::state::AfterPrompt;
 use crate::app::{AppOptions, AppState};
 
 /// Memory kept for decoded images on the GPU.
@@ -61,34 +61,15 @@ impl DetlabApp {
 impl eframe::App for DetlabApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let state = &mut self.state;
-        state.poll_background(ctx);
+        state.poll_background();
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
             state.dropped(file.path().to_path_buf());
         }
         if ctx.input(|i| i.viewport().close_requested()) && !state.quit_requested {
-            if state
-                .doc
-                .as_ref()
-                .is_some_and(|d| d.is_dirty() && d.can_save())
-                && !state.settings.autosave
-            {
+            let size = ctx.input(|i| i.viewport().inner_rect.map(|r| [r.width(), r.height()]));
+            if state.close_requested(size) == CloseAnswer::Refuse {
                 ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-                state.unsaved_prompt = Some(AfterPrompt::Quit);
-            } else {
-                state.leave_current_image();
-                state.flush_labels();
-                if !state.unsaved.is_empty() && !state.close_despite_unsaved {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-                    state.close_despite_unsaved = true;
-                    state.fail(format!(
-                        "the labels of {} image(s) could not be saved (see the file list); close again to quit without them",
-                        state.unsaved.len()
-                    ));
-                    return;
-                }
-                state.settings.window_size =
-                    ctx.input(|i| i.viewport().inner_rect.map(|r| [r.width(), r.height()]));
-                state.save_settings();
+                return;
             }
         }
         if state.quit_requested {
@@ -99,7 +80,8 @@ impl eframe::App for DetlabApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        crate::ui::root(ui, &mut self.state);
+        let commands = crate::ui::root(ui, &mut self.state);
+        self.state.apply_all(commands);
         self.frames += 1;
         if let Some(path) = self.screenshot.clone() {
             take_screenshot_and_quit(ui.ctx(), &path, self.frames);

@@ -11,6 +11,7 @@
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod atomic;
+pub mod commands;
 pub mod dataset;
 pub mod demo;
 #[cfg(feature = "gui")]

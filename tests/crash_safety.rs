@@ -347,7 +347,7 @@ fn write_dataset(dir: &Path, n: usize, extra: bool) {
 const EXPORT_FILES: [&str; 3] = ["instances_train.json", "instances_val.json", "labels.txt"];
 
 fn export(images: &Path, out: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_detlab"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_detlab-torch"));
     c.args(["export", "coco", "--val-fraction", "0.2", "--images"])
         .arg(images)
         .arg("--out")
@@ -478,7 +478,7 @@ fn killed_while_exporting_coco() {
 }
 
 fn train(data: &Path, out: &Path, epochs: usize, resume: bool) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_detlab"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_detlab-torch"));
     c.args([
         "train",
         "--model",

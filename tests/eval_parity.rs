@@ -565,7 +565,7 @@ fn cli_eval_prints_summary_json_and_errors() {
     let gt = dir.join("upstream/detectron2_via_fce/gt.json");
     let dt = dir.join("upstream/detectron2_via_fce/dt.json");
     let want = evaluate_files(&gt, &dt);
-    let bin = env!("CARGO_BIN_EXE_detlab");
+    let bin = env!("CARGO_BIN_EXE_detlab-torch");
 
     let out = Command::new(bin)
         .args(["eval", "--gt"])

@@ -789,7 +789,7 @@ fn detlab_bound_by_permissions(read_only: &Path, args: &[&std::ffi::OsStr]) -> O
     Some(
         Command::new("setpriv")
             .args([PERMISSION_OVERRIDES, "--"])
-            .arg(env!("CARGO_BIN_EXE_detlab"))
+            .arg(env!("CARGO_BIN_EXE_detlab-torch"))
             .args(args)
             .output()
             .expect("run detlab under setpriv"),
@@ -841,7 +841,7 @@ fn full_disk_keeps_the_old_output() {
         .arg("-c")
         .arg(r#"trap '' XFSZ; ulimit -f 2 && exec "$@""#)
         .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_detlab"))
+        .arg(env!("CARGO_BIN_EXE_detlab-torch"))
         .args([os("export"), os("coco"), os("--images"), images.as_os_str()])
         .args([os("--out"), out.as_os_str()])
         .output()

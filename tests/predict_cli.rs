@@ -69,7 +69,7 @@ fn predict_and_eval_on_a_demo_dataset() {
     // naming the file, and nothing is written.
     let out = tmp.path().join("pred.json");
     let missing = tmp.path().join("no-such-model.safetensors");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
         .args(["predict", "--images", s(&data), "--out", s(&out)])
         .env("DETLAB_MODEL", &missing)
         .output()
@@ -345,7 +345,7 @@ fn the_shipped_model_scores_what_its_card_says() {
     let d = shared.join("datasets/cola-sprite");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab"))
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
             .args(args)
             .env_remove("DETLAB_MODEL")
             .output()

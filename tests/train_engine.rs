@@ -9,8 +9,8 @@ use std::process::Command;
 
 use detlab::detector::train::data::{Dataset, Sample};
 use detlab::detector::train::{
-    load_trained, train, AugmentConfig, CancelHandle, DeviceChoice, Init, TrainConfig, TrainError,
-    TrainEvent, TrainJob,
+    load_trained, prepare, train, AnchorChoice, AugmentConfig, CancelHandle, DeviceChoice, Init,
+    LossPreset, PrepareError, Setting, TrainConfig, TrainError, TrainEvent, TrainJob, TrainRequest,
 };
 use detlab::geometry::BoxXyxy;
 use image::{Rgb, RgbImage};
@@ -52,15 +52,21 @@ fn one_box_set(dir: &Path, n: usize, size: u32) -> Vec<Sample> {
         .collect()
 }
 
+/// The engine settings these tests were calibrated with: the reference loss, no EMA, no
+/// frozen epochs unless a test asks (the recipe's defaults changed to the official loss,
+/// EMA 0.998 and 2 frozen epochs; these tests check the engine, not the recipe).
 fn base_config(arch: &str, input: u32) -> TrainConfig {
     TrainConfig {
-        arch: arch.into(),
+        arch: arch.parse().unwrap(),
         input_size: input,
         batch_size: 4,
         threads: Some(1),
         device: DeviceChoice::Cpu,
         augment: AugmentConfig::none(),
         warmup_epochs: 0.0,
+        loss: LossPreset::Reference,
+        ema_decay: None,
+        freeze_backbone_epochs: 0,
         ..TrainConfig::default()
     }
 }
@@ -401,7 +407,7 @@ fn mixed_precision_needs_cuda_and_trains_there() {
     if lite0_wheel().is_none() {
         return;
     }
-    let (r, events) = run(&job(DeviceChoice::Cuda));
+    let (r, events) = run(&job(DeviceChoice::Cuda(0)));
     let summary = r.unwrap_or_else(|e| panic!("{e}: {events:?}"));
     let losses = &summary.epoch_losses;
     assert_eq!(losses.len(), 40);
@@ -437,7 +443,7 @@ fn cli_train_smoke_on_the_demo_set() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let run_dir = dir.path().join("run");
-    let exe = env!("CARGO_BIN_EXE_detlab");
+    let exe = env!("CARGO_BIN_EXE_detlab-torch");
     let out = Command::new(exe)
         .args(["demo", "--out"])
         .arg(&data)
@@ -505,4 +511,61 @@ fn cli_train_smoke_on_the_demo_set() {
     assert_eq!(kinds.last().map(String::as_str), Some("finished"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("finished 1 epoch"), "{stdout}");
+}
+
+/// The one preparation of the CLI and the app: the recipe's anchors are fitted to the
+/// boxes, resume needs a resume file, and errors name settings, not flags.
+#[test]
+fn prepare_fits_anchors_and_speaks_of_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 8,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let source = detlab::detector::train::data::DataSource::from_path(&data, None);
+    let request = TrainRequest::new(source, dir.path().join("run"));
+    let prepared = prepare(&request).unwrap();
+    let ratios = prepared.job.config.anchor_ratios.clone().unwrap();
+    assert_eq!(ratios.len(), 3);
+    assert!(prepared.anchors_fitted_to.unwrap() > 0);
+    assert!(dir.path().join("run/metrics.jsonl").is_file());
+    assert_eq!(prepared.job.config.loss, LossPreset::Official);
+
+    let reference = TrainRequest {
+        anchors: AnchorChoice::Reference,
+        ..request.clone()
+    };
+    assert_eq!(prepare(&reference).unwrap().job.config.anchor_ratios, None);
+
+    let resume = TrainRequest {
+        resume: true,
+        out_dir: dir.path().join("empty-run"),
+        ..request.clone()
+    };
+    assert!(matches!(
+        prepare(&resume).unwrap_err(),
+        PrepareError::NothingToResume(_)
+    ));
+
+    let mut bad = request;
+    bad.config.batch_size = 0;
+    let err = prepare(&bad).unwrap_err();
+    assert_eq!(err.setting(), Some(Setting::BatchSize));
+    assert!(!err.to_string().contains("--"), "{err}");
+}
+
+/// A model file that cannot be read is reported as a read error naming the file (it was
+/// once reported as a resume error).
+#[test]
+fn load_trained_names_an_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.safetensors");
+    let err = load_trained(&path, tch::Device::Cpu).unwrap_err();
+    assert!(matches!(err, TrainError::ModelFile(_)), "{err:?}");
+    assert!(err.to_string().contains("missing.safetensors"), "{err}");
 }

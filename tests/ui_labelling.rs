@@ -91,9 +91,9 @@ fn wait_for_image(h: &mut Harness<'static, DetlabApp>) {
         let Some(p) = s.current_path() else {
             return false;
         };
-        s.doc.is_some()
+        s.workspace.doc.is_some()
             && matches!(
-                s.loader.as_ref().and_then(|l| l.get(&p)),
+                s.workspace.loader.as_ref().and_then(|l| l.get(&p)),
                 Some(ImageSlot::Ready { .. })
             )
     });
@@ -102,11 +102,13 @@ fn wait_for_image(h: &mut Harness<'static, DetlabApp>) {
 /// Waits until the label thread has carried out every read and write asked for.
 fn wait_for_labels(h: &mut Harness<'static, DetlabApp>) {
     h.run_steps(1); // the frame that handles the input asks for them
-    wait_until(h, "the label files", |app| !app.state.labels.busy());
+    wait_until(h, "the label files", |app| {
+        !app.state.workspace.labels.busy()
+    });
 }
 
 fn screen(h: &Harness<'static, DetlabApp>, x: f64, y: f64) -> Pos2 {
-    let v = &h.state().state.view;
+    let v = &h.state().state.ui.view;
     v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom)
 }
 
@@ -133,6 +135,7 @@ fn draw_box(h: &mut Harness<'static, DetlabApp>, b: [f64; 4]) {
 fn boxes(h: &Harness<'static, DetlabApp>) -> Vec<(String, BoxXyxy)> {
     h.state()
         .state
+        .workspace
         .doc
         .as_ref()
         .unwrap()
@@ -158,9 +161,9 @@ fn drawing_gives_image_pixel_coordinates_at_several_zoom_levels() {
     );
 
     for zoom in [2.0f32, 0.5] {
-        h.state_mut().state.view.fit = Fit::Manual;
-        h.state_mut().state.view.zoom = zoom;
-        h.state_mut().state.view.pan = egui::vec2(10.0, 5.0);
+        h.state_mut().state.ui.view.fit = Fit::Manual;
+        h.state_mut().state.ui.view.zoom = zoom;
+        h.state_mut().state.ui.view.pan = egui::vec2(10.0, 5.0);
         h.run_steps(2);
         let before = boxes(&h).len();
         draw_box(&mut h, [40.0, 50.0, 90.0, 110.0]);
@@ -206,9 +209,9 @@ fn drawing_lands_where_the_image_is_rendered() {
     let mut h = harness(&f, true);
     for zoom in [None, Some(1.5f32)] {
         if let Some(zoom) = zoom {
-            h.state_mut().state.view.fit = Fit::Manual;
-            h.state_mut().state.view.zoom = zoom;
-            h.state_mut().state.view.pan = egui::vec2(10.0, 5.0);
+            h.state_mut().state.ui.view.fit = Fit::Manual;
+            h.state_mut().state.ui.view.zoom = zoom;
+            h.state_mut().state.ui.view.pan = egui::vec2(10.0, 5.0);
             h.run_steps(2);
         }
         let shown = magenta_rect(&mut h);
@@ -291,13 +294,13 @@ fn autosave_on_d_and_on_file_list_click_and_verify() {
     wait_for_labels(&mut h);
     let saved = voc::read(&xml(&f, 0)).expect("autosaved on d");
     assert_eq!(saved.boxes.len(), 1);
-    assert_eq!(h.state().state.current, Some(1));
+    assert_eq!(h.state().state.workspace.current, Some(1));
     wait_for_image(&mut h);
 
     draw_box(&mut h, [30.0, 30.0, 80.0, 80.0]);
     h.get_by_label("shelf_0004.jpg").click();
     wait_for_labels(&mut h);
-    assert_eq!(h.state().state.current, Some(3));
+    assert_eq!(h.state().state.workspace.current, Some(3));
     assert_eq!(
         voc::read(&xml(&f, 1))
             .expect("autosaved on list click")
@@ -328,24 +331,24 @@ fn a_failed_autosave_keeps_the_labels_until_a_save_succeeds() {
     h.key_press(Key::D);
     wait_for_labels(&mut h);
     wait_for_image(&mut h);
-    assert_eq!(h.state().state.current, Some(1));
+    assert_eq!(h.state().state.workspace.current, Some(1));
     let error = h.state().state.error.clone().unwrap_or_default();
     assert!(error.starts_with("not saved"), "{error}");
-    assert_eq!(h.state().state.unsaved.len(), 1);
+    assert_eq!(h.state().state.workspace.unsaved.len(), 1);
 
     // Back on the image: its box is there, still to be saved; no read replaced it.
     h.key_press(Key::A);
     wait_for_labels(&mut h);
     wait_for_image(&mut h);
     assert_eq!(boxes(&h).len(), 1);
-    assert!(h.state().state.doc.as_ref().unwrap().is_dirty());
+    assert!(h.state().state.workspace.doc.as_ref().unwrap().is_dirty());
 
     // Once the way is clear, leaving saves it.
     std::fs::remove_dir(xml(&f, 0)).unwrap();
     h.key_press(Key::D);
     wait_for_labels(&mut h);
     assert_eq!(voc::read(&xml(&f, 0)).expect("saved").boxes.len(), 1);
-    assert!(h.state().state.unsaved.is_empty());
+    assert!(h.state().state.workspace.unsaved.is_empty());
 }
 
 #[test]
@@ -356,18 +359,21 @@ fn move_to_trash_removes_the_image_and_shows_the_next_one() {
     std::env::set_var("XDG_DATA_HOME", &data_home);
     let mut h = harness(&f, true);
     let first = h.state().state.current_path().unwrap();
-    h.state_mut().state.confirm_delete = Some(first.clone());
+    h.state_mut().state.ui.confirm_delete = Some(first.clone());
     h.run_steps(3); // a new window takes a sizing pass
     h.get_by_label("Move to trash").click();
     h.run_steps(1);
-    wait_until(&mut h, "the trash", |app| app.state.trash_job.is_none());
+    wait_until(&mut h, "the trash", |app| app.state.jobs.trash.is_none());
     wait_for_image(&mut h);
     let s = &h.state().state;
     assert!(s.error.is_none(), "{:?}", s.error);
     assert!(!first.exists());
     let name = first.file_name().unwrap();
     assert!(data_home.join("Trash/files").join(name).is_file());
-    assert_eq!((s.image_count(), s.current), (2, Some(0)));
+    assert_eq!(
+        (s.workspace.image_count(), s.workspace.current),
+        (2, Some(0))
+    );
     assert_ne!(s.current_path().unwrap(), first);
 }
 
@@ -411,7 +417,7 @@ fn the_folders_class_file_sets_the_class_order() {
     std::fs::write(f.images.join("predefined_classes.txt"), "Pepsi\nFanta\n").unwrap();
     let mut h = harness(&f, true);
     // Read on the scan thread, before the images are listed.
-    let names = h.state().state.classes.names().to_vec();
+    let names = h.state().state.workspace.classes.names().to_vec();
     assert_eq!(names[..2], ["Pepsi", "Fanta"], "{names:?}");
     // Single-class mode labels new boxes with the first class.
     h.state_mut().state.settings.default_label = None;
@@ -425,7 +431,7 @@ fn label_picker_takes_a_typed_class() {
     let mut h = harness(&f, false);
     draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
     assert!(
-        h.state().state.pending_label.is_some(),
+        h.state().state.ui.pending_label.is_some(),
         "the label picker opens"
     );
     // The box stays drawn while the picker is open, and the picker opens beside it.
@@ -457,7 +463,7 @@ fn label_picker_takes_a_typed_class() {
     h.event(egui::Event::Text("Pepsi".into()));
     h.run_steps(1);
     assert_eq!(
-        h.state().state.pending_label.as_ref().unwrap().text,
+        h.state().state.ui.pending_label.as_ref().unwrap().text,
         "Pepsi"
     );
     h.key_press(Key::Enter);
@@ -466,7 +472,7 @@ fn label_picker_takes_a_typed_class() {
         boxes(&h),
         [("Pepsi".to_string(), BoxXyxy::new(10.0, 10.0, 50.0, 50.0))]
     );
-    assert!(h.state().state.classes.id("Pepsi").is_some());
+    assert!(h.state().state.workspace.classes.id("Pepsi").is_some());
 }
 
 #[test]
@@ -478,7 +484,15 @@ fn broken_xml_is_shown_and_never_overwritten() {
     h.key_press(Key::D);
     h.run_steps(2);
     wait_for_image(&mut h);
-    let err = h.state().state.doc.as_ref().unwrap().load_error.clone();
+    let err = h
+        .state()
+        .state
+        .workspace
+        .doc
+        .as_ref()
+        .unwrap()
+        .load_error
+        .clone();
     assert!(
         err.as_deref().is_some_and(|e| e.contains("shelf_0002.xml")),
         "{err:?}"
@@ -488,7 +502,16 @@ fn broken_xml_is_shown_and_never_overwritten() {
     assert!(boxes(&h).is_empty(), "the canvas refused the box");
     h.key_press(Key::Space);
     h.run_steps(1);
-    assert!(!h.state().state.doc.as_ref().unwrap().annotation.verified);
+    assert!(
+        !h.state()
+            .state
+            .workspace
+            .doc
+            .as_ref()
+            .unwrap()
+            .annotation
+            .verified
+    );
     h.state_mut().state.error = None;
     h.key_press(Key::D);
     wait_for_labels(&mut h);
@@ -510,14 +533,15 @@ fn export_dialog_writes_coco() {
     let out = f.images.parent().unwrap().join("coco-out");
     h.key_press_modifiers(Modifiers::COMMAND, Key::E);
     h.run_steps(2);
-    h.state_mut().state.export_form.as_mut().unwrap().out_dir = out.to_string_lossy().into_owned();
+    h.state_mut().state.ui.export_form.as_mut().unwrap().out_dir =
+        out.to_string_lossy().into_owned();
     h.run_steps(1);
     h.get_by_label("Export").click();
     h.run_steps(1);
     wait_until(&mut h, "the export", |app| {
-        app.state.export_result.is_some()
+        app.state.jobs.export_result.is_some()
     });
-    let summary = h.state().state.export_result.clone().unwrap().unwrap();
+    let summary = h.state().state.jobs.export_result.clone().unwrap().unwrap();
     assert_eq!(summary.total_images(), 4);
     let train =
         detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
@@ -558,7 +582,7 @@ fn open_dir_falls_back_to_the_builtin_dialog() {
     h.key_press_modifiers(Modifiers::COMMAND, Key::U);
     h.run_steps(1);
     wait_until(&mut h, "the built-in dialog", |app| {
-        app.state.file_browser.is_some()
+        app.state.ui.file_browser.is_some()
     });
     let note = h.state().state.messages.join("\n");
     assert!(note.contains("DETLAB_BUILTIN_DIALOG"), "{note}");
@@ -576,17 +600,23 @@ fn open_dir_falls_back_to_the_builtin_dialog() {
     h.key_press(Key::Enter);
     h.run_steps(1);
     wait_until(&mut h, "the folder listing", |app| {
-        let b = app.state.file_browser.as_ref().unwrap();
+        let b = app.state.ui.file_browser.as_ref().unwrap();
         b.dir == f.images && b.entries.as_ref().is_ok_and(|e| e.is_empty())
     });
     h.get_by_label("Open").click();
     h.run_steps(1);
     wait_for_image(&mut h);
     let s = &h.state().state;
-    assert!(s.file_browser.is_none());
-    assert_eq!(s.image_count(), 2);
+    assert!(s.ui.file_browser.is_none());
+    assert_eq!(s.workspace.image_count(), 2);
     assert_eq!(
-        s.session.as_ref().unwrap().root.canonicalize().unwrap(),
+        s.workspace
+            .session
+            .as_ref()
+            .unwrap()
+            .root
+            .canonicalize()
+            .unwrap(),
         f.images.canonicalize().unwrap()
     );
 }

@@ -7,8 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use detlab::app::review::RunScope;
 use detlab::app::training::RunStatus;
-use detlab::app::{AppOptions, Page};
+use detlab::app::{AppOptions, Command, Page};
 use detlab::dataset::image_info::decode_upright_rgb;
 use detlab::desktop::DetlabApp;
 use detlab::detector::checkpoint::{ModelArch, ModelMeta};
@@ -146,7 +147,7 @@ fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
         "the model, its cached predictions and the labels",
         |app| {
             let r = &app.state.review;
-            app.state.doc.is_some()
+            app.state.workspace.doc.is_some()
                 && r.model.is_some()
                 && r.run.is_none()
                 && !r.predictions.is_empty()
@@ -179,7 +180,7 @@ fn shown(h: &Harness<'static, DetlabApp>) -> Vec<(usize, f32, PredictionState)> 
 }
 
 fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
-    let doc = h.state().state.doc.as_ref().unwrap();
+    let doc = h.state().state.workspace.doc.as_ref().unwrap();
     doc.annotation
         .boxes
         .iter()
@@ -197,7 +198,9 @@ fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
 fn press(h: &mut Harness<'static, DetlabApp>, key: Key) {
     h.key_press(key);
     h.run_steps(1); // the frame that handles the key
-    wait_until(h, "the label files", |app| !app.state.labels.busy());
+    wait_until(h, "the label files", |app| {
+        !app.state.workspace.labels.busy()
+    });
 }
 
 /// Image 1: a confident class-0 box, a near-duplicate of it (NMS removes it at IoU 0.5)
@@ -262,6 +265,7 @@ fn accept_saves_a_label_and_reject_survives_a_restart() {
         );
         h.state_mut()
             .state
+            .workspace
             .doc
             .as_mut()
             .unwrap()
@@ -319,7 +323,7 @@ fn accept_saves_a_label_and_reject_survives_a_restart() {
 fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     let f = fixture(&standard());
     let mut h = harness(&f);
-    let current = |h: &Harness<'static, DetlabApp>| h.state().state.current;
+    let current = |h: &Harness<'static, DetlabApp>| h.state().state.workspace.current;
     assert_eq!(current(&h), Some(0));
     press(&mut h, Key::Tab);
     press(&mut h, Key::Tab);
@@ -338,7 +342,7 @@ fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     press(&mut h, Key::Num1);
     let l = labels(&h);
     assert_eq!(l.len(), 1);
-    assert_eq!(l[0].0, h.state().state.classes.names()[0]);
+    assert_eq!(l[0].0, h.state().state.workspace.classes.names()[0]);
     assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
     // Back to image 1 (wrapping past the empty image 3).
     press(&mut h, Key::Tab);
@@ -407,12 +411,37 @@ fn running_the_model_predicts_and_caches_what_the_cache_lacks() {
     }
 }
 
+/// A run reads each image's labels through the label thread, after the saves asked for
+/// before it: a box saved just before the run starts is in what the run read.
+#[test]
+fn a_run_sees_the_box_saved_just_before_it() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    let first = f.images.join("shelf_0001.jpg");
+    assert_eq!(h.state().state.current_path(), Some(first.clone()));
+    let bbox = detlab::geometry::BoxXyxy::new(30.0, 40.0, 90.0, 120.0);
+    let state = &mut h.state_mut().state;
+    state.apply(Command::AddBox {
+        bbox,
+        label: f.classes[0].clone(),
+    });
+    state.apply(Command::Save);
+    state.apply(Command::RunModel(RunScope::All));
+    wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
+    let read = &h.state().state.review.labels[&first];
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(
+        (read[0].class_name.as_str(), read[0].bbox),
+        (f.classes[0].as_str(), bbox)
+    );
+}
+
 #[test]
 fn dragging_a_prediction_fixes_it_into_a_label() {
     let f = fixture(&standard());
     let mut h = harness(&f);
     press(&mut h, Key::Tab);
-    let v = h.state().state.view;
+    let v = h.state().state.ui.view;
     let at = |x: f64, y: f64| v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom);
     // Move the (25,25)-(100,175) prediction right by 40 px.
     let (a, b) = (at(60.0, 100.0), at(100.0, 100.0));
@@ -462,9 +491,9 @@ fn training_from_the_panel_streams_events_and_stops() {
     });
     h.get_by_label("Train").click();
     h.run_steps(2);
-    assert_eq!(h.state().state.page, Page::Train);
+    assert_eq!(h.state().state.ui.page, Page::Train);
     {
-        let form = &mut h.state_mut().state.training_form;
+        let form = &mut h.state_mut().state.ui.training_form;
         form.arch = "d0".into();
         form.from_scratch = true;
         form.input_size = 64;

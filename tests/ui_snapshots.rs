@@ -40,14 +40,14 @@ fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabA
         h.step();
         let s = &h.state().state;
         // The image's pixels and its labels (read on the label thread).
-        let ready = s.doc.is_some()
+        let ready = s.workspace.doc.is_some()
             && s.current_path().is_some_and(|p| {
                 matches!(
-                    s.loader.as_ref().and_then(|l| l.get(&p)),
+                    s.workspace.loader.as_ref().and_then(|l| l.get(&p)),
                     Some(ImageSlot::Ready { .. })
                 )
             });
-        if ready && !s.session.as_ref().unwrap().scanning {
+        if ready && !s.workspace.session.as_ref().unwrap().scanning {
             break;
         }
         assert!(
@@ -65,7 +65,7 @@ fn app_on_demo(size: egui::Vec2) -> (tempfile::TempDir, Harness<'static, DetlabA
 #[test]
 fn canvas_with_boxes_and_panels() {
     let (_dir, mut h) = app_on_demo(egui::vec2(960.0, 540.0));
-    h.state_mut().state.doc.as_mut().unwrap().selected = Some(0);
+    h.state_mut().state.workspace.doc.as_mut().unwrap().selected = Some(0);
     h.run_steps(2);
     h.snapshot("app_demo_selected_box");
 }

@@ -76,6 +76,13 @@ impl Document {
         self.load_error.is_none() || self.overwrite_allowed
     }
 
+    /// The one rule for "these labels should be saved": they changed since they were last
+    /// saved, and they may be saved (a label file that could not be read is never
+    /// overwritten unless the user allows it).
+    pub fn needs_saving(&self) -> bool {
+        self.dirty && self.can_save()
+    }
+
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             boxes: self.annotation.boxes.clone(),
@@ -183,6 +190,23 @@ mod tests {
         assert!(d.redo() && d.redo());
         assert!(d.annotation.verified && d.annotation.boxes.len() == 1);
         assert!(!d.redo());
+    }
+
+    #[test]
+    fn only_changed_labels_that_may_be_saved_need_saving() {
+        let mut d = doc();
+        assert!(!d.needs_saving());
+        d.edit(|a| a.verified = true);
+        assert!(d.needs_saving());
+        d.load_error = Some("unreadable".into());
+        assert!(
+            !d.needs_saving(),
+            "an unreadable label file is never overwritten"
+        );
+        d.overwrite_allowed = true;
+        assert!(d.needs_saving());
+        d.mark_saved();
+        assert!(!d.needs_saving());
     }
 
     #[test]

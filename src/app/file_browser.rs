@@ -109,22 +109,23 @@ impl AppState {
     /// Shows detlab's own file dialog for `purpose` (where no native one opens).
     pub fn open_file_browser(&mut self, purpose: PickPurpose) {
         let start = self
+            .workspace
             .session
             .as_ref()
             .map(|s| s.root.clone())
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("/"));
-        self.file_browser = Some(FileBrowser::new(purpose, start, self.ctx.clone()));
+        self.ui.file_browser = Some(FileBrowser::new(purpose, start, self.ctx.clone()));
     }
 
     /// What a file dialog answered: the path chosen for `purpose`.
     pub fn picked(&mut self, purpose: PickPurpose, path: PathBuf) {
         match purpose {
-            PickPurpose::OpenFolder => self.request_open_folder(path, self.ctx.clone()),
+            PickPurpose::OpenFolder => self.request_open_folder(path),
             PickPurpose::OpenFile => self.open_file(path),
             PickPurpose::SaveDir => self.change_save_dir(path),
             PickPurpose::ExportFolder => {
-                if let Some(f) = &mut self.export_form {
+                if let Some(f) = &mut self.ui.export_form {
                     f.out_dir = path.to_string_lossy().into_owned();
                 }
             }

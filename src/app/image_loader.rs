@@ -41,6 +41,8 @@ pub struct ImageLoader {
     tick: u64,
     budget_bytes: usize,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// The window the textures are uploaded to (and woken by the decoders).
+    ctx: egui::Context,
 }
 
 impl ImageLoader {
@@ -73,6 +75,7 @@ impl ImageLoader {
             tick: 0,
             budget_bytes,
             workers,
+            ctx: ctx.clone(),
         }
     }
 
@@ -132,7 +135,7 @@ impl ImageLoader {
     }
 
     /// Uploads finished decodes; returns whether anything arrived. Keeps `keep` resident.
-    pub fn poll(&mut self, ctx: &egui::Context, keep: Option<&Path>) -> bool {
+    pub fn poll(&mut self, keep: Option<&Path>) -> bool {
         let mut any = false;
         while let Ok((path, result)) = self.results.try_recv() {
             any = true;
@@ -143,7 +146,8 @@ impl ImageLoader {
                 Ok(decoded) => {
                     let name = path.to_string_lossy().into_owned();
                     let texture =
-                        ctx.load_texture(name, decoded.pixels, egui::TextureOptions::LINEAR);
+                        self.ctx
+                            .load_texture(name, decoded.pixels, egui::TextureOptions::LINEAR);
                     ImageSlot::Ready {
                         texture,
                         full_size: decoded.full_size,

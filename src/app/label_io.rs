@@ -5,7 +5,8 @@
 //! that order: a read always sees every write asked for before it, and writes to a shared
 //! file (CreateML's one JSON per folder, YOLO's `classes.txt`) never race. Background jobs
 //! that read label files themselves (export, training) first wait for a
-//! [`LabelIo::barrier`].
+//! [`LabelIo::barrier`]; a review run reads each image's labels through a [`LabelReader`],
+//! on this thread, so it sees every save asked for before.
 //!
 //! This is a long-lived service with a queue, not a one-shot [`crate::task::Task`]: a
 //! panic while serving one request is caught and answered as that request's error.
@@ -70,6 +71,41 @@ enum Request {
     },
     /// Answered (on its own channel, without a reply) once every earlier request is done.
     Barrier(SyncSender<()>),
+    /// A read for another thread, answered on its own channel (not a [`LabelReply`]).
+    Read {
+        image: PathBuf,
+        save_dir: Option<PathBuf>,
+        answer: Sender<LabelsRead>,
+    },
+}
+
+/// What a [`LabelReader`] answers: the image's annotation (`None` without a label file),
+/// or why it could not be read.
+pub type LabelsRead = Result<Option<ImageAnnotation>, String>;
+
+/// Reads label files on the label thread for another thread (a review run), in order with
+/// the app's saves: a read sees every save asked for before it.
+#[derive(Clone)]
+pub struct LabelReader {
+    requests: Sender<Request>,
+}
+
+impl LabelReader {
+    /// The labels of `image`, read on the label thread (waits for them). Without the
+    /// thread they are read here.
+    pub fn read(&self, image: &Path, save_dir: Option<&Path>) -> LabelsRead {
+        let (answer, wait) = channel();
+        let request = Request::Read {
+            image: image.to_path_buf(),
+            save_dir: save_dir.map(Path::to_path_buf),
+            answer,
+        };
+        if let Err(e) = self.requests.send(request) {
+            handle(e.0);
+        }
+        wait.recv()
+            .unwrap_or_else(|_| Err("the label thread stopped".into()))
+    }
 }
 
 /// The label thread's handle: send requests, poll replies.
@@ -150,6 +186,13 @@ impl LabelIo {
             annotation,
             classes,
         });
+    }
+
+    /// A handle another thread reads label files with, through this thread.
+    pub fn reader(&self) -> LabelReader {
+        LabelReader {
+            requests: self.requests.clone(),
+        }
     }
 
     /// A channel that receives `()` (or hangs up) once every request made so far has been
@@ -256,6 +299,20 @@ fn handle(request: Request) -> Option<LabelReply> {
             let _ = done.send(());
             return None;
         }
+        Request::Read {
+            image,
+            save_dir,
+            answer,
+        } => {
+            let read = guarded(|| {
+                load_labels(&image, save_dir.as_deref())
+                    .map(|l| l.map(|l| l.annotation))
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|read| read);
+            let _ = answer.send(read);
+            return None;
+        }
     })
 }
 
@@ -357,6 +414,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!io.busy() && io.wait().is_none());
+    }
+
+    #[test]
+    fn a_reader_on_another_thread_sees_the_saves_asked_for_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        let reader = io.reader();
+        save_voc(&mut io, &image);
+        let read = std::thread::spawn(move || reader.read(&image, None))
+            .join()
+            .unwrap();
+        assert_eq!(read.unwrap().unwrap().boxes, annotation().boxes);
+        assert!(matches!(io.wait(), Some(LabelReply::Saved { .. })));
+        assert!(io.wait().is_none(), "a read answers on its own channel");
     }
 
     #[test]

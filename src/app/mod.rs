@@ -1,19 +1,32 @@
 //! Application state, actions and background jobs, with no drawing: `ui` draws this
-//! state and calls the actions here; [`crate::desktop`] (the `eframe::App`) sits on top
-//! of both.
+//! state and returns [`Command`]s, which [`AppState::apply`] carries out;
+//! [`crate::desktop`] (the `eframe::App`) sits on top of both.
+//!
+//! [`AppState`] is made of named parts: the saved [`settings`], the [`workspace`] (folder,
+//! image, labels; edited in [`editing`], saved in [`saving`]), the transient [`ui_state`],
+//! the one-shot [`background`] jobs, the [`review`] and the [`training`] run.
 
+pub mod background;
+pub mod command;
 pub mod document;
+pub mod editing;
 pub mod file_browser;
 pub mod image_loader;
 pub mod jobs;
 pub mod label_io;
 pub mod review;
+pub mod saving;
 pub mod session;
 pub mod settings;
 pub mod state;
 pub mod training;
+pub mod ui_state;
+pub mod workspace;
 
-pub use state::{AppState, Fit, Page, Tool, View};
+pub use command::Command;
+pub use state::AppState;
+pub use ui_state::{Fit, Page, Tool, UiState, View};
+pub use workspace::Workspace;
 
 use std::path::PathBuf;
 

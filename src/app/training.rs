@@ -8,32 +8,44 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Instant;
 
-use crate::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
-use crate::detector::train::data::{load_dataset, DataSource, ValSplit};
+use crate::detector::train::config::RECIPE_EMA_DECAY;
+use crate::detector::train::data::DataSource;
 use crate::detector::train::{
-    AugmentConfig, CancelHandle, DeviceChoice, Init, TrainConfig, TrainEvent, TrainJob,
+    prepare, AnchorChoice, AugmentConfig, CancelHandle, ConfigError, DeviceChoice, Init,
+    PrepareError, Setting, TrainConfig, TrainError, TrainEvent, TrainRequest,
 };
 
-/// The settings the training panel edits.
+/// The settings the training panel edits. Its defaults are the library's
+/// ([`TrainRequest::new`]: the recipe of `models/README.md`), as `detlab train`'s are.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainingForm {
     /// `lite0` or `d0` … `d8`.
     pub arch: String,
     /// A detlab model file to start from; empty: the architecture's default start.
     pub weights: String,
+    /// Start from a fresh network.
     pub from_scratch: bool,
+    /// Number of epochs.
     pub epochs: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Peak learning rate.
     pub lr: f64,
+    /// Square network input side.
     pub input_size: u32,
+    /// Where the run computes.
     pub device: DeviceChoice,
     /// Float16 mixed precision (CUDA only).
     pub mixed_precision: bool,
     /// CPU threads for libtorch and decoding (0: libtorch's default).
     pub threads: usize,
+    /// Flip, scale and colour jitter.
     pub augment: AugmentConfig,
+    /// Fraction of the images held out for validation.
     pub val_fraction: f64,
+    /// First epochs with the backbone frozen.
     pub freeze_backbone_epochs: usize,
+    /// An EMA of the weights (decay [`RECIPE_EMA_DECAY`]).
     pub ema: bool,
     /// Fit anchor aspect ratios to the boxes (see `detector::train::anchor_fit`).
     pub fit_anchors: bool,
@@ -43,46 +55,65 @@ pub struct TrainingForm {
 
 impl Default for TrainingForm {
     fn default() -> Self {
+        // What `TrainRequest::new` starts from: the library's one set of defaults.
         let c = TrainConfig::default();
         Self {
-            arch: c.arch,
+            arch: c.arch.to_string(),
             weights: String::new(),
-            from_scratch: false,
+            from_scratch: Init::default() == Init::Scratch,
             epochs: c.epochs,
             batch_size: c.batch_size,
             lr: c.lr,
             input_size: c.input_size,
-            device: DeviceChoice::Auto,
-            mixed_precision: false,
-            threads: 0,
+            device: c.device,
+            mixed_precision: c.mixed_precision,
+            threads: c.threads.unwrap_or(0),
             augment: c.augment,
             val_fraction: c.val_fraction,
-            freeze_backbone_epochs: 1,
-            ema: true,
-            fit_anchors: true,
+            freeze_backbone_epochs: c.freeze_backbone_epochs,
+            ema: c.ema_decay.is_some(),
+            fit_anchors: AnchorChoice::default() == AnchorChoice::Fitted,
             out_dir: String::new(),
         }
     }
 }
 
 impl TrainingForm {
-    /// The engine configuration these settings describe.
-    pub fn config(&self) -> TrainConfig {
-        TrainConfig {
-            arch: self.arch.clone(),
-            input_size: self.input_size,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            device: self.device,
-            mixed_precision: self.mixed_precision && self.device != DeviceChoice::Cpu,
-            threads: (self.threads > 0).then_some(self.threads),
-            augment: self.augment.clone(),
-            val_fraction: self.val_fraction,
-            freeze_backbone_epochs: self.freeze_backbone_epochs,
-            ema_decay: self.ema.then_some(0.998),
-            ..TrainConfig::default()
-        }
+    /// The library's request for these settings, on `images` (labels in `labels`, when not
+    /// beside the images).
+    pub fn request(
+        &self,
+        images: &std::path::Path,
+        labels: Option<&std::path::Path>,
+        resume: bool,
+    ) -> Result<TrainRequest, ConfigError> {
+        let data = DataSource::from_path(images, labels);
+        let mut request = TrainRequest::new(data, self.run_dir(labels.unwrap_or(images)));
+        let c = &mut request.config;
+        c.arch = self.arch.parse()?;
+        c.input_size = self.input_size;
+        c.epochs = self.epochs;
+        c.batch_size = self.batch_size;
+        c.lr = self.lr;
+        c.device = self.device;
+        c.mixed_precision = self.mixed_precision && !self.device.is_cpu();
+        c.threads = (self.threads > 0).then_some(self.threads);
+        c.augment = self.augment.clone();
+        c.val_fraction = self.val_fraction;
+        c.freeze_backbone_epochs = self.freeze_backbone_epochs;
+        c.ema_decay = self.ema.then_some(RECIPE_EMA_DECAY);
+        request.init = match (self.weights.trim(), self.from_scratch) {
+            (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
+            (_, true) => Init::Scratch,
+            _ => Init::Default,
+        };
+        request.resume = resume;
+        request.anchors = if self.fit_anchors {
+            AnchorChoice::Fitted
+        } else {
+            AnchorChoice::Reference
+        };
+        Ok(request)
     }
 
     /// The run folder for a dataset whose labels live in `labels_dir`.
@@ -92,6 +123,35 @@ impl TrainingForm {
         } else {
             PathBuf::from(self.out_dir.trim())
         }
+    }
+}
+
+/// The Train page's name for a setting, so that an error points at its field.
+fn control(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Arch => "Model",
+        Setting::Device => "Device",
+        Setting::InputSize => "Input size",
+        Setting::Epochs => "Epochs",
+        Setting::BatchSize => "Batch",
+        Setting::LearningRate => "Learning rate",
+        Setting::AnchorRatios => "Fit anchors to boxes",
+        Setting::Validation => "Validation fraction",
+        Setting::Augmentation => "Flip probability / Colour jitter / Scale jitter",
+        Setting::Ema => "EMA of weights",
+        Setting::GradClip => "gradient clip (not on this page)",
+        Setting::Threads => "Threads",
+        Setting::MixedPrecision => "mixed precision",
+        Setting::Loss => "loss (not on this page)",
+        Setting::Optimizer => "optimizer (not on this page)",
+    }
+}
+
+/// An error's message, led by the field to change when a setting is at fault.
+fn with_control(setting: Option<Setting>, message: String) -> String {
+    match setting {
+        Some(s) => format!("{}: {message}", control(s)),
+        None => message,
     }
 }
 
@@ -222,24 +282,27 @@ impl TrainingRun {
         let (tx, rx) = channel();
         let cancel = CancelHandle::new();
         let out_dir = form.run_dir(labels.as_deref().unwrap_or(&images));
-        let job_form = form.clone();
+        let request = match form.request(&images, labels.as_deref(), resume) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = with_control(Some(e.setting()), e.to_string());
+                return Self {
+                    rx,
+                    cancel,
+                    out_dir,
+                    status: RunStatus::Failed(reason.clone()),
+                    history: TrainingHistory::default(),
+                    log: vec![format!("failed: {reason}")],
+                };
+            }
+        };
         let job_cancel = cancel.clone();
-        let job_out = out_dir.clone();
         let spawned = std::thread::Builder::new()
             .name("detlab-train".into())
             .spawn(move || {
                 let _ = after.recv();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(
-                        &job_form,
-                        images,
-                        labels,
-                        job_out,
-                        resume,
-                        &tx,
-                        &job_cancel,
-                        &ctx,
-                    )
+                    run(&request, &tx, &job_cancel, &ctx)
                 }))
                 .unwrap_or_else(|p| {
                     Err(format!(
@@ -300,8 +363,9 @@ impl TrainingRun {
                 RunMessage::Ended(Err(reason)) => {
                     if !matches!(self.status, RunStatus::Failed(_)) {
                         self.log.push(format!("failed: {reason}"));
-                        self.status = RunStatus::Failed(reason);
                     }
+                    // The run's own message, led by the field to change when there is one.
+                    self.status = RunStatus::Failed(reason);
                 }
                 RunMessage::Ended(Ok(())) => {
                     if self.status.is_active() {
@@ -321,23 +385,18 @@ impl super::AppState {
         if self.training.as_ref().is_some_and(|r| r.status.is_active()) {
             return;
         }
-        let Some(session) = &self.session else {
+        let Some(session) = &self.workspace.session else {
             self.info("open an image folder first");
             return;
         };
         let (images, labels) = (session.root.clone(), session.save_dir.clone());
-        if self
-            .doc
-            .as_ref()
-            .is_some_and(|d| d.is_dirty() && d.can_save())
-            && !self.save()
-        {
+        if self.workspace.needs_saving() && !self.save() {
             return;
         }
         // Training reads the label files: it starts after the pending saves.
-        let after = self.labels.barrier();
+        let after = self.workspace.labels.barrier();
         self.training = Some(TrainingRun::start(
-            &self.training_form,
+            &self.ui.training_form,
             images,
             labels,
             resume,
@@ -358,30 +417,17 @@ impl super::AppState {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Prepares the run with the library (the same preparation as `detlab train`) and trains.
 fn run(
-    form: &TrainingForm,
-    images: PathBuf,
-    labels: Option<PathBuf>,
-    out_dir: PathBuf,
-    resume: bool,
+    request: &TrainRequest,
     tx: &Sender<RunMessage>,
     cancel: &CancelHandle,
     ctx: &Option<egui::Context>,
 ) -> Result<(), String> {
-    let note = |s: String| {
-        let _ = tx.send(RunMessage::Note(s));
-    };
-    let mut config = form.config();
-    config.validate().map_err(|e| e.to_string())?;
-    let source = DataSource::from_path(&images, labels.as_deref());
-    let split = ValSplit::Fraction {
-        fraction: config.val_fraction,
-        seed: config.seed,
-    };
-    let data = load_dataset(&source, &split).map_err(|e| e.to_string())?;
-    data.check_trainable().map_err(|e| e.to_string())?;
-    note(format!(
+    let prepared =
+        prepare(request).map_err(|e: PrepareError| with_control(e.setting(), e.to_string()))?;
+    let data = &prepared.job.data;
+    let _ = tx.send(RunMessage::Note(format!(
         "data: {} train / {} val images, {} classes{}",
         data.train.len(),
         data.val.len(),
@@ -391,39 +437,19 @@ fn run(
         } else {
             format!(", {} images skipped", data.skipped.len())
         }
-    ));
-    if form.fit_anchors {
-        config.anchor_ratios = fit_ratios(&box_shapes(&data.train), FITTED_RATIOS);
-    }
-    let init = match (form.weights.trim(), form.from_scratch) {
-        (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
-        (_, true) => Init::Scratch,
-        _ => Init::Default,
-    };
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let mut metrics = crate::detector::train::MetricsLog::open(&out_dir.join("metrics.jsonl"))
-        .map_err(|e| format!("{}/metrics.jsonl: {e}", out_dir.display()))?;
-    let job = TrainJob {
-        config,
-        data,
-        out_dir,
-        init,
-        resume,
-    };
-    crate::detector::train::train(
-        &job,
-        &mut |e| {
-            let _ = metrics.write(e);
-            let _ = tx.send(RunMessage::Event(e.clone()));
-            if let Some(c) = ctx {
-                c.request_repaint();
-            }
-        },
-        cancel,
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    )));
+    prepared
+        .run(
+            &mut |e| {
+                let _ = tx.send(RunMessage::Event(e.clone()));
+                if let Some(c) = ctx {
+                    c.request_repaint();
+                }
+            },
+            cancel,
+        )
+        .map(|_| ())
+        .map_err(|e: TrainError| with_control(e.setting(), e.to_string()))
 }
 
 /// One log line per event worth a line (steps are plotted, not logged).

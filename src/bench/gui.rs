@@ -34,8 +34,9 @@ fn input() -> egui::RawInput {
 /// Runs one frame of the whole UI and tessellates it.
 fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
     let out = ctx.run_ui(input(), |ui| {
-        app.state.poll_background(ui.ctx());
-        detlab::ui::root(ui, &mut app.state);
+        app.state.poll_background();
+        let commands = detlab::ui::root(ui, &mut app.state);
+        app.state.apply_all(commands);
     });
     let mut out = out;
     out.textures_delta.clear();
@@ -74,7 +75,7 @@ fn wait(
 }
 
 fn ready(app: &DetlabApp, index: usize) -> bool {
-    let s = &app.state;
+    let s = &app.state.workspace;
     let Some(path) = s
         .session
         .as_ref()
@@ -91,7 +92,8 @@ fn ready(app: &DetlabApp, index: usize) -> bool {
 
 /// Image `index` is the current one, with its pixels and its labels.
 fn shown(app: &DetlabApp, index: usize) -> bool {
-    app.state.current == Some(index) && app.state.doc.is_some() && ready(app, index)
+    let ws = &app.state.workspace;
+    ws.current == Some(index) && ws.doc.is_some() && ready(app, index)
 }
 
 /// A 12-megapixel JPEG with photo-like content (gradients and noise), quality 90.
@@ -141,7 +143,11 @@ pub fn run() -> anyhow::Result<Report> {
     let first = t0.elapsed().as_secs_f64();
     report.row("10,000-image folder: open + first frame", first * 1e3, "ms");
     let scanned = wait(&ctx, &mut app, "the scan", |a| {
-        a.state.session.as_ref().is_some_and(|s| !s.scanning)
+        a.state
+            .workspace
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.scanning)
     })?;
     report.row(
         "10,000-image folder: background scan finished after",
@@ -195,9 +201,7 @@ pub fn run() -> anyhow::Result<Report> {
     detlab::formats::voc::write(&crowd.join("shelf.xml"), &ann, &image_path)?;
     let (ctx, mut app) = new_app(&crowd, &work);
     wait(&ctx, &mut app, "the crowded image", |a| shown(a, 0))?;
-    if let Some(doc) = &mut app.state.doc {
-        doc.selected = Some(0);
-    }
+    app.state.apply(detlab::app::Command::SelectBox(Some(0)));
     let frames = 60;
     let t = Instant::now();
     for _ in 0..frames {

@@ -1,31 +1,23 @@
-//! `detlab eval`: COCO bbox evaluation of a results file against ground truth, printed the
-//! way pycocotools' `COCOeval.summarize()` prints it (or as JSON). With `--model` and
-//! `--data`, the detections are predicted first.
+//! `detlab eval` with `--model`/`--data`: the detections are predicted first, then
+//! evaluated as `detlab::commands::eval` evaluates a results file.
 
 use anyhow::{bail, Context};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::predict::{category_ids, predict_with_progress, xywh, DetectArgs};
+use detlab::commands::eval::{report, EvalFilesArgs};
 use detlab::dataset::{load_labels, scan_images};
-use detlab::eval::{
-    evaluate, load_detections, retain_known_categories, CocoGroundTruth, Detection, EvalResult,
-    GtAnnotation, GtCategory, GtImage, Params, STAT_NAMES,
-};
+use detlab::eval::{CocoGroundTruth, Detection, GtAnnotation, GtCategory, GtImage};
 
 /// Arguments of `detlab eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// COCO ground-truth JSON (images, annotations, categories).
-    #[arg(long, value_name = "GT.json", requires = "dt", conflicts_with = "data")]
-    pub gt: Option<PathBuf>,
-    /// COCO results JSON: a list of {image_id, category_id, bbox, score}.
-    #[arg(long, value_name = "RESULTS.json", requires = "gt")]
-    pub dt: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: EvalFilesArgs,
     /// With --model (default: the shipped model): a labelled image folder (VOC / YOLO / CreateML labels beside the
     /// images), or a COCO ground-truth JSON whose images are under --images (default: the
     /// JSON's folder).
-    #[arg(long, value_name = "DIR|COCO.json")]
+    #[arg(long, value_name = "DIR|COCO.json", conflicts_with = "gt")]
     pub data: Option<PathBuf>,
     /// Root folder of the images of a --data COCO.json.
     #[arg(long, value_name = "ROOT", requires = "data")]
@@ -36,60 +28,17 @@ pub struct EvalArgs {
     pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub detect: DetectArgs,
-    /// Print {"stats": [12 numbers], "per_category": {...}} instead of the text summary.
-    #[arg(long)]
-    pub json: bool,
-    /// Also print AP, AP50 and AR100 for every category.
-    #[arg(long)]
-    pub per_class: bool,
-    /// Drop detections whose category is not in the ground truth (as pycocotools does
-    /// silently) instead of reporting them as an error.
-    #[arg(long)]
-    pub drop_unknown_categories: bool,
 }
 
-/// Runs `detlab eval`.
+/// Runs `detlab eval`: a results file, or the model's predictions on `--data`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let (gt, mut dets, what) = match (&args.gt, &args.dt, &args.data) {
-        (Some(gt), Some(dt), None) => {
-            let (gt, dets) = rayon::join(
-                || CocoGroundTruth::from_path(gt),
-                || load_detections(dt),
-            );
-            (
-                gt.context("loading ground truth")?,
-                dets.context("loading detections")?,
-                dt.display().to_string(),
-            )
-        }
-        (None, None, Some(data)) => {
+    match &args.data {
+        Some(data) => {
             let (gt, dets) = predict_for_eval(&args, data)?;
-            (gt, dets, "the predictions".to_string())
+            report(&args.files.output, gt, dets, "the predictions")
         }
-        _ => bail!("pass either --gt GT.json --dt RESULTS.json, or --model M.safetensors --data DIR|COCO.json"),
-    };
-    if args.drop_unknown_categories {
-        let dropped = retain_known_categories(&gt, &mut dets);
-        if dropped > 0 {
-            eprintln!("note: dropped {dropped} detections of categories not in the ground truth");
-        }
+        None => detlab::commands::eval::run(args.files),
     }
-    let result =
-        evaluate(&gt, &dets, &Params::default()).with_context(|| format!("evaluating {what}"))?;
-
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &json_report(&result))?;
-        writeln!(out)?;
-    } else {
-        out.write_all(result.summary_text().as_bytes())?;
-        if args.per_class {
-            writeln!(out)?;
-            out.write_all(per_class_table(&result).as_bytes())?;
-        }
-    }
-    out.flush()?;
-    Ok(())
 }
 
 /// Ground truth of `--data` and the model's detections on its images.
@@ -191,56 +140,4 @@ fn labelled_folder_gt(
     let categories = GtCategory::numbered(names.names());
     let gt = CocoGroundTruth::new(gt_images, categories, annotations)?;
     Ok((gt, images))
-}
-
-/// The `--json` document: stats in COCOeval order (with their names) and per-category numbers.
-fn json_report(r: &EvalResult) -> serde_json::Value {
-    let per_category: serde_json::Map<String, serde_json::Value> = r
-        .per_category
-        .iter()
-        .map(|c| {
-            (
-                c.id.to_string(),
-                serde_json::json!({"name": c.name, "ap": c.ap, "ap50": c.ap50, "ar100": c.ar100}),
-            )
-        })
-        .collect();
-    serde_json::json!({
-        "stats": r.stats,
-        "stat_names": STAT_NAMES,
-        "per_category": per_category,
-    })
-}
-
-/// A fixed-width table of per-category AP / AP50 / AR100 (`-` where undefined).
-fn per_class_table(r: &EvalResult) -> String {
-    let width = r
-        .per_category
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(8);
-    let cell = |v: f64| {
-        if v < 0.0 {
-            format!("{:>7}", "-")
-        } else {
-            format!("{v:>7.3}")
-        }
-    };
-    let mut s = format!(
-        "{:>6}  {:<width$}  {:>7}{:>7}{:>7}\n",
-        "id", "category", "AP", "AP50", "AR100"
-    );
-    for c in &r.per_category {
-        s.push_str(&format!(
-            "{:>6}  {:<width$}  {}{}{}\n",
-            c.id,
-            c.name,
-            cell(c.ap),
-            cell(c.ap50),
-            cell(c.ar100)
-        ));
-    }
-    s
 }

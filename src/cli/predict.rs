@@ -125,7 +125,7 @@ pub fn predict_with_progress(
     paths: &[PathBuf],
     cfg: &PredictConfig,
 ) -> anyhow::Result<Vec<(PathBuf, ImagePrediction)>> {
-    let bar = crate::cli::progress_bar("predicting");
+    let bar = detlab::commands::progress_bar("predicting");
     bar.set_length(paths.len() as u64);
     let run = predict_files(det, paths, cfg, &|n| bar.set_position(n as u64))?;
     bar.finish_and_clear();

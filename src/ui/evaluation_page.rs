@@ -3,10 +3,10 @@
 
 use egui_plot::{Legend, Line, Plot};
 
-use crate::app::AppState;
+use crate::app::{AppState, Command};
 use crate::eval::STAT_NAMES;
 
-pub fn evaluation_page(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Evaluate the model on these labels");
         let Some(model) = &state.review.model else {
@@ -20,7 +20,7 @@ pub fn evaluation_page(ui: &mut egui::Ui, state: &mut AppState) {
         ));
         ui.horizontal(|ui| {
             if ui.button("Evaluate").clicked() {
-                state.evaluate_model();
+                out.push(Command::EvaluateModel);
             }
             if state.review.evaluation_job.is_some() {
                 ui.spinner();

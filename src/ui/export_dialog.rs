@@ -1,11 +1,16 @@
 //! The Export COCO dialog: split, layout, output folder, progress and the result.
 
 use crate::app::jobs::PickPurpose;
-use crate::app::state::SplitChoice;
-use crate::app::AppState;
+use crate::app::ui_state::SplitChoice;
+use crate::app::{AppState, Command, UiState};
 
-pub fn export_dialog(ctx: &egui::Context, state: &mut AppState) {
-    if state.export_form.is_none() {
+pub fn export_dialog(
+    ctx: &egui::Context,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
+    if ui_state.export_form.is_none() {
         return;
     }
     let mut open = true;
@@ -15,8 +20,8 @@ pub fn export_dialog(ctx: &egui::Context, state: &mut AppState) {
         .open(&mut open)
         .collapsible(false)
         .show(ctx, |ui| {
-            let running = state.export_job.is_some();
-            let Some(form) = &mut state.export_form else {
+            let running = state.jobs.export.is_some();
+            let Some(form) = &mut ui_state.export_form else {
                 return;
             };
             ui.add_enabled_ui(!running, |ui| {
@@ -63,10 +68,10 @@ pub fn export_dialog(ctx: &egui::Context, state: &mut AppState) {
                     start = true;
                 }
             });
-            if let Some(job) = &state.export_job {
+            if let Some(job) = &state.jobs.export {
                 ui.add(egui::ProgressBar::new(job.fraction()).show_percentage());
             }
-            match &state.export_result {
+            match &state.jobs.export_result {
                 Some(Ok(summary)) => {
                     ui.separator();
                     ui.label("Done.");
@@ -84,12 +89,12 @@ pub fn export_dialog(ctx: &egui::Context, state: &mut AppState) {
             }
         });
     if browse {
-        state.pick(PickPurpose::ExportFolder);
+        out.push(Command::Pick(PickPurpose::ExportFolder));
     }
     if start {
-        state.start_export();
+        out.push(Command::StartExport);
     }
     if !open {
-        state.export_form = None;
+        ui_state.export_form = None;
     }
 }

@@ -1,10 +1,10 @@
 //! detlab's own file dialog (where no native one opens): a path field, the folder's
 //! entries, Up, Open and Cancel.
 
-use crate::app::AppState;
+use crate::app::{Command, UiState};
 
-pub fn file_browser(ctx: &egui::Context, state: &mut AppState) {
-    let Some(browser) = &mut state.file_browser else {
+pub fn file_browser(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    let Some(browser) = &mut ui_state.file_browser else {
         return;
     };
     let reading = browser.poll();
@@ -77,10 +77,8 @@ pub fn file_browser(ctx: &egui::Context, state: &mut AppState) {
             });
         });
     if let Some(path) = answer {
-        let purpose = browser.purpose;
-        state.file_browser = None;
-        state.picked(purpose, path);
+        out.push(Command::Picked(browser.purpose, path));
     } else if close {
-        state.file_browser = None;
+        ui_state.file_browser = None;
     }
 }

@@ -2,7 +2,7 @@
 //! icon, the number of predictions still to review, and a filter.
 
 use crate::app::session::ImageStatus;
-use crate::app::AppState;
+use crate::app::{AppState, Command, UiState};
 
 /// A status dot: hollow = unlabelled, blue = labelled, green = verified, red = error.
 fn status_dot(ui: &mut egui::Ui, status: &ImageStatus) {
@@ -28,34 +28,39 @@ fn status_dot(ui: &mut egui::Ui, status: &ImageStatus) {
     }
 }
 
-pub fn file_list(ui: &mut egui::Ui, state: &mut AppState) {
-    if let Some(i) = rows(ui, state) {
-        state.go_to(i);
-    }
-}
-
-/// The filter, the navigation buttons and the rows; returns the clicked row.
-fn rows(ui: &mut egui::Ui, state: &mut AppState) -> Option<usize> {
+pub fn file_list(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.label("Filter");
         ui.add(
-            egui::TextEdit::singleline(&mut state.file_filter)
+            egui::TextEdit::singleline(&mut ui_state.file_filter)
                 .hint_text("name, or: unlabelled, verified, error"),
         );
     });
     ui.horizontal(|ui| {
         if ui.button("Next unlabelled (n)").clicked() {
-            state.next_matching(|s| !s.is_labelled());
+            out.push(Command::NextUnlabelled);
         }
         if ui.button("Next unverified (u)").clicked() {
-            state.next_matching(|s| !s.is_verified());
+            out.push(Command::NextUnverified);
         }
     });
     ui.separator();
-    let Some(session) = &state.session else {
+    if let Some(i) = rows(ui, state, &ui_state.file_filter) {
+        out.push(Command::GoTo(i));
+    }
+}
+
+/// The rows that pass `filter`; returns the clicked row.
+fn rows(ui: &mut egui::Ui, state: &AppState, filter: &str) -> Option<usize> {
+    let Some(session) = &state.workspace.session else {
         return None;
     };
-    let filter = state.file_filter.trim().to_lowercase();
+    let filter = filter.trim().to_lowercase();
     let rows: Vec<usize> = if filter.is_empty() {
         (0..session.images.len()).collect()
     } else {
@@ -79,8 +84,7 @@ fn rows(ui: &mut egui::Ui, state: &mut AppState) -> Option<usize> {
     };
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     let mut clicked = None;
-    let current = state.current;
-    let state = &*state;
+    let current = state.workspace.current;
     egui::ScrollArea::vertical().auto_shrink(false).show_rows(
         ui,
         row_height,

@@ -2,9 +2,14 @@
 //! the verified / difficult flags.
 
 use super::colors::class_color;
-use crate::app::AppState;
+use crate::app::{AppState, Command, UiState};
 
-pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn labels_panel(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     ui.heading("Classes");
     ui.horizontal(|ui| {
         let mut single = state.settings.single_class_mode;
@@ -13,10 +18,10 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
             .on_hover_text("new boxes take the default label without asking")
             .changed()
         {
-            state.settings.single_class_mode = single;
-            state.save_settings();
+            out.push(Command::SetSingleClassMode(single));
         }
     });
+    let classes = &state.workspace.classes;
     let default = state.settings.default_label.clone().unwrap_or_default();
     egui::ComboBox::from_label("Default")
         .selected_text(if default.is_empty() {
@@ -25,9 +30,9 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
             default.clone()
         })
         .show_ui(ui, |ui| {
-            for name in state.classes.names().to_vec() {
-                if ui.selectable_label(default == name, &name).clicked() {
-                    state.settings.default_label = Some(name);
+            for name in classes.names() {
+                if ui.selectable_label(default == *name, name).clicked() {
+                    out.push(Command::SetDefaultLabel(name.clone()));
                 }
             }
         });
@@ -35,26 +40,25 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
         .id_salt("classes")
         .max_height(180.0)
         .show(ui, |ui| {
-            for (i, name) in state.classes.names().to_vec().into_iter().enumerate() {
+            for (i, name) in classes.names().iter().enumerate() {
                 ui.horizontal(|ui| {
-                    let mut visible = !state.hidden_classes.contains(&name);
+                    let mut visible = !ui_state.hidden_classes.contains(name);
                     if ui
                         .checkbox(&mut visible, "")
                         .on_hover_text(format!("show {name}"))
                         .changed()
                     {
                         if visible {
-                            state.hidden_classes.remove(&name);
+                            ui_state.hidden_classes.remove(name);
                         } else {
-                            state.hidden_classes.insert(name.clone());
+                            ui_state.hidden_classes.insert(name.clone());
                         }
                     }
-                    let color = class_color(&name, &state.settings.class_colors);
+                    let color = class_color(name, &state.settings.class_colors);
                     let mut rgb = [color.r(), color.g(), color.b()];
                     let edit = ui.color_edit_button_srgb(&mut rgb);
                     if edit.on_hover_text(format!("colour of {name}")).changed() {
-                        state.settings.class_colors.insert(name.clone(), rgb);
-                        state.save_settings();
+                        out.push(Command::SetClassColor(name.clone(), rgb));
                     }
                     let key = if i < 9 {
                         format!("{}  ", i + 1)
@@ -62,34 +66,29 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
                         "   ".into()
                     };
                     if ui.selectable_label(false, format!("{key}{name}")).clicked() {
-                        state.use_class(i);
+                        out.push(Command::UseClass(i));
                     }
                 });
             }
         });
     ui.separator();
-    let Some(doc) = &state.doc else { return };
+    let Some(doc) = &state.workspace.doc else {
+        return;
+    };
     let mut verified = doc.annotation.verified;
     if ui.checkbox(&mut verified, "Verified (Space)").changed() {
-        state.toggle_verified();
+        out.push(Command::ToggleVerified);
     }
-    if state
-        .doc
-        .as_ref()
-        .is_some_and(|d| d.load_error.is_some() && !d.overwrite_allowed)
-    {
+    if doc.load_error.is_some() && !doc.overwrite_allowed {
         ui.colored_label(
             egui::Color32::from_rgb(255, 110, 90),
             "The label file could not be read.",
         );
         if ui.button("Overwrite it with new labels").clicked() {
-            state.allow_overwrite();
+            out.push(Command::AllowOverwrite);
         }
     }
-    let Some(doc) = &state.doc else { return };
     ui.heading(format!("Boxes ({})", doc.annotation.boxes.len()));
-    let mut select = None;
-    let mut toggle_difficult = None;
     let selected = doc.selected;
     egui::ScrollArea::vertical().id_salt("boxes").show_rows(
         ui,
@@ -105,7 +104,7 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
                         .on_hover_text("difficult")
                         .changed()
                     {
-                        toggle_difficult = Some(i);
+                        out.push(Command::ToggleDifficult(i));
                     }
                     let text = format!(
                         "{}  {:.0}×{:.0}",
@@ -114,16 +113,10 @@ pub fn labels_panel(ui: &mut egui::Ui, state: &mut AppState) {
                         b.bbox.height()
                     );
                     if ui.selectable_label(selected == Some(i), text).clicked() {
-                        select = Some(i);
+                        out.push(Command::SelectBox(Some(i)));
                     }
                 });
             }
         },
     );
-    if let Some(i) = toggle_difficult {
-        state.toggle_difficult(i);
-    }
-    if let (Some(i), Some(doc)) = (select, &mut state.doc) {
-        doc.selected = Some(i);
-    }
 }

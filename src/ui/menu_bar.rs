@@ -1,55 +1,58 @@
 //! The menu bar.
 
 use crate::app::jobs::PickPurpose;
-use crate::app::AppState;
+use crate::app::{AppState, Command, Fit, UiState};
 use crate::dataset::LabelFormat;
 
-pub fn menu_bar(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn menu_bar(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             if ui.button("Open Dir…  (Ctrl+U)").clicked() {
-                state.pick(PickPurpose::OpenFolder);
+                out.push(Command::Pick(PickPurpose::OpenFolder));
             }
             if ui.button("Open File…  (Ctrl+O)").clicked() {
-                state.pick(PickPurpose::OpenFile);
+                out.push(Command::Pick(PickPurpose::OpenFile));
             }
             if ui.button("Change Save Dir…  (Ctrl+R)").clicked() {
-                state.pick(PickPurpose::SaveDir);
+                out.push(Command::Pick(PickPurpose::SaveDir));
             }
             ui.menu_button("Recent folders", |ui| {
-                for folder in state.settings.recent_folders.clone() {
+                for folder in &state.settings.recent_folders {
                     if ui.button(folder.display().to_string()).clicked() {
-                        state.request_open_folder(folder, state.ctx.clone());
+                        out.push(Command::OpenFolder(folder.clone()));
                     }
                 }
             });
             ui.separator();
             if ui.button("Save  (Ctrl+S)").clicked() {
-                state.save();
+                out.push(Command::Save);
             }
             ui.menu_button("Save format", |ui| {
                 for f in LabelFormat::ALL {
                     if ui.radio(state.settings.format == f, f.name()).clicked() {
-                        state.set_format(f);
+                        out.push(Command::SetFormat(f));
                     }
                 }
             });
-            if ui
-                .checkbox(&mut state.settings.autosave, "Autosave")
-                .changed()
-            {
-                state.save_settings();
+            let mut autosave = state.settings.autosave;
+            if ui.checkbox(&mut autosave, "Autosave").changed() {
+                out.push(Command::SetAutosave(autosave));
             }
             ui.separator();
             if ui.button("Export COCO…  (Ctrl+E)").clicked() {
-                state.open_export_dialog();
+                out.push(Command::OpenExportDialog);
             }
             if ui.button("Create demo dataset…").clicked() {
-                state.pick(PickPurpose::DemoFolder);
+                out.push(Command::Pick(PickPurpose::DemoFolder));
             }
             if let Some(path) = state.current_path() {
                 if ui.button("Move image to trash…").clicked() {
-                    state.confirm_delete = Some(path);
+                    ui_state.confirm_delete = Some(path);
                 }
             }
             ui.separator();
@@ -59,43 +62,45 @@ pub fn menu_bar(ui: &mut egui::Ui, state: &mut AppState) {
         });
         ui.menu_button("Edit", |ui| {
             if ui.button("Undo  (Ctrl+Z)").clicked() {
-                state.undo();
+                out.push(Command::Undo);
             }
             if ui.button("Redo  (Ctrl+Shift+Z)").clicked() {
-                state.redo();
+                out.push(Command::Redo);
             }
             if ui.button("Duplicate box  (Ctrl+D)").clicked() {
-                state.duplicate_selected();
+                out.push(Command::DuplicateSelected);
             }
             if ui.button("Copy previous image's boxes  (Ctrl+V)").clicked() {
-                state.copy_previous_boxes();
+                out.push(Command::CopyPreviousBoxes);
             }
             if ui.button("Delete box  (Del)").clicked() {
-                state.delete_selected();
+                out.push(Command::DeleteSelected);
             }
+            let mut single = state.settings.single_class_mode;
             if ui
-                .checkbox(
-                    &mut state.settings.single_class_mode,
-                    "Single class mode (no label dialog)",
-                )
+                .checkbox(&mut single, "Single class mode (no label dialog)")
                 .changed()
             {
-                state.save_settings();
+                out.push(Command::SetSingleClassMode(single));
             }
         });
         ui.menu_button("View", |ui| {
+            let view = &mut ui_state.view;
             if ui.button("Fit window  (Ctrl+F)").clicked() {
-                state.view.fit = crate::app::Fit::Window;
+                view.fit = Fit::Window;
             }
             if ui.button("Fit width  (Ctrl+Shift+F)").clicked() {
-                state.view.fit = crate::app::Fit::Width;
+                view.fit = Fit::Width;
             }
             if ui.button("100 %  (Ctrl+0)").clicked() {
-                state.view.fit = crate::app::Fit::Manual;
-                state.view.zoom = 1.0;
+                view.fit = Fit::Manual;
+                view.zoom = 1.0;
             }
-            ui.add(egui::Slider::new(&mut state.view.brightness, -1.0..=1.0).text("Brightness"));
-            ui.checkbox(&mut state.settings.show_box_labels, "Show labels on boxes");
+            ui.add(egui::Slider::new(&mut view.brightness, -1.0..=1.0).text("Brightness"));
+            let mut show = state.settings.show_box_labels;
+            if ui.checkbox(&mut show, "Show labels on boxes").changed() {
+                out.push(Command::SetShowBoxLabels(show));
+            }
         });
         ui.menu_button("Help", |ui| {
             ui.label(format!("detlab {}", env!("CARGO_PKG_VERSION")));

@@ -1,4 +1,5 @@
-//! egui drawing. Panels read `AppState` and call its actions; no file I/O happens here.
+//! egui drawing. Panels read the [`AppState`], change only the window's [`UiState`], and
+//! return [`Command`]s for everything else; no file I/O happens here.
 
 mod canvas;
 pub mod colors;
@@ -15,20 +16,32 @@ mod start_screen;
 mod status_bar;
 mod training_panel;
 
-use crate::app::{AppState, Page};
+use crate::app::{AppState, Command, Page, UiState};
 
-/// Draws the whole window.
-pub fn root(ui: &mut egui::Ui, state: &mut AppState) {
-    shortcuts::handle(ui.ctx(), state);
-    egui::Panel::top("menu_bar").show(ui, |ui| menu_bar::menu_bar(ui, state));
-    egui::Panel::bottom("status_bar").show(ui, |ui| status_bar::status_bar(ui, state));
-    if state.session.is_none() {
-        egui::CentralPanel::default().show(ui, |ui| start_screen::start_screen(ui, state));
+/// Draws the whole window; returns what the user asked for, to apply with
+/// [`AppState::apply_all`].
+#[must_use]
+pub fn root(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    // The panels get the state read-only and the window state to change: the window
+    // state is taken out while they draw.
+    let mut ui_state = std::mem::take(&mut state.ui);
+    let mut out = Vec::new();
+    draw(ui, state, &mut ui_state, &mut out);
+    state.ui = ui_state;
+    out
+}
+
+fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    shortcuts::handle(ui.ctx(), state, ui_state, out);
+    egui::Panel::top("menu_bar").show(ui, |ui| menu_bar::menu_bar(ui, state, ui_state, out));
+    egui::Panel::bottom("status_bar").show(ui, |ui| status_bar::status_bar(ui, state, ui_state));
+    if state.workspace.session.is_none() {
+        egui::CentralPanel::default().show(ui, |ui| start_screen::start_screen(ui, state, out));
     } else {
         egui::Panel::left("file_list")
             .default_size(260.0)
             .resizable(true)
-            .show(ui, |ui| file_list::file_list(ui, state));
+            .show(ui, |ui| file_list::file_list(ui, state, ui_state, out));
         egui::Panel::right("labels")
             .default_size(260.0)
             .resizable(true)
@@ -41,40 +54,43 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) {
                         egui::ScrollArea::vertical()
                             .id_salt("review_scroll")
                             .auto_shrink(false)
-                            .show(ui, |ui| review_panel::review_panel(ui, state));
+                            .show(ui, |ui| {
+                                review_panel::review_panel(ui, state, ui_state, out)
+                            });
                     });
-                labels_panel::labels_panel(ui, state);
+                labels_panel::labels_panel(ui, state, ui_state, out);
             });
-        egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state));
-        match state.page {
+        egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state, ui_state));
+        match ui_state.page {
             Page::Label => {
                 egui::CentralPanel::default()
                     .frame(egui::Frame::NONE)
-                    .show(ui, |ui| canvas::canvas(ui, state));
+                    .show(ui, |ui| canvas::canvas(ui, state, ui_state, out));
             }
             Page::Evaluate => {
                 egui::CentralPanel::default()
-                    .show(ui, |ui| evaluation_page::evaluation_page(ui, state));
+                    .show(ui, |ui| evaluation_page::evaluation_page(ui, state, out));
             }
             Page::Train => {
-                egui::CentralPanel::default()
-                    .show(ui, |ui| training_panel::training_panel(ui, state));
+                egui::CentralPanel::default().show(ui, |ui| {
+                    training_panel::training_panel(ui, state, ui_state, out)
+                });
             }
         }
     }
-    dialogs::dialogs(ui.ctx(), state);
-    export_dialog::export_dialog(ui.ctx(), state);
+    dialogs::dialogs(ui.ctx(), state, ui_state, out);
+    export_dialog::export_dialog(ui.ctx(), state, ui_state, out);
 }
 
-fn page_tabs(ui: &mut egui::Ui, state: &mut AppState) {
+fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState) {
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut state.page, Page::Label, "Label & review");
-        ui.selectable_value(&mut state.page, Page::Evaluate, "Evaluate");
+        ui.selectable_value(&mut ui_state.page, Page::Label, "Label & review");
+        ui.selectable_value(&mut ui_state.page, Page::Evaluate, "Evaluate");
         let training = state
             .training
             .as_ref()
             .is_some_and(|r| r.status.is_active());
         let train = if training { "Train (running)" } else { "Train" };
-        ui.selectable_value(&mut state.page, Page::Train, train);
+        ui.selectable_value(&mut ui_state.page, Page::Train, train);
     });
 }

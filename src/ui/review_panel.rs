@@ -2,27 +2,37 @@
 //! pending predictions and the disagreement list.
 
 use crate::app::review::{ImportForm, RunScope};
-use crate::app::AppState;
+use crate::app::{AppState, Command, UiState};
 use crate::detector::checkpoint::ModelArch;
 use crate::review::{DisagreementKind, PredictionState};
 
-pub fn review_panel(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn review_panel(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     ui.heading("Review");
-    model_section(ui, state);
+    model_section(ui, state, ui_state, out);
     if state.review.model.is_none() {
         return;
     }
     ui.separator();
-    run_section(ui, state);
+    run_section(ui, state, out);
     ui.separator();
-    threshold_section(ui, state);
+    threshold_section(ui, state, out);
     ui.separator();
-    current_image_section(ui, state);
+    current_image_section(ui, state, out);
     ui.separator();
-    disagreement_section(ui, state);
+    disagreement_section(ui, state, out);
 }
 
-fn model_section(ui: &mut egui::Ui, state: &mut AppState) {
+fn model_section(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     match &state.review.model {
         Some(m) => {
             let name = m
@@ -54,21 +64,21 @@ fn model_section(ui: &mut egui::Ui, state: &mut AppState) {
     }
     ui.horizontal(|ui| {
         if ui.button("Open model…").clicked() {
-            state.pick(crate::app::jobs::PickPurpose::ModelFile);
+            out.push(Command::Pick(crate::app::jobs::PickPurpose::ModelFile));
         }
         if ui.button("Import .pth…").clicked() {
-            state.review.import_form = Some(ImportForm {
+            ui_state.import_form = Some(ImportForm {
                 pth: String::new(),
                 arch: ModelArch::D0,
-                classes: state.classes.names().join("\n"),
+                classes: state.workspace.classes.names().join("\n"),
             });
         }
     });
-    import_window(ui.ctx(), state);
+    import_window(ui.ctx(), ui_state, out);
 }
 
-fn import_window(ctx: &egui::Context, state: &mut AppState) {
-    let Some(form) = &mut state.review.import_form else {
+fn import_window(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    let Some(form) = &mut ui_state.import_form else {
         return;
     };
     let mut open = true;
@@ -92,15 +102,14 @@ fn import_window(ctx: &egui::Context, state: &mut AppState) {
             submit = ui.button("Import").clicked();
         });
     if submit {
-        let form = form.clone();
-        state.review.import_form = None;
-        state.import_model(form);
+        out.push(Command::ImportModel(form.clone()));
+        ui_state.import_form = None;
     } else if !open {
-        state.review.import_form = None;
+        ui_state.import_form = None;
     }
 }
 
-fn run_section(ui: &mut egui::Ui, state: &mut AppState) {
+fn run_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     if let Some(run) = &state.review.run {
         let done = run.done.load(std::sync::atomic::Ordering::Relaxed);
         let mut cancel = false;
@@ -113,41 +122,47 @@ fn run_section(ui: &mut egui::Ui, state: &mut AppState) {
             cancel = ui.button("Cancel").clicked();
         });
         if cancel {
-            run.cancel();
+            out.push(Command::CancelRun);
         }
         return;
     }
     ui.label("Run the model on");
     ui.horizontal(|ui| {
         if ui.button("this image").clicked() {
-            state.run_model(RunScope::Current);
+            out.push(Command::RunModel(RunScope::Current));
         }
         if ui.button("all").clicked() {
-            state.run_model(RunScope::All);
+            out.push(Command::RunModel(RunScope::All));
         }
         if ui.button("unlabelled").clicked() {
-            state.run_model(RunScope::Unlabelled);
+            out.push(Command::RunModel(RunScope::Unlabelled));
         }
     });
 }
 
-fn threshold_section(ui: &mut egui::Ui, state: &mut AppState) {
-    let r = &mut state.review;
-    ui.checkbox(&mut r.show, "Show predictions");
+fn threshold_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
+    let mut show = state.review.show;
+    if ui.checkbox(&mut show, "Show predictions").changed() {
+        out.push(Command::ShowPredictions(show));
+    }
+    let mut select = state.review.select;
     ui.add(
-        egui::Slider::new(&mut r.select.score_threshold, 0.02..=1.0)
+        egui::Slider::new(&mut select.score_threshold, 0.02..=1.0)
             .text("score")
             .fixed_decimals(2),
     );
     ui.add(
-        egui::Slider::new(&mut r.select.iou_threshold, 0.05..=0.95)
+        egui::Slider::new(&mut select.iou_threshold, 0.05..=0.95)
             .text("NMS IoU")
             .fixed_decimals(2),
     );
-    ui.checkbox(&mut r.select.class_agnostic, "Class-agnostic NMS");
+    ui.checkbox(&mut select.class_agnostic, "Class-agnostic NMS");
+    if select != state.review.select {
+        out.push(Command::SetReviewSelect(select));
+    }
 }
 
-fn current_image_section(ui: &mut egui::Ui, state: &mut AppState) {
+fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     let shown = state.shown_predictions();
     let pending = shown
         .iter()
@@ -163,10 +178,10 @@ fn current_image_section(ui: &mut egui::Ui, state: &mut AppState) {
             .on_hover_text("Shift+Enter")
             .clicked()
         {
-            state.accept_all_shown();
+            out.push(Command::AcceptAllShown);
         }
         if ui.button("Next pending").on_hover_text("Tab").clicked() {
-            state.next_pending();
+            out.push(Command::NextPending);
         }
     });
     let names = state
@@ -196,23 +211,20 @@ fn current_image_section(ui: &mut egui::Ui, state: &mut AppState) {
                     .selectable_label(state.review.selected == Some(i), text)
                     .clicked()
                 {
-                    state.review.selected = Some(i);
-                    if let Some(doc) = &mut state.doc {
-                        doc.selected = None;
-                    }
+                    out.push(Command::SelectPrediction(Some(i)));
                 }
             }
         });
 }
 
-fn disagreement_section(ui: &mut egui::Ui, state: &mut AppState) {
+fn disagreement_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         if ui
             .button("Find disagreements")
             .on_hover_text("rank labelled images by where the model and the labels disagree")
             .clicked()
         {
-            state.find_disagreements();
+            out.push(Command::FindDisagreements);
         }
         if state.review.disagreement_job.is_some() {
             ui.spinner();
@@ -221,8 +233,9 @@ fn disagreement_section(ui: &mut egui::Ui, state: &mut AppState) {
     if state.review.disagreements.is_empty() {
         return;
     }
+    let mut kind = state.review.disagreement_kind;
     egui::ComboBox::from_id_salt("disagreement_kind")
-        .selected_text(kind_name(state.review.disagreement_kind))
+        .selected_text(kind_name(kind))
         .show_ui(ui, |ui| {
             for k in [
                 DisagreementKind::Any,
@@ -231,9 +244,12 @@ fn disagreement_section(ui: &mut egui::Ui, state: &mut AppState) {
                 DisagreementKind::ClassMismatch,
                 DisagreementKind::Loose,
             ] {
-                ui.selectable_value(&mut state.review.disagreement_kind, k, kind_name(k));
+                ui.selectable_value(&mut kind, k, kind_name(k));
             }
         });
+    if kind != state.review.disagreement_kind {
+        out.push(Command::SetDisagreementKind(kind));
+    }
     let list = state.disagreement_list();
     let current = state.current_path();
     let mut go = None;
@@ -258,7 +274,7 @@ fn disagreement_section(ui: &mut egui::Ui, state: &mut AppState) {
             }
         });
     if let Some(path) = go {
-        state.go_to_path(&path);
+        out.push(Command::GoToPath(path));
     }
 }
 

@@ -3,7 +3,8 @@
 
 use egui::{Key, KeyboardShortcut, Modifiers};
 
-use crate::app::{AppState, Fit, Tool};
+use crate::app::jobs::PickPurpose;
+use crate::app::{AppState, Command, Fit, Tool, UiState};
 
 const CTRL: Modifiers = Modifiers::COMMAND;
 const CTRL_SHIFT: Modifiers = Modifiers {
@@ -60,96 +61,101 @@ pub const HELP: &[(&str, &str)] = &[
     ),
 ];
 
-/// Applies the shortcuts pressed this frame.
-pub fn handle(ctx: &egui::Context, state: &mut AppState) {
+/// Applies the shortcuts pressed this frame: window changes at once, the rest as commands.
+pub fn handle(
+    ctx: &egui::Context,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     if ctx.egui_wants_keyboard_input()
-        || state.pending_label.is_some()
-        || state.unsaved_prompt.is_some()
+        || ui_state.pending_label.is_some()
+        || ui_state.unsaved_prompt.is_some()
     {
         return;
     }
     let pressed =
         |m: Modifiers, k: Key| ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
-    use crate::app::jobs::PickPurpose;
     if pressed(CTRL, Key::U) {
-        state.pick(PickPurpose::OpenFolder);
+        out.push(Command::Pick(PickPurpose::OpenFolder));
     }
     if pressed(CTRL, Key::O) {
-        state.pick(PickPurpose::OpenFile);
+        out.push(Command::Pick(PickPurpose::OpenFile));
     }
     if pressed(CTRL, Key::R) {
-        state.pick(PickPurpose::SaveDir);
+        out.push(Command::Pick(PickPurpose::SaveDir));
     }
     if pressed(CTRL, Key::E) {
-        state.open_export_dialog();
+        out.push(Command::OpenExportDialog);
     }
-    if state.session.is_none() {
+    if state.workspace.session.is_none() {
         return;
     }
     if pressed(CTRL, Key::S) {
-        state.save();
+        out.push(Command::Save);
     }
     if pressed(CTRL_SHIFT, Key::Z) || pressed(CTRL, Key::Y) {
-        state.redo();
+        out.push(Command::Redo);
     }
     if pressed(CTRL, Key::Z) {
-        state.undo();
+        out.push(Command::Undo);
     }
     if pressed(CTRL, Key::D) {
-        state.duplicate_selected();
+        out.push(Command::DuplicateSelected);
     }
     if pressed(CTRL, Key::V) {
-        state.copy_previous_boxes();
+        out.push(Command::CopyPreviousBoxes);
     }
     if state.review.model.is_some() {
-        review_keys(ctx, state, &pressed);
+        review_keys(ctx, state, out, &pressed);
     }
+    let view = &mut ui_state.view;
     if pressed(CTRL_SHIFT, Key::F) {
-        state.view.fit = Fit::Width;
+        view.fit = Fit::Width;
     }
     if pressed(CTRL, Key::F) {
-        state.view.fit = Fit::Window;
+        view.fit = Fit::Window;
     }
     if pressed(CTRL, Key::Num0) {
-        state.view.fit = Fit::Manual;
-        state.view.zoom = 1.0;
+        view.fit = Fit::Manual;
+        view.zoom = 1.0;
     }
     if pressed(CTRL, Key::H) {
-        state.hidden_classes = state.classes.names().iter().cloned().collect();
+        ui_state.hidden_classes = state.workspace.classes.names().iter().cloned().collect();
     }
     if pressed(CTRL, Key::A) {
-        state.hidden_classes.clear();
+        ui_state.hidden_classes.clear();
     }
     if pressed(Modifiers::NONE, Key::D) {
-        state.next();
+        out.push(Command::Next);
     }
     if pressed(Modifiers::NONE, Key::A) {
-        state.previous();
+        out.push(Command::Previous);
     }
     if pressed(Modifiers::NONE, Key::N) {
-        state.next_matching(|s| !s.is_labelled());
+        out.push(Command::NextUnlabelled);
     }
     if pressed(Modifiers::NONE, Key::U) {
-        state.next_matching(|s| !s.is_verified());
+        out.push(Command::NextUnverified);
     }
     if pressed(Modifiers::NONE, Key::W) {
-        state.tool = Tool::Draw;
+        ui_state.tool = Tool::Draw;
     }
     if pressed(Modifiers::NONE, Key::Delete) || pressed(Modifiers::NONE, Key::Backspace) {
-        state.delete_selected();
+        out.push(Command::DeleteSelected);
     }
     if pressed(Modifiers::NONE, Key::Space) {
-        state.toggle_verified();
+        out.push(Command::ToggleVerified);
     }
     if pressed(Modifiers::NONE, Key::Plus) || pressed(Modifiers::NONE, Key::Equals) {
-        zoom_by(state, 1.1);
+        zoom_by(ui_state, 1.1);
     }
     if pressed(Modifiers::NONE, Key::Minus) {
-        zoom_by(state, 1.0 / 1.1);
+        zoom_by(ui_state, 1.0 / 1.1);
     }
     for (i, k) in DIGITS.iter().enumerate() {
         if pressed(Modifiers::NONE, *k) {
-            state.use_class(i);
+            out.push(Command::UseClass(i));
         }
     }
     for (key, dx, dy) in [
@@ -159,10 +165,13 @@ pub fn handle(ctx: &egui::Context, state: &mut AppState) {
         (Key::ArrowDown, 0.0, 1.0),
     ] {
         if pressed(Modifiers::SHIFT, key) {
-            state.nudge_selected(dx * 10.0, dy * 10.0);
+            out.push(Command::Nudge {
+                dx: dx * 10.0,
+                dy: dy * 10.0,
+            });
         }
         if pressed(Modifiers::NONE, key) {
-            state.nudge_selected(dx, dy);
+            out.push(Command::Nudge { dx, dy });
         }
     }
 }
@@ -183,37 +192,46 @@ const DIGITS: [Key; 9] = [
 /// (`a`, Delete, digits).
 fn review_keys(
     ctx: &egui::Context,
-    state: &mut AppState,
+    state: &AppState,
+    out: &mut Vec<Command>,
     pressed: &dyn Fn(Modifiers, Key) -> bool,
 ) {
     if pressed(Modifiers::SHIFT, Key::Enter) {
-        state.accept_all_shown();
+        out.push(Command::AcceptAllShown);
     }
     if pressed(Modifiers::NONE, Key::Tab) {
         // Tab walks predictions here, not keyboard focus through the widgets.
         ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));
-        state.next_pending();
+        out.push(Command::NextPending);
     }
     let Some(index) = state.review.selected else {
         return;
     };
     if pressed(Modifiers::NONE, Key::Escape) {
-        state.review.selected = None;
+        out.push(Command::SelectPrediction(None));
     } else if pressed(Modifiers::NONE, Key::Enter) || pressed(Modifiers::NONE, Key::A) {
-        state.accept_prediction(index, None, None);
+        out.push(Command::AcceptPrediction {
+            index,
+            class: None,
+            bbox: None,
+        });
     } else if pressed(Modifiers::NONE, Key::Delete)
         || pressed(Modifiers::NONE, Key::Backspace)
         || pressed(Modifiers::NONE, Key::R)
     {
-        state.reject_prediction(index);
+        out.push(Command::RejectPrediction(index));
     } else if let Some(k) = DIGITS.iter().position(|k| pressed(Modifiers::NONE, *k)) {
-        if let Some(name) = state.classes.names().get(k).cloned() {
-            state.accept_prediction(index, Some(name), None);
+        if let Some(name) = state.workspace.classes.names().get(k).cloned() {
+            out.push(Command::AcceptPrediction {
+                index,
+                class: Some(name),
+                bbox: None,
+            });
         }
     }
 }
 
 /// Zooms by `factor` about the canvas centre (applied by the canvas next frame).
-pub fn zoom_by(state: &mut AppState, factor: f32) {
-    state.view.pending_zoom *= factor;
+pub fn zoom_by(ui_state: &mut UiState, factor: f32) {
+    ui_state.view.pending_zoom *= factor;
 }

@@ -1,32 +1,32 @@
 //! What the app shows before a folder is open.
 
 use crate::app::jobs::PickPurpose;
-use crate::app::AppState;
+use crate::app::{AppState, Command};
 
-pub fn start_screen(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn start_screen(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     ui.vertical_centered(|ui| {
         ui.add_space(60.0);
         ui.heading("detlab");
         ui.label("Label product photos, export COCO, train and review detectors.");
         ui.add_space(20.0);
         if ui.button("Open folder…").clicked() {
-            state.pick(PickPurpose::OpenFolder);
+            out.push(Command::Pick(PickPurpose::OpenFolder));
         }
-        if state.demo_job.is_some() {
+        if state.jobs.demo.is_some() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("creating the demo dataset…");
             });
         } else if ui.button("Create and open the demo dataset…").clicked() {
-            state.pick(PickPurpose::DemoFolder);
+            out.push(Command::Pick(PickPurpose::DemoFolder));
         }
         ui.label("…or drop a folder or an image on this window.");
         if !state.settings.recent_folders.is_empty() {
             ui.add_space(20.0);
             ui.label("Recent folders");
-            for folder in state.settings.recent_folders.clone() {
+            for folder in &state.settings.recent_folders {
                 if ui.link(folder.display().to_string()).clicked() {
-                    state.request_open_folder(folder, state.ctx.clone());
+                    out.push(Command::OpenFolder(folder.clone()));
                 }
             }
         }

@@ -1,22 +1,23 @@
 //! The status bar: position, zoom, image counter and the latest message.
 
-use crate::app::AppState;
+use crate::app::{AppState, UiState};
 
-pub fn status_bar(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn status_bar(ui: &mut egui::Ui, state: &AppState, ui_state: &UiState) {
     ui.horizontal(|ui| {
-        if let Some(session) = &state.session {
+        let ws = &state.workspace;
+        if let Some(session) = &ws.session {
             let n = session.images.len();
-            let i = state.current.map_or(0, |i| i + 1);
+            let i = ws.current.map_or(0, |i| i + 1);
             ui.label(format!("{i} / {n}"));
             if session.scanning {
                 ui.spinner();
                 ui.label("scanning…");
             }
             ui.separator();
-            ui.label(format!("zoom {:.0} %", state.view.zoom * 100.0));
+            ui.label(format!("zoom {:.0} %", ui_state.view.zoom * 100.0));
             ui.separator();
-            ui.label(&state.canvas_info);
-            if let Some(doc) = &state.doc {
+            ui.label(&ui_state.canvas_info);
+            if let Some(doc) = &ws.doc {
                 ui.separator();
                 ui.label(format!(
                     "{} · {}",

@@ -2,22 +2,27 @@
 
 use egui_plot::{Legend, Line, Plot};
 
-use crate::app::training::RunStatus;
-use crate::app::AppState;
-use crate::detector::train::DeviceChoice;
+use crate::app::training::{RunStatus, TrainingForm};
+use crate::app::{AppState, Command, UiState};
+use crate::detector::train::{DeviceChoice, TrainConfig};
 
 const ARCHES: [&str; 5] = ["lite0", "d0", "d1", "d2", "d3"];
 
-pub fn training_panel(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn training_panel(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Train a detector on these labels");
         let running = state
             .training
             .as_ref()
             .is_some_and(|r| r.status.is_active());
-        ui.add_enabled_ui(!running, |ui| settings(ui, state));
+        ui.add_enabled_ui(!running, |ui| settings(ui, &mut ui_state.training_form));
         ui.add_space(6.0);
-        controls(ui, state, running);
+        controls(ui, state, running, out);
         if let Some(run) = &state.training {
             ui.separator();
             plots(ui, run);
@@ -30,8 +35,7 @@ pub fn training_panel(ui: &mut egui::Ui, state: &mut AppState) {
     });
 }
 
-fn settings(ui: &mut egui::Ui, state: &mut AppState) {
-    let f = &mut state.training_form;
+fn settings(ui: &mut egui::Ui, f: &mut TrainingForm) {
     egui::Grid::new("train_settings")
         .num_columns(4)
         .spacing([12.0, 4.0])
@@ -44,7 +48,7 @@ fn settings(ui: &mut egui::Ui, state: &mut AppState) {
                         if ui.selectable_value(&mut f.arch, a.to_string(), a).changed() {
                             f.input_size = a
                                 .parse::<crate::detector::checkpoint::ModelArch>()
-                                .map_or(f.input_size, |m| m.input_size());
+                                .map_or(f.input_size, TrainConfig::recommended_input_size);
                         }
                     }
                 });
@@ -72,12 +76,20 @@ fn settings(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label("Device");
             ui.horizontal(|ui| {
                 egui::ComboBox::from_id_salt("train_device")
-                    .selected_text(format!("{:?}", f.device).to_lowercase())
+                    .selected_text(f.device.to_string())
                     .show_ui(ui, |ui| {
-                        for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda] {
-                            ui.selectable_value(&mut f.device, d, format!("{d:?}").to_lowercase());
+                        let cuda = match f.device {
+                            DeviceChoice::Cuda(n) => DeviceChoice::Cuda(n),
+                            _ => DeviceChoice::Cuda(0),
+                        };
+                        for d in [DeviceChoice::Auto, DeviceChoice::Cpu, cuda] {
+                            ui.selectable_value(&mut f.device, d, d.to_string());
                         }
                     });
+                if let DeviceChoice::Cuda(n) = &mut f.device {
+                    ui.add(egui::DragValue::new(n).range(0..=15).prefix("GPU "))
+                        .on_hover_text("which CUDA device (cuda:N)");
+                }
                 ui.add_enabled(
                     f.device != DeviceChoice::Cpu,
                     egui::Checkbox::new(&mut f.mixed_precision, "mixed precision"),
@@ -143,23 +155,23 @@ fn settings(ui: &mut egui::Ui, state: &mut AppState) {
     });
 }
 
-fn controls(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
+fn controls(ui: &mut egui::Ui, state: &AppState, running: bool, out: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         if ui
             .add_enabled(!running, egui::Button::new("Start"))
             .clicked()
         {
-            state.start_training(false);
+            out.push(Command::StartTraining { resume: false });
         }
         if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
-            state.stop_training();
+            out.push(Command::StopTraining);
         }
         if ui
             .add_enabled(!running, egui::Button::new("Resume"))
             .on_hover_text("continue the run in the run folder from its last complete epoch")
             .clicked()
         {
-            state.start_training(true);
+            out.push(Command::StartTraining { resume: true });
         }
         let best = match state.training.as_ref().map(|r| &r.status) {
             Some(RunStatus::Finished {
@@ -169,7 +181,7 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
         };
         if let Some(best) = best {
             if ui.button("Load best model for review").clicked() {
-                state.load_model(best);
+                out.push(Command::LoadModel(best));
             }
         }
     });

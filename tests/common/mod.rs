@@ -71,7 +71,7 @@ pub fn venv_python() -> Option<PathBuf> {
 
 /// Runs the `detlab` binary built for these tests.
 pub fn detlab<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detlab"))
+    Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
         .args(args)
         .output()
         .expect("run detlab")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Evaluation;
 use crate::app::jobs::{repaint, Job};
-use crate::app::state::AppState;
+use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::SelectConfig;
 use crate::eval::LabelledImage;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::ShownPrediction;
 use crate::app::jobs::LatestWriter;
-use crate::app::state::AppState;
+use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
@@ -145,12 +145,12 @@ impl AppState {
             return;
         }
         let label = LabelBox::new(name.clone(), b);
-        let Some(doc) = self.editable() else {
+        let Some(doc) = self.workspace.editable() else {
             return;
         };
         let added = label.clone();
         doc.edit(|a| a.boxes.push(added));
-        self.classes.ensure(&name);
+        self.workspace.classes.ensure(&name);
         let fixed = (class.is_some() && class != predicted) || bbox.is_some();
         let verdict = if fixed {
             Verdict::Fixed
@@ -222,7 +222,8 @@ impl AppState {
             self.review.selected = Some(i);
             return;
         }
-        let (Some(session), Some(current)) = (&self.session, self.current) else {
+        let (Some(session), Some(current)) = (&self.workspace.session, self.workspace.current)
+        else {
             return;
         };
         let n = session.images.len();
@@ -232,7 +233,7 @@ impl AppState {
         match target {
             Some(i) if i != current => {
                 self.go_to(i);
-                if self.current == Some(i) {
+                if self.workspace.current == Some(i) {
                     self.review.selected = self.next_pending_index(0);
                 }
             }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::jobs::{repaint, Job, LatestWriter};
-use super::state::AppState;
+use super::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
 use crate::eval::EvalResult;
@@ -72,7 +72,6 @@ pub struct Review {
     pub disagreement_kind: DisagreementKind,
     pub evaluation_job: Option<Job<Result<Evaluation, String>>>,
     pub evaluation: Option<Result<Evaluation, String>>,
-    pub import_form: Option<ImportForm>,
 }
 
 impl Default for Review {
@@ -103,7 +102,6 @@ impl Default for Review {
             disagreement_kind: DisagreementKind::Any,
             evaluation_job: None,
             evaluation: None,
-            import_form: None,
         }
     }
 }
@@ -118,7 +116,7 @@ impl AppState {
     /// The folder whose `.detlab/` holds the review sidecar: the save folder, else the
     /// image folder.
     pub fn sidecar_dir(&self) -> Option<PathBuf> {
-        let s = self.session.as_ref()?;
+        let s = self.workspace.session.as_ref()?;
         Some(s.save_dir.clone().unwrap_or_else(|| s.root.clone()))
     }
 
@@ -191,7 +189,7 @@ impl AppState {
         for e in errors {
             self.info(e);
         }
-        if self.session.is_some() {
+        if self.workspace.session.is_some() {
             self.ensure_review_log();
             changed |= self.poll_review_log();
         }
@@ -238,14 +236,14 @@ impl AppState {
     }
 
     fn image_key(&self, image: &Path) -> PathBuf {
-        let root = self.session.as_ref().map(|s| s.root.as_path());
+        let root = self.workspace.session.as_ref().map(|s| s.root.as_path());
         relative_path(root.unwrap_or(Path::new("")), image)
     }
 
     /// The labels of `image`: the live document for the current image, else the last
     /// labels read in the background.
     fn labels_of(&self, image: &Path) -> &[LabelBox] {
-        match &self.doc {
+        match &self.workspace.doc {
             Some(d) if d.image_path == image => &d.annotation.boxes,
             _ => self.review.labels.get(image).map_or(&[], Vec::as_slice),
         }
@@ -253,21 +251,10 @@ impl AppState {
 
     /// Remembers the current labels for the review (pending counts of other images).
     pub fn remember_labels(&mut self) {
-        if let Some(doc) = &self.doc {
+        if let Some(doc) = &self.workspace.doc {
             self.review
                 .labels
                 .insert(doc.image_path.clone(), doc.annotation.boxes.clone());
-        }
-    }
-
-    /// Goes to `image` (from the disagreement list).
-    pub fn go_to_path(&mut self, image: &Path) {
-        let index = self
-            .session
-            .as_ref()
-            .and_then(|s| s.images.iter().position(|e| e.path == image));
-        if let Some(i) = index {
-            self.go_to(i);
         }
     }
 }

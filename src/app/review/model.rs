@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::app::jobs::{repaint, Job};
-use crate::app::state::AppState;
+use crate::app::AppState;
 use crate::detector::checkpoint::ModelArch;
 use crate::detector::inference::{Detector, DetectorOptions};
 use crate::review::ModelId;

@@ -1,5 +1,6 @@
 //! Running the model over images in the background: cache hits are read, misses are
-//! decoded, predicted and cached; each image's labels are read on the way.
+//! decoded, predicted and cached; each image's labels are read on the way, through the
+//! label thread (so a label saved just before is seen).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,8 +9,9 @@ use std::sync::Arc;
 
 use super::model::LoadedModel;
 use super::relative_path;
-use crate::app::state::AppState;
-use crate::dataset::{load_labels, LabelBox};
+use crate::app::label_io::LabelReader;
+use crate::app::AppState;
+use crate::dataset::LabelBox;
 use crate::detector::inference::PredictConfig;
 use crate::review::{CachedPrediction, CandidateCache, ImageStamp};
 
@@ -74,7 +76,7 @@ impl AppState {
     pub fn run_model(&mut self, scope: RunScope) {
         let (Some(model), Some(session), Some(dir)) = (
             self.review.model.clone(),
-            self.session.as_ref(),
+            self.workspace.session.as_ref(),
             self.sidecar_dir(),
         ) else {
             return;
@@ -97,6 +99,7 @@ impl AppState {
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
         let cache = CandidateCache::new(&dir, &model.id);
+        let reader = self.workspace.labels.reader();
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
@@ -128,7 +131,7 @@ impl AppState {
                         if c.load(Ordering::Relaxed) {
                             break;
                         }
-                        match prepare(&cache, &root, save_dir.as_deref(), image, scope) {
+                        match prepare(&cache, &reader, &root, save_dir.as_deref(), image, scope) {
                             Prepared::Done(item) => {
                                 if !send(item) {
                                     break;
@@ -229,14 +232,16 @@ enum Prepared {
 /// One image of a run up to the network: its labels, the cache, the decoded pixels.
 fn prepare(
     cache: &CandidateCache,
+    reader: &LabelReader,
     root: &Path,
     save_dir: Option<&Path>,
     image: &Path,
     scope: RunScope,
 ) -> Prepared {
-    let labels = load_labels(image, save_dir)
+    let labels = reader
+        .read(image, save_dir)
         .ok()
-        .map(|l| l.map(|l| l.annotation.boxes).unwrap_or_default());
+        .map(|l| l.map(|l| l.boxes).unwrap_or_default());
     let mut item = RunItem {
         image: image.to_path_buf(),
         prediction: None,

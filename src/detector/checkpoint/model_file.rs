@@ -63,12 +63,8 @@ impl ModelMeta {
             arch,
             class_names,
             input_size: arch.input_size(),
-            normalization: if arch.is_lite() {
-                Normalization::LITE
-            } else {
-                Normalization::IMAGENET
-            },
-            anchors: AnchorConfig::reference(arch.anchor_scale(), arch.max_level()),
+            normalization: arch.normalization(),
+            anchors: arch.anchors(),
             partial: false,
             source: None,
         }

@@ -13,7 +13,6 @@ use rayon::prelude::*;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::device::DeviceChoice;
 use super::error::InferenceError;
 use super::prediction::{ImagePrediction, PredictConfig};
 use crate::detector::checkpoint::varstore::{from_varstore, load_into};
@@ -25,6 +24,7 @@ use crate::detector::maths::postprocess::{to_original, Candidates, ImageOutputs}
 use crate::detector::model::{
     EfficientDet, EfficientDetConfig, EfficientDetOutput, NhwcEfficientDet,
 };
+use crate::detector::settings::DeviceChoice;
 
 /// How to set a detector up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +98,33 @@ pub fn expected_keys(
     let vs = VarStore::new(Device::Cpu);
     let _net = EfficientDet::new(&vs.root(), &cfg, num_classes as i64)?;
     Ok(crate::detector::checkpoint::varstore::expected_keys(&vs))
+}
+
+impl EfficientDet {
+    /// The network a model file describes (its architecture, input size, anchors and class
+    /// count), built in `vs` with the file's weights: every weight's name and shape is
+    /// checked against the network first. `source` names the file in errors. The one way
+    /// from a model file to a network, for [`Detector::load`] and training's
+    /// `load_trained` alike.
+    pub fn from_model_file(
+        vs: &VarStore,
+        file: &ModelFile,
+        source: &Path,
+    ) -> Result<Self, InferenceError> {
+        if file.meta.class_names.is_empty() {
+            return Err(InferenceError::NoClasses);
+        }
+        let cfg = network_config(&file.meta)?;
+        let net = EfficientDet::new(&vs.root(), &cfg, file.meta.num_classes() as i64)?;
+        let expected = crate::detector::checkpoint::varstore::expected_keys(vs);
+        file.check_keys(&expected)
+            .map_err(|kind| InferenceError::ModelFileAt {
+                path: source.to_path_buf(),
+                kind,
+            })?;
+        load_into(vs, &file.tensors, false)?;
+        Ok(net)
+    }
 }
 
 /// A loaded EfficientDet with its metadata, on one device.
@@ -175,16 +202,10 @@ impl Detector {
         let cfg = network_config(&meta)?;
         let device = options.device.resolve()?;
         let vs = VarStore::new(device);
-        let mut net = EfficientDet::new(&vs.root(), &cfg, meta.num_classes() as i64)?;
-        if let Some(file) = file {
-            let expected = crate::detector::checkpoint::varstore::expected_keys(&vs);
-            file.check_keys(&expected)
-                .map_err(|kind| InferenceError::ModelFileAt {
-                    path: source.to_path_buf(),
-                    kind,
-                })?;
-            load_into(&vs, &file.tensors, false)?;
-        }
+        let mut net = match file {
+            Some(file) => EfficientDet::from_model_file(&vs, file, source)?,
+            None => EfficientDet::new(&vs.root(), &cfg, meta.num_classes() as i64)?,
+        };
         if options.fold_batchnorm {
             tch::no_grad(|| net.fold_batchnorm());
         }

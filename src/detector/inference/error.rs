@@ -7,6 +7,7 @@ use crate::detector::checkpoint::model_file::{ModelFileError, ModelFileErrorKind
 use crate::detector::checkpoint::varstore::VarStoreError;
 use crate::detector::maths::postprocess::ShapeError;
 use crate::detector::model::{ConfigError, ModelError};
+use crate::detector::settings::DeviceError;
 
 /// Why a detector could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -24,12 +25,8 @@ pub enum InferenceError {
         path.display()
     )]
     Partial { path: PathBuf },
-    #[error("unknown device {0:?} (expected auto, cpu, cuda or cuda:N)")]
-    BadDevice(String),
-    #[error("device {0} requested, but libtorch sees no CUDA device (choose the CPU device)")]
-    NoCuda(String),
-    #[error("device cuda:{index} requested, but libtorch sees {count} CUDA device(s)")]
-    CudaIndex { index: usize, count: usize },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     #[error("a model needs at least one class")]
     NoClasses,
     #[error(

@@ -15,14 +15,13 @@
 
 mod default_model;
 mod detector;
-mod device;
 mod error;
 mod files;
 mod prediction;
 
+pub use crate::detector::settings::{DeviceChoice, DeviceError};
 pub use default_model::{default_model_path, SHIPPED_MODEL};
 pub use detector::{expected_keys, network_config, Detector, DetectorOptions};
-pub use device::DeviceChoice;
 pub use error::InferenceError;
 pub use files::{predict_files, FileFailure, FilePredictions};
 pub use prediction::{ImagePrediction, PredictConfig};

@@ -1,27 +1,12 @@
 //! One parameterised description of every supported EfficientDet: D0–D7, D7x ("d8") and
 //! EfficientDet-Lite0, with the backbone (EfficientNet B0–B7 or Lite0–4) it sits on.
 //!
-//! The D-table follows the reference port (and google/automl `hparams_config.py`):
-//!
-//! | arch | input | backbone | BiFPN W×repeats | head repeats | levels | anchor scale | fusion |
-//! |---|---|---|---|---|---|---|---|
-//! | d0 | 512 | B0 | 64×3 | 3 | P3–P7 | 4 | fast attention |
-//! | d1 | 640 | B1 | 88×4 | 3 | P3–P7 | 4 | fast attention |
-//! | d2 | 768 | B2 | 112×5 | 3 | P3–P7 | 4 | fast attention |
-//! | d3 | 896 | B3 | 160×6 | 4 | P3–P7 | 4 | fast attention |
-//! | d4 | 1024 | B4 | 224×7 | 4 | P3–P7 | 4 | fast attention |
-//! | d5 | 1280 | B5 | 288×7 | 4 | P3–P7 | 4 | fast attention |
-//! | d6 | 1280 | B6 | 384×8 | 5 | P3–P7 | 4 | sum |
-//! | d7 | 1536 | B6 | 384×8 | 5 | P3–P7 | 5 | sum |
-//! | d8 (D7x) | 1536 | B7 | 384×8 | 5 | P3–P8 | 4 | sum |
-//! | lite0 | 320 | Lite0 | 64×3 | 3 | P3–P7 | 3 | sum (no weights) |
+//! The per-architecture numbers live in one table, owned by [`Arch`] (see
+//! [`super::arch`]); [`EfficientDetConfig::new`] derives a network's configuration from it.
 
-use std::fmt;
-use std::str::FromStr;
-
-use thiserror::Error;
-
+pub use super::arch::Arch;
 use crate::detector::maths::anchors::AnchorConfig;
+pub use crate::detector::settings::ConfigError;
 
 /// The non-linearity used throughout a network (backbone, BiFPN fusion, heads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,27 +25,6 @@ pub enum Fusion {
     FastAttention,
     /// Unweighted `Σ inᵢ` ("for stability", D6+ and Lite).
     Sum,
-}
-
-/// Per-channel input normalisation on the 0–255 pixel scale: `(pixel − mean) / std`, RGB.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Normalization {
-    pub mean: [f64; 3],
-    pub std: [f64; 3],
-}
-
-impl Normalization {
-    /// ImageNet mean/std (the reference D-models): `(x/255 − (0.485,0.456,0.406)) /
-    /// (0.229,0.224,0.225)`, written on the 0–255 scale.
-    pub const IMAGENET: Normalization = Normalization {
-        mean: [0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0],
-        std: [0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0],
-    };
-    /// EfficientNet-Lite's inception-style `(x − 127) / 128`.
-    pub const LITE: Normalization = Normalization {
-        mean: [127.0; 3],
-        std: [128.0; 3],
-    };
 }
 
 /// Which EfficientNet family a backbone belongs to.
@@ -308,68 +272,6 @@ const BASE_STAGES: [StageSpec; 7] = [
     },
 ];
 
-/// A named detector architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Arch {
-    /// EfficientDet-D`n`, n = 0..=8 (8 is D7x, the reference's `compound_coef=8`).
-    D(u8),
-    /// EfficientDet-Lite0 on the EfficientNet-Lite0 backbone.
-    Lite0,
-}
-
-impl Arch {
-    /// Every supported architecture.
-    pub const ALL: [Arch; 10] = [
-        Arch::D(0),
-        Arch::D(1),
-        Arch::D(2),
-        Arch::D(3),
-        Arch::D(4),
-        Arch::D(5),
-        Arch::D(6),
-        Arch::D(7),
-        Arch::D(8),
-        Arch::Lite0,
-    ];
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Arch::D(n) => write!(f, "d{n}"),
-            Arch::Lite0 => f.write_str("lite0"),
-        }
-    }
-}
-
-impl FromStr for Arch {
-    type Err = ConfigError;
-
-    /// Parses `d0`..`d8`, `d7x` (= `d8`) and `lite0` (case-insensitive).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.trim().to_ascii_lowercase();
-        match lower.as_str() {
-            "lite0" => Ok(Arch::Lite0),
-            "d7x" => Ok(Arch::D(8)),
-            _ => lower
-                .strip_prefix('d')
-                .and_then(|n| n.parse::<u8>().ok())
-                .filter(|&n| n <= 8)
-                .map(Arch::D)
-                .ok_or_else(|| ConfigError::UnknownArch(s.to_string())),
-        }
-    }
-}
-
-/// Errors in choosing a configuration.
-#[derive(Debug, Error, Clone, PartialEq)]
-pub enum ConfigError {
-    #[error("unknown architecture {0:?} (expected d0..d8, d7x or lite0)")]
-    UnknownArch(String),
-    #[error("unknown backbone {0}")]
-    UnknownBackbone(String),
-}
-
 /// Everything that defines an EfficientDet network and its anchors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EfficientDetConfig {
@@ -391,66 +293,37 @@ pub struct EfficientDetConfig {
     pub fusion_weight_params: bool,
     /// Activation in the BiFPN and the heads.
     pub activation: Activation,
-    pub normalization: Normalization,
 }
 
 impl EfficientDetConfig {
-    /// The configuration of a named architecture.
+    /// The configuration of a named architecture, from [`Arch`]'s table.
     pub fn new(arch: Arch) -> Result<Self, ConfigError> {
-        match arch {
-            Arch::D(n) => Self::d(n),
-            Arch::Lite0 => Ok(Self::lite0()),
+        if !arch.is_known() {
+            return Err(ConfigError::UnknownArch(arch.to_string()));
         }
+        Ok(Self {
+            arch,
+            input_size: i64::from(arch.input_size()),
+            backbone: arch.backbone()?,
+            fpn_channels: arch.bifpn_width() as i64,
+            fpn_repeats: arch.bifpn_repeats(),
+            head_repeats: arch.head_repeats(),
+            anchors: arch.anchors(),
+            fusion: arch.fusion(),
+            fusion_weight_params: arch.fusion_weight_params(),
+            activation: arch.activation(),
+        })
     }
 
     /// EfficientDet-D`n` (n = 0..=8; 8 is D7x), as in the reference port.
     pub fn d(n: u8) -> Result<Self, ConfigError> {
-        const INPUT: [i64; 9] = [512, 640, 768, 896, 1024, 1280, 1280, 1536, 1536];
-        const BACKBONE: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 6, 7];
-        const W: [i64; 9] = [64, 88, 112, 160, 224, 288, 384, 384, 384];
-        const FPN_REPEATS: [usize; 9] = [3, 4, 5, 6, 7, 7, 8, 8, 8];
-        const HEAD_REPEATS: [usize; 9] = [3, 3, 3, 4, 4, 4, 5, 5, 5];
-        let i = n as usize;
-        if i >= INPUT.len() {
-            return Err(ConfigError::UnknownArch(format!("d{n}")));
-        }
-        let anchor_scale = if n == 7 { 5.0 } else { 4.0 };
-        let max_level = if n == 8 { 8 } else { 7 };
-        Ok(Self {
-            arch: Arch::D(n),
-            input_size: INPUT[i],
-            backbone: BackboneConfig::efficientnet(BACKBONE[i])?,
-            fpn_channels: W[i],
-            fpn_repeats: FPN_REPEATS[i],
-            head_repeats: HEAD_REPEATS[i],
-            anchors: AnchorConfig::reference(anchor_scale, max_level),
-            fusion: if n < 6 {
-                Fusion::FastAttention
-            } else {
-                Fusion::Sum
-            },
-            fusion_weight_params: true,
-            activation: Activation::Swish,
-            normalization: Normalization::IMAGENET,
-        })
+        Self::new(Arch::D(n))
     }
 
     /// EfficientDet-Lite0: Lite0 backbone, BiFPN 64×3 with weight-less sum fusion, heads ×3,
     /// ReLU6, anchor scale 3, input 320, `(x − 127) / 128`.
     pub fn lite0() -> Self {
-        Self {
-            arch: Arch::Lite0,
-            input_size: 320,
-            backbone: BackboneConfig::lite(0).expect("lite0 exists"),
-            fpn_channels: 64,
-            fpn_repeats: 3,
-            head_repeats: 3,
-            anchors: AnchorConfig::reference(3.0, 7),
-            fusion: Fusion::Sum,
-            fusion_weight_params: false,
-            activation: Activation::Relu6,
-            normalization: Normalization::LITE,
-        }
+        Self::new(Arch::Lite0).expect("lite0 is in the table")
     }
 
     /// Number of pyramid levels (5, or 6 for D7x).
@@ -497,16 +370,5 @@ mod tests {
         assert_eq!(blocks.len(), 16);
         let s2: Vec<_> = (0..16).filter(|&i| blocks[i].stride == 2).collect();
         assert_eq!(s2, [1, 3, 5, 11]);
-    }
-
-    #[test]
-    fn arch_parsing() {
-        assert_eq!("d7x".parse::<Arch>().unwrap(), Arch::D(8));
-        assert_eq!("D3".parse::<Arch>().unwrap(), Arch::D(3));
-        assert_eq!("lite0".parse::<Arch>().unwrap(), Arch::Lite0);
-        assert!("d9".parse::<Arch>().is_err());
-        for a in Arch::ALL {
-            assert_eq!(a.to_string().parse::<Arch>().unwrap(), a);
-        }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Parameter names equal the reference port's `state_dict` keys (`backbone_net.model.*`,
 //! `bifpn.N.*`, `regressor.*`, `classifier.*`), so its checkpoints load by name
-//! ([`super::weights`]). Fresh parameters follow the reference initialisation: every conv
-//! weight normal with `std = sqrt(1/fan_in)`, biases zero, BN weight 1 / bias 0, fusion
-//! weights 1, and the class-head output bias at `−log(99)` (probability 0.01).
+//! (`crate::detector::checkpoint`). Fresh parameters follow the reference initialisation:
+//! every conv weight normal with `std = sqrt(1/fan_in)`, biases zero, BN weight 1 / bias
+//! 0, fusion weights 1, and the class-head output bias at `−log(99)` (probability 0.01).
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -79,7 +79,8 @@ pub struct EfficientDet {
 
 impl EfficientDet {
     /// Builds the detector's parameters under `p` (normally a `VarStore`'s root) with the
-    /// reference initialisation. Use [`super::weights`] to load trained weights afterwards.
+    /// reference initialisation. `EfficientDet::from_model_file` (in `detector::inference`)
+    /// builds one with a model file's weights.
     pub fn new(
         p: &nn::Path,
         cfg: &EfficientDetConfig,

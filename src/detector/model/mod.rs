@@ -11,6 +11,7 @@
 //! let scores = out.classification.sigmoid(); // [1, 49104, 2]
 //! ```
 
+pub mod arch;
 #[cfg(feature = "torch")]
 pub mod backbone;
 #[cfg(feature = "torch")]
@@ -29,11 +30,11 @@ pub mod norm;
 #[cfg(feature = "torch")]
 pub mod same_pad;
 
+pub use arch::Arch;
 #[cfg(feature = "torch")]
 pub use backbone::{lite0_backbone_key, lukemelas_to_same_pad_key, EfficientNet};
 pub use config::{
-    Activation, Arch, BackboneConfig, BackboneFamily, ConfigError, EfficientDetConfig, Fusion,
-    Normalization,
+    Activation, BackboneConfig, BackboneFamily, ConfigError, EfficientDetConfig, Fusion,
 };
 #[cfg(feature = "torch")]
 pub use efficientdet::{anchors_tensor, EfficientDet, EfficientDetOutput, ModelError, TrainModes};

@@ -8,7 +8,7 @@
 
 use super::data::Sample;
 
-/// How many ratios `--anchor-ratios auto` fits (the reference count, so that the heads
+/// How many ratios [`super::AnchorChoice::Fitted`] fits (the reference count, so that the heads
 /// keep their shape).
 pub const FITTED_RATIOS: usize = 3;
 

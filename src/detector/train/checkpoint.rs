@@ -97,13 +97,6 @@ pub fn save_model(path: &Path, vs: &VarStore, meta: &ModelMeta) -> Result<(), Ch
     file.write(path).map_err(|e| io_err(path, e))
 }
 
-/// Loads a model file's weights into `vs` (all keys must match).
-pub fn load_model(path: &Path, vs: &VarStore) -> Result<ModelMeta, CheckpointFileError> {
-    let file = ModelFile::read(path).map_err(|e| io_err(path, e))?;
-    load_into(vs, &file.tensors, false).map_err(|e| io_err(path, e))?;
-    Ok(file.meta)
-}
-
 /// Writes `resume.safetensors` (then `resume.json`) into `dir`.
 pub fn write_resume(
     dir: &Path,

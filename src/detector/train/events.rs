@@ -134,6 +134,7 @@ impl CancelHandle {
 }
 
 /// Appends events as JSON lines (flushed per line, so a killed run leaves complete lines).
+#[derive(Debug)]
 pub struct MetricsLog {
     file: File,
     path: PathBuf,

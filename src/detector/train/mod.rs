@@ -2,6 +2,9 @@
 //! box losses, the optimiser and schedule, validation with the COCO evaluator,
 //! checkpoints and resume, and a stream of typed events.
 //!
+//! Front ends start a run through [`prepare()`] (a [`TrainRequest`] whose defaults are the
+//! recipe of `models/README.md`); [`train`] runs an already prepared [`TrainJob`].
+//!
 //! ```no_run
 //! use detlab::detector::train::{data, train, CancelHandle, Init, TrainConfig, TrainJob};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,13 +35,16 @@ pub mod grad_scaler;
 pub mod init;
 pub mod loss;
 pub mod optimizer;
+pub mod prepare;
 pub mod schedule;
 pub mod trainer;
 pub mod validate;
 
 pub use config::{
-    AugmentConfig, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, TrainConfig,
+    AugmentConfig, ConfigError, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, Setting,
+    TrainConfig,
 };
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
+pub use prepare::{prepare, AnchorChoice, PrepareError, PreparedRun, TrainRequest};
 pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

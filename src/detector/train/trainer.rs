@@ -20,7 +20,7 @@ use tch::{Device, Kind, Tensor};
 use super::assign::{assign, pad_ground_truth};
 use super::autocast::autocast;
 use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
-use super::config::{ConfigError, DeviceChoice, OptimizerKind, TrainConfig};
+use super::config::{ConfigError, DeviceChoice, OptimizerKind, Setting, TrainConfig};
 use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
 use super::ema::Ema;
 use super::events::{CancelHandle, CheckpointKind, TrainEvent, ValMetrics};
@@ -30,9 +30,10 @@ use super::loss::detection_loss;
 use super::optimizer::{Optimizer, OptimizerSettings};
 use super::schedule::Schedule;
 use super::validate::{validate, ValidateError};
-use crate::detector::checkpoint::ModelMeta;
-use crate::detector::inference::network_config;
+use crate::detector::checkpoint::{ModelFile, ModelFileError, ModelMeta};
+use crate::detector::inference::{network_config, InferenceError};
 use crate::detector::model::{anchors_tensor, EfficientDet, ModelError, TrainModes};
+use crate::detector::settings::DeviceError;
 
 /// What to train and where.
 #[derive(Clone, Debug)]
@@ -77,8 +78,12 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointFileError),
     #[error("validation failed: {0}")]
     Validate(#[from] ValidateError),
-    #[error("CUDA was requested but libtorch sees no CUDA device (see `detlab info`)")]
-    NoCuda,
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    ModelFile(#[from] ModelFileError),
+    #[error(transparent)]
+    Network(#[from] InferenceError),
     #[error("out of memory at batch size {batch} and input size {input_size}: lower the batch size or the input size ({detail})")]
     OutOfMemory {
         batch: usize,
@@ -104,19 +109,23 @@ pub enum TrainError {
     OutDir { path: PathBuf, reason: String },
 }
 
-/// The device a choice resolves to.
-pub fn resolve_device(choice: DeviceChoice) -> Result<Device, TrainError> {
-    match choice {
-        DeviceChoice::Cpu => Ok(Device::Cpu),
-        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
-        DeviceChoice::Cuda => {
-            if tch::Cuda::is_available() {
-                Ok(Device::Cuda(0))
-            } else {
-                Err(TrainError::NoCuda)
-            }
+impl TrainError {
+    /// The setting to change, when one is at fault (an out-of-range value, a batch too
+    /// large for the memory, a learning rate that diverged).
+    pub fn setting(&self) -> Option<Setting> {
+        match self {
+            Self::Config(e) => Some(e.setting()),
+            Self::Device(_) => Some(Setting::Device),
+            Self::OutOfMemory { .. } => Some(Setting::BatchSize),
+            Self::NonFinite { .. } => Some(Setting::LearningRate),
+            _ => None,
         }
     }
+}
+
+/// The device a choice resolves to ([`DeviceChoice::resolve`]).
+pub fn resolve_device(choice: DeviceChoice) -> Result<Device, TrainError> {
+    Ok(choice.resolve()?)
 }
 
 /// Result of one attempted step.
@@ -214,8 +223,9 @@ fn run(
     };
     let device = resolve_device(cfg.device)?;
     if cfg.mixed_precision && !device.is_cuda() {
-        return Err(ConfigError(
-            "mixed precision needs CUDA, and this run resolved to the CPU".into(),
+        return Err(ConfigError::invalid(
+            Setting::MixedPrecision,
+            "mixed precision needs CUDA, and this run resolved to the CPU",
         )
         .into());
     }
@@ -224,14 +234,10 @@ fn run(
         tch::Cuda::cudnn_set_benchmark(true);
     }
     tch::manual_seed(cfg.seed as i64);
-    let arch = cfg.model_arch()?;
+    let arch = cfg.arch;
     let class_names = job.data.class_names.clone();
-    let mut meta = ModelMeta::for_arch(arch, class_names.clone());
-    meta.input_size = cfg.input_size;
-    if let Some(ratios) = &cfg.anchor_ratios {
-        meta.anchors.ratios = ratios.clone();
-    }
-    let net_cfg = network_config(&meta).map_err(|e| ConfigError(e.to_string()))?;
+    let mut meta = cfg.model_meta(class_names.clone());
+    let net_cfg = network_config(&meta)?;
     let nc = class_names.len() as i64;
     let vs = VarStore::new(device);
     let model = EfficientDet::new(&vs.root(), &net_cfg, nc)?;
@@ -653,16 +659,13 @@ fn run(
 }
 
 /// Builds the network of a model file and loads its weights (e.g. to check a trained
-/// `best.safetensors`).
+/// `best.safetensors`): the file is read once, and a read error names it.
 pub fn load_trained(
     path: &Path,
     device: Device,
 ) -> Result<(VarStore, EfficientDet, ModelMeta), TrainError> {
-    let file = crate::detector::checkpoint::ModelFile::read(path)
-        .map_err(|e| TrainError::Resume(e.to_string()))?;
-    let net_cfg = network_config(&file.meta).map_err(|e| ConfigError(e.to_string()))?;
+    let file = ModelFile::read(path)?;
     let vs = VarStore::new(device);
-    let model = EfficientDet::new(&vs.root(), &net_cfg, file.meta.num_classes() as i64)?;
-    let meta = checkpoint::load_model(path, &vs)?;
-    Ok((vs, model, meta))
+    let model = EfficientDet::from_model_file(&vs, &file, path)?;
+    Ok((vs, model, file.meta))
 }

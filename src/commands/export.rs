@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 
-use detlab::dataset::ClassList;
-use detlab::export::{export_coco, ExportOptions, Layout, SplitMode};
+use crate::dataset::ClassList;
+use crate::export::{export_coco, ExportOptions, Layout, SplitMode};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use detlab::dataset::{ClassList, LabelFormat};
-use detlab::export::{convert, ConvertOptions, Source};
+use crate::dataset::{ClassList, LabelFormat};
+use crate::export::{convert, ConvertOptions, Source};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatArg {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use detlab::demo::{generate, DemoOptions};
+use crate::demo::{generate, DemoOptions};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

@@ -1,0 +1,207 @@
+//! The app's one-shot background jobs (COCO export, the demo dataset, moving an image to
+//! the trash, the native file dialog): starting them and applying what they answer.
+
+use std::path::{Path, PathBuf};
+
+use super::jobs::{repaint, spawn_export, spawn_picker, Job, PickAnswer, PickPurpose};
+use super::ui_state::{ExportForm, SplitChoice};
+use super::AppState;
+use crate::export::{ExportOptions, ExportSummary, Layout, SplitMode};
+
+/// The jobs in flight, at most one of each kind, and the last export's result.
+#[derive(Default)]
+pub struct Jobs {
+    /// The COCO export.
+    pub export: Option<Job<Result<ExportSummary, String>>>,
+    /// The last export's summary or error (shown in the dialog).
+    pub export_result: Option<Result<ExportSummary, String>>,
+    /// The native file dialog.
+    pub picker: Option<Job<(PickPurpose, PickAnswer)>>,
+    /// Writing the demo dataset.
+    pub demo: Option<Job<Result<PathBuf, String>>>,
+    /// Moving an image to the trash.
+    pub trash: Option<Job<Result<PathBuf, String>>>,
+}
+
+impl AppState {
+    /// Moves the current image (not its labels) to the system trash, on a thread; the
+    /// list changes when it is done ([`Self::poll_jobs`]).
+    pub fn delete_image(&mut self, path: &Path) {
+        if self.jobs.trash.is_some() {
+            return;
+        }
+        let path = path.to_path_buf();
+        self.jobs.trash = Some(Job::spawn("trash", repaint(self.ctx.clone()), move |_| {
+            trash::delete(&path)
+                .map(|()| path.clone())
+                .map_err(|e| format!("cannot move {} to the trash: {e}", path.display()))
+        }));
+    }
+
+    /// Takes a trashed image out of the list (and off the screen when it is shown).
+    fn image_trashed(&mut self, path: &Path) {
+        self.info(format!("moved {} to the trash", path.display()));
+        if let Some(loader) = &mut self.workspace.loader {
+            loader.forget(path);
+        }
+        let Some(session) = &mut self.workspace.session else {
+            return;
+        };
+        let Some(i) = session.index_of(path) else {
+            return;
+        };
+        session.images.remove(i);
+        let remaining = session.images.len();
+        let ws = &mut self.workspace;
+        match ws.current {
+            Some(c) if c == i => {
+                ws.doc = None;
+                ws.current = None;
+                ws.labels_ticket = None;
+                if remaining > 0 {
+                    self.load_image(i.min(remaining - 1));
+                }
+            }
+            Some(c) if c > i => ws.current = Some(c - 1),
+            _ => {}
+        }
+    }
+
+    /// Opens a native picker (off the UI thread); the answer arrives in `poll_jobs`.
+    pub fn pick(&mut self, purpose: PickPurpose) {
+        if self.jobs.picker.is_some() || self.ui.file_browser.is_some() {
+            return;
+        }
+        let start = self.workspace.session.as_ref().map(|s| s.root.clone());
+        self.jobs.picker = Some(spawn_picker(purpose, start, self.ctx.clone()));
+    }
+
+    /// Opens the Export COCO dialog with defaults for the current folder.
+    pub fn open_export_dialog(&mut self) {
+        let Some(session) = &self.workspace.session else {
+            self.fail("open a folder first");
+            return;
+        };
+        let out = session.root.join("coco");
+        self.jobs.export_result = None;
+        self.ui.export_form = Some(ExportForm {
+            split: SplitChoice::Fraction,
+            val_fraction: 0.2,
+            seed: 0,
+            zylo117: false,
+            project: "detlab".into(),
+            out_dir: out.to_string_lossy().into_owned(),
+            difficult_as_crowd: false,
+        });
+    }
+
+    /// Starts the export described by the dialog (saving the current image first).
+    pub fn start_export(&mut self) {
+        let (Some(form), Some(session)) = (self.ui.export_form.clone(), &self.workspace.session)
+        else {
+            return;
+        };
+        if self.jobs.export.is_some() {
+            return;
+        }
+        let options = ExportOptions {
+            images_dir: session.root.clone(),
+            labels_dir: session.save_dir.clone(),
+            out_dir: PathBuf::from(form.out_dir.trim()),
+            classes: self.workspace.classes.clone(),
+            split: match form.split {
+                SplitChoice::None => SplitMode::None,
+                SplitChoice::Fraction => SplitMode::Fraction {
+                    val_fraction: form.val_fraction,
+                    seed: form.seed,
+                },
+                SplitChoice::ByFolder => SplitMode::ByFolder,
+            },
+            layout: if form.zylo117 {
+                Layout::Zylo117 {
+                    project: form.project.trim().to_string(),
+                }
+            } else {
+                Layout::Plain
+            },
+            difficult_as_crowd: form.difficult_as_crowd,
+        };
+        if !self.leave_current_image() {
+            return;
+        }
+        self.jobs.export_result = None;
+        // The export reads the label files: it starts after the pending saves.
+        let after = self.workspace.labels.barrier();
+        self.jobs.export = Some(spawn_export(options, after, self.ctx.clone()));
+    }
+
+    /// Creates the synthetic demo dataset in `folder` in the background, then opens it.
+    pub fn create_demo(&mut self, folder: PathBuf) {
+        if self.jobs.demo.is_some() {
+            return;
+        }
+        let options = crate::demo::DemoOptions {
+            out_dir: folder.clone(),
+            images: 40,
+            seed: 0,
+            width: 640,
+            height: 480,
+        };
+        self.info(format!("creating the demo dataset in {}", folder.display()));
+        self.jobs.demo = Some(Job::spawn("demo", repaint(self.ctx.clone()), move |_| {
+            crate::demo::generate(&options)
+                .map(|_| folder)
+                .map_err(|e| e.to_string())
+        }));
+    }
+
+    /// Applies finished background jobs; returns whether anything changed.
+    pub fn poll_jobs(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(result) = self.jobs.picker.as_ref().and_then(Job::result) {
+            self.jobs.picker = None;
+            changed = true;
+            match result {
+                Ok((purpose, PickAnswer::Native(Some(path)))) => self.picked(purpose, path),
+                Ok((_, PickAnswer::Native(None))) => {}
+                Ok((purpose, PickAnswer::Unavailable(reason))) => {
+                    self.info(format!(
+                        "no native file dialog ({reason}): using detlab's own"
+                    ));
+                    self.open_file_browser(purpose);
+                }
+                Err(failed) => {
+                    self.fail(format!(
+                        "the file dialog failed ({failed}): using detlab's own"
+                    ));
+                }
+            }
+        }
+        if let Some(result) = self.jobs.export.as_ref().and_then(Job::outcome) {
+            self.jobs.export = None;
+            changed = true;
+            match &result {
+                Ok(s) => self.info(format!("exported {} images to COCO", s.total_images())),
+                Err(e) => self.info(format!("export failed: {e}")),
+            }
+            self.jobs.export_result = Some(result);
+        }
+        if let Some(result) = self.jobs.trash.as_ref().and_then(Job::outcome) {
+            self.jobs.trash = None;
+            changed = true;
+            match result {
+                Ok(path) => self.image_trashed(&path),
+                Err(e) => self.fail(e),
+            }
+        }
+        if let Some(result) = self.jobs.demo.as_ref().and_then(Job::outcome) {
+            self.jobs.demo = None;
+            changed = true;
+            match result {
+                Ok(folder) => self.request_open_folder(folder),
+                Err(e) => self.fail(format!("cannot create the demo dataset: {e}")),
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,217 @@
+//! What the UI asks of the app. Panels read the state and return [`Command`]s;
+//! [`AppState::apply`] is the one place that carries them out (after the frame is drawn).
+//! Only the transient [`super::UiState`] is written by the UI directly.
+
+use std::path::PathBuf;
+
+use super::jobs::PickPurpose;
+use super::review::{ImportForm, RunScope};
+use super::AppState;
+use crate::dataset::LabelFormat;
+use crate::detector::maths::postprocess::SelectConfig;
+use crate::geometry::BoxXyxy;
+use crate::review::DisagreementKind;
+
+/// A change the UI asks for.
+#[must_use]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    // Files and folders.
+    /// Open a native file dialog (or detlab's own) for this purpose.
+    Pick(PickPurpose),
+    /// A file dialog answered `path` for this purpose.
+    Picked(PickPurpose, PathBuf),
+    /// Close detlab's own file dialog without an answer.
+    CloseFileBrowser,
+    OpenFolder(PathBuf),
+
+    // Moving between images.
+    GoTo(usize),
+    GoToPath(PathBuf),
+    Next,
+    Previous,
+    NextUnlabelled,
+    NextUnverified,
+    /// The unsaved-changes prompt was answered: save, or discard.
+    AnswerPrompt {
+        save: bool,
+    },
+
+    // Saving.
+    Save,
+    SetFormat(LabelFormat),
+    /// Replace a label file that could not be read.
+    AllowOverwrite,
+
+    // Editing the shown image's labels.
+    /// A box was drawn: label it, or open the label picker.
+    BoxDrawn(BoxXyxy),
+    AddBox {
+        bbox: BoxXyxy,
+        label: String,
+    },
+    SelectBox(Option<usize>),
+    /// A drag of box `.0` starts (one undo step for the whole drag).
+    BeginBoxDrag(usize),
+    DragBox {
+        index: usize,
+        bbox: BoxXyxy,
+    },
+    /// The shown image's size in pixels, once decoded.
+    ImageSize([u32; 2]),
+    DeleteSelected,
+    DuplicateSelected,
+    CopyPreviousBoxes,
+    /// Class key `.0`: relabel the selected box, or make it the default label.
+    UseClass(usize),
+    ToggleDifficult(usize),
+    ToggleVerified,
+    Nudge {
+        dx: f64,
+        dy: f64,
+    },
+    Undo,
+    Redo,
+
+    // Settings.
+    SetAutosave(bool),
+    SetSingleClassMode(bool),
+    SetDefaultLabel(String),
+    SetClassColor(String, [u8; 3]),
+    SetShowBoxLabels(bool),
+
+    // Jobs.
+    OpenExportDialog,
+    StartExport,
+    /// Move this image to the system trash.
+    DeleteImage(PathBuf),
+    DismissError,
+
+    // Review.
+    LoadModel(PathBuf),
+    ImportModel(ImportForm),
+    RunModel(RunScope),
+    CancelRun,
+    SelectPrediction(Option<usize>),
+    AcceptPrediction {
+        index: usize,
+        class: Option<String>,
+        bbox: Option<BoxXyxy>,
+    },
+    RejectPrediction(usize),
+    AcceptAllShown,
+    NextPending,
+    ShowPredictions(bool),
+    SetReviewSelect(SelectConfig),
+    SetDisagreementKind(DisagreementKind),
+    FindDisagreements,
+    EvaluateModel,
+
+    // Training.
+    /// Start a training run (with `resume`, continue the last one).
+    StartTraining {
+        resume: bool,
+    },
+    StopTraining,
+}
+
+impl AppState {
+    /// Carries out `commands` in order; wakes the window when there were any, so that the
+    /// next frame shows their effect.
+    pub fn apply_all(&mut self, commands: Vec<Command>) {
+        if commands.is_empty() {
+            return;
+        }
+        for command in commands {
+            self.apply(command);
+        }
+        if let Some(ctx) = &self.ctx {
+            ctx.request_repaint();
+        }
+    }
+
+    /// Carries out one command.
+    pub fn apply(&mut self, command: Command) {
+        match command {
+            Command::Pick(purpose) => self.pick(purpose),
+            Command::Picked(purpose, path) => {
+                self.ui.file_browser = None;
+                self.picked(purpose, path);
+            }
+            Command::CloseFileBrowser => self.ui.file_browser = None,
+            Command::OpenFolder(folder) => self.request_open_folder(folder),
+            Command::GoTo(index) => self.go_to(index),
+            Command::GoToPath(path) => self.go_to_path(&path),
+            Command::Next => self.next(),
+            Command::Previous => self.previous(),
+            Command::NextUnlabelled => self.next_matching(|s| !s.is_labelled()),
+            Command::NextUnverified => self.next_matching(|s| !s.is_verified()),
+            Command::AnswerPrompt { save } => self.answer_prompt(save),
+            Command::Save => {
+                self.save();
+            }
+            Command::SetFormat(format) => self.set_format(format),
+            Command::AllowOverwrite => self.allow_overwrite(),
+            Command::BoxDrawn(bbox) => self.box_drawn(bbox),
+            Command::AddBox { bbox, label } => self.add_box(bbox, &label),
+            Command::SelectBox(index) => self.select_box(index),
+            Command::BeginBoxDrag(index) => self.begin_box_drag(index),
+            Command::DragBox { index, bbox } => self.drag_box(index, bbox),
+            Command::ImageSize(size) => self.set_image_size(size),
+            Command::DeleteSelected => self.delete_selected(),
+            Command::DuplicateSelected => self.duplicate_selected(),
+            Command::CopyPreviousBoxes => self.copy_previous_boxes(),
+            Command::UseClass(id) => self.use_class(id),
+            Command::ToggleDifficult(index) => self.toggle_difficult(index),
+            Command::ToggleVerified => self.toggle_verified(),
+            Command::Nudge { dx, dy } => self.nudge_selected(dx, dy),
+            Command::Undo => self.undo(),
+            Command::Redo => self.redo(),
+            Command::SetAutosave(on) => {
+                self.settings.autosave = on;
+                self.save_settings();
+            }
+            Command::SetSingleClassMode(on) => {
+                self.settings.single_class_mode = on;
+                self.save_settings();
+            }
+            Command::SetDefaultLabel(name) => self.settings.default_label = Some(name),
+            Command::SetClassColor(name, rgb) => {
+                self.settings.class_colors.insert(name, rgb);
+                self.save_settings();
+            }
+            Command::SetShowBoxLabels(on) => self.settings.show_box_labels = on,
+            Command::OpenExportDialog => self.open_export_dialog(),
+            Command::StartExport => self.start_export(),
+            Command::DeleteImage(path) => self.delete_image(&path),
+            Command::DismissError => self.error = None,
+            Command::LoadModel(path) => self.load_model(path),
+            Command::ImportModel(form) => self.import_model(form),
+            Command::RunModel(scope) => self.run_model(scope),
+            Command::CancelRun => {
+                if let Some(run) = &self.review.run {
+                    run.cancel();
+                }
+            }
+            Command::SelectPrediction(index) => {
+                self.review.selected = index;
+                if index.is_some() {
+                    self.select_box(None);
+                }
+            }
+            Command::AcceptPrediction { index, class, bbox } => {
+                self.accept_prediction(index, class, bbox);
+            }
+            Command::RejectPrediction(index) => self.reject_prediction(index),
+            Command::AcceptAllShown => self.accept_all_shown(),
+            Command::NextPending => self.next_pending(),
+            Command::ShowPredictions(on) => self.review.show = on,
+            Command::SetReviewSelect(select) => self.review.select = select,
+            Command::SetDisagreementKind(kind) => self.review.disagreement_kind = kind,
+            Command::FindDisagreements => self.find_disagreements(),
+            Command::EvaluateModel => self.evaluate_model(),
+            Command::StartTraining { resume } => self.start_training(resume),
+            Command::StopTraining => self.stop_training(),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Editing the shown image's labels: drawing, labelling, moving, deleting, copying boxes,
+//! the verified and difficult flags, undo and redo.
+
+use std::path::Path;
+
+use super::document::Document;
+use super::label_io::LoadPurpose;
+use super::ui_state::PendingLabel;
+use super::AppState;
+use crate::dataset::LabelBox;
+use crate::geometry::BoxXyxy;
+
+impl AppState {
+    /// The label a new box gets without asking, if any.
+    pub fn automatic_label(&self) -> Option<String> {
+        if !self.settings.single_class_mode {
+            return None;
+        }
+        self.settings
+            .default_label
+            .clone()
+            .or_else(|| self.workspace.classes.names().first().cloned())
+    }
+
+    /// A new box was drawn: label it at once, or open the label picker.
+    pub fn box_drawn(&mut self, bbox: BoxXyxy) {
+        match self.automatic_label() {
+            Some(label) => self.add_box(bbox, &label),
+            None => {
+                let text = self.settings.default_label.clone().unwrap_or_default();
+                self.ui.pending_label = Some(PendingLabel { bbox, text });
+            }
+        }
+    }
+
+    /// Adds a box labelled `label` (which becomes the default label) and selects it.
+    pub fn add_box(&mut self, bbox: BoxXyxy, label: &str) {
+        let label = label.trim().to_string();
+        if label.is_empty() {
+            return;
+        }
+        self.workspace.classes.ensure(&label);
+        self.settings.default_label = Some(label.clone());
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        let index = doc.edit(|a| {
+            a.boxes.push(LabelBox::new(label, bbox));
+            a.boxes.len() - 1
+        });
+        doc.selected = Some(index);
+    }
+
+    /// Deletes the selected box.
+    pub fn delete_selected(&mut self) {
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        if let Some(i) = doc.selected.take() {
+            doc.edit(|a| {
+                a.boxes.remove(i);
+            });
+        }
+    }
+
+    /// Ctrl+D: a copy of the selected box, offset by 2 px inside the image, selected.
+    pub fn duplicate_selected(&mut self) {
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        let Some(b) = doc.selected_box().cloned() else {
+            return;
+        };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let shifted = b.bbox.translated(2.0, 2.0);
+        let bbox = if shifted.x2 <= w && shifted.y2 <= h {
+            shifted
+        } else {
+            b.bbox.translated(-2.0, -2.0)
+        };
+        let index = doc.edit(|a| {
+            a.boxes.push(LabelBox {
+                bbox,
+                extra: Vec::new(),
+                ..b
+            });
+            a.boxes.len() - 1
+        });
+        doc.selected = Some(index);
+    }
+
+    /// Number keys: relabel the selected box, or make the class the default label.
+    pub fn use_class(&mut self, id: usize) {
+        let Some(name) = self.workspace.classes.name(id).map(str::to_string) else {
+            return;
+        };
+        self.settings.default_label = Some(name.clone());
+        if let Some(doc) = self.workspace.editable() {
+            if let Some(i) = doc.selected {
+                doc.edit(|a| a.boxes[i].class_name = name.clone());
+            }
+        }
+        if let Some(p) = &mut self.ui.pending_label {
+            p.text = name;
+        }
+    }
+
+    /// Toggles the difficult flag of box `index`.
+    pub fn toggle_difficult(&mut self, index: usize) {
+        if let Some(doc) = self.workspace.editable() {
+            if index < doc.annotation.boxes.len() {
+                doc.edit(|a| a.boxes[index].difficult = !a.boxes[index].difficult);
+            }
+        }
+    }
+
+    /// Space: toggles verified and saves (as LabelImg does).
+    pub fn toggle_verified(&mut self) {
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        doc.edit(|a| a.verified = !a.verified);
+        self.save();
+    }
+
+    /// Arrow keys: moves the selected box by (dx, dy) pixels, kept inside the image.
+    pub fn nudge_selected(&mut self, dx: f64, dy: f64) {
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        let Some(i) = doc.selected else { return };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let b = doc.annotation.boxes[i].bbox;
+        let dx = dx.clamp(-b.x1, (w - b.x2).max(0.0));
+        let dy = dy.clamp(-b.y1, (h - b.y2).max(0.0));
+        if dx != 0.0 || dy != 0.0 {
+            doc.edit(|a| a.boxes[i].bbox = b.translated(dx, dy));
+        }
+    }
+
+    /// Copies the previous image's boxes into this one, merging (boxes already present
+    /// at the same place with the same class are not doubled). Its labels are read on the
+    /// label thread, after any pending save of them.
+    pub fn copy_previous_boxes(&mut self) {
+        let ws = &mut self.workspace;
+        let (Some(i), Some(session)) = (ws.current, &ws.session) else {
+            return;
+        };
+        if i == 0 {
+            return;
+        }
+        let previous = session.images[i - 1].path.clone();
+        match ws.unsaved.get(&previous) {
+            Some(doc) => {
+                let doc = doc.clone();
+                self.merge_boxes_from(&previous, doc);
+            }
+            None => {
+                let target = session.images[i].path.clone();
+                let ticket = ws.labels.load(
+                    LoadPurpose::CopyInto,
+                    &previous,
+                    session.save_dir.as_deref(),
+                    self.settings.format,
+                );
+                ws.copy_ticket = Some((ticket, target));
+            }
+        }
+    }
+
+    pub(super) fn merge_boxes_from(&mut self, previous: &Path, source: Document) {
+        if let Some(e) = source.load_error {
+            self.fail(format!("cannot copy: {e}"));
+            return;
+        }
+        if source.annotation.boxes.is_empty() {
+            self.info("the previous image has no labels");
+            return;
+        }
+        let Some(doc) = self.workspace.editable() else {
+            return;
+        };
+        let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
+        let added = doc.edit(|a| {
+            let mut added = 0;
+            for b in source.annotation.boxes {
+                let bbox = if w > 0.0 && h > 0.0 {
+                    b.bbox.clamp_to(w, h)
+                } else {
+                    b.bbox
+                };
+                let present = a
+                    .boxes
+                    .iter()
+                    .any(|o| o.class_name == b.class_name && o.bbox.iou(&bbox) > 0.95);
+                if !present && bbox.area() > 0.0 {
+                    a.boxes.push(LabelBox { bbox, ..b });
+                    added += 1;
+                }
+            }
+            added
+        });
+        self.info(format!("copied {added} boxes from {}", previous.display()));
+    }
+
+    /// Undoes the last change of the shown image's labels.
+    pub fn undo(&mut self) {
+        if let Some(d) = &mut self.workspace.doc {
+            d.undo();
+        }
+    }
+
+    /// Redoes the last undone change.
+    pub fn redo(&mut self) {
+        if let Some(d) = &mut self.workspace.doc {
+            d.redo();
+        }
+    }
+
+    /// Selects box `index` of the shown image (or none).
+    pub fn select_box(&mut self, index: Option<usize>) {
+        if let Some(doc) = &mut self.workspace.doc {
+            doc.selected = index;
+        }
+    }
+
+    /// A drag of box `index` starts: it is selected, and the drag becomes one undo step.
+    pub fn begin_box_drag(&mut self, index: usize) {
+        if let Some(doc) = self.workspace.editable() {
+            doc.selected = Some(index);
+            doc.checkpoint();
+        }
+    }
+
+    /// During a drag: box `index` is now at `bbox` (undone with the whole drag).
+    pub fn drag_box(&mut self, index: usize, bbox: BoxXyxy) {
+        if let Some(doc) = self.workspace.editable() {
+            if index < doc.annotation.boxes.len() {
+                doc.edit_in_drag(|a| a.boxes[index].bbox = bbox);
+            }
+        }
+    }
+
+    /// The shown image's size in pixels, once decoded (for labels that lack it).
+    pub fn set_image_size(&mut self, size: [u32; 2]) {
+        if let Some(doc) = &mut self.workspace.doc {
+            if !doc.annotation.has_size() {
+                (doc.annotation.width, doc.annotation.height) = (size[0], size[1]);
+            }
+        }
+    }
+}
