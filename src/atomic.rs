@@ -1,7 +1,15 @@
 //! Atomic file writes: a temp file in the destination folder, fsync, then rename.
 //!
 //! A reader (or a crash) sees either the old complete file or the new complete file,
-//! never a truncated one.
+//! never a truncated one. A file the user cannot write (or one with no write permission
+//! bit at all, which detlab respects even as root) is never replaced: the write fails
+//! with [`io::ErrorKind::PermissionDenied`] and a message that says so. A replaced file
+//! keeps its permission bits.
+//!
+//! [`stage_with`] splits a write in two: the new content is complete and synced under a
+//! temporary name, and [`Staged::commit`] renames it into place. Writers of several files
+//! that belong together (a split COCO export) stage every file first and rename them only
+//! once all are written, so that a failure (a full disk) leaves every old file in place.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -18,34 +26,155 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
-    let tmp = temp_path_for(path);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        fill(&mut file)?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            // Persist the rename itself; not every filesystem supports this.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            }) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    stage_with(path, fill)?.commit()
+}
+
+/// A new version of a file, complete and synced under a temporary name in the
+/// destination's folder, not yet in place. Dropping it without [`Staged::commit`] removes
+/// the temporary file.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    result
+
+    /// Renames the new version into place (and syncs the folder where supported).
+    pub fn commit(mut self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.path)?;
+        self.committed = true;
+        sync_parent(&self.path);
+        Ok(())
+    }
+}
+
+/// Renames every staged file into place, back to back, then syncs their folders (once
+/// each), so that the renames follow each other as closely as possible. On a failed
+/// rename, returns its position in `staged` and the error: the files before it are in
+/// place, that one and the rest are not (their temporary files are removed).
+pub fn commit_all(staged: Vec<Staged>) -> Result<(), (usize, io::Error)> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (k, mut file) in staged.into_iter().enumerate() {
+        if let Err(e) = fs::rename(&file.tmp, &file.path) {
+            return Err((k, e));
+        }
+        file.committed = true;
+        let dir = file
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        sync_parent(&dir.join("x"));
+    }
+    Ok(())
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes the new version of `path` through `fill` into a temporary file beside it and
+/// syncs it; [`Staged::commit`] puts it in place. Refuses a destination that is
+/// read-only (see the module documentation). The new file gets the old one's mode.
+pub fn stage_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<Staged> {
+    let mode = check_replaceable(path)?;
+    let staged = Staged {
+        tmp: temp_path_for(path),
+        path: path.to_path_buf(),
+        committed: false,
+    };
+    let mut file = File::create(&staged.tmp)?;
+    if let Some(mode) = mode {
+        file.set_permissions(mode)?;
+    }
+    fill(&mut file)?;
+    file.flush()?;
+    file.sync_all()?;
+    Ok(staged)
+}
+
+/// Stages `to` as a hard link to `from` (same filesystem), else as a copy of it.
+pub fn stage_link_or_copy(from: &Path, to: &Path) -> io::Result<Staged> {
+    check_replaceable(to)?;
+    let tmp = temp_path_for(to);
+    if fs::hard_link(from, &tmp).is_ok() {
+        return Ok(Staged {
+            tmp,
+            path: to.to_path_buf(),
+            committed: false,
+        });
+    }
+    let mut source = File::open(from)?;
+    stage_with(to, |f| io::copy(&mut source, f).map(drop))
+}
+
+/// The permissions to give the new version of `path` (`None` when there is no old file),
+/// or an error when `path` must not be replaced: the user cannot open it for writing, or
+/// its mode has no write bit at all.
+fn check_replaceable(path: &Path) -> io::Result<Option<fs::Permissions>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_file() {
+        // A folder (or a device) in the way: the rename reports it.
+        return Ok(None);
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let refused = mode & 0o222 == 0
+        || fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied);
+    if refused {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is read-only (mode {mode:04o}); detlab does not replace a file you cannot \
+                 write (make it writable to save it)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Some(meta.permissions()))
+}
+
+/// Persists a rename in `path`'s folder; not every filesystem supports this.
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
 }
 
 /// `dir/.name.<pid>.<n>.tmp`, unique per process and call.
-fn temp_path_for(path: &Path) -> PathBuf {
+pub fn temp_path_for(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -97,5 +226,52 @@ mod tests {
         // The temp file cannot be created: the folder is missing, not some other failure.
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         assert!(!dir.path().join("no").exists());
+    }
+
+    /// Defect 7 of issue 21: a read-only label file was replaced (and came back 0644).
+    #[test]
+    fn read_only_file_is_refused_and_modes_are_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.xml");
+        write_atomic(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+        let err = write_atomic(&p, b"new").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("a.xml") && msg.contains("read-only"), "{msg}");
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A writable file keeps its own mode when replaced.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn staged_files_appear_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_atomic(&a, b"old a").unwrap();
+        let sa = stage_with(&a, |f| f.write_all(b"new a")).unwrap();
+        let sb = stage_link_or_copy(&a, &b).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"old a");
+        assert!(!b.exists());
+        sa.commit().unwrap();
+        sb.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new a");
+        assert_eq!(fs::read(&b).unwrap(), b"old a");
+        // Dropped without a commit: nothing is left.
+        drop(stage_with(&b, |f| f.write_all(b"x")).unwrap());
+        assert_eq!(fs::read(&b).unwrap(), b"old a");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -132,6 +132,10 @@ pub fn run_gui(args: AppOptions) -> anyhow::Result<()> {
             .with_inner_size(size)
             .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true),
+        // Ctrl+V must reach detlab as a key (copy the previous image's boxes), not as a
+        // paste event that egui-winit drops when the clipboard is empty; text fields get
+        // cut / copy / paste from `ui::shortcuts`.
+        clipboard_shortcuts: false,
         ..Default::default()
     };
     eframe::run_native(

@@ -322,14 +322,19 @@ fn killed_while_saving_labels() {
     );
 }
 
-/// `n` tiny VOC files with empty placeholder images (the export reads sizes from the XML);
-/// `extra` adds a box to every tenth file (the "new" dataset).
+/// `n` tiny VOC files with small real images (one 1100×100 PNG, named `.jpg`: the export
+/// skips images it cannot read); `extra` adds a box to every tenth file (the "new"
+/// dataset).
 fn write_dataset(dir: &Path, n: usize, extra: bool) {
     std::fs::create_dir_all(dir).unwrap();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(1100, 100)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
     for i in 0..n {
         let img = dir.join(format!("p{i:05}.jpg"));
         if !extra {
-            std::fs::write(&img, b"").unwrap();
+            std::fs::write(&img, png.get_ref()).unwrap();
         }
         let mut ann = labels(i, i as u32 % 7);
         if extra && i % 10 == 0 {
@@ -548,8 +553,13 @@ impl LogTail {
         }
     }
 
-    /// Reads what was appended since the last call; returns the events so far.
+    /// Reads what was appended since the last call; returns the events so far. A log
+    /// that became shorter was started anew (`--overwrite`): it is read from its start.
     fn poll(&mut self) -> &[String] {
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() < self.offset) {
+            self.offset = 0;
+            self.partial.clear();
+        }
         if let Ok(mut f) = std::fs::File::open(&self.path) {
             f.seek(SeekFrom::Start(self.offset)).unwrap();
             let n = f.read_to_end(&mut self.partial).unwrap();
@@ -610,9 +620,12 @@ fn killed_while_training_then_resumed() {
             .iter()
             .map(|f| stamp(&out.join(f)))
             .collect();
-        let mut child = Running::spawn(
-            train(&data, &out, epochs, completed > 0).stderr(std::fs::File::create(&log).unwrap()),
-        );
+        let mut cmd = train(&data, &out, epochs, completed > 0);
+        if completed == 0 {
+            // No epoch to continue from: start again over whatever the last kill left.
+            cmd.arg("--overwrite");
+        }
+        let mut child = Running::spawn(cmd.stderr(std::fs::File::create(&log).unwrap()));
         let pid = child.0.id();
         let write_began = |k: usize, name: &str| {
             stamp(&out.join(name)) != before[k]
@@ -677,4 +690,213 @@ fn killed_while_training_then_resumed() {
         "resumed after {} kills ({mid_write} inside a write); the last kill left {completed} of {epochs} epochs",
         plan.len()
     );
+}
+
+/// A kill just after `metrics.jsonl` reports the first epoch: that epoch can be resumed
+/// (the resume point is written before an epoch is reported); a new run in the folder
+/// without `--resume` or `--overwrite` is refused and changes nothing; `--resume` finishes
+/// the run and removes the temp files killed writes left.
+#[test]
+fn killed_at_the_first_epoch_boundary_then_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 8,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let out = dir.path().join("run");
+    let epochs = 2;
+    let log = dir.path().join("first.log");
+    let mut tail = LogTail::new(out.join("metrics.jsonl"));
+    let mut child = Running::spawn(
+        train(&data, &out, epochs, false).stderr(std::fs::File::create(&log).unwrap()),
+    );
+    wait_for(&mut child.0, "the first epoch line", Some(&log), || {
+        tail.poll().iter().any(|e| e == "epoch")
+    });
+    kill(&mut child);
+    let now = check_run_folder(&out);
+    assert!(
+        now >= 1,
+        "metrics.jsonl reported epoch 1, yet the resume point says {now} complete epochs"
+    );
+
+    // Starting over without --resume or --overwrite would clobber the run: refused.
+    let files = [
+        "last.safetensors",
+        "best.safetensors",
+        "resume.safetensors",
+        "metrics.jsonl",
+    ];
+    let before: Vec<Option<Stamp>> = files.iter().map(|f| stamp(&out.join(f))).collect();
+    let o = train(&data, &out, epochs, false).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a second run into {} was not refused",
+        out.display()
+    );
+    assert!(
+        stderr.contains("already holds a run")
+            && stderr.contains("--overwrite")
+            && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let after: Vec<Option<Stamp>> = files.iter().map(|f| stamp(&out.join(f))).collect();
+    assert_eq!(before, after, "the refused run changed the run folder");
+
+    // What a killed write leaves (a dead writer's partial resume file) goes on resume.
+    let stale = out.join(".resume.safetensors.99999999.0.tmp");
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    let o = train(&data, &out, epochs, true).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(check_run_folder(&out), epochs);
+    let leftovers: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| is_temp_file(n))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(text.lines().last().unwrap().contains("\"finished\""));
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 21, defect 4: a split export on a full disk, killed or not.
+
+/// `detlab export coco --val-fraction 0.8` (val larger than train) under `bash`, with a
+/// file-size limit of `limit_kib` KiB when given (`ulimit -f`, SIGXFSZ ignored, so that a
+/// write past it fails with EFBIG as a full disk fails with ENOSPC).
+fn split_export(images: &Path, out: &Path, limit_kib: Option<u64>) -> Command {
+    let limit = limit_kib.map_or("unlimited".to_string(), |k| k.to_string());
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f "$1" && shift && exec "$@""#)
+        .arg("bash")
+        .arg(limit)
+        .arg(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(["export", "coco", "--val-fraction", "0.8", "--images"])
+        .arg(images)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Which complete export `out` holds: 0 = old, 1 = new; a panic naming the files for a mix
+/// (or a file that is neither).
+fn which_export(out: &Path, old: &[Option<Vec<u8>>], new: &[Option<Vec<u8>>], what: &str) -> usize {
+    let now = read_outputs(out);
+    let version = |k: usize| {
+        if now[k] == old[k] {
+            "old"
+        } else if now[k] == new[k] {
+            "new"
+        } else {
+            "neither"
+        }
+    };
+    let versions: Vec<&str> = (0..EXPORT_FILES.len()).map(version).collect();
+    if versions.iter().all(|v| *v == "old") {
+        0
+    } else if versions.iter().all(|v| *v == "new") {
+        1
+    } else {
+        panic!("{what}: a mix of exports: {EXPORT_FILES:?} are {versions:?}");
+    }
+}
+
+/// The pair `instances_train.json` + `instances_val.json` (and `labels.txt`) is replaced as
+/// a set: on a full disk the new train file was in place beside the old val file (and the
+/// command did not say so). Here the val file is the larger one and a file-size limit lets
+/// the train file through but not the val file: the export must fail, say that the output
+/// is unchanged, and leave the old set; SIGKILLs at random moments of such an export, and
+/// of one with room enough, leave the old set or the new set, never a mix.
+#[test]
+fn split_export_on_a_full_disk_is_old_or_new_never_a_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    let out = dir.path().join("out");
+    let n = 600;
+    write_dataset(&images, n, false);
+    let o = split_export(&images, &out, None).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let old = read_outputs(&out);
+
+    write_dataset(&images, n, true);
+    let reference = dir.path().join("reference");
+    let start = Instant::now();
+    let o = split_export(&images, &reference, None).output().unwrap();
+    let duration = start.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let new = read_outputs(&reference);
+    for (k, f) in EXPORT_FILES.iter().enumerate() {
+        assert_ne!(old[k], new[k], "{f}");
+    }
+    let len = |k: usize| new[k].as_ref().unwrap().len() as u64;
+    let limit_kib = (len(0) + len(1)) / 2 / 1024;
+    assert!(
+        len(0) < limit_kib * 1024 && limit_kib * 1024 < len(1),
+        "the train file ({} bytes) must fit under the limit and the val file ({} bytes) not",
+        len(0),
+        len(1)
+    );
+    let restore = || {
+        for (f, bytes) in EXPORT_FILES.iter().zip(&old) {
+            std::fs::write(out.join(f), bytes.as_ref().unwrap()).unwrap();
+        }
+    };
+
+    // Left to fail by itself: a clear error, and the old set untouched.
+    let o = split_export(&images, &out, Some(limit_kib))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "the export must fail on a full disk: {stderr}"
+    );
+    assert_eq!(which_export(&out, &old, &new, "a full disk"), 0);
+    assert!(
+        stderr.contains("instances_val.json") && stderr.contains("nothing in"),
+        "the error must say the output is unchanged: {stderr}"
+    );
+    assert_only(&out, &EXPORT_FILES);
+
+    // Killed at random moments, on a full disk and with room enough.
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (mut saw_old, mut saw_new) = (0, 0);
+    for round in 0..16 {
+        restore();
+        let full = round % 2 == 0;
+        let limit = full.then_some(limit_kib);
+        let delay = duration.mul_f64(rng.random_range(0.0..1.2));
+        let mut child = Running::spawn(
+            split_export(&images, &out, limit)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        std::thread::sleep(delay);
+        let pid = child.0.id();
+        kill(&mut child);
+        let what = format!("kill {round} after {delay:?} (full disk: {full})");
+        match which_export(&out, &old, &new, &what) {
+            0 => saw_old += 1,
+            _ => {
+                assert!(!full, "{what}: the new set cannot fit");
+                saw_new += 1
+            }
+        }
+        // A killed writer may leave its hidden temp files; nothing else.
+        for t in temp_files_of(&out, pid) {
+            std::fs::remove_file(out.join(t)).unwrap();
+        }
+        assert_only(&out, &EXPORT_FILES);
+    }
+    eprintln!("16 kills left the old set {saw_old} times and the new set {saw_new} times");
+    assert!(saw_old > 0, "no kill landed before the renames");
 }

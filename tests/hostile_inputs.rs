@@ -711,7 +711,9 @@ fn small_dataset(images: &Path, n: usize) {
     std::fs::create_dir_all(images).unwrap();
     for i in 0..n {
         let img = images.join(format!("i{i:03}.png"));
-        std::fs::write(&img, b"").unwrap();
+        if !img.exists() {
+            write_image(&img, 64, 48);
+        }
         write_voc(
             &img,
             64,
@@ -885,4 +887,479 @@ fn enospc_during_an_atomic_write_keeps_the_old_file() {
     assert_eq!(err.raw_os_error(), Some(28), "{err}"); // ENOSPC
     assert_eq!(std::fs::read(&p).unwrap(), b"old");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 21: ways to lose labels without a word (defects 2, 3, 4, 7–12 and 13's eval ids).
+
+/// `detlab convert ARGS...`.
+fn convert_cli(args: &[&std::ffi::OsStr]) -> Output {
+    detlab(&[&[os("convert")], args].concat())
+}
+
+/// A YOLO folder: `n` images `y{i}.png` (64×48) with `y{i}.txt` and `classes.txt`.
+fn yolo_folder(dir: &Path, n: usize, classes: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("classes.txt"), classes).unwrap();
+    for i in 0..n {
+        write_image(&dir.join(format!("y{i}.png")), 64, 48);
+        std::fs::write(
+            dir.join(format!("y{i}.txt")),
+            "0 0.5 0.5 0.25 0.25\n1 0.25 0.25 0.125 0.125\n",
+        )
+        .unwrap();
+    }
+}
+
+/// Defect 2: `convert --to voc --out` the YOLO folder itself emptied `classes.txt`, which
+/// broke every YOLO file beside it; `--from coco` too.
+#[test]
+fn convert_into_a_yolo_folder_keeps_its_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("yolo");
+    yolo_folder(&d, 3, "Cola\nSprite\n");
+    let o = convert_cli(&[
+        os("--from"),
+        os("yolo"),
+        os("--to"),
+        os("voc"),
+        os("--images"),
+        d.as_os_str(),
+        os("--out"),
+        d.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join("classes.txt")).unwrap(),
+        "Cola\nSprite\n"
+    );
+    // The YOLO files beside it still read (the VOC files take priority, so read directly).
+    let y = detlab::dataset::read_label_file(
+        &d.join("y0.png"),
+        &d.join("y0.txt"),
+        detlab::dataset::LabelFormat::Yolo,
+    )
+    .unwrap();
+    assert_eq!(y.boxes.len(), 2);
+    assert_eq!(
+        voc::read(&d.join("y0.xml")).unwrap().boxes[1].class_name,
+        "Sprite"
+    );
+
+    // A COCO import into the same folder keeps the names and appends new ones.
+    let coco = dir.path().join("c.json");
+    std::fs::write(
+        &coco,
+        r#"{"images":[{"id":1,"file_name":"y1.png","width":64,"height":48}],"annotations":[{"id":1,"image_id":1,"category_id":7,"bbox":[1,1,5,5]}],"categories":[{"id":7,"name":"Fanta"}]}"#,
+    )
+    .unwrap();
+    let o = convert_cli(&[
+        os("--from"),
+        os("coco"),
+        os("--coco"),
+        coco.as_os_str(),
+        os("--to"),
+        os("voc"),
+        os("--images"),
+        d.as_os_str(),
+        os("--out"),
+        d.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join("classes.txt")).unwrap(),
+        "Cola\nSprite\nFanta\n"
+    );
+}
+
+/// Defect 3: `s1/x.xml` and `s2/x.xml` both became `OUT/x.txt` ("converted 2").
+#[test]
+fn convert_refuses_two_images_into_one_label_file_and_keeps_sub_folders_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    for sub in ["s1", "s2"] {
+        std::fs::create_dir_all(images.join(sub)).unwrap();
+        let img = images.join(sub).join("x.png");
+        write_image(&img, 64, 48);
+        write_voc(&img, 64, 48, &[[1.0, 1.0, 20.0, 20.0]]);
+    }
+    let before = snapshot(&images);
+    let out = dir.path().join("out");
+    let o = convert_cli(&[
+        os("--from"),
+        os("voc"),
+        os("--to"),
+        os("yolo"),
+        os("--images"),
+        images.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("s1/x.png") && t.contains("s2/x.png") && t.contains("x.txt"),
+        "{t}"
+    );
+    assert!(!out.exists(), "nothing written: {t}");
+    assert_eq!(snapshot(&images), before);
+
+    // Into the images folder itself: each label file beside its image.
+    let o = convert_cli(&[
+        os("--from"),
+        os("voc"),
+        os("--to"),
+        os("createml"),
+        os("--images"),
+        images.as_os_str(),
+        os("--out"),
+        images.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(images.join("s1/x.json").is_file() && images.join("s2/x.json").is_file());
+    assert!(!images.join("x.json").exists());
+}
+
+/// Defect 7: a read-only label file was replaced by `convert` (and the app), its mode
+/// reset to 0644. (Enforced from the mode bits, so this holds as root too.)
+#[test]
+fn convert_refuses_to_replace_a_read_only_label_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("yolo");
+    yolo_folder(&d, 2, "Cola\nSprite\n");
+    let out = dir.path().join("voc");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("y1.xml"), b"<annotation/>").unwrap();
+    std::fs::set_permissions(out.join("y1.xml"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let o = convert_cli(&[
+        os("--from"),
+        os("yolo"),
+        os("--to"),
+        os("voc"),
+        os("--images"),
+        d.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("y1.xml") && t.contains("read-only"), "{t}");
+    assert_eq!(std::fs::read(out.join("y1.xml")).unwrap(), b"<annotation/>");
+    let mode = std::fs::metadata(out.join("y1.xml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o444);
+}
+
+/// Defect 8: a missing `--labels` path, a file, or a symlink loop meant "no labels":
+/// `export coco` wrote 0 boxes with exit 0 (even with `--strict`), `convert` "converted 0".
+#[test]
+fn a_wrong_labels_path_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 2);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let looped = dir.path().join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let missing = dir.path().join("no-such-folder");
+    for (labels, reason) in [
+        (&missing, "does not exist"),
+        (&file, "is a file"),
+        (&looped, "symbolic links"),
+    ] {
+        let out = dir.path().join("out");
+        let o = detlab(
+            &[
+                &export_args(&images, &out)[..],
+                &[os("--labels"), labels.as_os_str(), os("--strict")],
+            ]
+            .concat(),
+        );
+        let t = text(&o);
+        assert!(!o.status.success(), "export {reason}: {t}");
+        assert!(
+            t.contains(&labels.display().to_string()) && t.contains(reason),
+            "export {reason}: {t}"
+        );
+        assert!(!out.exists(), "export {reason}: no output");
+        let o = convert_cli(&[
+            os("--from"),
+            os("voc"),
+            os("--to"),
+            os("yolo"),
+            os("--images"),
+            images.as_os_str(),
+            os("--labels"),
+            labels.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ]);
+        let t = text(&o);
+        assert!(!o.status.success(), "convert {reason}: {t}");
+        assert!(t.contains(reason), "convert {reason}: {t}");
+        assert!(!out.exists(), "convert {reason}: no output");
+    }
+}
+
+/// Defect 9: a 0-byte or text-as-.jpg image with a label file went into the COCO file
+/// (its size taken from the label), without a warning even with `--strict`.
+#[test]
+fn export_skips_unreadable_images_that_have_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 2);
+    std::fs::write(images.join("empty.jpg"), b"").unwrap();
+    write_voc(&images.join("empty.jpg"), 64, 48, &[[1.0, 1.0, 9.0, 9.0]]);
+    std::fs::write(images.join("text.jpg"), b"this is not a JPEG\n").unwrap();
+    write_voc(&images.join("text.jpg"), 64, 48, &[[1.0, 1.0, 9.0, 9.0]]);
+    let out = dir.path().join("out");
+    let o = export_cli(&images, &out);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("skipped files: 2") && t.contains("empty.jpg") && t.contains("text.jpg"),
+        "{t}"
+    );
+    let coco = detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    let names: Vec<&str> = coco.images.iter().map(|i| i.file_name.as_str()).collect();
+    assert_eq!(names, ["i000.png", "i001.png"]);
+    let o = detlab(&[&export_args(&images, &out)[..], &[os("--strict")]].concat());
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("2 file(s) skipped"),
+        "{t}"
+    );
+}
+
+/// Defect 10: `caf\xe9.jpg` was exported as `caf\u{FFFD}.jpg` (a file that does not
+/// exist) without a warning; `convert --from coco` then wrote a label for no image.
+#[test]
+fn non_utf8_image_names_are_reported_not_mangled() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 1);
+    let cafe = images.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    write_image(&cafe, 64, 48);
+    write_voc(&cafe, 64, 48, &[[1.0, 1.0, 9.0, 9.0]]);
+    let out = dir.path().join("out");
+    let o = export_cli(&images, &out);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("skipped files: 1") && t.contains("not valid UTF-8"),
+        "{t}"
+    );
+    let json = std::fs::read_to_string(out.join("instances_train.json")).unwrap();
+    assert!(
+        !json.contains('\u{FFFD}') && !json.contains("caf"),
+        "{json}"
+    );
+
+    // A COCO file naming an image that is not there: reported, no orphan label file.
+    let coco = dir.path().join("c.json");
+    std::fs::write(
+        &coco,
+        "{\"images\":[{\"id\":1,\"file_name\":\"caf\u{FFFD}.png\",\"width\":64,\"height\":48},\
+         {\"id\":2,\"file_name\":\"i000.png\",\"width\":64,\"height\":48}],\"annotations\":[],\
+         \"categories\":[]}",
+    )
+    .unwrap();
+    let labels = dir.path().join("labels");
+    let o = convert_cli(&[
+        os("--from"),
+        os("coco"),
+        os("--coco"),
+        coco.as_os_str(),
+        os("--to"),
+        os("voc"),
+        os("--images"),
+        images.as_os_str(),
+        os("--out"),
+        labels.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("skipped") && t.contains("no such image"), "{t}");
+    let mut written: Vec<String> = std::fs::read_dir(&labels)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["classes.txt", "i000.xml"]);
+}
+
+/// Defect 11: a VOC file with `xmax` = 1e308 was accepted and broke the canvas for the
+/// session; now it is refused at load with a message naming the file and the value.
+#[test]
+fn absurd_voc_coordinates_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("a.png");
+    write_image(&img, 64, 48);
+    let xml = "<annotation><size><width>64</width><height>48</height></size><object>\
+               <name>Cola</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>1e308</xmax>\
+               <ymax>9</ymax></bndbox></object></annotation>";
+    std::fs::write(dir.path().join("a.xml"), xml).unwrap();
+    let err = detlab::dataset::load_labels(&img, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a.xml") && err.contains("<xmax>") && err.contains("outside the range"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.xml")).unwrap(),
+        xml
+    );
+}
+
+/// Defect 12: `convert` passed garbage through: YOLO `1e308` became VOC `xmax
+/// 9223372036854775807`, a box wholly left of the image `xmin 1 > xmax -100`, and a VOC
+/// box outside the image negative sizes in YOLO.
+#[test]
+fn convert_clips_boxes_and_refuses_absurd_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("yolo");
+    yolo_folder(&d, 2, "Cola\nSprite\n");
+    std::fs::write(d.join("y0.txt"), "0 1e308 0.5 0.1 0.1\n").unwrap();
+    std::fs::write(d.join("y1.txt"), "0 -0.5 0.5 0.1 0.1\n1 0.5 0.5 0.5 0.5\n").unwrap();
+    let out = dir.path().join("voc");
+    let o = convert_cli(&[
+        os("--from"),
+        os("yolo"),
+        os("--to"),
+        os("voc"),
+        os("--images"),
+        d.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("skipped") && t.contains("y0.txt") && t.contains("1e308"),
+        "{t}"
+    );
+    assert!(t.contains("boxes dropped") && t.contains("y1.png"), "{t}");
+    assert!(!out.join("y0.xml").exists());
+    let ann = voc::read(&out.join("y1.xml")).unwrap();
+    assert_eq!(ann.boxes.len(), 1);
+    let [x1, y1, x2, y2] = voc::labelimg_int_box(&ann.boxes[0].bbox);
+    assert!(
+        x1 <= x2 && y1 <= y2 && x2 <= 64 && y2 <= 48,
+        "{:?}",
+        ann.boxes[0].bbox
+    );
+
+    // VOC boxes partly and wholly outside the image → YOLO without negative sizes.
+    let v = dir.path().join("v");
+    std::fs::create_dir_all(&v).unwrap();
+    let img = v.join("a.png");
+    write_image(&img, 64, 48);
+    std::fs::write(
+        v.join("a.xml"),
+        "<annotation><size><width>64</width><height>48</height></size>\
+         <object><name>Cola</name><bndbox><xmin>-500</xmin><ymin>1</ymin><xmax>-100</xmax>\
+         <ymax>9</ymax></bndbox></object><object><name>Cola</name><bndbox><xmin>50</xmin>\
+         <ymin>40</ymin><xmax>90</xmax><ymax>60</ymax></bndbox></object></annotation>",
+    )
+    .unwrap();
+    let out = dir.path().join("y");
+    let o = convert_cli(&[
+        os("--from"),
+        os("voc"),
+        os("--to"),
+        os("yolo"),
+        os("--images"),
+        v.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("boxes dropped"), "{t}");
+    let lines = std::fs::read_to_string(out.join("a.txt")).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    for v in lines.split_whitespace().skip(1) {
+        let v: f64 = v.parse().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{lines}");
+    }
+}
+
+/// Issue 21, item 13: `eval` accepted duplicate image and category ids (pycocotools
+/// merges them silently) that `convert` refuses.
+#[test]
+fn coco_eval_refuses_duplicate_image_and_category_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let dt = dir.path().join("dt.json");
+    std::fs::write(&dt, "[]").unwrap();
+    for (name, json, reason) in [
+        (
+            "dup_image.json",
+            BAD_COCO[0].1,
+            "images[1] (id 1): id 1 is also used by images[0]",
+        ),
+        (
+            "dup_category.json",
+            r#"{"images":[{"id":1}],"annotations":[],"categories":[{"id":3,"name":"a"},{"id":3,"name":"b"}]}"#,
+            "categories[1] (id 3): id 3 is also used by categories[0]",
+        ),
+    ] {
+        let gt = dir.path().join(name);
+        std::fs::write(&gt, json).unwrap();
+        let o = detlab(&[
+            os("eval"),
+            os("--gt"),
+            gt.as_os_str(),
+            os("--dt"),
+            dt.as_os_str(),
+        ]);
+        let t = text(&o);
+        assert!(!o.status.success(), "{name}: {t}");
+        assert!(t.contains(name) && t.contains(reason), "{name}: {t}");
+    }
+}
+
+/// Defect 4, zylo117 layout: a failed export (a full disk, simulated with `ulimit -f`)
+/// left the images it had already linked or copied into `datasets/NAME/…`. Now nothing
+/// of it is left, and the message says the output folder is unchanged.
+#[test]
+fn failed_zylo117_export_leaves_no_images_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    small_dataset(&images, 40);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), b"mine").unwrap();
+    let before = snapshot(&out);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 2 && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(export_args(&images, &out))
+        .args([
+            "--layout",
+            "zylo117",
+            "--project",
+            "shelf",
+            "--val-fraction",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "no image, folder or temp file left: {t}"
+    );
+    assert!(!out.join("datasets").exists() && !out.join("projects").exists());
+    assert!(
+        t.contains("cannot write") && t.contains("was changed"),
+        "{t}"
+    );
 }

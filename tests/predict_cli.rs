@@ -266,6 +266,109 @@ fn predict_and_eval_on_a_demo_dataset() {
 
 /// import-weights of the reference OrderedDict `.pth` → model file → `Detector` on `io.pt`'s
 /// input reproduces the reference post-processing (score 0.2, per-class NMS IoU 0.2).
+/// `bytes` (a safetensors file) with `key` of its metadata set to `value`: a model file
+/// that detlab itself refuses to write.
+fn with_metadata(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"][key] = value.into();
+    let mut json = serde_json::to_vec(&header).unwrap();
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+/// Model files that cannot be run are refused with an error naming the file (exit 1),
+/// never run: an absurd input size (it once aborted on a 3 TB allocation) and a NaN
+/// weight (it once predicted without a word). `import-weights` never writes the former.
+#[test]
+fn broken_model_files_are_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 90]))
+        .save(images.join("a.png"))
+        .unwrap();
+    tch::manual_seed(0);
+    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, vec!["Cola".into(), "Sprite".into()]);
+    meta.input_size = 64;
+    let good = Detector::fresh_with_meta(meta, &cpu(false))
+        .unwrap()
+        .to_model_file()
+        .unwrap();
+    let good_path = tmp.path().join("good.safetensors");
+    good.write(&good_path).unwrap();
+    let predict = |model: &Path| {
+        let out = tmp.path().join("pred.json");
+        let o = detlab(&[
+            "predict",
+            "--model",
+            s(model),
+            "--images",
+            s(&images),
+            "--out",
+            s(&out),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ]);
+        (o, out)
+    };
+    let (o, out) = predict(&good_path);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&out).unwrap();
+
+    let huge = tmp.path().join("huge.safetensors");
+    let bytes = std::fs::read(&good_path).unwrap();
+    std::fs::write(&huge, with_metadata(&bytes, "detlab.input_size", "1000000")).unwrap();
+    let mut nan = good.clone();
+    let t = nan
+        .tensors
+        .iter_mut()
+        .find(|t| t.dtype == detlab::detector::checkpoint::DType::F32)
+        .unwrap();
+    t.data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan_path = tmp.path().join("nan.safetensors");
+    nan.write(&nan_path).unwrap();
+    for (model, what) in [(&huge, "1000000"), (&nan_path, "NaN")] {
+        let (o, out) = predict(model);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let name = model.file_name().unwrap().to_str().unwrap();
+        assert!(
+            text(&o).contains(name) && text(&o).contains(what),
+            "{}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("memory allocation"), "{}", text(&o));
+        assert!(!out.exists());
+    }
+
+    let o = detlab(&[
+        "import-weights",
+        s(&tmp.path().join("any.pth")),
+        "--arch",
+        "d0",
+        "--num-classes",
+        "2",
+        "--input-size",
+        "1000000",
+        "--out",
+        s(&tmp.path().join("imported.safetensors")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("--input-size") && text(&o).contains("2048"),
+        "{}",
+        text(&o)
+    );
+    assert!(!tmp.path().join("imported.safetensors").exists());
+}
+
 #[test]
 fn imported_d0_model_reproduces_reference_detections() {
     let Some(shared) = common::shared_dir() else {

@@ -10,7 +10,8 @@ use std::process::Command;
 use detlab::detector::train::data::{Dataset, Sample};
 use detlab::detector::train::{
     load_trained, prepare, train, AnchorChoice, AugmentConfig, CancelHandle, DeviceChoice, Init,
-    LossPreset, PrepareError, Setting, TrainConfig, TrainError, TrainEvent, TrainJob, TrainRequest,
+    LossPreset, NoResumePoint, PrepareError, Setting, TrainConfig, TrainError, TrainEvent,
+    TrainJob, TrainRequest,
 };
 use detlab::geometry::BoxXyxy;
 use image::{Rgb, RgbImage};
@@ -104,6 +105,7 @@ fn head_only_job(samples: &[Sample], out_dir: PathBuf, config: TrainConfig) -> T
             train: samples.to_vec(),
             val: vec![],
             skipped: vec![],
+            unreadable: vec![],
         },
         out_dir,
         init: Init::Default,
@@ -202,6 +204,7 @@ fn resume_continues_like_an_uninterrupted_run_and_models_reload() {
         train: samples[..4].to_vec(),
         val: samples[4..].to_vec(),
         skipped: vec![],
+        unreadable: vec![],
     };
     let config = TrainConfig {
         epochs: 2,
@@ -342,7 +345,9 @@ fn resume_continues_like_an_uninterrupted_run_and_models_reload() {
 fn non_finite_losses_are_skipped_then_fail_clearly() {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
-    let samples = one_box_set(dir.path(), 4, 64);
+    // Four steps an epoch, so that the skipped steps add up inside the first one (at its
+    // end, weights that are no longer finite fail the run: `a_diverged_run_saves_no_model`).
+    let samples = one_box_set(dir.path(), 8, 64);
     let job = TrainJob {
         config: TrainConfig {
             epochs: 4,
@@ -358,6 +363,7 @@ fn non_finite_losses_are_skipped_then_fail_clearly() {
             train: samples,
             val: vec![],
             skipped: vec![],
+            unreadable: vec![],
         },
         out_dir: dir.path().join("run"),
         init: Init::Scratch,
@@ -429,6 +435,7 @@ fn classes_without_boxes_are_refused() {
             train: samples,
             val: vec![],
             skipped: vec![],
+            unreadable: vec![],
         },
         out_dir: dir.path().join("run"),
         init: Init::Scratch,
@@ -511,6 +518,70 @@ fn cli_train_smoke_on_the_demo_set() {
     assert_eq!(kinds.last().map(String::as_str), Some("finished"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("finished 1 epoch"), "{stdout}");
+
+    // The same command again would clobber the run: refused, nothing touched.
+    let files = [
+        "metrics.jsonl",
+        "last.safetensors",
+        "best.safetensors",
+        "resume.safetensors",
+        "resume.json",
+    ];
+    let read_all = || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(run_dir.join(f)).unwrap())
+            .collect()
+    };
+    let before = read_all();
+    let again = |extra: &[&str]| {
+        Command::new(exe)
+            .args(["train", "--data"])
+            .arg(&data)
+            .args([
+                "--model",
+                "d0",
+                "--from-scratch",
+                "--epochs",
+                "1",
+                "--batch",
+                "4",
+            ])
+            .args(["--input-size", "64", "--threads", "1", "--device", "cpu"])
+            .args(["--max-steps", "1", "--val-fraction", "0.25", "--out"])
+            .arg(&run_dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = again(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already holds a run")
+            && stderr.contains("1 epoch(s) complete")
+            && stderr.contains("--resume")
+            && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert!(
+        read_all() == before,
+        "the refused run changed the run folder"
+    );
+    // --overwrite starts afresh: a new log with one run in it.
+    let replaced = again(&["--overwrite"]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    let log = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.matches("\"event\":\"started\"").count(), 1, "{log}");
+    assert_ne!(
+        read_all()[1],
+        before[1],
+        "last.safetensors was not replaced"
+    );
 }
 
 /// The one preparation of the CLI and the app: the recipe's anchors are fitted to the
@@ -549,7 +620,10 @@ fn prepare_fits_anchors_and_speaks_of_settings() {
     };
     assert!(matches!(
         prepare(&resume).unwrap_err(),
-        PrepareError::NothingToResume(_)
+        PrepareError::NothingToResume {
+            why: NoResumePoint::NoFolder,
+            ..
+        }
     ));
 
     let mut bad = request;
@@ -568,4 +642,304 @@ fn load_trained_names_an_unreadable_file() {
     let err = load_trained(&path, tch::Device::Cpu).unwrap_err();
     assert!(matches!(err, TrainError::ModelFile(_)), "{err:?}");
     assert!(err.to_string().contains("missing.safetensors"), "{err}");
+}
+
+/// The run folder decides what a request may do: a folder that holds a run is refused
+/// unless resuming or overwriting (and overwriting replaces its files only once the new
+/// run can start); a resume without a resume point says why there is none.
+#[test]
+fn prepare_never_clobbers_a_run_and_says_why_it_cannot_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 4,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let source = detlab::detector::train::data::DataSource::from_path(&data, None);
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("best.safetensors"), b"an earlier run's model").unwrap();
+    let log = concat!(
+        r#"{"event":"started"}"#,
+        "\n",
+        r#"{"event":"epoch","epoch":1}"#,
+        "\n",
+        r#"{"event":"epoch","epoch":2}"#,
+        "\n",
+        r#"{"event":"st"#
+    );
+    std::fs::write(run.join("metrics.jsonl"), log).unwrap();
+    let request = TrainRequest::new(source, run.clone());
+
+    let err = prepare(&request).unwrap_err();
+    let PrepareError::RunExists { files, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(files, &["metrics.jsonl", "best.safetensors"]);
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    assert!(!err.to_string().contains("--"), "{err}");
+    assert_eq!(
+        std::fs::read(run.join("best.safetensors")).unwrap(),
+        b"an earlier run's model"
+    );
+
+    // The log says two epochs completed, yet there is no resume file.
+    let resume = TrainRequest {
+        resume: true,
+        ..request.clone()
+    };
+    let err = prepare(&resume).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PrepareError::NothingToResume {
+                why: NoResumePoint::Missing { epochs_logged: 2 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.contains("reports 2 complete epoch(s)") && !shown.contains("no epoch completed yet"),
+        "{shown}"
+    );
+    // A run killed in its first epoch: nothing to continue, and the message says so.
+    std::fs::write(run.join("metrics.jsonl"), "{\"event\":\"started\"}\n").unwrap();
+    assert!(matches!(
+        prepare(&resume).unwrap_err(),
+        PrepareError::NothingToResume {
+            why: NoResumePoint::NoEpochCompleted,
+            ..
+        }
+    ));
+
+    // Overwriting replaces the old files, and only once the run can start.
+    let mut broken = request.clone();
+    broken.overwrite = true;
+    broken.data = detlab::detector::train::data::DataSource::from_path(
+        &dir.path().join("no-such-folder"),
+        None,
+    );
+    assert!(matches!(
+        prepare(&broken).unwrap_err(),
+        PrepareError::Data(_)
+    ));
+    assert!(run.join("best.safetensors").is_file());
+    let overwrite = TrainRequest {
+        overwrite: true,
+        ..request
+    };
+    let prepared = prepare(&overwrite).unwrap();
+    assert_eq!(
+        prepared.replaced,
+        vec![run.join("metrics.jsonl"), run.join("best.safetensors")]
+    );
+    assert!(!run.join("best.safetensors").exists());
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), b"");
+}
+
+/// A 0-byte image and a text file named `.jpg`, both labelled, no longer stop a run: they
+/// are skipped with a warning and their count, on the terminal and in `metrics.jsonl`.
+#[test]
+fn cli_train_skips_unreadable_images_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 6,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let label = std::fs::read_to_string(data.join("shelf_0001.xml")).unwrap();
+    for (name, bytes) in [("empty", &b""[..]), ("text", &b"not a JPEG at all\n"[..])] {
+        std::fs::write(data.join(format!("{name}.jpg")), bytes).unwrap();
+        std::fs::write(
+            data.join(format!("{name}.xml")),
+            label.replace("shelf_0001", name),
+        )
+        .unwrap();
+    }
+    let run_dir = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(["train", "--data"])
+        .arg(&data)
+        .args([
+            "--model",
+            "d0",
+            "--from-scratch",
+            "--epochs",
+            "1",
+            "--batch",
+            "8",
+        ])
+        .args(["--input-size", "64", "--threads", "1", "--device", "cpu"])
+        .args([
+            "--max-steps",
+            "1",
+            "--no-val",
+            "--val-fraction",
+            "0",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("2 unreadable image(s) skipped"), "{stderr}");
+    assert!(
+        stderr.contains("empty.jpg") && stderr.contains("text.jpg"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("\"warning\"") && l.contains("unreadable"))
+        .unwrap_or_else(|| panic!("no warning in metrics.jsonl:\n{log}"));
+    assert!(warning.contains("2 unreadable"), "{warning}");
+    assert!(run_dir.join("best.safetensors").is_file());
+}
+
+/// A run whose weights diverge fails with an error and leaves no model: a non-finite
+/// model is never saved as `best` (or `last`, or as a resume point).
+#[test]
+fn a_diverged_run_saves_no_model() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = one_box_set(dir.path(), 4, 64);
+    let out_dir = dir.path().join("run");
+    let job = TrainJob {
+        config: TrainConfig {
+            epochs: 3,
+            batch_size: 2,
+            lr: 1e30,
+            grad_clip: None,
+            // More than the run has steps: the skip counter alone would never stop it.
+            max_nonfinite_steps: 100,
+            skip_validation: true,
+            ..base_config("d0", 64)
+        },
+        data: Dataset {
+            class_names: vec!["box".into()],
+            train: samples,
+            val: vec![],
+            skipped: vec![],
+            unreadable: vec![],
+        },
+        out_dir: out_dir.clone(),
+        init: Init::Scratch,
+        resume: false,
+    };
+    let (r, events) = run(&job);
+    let err = r.expect_err("a diverged run finished");
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFiniteWeights { epoch: 1, .. } | TrainError::NonFinite { epoch: 1, .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.setting(), Some(Setting::LearningRate));
+    for f in ["best.safetensors", "last.safetensors", "resume.safetensors"] {
+        assert!(!out_dir.join(f).exists(), "{f} was saved: {events:?}");
+    }
+    assert!(!events.iter().any(|e| matches!(e, TrainEvent::Epoch { .. })));
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
+}
+
+/// A fresh model file of `arch` at `size` for `classes`, with a NaN in its first weight.
+fn write_nan_model(path: &Path, arch: &str, classes: Vec<String>, size: u32) {
+    use detlab::detector::inference::{Detector, DetectorOptions};
+    let mut meta =
+        detlab::detector::checkpoint::ModelMeta::for_arch(arch.parse().unwrap(), classes);
+    meta.input_size = size;
+    let options = DetectorOptions {
+        device: DeviceChoice::Cpu,
+        threads: Some(1),
+        fold_batchnorm: false,
+        nhwc_engine: false,
+    };
+    let mut file = Detector::fresh_with_meta(meta, &options)
+        .unwrap()
+        .to_model_file()
+        .unwrap();
+    let t = file
+        .tensors
+        .iter_mut()
+        .find(|t| t.dtype == detlab::detector::checkpoint::DType::F32)
+        .unwrap();
+    t.data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    file.write(path).unwrap();
+}
+
+/// A model file with a NaN weight cannot seed a run (it would be saved again as `best`).
+#[test]
+fn cli_train_refuses_a_model_with_nan_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: data.clone(),
+        images: 4,
+        seed: 3,
+        width: 128,
+        height: 96,
+    })
+    .unwrap();
+    let classes: Vec<String> = std::fs::read_to_string(data.join("predefined_classes.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let nan_model = dir.path().join("nan.safetensors");
+    write_nan_model(&nan_model, "d0", classes, 64);
+    let run_dir = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(["train", "--data"])
+        .arg(&data)
+        .args(["--model", "d0", "--weights"])
+        .arg(&nan_model)
+        .args(["--epochs", "1", "--batch", "2", "--input-size", "64"])
+        .args(["--threads", "1", "--device", "cpu", "--max-steps", "1"])
+        .args(["--val-fraction", "0.25", "--out"])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nan.safetensors") && stderr.contains("NaN"),
+        "{stderr}"
+    );
+    assert!(!run_dir.join("best.safetensors").exists());
+    assert!(!run_dir.join("last.safetensors").exists());
+}
+
+/// An absurd input size is a setting error that names the flag, not an abort on a
+/// terabyte allocation.
+#[test]
+fn cli_train_refuses_an_absurd_input_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(["train", "--data"])
+        .arg(dir.path())
+        .args(["--model", "d0", "--from-scratch", "--input-size", "1000000"])
+        .args(["--threads", "1", "--device", "cpu", "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--input-size") && stderr.contains("1000000") && stderr.contains("2048"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run").exists());
 }

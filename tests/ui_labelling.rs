@@ -402,10 +402,14 @@ fn ctrl_v_copies_the_previous_images_boxes_once() {
     wait_for_image(&mut h);
     assert!(boxes(&h).is_empty());
     // Read from the file just saved, on the label thread; a second copy adds nothing.
-    for _ in 0..2 {
-        h.key_press_modifiers(Modifiers::COMMAND, Key::V);
-        wait_for_labels(&mut h);
-    }
+    // Once as the key, once as the paste event that egui-winit makes of Ctrl+V where its
+    // clipboard shortcuts are on.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::V);
+    wait_for_labels(&mut h);
+    h.event(egui::Event::Paste("anything".into()));
+    wait_for_labels(&mut h);
+    let note = h.state().state.messages.join("\n");
+    assert_eq!(note.matches("copied").count(), 2, "{note}");
     let copied = boxes(&h);
     assert_eq!(copied.len(), 1, "{copied:?}");
     assert_eq!(copied[0].1, BoxXyxy::new(10.0, 10.0, 60.0, 90.0));
@@ -465,6 +469,19 @@ fn label_picker_takes_a_typed_class() {
     assert_eq!(
         h.state().state.ui.pending_label.as_ref().unwrap().text,
         "Pepsi"
+    );
+    // A new class needs an explicit confirmation: the first Enter asks, the second adds it.
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert!(boxes(&h).is_empty(), "a new class is not created at once");
+    assert!(
+        h.state()
+            .state
+            .ui
+            .pending_label
+            .as_ref()
+            .unwrap()
+            .confirm_new
     );
     h.key_press(Key::Enter);
     h.run_steps(2);
@@ -531,7 +548,8 @@ fn export_dialog_writes_coco() {
     let mut h = harness(&f, true);
     draw_box(&mut h, [10.0, 10.0, 60.0, 90.0]);
     let out = f.images.parent().unwrap().join("coco-out");
-    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    // Ctrl+Shift+E (Ctrl+E edits a label, as in LabelImg).
+    h.key_press_modifiers(CTRL_SHIFT, Key::E);
     h.run_steps(2);
     h.state_mut().state.ui.export_form.as_mut().unwrap().out_dir =
         out.to_string_lossy().into_owned();
@@ -618,5 +636,294 @@ fn open_dir_falls_back_to_the_builtin_dialog() {
             .canonicalize()
             .unwrap(),
         f.images.canonicalize().unwrap()
+    );
+}
+
+// ---- The labeller's hands (issue 20) -------------------------------------------------
+
+/// Types `text` as a key press with its text event, as a keyboard does.
+fn type_char(h: &mut Harness<'static, DetlabApp>, key: Key, text: &str) {
+    h.key_down(key);
+    h.event(egui::Event::Text(text.into()));
+    h.run_steps(1);
+    h.key_up(key);
+    h.run_steps(2);
+}
+
+fn click_with(h: &mut Harness<'static, DetlabApp>, pos: Pos2, modifiers: Modifiers) {
+    h.hover_at(pos);
+    h.event(egui::Event::ModifiersChanged(modifiers));
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers,
+        });
+        h.run_steps(1);
+    }
+    h.event(egui::Event::ModifiersChanged(Modifiers::NONE));
+    h.run_steps(1);
+}
+
+const CTRL_SHIFT: Modifiers = Modifiers {
+    shift: true,
+    ..Modifiers::COMMAND
+};
+
+#[test]
+fn digit_in_an_empty_label_dialog_picks_the_nth_class_and_makes_no_class() {
+    let f = fixture(1);
+    std::fs::write(f.images.join("predefined_classes.txt"), "Cola\nSprite\n").unwrap();
+    let mut h = harness(&f, false);
+    h.state_mut().state.settings.default_label = None;
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    assert_eq!(h.state().state.ui.pending_label.as_ref().unwrap().text, "");
+    type_char(&mut h, Key::Num2, "2");
+    assert_eq!(
+        boxes(&h),
+        [("Sprite".to_string(), BoxXyxy::new(10.0, 10.0, 50.0, 50.0))]
+    );
+    assert!(h.state().state.workspace.classes.id("2").is_none());
+    assert!(h.state().state.ui.pending_label.is_none());
+}
+
+#[test]
+fn enter_never_takes_a_class_that_merely_starts_with_the_typed_text() {
+    let f = fixture(1);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "Cola Zero\nSprite\n",
+    )
+    .unwrap();
+    let mut h = harness(&f, false);
+    h.state_mut().state.settings.default_label = None;
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    h.event(egui::Event::Text("Cola".into()));
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert!(
+        boxes(&h).is_empty(),
+        "not taken as Cola Zero: {:?}",
+        boxes(&h)
+    );
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert_eq!(boxes(&h)[0].0, "Cola");
+    // The fuzzy filter still finds a class, and the arrow keys highlight it for Enter.
+    draw_box(&mut h, [60.0, 10.0, 100.0, 50.0]);
+    h.state_mut()
+        .state
+        .ui
+        .pending_label
+        .as_mut()
+        .unwrap()
+        .text
+        .clear();
+    h.run_steps(1);
+    h.event(egui::Event::Text("czr".into()));
+    h.run_steps(1);
+    h.key_press(Key::ArrowDown);
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert_eq!(boxes(&h)[1].0, "Cola Zero");
+}
+
+#[test]
+fn labelimg_keys_do_what_they_do_in_labelimg() {
+    let f = fixture(2);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [10.0, 10.0, 60.0, 60.0]);
+    // Ctrl+Shift+D: delete the image (asks first), never a duplicate box.
+    h.key_press_modifiers(CTRL_SHIFT, Key::D);
+    h.run_steps(2);
+    assert_eq!(boxes(&h).len(), 1, "Ctrl+Shift+D duplicated the box");
+    assert!(h.state().state.ui.confirm_delete.is_some());
+    h.state_mut().state.ui.confirm_delete = None;
+    h.run_steps(1);
+    // Ctrl+E edits the selected box's label, it does not open the export.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    let s = &h.state().state;
+    assert!(s.ui.export_form.is_none());
+    assert_eq!(s.ui.pending_label.as_ref().unwrap().targets, [0]);
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    // Ctrl+Y cycles the save format, it is not redo.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Y);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.settings.format,
+        detlab::dataset::LabelFormat::Yolo
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Y);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Y);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.settings.format,
+        detlab::dataset::LabelFormat::Voc
+    );
+    // Ctrl++ / Ctrl+- zoom the image; the interface keeps its scale.
+    let zoom = h.state().state.ui.view.zoom;
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Plus);
+    h.run_steps(2);
+    let ctx = h.ctx.clone();
+    assert_eq!(ctx.zoom_factor(), 1.0, "the interface was zoomed");
+    let zoomed = h.state().state.ui.view.zoom;
+    assert!((zoomed / zoom - 1.25).abs() < 0.01, "{zoom} → {zoomed}");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Minus);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Equals);
+    h.run_steps(2);
+    assert_eq!(ctx.zoom_factor(), 1.0);
+    // Ctrl+Shift+wheel changes the brightness, not the zoom.
+    let zoom = h.state().state.ui.view.zoom;
+    let centre = screen(&h, 100.0, 100.0);
+    h.hover_at(centre);
+    h.run_steps(1);
+    h.event_modifiers(
+        egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Line,
+            delta: egui::vec2(0.0, 2.0),
+            modifiers: CTRL_SHIFT,
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        },
+        CTRL_SHIFT,
+    );
+    h.run_steps(3);
+    let v = h.state().state.ui.view;
+    assert!(v.brightness > 0.0, "brightness {}", v.brightness);
+    assert_eq!(v.zoom, zoom);
+    // Ctrl+Shift+R: draw squares, remembered; squares take the shorter side.
+    h.key_press_modifiers(CTRL_SHIFT, Key::R);
+    h.run_steps(2);
+    assert!(h.state().state.settings.draw_squares);
+    draw_box(&mut h, [100.0, 100.0, 200.0, 160.0]);
+    assert_eq!(boxes(&h)[1].1, BoxXyxy::new(100.0, 100.0, 160.0, 160.0));
+    // Ctrl+Shift+P: names on boxes; Ctrl+Shift+L: the labels panel.
+    h.key_press_modifiers(CTRL_SHIFT, Key::P);
+    h.key_press_modifiers(CTRL_SHIFT, Key::L);
+    h.run_steps(2);
+    assert!(!h.state().state.settings.show_box_labels);
+    assert!(h.state().state.ui.labels_panel_hidden);
+}
+
+#[test]
+fn shortcuts_that_cannot_act_say_why() {
+    let f = fixture(2);
+    let mut h = harness(&f, true);
+    for (m, k, expect) in [
+        (Modifiers::COMMAND, Key::D, "select a box"),
+        (Modifiers::COMMAND, Key::E, "select a box"),
+        (Modifiers::NONE, Key::Delete, "select a box"),
+        (Modifiers::COMMAND, Key::V, "first image"),
+    ] {
+        h.key_press_modifiers(m, k);
+        h.run_steps(2);
+        let last = h.state().state.messages.last().cloned().unwrap_or_default();
+        assert!(last.contains(expect), "{k:?}: {last:?}");
+    }
+}
+
+#[test]
+fn continuous_drawing_draws_a_box_per_drag() {
+    let f = fixture(1);
+    let mut h = harness(&f, true);
+    h.key_press_modifiers(CTRL_SHIFT, Key::A);
+    h.run_steps(2);
+    for x in [10.0, 80.0, 150.0] {
+        let (a, b) = (screen(&h, x, 20.0), screen(&h, x + 50.0, 80.0));
+        drag(&mut h, a, b);
+    }
+    assert_eq!(boxes(&h).len(), 3, "{:?}", boxes(&h));
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    assert_eq!(h.state().state.ui.tool, detlab::app::Tool::Edit);
+    assert!(!h.state().state.ui.continuous);
+}
+
+#[test]
+fn multi_select_bulk_relabel_and_delete() {
+    let f = fixture(1);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "Cola\nSprite\nFanta\n",
+    )
+    .unwrap();
+    let mut h = harness(&f, true);
+    for x in [10.0, 80.0, 150.0] {
+        draw_box(&mut h, [x, 20.0, x + 50.0, 80.0]);
+    }
+    let p = |h: &Harness<'static, DetlabApp>, x: f64| screen(h, x + 25.0, 50.0);
+    let (a, b) = (p(&h, 10.0), p(&h, 80.0));
+    click_with(&mut h, a, Modifiers::NONE);
+    click_with(&mut h, b, Modifiers::SHIFT);
+    assert_eq!(h.state().state.selection(), [0, 1]);
+    // Bulk relabel through the label dialog (Ctrl+E), picking class 3 by its digit.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    type_char(&mut h, Key::Num3, "3");
+    let names: Vec<String> = boxes(&h).into_iter().map(|b| b.0).collect();
+    assert_eq!(names, ["Fanta", "Fanta", "Cola"]);
+    // Rubber band (Shift+drag on empty canvas) selects the boxes inside it.
+    let (from, to) = (screen(&h, 70.0, 5.0), screen(&h, 260.0, 120.0));
+    h.event(egui::Event::ModifiersChanged(Modifiers::SHIFT));
+    drag(&mut h, from, to);
+    h.event(egui::Event::ModifiersChanged(Modifiers::NONE));
+    h.run_steps(1);
+    assert_eq!(h.state().state.selection(), [1, 2]);
+    h.key_press(Key::Delete);
+    h.run_steps(2);
+    assert_eq!(boxes(&h).len(), 1);
+    assert_eq!(boxes(&h)[0].1, BoxXyxy::new(10.0, 20.0, 60.0, 80.0));
+}
+
+#[test]
+fn the_readme_has_the_keyboard_table_of_the_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = detlab::ui::shortcuts::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README's keyboard table differs from:\n{table}"
+    );
+}
+
+#[test]
+fn a_format_switch_that_leaves_two_label_files_says_so() {
+    let f = fixture(2);
+    let mut h = harness(&f, true);
+    draw_box(&mut h, [10.0, 10.0, 60.0, 60.0]);
+    draw_box(&mut h, [80.0, 10.0, 140.0, 60.0]);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    wait_for_labels(&mut h);
+    // Switch to YOLO, delete a box, save: the .xml (two boxes) is still read first.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Y);
+    h.run_steps(1);
+    h.key_press(Key::Delete);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    wait_for_labels(&mut h);
+    h.key_press(Key::D);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    h.key_press(Key::A);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    wait_until(&mut h, "the label format check", |app| {
+        app.state.ui.label_formats.is_some()
+    });
+    let s = &h.state().state;
+    let warning =
+        s.ui.label_formats
+            .as_ref()
+            .unwrap()
+            .warning(s.settings.format)
+            .expect("two label files are reported");
+    assert!(
+        warning.contains("Pascal VOC, YOLO") && warning.contains("showing Pascal VOC"),
+        "{warning}"
     );
 }

@@ -42,6 +42,12 @@ pub enum Command {
     SetFormat(LabelFormat),
     /// Replace a label file that could not be read.
     AllowOverwrite,
+    /// Settle a conflict with someone else's save (see [`super::Workspace::conflicts`]):
+    /// keep ours, or take theirs.
+    ResolveConflict {
+        index: usize,
+        take_theirs: bool,
+    },
 
     // Editing the shown image's labels.
     /// A box was drawn: label it, or open the label picker.
@@ -59,7 +65,21 @@ pub enum Command {
     },
     /// The shown image's size in pixels, once decoded.
     ImageSize([u32; 2]),
+    /// Delete every selected box.
     DeleteSelected,
+    /// Select exactly these boxes (rubber band).
+    SelectBoxes(Vec<usize>),
+    /// Ctrl/Shift-click: add the box to the selection, or remove it.
+    ToggleInSelection(usize),
+    /// Give these boxes the class `label`.
+    RelabelBoxes {
+        targets: Vec<usize>,
+        label: String,
+    },
+    /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
+    EditLabel,
+    /// Hide the classes of the selected boxes.
+    HideSelectedClasses,
     DuplicateSelected,
     CopyPreviousBoxes,
     /// Class key `.0`: relabel the selected box, or make it the default label.
@@ -79,6 +99,14 @@ pub enum Command {
     SetDefaultLabel(String),
     SetClassColor(String, [u8; 3]),
     SetShowBoxLabels(bool),
+    /// New boxes are squares.
+    SetDrawSquares(bool),
+    /// Ctrl+Y: the next save format.
+    CycleFormat,
+    /// A message for the status bar (e.g. why a shortcut did nothing).
+    Info(String),
+    /// Look up which label formats the shown image has files in.
+    CheckLabelFormats,
 
     // Jobs.
     OpenExportDialog,
@@ -149,16 +177,31 @@ impl AppState {
             Command::AnswerPrompt { save } => self.answer_prompt(save),
             Command::Save => {
                 self.save();
+                self.ui.label_formats = None;
             }
-            Command::SetFormat(format) => self.set_format(format),
+            Command::SetFormat(format) => {
+                self.set_format(format);
+                self.ui.label_formats = None;
+            }
             Command::AllowOverwrite => self.allow_overwrite(),
+            Command::ResolveConflict { index, take_theirs } => {
+                self.resolve_conflict(index, take_theirs)
+            }
             Command::BoxDrawn(bbox) => self.box_drawn(bbox),
             Command::AddBox { bbox, label } => self.add_box(bbox, &label),
-            Command::SelectBox(index) => self.select_box(index),
+            Command::SelectBox(index) => {
+                self.ui.multi_selection.clear();
+                self.select_box(index);
+            }
             Command::BeginBoxDrag(index) => self.begin_box_drag(index),
             Command::DragBox { index, bbox } => self.drag_box(index, bbox),
             Command::ImageSize(size) => self.set_image_size(size),
             Command::DeleteSelected => self.delete_selected(),
+            Command::SelectBoxes(indices) => self.select_boxes(indices),
+            Command::ToggleInSelection(index) => self.toggle_in_selection(index),
+            Command::RelabelBoxes { targets, label } => self.relabel_selected(&targets, &label),
+            Command::EditLabel => self.edit_label(),
+            Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),
             Command::CopyPreviousBoxes => self.copy_previous_boxes(),
             Command::UseClass(id) => self.use_class(id),
@@ -180,7 +223,32 @@ impl AppState {
                 self.settings.class_colors.insert(name, rgb);
                 self.save_settings();
             }
-            Command::SetShowBoxLabels(on) => self.settings.show_box_labels = on,
+            Command::SetShowBoxLabels(on) => {
+                self.settings.show_box_labels = on;
+                self.save_settings();
+            }
+            Command::SetDrawSquares(on) => {
+                self.settings.draw_squares = on;
+                self.save_settings();
+                self.info(if on {
+                    "draw squares: on"
+                } else {
+                    "draw squares: off"
+                });
+            }
+            Command::CycleFormat => {
+                let all = LabelFormat::ALL;
+                let i = all
+                    .iter()
+                    .position(|&f| f == self.settings.format)
+                    .unwrap_or(0);
+                let next = all[(i + 1) % all.len()];
+                self.set_format(next);
+                self.ui.label_formats = None;
+                self.info(format!("save format: {}", next.name()));
+            }
+            Command::Info(message) => self.info(message),
+            Command::CheckLabelFormats => self.check_label_formats(),
             Command::OpenExportDialog => self.open_export_dialog(),
             Command::StartExport => self.start_export(),
             Command::DeleteImage(path) => self.delete_image(&path),

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::merge::DiskBase;
 use crate::dataset::{ImageAnnotation, LabelBox, LabelFormat};
 
 /// How many undo steps are kept per image.
@@ -26,6 +27,10 @@ pub struct Document {
     pub load_error: Option<String>,
     pub overwrite_allowed: bool,
     pub selected: Option<usize>,
+    /// The label file as it was when these labels were read or last saved (`None` when
+    /// unknown): a save first checks that the file is still that version, and merges
+    /// with what someone else wrote meanwhile.
+    pub base: Option<DiskBase>,
     dirty: bool,
     undo: Vec<Snapshot>,
     redo: Vec<Snapshot>,
@@ -40,6 +45,7 @@ impl Document {
             load_error: None,
             overwrite_allowed: false,
             selected: None,
+            base: None,
             dirty: false,
             undo: Vec::new(),
             redo: Vec::new(),

@@ -5,10 +5,27 @@ use std::path::Path;
 
 use super::document::Document;
 use super::label_io::LoadPurpose;
-use super::ui_state::PendingLabel;
+use super::ui_state::{PendingLabel, UiState};
 use super::AppState;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
+
+/// The selected boxes of `doc` (its selected box and `ui`'s multi-selection for it),
+/// in ascending order.
+pub fn selection_of(doc: Option<&Document>, ui: &UiState) -> Vec<usize> {
+    let Some(doc) = doc else {
+        return Vec::new();
+    };
+    let n = doc.annotation.boxes.len();
+    let mut all: Vec<usize> = doc.selected.into_iter().collect();
+    if ui.selection_image.as_deref() == Some(doc.image_path.as_path()) {
+        all.extend(ui.multi_selection.iter().copied());
+    }
+    all.retain(|&i| i < n);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 impl AppState {
     /// The label a new box gets without asking, if any.
@@ -28,7 +45,7 @@ impl AppState {
             Some(label) => self.add_box(bbox, &label),
             None => {
                 let text = self.settings.default_label.clone().unwrap_or_default();
-                self.ui.pending_label = Some(PendingLabel { bbox, text });
+                self.ui.pending_label = Some(PendingLabel::new_box(bbox, text));
             }
         }
     }
@@ -51,16 +68,104 @@ impl AppState {
         doc.selected = Some(index);
     }
 
-    /// Deletes the selected box.
+    /// The selected boxes of the shown image (the document's selected box and the
+    /// multi-selection), in ascending order.
+    pub fn selection(&self) -> Vec<usize> {
+        selection_of(self.workspace.doc.as_ref(), &self.ui)
+    }
+
+    /// Selects exactly `indices` (the first one becomes the document's selected box).
+    pub fn select_boxes(&mut self, indices: Vec<usize>) {
+        let path = self.workspace.doc.as_ref().map(|d| d.image_path.clone());
+        self.select_box(indices.first().copied());
+        self.ui.multi_selection = indices.into_iter().skip(1).collect();
+        self.ui.selection_image = path;
+    }
+
+    /// Ctrl/Shift-click: adds box `index` to the selection, or removes it.
+    pub fn toggle_in_selection(&mut self, index: usize) {
+        let mut all = self.selection();
+        match all.iter().position(|&i| i == index) {
+            Some(p) => {
+                all.remove(p);
+            }
+            None => all.push(index),
+        }
+        self.select_boxes(all);
+    }
+
+    /// Deletes the selected boxes.
     pub fn delete_selected(&mut self) {
+        let all = self.selection();
+        if all.is_empty() {
+            self.info("nothing to delete: select a box first");
+            return;
+        }
+        self.ui.multi_selection.clear();
         let Some(doc) = self.workspace.editable() else {
+            self.info("these labels cannot be edited (see the message on the image)");
             return;
         };
-        if let Some(i) = doc.selected.take() {
-            doc.edit(|a| {
+        doc.selected = None;
+        doc.edit(|a| {
+            for &i in all.iter().rev() {
                 a.boxes.remove(i);
-            });
+            }
+        });
+    }
+
+    /// Gives every selected box the class `label` (created if new).
+    pub fn relabel_selected(&mut self, targets: &[usize], label: &str) {
+        let label = label.trim().to_string();
+        if label.is_empty() || targets.is_empty() {
+            return;
         }
+        self.workspace.classes.ensure(&label);
+        self.settings.default_label = Some(label.clone());
+        let Some(doc) = self.workspace.editable() else {
+            self.info("these labels cannot be edited (see the message on the image)");
+            return;
+        };
+        let n = doc.annotation.boxes.len();
+        doc.edit(|a| {
+            for &i in targets.iter().filter(|&&i| i < n) {
+                a.boxes[i].class_name = label.clone();
+            }
+        });
+        let k = targets.len();
+        self.info(format!(
+            "{k} box{} labelled {label}",
+            if k == 1 { "" } else { "es" }
+        ));
+    }
+
+    /// Ctrl+E / double-click: opens the label dialog for the selected boxes.
+    pub fn edit_label(&mut self) {
+        let targets = self.selection();
+        if targets.is_empty() {
+            self.info("Ctrl+E edits the label of the selected box: select a box first");
+            return;
+        }
+        self.ui.pending_label = Some(PendingLabel {
+            targets,
+            ..PendingLabel::default()
+        });
+    }
+
+    /// Hides the classes of the selected boxes.
+    pub fn hide_selected_classes(&mut self) {
+        let names: Vec<String> = match &self.workspace.doc {
+            Some(doc) => self
+                .selection()
+                .iter()
+                .map(|&i| doc.annotation.boxes[i].class_name.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        if names.is_empty() {
+            self.info("nothing to hide: select a box first");
+        }
+        self.ui.hidden_classes.extend(names);
     }
 
     /// Ctrl+D: a copy of the selected box, offset by 2 px inside the image, selected.
@@ -69,6 +174,7 @@ impl AppState {
             return;
         };
         let Some(b) = doc.selected_box().cloned() else {
+            self.info("Ctrl+D duplicates the selected box: select a box first");
             return;
         };
         let (w, h) = (doc.annotation.width as f64, doc.annotation.height as f64);
@@ -92,16 +198,19 @@ impl AppState {
     /// Number keys: relabel the selected box, or make the class the default label.
     pub fn use_class(&mut self, id: usize) {
         let Some(name) = self.workspace.classes.name(id).map(str::to_string) else {
+            self.info(format!(
+                "there is no class {} (the folder has {} classes)",
+                id + 1,
+                self.workspace.classes.names().len()
+            ));
             return;
         };
-        self.settings.default_label = Some(name.clone());
-        if let Some(doc) = self.workspace.editable() {
-            if let Some(i) = doc.selected {
-                doc.edit(|a| a.boxes[i].class_name = name.clone());
-            }
-        }
-        if let Some(p) = &mut self.ui.pending_label {
-            p.text = name;
+        let targets = self.selection();
+        if targets.is_empty() {
+            self.settings.default_label = Some(name.clone());
+            self.info(format!("default label: {name}"));
+        } else {
+            self.relabel_selected(&targets, &name);
         }
     }
 
@@ -147,6 +256,7 @@ impl AppState {
             return;
         };
         if i == 0 {
+            self.info("Ctrl+V copies the previous image's boxes: this is the first image");
             return;
         }
         let previous = session.images[i - 1].path.clone();

@@ -8,6 +8,13 @@
 //! [`LabelIo::barrier`]; a review run reads each image's labels through a [`LabelReader`],
 //! on this thread, so it sees every save asked for before.
 //!
+//! Every save first checks that the label file is still the version the document was
+//! read from (its [`DiskBase`]): when someone else (another window, another labeller on
+//! a shared folder, `detlab convert`) changed it meanwhile, their changes are merged with
+//! ours ([`merge_annotations`]); on a conflict ours is saved and theirs is kept beside it
+//! as `NAME.theirs.EXT` ([`theirs_path`]), and the reply says so. Nothing is overwritten
+//! silently.
+//!
 //! This is a long-lived service with a queue, not a one-shot [`crate::task::Task`]: a
 //! panic while serving one request is caught and answered as that request's error.
 
@@ -16,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender, SyncSender};
 
 use super::document::Document;
+use super::merge::{merge_annotations, same_labels, theirs_path, DiskBase, FileStamp};
 use crate::dataset::{
-    find_label, load_labels, read_image_info, save_labels, ClassList, ImageAnnotation, LabelFormat,
+    find_label, label_path, load_labels, read_image_info, read_label_file, save_labels, ClassList,
+    ImageAnnotation, LabelFormat,
 };
 
 /// Why labels are being read.
@@ -44,13 +53,39 @@ pub enum LabelReply {
     Saved {
         image: PathBuf,
         path: PathBuf,
+        /// What was written: `sent` with the changes someone else made meanwhile.
         annotation: ImageAnnotation,
+        /// What the app asked to save.
+        sent: ImageAnnotation,
+        /// The file as it is now (the base of the next save).
+        base: DiskBase,
+        /// Someone else had changed the file since it was read.
+        other: Option<OtherWriter>,
+    },
+    /// A check of the label file of `image` ([`LabelIo::check`]): `found` is the
+    /// document as now on disk when the file changed, `None` when it did not.
+    Checked {
+        image: PathBuf,
+        found: Option<Document>,
     },
     /// Saving failed; `doc` holds the labels that are not on disk.
     SaveFailed {
         image: PathBuf,
         message: String,
         doc: Document,
+    },
+}
+
+/// What a save found when someone else had changed the label file since it was read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OtherWriter {
+    /// Their changes did not conflict with ours: the file holds both.
+    Merged,
+    /// They changed the same boxes: the file holds ours (with their other changes), and
+    /// their whole file is kept at `theirs`; `conflicts` names the boxes.
+    Conflict {
+        theirs: PathBuf,
+        conflicts: Vec<String>,
     },
 }
 
@@ -68,6 +103,13 @@ enum Request {
         format: LabelFormat,
         annotation: ImageAnnotation,
         classes: ClassList,
+        base: Option<DiskBase>,
+    },
+    Check {
+        image: PathBuf,
+        save_dir: Option<PathBuf>,
+        format: LabelFormat,
+        base: DiskBase,
     },
     /// Answered (on its own channel, without a reply) once every earlier request is done.
     Barrier(SyncSender<()>),
@@ -170,7 +212,10 @@ impl LabelIo {
         ticket
     }
 
-    /// Asks for `annotation` to be written as the labels of `image`.
+    /// Asks for `annotation` to be written as the labels of `image`. With a `base` (the
+    /// file as the labels were read from it), a file changed since by someone else is
+    /// merged, never overwritten; without one (the user chose to overwrite an unreadable
+    /// file) it is replaced.
     pub fn save(
         &mut self,
         image: &Path,
@@ -178,6 +223,7 @@ impl LabelIo {
         format: LabelFormat,
         annotation: ImageAnnotation,
         classes: ClassList,
+        base: Option<DiskBase>,
     ) {
         self.send(Request::Save {
             image: image.to_path_buf(),
@@ -185,6 +231,24 @@ impl LabelIo {
             format,
             annotation,
             classes,
+            base,
+        });
+    }
+
+    /// Asks whether the label file of `image` changed on disk since `base`; answered by
+    /// [`LabelReply::Checked`].
+    pub fn check(
+        &mut self,
+        image: &Path,
+        save_dir: Option<&Path>,
+        format: LabelFormat,
+        base: DiskBase,
+    ) {
+        self.send(Request::Check {
+            image: image.to_path_buf(),
+            save_dir: save_dir.map(Path::to_path_buf),
+            format,
+            base,
         });
     }
 
@@ -269,32 +333,53 @@ fn handle(request: Request) -> Option<LabelReply> {
             format,
             mut annotation,
             mut classes,
-        } => match guarded(|| {
-            write(
-                &image,
-                save_dir.as_deref(),
-                format,
-                &mut annotation,
-                &mut classes,
-            )
-        })
-        .and_then(|written| written)
-        {
-            Ok(path) => LabelReply::Saved {
-                image,
-                path,
-                annotation,
-            },
-            Err(message) => {
-                let mut doc = Document::new(image.clone(), annotation, format);
-                doc.mark_unsaved();
-                LabelReply::SaveFailed {
+            base,
+        } => {
+            let sent = annotation.clone();
+            match guarded(|| {
+                write_checked(
+                    &image,
+                    save_dir.as_deref(),
+                    format,
+                    &mut annotation,
+                    &mut classes,
+                    base.as_ref(),
+                )
+            })
+            .and_then(|written| written)
+            {
+                Ok((path, new_base, other)) => LabelReply::Saved {
                     image,
-                    message,
-                    doc,
+                    path,
+                    annotation,
+                    sent,
+                    base: new_base,
+                    other,
+                },
+                Err(message) => {
+                    // The labels that are not on disk, still based on the file as read.
+                    let mut doc = Document::new(image.clone(), sent, format);
+                    doc.base = base;
+                    doc.mark_unsaved();
+                    LabelReply::SaveFailed {
+                        image,
+                        message,
+                        doc,
+                    }
                 }
             }
-        },
+        }
+        Request::Check {
+            image,
+            save_dir,
+            format,
+            base,
+        } => {
+            let found = guarded(|| check(&image, save_dir.as_deref(), format, &base))
+                .ok()
+                .flatten();
+            LabelReply::Checked { image, found }
+        }
         Request::Barrier(done) => {
             let _ = done.send(());
             return None;
@@ -327,11 +412,37 @@ fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-/// The labels of `image` as a document.
+/// The labels of `image` as a document, with the file's version as its base.
 fn read_document(image: &Path, save_dir: Option<&Path>, default_format: LabelFormat) -> Document {
+    // The stamp is taken before the labels are read: if the file changes in between, the
+    // next save sees another stamp, re-reads the file and compares labels, so nothing of
+    // the newer version is lost.
+    let found = find_label(image, save_dir);
+    let stamp = found
+        .as_ref()
+        .and_then(|(p, _)| FileStamp::read(p).ok().flatten())
+        .map(|(s, _)| s);
     match load_labels(image, save_dir) {
-        Ok(Some(loaded)) => Document::new(image.to_path_buf(), loaded.annotation, loaded.format),
-        Ok(None) => Document::new(image.to_path_buf(), blank_annotation(image), default_format),
+        Ok(Some(loaded)) => {
+            let base = DiskBase {
+                path: loaded.path.clone(),
+                stamp,
+                annotation: loaded.annotation.clone(),
+            };
+            let mut doc = Document::new(image.to_path_buf(), loaded.annotation, loaded.format);
+            doc.base = Some(base);
+            doc
+        }
+        Ok(None) => {
+            let annotation = blank_annotation(image);
+            let mut doc = Document::new(image.to_path_buf(), annotation.clone(), default_format);
+            doc.base = Some(DiskBase {
+                path: label_path(image, save_dir, default_format),
+                stamp: None,
+                annotation,
+            });
+            doc
+        }
         Err(e) => {
             let format = find_label(image, save_dir).map_or(default_format, |(_, f)| f);
             Document::failed(
@@ -344,19 +455,110 @@ fn read_document(image: &Path, save_dir: Option<&Path>, default_format: LabelFor
     }
 }
 
-/// Writes the labels, first reading the image size when the annotation lacks it.
-fn write(
+/// Whether the label file of `image` changed since `base`: the document as now on disk
+/// when it did, `None` when it did not.
+fn check(
+    image: &Path,
+    save_dir: Option<&Path>,
+    format: LabelFormat,
+    base: &DiskBase,
+) -> Option<Document> {
+    let found = find_label(image, save_dir).map(|(p, _)| p);
+    let moved = found.as_ref().is_some_and(|p| *p != base.path);
+    let now = FileStamp::read(&base.path).ok()?.map(|(s, _)| s);
+    if !moved && now == base.stamp {
+        return None;
+    }
+    Some(read_document(image, save_dir, format))
+}
+
+/// Writes the labels (first reading the image size when the annotation lacks it), after
+/// checking that the file is still `base`: when someone else changed it, their changes
+/// are merged into `annotation` (see the module documentation). Returns the file, its new
+/// base and what was found.
+fn write_checked(
     image: &Path,
     save_dir: Option<&Path>,
     format: LabelFormat,
     annotation: &mut ImageAnnotation,
     classes: &mut ClassList,
-) -> Result<PathBuf, String> {
+    base: Option<&DiskBase>,
+) -> Result<(PathBuf, DiskBase, Option<OtherWriter>), String> {
     if !annotation.has_size() {
         let info = read_image_info(image).map_err(|e| e.to_string())?;
         (annotation.width, annotation.height) = (info.width, info.height);
     }
-    save_labels(image, save_dir, format, annotation, classes).map_err(|e| e.to_string())
+    let target = label_path(image, save_dir, format);
+    let other = match base {
+        Some(base) => reconcile(image, &target, format, annotation, base)?,
+        None => None,
+    };
+    let path =
+        save_labels(image, save_dir, format, annotation, classes).map_err(|e| e.to_string())?;
+    // The new base: the file as it is now (stamp first, see `read_document`).
+    let stamp = FileStamp::read(&path).ok().flatten().map(|(s, _)| s);
+    let on_disk = read_label_file(image, &path, format).unwrap_or_else(|_| annotation.clone());
+    let new_base = DiskBase {
+        path: path.clone(),
+        stamp,
+        annotation: on_disk,
+    };
+    Ok((path, new_base, other))
+}
+
+/// Before a save to `target`: when the file is no longer `base`, merges what is there
+/// into `annotation` and, on a conflict, keeps their file as `NAME.theirs.EXT`.
+fn reconcile(
+    image: &Path,
+    target: &Path,
+    format: LabelFormat,
+    annotation: &mut ImageAnnotation,
+    base: &DiskBase,
+) -> Result<Option<OtherWriter>, String> {
+    let now = FileStamp::read(target)
+        .map_err(|e| format!("cannot read {} before saving: {e}", target.display()))?;
+    // A base for another file (the format changed): that file was expected absent, and
+    // whatever is there now was added by someone else.
+    let (expected, base_labels) = if base.path == target {
+        (base.stamp.as_ref(), base.annotation.clone())
+    } else {
+        let mut empty = base.annotation.clone();
+        empty.boxes.clear();
+        empty.verified = false;
+        (None, empty)
+    };
+    let Some((stamp, bytes)) = now else {
+        // Deleted meanwhile: ours is written again.
+        return Ok(None);
+    };
+    if Some(&stamp) == expected {
+        return Ok(None);
+    }
+    let keep_theirs = |conflicts: Vec<String>| -> Result<Option<OtherWriter>, String> {
+        let theirs = theirs_path(target);
+        crate::atomic::write_atomic(&theirs, &bytes).map_err(|e| {
+            format!(
+                "{} was changed by someone else, and their version cannot be kept as {}: {e}; not saved",
+                target.display(),
+                theirs.display()
+            )
+        })?;
+        Ok(Some(OtherWriter::Conflict { theirs, conflicts }))
+    };
+    match read_label_file(image, target, format) {
+        // The same labels (rewritten, or another image's entry in a shared file).
+        Ok(theirs) if same_labels(&theirs, &base_labels) => Ok(None),
+        Ok(theirs) => {
+            let merged = merge_annotations(&base_labels, annotation, &theirs);
+            *annotation = merged.annotation;
+            if merged.conflicts.is_empty() {
+                Ok(Some(OtherWriter::Merged))
+            } else {
+                keep_theirs(merged.conflicts)
+            }
+        }
+        Err(e) => keep_theirs(vec![format!("their file cannot be read: {e}")]),
+    }
 }
 
 /// An empty annotation for an image without labels (its size from the image header, or
@@ -392,6 +594,7 @@ mod tests {
             LabelFormat::Voc,
             annotation(),
             ClassList::new(),
+            None,
         );
     }
 
@@ -429,6 +632,52 @@ mod tests {
         assert_eq!(read.unwrap().unwrap().boxes, annotation().boxes);
         assert!(matches!(io.wait(), Some(LabelReply::Saved { .. })));
         assert!(io.wait().is_none(), "a read answers on its own channel");
+    }
+
+    #[test]
+    fn a_save_merges_what_someone_else_wrote_since_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        // Read: no label file yet.
+        io.load(LoadPurpose::Open, &image, None, LabelFormat::Voc);
+        let Some(LabelReply::Loaded { doc, .. }) = io.wait() else {
+            panic!("no document")
+        };
+        let base = doc.base.clone().expect("a base");
+        assert!(base.stamp.is_none());
+        // Someone else saves a box meanwhile.
+        save_voc(&mut io, &image);
+        assert!(matches!(
+            io.wait(),
+            Some(LabelReply::Saved { other: None, .. })
+        ));
+        // We save another box, based on the read.
+        let mut ours = annotation();
+        ours.boxes[0] = LabelBox::new("Fanta", BoxXyxy::new(40.0, 6.0, 60.0, 40.0));
+        io.save(
+            &image,
+            None,
+            LabelFormat::Voc,
+            ours,
+            ClassList::new(),
+            Some(base),
+        );
+        match io.wait() {
+            Some(LabelReply::Saved {
+                annotation: written,
+                other,
+                base,
+                ..
+            }) => {
+                assert_eq!(other, Some(OtherWriter::Merged));
+                assert_eq!(written.boxes.len(), 2);
+                assert_eq!(base.annotation.boxes.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let on_disk = load_labels(&image, None).unwrap().unwrap().annotation;
+        assert_eq!(on_disk.boxes.len(), 2, "both boxes are in the file");
     }
 
     #[test]

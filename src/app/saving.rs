@@ -1,11 +1,20 @@
 //! Saving the workspace's labels and applying what the label thread answers; closing the
-//! window without losing labels.
+//! window without losing labels; noticing label files changed by someone else (another
+//! window or labeller, `detlab convert`): reloaded when not edited here, merged at the
+//! next save when they are (see [`super::label_io`]).
 
-use super::label_io::{LabelReply, LoadPurpose};
-use super::session::ImageStatus;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::label_io::{LabelReply, LoadPurpose, OtherWriter};
+use super::merge::{merge_annotations, same_labels};
+use super::session::{ChangedElsewhere, ImageStatus};
 use super::ui_state::AfterPrompt;
 use super::AppState;
 use crate::dataset::LabelFormat;
+
+/// How often the current image's label file is checked for changes by someone else.
+pub const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What to do with a request to close the window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,15 +49,42 @@ impl AppState {
             doc.format,
             doc.annotation.clone(),
             ws.classes.clone(),
+            // Overwriting an unreadable file is the user's explicit choice: no merge.
+            doc.base.clone().filter(|_| doc.load_error.is_none()),
         );
+        ws.saves_sent += 1;
         doc.mark_saved();
         doc.load_error = None;
         doc.overwrite_allowed = false;
         true
     }
 
+    /// Asks the label thread whether the current image's label file was changed by
+    /// someone else (the answer arrives in [`Self::poll_labels`]: reloaded when not edited
+    /// here). [`Self::poll_labels`] does this every [`DISK_CHECK_INTERVAL`].
+    pub fn check_disk(&mut self) {
+        let ws = &mut self.workspace;
+        if ws.check_pending.is_some() || ws.labels_ticket.is_some() {
+            return;
+        }
+        let Some(doc) = &ws.doc else { return };
+        let Some(base) = doc.base.clone() else { return };
+        let save_dir = ws.session.as_ref().and_then(|s| s.save_dir.clone());
+        ws.labels
+            .check(&doc.image_path, save_dir.as_deref(), doc.format, base);
+        ws.check_pending = Some((doc.image_path.clone(), ws.saves_sent));
+        ws.last_check = Some(Instant::now());
+    }
+
     /// Applies the label thread's replies; returns whether anything changed.
     pub fn poll_labels(&mut self) -> bool {
+        if self
+            .workspace
+            .last_check
+            .is_none_or(|t| t.elapsed() >= DISK_CHECK_INTERVAL)
+        {
+            self.check_disk();
+        }
         let mut changed = false;
         while let Some(reply) = self.workspace.labels.poll() {
             self.apply_label_reply(reply);
@@ -72,6 +108,9 @@ impl AppState {
                 image,
                 path,
                 annotation,
+                sent,
+                base,
+                other,
             } => {
                 ws.unsaved.remove(&image);
                 let boxes = annotation.boxes.len();
@@ -81,7 +120,99 @@ impl AppState {
                     ImageStatus::Labelled { boxes }
                 };
                 ws.set_status(&image, status);
-                self.info(format!("saved {}", path.display()));
+                if let Some(doc) = ws.doc.as_mut().filter(|d| d.image_path == image) {
+                    // The file holds more than was sent (someone else's boxes): show them,
+                    // keeping what was edited here since the save was asked for.
+                    if !same_labels(&base.annotation, &sent) {
+                        if doc.annotation == sent {
+                            doc.annotation.boxes = base.annotation.boxes.clone();
+                            doc.annotation.verified = base.annotation.verified;
+                        } else {
+                            let merged =
+                                merge_annotations(&sent, &doc.annotation, &base.annotation);
+                            doc.annotation.boxes = merged.annotation.boxes;
+                            doc.annotation.verified = merged.annotation.verified;
+                        }
+                        doc.selected = None;
+                    }
+                    doc.base = Some(base);
+                }
+                match other {
+                    None => self.info(format!("saved {}", path.display())),
+                    Some(OtherWriter::Merged) => {
+                        ws.set_elsewhere(&image, ChangedElsewhere::Merged);
+                        self.info(format!(
+                            "saved {}, merged with the changes someone else made to it meanwhile",
+                            path.display()
+                        ));
+                    }
+                    Some(OtherWriter::Conflict { theirs, conflicts }) => {
+                        ws.set_elsewhere(&image, ChangedElsewhere::Conflict(theirs.clone()));
+                        ws.conflicts.push(super::workspace::Conflict {
+                            image: image.clone(),
+                            label: path.clone(),
+                            theirs: theirs.clone(),
+                            details: conflicts.clone(),
+                        });
+                        self.fail(format!(
+                            "conflict: {} was changed by someone else too ({}); your version is saved, theirs is kept as {}",
+                            path.display(),
+                            conflicts.join("; "),
+                            theirs.display()
+                        ));
+                    }
+                }
+            }
+            LabelReply::Checked { image, found } => {
+                let sent_at = ws.check_pending.take();
+                let Some(found) = found else { return };
+                // A save asked for after the check makes its answer stale.
+                if sent_at != Some((image.clone(), ws.saves_sent)) {
+                    return;
+                }
+                let Some(doc) = ws.doc.as_mut().filter(|d| d.image_path == image) else {
+                    return;
+                };
+                let labels_changed = doc
+                    .base
+                    .as_ref()
+                    .is_none_or(|b| !same_labels(&b.annotation, &found.annotation));
+                if !labels_changed || found.load_error.is_some() {
+                    // Rewritten with the same labels (or unreadable now: the next save
+                    // keeps their file): nothing to show.
+                    if !labels_changed {
+                        doc.base = found.base;
+                    }
+                    return;
+                }
+                if doc.is_dirty() {
+                    if !ws.set_elsewhere(&image, ChangedElsewhere::Changed) {
+                        self.info(format!(
+                            "the labels of {} were changed by someone else; your changes will be merged with theirs when saved",
+                            image.display()
+                        ));
+                    }
+                    return;
+                }
+                let boxes = found.annotation.boxes.len();
+                let verified = found.annotation.verified;
+                for b in &found.annotation.boxes {
+                    ws.classes.ensure(&b.class_name);
+                }
+                *doc = found;
+                ws.set_elsewhere(&image, ChangedElsewhere::Changed);
+                ws.set_status(
+                    &image,
+                    if verified {
+                        ImageStatus::Verified { boxes }
+                    } else {
+                        ImageStatus::Labelled { boxes }
+                    },
+                );
+                self.info(format!(
+                    "reloaded the labels of {}: someone else changed them",
+                    image.display()
+                ));
             }
             LabelReply::SaveFailed {
                 image,
@@ -139,6 +270,57 @@ impl AppState {
                     self.merge_boxes_from(&image, doc);
                 }
             }
+        }
+    }
+
+    /// Settles conflict `index` of [`super::Workspace::conflicts`]: keeps our version
+    /// (their copy is removed), or takes theirs (their copy replaces the label file and is
+    /// shown if the image is). An explicit, rare choice: it waits for the label thread.
+    pub fn resolve_conflict(&mut self, index: usize, take_theirs: bool) {
+        if index >= self.workspace.conflicts.len() {
+            return;
+        }
+        self.flush_labels();
+        let conflict = self.workspace.conflicts.remove(index);
+        let result = if take_theirs {
+            std::fs::read(&conflict.theirs)
+                .and_then(|bytes| crate::atomic::write_atomic(&conflict.label, &bytes))
+                .and_then(|()| std::fs::remove_file(&conflict.theirs))
+        } else {
+            std::fs::remove_file(&conflict.theirs)
+        };
+        if let Err(e) = result {
+            self.workspace.conflicts.insert(index, conflict.clone());
+            self.fail(format!(
+                "cannot settle the conflict on {}: {e}",
+                conflict.label.display()
+            ));
+            return;
+        }
+        if let Some(entry) = self.workspace.entry_mut(&conflict.image) {
+            entry.elsewhere = None;
+        }
+        if take_theirs {
+            let save_dir = self.workspace.save_dir().map(Path::to_path_buf);
+            let status = super::session::label_status(&conflict.image, save_dir.as_deref());
+            self.workspace.set_status(&conflict.image, status);
+            if self.current_path().as_deref() == Some(conflict.image.as_path()) {
+                if let Some(doc) = &mut self.workspace.doc {
+                    doc.mark_saved(); // their version replaces it, by choice
+                }
+                if let Some(i) = self.workspace.current {
+                    self.load_image(i);
+                }
+            }
+            self.info(format!(
+                "took their version of {}",
+                conflict.label.display()
+            ));
+        } else {
+            self.info(format!(
+                "kept your version of {} (theirs removed)",
+                conflict.label.display()
+            ));
         }
     }
 

@@ -33,10 +33,24 @@ impl ImageStatus {
     }
 }
 
+/// Someone else (another window, another labeller, `detlab convert`) changed an image's
+/// label file while it was open here; the file list marks it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChangedElsewhere {
+    /// Changed on disk: reloaded when not edited here, else merged at the next save.
+    Changed,
+    /// Their changes and ours were merged at a save (no conflict).
+    Merged,
+    /// They changed the same boxes as we did: ours is saved, theirs is kept in this file.
+    Conflict(PathBuf),
+}
+
 #[derive(Clone, Debug)]
 pub struct ImageEntry {
     pub path: PathBuf,
     pub status: ImageStatus,
+    /// Set when someone else changed the label file during this session.
+    pub elsewhere: Option<ChangedElsewhere>,
 }
 
 enum ScanEvent {
@@ -161,6 +175,7 @@ impl Session {
                     .map(|path| ImageEntry {
                         path,
                         status: ImageStatus::Unknown,
+                        elsewhere: None,
                     })
                     .collect();
                 self.listed = true;

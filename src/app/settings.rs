@@ -27,6 +27,8 @@ pub struct Settings {
     pub single_class_mode: bool,
     pub default_label: Option<String>,
     pub show_box_labels: bool,
+    /// New boxes are squares (LabelImg's "draw squares", Ctrl+Shift+R).
+    pub draw_squares: bool,
     /// User-chosen colours per class name (otherwise a stable hash colour).
     pub class_colors: HashMap<String, [u8; 3]>,
     pub window_size: Option<[f32; 2]>,
@@ -47,6 +49,7 @@ impl Default for Settings {
             single_class_mode: false,
             default_label: None,
             show_box_labels: true,
+            draw_squares: false,
             class_colors: HashMap::new(),
             window_size: None,
             review_score: 0.3,

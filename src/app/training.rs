@@ -424,11 +424,19 @@ fn run(
     cancel: &CancelHandle,
     ctx: &Option<egui::Context>,
 ) -> Result<(), String> {
-    let prepared =
-        prepare(request).map_err(|e: PrepareError| with_control(e.setting(), e.to_string()))?;
+    let prepared = prepare(request).map_err(|e: PrepareError| match &e {
+        // The page's controls for a run folder that cannot be used as asked.
+        PrepareError::RunExists { .. } => format!(
+            "{e}. Press Resume to continue it, or set another Run folder (or delete this one) and press Start."
+        ),
+        PrepareError::NothingToResume { .. } => format!(
+            "{e}. Set another Run folder (or delete this one) and press Start to begin again."
+        ),
+        _ => with_control(e.setting(), e.to_string()),
+    })?;
     let data = &prepared.job.data;
     let _ = tx.send(RunMessage::Note(format!(
-        "data: {} train / {} val images, {} classes{}",
+        "data: {} train / {} val images, {} classes{}{}",
         data.train.len(),
         data.val.len(),
         data.class_names.len(),
@@ -436,6 +444,15 @@ fn run(
             String::new()
         } else {
             format!(", {} images skipped", data.skipped.len())
+        },
+        if data.unreadable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} unreadable images skipped (e.g. {})",
+                data.unreadable.len(),
+                data.unreadable[0].0.display()
+            )
         }
     )));
     prepared

@@ -41,6 +41,8 @@ pub struct View {
     pub pending_zoom: f32,
     /// Screen position of the image's top-left corner in the last frame.
     pub origin: egui::Pos2,
+    /// The last wheel turn was Ctrl+Shift (brightness, not zoom).
+    pub wheel_brightness: bool,
 }
 
 impl Default for View {
@@ -52,15 +54,37 @@ impl Default for View {
             brightness: 0.0,
             pending_zoom: 1.0,
             origin: egui::Pos2::ZERO,
+            wheel_brightness: false,
         }
     }
 }
 
-/// A new box waiting for its class (the label picker is open).
-#[derive(Clone, Debug)]
+/// The label dialog: a new box waiting for its class, or selected boxes to relabel.
+#[derive(Clone, Debug, Default)]
 pub struct PendingLabel {
-    pub bbox: BoxXyxy,
+    /// The new box (`None`: the dialog relabels `targets`).
+    pub bbox: Option<BoxXyxy>,
+    /// The boxes the dialog relabels (when `bbox` is `None`).
+    pub targets: Vec<usize>,
+    /// The typed filter / name.
     pub text: String,
+    /// The listed class Enter takes (chosen with the arrow keys or the pointer).
+    pub highlight: Option<usize>,
+    /// The typed name is new and waits for "Create class" to be confirmed.
+    pub confirm_new: bool,
+    /// Frames the dialog has been drawn (a new window needs a second frame to show).
+    pub frames: u8,
+}
+
+impl PendingLabel {
+    /// The dialog for a newly drawn box, with `text` typed in.
+    pub fn new_box(bbox: BoxXyxy, text: String) -> Self {
+        Self {
+            bbox: Some(bbox),
+            text,
+            ..Self::default()
+        }
+    }
 }
 
 /// A navigation that waits for the user's answer about unsaved changes.
@@ -131,6 +155,21 @@ pub struct UiState {
     pub file_browser: Option<FileBrowser>,
     /// The Train page's settings.
     pub training_form: TrainingForm,
+    /// Continuous drawing: after each box the next drag draws again (Esc / `e` leaves).
+    pub continuous: bool,
+    /// Boxes selected besides the document's selected box (Ctrl/Shift-click, rubber
+    /// band), valid for the image in `selection_image`.
+    pub multi_selection: Vec<usize>,
+    /// The image `multi_selection` belongs to.
+    pub selection_image: Option<PathBuf>,
+    /// The Help → Keyboard shortcuts window is open.
+    pub show_shortcuts: bool,
+    /// The right (labels and review) panel is hidden (Ctrl+Shift+L).
+    pub labels_panel_hidden: bool,
+    /// The last window title sent (the title shows the image and the zoom).
+    pub window_title: String,
+    /// The label formats the shown image has files in (checked on each image and save).
+    pub label_formats: Option<super::label_formats::LabelFormats>,
 }
 
 impl Default for UiState {
@@ -149,6 +188,13 @@ impl Default for UiState {
             import_form: None,
             file_browser: None,
             training_form: TrainingForm::default(),
+            continuous: false,
+            multi_selection: Vec::new(),
+            selection_image: None,
+            show_shortcuts: false,
+            labels_panel_hidden: false,
+            window_title: String::new(),
+            label_formats: None,
         }
     }
 }

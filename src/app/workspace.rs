@@ -6,12 +6,27 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::document::Document;
+use super::folder_lock::{FolderLock, LockInfo};
 use super::image_loader::ImageLoader;
 use super::label_io::{LabelIo, LoadPurpose};
-use super::session::{ImageStatus, Session};
+use super::session::{ChangedElsewhere, ImageEntry, ImageStatus, Session};
 use super::ui_state::{AfterPrompt, Fit};
 use super::AppState;
 use crate::dataset::ClassList;
+
+/// A save that found someone else's conflicting changes: the label file holds ours,
+/// `theirs` holds their whole file, until the user decides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conflict {
+    /// The image.
+    pub image: PathBuf,
+    /// Its label file (our version).
+    pub label: PathBuf,
+    /// Their version, kept beside it.
+    pub theirs: PathBuf,
+    /// One line per conflicting box.
+    pub details: Vec<String>,
+}
 
 /// The labelling work: what is open, what is shown, what is not saved yet.
 pub struct Workspace {
@@ -30,12 +45,25 @@ pub struct Workspace {
     /// Labels whose save failed, by image: they stay here (and are shown again when the
     /// image is) until a save succeeds, so nothing is lost.
     pub unsaved: HashMap<PathBuf, Document>,
+    /// Saves that found conflicting changes by someone else, latest last (shown until the
+    /// user decides).
+    pub conflicts: Vec<Conflict>,
+    /// This window's "open here" marker in the labels folder (see [`FolderLock`]).
+    pub folder_lock: Option<FolderLock>,
+    /// The other windows that had the folder open when it was opened here.
+    pub others_open: Vec<LockInfo>,
     /// A close was refused once because of unsaved labels; the next one goes ahead.
     pub close_despite_unsaved: bool,
     /// The read of the current image's labels, while it is in flight.
     pub(super) labels_ticket: Option<u64>,
     /// A read of the previous image's labels to copy into `.1`, while it is in flight.
     pub(super) copy_ticket: Option<(u64, PathBuf)>,
+    /// How many saves were asked for (a disk check sent before a save is stale).
+    pub(super) saves_sent: u64,
+    /// The disk check of the current image in flight: its image and `saves_sent` then.
+    pub(super) check_pending: Option<(PathBuf, u64)>,
+    /// When the current image's label file was last checked for changes by others.
+    pub(super) last_check: Option<std::time::Instant>,
 }
 
 impl Workspace {
@@ -49,9 +77,15 @@ impl Workspace {
             labels: LabelIo::new(ctx),
             loader,
             unsaved: HashMap::new(),
+            conflicts: Vec::new(),
+            folder_lock: None,
+            others_open: Vec::new(),
             close_despite_unsaved: false,
             labels_ticket: None,
             copy_ticket: None,
+            saves_sent: 0,
+            check_pending: None,
+            last_check: None,
         }
     }
 
@@ -85,7 +119,21 @@ impl Workspace {
 
     /// Sets the file list's status of `image`.
     pub(super) fn set_status(&mut self, image: &Path, status: ImageStatus) {
-        let Some(s) = &mut self.session else { return };
+        if let Some(e) = self.entry_mut(image) {
+            e.status = status;
+        }
+    }
+
+    /// Marks `image` in the file list as changed by someone else; returns whether it was
+    /// marked so already.
+    pub(super) fn set_elsewhere(&mut self, image: &Path, mark: ChangedElsewhere) -> bool {
+        self.entry_mut(image)
+            .map(|e| e.elsewhere.replace(mark.clone()) == Some(mark))
+            .unwrap_or(false)
+    }
+
+    pub(super) fn entry_mut(&mut self, image: &Path) -> Option<&mut ImageEntry> {
+        let s = self.session.as_mut()?;
         // Label replies are nearly always about the current image or a neighbour: look
         // there before searching the whole list.
         let near = self.current.map(|c| [c, c.wrapping_sub(1), c + 1]);
@@ -93,10 +141,8 @@ impl Workspace {
             .into_iter()
             .flatten()
             .find(|&i| s.images.get(i).is_some_and(|e| e.path == image))
-            .or_else(|| s.index_of(image));
-        if let Some(i) = index {
-            s.images[i].status = status;
-        }
+            .or_else(|| s.index_of(image))?;
+        s.images.get_mut(index)
     }
 }
 
@@ -130,6 +176,13 @@ impl AppState {
         let ws = &mut self.workspace;
         // The folder's class list arrives from the scan, before its images.
         ws.classes = ClassList::new();
+        // The previous folder's marker goes first (a folder reopened is not "open twice").
+        ws.folder_lock = None;
+        let labels_dir = save_dir.clone().unwrap_or_else(|| folder.clone());
+        let (lock, others) = FolderLock::acquire(&labels_dir);
+        ws.folder_lock = lock;
+        ws.others_open = others;
+        ws.conflicts.clear();
         ws.session = Some(Session::open(folder.clone(), save_dir, self.ctx.clone()));
         ws.current = None;
         ws.doc = None;
@@ -142,6 +195,18 @@ impl AppState {
         self.save_settings();
         self.load_default_model();
         self.info(format!("opened {}", folder.display()));
+        let others: Vec<String> = self
+            .workspace
+            .others_open
+            .iter()
+            .map(LockInfo::describe)
+            .collect();
+        if !others.is_empty() {
+            self.info(format!(
+                "this folder is also open in detlab on {}: saves of the same image are merged, and conflicting changes are kept as NAME.theirs.EXT beside the label file",
+                others.join(", ")
+            ));
+        }
     }
 
     /// Sets the folder where label files are read and written.

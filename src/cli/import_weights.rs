@@ -33,7 +33,8 @@ pub struct ImportWeightsArgs {
     /// partial and can seed fine-tuning but not run detection.
     #[arg(long)]
     pub partial: bool,
-    /// Square input size, if not the architecture's native one (a multiple of 8).
+    /// Square input size, if not the architecture's native one (a multiple of 8, at most
+    /// 2048).
     #[arg(long)]
     pub input_size: Option<u32>,
 }
@@ -48,8 +49,9 @@ fn model_expected_keys(arch: ModelArch, num_classes: usize) -> Option<Vec<(Strin
 
 /// Runs the command.
 pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
-    if args.num_classes == 0 {
-        bail!("--num-classes must be at least 1");
+    let max_classes = detlab::detector::settings::MAX_CLASSES;
+    if args.num_classes == 0 || args.num_classes > max_classes {
+        bail!("--num-classes must be from 1 to {max_classes}");
     }
     let class_names = match &args.classes {
         Some(path) => read_class_names(path)?,
@@ -66,8 +68,9 @@ pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
     }
     let mut meta = ModelMeta::for_arch(args.arch, class_names);
     if let Some(size) = args.input_size {
-        if size == 0 || !size.is_multiple_of(8) {
-            bail!("--input-size {size} is not a positive multiple of 8");
+        // The model file's own limits: a file that `predict` could not load is never written.
+        if let Err(m) = detlab::detector::settings::check_input_size(size, 8) {
+            bail!("--input-size: {m}");
         }
         meta.input_size = size;
     }

@@ -87,6 +87,10 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last complete epoch.
     #[arg(long)]
     pub resume: bool,
+    /// Start afresh in an --out that already holds a run, replacing its model, resume and
+    /// log files (without it, such a folder is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Loss preset: official (automl, the recipe's) or reference (Zylo117).
     #[arg(long, default_value_t = recipe().loss)]
     pub loss: LossPreset,
@@ -193,6 +197,20 @@ fn with_flag(setting: Option<Setting>, e: impl std::fmt::Display) -> anyhow::Err
     }
 }
 
+/// A preparation error as the command line shows it: led by the flag to change, and for
+/// a run folder that cannot be used as asked, with the flags that would.
+fn prepare_error(e: PrepareError) -> anyhow::Error {
+    match &e {
+        PrepareError::NothingToResume { .. } => {
+            anyhow::anyhow!("--resume: {e}\n(to start again in this folder, pass --overwrite instead of --resume)")
+        }
+        PrepareError::RunExists { .. } => anyhow::anyhow!(
+            "--out: {e}\n(pass --resume to continue it, --overwrite to replace it, or another --out)"
+        ),
+        _ => with_flag(e.setting(), e),
+    }
+}
+
 /// The library's request these arguments describe.
 pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
     let arch = args.model;
@@ -253,6 +271,7 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
         (None, false) => Init::Default,
     };
     request.resume = args.resume;
+    request.overwrite = args.overwrite;
     request.anchors = anchors;
     request.config = config;
     Ok(request)
@@ -261,16 +280,28 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
 /// Runs `detlab train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let request = request(&args)?;
-    let prepared = prepare(&request).map_err(|e| match e {
-        PrepareError::NothingToResume(_) => anyhow::anyhow!("--resume: {e}"),
-        e => with_flag(e.setting(), e),
-    })?;
+    let prepared = prepare(&request).map_err(prepare_error)?;
+    for path in &prepared.replaced {
+        eprintln!("note: --overwrite: removed {}", path.display());
+    }
     let data = &prepared.job.data;
     for (path, why) in data.skipped.iter().take(5) {
         eprintln!("note: skipped {} ({why})", path.display());
     }
     if data.skipped.len() > 5 {
         eprintln!("note: … and {} more images skipped", data.skipped.len() - 5);
+    }
+    for (path, why) in data.unreadable.iter().take(5) {
+        eprintln!(
+            "warning: skipping unreadable image {} ({why})",
+            path.display()
+        );
+    }
+    if !data.unreadable.is_empty() {
+        eprintln!(
+            "warning: {} unreadable image(s) skipped",
+            data.unreadable.len()
+        );
     }
     if let (Some(boxes), Some(ratios)) = (
         prepared.anchors_fitted_to,

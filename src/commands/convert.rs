@@ -80,5 +80,14 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     for s in &summary.skipped {
         println!("skipped {}: {}", s.path.display(), s.reason);
     }
+    if !summary.dropped_boxes.is_empty() {
+        println!(
+            "boxes dropped (empty after clipping to the image): {}",
+            summary.dropped_boxes.len()
+        );
+        for s in &summary.dropped_boxes {
+            println!("  {}: {}", s.path.display(), s.reason);
+        }
+    }
     Ok(())
 }

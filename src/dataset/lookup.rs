@@ -71,6 +71,37 @@ pub fn find_label(image: &Path, save_dir: Option<&Path>) -> Option<(PathBuf, Lab
     })
 }
 
+/// A label folder (`--labels`, LabelImg's "save dir") that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("label folder {path}: {reason}")]
+pub struct LabelFolderError {
+    /// The folder as given.
+    pub path: PathBuf,
+    /// Why it cannot be used (missing, a file, a symlink loop, unreadable).
+    pub reason: String,
+}
+
+/// Checks that `dir` is a folder that can be listed. A wrong `--labels` path must be an
+/// error: read as "no label files", it turned into an export of 0 boxes, "converted 0",
+/// or an AP of −1.
+pub fn check_label_folder(dir: &Path) -> Result<(), LabelFolderError> {
+    let fail = |reason: String| LabelFolderError {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(fail("is a file, not a folder".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(fail("does not exist".into()))
+        }
+        Err(e) => return Err(fail(format!("cannot be opened: {e}"))),
+    }
+    std::fs::read_dir(dir)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot be read: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +143,23 @@ mod tests {
         assert_eq!(find_label(&img, None).unwrap().1, LabelFormat::Yolo);
         std::fs::write(dir.path().join("a.xml"), "<annotation/>").unwrap();
         assert_eq!(find_label(&img, None).unwrap().1, LabelFormat::Voc);
+    }
+
+    #[test]
+    fn wrong_label_folders_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(check_label_folder(d).is_ok());
+        let missing = check_label_folder(&d.join("nope")).unwrap_err().to_string();
+        assert!(
+            missing.contains("nope") && missing.contains("does not exist"),
+            "{missing}"
+        );
+        std::fs::write(d.join("f"), "").unwrap();
+        let file = check_label_folder(&d.join("f")).unwrap_err().to_string();
+        assert!(file.contains("is a file"), "{file}");
+        std::os::unix::fs::symlink(d.join("loop"), d.join("loop")).unwrap();
+        let looped = check_label_folder(&d.join("loop")).unwrap_err().to_string();
+        assert!(looped.contains("cannot be opened"), "{looped}");
     }
 }

@@ -11,5 +11,5 @@ pub use annotation::{ImageAnnotation, LabelBox};
 pub use class_list::{ClassList, ClassListError};
 pub use image_info::{read_image_info, ImageInfo};
 pub use load::{load_labels, read_label_file, save_labels, LoadedLabels};
-pub use lookup::{find_label, label_path, LabelFormat};
+pub use lookup::{check_label_folder, find_label, label_path, LabelFolderError, LabelFormat};
 pub use scan::{is_image_path, scan_images};

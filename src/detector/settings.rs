@@ -73,6 +73,49 @@ impl fmt::Display for Setting {
     }
 }
 
+/// The largest square network input side detlab accepts, in a setting or a model file:
+/// above the largest reference size (1536, D7) with room to spare, and far below sizes
+/// whose input buffers alone could not be allocated.
+pub const MAX_INPUT_SIZE: u32 = 2048;
+
+/// The most classes a model file may declare.
+pub const MAX_CLASSES: usize = 10_000;
+
+/// The most anchor scales, and the most anchor ratios, a model may use (the reference has
+/// three of each).
+pub const MAX_ANCHOR_SHAPES: usize = 16;
+
+/// The range of an anchor ratio's `x` or `y` multiplier, of an octave scale, and of the
+/// anchor scale (the reference values are 0.7–1.4, 1–1.6 and 3–5).
+pub const ANCHOR_VALUE_RANGE: (f64, f64) = (1e-3, 1e3);
+
+/// Checks a square network input side: a multiple of 8 from `min` to [`MAX_INPUT_SIZE`].
+/// The message is about the value only, for the caller to put in context.
+pub fn check_input_size(size: u32, min: u32) -> Result<(), String> {
+    if size < min || size > MAX_INPUT_SIZE || !size.is_multiple_of(8) {
+        return Err(format!(
+            "input size {size} must be a multiple of 8 from {min} to {MAX_INPUT_SIZE}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks anchor aspect ratios `(x, y)`: one to [`MAX_ANCHOR_SHAPES`] pairs of finite
+/// multipliers in [`ANCHOR_VALUE_RANGE`].
+pub fn check_anchor_ratios(ratios: &[(f64, f64)]) -> Result<(), String> {
+    let (lo, hi) = ANCHOR_VALUE_RANGE;
+    let ok = |v: f64| v.is_finite() && (lo..=hi).contains(&v);
+    if ratios.is_empty()
+        || ratios.len() > MAX_ANCHOR_SHAPES
+        || !ratios.iter().all(|&(x, y)| ok(x) && ok(y))
+    {
+        return Err(format!(
+            "anchor ratios {ratios:?} must be 1 to {MAX_ANCHOR_SHAPES} (x, y) pairs of multipliers from {lo} to {hi}"
+        ));
+    }
+    Ok(())
+}
+
 /// A setting that names nothing known, or a value that cannot work.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ConfigError {
@@ -256,6 +299,21 @@ mod tests {
     fn devices_resolve() {
         assert_eq!(DeviceChoice::Cpu.resolve().unwrap(), tch::Device::Cpu);
         assert!(DeviceChoice::Cuda(10_000).resolve().is_err());
+    }
+
+    #[test]
+    fn sizes_and_ratios_have_limits() {
+        check_input_size(512, 64).unwrap();
+        check_input_size(MAX_INPUT_SIZE, 64).unwrap();
+        for bad in [0, 56, 100, MAX_INPUT_SIZE + 8, 1_000_000] {
+            let m = check_input_size(bad, 64).unwrap_err();
+            assert!(m.contains(&bad.to_string()), "{m}");
+        }
+        check_anchor_ratios(&[(1.0, 1.0), (0.5, 2.0)]).unwrap();
+        assert!(check_anchor_ratios(&[]).is_err());
+        assert!(check_anchor_ratios(&[(1.0, f64::NAN)]).is_err());
+        assert!(check_anchor_ratios(&[(1.0, 1e9)]).is_err());
+        assert!(check_anchor_ratios(&vec![(1.0, 1.0); MAX_ANCHOR_SHAPES + 1]).is_err());
     }
 
     #[test]

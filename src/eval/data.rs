@@ -83,9 +83,10 @@ impl Detection {
 
 /// Validated COCO ground truth.
 ///
-/// Duplicate image or category ids are merged as pycocotools' dicts do (the last category
-/// name wins); every annotation must reference a known image and category and have a unique
-/// id, a finite box with non-negative size and a finite non-negative area.
+/// Image, category and annotation ids are unique (pycocotools would silently merge
+/// duplicate image or category ids; `detlab convert` refuses them, and so does this);
+/// every annotation must reference a known image and category and have a finite box with
+/// non-negative size and a finite non-negative area.
 #[derive(Clone, Debug, Default)]
 pub struct CocoGroundTruth {
     images: Vec<GtImage>,
@@ -102,13 +103,25 @@ impl CocoGroundTruth {
         categories: Vec<GtCategory>,
         annotations: Vec<GtAnnotation>,
     ) -> Result<Self, EvalError> {
+        let duplicate =
+            |section: &'static str, index: usize, id: i64, prev: u32| EvalError::InvalidRecord {
+                kind: InputKind::GroundTruth,
+                section,
+                index,
+                id: Some(id),
+                reason: format!("id {id} is also used by {section}[{prev}]"),
+            };
         let mut image_index = IdMap::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
-            image_index.insert(img.id, i as u32);
+            if let Some(prev) = image_index.insert(img.id, i as u32) {
+                return Err(duplicate("images", i, img.id, prev));
+            }
         }
         let mut category_index = IdMap::with_capacity(categories.len());
         for (i, cat) in categories.iter().enumerate() {
-            category_index.insert(cat.id, i as u32);
+            if let Some(prev) = category_index.insert(cat.id, i as u32) {
+                return Err(duplicate("categories", i, cat.id, prev));
+            }
         }
         let mut ann_ids = IdMap::with_capacity(annotations.len());
         for (index, a) in annotations.iter().enumerate() {
@@ -154,12 +167,12 @@ impl CocoGroundTruth {
         })
     }
 
-    /// The images, in input order (duplicates kept).
+    /// The images, in input order.
     pub fn images(&self) -> &[GtImage] {
         &self.images
     }
 
-    /// The categories, in input order (duplicates kept).
+    /// The categories, in input order.
     pub fn categories(&self) -> &[GtCategory] {
         &self.categories
     }
@@ -174,7 +187,7 @@ impl CocoGroundTruth {
         self.image_index.contains(id)
     }
 
-    /// The category with this id (the last one, if the id is repeated).
+    /// The category with this id.
     pub fn category(&self, id: i64) -> Option<&GtCategory> {
         self.category_index
             .get(id)
@@ -282,6 +295,30 @@ mod tests {
             area: 100.0,
             iscrowd: false,
         }
+    }
+
+    /// Issue 21, item 13: `eval` accepted duplicate image / category ids that `convert`
+    /// refuses.
+    #[test]
+    fn rejects_duplicate_image_and_category_ids() {
+        let mut images = gt().images;
+        images.push(images[0].clone());
+        let msg = CocoGroundTruth::new(images, gt().categories, vec![])
+            .expect_err("duplicate image id")
+            .to_string();
+        assert!(
+            msg.contains("images[") && msg.contains("also used by"),
+            "{msg}"
+        );
+        let mut categories = gt().categories;
+        categories.push(categories[0].clone());
+        let msg = CocoGroundTruth::new(gt().images, categories, vec![])
+            .expect_err("duplicate category id")
+            .to_string();
+        assert!(
+            msg.contains("categories[") && msg.contains("also used by"),
+            "{msg}"
+        );
     }
 
     #[test]

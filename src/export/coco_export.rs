@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::split::{stratified_split, SplitMode};
-use crate::dataset::{load_labels, read_image_info, scan_images, ClassList, ImageAnnotation};
+use crate::atomic::Staged;
+use crate::dataset::{
+    check_label_folder, load_labels, read_image_info, scan_images, ClassList, ImageAnnotation,
+    ImageInfo,
+};
 use crate::formats::coco::{CocoAnnotation, CocoCategory, CocoDataset, CocoImage};
 
 /// Where the exported files go and how they are laid out.
@@ -59,6 +63,9 @@ pub struct ExportSummary {
     /// uses the header's size (that of the pixels a trainer loads) and clips to it.
     pub size_mismatches: Vec<Skipped>,
     pub files_written: Vec<PathBuf>,
+    /// `instances_*.json` files of splits this export does not have (left by an earlier
+    /// export with other splits), removed so that the output is one consistent set.
+    pub removed_stale: Vec<PathBuf>,
 }
 
 impl ExportSummary {
@@ -112,6 +119,12 @@ impl ExportSummary {
         for f in &self.files_written {
             s.push_str(&format!("wrote {}\n", f.display()));
         }
+        for f in &self.removed_stale {
+            s.push_str(&format!(
+                "removed {} (a split this export does not have)\n",
+                f.display()
+            ));
+        }
         s
     }
 }
@@ -131,6 +144,43 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A failure while the new files were being written, before any was put in place.
+    #[error(
+        "cannot write {path}: {source}; nothing in {out} was changed (a previous export \
+         there is still complete and consistent)"
+    )]
+    NotWritten {
+        path: PathBuf,
+        source: std::io::Error,
+        out: PathBuf,
+    },
+    /// A failure while the written files were being renamed into place: the output is a
+    /// mix of new and old files.
+    #[error(
+        "cannot put {path} in place: {source}; {out} is now INCONSISTENT: new {new}, \
+         previous {old}; run the export again"
+    )]
+    Inconsistent {
+        path: PathBuf,
+        source: std::io::Error,
+        out: PathBuf,
+        new: String,
+        old: String,
+    },
+    /// Two images whose converted label files would be the same file.
+    #[error(
+        "{first} and {second} would both be converted into {target}; rename one of them \
+         (nothing was written)"
+    )]
+    Clash {
+        target: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(transparent)]
+    Classes(#[from] crate::dataset::ClassListError),
+    #[error(transparent)]
+    LabelFolder(#[from] crate::dataset::LabelFolderError),
     #[error(transparent)]
     Format(#[from] crate::formats::FormatError),
 }
@@ -179,30 +229,42 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
         path: path.to_path_buf(),
         reason,
     };
+    // COCO file names are JSON text: a name that is not UTF-8 cannot be carried (it would
+    // become `caf\u{FFFD}.jpg`, a file that does not exist), so it is reported instead.
+    let relative = path
+        .strip_prefix(&options.images_dir)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            skip(
+                "the file name is not valid UTF-8, and COCO file names are text (rename the file)"
+                    .into(),
+            )
+        })?
+        .join("/");
+    let labels =
+        load_labels(path, options.labels_dir.as_deref()).map_err(|e| skip(e.to_string()))?;
+    // An image a trainer cannot open (0 bytes, text named .jpg) is not exported: its
+    // labels alone would stop a training run at it.
+    let info = read_image_info(path)
+        .map_err(|e| skip(format!("the image cannot be read: {}", e.reason)))?;
     let mut size_mismatch = None;
-    let annotation = match load_labels(path, options.labels_dir.as_deref()) {
-        Ok(Some(loaded)) => {
+    let annotation = match labels {
+        Some(loaded) => {
             let mut ann = loaded.annotation;
-            size_mismatch = fix_size_from_header(path, &mut ann);
+            size_mismatch = fix_size_from_header(&info, &mut ann);
             ann
         }
-        Ok(None) => {
-            let info = read_image_info(path).map_err(|e| skip(e.reason))?;
+        None => {
             let name = path
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             ImageAnnotation::new(name, info.width, info.height)
         }
-        Err(e) => return Err(skip(e.to_string())),
     };
-    let relative = path
-        .strip_prefix(&options.images_dir)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/");
     Ok(Item {
         path: path.to_path_buf(),
         relative,
@@ -213,10 +275,8 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
 
 /// Compares the label file's size with the image header (a cheap read: no pixels are
 /// decoded). On disagreement the header's size replaces it and the reason is returned.
-/// LabelImg ignores EXIF orientation, so the stored (unrotated) size is accepted too. An
-/// unreadable header leaves the label's size alone: the labels are all there is.
-fn fix_size_from_header(path: &Path, ann: &mut ImageAnnotation) -> Option<String> {
-    let info = read_image_info(path).ok()?;
+/// LabelImg ignores EXIF orientation, so the stored (unrotated) size is accepted too.
+fn fix_size_from_header(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
     let (w, h) = (ann.width, ann.height);
     if (w, h) == (info.width, info.height)
         || (info.exif_transformed && (w, h) == (info.height, info.width))
@@ -235,6 +295,9 @@ pub fn export_coco(
     options: &ExportOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ExportSummary, ExportError> {
+    if let Some(labels) = &options.labels_dir {
+        check_label_folder(labels)?;
+    }
     let images = scan_images(&options.images_dir).map_err(|source| ExportError::Scan {
         path: options.images_dir.clone(),
         source,
@@ -368,6 +431,129 @@ pub fn export_coco(
     Ok(summary)
 }
 
+/// The files of one export, written (and synced) under temporary names first; only when
+/// all of them are complete are they renamed into place, one after the other. A failure
+/// before that (a full disk, a read-only file) removes what was written and the folders
+/// this export created, and leaves the previous export whole.
+struct Transaction {
+    out: PathBuf,
+    staged: Vec<Staged>,
+    created_dirs: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl Transaction {
+    fn new(out: &Path) -> Self {
+        Self {
+            out: out.to_path_buf(),
+            staged: Vec::new(),
+            created_dirs: Vec::new(),
+            committed: false,
+        }
+    }
+
+    fn not_written(&self, path: &Path, source: std::io::Error) -> ExportError {
+        ExportError::NotWritten {
+            path: path.to_path_buf(),
+            source,
+            out: self.out.clone(),
+        }
+    }
+
+    /// Creates `dir` and its missing parents, remembering the ones it created.
+    fn mkdir(&mut self, dir: &Path) -> Result<(), ExportError> {
+        let mut missing = Vec::new();
+        let mut d = Some(dir);
+        while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+            missing.push(p.to_path_buf());
+            d = p.parent();
+        }
+        for p in missing.into_iter().rev() {
+            match std::fs::create_dir(&p) {
+                Ok(()) => self.created_dirs.push(p),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                Err(source) => return Err(ExportError::Write { path: p, source }),
+            }
+        }
+        Ok(())
+    }
+
+    fn stage(&mut self, path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+        use std::io::Write;
+        let staged = crate::atomic::stage_with(path, |f| f.write_all(bytes))
+            .map_err(|e| self.not_written(path, e))?;
+        self.staged.push(staged);
+        Ok(())
+    }
+
+    fn stage_image(&mut self, from: &Path, to: &Path) -> Result<(), ExportError> {
+        use std::os::unix::fs::MetadataExt;
+        // Already the same file (hard-linked by an earlier export): nothing to do.
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(from), std::fs::metadata(to)) {
+            if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+                return Ok(());
+            }
+        }
+        let staged =
+            crate::atomic::stage_link_or_copy(from, to).map_err(|e| self.not_written(to, e))?;
+        self.staged.push(staged);
+        Ok(())
+    }
+
+    /// Renames every staged file into place, in staging order; returns their paths.
+    fn commit(mut self) -> Result<Vec<PathBuf>, ExportError> {
+        let staged = std::mem::take(&mut self.staged);
+        let all: Vec<PathBuf> = staged.iter().map(|s| s.path().to_path_buf()).collect();
+        self.committed = true;
+        crate::atomic::commit_all(staged).map_err(|(k, source)| {
+            let list = |paths: &[PathBuf]| {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            };
+            ExportError::Inconsistent {
+                path: all[k].clone(),
+                source,
+                out: self.out.clone(),
+                new: list(&all[..k]),
+                old: list(&all[k..]),
+            }
+        })?;
+        Ok(all)
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // The staged temporary files go first (their own drop), then the empty folders
+        // this export created.
+        self.staged.clear();
+        if !self.committed {
+            for dir in self.created_dirs.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// `instances_*.json` files in `dir` other than those of `splits`.
+fn stale_splits(dir: &Path, splits: &BTreeMap<String, CocoDataset>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let split = name.strip_prefix("instances_")?.strip_suffix(".json")?;
+            (!splits.contains_key(split) && e.path().is_file()).then(|| e.path())
+        })
+        .collect()
+}
+
 fn write_layout(
     options: &ExportOptions,
     classes: &ClassList,
@@ -377,75 +563,65 @@ fn write_layout(
     summary: &mut ExportSummary,
 ) -> Result<(), ExportError> {
     let out = &options.out_dir;
-    let mkdir = |p: &Path| {
-        std::fs::create_dir_all(p).map_err(|source| ExportError::Write {
-            path: p.to_path_buf(),
-            source,
+    let mut tx = Transaction::new(out);
+    let json = |path: &Path, dataset: &CocoDataset| {
+        serde_json::to_vec(dataset).map_err(|e| {
+            ExportError::Format(crate::formats::FormatError::invalid(
+                path,
+                "COCO",
+                e.to_string(),
+            ))
         })
     };
-    let write = |p: &Path, bytes: &[u8]| {
-        crate::atomic::write_atomic(p, bytes).map_err(|source| ExportError::Write {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    match &options.layout {
+    let mut listed = Vec::new();
+    let annotations_dir = match &options.layout {
         Layout::Plain => {
-            mkdir(out)?;
+            tx.mkdir(out)?;
             for (split, dataset) in splits {
                 let path = out.join(format!("instances_{split}.json"));
-                dataset.write(&path)?;
-                summary.files_written.push(path);
+                tx.stage(&path, &json(&path, dataset)?)?;
+                listed.push(path);
             }
             let labels = out.join("labels.txt");
-            write(&labels, classes.to_file_content().as_bytes())?;
-            summary.files_written.push(labels);
+            tx.stage(&labels, classes.to_file_content().as_bytes())?;
+            listed.push(labels);
+            out.clone()
         }
         Layout::Zylo117 { project } => {
             let root = out.join("datasets").join(project);
             let annotations = root.join("annotations");
-            mkdir(&annotations)?;
+            tx.mkdir(&annotations)?;
             for (item, (split, file_name)) in items.iter().zip(assignment) {
                 let target = root.join(split).join(file_name);
                 if let Some(parent) = target.parent() {
-                    mkdir(parent)?;
+                    tx.mkdir(parent)?;
                 }
-                copy_image(&item.path, &target)?;
+                tx.stage_image(&item.path, &target)?;
             }
             for (split, dataset) in splits {
                 let path = annotations.join(format!("instances_{split}.json"));
-                dataset.write(&path)?;
-                summary.files_written.push(path);
+                tx.stage(&path, &json(&path, dataset)?)?;
+                listed.push(path);
             }
             let projects = out.join("projects");
-            mkdir(&projects)?;
+            tx.mkdir(&projects)?;
             let yml = projects.join(format!("{project}.yml"));
-            write(
+            tx.stage(
                 &yml,
                 zylo117_project_yml(project, classes, splits.contains_key("val")).as_bytes(),
             )?;
-            summary.files_written.push(yml);
+            listed.push(yml);
+            annotations
+        }
+    };
+    tx.commit()?;
+    summary.files_written.extend(listed);
+    for stale in stale_splits(&annotations_dir, splits) {
+        if std::fs::remove_file(&stale).is_ok() {
+            summary.removed_stale.push(stale);
         }
     }
     Ok(())
-}
-
-/// Hard-links when possible (same filesystem), else copies via a temp file + rename.
-fn copy_image(from: &Path, to: &Path) -> Result<(), ExportError> {
-    if to.exists() {
-        let _ = std::fs::remove_file(to);
-    }
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(());
-    }
-    let bytes = std::fs::read(from).map_err(|source| ExportError::Write {
-        path: from.to_path_buf(),
-        source,
-    })?;
-    crate::atomic::write_atomic(to, &bytes).map_err(|source| ExportError::Write {
-        path: to.to_path_buf(),
-        source,
-    })
 }
 
 /// The `projects/NAME.yml` that Zylo117's `train.py` reads.
@@ -473,4 +649,51 @@ pub fn zylo117_project_yml(project: &str, classes: &ClassList, has_val: bool) ->
         val = if has_val { "val" } else { "train" },
         list = names.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An export without a val split after one with it: the old `instances_val.json`
+    /// would overlap the new train file, so it is removed and listed.
+    #[test]
+    fn a_split_the_new_export_lacks_is_removed_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        for i in 0..4 {
+            image::RgbImage::new(8, 6)
+                .save(images.join(format!("i{i}.png")))
+                .unwrap();
+        }
+        let out = dir.path().join("out");
+        let mut options = ExportOptions {
+            images_dir: images,
+            labels_dir: None,
+            out_dir: out.clone(),
+            classes: ClassList::new(),
+            split: SplitMode::Fraction {
+                val_fraction: 0.5,
+                seed: 1,
+            },
+            layout: Layout::Plain,
+            difficult_as_crowd: false,
+        };
+        export_coco(&options, &|_, _| {}).unwrap();
+        assert!(out.join("instances_val.json").is_file());
+        std::fs::write(out.join("notes.json"), "{}").unwrap();
+        options.split = SplitMode::None;
+        let summary = export_coco(&options, &|_, _| {}).unwrap();
+        assert_eq!(summary.removed_stale, [out.join("instances_val.json")]);
+        assert!(summary
+            .report()
+            .contains("instances_val.json (a split this export"));
+        let mut left: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["instances_train.json", "labels.txt", "notes.json"]);
+    }
 }

@@ -98,7 +98,7 @@ impl CocoAnnotation {
 
 impl CocoDataset {
     /// Reads and checks a COCO file: unique image and annotation ids, references that
-    /// resolve, finite boxes.
+    /// resolve, finite boxes within [`super::MAX_ABS_COORDINATE`].
     pub fn read(path: &Path) -> Result<Self, FormatError> {
         let text = read_text(path)?;
         let invalid = |r: String| FormatError::invalid(path, "COCO", r);
@@ -143,7 +143,10 @@ impl CocoDataset {
                     a.id, a.category_id
                 ));
             }
-            if a.bbox.iter().any(|v| !v.is_finite()) || a.bbox[2] < 0.0 || a.bbox[3] < 0.0 {
+            if a.bbox.iter().any(|&v| super::check_coordinate(v).is_err())
+                || a.bbox[2] < 0.0
+                || a.bbox[3] < 0.0
+            {
                 return Err(format!(
                     "annotations[{i}] (id {}): bbox {:?} is not a valid box",
                     a.id, a.bbox

@@ -54,6 +54,10 @@ pub fn parse(text: &str, image_filename: &str) -> Result<ImageAnnotation, String
                 })
         };
         let (x, y, w, h) = (num("x")?, num("y")?, num("width")?, num("height")?);
+        for (k, v) in [("x", x), ("y", y), ("width", w), ("height", h)] {
+            super::check_coordinate(v)
+                .map_err(|r| format!("annotation {} ({label}): \"{k}\" {r}", i + 1))?;
+        }
         let bbox = BoxXyxy::new(x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0).normalized();
         ann.boxes.push(LabelBox::new(label, bbox));
     }
@@ -239,6 +243,10 @@ mod tests {
             (
                 r#"[{"image":"a","annotations":[{"label":"x","coordinates":{"x":1,"y":1,"width":"2","height":2}}]}]"#,
                 "annotation 1 (x): \"width\" is missing or not a number",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"label":"x","coordinates":{"x":-70000,"y":1,"width":2,"height":2}}]}]"#,
+                "annotation 1 (x): \"x\" -70000 is outside the range a label can hold (±65536 pixels)",
             ),
         ] {
             assert_eq!(parse(text, "a").unwrap_err(), reason, "{text}");

@@ -94,11 +94,7 @@ fn parse_object(object: &XmlElement, index: usize) -> Result<LabelBox, String> {
         let v: f64 = t
             .parse()
             .map_err(|_| format!("{} ({name}): <{tag}> is not a number: {t:?}", which()))?;
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(format!("{} ({name}): <{tag}> is not finite", which()))
-        }
+        super::check_coordinate(v).map_err(|r| format!("{} ({name}): <{tag}> {r}", which()))
     };
     let bbox = BoxXyxy::new(
         coordinate("xmin")?,
@@ -292,5 +288,29 @@ mod tests {
         let xml = to_string(&ann, Path::new("d/a.jpg"));
         assert!(xml.contains("<name>R&amp;D &lt;x&gt;</name>"));
         assert_eq!(parse(&xml).unwrap().boxes[0].class_name, "R&D <x>");
+    }
+
+    /// Defect 11 of issue 21: `xmax` = 1e308 reached the canvas and broke it.
+    #[test]
+    fn absurd_and_non_finite_coordinates_are_refused() {
+        for (value, expected) in [
+            ("1e308", "<xmax> 100000000"),
+            ("-70000", "<xmax> -70000 is outside"),
+            ("inf", "<xmax> is not finite"),
+            ("NaN", "<xmax> is not finite"),
+        ] {
+            let xml = format!(
+                "<annotation><object><name>Cola</name><bndbox><xmin>1</xmin><ymin>1</ymin>\
+                 <xmax>{value}</xmax><ymax>5</ymax></bndbox></object></annotation>"
+            );
+            let err = parse(&xml).unwrap_err();
+            assert!(
+                err.starts_with("object 1 (Cola): ") && err.contains(expected),
+                "{value}: {err}"
+            );
+        }
+        let ok = "<annotation><object><name>a</name><bndbox><xmin>-5</xmin><ymin>1</ymin>\
+                  <xmax>65536</xmax><ymax>5</ymax></bndbox></object></annotation>";
+        assert_eq!(parse(ok).unwrap().boxes[0].bbox.x2, 65536.0);
     }
 }

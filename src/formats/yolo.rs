@@ -15,6 +15,10 @@ use crate::geometry::BoxXyxy;
 
 const FORMAT: &str = "YOLO";
 
+/// The largest magnitude a YOLO value (normalised to the image size) may have: a little
+/// slack beyond 0..1 for other tools' rounding, nothing like `1e308`.
+const MAX_ABS_NORMALISED: f64 = 16.0;
+
 /// The `classes.txt` that belongs to a YOLO label file (same folder).
 pub fn classes_path(label_path: &Path) -> std::path::PathBuf {
     label_path.with_file_name("classes.txt")
@@ -95,13 +99,22 @@ pub fn parse(
             if !v[k].is_finite() {
                 return Err(format!("line {}: {f:?} is not finite", i + 1));
             }
+            if v[k].abs() > MAX_ABS_NORMALISED {
+                return Err(format!(
+                    "line {}: {f} is not a normalised coordinate (|value| > {MAX_ABS_NORMALISED})",
+                    i + 1
+                ));
+            }
         }
         let [cx, cy, bw, bh] = v;
+        // Both ends are clipped to the image: a box wholly outside it becomes empty (and
+        // is dropped by the export and by `convert`, with a report), never inverted.
+        let edge = |v: f64, side: f64| (v.clamp(0.0, 1.0) * side).round_ties_even();
         let bbox = BoxXyxy::new(
-            ((cx - bw / 2.0).max(0.0) * w).round_ties_even(),
-            ((cy - bh / 2.0).max(0.0) * h).round_ties_even(),
-            ((cx + bw / 2.0).min(1.0) * w).round_ties_even(),
-            ((cy + bh / 2.0).min(1.0) * h).round_ties_even(),
+            edge(cx - bw / 2.0, w),
+            edge(cy - bh / 2.0, h),
+            edge(cx + bw / 2.0, w),
+            edge(cy + bh / 2.0, h),
         );
         boxes.push(LabelBox::new(name, bbox));
     }
@@ -172,5 +185,20 @@ mod tests {
             .contains("line 2: class index 3"));
         assert!(parse("0 x 0.5 0.1 0.1", &classes, 10, 10).is_err());
         assert!(parse("0 NaN 0.5 0.1 0.1", &classes, 10, 10).is_err());
+    }
+
+    /// Defect 12 of issue 21: `1e308` and a box wholly left of the image came out of
+    /// `convert` as `xmax 9223372036854775807` and `xmin 1 > xmax -100`.
+    #[test]
+    fn absurd_values_are_refused_and_outside_boxes_are_clipped() {
+        let classes = ClassList::from_names(["a"]);
+        let err = parse("0 1e308 0.5 0.1 0.1\n", &classes, 640, 480).unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("not a normalised"),
+            "{err}"
+        );
+        let boxes = parse("0 -0.5 0.5 0.1 0.1\n", &classes, 640, 480).unwrap();
+        let b = boxes[0].bbox;
+        assert!(b.x1 <= b.x2 && b.x1 == 0.0 && b.x2 == 0.0, "{b:?}");
     }
 }

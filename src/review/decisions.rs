@@ -323,6 +323,62 @@ impl ReviewLog {
     pub fn is_empty(&self) -> bool {
         self.images.values().all(Vec::is_empty)
     }
+
+    /// Three-way merge per decision, for two writers of one log (two windows, two
+    /// labellers on a shared folder): `base` is the log as this writer last read or wrote
+    /// it, `ours` its log now, `theirs` the file now. A decision (one prediction, as
+    /// [`ReviewLog::find`] recognises it) made or changed on one side only takes that
+    /// side; removed (undone) on one side and unchanged on the other, it is removed;
+    /// changed on both sides, ours wins (the latest verdict here). Nobody's decisions are
+    /// lost to the other's save.
+    pub fn merge(base: &Self, ours: &Self, theirs: &Self) -> Self {
+        let empty: &[Decision] = &[];
+        let find = |list: &[Decision], d: &Decision| -> Option<usize> {
+            best_match(list, &d.model, &d.class_name, &d.predicted_box())
+        };
+        let mut images = BTreeMap::new();
+        let keys: std::collections::BTreeSet<&String> =
+            ours.images.keys().chain(theirs.images.keys()).collect();
+        for key in keys {
+            let b = base.images.get(key).map_or(empty, Vec::as_slice);
+            let o = ours.images.get(key).map_or(empty, Vec::as_slice);
+            let t = theirs.images.get(key).map_or(empty, Vec::as_slice);
+            let mut list: Vec<Decision> = Vec::new();
+            let mut theirs_used = vec![false; t.len()];
+            for d in o {
+                let in_base = find(b, d).map(|i| &b[i]);
+                match find(t, d) {
+                    Some(j) => {
+                        theirs_used[j] = true;
+                        // Changed by them only: theirs; else ours.
+                        let pick = if in_base == Some(d) && t[j] != *d {
+                            &t[j]
+                        } else {
+                            d
+                        };
+                        list.push(pick.clone());
+                    }
+                    // Removed by them: gone, unless changed here since.
+                    None if in_base == Some(d) => {}
+                    None => list.push(d.clone()),
+                }
+            }
+            for (j, td) in t.iter().enumerate() {
+                if theirs_used[j] || find(o, td).is_some() {
+                    continue;
+                }
+                // Removed here (undone): gone, unless they changed it since.
+                let in_base = find(b, td).map(|i| &b[i]);
+                if in_base != Some(td) {
+                    list.push(td.clone());
+                }
+            }
+            if !list.is_empty() {
+                images.insert(key.clone(), list);
+            }
+        }
+        Self { images }
+    }
 }
 
 /// Index of the decision in `list` about the prediction (`model`, `class_name`, `bbox`).
@@ -471,6 +527,66 @@ mod tests {
         // A rejected prediction never produced a label.
         let rejected = LabelBox::new("cola", BoxXyxy::new(60.0, 0.0, 90.0, 50.0));
         assert!(log.provenance(a, &rejected).is_none());
+    }
+
+    #[test]
+    fn merge_keeps_the_decisions_of_both_writers() {
+        let a = Path::new("a.jpg");
+        let mut base = ReviewLog::new();
+        base.record(
+            a,
+            decision("m", "cola", [0.0, 0.0, 10.0, 10.0], Verdict::Accepted),
+        )
+        .unwrap();
+        base.record(
+            a,
+            decision("m", "cola", [50.0, 0.0, 60.0, 10.0], Verdict::Accepted),
+        )
+        .unwrap();
+        let mut ours = base.clone();
+        let mut theirs = base.clone();
+        // Each side decides on another prediction (and another image).
+        ours.record(
+            a,
+            decision("m", "cola", [20.0, 0.0, 30.0, 10.0], Verdict::Accepted),
+        )
+        .unwrap();
+        theirs
+            .record(
+                a,
+                decision("m", "cola", [30.0, 20.0, 40.0, 30.0], Verdict::Rejected),
+            )
+            .unwrap();
+        theirs
+            .record(
+                Path::new("b.jpg"),
+                decision("m", "fanta", [1.0, 1.0, 9.0, 9.0], Verdict::Accepted),
+            )
+            .unwrap();
+        // We undo the first; they reject the second (a change on their side only).
+        ours.remove(a, "m", "cola", &BoxXyxy::new(0.0, 0.0, 10.0, 10.0))
+            .unwrap();
+        theirs
+            .record(
+                a,
+                decision("m", "cola", [50.0, 0.0, 60.0, 10.0], Verdict::Rejected),
+            )
+            .unwrap();
+        let merged = ReviewLog::merge(&base, &ours, &theirs);
+        let d = merged.decisions(a);
+        assert_eq!(d.len(), 3, "{d:?}");
+        let verdict = |x: f64, y: f64| {
+            merged
+                .find(a, "m", "cola", &BoxXyxy::new(x, y, x + 10.0, y + 10.0))
+                .map(|d| d.verdict)
+        };
+        assert_eq!(verdict(0.0, 0.0), None, "undone here");
+        assert_eq!(verdict(50.0, 0.0), Some(Verdict::Rejected), "changed there");
+        assert_eq!(verdict(20.0, 0.0), Some(Verdict::Accepted), "ours");
+        assert_eq!(verdict(30.0, 20.0), Some(Verdict::Rejected), "theirs");
+        assert_eq!(merged.decisions(Path::new("b.jpg")).len(), 1);
+        // Merging is idempotent with nothing new on either side.
+        assert_eq!(ReviewLog::merge(&merged, &merged, &merged), merged);
     }
 
     #[test]

@@ -49,6 +49,10 @@ enum Drag {
         current: BoxXyxy,
     },
     Pan,
+    /// Shift+drag on empty canvas: rubber-band selection.
+    Band {
+        start: Pos2,
+    },
 }
 
 /// Image ↔ screen mapping for this frame.
@@ -166,6 +170,7 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: 
         full_size,
         &predictions,
     );
+    context_menu(&response, state, ui_state, out);
     paint_boxes(ui, state, ui_state, &painter, t);
     paint_predictions(ui, state, ui_state, &painter, t, &predictions);
     let mut notes = Vec::new();
@@ -176,6 +181,16 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: 
     }
     if let Some(w) = image_warning {
         notes.push(format!("image incomplete: {w}"));
+    }
+    match &ui_state.label_formats {
+        Some(f) if f.image == path => {
+            if let Some(w) = f.warning(state.settings.format) {
+                notes.push(w);
+            }
+        }
+        // Saves finish on the label thread: look again once none is pending.
+        _ if !state.workspace.labels.busy() => out.push(Command::CheckLabelFormats),
+        _ => {}
     }
     if !notes.is_empty() {
         painter.text(
@@ -222,9 +237,25 @@ fn update_view(
         zoom_about(f, rect.center(), view);
     }
     if response.hovered() {
-        let (zoom, scroll, pointer) =
-            ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta, i.pointer.hover_pos()));
-        if zoom != 1.0 {
+        let (zoom, scroll, pointer, shift) = ui.input(|i| {
+            (
+                i.zoom_delta(),
+                i.smooth_scroll_delta,
+                i.pointer.hover_pos(),
+                i.events.iter().rev().find_map(|e| match e {
+                    egui::Event::MouseWheel { modifiers: m, .. } => Some(m.shift && m.command),
+                    _ => None,
+                }),
+            )
+        });
+        // egui smooths a wheel turn over frames: a Ctrl+Shift turn stays brightness.
+        if let Some(brightness) = shift {
+            view.wheel_brightness = brightness;
+        }
+        if view.wheel_brightness && zoom != 1.0 {
+            // Ctrl+Shift+wheel: brightness (LabelImg), not zoom.
+            view.brightness = (view.brightness + zoom.ln() * 0.5).clamp(-1.0, 1.0);
+        } else if zoom != 1.0 {
             zoom_about(zoom, pointer.unwrap_or(rect.center()), view);
         } else if scroll != Vec2::ZERO {
             view.pan += scroll;
@@ -251,17 +282,17 @@ fn clamp_point(p: [f64; 2], size: [u32; 2]) -> [f64; 2] {
     ]
 }
 
-/// Box from a drag start to the pointer; with `square`, the shorter side grows to match.
-fn drawn_box(start: [f64; 2], end: [f64; 2], square: bool, size: [u32; 2]) -> BoxXyxy {
-    let mut end = end;
+/// Box from a drag start to the pointer; with `square`, a square with the shorter side
+/// (as LabelImg draws them), kept inside the image.
+pub fn drawn_box(start: [f64; 2], end: [f64; 2], square: bool, size: [u32; 2]) -> BoxXyxy {
+    let mut end = clamp_point(end, size);
     if square {
-        let side = (end[0] - start[0]).abs().max((end[1] - start[1]).abs());
+        let side = (end[0] - start[0]).abs().min((end[1] - start[1]).abs());
         end = [
             start[0] + side * (end[0] - start[0]).signum(),
             start[1] + side * (end[1] - start[1]).signum(),
         ];
     }
-    let end = clamp_point(end, size);
     BoxXyxy::new(start[0], start[1], end[0], end[1]).normalized()
 }
 
@@ -352,13 +383,15 @@ fn interact(
     let editable = doc.is_some_and(|d| d.can_save());
     let pointer = response.interact_pointer_pos().or(response.hover_pos());
     let mut drag: Option<Drag> = ui.data(|d| d.get_temp(id));
-    let square = ui.input(|i| i.modifiers.command);
+    let square = state.settings.draw_squares || ui.input(|i| i.modifiers.command);
+    let labelling = ui_state.pending_label.is_some();
 
     if ui_state.tool == Tool::Draw {
         ui.ctx().set_cursor_icon(CursorIcon::Crosshair);
-        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+        if !labelling && ui.input(|i| i.key_pressed(egui::Key::Escape)) {
             drag = None;
             ui_state.tool = Tool::Edit;
+            ui_state.continuous = false;
         }
     }
     // Hover feedback.
@@ -378,12 +411,16 @@ fn interact(
         }
     }
 
-    if response.drag_started() {
+    if response.drag_started() && !labelling {
         let start = ui.input(|i| i.pointer.press_origin()).or(pointer);
         if let Some(p) = start {
             let panning = ui.input(|i| i.pointer.middle_down() || i.pointer.secondary_down());
+            let band = ui.input(|i| i.modifiers.shift);
             drag = Some(if panning || !editable {
                 Drag::Pan
+            } else if band && ui_state.tool == Tool::Edit && box_at(state, ui_state, t, p).is_none()
+            {
+                Drag::Band { start: p }
             } else if ui_state.tool == Tool::Draw {
                 Drag::Draw {
                     start: clamp_point(t.to_image(p), size),
@@ -425,6 +462,7 @@ fn interact(
                     let b = drawn_box(start, cur, square, size);
                     ui_state.canvas_info = format!("new box {:.0} × {:.0}", b.width(), b.height());
                 }
+                Drag::Band { .. } => {}
                 Drag::Fix {
                     index,
                     edges,
@@ -469,7 +507,25 @@ fn interact(
                 if b.width() >= MIN_BOX && b.height() >= MIN_BOX {
                     out.push(Command::BoxDrawn(b));
                 }
-                ui_state.tool = Tool::Edit;
+                if !ui_state.continuous {
+                    ui_state.tool = Tool::Edit;
+                }
+            }
+            if let Drag::Band { start } = d {
+                let band = Rect::from_two_pos(start, p);
+                let inside: Vec<usize> = doc
+                    .map(|doc| {
+                        doc.annotation
+                            .boxes
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| !ui_state.hidden_classes.contains(&b.class_name))
+                            .filter(|(_, b)| band.contains_rect(t.rect(&b.bbox)))
+                            .map(|(i, _)| i)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Command::SelectBoxes(inside));
             }
             drag = None;
         }
@@ -478,6 +534,11 @@ fn interact(
     if response.clicked() && ui_state.tool == Tool::Edit {
         if let Some(p) = pointer {
             let hit = box_at(state, ui_state, t, p);
+            let adding = ui.input(|i| i.modifiers.shift || i.modifiers.command);
+            if let (true, Some(i)) = (adding, hit) {
+                out.push(Command::ToggleInSelection(i));
+                return finish(ui, id, drag);
+            }
             let prediction = prediction_at(predictions, t, p);
             let prefer_prediction = match (hit, prediction) {
                 (_, Some(i)) if predictions[i].state == PredictionState::Pending => true,
@@ -506,12 +567,71 @@ fn interact(
             }
         }
     }
+    if response.double_clicked() && ui_state.tool == Tool::Edit {
+        if let Some(i) = pointer.and_then(|p| box_at(state, ui_state, t, p)) {
+            out.push(Command::SelectBox(Some(i)));
+            out.push(Command::EditLabel);
+        }
+    }
+    if response.secondary_clicked() {
+        if let Some(i) = pointer.and_then(|p| box_at(state, ui_state, t, p)) {
+            let selection = crate::app::editing::selection_of(doc, ui_state);
+            if !selection.contains(&i) {
+                out.push(Command::SelectBox(Some(i)));
+            }
+        }
+    }
+    finish(ui, id, drag);
+}
+
+fn finish(ui: &egui::Ui, id: egui::Id, drag: Option<Drag>) {
     ui.data_mut(|d| match drag {
         Some(v) => {
             d.insert_temp(id, v);
         }
         None => {
             d.remove::<Drag>(id);
+        }
+    });
+}
+
+/// The right-click menu on the canvas: acts on the selected boxes.
+fn context_menu(
+    response: &egui::Response,
+    state: &AppState,
+    ui_state: &UiState,
+    out: &mut Vec<Command>,
+) {
+    let selection = crate::app::editing::selection_of(state.workspace.doc.as_ref(), ui_state);
+    response.context_menu(|ui| {
+        if selection.is_empty() {
+            ui.label("right-click a box for its menu");
+            return;
+        }
+        let k = selection.len();
+        ui.label(format!(
+            "{k} box{} selected",
+            if k == 1 { "" } else { "es" }
+        ));
+        if ui.button("Edit label…  (Ctrl+E)").clicked() {
+            out.push(Command::EditLabel);
+            ui.close();
+        }
+        if k == 1 && ui.button("Duplicate  (Ctrl+D)").clicked() {
+            out.push(Command::DuplicateSelected);
+            ui.close();
+        }
+        if k == 1 && ui.button("Difficult on / off").clicked() {
+            out.push(Command::ToggleDifficult(selection[0]));
+            ui.close();
+        }
+        if ui.button("Hide their class").clicked() {
+            out.push(Command::HideSelectedClasses);
+            ui.close();
+        }
+        if ui.button("Delete  (Del)").clicked() {
+            out.push(Command::DeleteSelected);
+            ui.close();
         }
     });
 }
@@ -608,13 +728,14 @@ fn paint_boxes(
         return;
     };
     let font = egui::FontId::proportional(13.0);
+    let selection = crate::app::editing::selection_of(Some(doc), ui_state);
     for (i, b) in doc.annotation.boxes.iter().enumerate() {
         if ui_state.hidden_classes.contains(&b.class_name) {
             continue;
         }
         let color = class_color(&b.class_name, &state.settings.class_colors);
         let r = t.rect(&b.bbox);
-        let selected = doc.selected == Some(i);
+        let selected = selection.contains(&i);
         if selected {
             painter.rect_filled(r, 0.0, color.gamma_multiply(0.25));
             painter.rect_stroke(
@@ -640,7 +761,7 @@ fn paint_boxes(
             painter.rect_filled(bg, 2.0, color);
             painter.galley(pos + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
         }
-        if selected {
+        if doc.selected == Some(i) {
             for c in [
                 r.left_top(),
                 r.right_top(),
@@ -666,9 +787,9 @@ fn paint_boxes(
         }
     }
     // A box waiting for its label stays drawn while the label picker is open.
-    if let Some(pending) = &ui_state.pending_label {
+    if let Some(bbox) = ui_state.pending_label.as_ref().and_then(|p| p.bbox) {
         painter.rect_stroke(
-            t.rect(&pending.bbox),
+            t.rect(&bbox),
             0.0,
             Stroke::new(2.0, Color32::from_rgb(0, 255, 0)),
             StrokeKind::Inside,
@@ -694,8 +815,24 @@ fn paint_boxes(
                 cross,
             );
         }
+        if let Some(Drag::Band { start }) = drag {
+            painter.rect_stroke(
+                Rect::from_two_pos(start, p),
+                0.0,
+                Stroke::new(1.0, Color32::from_rgb(120, 180, 255)),
+                StrokeKind::Inside,
+            );
+        }
         if let Some(Drag::Draw { start }) = drag {
-            let r = Rect::from_two_pos(t.to_screen(start[0], start[1]), p);
+            let square = state.settings.draw_squares || ui.input(|i| i.modifiers.command);
+            let a = &doc.annotation;
+            let size = if a.has_size() {
+                [a.width, a.height]
+            } else {
+                [u32::MAX, u32::MAX]
+            };
+            let b = drawn_box(start, t.to_image(p), square, size);
+            let r = t.rect(&b);
             painter.rect_stroke(
                 r,
                 0.0,

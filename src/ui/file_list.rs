@@ -49,6 +49,18 @@ pub fn file_list(
             out.push(Command::NextUnverified);
         }
     });
+    let formats = ui_state.label_formats.as_ref();
+    let current = state.current_path();
+    if let Some(warning) = formats
+        .filter(|f| current.as_ref() == Some(&f.image))
+        .and_then(|f| f.warning(state.settings.format))
+    {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 170, 60),
+            "this image has label files in two formats",
+        )
+        .on_hover_text(warning);
+    }
     ui.separator();
     if let Some(i) = rows(ui, state, &ui_state.file_filter) {
         out.push(Command::GoTo(i));
@@ -112,6 +124,9 @@ fn rows(ui: &mut egui::Ui, state: &AppState, filter: &str) -> Option<usize> {
                         )
                         .on_hover_text("predictions to review (Tab goes to the next one)");
                     }
+                    if let Some(mark) = &entry.elsewhere {
+                        elsewhere_marker(ui, mark);
+                    }
                     let row = ui.selectable_label(current == Some(i), name.as_ref());
                     let row = match &entry.status {
                         ImageStatus::LabelError(e) | ImageStatus::ImageError(e) => {
@@ -130,4 +145,31 @@ fn rows(ui: &mut egui::Ui, state: &AppState, filter: &str) -> Option<usize> {
         },
     );
     clicked
+}
+
+/// Marks an image whose label file someone else changed during this session.
+fn elsewhere_marker(ui: &mut egui::Ui, mark: &crate::app::session::ChangedElsewhere) {
+    use crate::app::session::ChangedElsewhere;
+    let (text, color, hover) = match mark {
+        ChangedElsewhere::Changed => (
+            "changed",
+            egui::Color32::from_rgb(120, 170, 255),
+            "changed by someone else: reloaded, or merged with your changes when saved".to_string(),
+        ),
+        ChangedElsewhere::Merged => (
+            "merged",
+            egui::Color32::from_rgb(120, 170, 255),
+            "someone else changed these labels too; both sets of changes were saved".to_string(),
+        ),
+        ChangedElsewhere::Conflict(theirs) => (
+            "conflict",
+            egui::Color32::from_rgb(255, 90, 90),
+            format!(
+                "someone else changed the same boxes: your version is saved, theirs is kept as {}",
+                theirs.display()
+            ),
+        ),
+    };
+    ui.label(egui::RichText::new(text).small().color(color))
+        .on_hover_text(hover);
 }

@@ -1,7 +1,7 @@
 //! The menu bar.
 
 use crate::app::jobs::PickPurpose;
-use crate::app::{AppState, Command, Fit, UiState};
+use crate::app::{AppState, Command, Fit, Tool, UiState};
 use crate::dataset::LabelFormat;
 
 pub fn menu_bar(
@@ -32,7 +32,7 @@ pub fn menu_bar(
             if ui.button("Save  (Ctrl+S)").clicked() {
                 out.push(Command::Save);
             }
-            ui.menu_button("Save format", |ui| {
+            ui.menu_button("Save format  (Ctrl+Y cycles)", |ui| {
                 for f in LabelFormat::ALL {
                     if ui.radio(state.settings.format == f, f.name()).clicked() {
                         out.push(Command::SetFormat(f));
@@ -44,14 +44,14 @@ pub fn menu_bar(
                 out.push(Command::SetAutosave(autosave));
             }
             ui.separator();
-            if ui.button("Export COCO…  (Ctrl+E)").clicked() {
+            if ui.button("Export COCO…  (Ctrl+Shift+E)").clicked() {
                 out.push(Command::OpenExportDialog);
             }
             if ui.button("Create demo dataset…").clicked() {
                 out.push(Command::Pick(PickPurpose::DemoFolder));
             }
             if let Some(path) = state.current_path() {
-                if ui.button("Move image to trash…").clicked() {
+                if ui.button("Move image to trash…  (Ctrl+Shift+D)").clicked() {
                     ui_state.confirm_delete = Some(path);
                 }
             }
@@ -73,8 +73,32 @@ pub fn menu_bar(
             if ui.button("Copy previous image's boxes  (Ctrl+V)").clicked() {
                 out.push(Command::CopyPreviousBoxes);
             }
-            if ui.button("Delete box  (Del)").clicked() {
+            if ui.button("Edit label…  (Ctrl+E)").clicked() {
+                out.push(Command::EditLabel);
+            }
+            if ui.button("Delete selected boxes  (Del)").clicked() {
                 out.push(Command::DeleteSelected);
+            }
+            ui.separator();
+            let mut squares = state.settings.draw_squares;
+            if ui
+                .checkbox(&mut squares, "Draw squares  (Ctrl+Shift+R)")
+                .changed()
+            {
+                out.push(Command::SetDrawSquares(squares));
+            }
+            if ui
+                .checkbox(
+                    &mut ui_state.continuous,
+                    "Continuous drawing  (Ctrl+Shift+A)",
+                )
+                .changed()
+            {
+                ui_state.tool = if ui_state.continuous {
+                    Tool::Draw
+                } else {
+                    Tool::Edit
+                };
             }
             let mut single = state.settings.single_class_mode;
             if ui
@@ -98,20 +122,19 @@ pub fn menu_bar(
             }
             ui.add(egui::Slider::new(&mut view.brightness, -1.0..=1.0).text("Brightness"));
             let mut show = state.settings.show_box_labels;
-            if ui.checkbox(&mut show, "Show labels on boxes").changed() {
+            if ui
+                .checkbox(&mut show, "Show labels on boxes  (Ctrl+Shift+P)")
+                .changed()
+            {
                 out.push(Command::SetShowBoxLabels(show));
             }
         });
         ui.menu_button("Help", |ui| {
             ui.label(format!("detlab {}", env!("CARGO_PKG_VERSION")));
             ui.separator();
-            egui::Grid::new("keys").striped(true).show(ui, |ui| {
-                for (k, v) in super::shortcuts::HELP {
-                    ui.monospace(*k);
-                    ui.label(*v);
-                    ui.end_row();
-                }
-            });
+            if ui.button("Keyboard shortcuts  (F1)").clicked() {
+                ui_state.show_shortcuts = true;
+            }
         });
     });
 }

@@ -16,7 +16,7 @@ mod start_screen;
 mod status_bar;
 mod training_panel;
 
-use crate::app::{AppState, Command, Page, UiState};
+use crate::app::{AppState, Command, Page, Tool, UiState};
 
 /// Draws the whole window; returns what the user asked for, to apply with
 /// [`AppState::apply_all`].
@@ -32,6 +32,8 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
 }
 
 fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    // Ctrl+plus / minus zoom the image (shortcuts.rs), never the whole interface.
+    ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
     shortcuts::handle(ui.ctx(), state, ui_state, out);
     egui::Panel::top("menu_bar").show(ui, |ui| menu_bar::menu_bar(ui, state, ui_state, out));
     egui::Panel::bottom("status_bar").show(ui, |ui| status_bar::status_bar(ui, state, ui_state));
@@ -42,24 +44,26 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
             .default_size(260.0)
             .resizable(true)
             .show(ui, |ui| file_list::file_list(ui, state, ui_state, out));
-        egui::Panel::right("labels")
-            .default_size(260.0)
-            .resizable(true)
-            .show(ui, |ui| {
-                egui::Panel::bottom("review")
-                    .resizable(true)
-                    .default_size(420.0)
-                    .min_size(240.0)
-                    .show(ui, |ui| {
-                        egui::ScrollArea::vertical()
-                            .id_salt("review_scroll")
-                            .auto_shrink(false)
-                            .show(ui, |ui| {
-                                review_panel::review_panel(ui, state, ui_state, out)
-                            });
-                    });
-                labels_panel::labels_panel(ui, state, ui_state, out);
-            });
+        if !ui_state.labels_panel_hidden {
+            egui::Panel::right("labels")
+                .default_size(260.0)
+                .resizable(true)
+                .show(ui, |ui| {
+                    egui::Panel::bottom("review")
+                        .resizable(true)
+                        .default_size(420.0)
+                        .min_size(240.0)
+                        .show(ui, |ui| {
+                            egui::ScrollArea::vertical()
+                                .id_salt("review_scroll")
+                                .auto_shrink(false)
+                                .show(ui, |ui| {
+                                    review_panel::review_panel(ui, state, ui_state, out)
+                                });
+                        });
+                    labels_panel::labels_panel(ui, state, ui_state, out);
+                });
+        }
         egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state, ui_state));
         match ui_state.page {
             Page::Label => {
@@ -79,11 +83,55 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
         }
     }
     dialogs::dialogs(ui.ctx(), state, ui_state, out);
+    dialogs::shortcuts_window(ui.ctx(), ui_state);
+    window_title(ui.ctx(), state, ui_state);
     export_dialog::export_dialog(ui.ctx(), state, ui_state, out);
+}
+
+/// The window title names the image and the image zoom (as the status bar does), so
+/// that window tools see them too.
+fn window_title(ctx: &egui::Context, state: &AppState, ui_state: &mut UiState) {
+    let title = match state.current_path() {
+        Some(p) => format!(
+            "detlab — {} — zoom {:.0} %",
+            p.file_name().unwrap_or_default().to_string_lossy(),
+            ui_state.view.zoom * 100.0
+        ),
+        None => "detlab".to_string(),
+    };
+    if title != ui_state.window_title {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+        ui_state.window_title = title;
+    }
 }
 
 fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState) {
     ui.horizontal(|ui| {
+        let drawing = ui_state.tool == Tool::Draw;
+        if ui
+            .selectable_label(drawing && !ui_state.continuous, "Draw box (w)")
+            .clicked()
+        {
+            ui_state.tool = Tool::Draw;
+            ui_state.continuous = false;
+        }
+        if ui
+            .selectable_label(ui_state.continuous, "Keep drawing (Ctrl+Shift+A)")
+            .on_hover_text("every drag draws a box; Esc or e leaves")
+            .clicked()
+        {
+            ui_state.continuous = !ui_state.continuous;
+            ui_state.tool = if ui_state.continuous {
+                Tool::Draw
+            } else {
+                Tool::Edit
+            };
+        }
+        if ui.selectable_label(!drawing, "Edit (e)").clicked() {
+            ui_state.tool = Tool::Edit;
+            ui_state.continuous = false;
+        }
+        ui.separator();
         ui.selectable_value(&mut ui_state.page, Page::Label, "Label & review");
         ui.selectable_value(&mut ui_state.page, Page::Evaluate, "Evaluate");
         let training = state

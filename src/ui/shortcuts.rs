@@ -6,60 +6,339 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use crate::app::jobs::PickPurpose;
 use crate::app::{AppState, Command, Fit, Tool, UiState};
 
+const NONE: Modifiers = Modifiers::NONE;
+const SHIFT: Modifiers = Modifiers::SHIFT;
 const CTRL: Modifiers = Modifiers::COMMAND;
 const CTRL_SHIFT: Modifiers = Modifiers {
     shift: true,
     ..Modifiers::COMMAND
 };
 
-/// The shortcut table shown in Help → Keyboard.
-pub const HELP: &[(&str, &str)] = &[
-    ("d / a", "next / previous image (saves first)"),
-    ("n / u", "next unlabelled / next unverified image"),
-    ("w", "draw a box (Ctrl while dragging: square; Esc cancels)"),
-    (
+/// What a shortcut in [`SHORTCUTS`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    OpenFolder,
+    OpenFile,
+    ChangeSaveDir,
+    Save,
+    CycleFormat,
+    ExportCoco,
+    DeleteImage,
+    Undo,
+    Redo,
+    Duplicate,
+    CopyPrevious,
+    EditLabel,
+    DeleteBox,
+    Draw,
+    EditMode,
+    Continuous,
+    DrawSquares,
+    ShowBoxLabels,
+    LabelsPanel,
+    Next,
+    Previous,
+    NextUnlabelled,
+    NextUnverified,
+    ToggleVerified,
+    ZoomIn,
+    ZoomOut,
+    FitWindow,
+    FitWidth,
+    Zoom100,
+    Brighter,
+    Darker,
+    HideAll,
+    ShowAll,
+    Help,
+}
+
+/// One row of the keyboard table: the keys as shown, what they do, the chords the
+/// handler listens for and the action (rows without one are handled elsewhere: mouse,
+/// digits, arrows, the review keys, the label dialog).
+pub struct Shortcut {
+    pub keys: &'static str,
+    pub does: &'static str,
+    pub chords: &'static [(Modifiers, Key)],
+    pub action: Option<Action>,
+}
+
+const fn row(
+    keys: &'static str,
+    does: &'static str,
+    chords: &'static [(Modifiers, Key)],
+    action: Action,
+) -> Shortcut {
+    Shortcut {
+        keys,
+        does,
+        chords,
+        action: Some(action),
+    }
+}
+
+const fn note(keys: &'static str, does: &'static str) -> Shortcut {
+    Shortcut {
+        keys,
+        does,
+        chords: &[],
+        action: None,
+    }
+}
+
+/// The one keyboard table: the handler below, Help → Keyboard shortcuts and the README
+/// (checked by a test) all use it. LabelImg's keys do what they do in LabelImg.
+pub const SHORTCUTS: &[Shortcut] = &[
+    row(
+        "d / a",
+        "next / previous image (saves first)",
+        &[(NONE, Key::D), (NONE, Key::A)],
+        Action::Next,
+    ),
+    row(
+        "n / u",
+        "next unlabelled / next unverified image",
+        &[(NONE, Key::N), (NONE, Key::U)],
+        Action::NextUnlabelled,
+    ),
+    row(
+        "w",
+        "draw one box (Esc cancels)",
+        &[(NONE, Key::W)],
+        Action::Draw,
+    ),
+    row(
+        "Ctrl+Shift+A",
+        "continuous drawing on / off: every drag draws a box (Esc or e leaves)",
+        &[(CTRL_SHIFT, Key::A)],
+        Action::Continuous,
+    ),
+    row(
+        "e / Ctrl+J",
+        "edit mode: select, move, resize",
+        &[(NONE, Key::E), (CTRL, Key::J)],
+        Action::EditMode,
+    ),
+    row(
+        "Ctrl+Shift+R",
+        "draw squares on / off (or hold Ctrl while drawing)",
+        &[(CTRL_SHIFT, Key::R)],
+        Action::DrawSquares,
+    ),
+    note(
         "click, drag",
         "select, move; drag a handle or edge to resize; drag empty canvas to pan",
     ),
-    (
-        "1 … 9",
-        "class 1–9: relabel the selected box, or set the default label",
+    note(
+        "Ctrl/Shift+click, Shift+drag",
+        "add to the selection; rubber-band select",
     ),
-    ("Delete", "delete the selected box"),
-    ("Ctrl+D", "duplicate the selected box"),
-    ("Ctrl+V", "copy the previous image's boxes (merged)"),
-    (
+    note(
+        "right-click a box",
+        "menu: edit label, duplicate, hide class, difficult, delete",
+    ),
+    note("double-click a box", "edit its label"),
+    row(
+        "Ctrl+E",
+        "edit the label of the selected box(es): searchable class list",
+        &[(CTRL, Key::E)],
+        Action::EditLabel,
+    ),
+    note(
+        "1 … 9",
+        "class 1–9: relabel the selected boxes, or set the default label",
+    ),
+    row(
+        "Delete",
+        "delete the selected boxes",
+        &[(NONE, Key::Delete), (NONE, Key::Backspace)],
+        Action::DeleteBox,
+    ),
+    row(
+        "Ctrl+D",
+        "duplicate the selected box",
+        &[(CTRL, Key::D)],
+        Action::Duplicate,
+    ),
+    row(
+        "Ctrl+V",
+        "copy the previous image's boxes (merged)",
+        &[(CTRL, Key::V)],
+        Action::CopyPrevious,
+    ),
+    note(
         "arrows / Shift+arrows",
         "move the selected box 1 px / 10 px",
     ),
-    ("Space", "toggle verified (and save)"),
-    ("Ctrl+S", "save"),
-    ("Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y", "undo / redo"),
-    ("+ / - , Ctrl+wheel", "zoom (towards the cursor)"),
-    (
-        "Ctrl+F / Ctrl+Shift+F / Ctrl+0",
-        "fit window / fit width / 100 %",
+    row(
+        "Space",
+        "toggle verified (and save)",
+        &[(NONE, Key::Space)],
+        Action::ToggleVerified,
     ),
-    ("wheel", "pan"),
-    ("Ctrl+H / Ctrl+A", "hide / show all boxes"),
-    (
-        "Ctrl+U / Ctrl+R / Ctrl+O",
-        "open folder / change save folder / open file",
+    row("Ctrl+S", "save", &[(CTRL, Key::S)], Action::Save),
+    row(
+        "Ctrl+Y",
+        "next save format (VOC, YOLO, CreateML in turn)",
+        &[(CTRL, Key::Y)],
+        Action::CycleFormat,
     ),
-    ("Ctrl+E", "export COCO"),
-    ("Tab", "next pending prediction (across images)"),
-    ("Enter or a", "accept the selected prediction"),
-    ("Delete or r", "reject the selected prediction"),
-    (
-        "1 … 9",
-        "with a prediction selected: accept it as class 1–9",
+    row("Ctrl+Z", "undo", &[(CTRL, Key::Z)], Action::Undo),
+    row(
+        "Ctrl+Shift+Z",
+        "redo",
+        &[(CTRL_SHIFT, Key::Z)],
+        Action::Redo,
     ),
-    ("drag a prediction", "fix it (it becomes a label)"),
-    (
+    row(
+        "Ctrl++ / Ctrl+= / +",
+        "zoom the image in",
+        &[
+            (CTRL, Key::Plus),
+            (CTRL, Key::Equals),
+            (NONE, Key::Plus),
+            (NONE, Key::Equals),
+        ],
+        Action::ZoomIn,
+    ),
+    row(
+        "Ctrl+- / -",
+        "zoom the image out",
+        &[(CTRL, Key::Minus), (NONE, Key::Minus)],
+        Action::ZoomOut,
+    ),
+    note("Ctrl+wheel", "zoom towards the cursor"),
+    note("wheel", "pan"),
+    row("Ctrl+F", "fit window", &[(CTRL, Key::F)], Action::FitWindow),
+    row(
+        "Ctrl+Shift+F",
+        "fit width",
+        &[(CTRL_SHIFT, Key::F)],
+        Action::FitWidth,
+    ),
+    row("Ctrl+0", "100 %", &[(CTRL, Key::Num0)], Action::Zoom100),
+    row(
+        "Ctrl+Shift+Up",
+        "brighter (also Ctrl+Shift+wheel)",
+        &[(CTRL_SHIFT, Key::ArrowUp)],
+        Action::Brighter,
+    ),
+    row(
+        "Ctrl+Shift+Down / Ctrl+Shift+-",
+        "darker",
+        &[(CTRL_SHIFT, Key::ArrowDown), (CTRL_SHIFT, Key::Minus)],
+        Action::Darker,
+    ),
+    row(
+        "Ctrl+H",
+        "hide all boxes",
+        &[(CTRL, Key::H)],
+        Action::HideAll,
+    ),
+    row(
+        "Ctrl+A",
+        "show all boxes",
+        &[(CTRL, Key::A)],
+        Action::ShowAll,
+    ),
+    row(
+        "Ctrl+Shift+P",
+        "show / hide the class names on boxes",
+        &[(CTRL_SHIFT, Key::P)],
+        Action::ShowBoxLabels,
+    ),
+    row(
+        "Ctrl+Shift+L",
+        "hide / show the labels panel",
+        &[(CTRL_SHIFT, Key::L)],
+        Action::LabelsPanel,
+    ),
+    row(
+        "Ctrl+U",
+        "open folder",
+        &[(CTRL, Key::U)],
+        Action::OpenFolder,
+    ),
+    row("Ctrl+O", "open file", &[(CTRL, Key::O)], Action::OpenFile),
+    row(
+        "Ctrl+R",
+        "change the save folder",
+        &[(CTRL, Key::R)],
+        Action::ChangeSaveDir,
+    ),
+    row(
+        "Ctrl+Shift+D",
+        "move the image to the trash (asks first)",
+        &[(CTRL_SHIFT, Key::D)],
+        Action::DeleteImage,
+    ),
+    row(
+        "Ctrl+Shift+E",
+        "export COCO",
+        &[(CTRL_SHIFT, Key::E)],
+        Action::ExportCoco,
+    ),
+    row("F1", "this table", &[(NONE, Key::F1)], Action::Help),
+    note("Tab", "next pending prediction (across images)"),
+    note("Enter or a", "accept the selected prediction"),
+    note("Delete or r", "reject the selected prediction"),
+    note("1 … 9 (prediction selected)", "accept it as class 1–9"),
+    note("drag a prediction", "fix it (it becomes a label)"),
+    note(
         "Shift+Enter",
         "accept all pending predictions on this image",
     ),
 ];
+
+/// The rows of [`SHORTCUTS`] as a Markdown table (the README carries the same).
+pub fn markdown_table() -> String {
+    let mut s = String::from("| keys | action |\n| --- | --- |\n");
+    for r in SHORTCUTS {
+        s += &format!("| `{}` | {} |\n", r.keys, r.does);
+    }
+    s
+}
+
+/// The action of the first chord of [`SHORTCUTS`] pressed this frame. Chords with Shift
+/// are tried first, so that Ctrl+Shift+D is never taken for Ctrl+D.
+fn pressed_action(ctx: &egui::Context) -> Option<(Action, usize)> {
+    for with_shift in [true, false] {
+        for r in SHORTCUTS {
+            let Some(action) = r.action else { continue };
+            for (i, (m, k)) in r.chords.iter().enumerate() {
+                if m.shift == with_shift
+                    && ctx.input_mut(|inp| inp.consume_shortcut(&KeyboardShortcut::new(*m, *k)))
+                {
+                    return Some((action, i));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// With egui-winit's clipboard shortcuts off (so that Ctrl+V reaches detlab in the real
+/// window), text fields still get cut / copy / paste from here.
+fn clipboard_for_text_fields(ctx: &egui::Context) {
+    let (cut, copy, paste) = ctx.input_mut(|i| {
+        (
+            i.consume_shortcut(&KeyboardShortcut::new(CTRL, Key::X)),
+            i.consume_shortcut(&KeyboardShortcut::new(CTRL, Key::C)),
+            i.consume_shortcut(&KeyboardShortcut::new(CTRL, Key::V)),
+        )
+    });
+    ctx.input_mut(|i| {
+        if cut {
+            i.events.push(egui::Event::Cut);
+        }
+        if copy {
+            i.events.push(egui::Event::Copy);
+        }
+    });
+    if paste {
+        ctx.send_viewport_cmd(egui::ViewportCommand::RequestPaste);
+    }
+}
 
 /// Applies the shortcuts pressed this frame: window changes at once, the rest as commands.
 pub fn handle(
@@ -68,93 +347,41 @@ pub fn handle(
     ui_state: &mut UiState,
     out: &mut Vec<Command>,
 ) {
-    if ctx.egui_wants_keyboard_input()
-        || ui_state.pending_label.is_some()
-        || ui_state.unsaved_prompt.is_some()
-    {
+    if ctx.egui_wants_keyboard_input() {
+        clipboard_for_text_fields(ctx);
         return;
     }
+    if ui_state.pending_label.is_some() || ui_state.unsaved_prompt.is_some() {
+        return;
+    }
+    // Where egui-winit's clipboard shortcuts are on (kittest, other backends), Ctrl+V
+    // arrives as a paste event.
+    let pasted = ctx.input_mut(|i| {
+        let before = i.events.len();
+        i.events.retain(|e| !matches!(e, egui::Event::Paste(_)));
+        i.events.len() != before
+    });
     let pressed =
         |m: Modifiers, k: Key| ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
-    if pressed(CTRL, Key::U) {
-        out.push(Command::Pick(PickPurpose::OpenFolder));
+    // With a prediction selected, the review keys take `a`, Delete and the digits.
+    if state.workspace.session.is_some() && state.review.model.is_some() {
+        review_keys(ctx, state, out, &pressed);
     }
-    if pressed(CTRL, Key::O) {
-        out.push(Command::Pick(PickPurpose::OpenFile));
+    let mut actions: Vec<(Action, usize)> = Vec::new();
+    if pasted {
+        actions.push((Action::CopyPrevious, 0));
     }
-    if pressed(CTRL, Key::R) {
-        out.push(Command::Pick(PickPurpose::SaveDir));
+    while let Some(a) = pressed_action(ctx) {
+        actions.push(a);
     }
-    if pressed(CTRL, Key::E) {
-        out.push(Command::OpenExportDialog);
+    for (action, chord) in actions {
+        run(action, chord, state, ui_state, out);
     }
     if state.workspace.session.is_none() {
         return;
     }
-    if pressed(CTRL, Key::S) {
-        out.push(Command::Save);
-    }
-    if pressed(CTRL_SHIFT, Key::Z) || pressed(CTRL, Key::Y) {
-        out.push(Command::Redo);
-    }
-    if pressed(CTRL, Key::Z) {
-        out.push(Command::Undo);
-    }
-    if pressed(CTRL, Key::D) {
-        out.push(Command::DuplicateSelected);
-    }
-    if pressed(CTRL, Key::V) {
-        out.push(Command::CopyPreviousBoxes);
-    }
-    if state.review.model.is_some() {
-        review_keys(ctx, state, out, &pressed);
-    }
-    let view = &mut ui_state.view;
-    if pressed(CTRL_SHIFT, Key::F) {
-        view.fit = Fit::Width;
-    }
-    if pressed(CTRL, Key::F) {
-        view.fit = Fit::Window;
-    }
-    if pressed(CTRL, Key::Num0) {
-        view.fit = Fit::Manual;
-        view.zoom = 1.0;
-    }
-    if pressed(CTRL, Key::H) {
-        ui_state.hidden_classes = state.workspace.classes.names().iter().cloned().collect();
-    }
-    if pressed(CTRL, Key::A) {
-        ui_state.hidden_classes.clear();
-    }
-    if pressed(Modifiers::NONE, Key::D) {
-        out.push(Command::Next);
-    }
-    if pressed(Modifiers::NONE, Key::A) {
-        out.push(Command::Previous);
-    }
-    if pressed(Modifiers::NONE, Key::N) {
-        out.push(Command::NextUnlabelled);
-    }
-    if pressed(Modifiers::NONE, Key::U) {
-        out.push(Command::NextUnverified);
-    }
-    if pressed(Modifiers::NONE, Key::W) {
-        ui_state.tool = Tool::Draw;
-    }
-    if pressed(Modifiers::NONE, Key::Delete) || pressed(Modifiers::NONE, Key::Backspace) {
-        out.push(Command::DeleteSelected);
-    }
-    if pressed(Modifiers::NONE, Key::Space) {
-        out.push(Command::ToggleVerified);
-    }
-    if pressed(Modifiers::NONE, Key::Plus) || pressed(Modifiers::NONE, Key::Equals) {
-        zoom_by(ui_state, 1.1);
-    }
-    if pressed(Modifiers::NONE, Key::Minus) {
-        zoom_by(ui_state, 1.0 / 1.1);
-    }
     for (i, k) in DIGITS.iter().enumerate() {
-        if pressed(Modifiers::NONE, *k) {
+        if pressed(NONE, *k) {
             out.push(Command::UseClass(i));
         }
     }
@@ -164,15 +391,113 @@ pub fn handle(
         (Key::ArrowUp, 0.0, -1.0),
         (Key::ArrowDown, 0.0, 1.0),
     ] {
-        if pressed(Modifiers::SHIFT, key) {
+        if pressed(SHIFT, key) {
             out.push(Command::Nudge {
                 dx: dx * 10.0,
                 dy: dy * 10.0,
             });
         }
-        if pressed(Modifiers::NONE, key) {
+        if pressed(NONE, key) {
             out.push(Command::Nudge { dx, dy });
         }
+    }
+}
+
+/// Carries out one table action (`chord`: which of its chords was pressed).
+fn run(
+    action: Action,
+    chord: usize,
+    state: &AppState,
+    ui_state: &mut UiState,
+    out: &mut Vec<Command>,
+) {
+    let folder_actions = !matches!(
+        action,
+        Action::OpenFolder | Action::OpenFile | Action::Help | Action::LabelsPanel
+    );
+    if folder_actions && state.workspace.session.is_none() {
+        out.push(Command::Info("open a folder first (Ctrl+U)".into()));
+        return;
+    }
+    let info = |out: &mut Vec<Command>, m: &str| out.push(Command::Info(m.into()));
+    let view = &mut ui_state.view;
+    match action {
+        Action::OpenFolder => out.push(Command::Pick(PickPurpose::OpenFolder)),
+        Action::OpenFile => out.push(Command::Pick(PickPurpose::OpenFile)),
+        Action::ChangeSaveDir => {
+            info(out, "choose the folder label files are saved to");
+            out.push(Command::Pick(PickPurpose::SaveDir));
+        }
+        Action::Save => out.push(Command::Save),
+        Action::CycleFormat => out.push(Command::CycleFormat),
+        Action::ExportCoco => out.push(Command::OpenExportDialog),
+        Action::DeleteImage => match state.current_path() {
+            Some(path) => ui_state.confirm_delete = Some(path),
+            None => info(out, "no image to move to the trash"),
+        },
+        Action::Undo => out.push(Command::Undo),
+        Action::Redo => out.push(Command::Redo),
+        Action::Duplicate => out.push(Command::DuplicateSelected),
+        Action::CopyPrevious => out.push(Command::CopyPreviousBoxes),
+        Action::EditLabel => out.push(Command::EditLabel),
+        Action::DeleteBox => out.push(Command::DeleteSelected),
+        Action::Draw => {
+            ui_state.tool = Tool::Draw;
+            ui_state.continuous = false;
+        }
+        Action::EditMode => {
+            ui_state.tool = Tool::Edit;
+            ui_state.continuous = false;
+        }
+        Action::Continuous => {
+            ui_state.continuous = !ui_state.continuous;
+            ui_state.tool = if ui_state.continuous {
+                Tool::Draw
+            } else {
+                Tool::Edit
+            };
+            info(
+                out,
+                if ui_state.continuous {
+                    "continuous drawing: every drag draws a box (Esc or e leaves)"
+                } else {
+                    "continuous drawing off"
+                },
+            );
+        }
+        Action::DrawSquares => out.push(Command::SetDrawSquares(!state.settings.draw_squares)),
+        Action::ShowBoxLabels => {
+            out.push(Command::SetShowBoxLabels(!state.settings.show_box_labels))
+        }
+        Action::LabelsPanel => ui_state.labels_panel_hidden = !ui_state.labels_panel_hidden,
+        Action::Next => out.push(if chord == 0 {
+            Command::Next
+        } else {
+            Command::Previous
+        }),
+        Action::Previous => out.push(Command::Previous),
+        Action::NextUnlabelled => out.push(if chord == 0 {
+            Command::NextUnlabelled
+        } else {
+            Command::NextUnverified
+        }),
+        Action::NextUnverified => out.push(Command::NextUnverified),
+        Action::ToggleVerified => out.push(Command::ToggleVerified),
+        Action::ZoomIn => zoom_by(ui_state, 1.25),
+        Action::ZoomOut => zoom_by(ui_state, 0.8),
+        Action::FitWindow => view.fit = Fit::Window,
+        Action::FitWidth => view.fit = Fit::Width,
+        Action::Zoom100 => {
+            view.fit = Fit::Manual;
+            view.zoom = 1.0;
+        }
+        Action::Brighter => view.brightness = (view.brightness + 0.1).min(1.0),
+        Action::Darker => view.brightness = (view.brightness - 0.1).max(-1.0),
+        Action::HideAll => {
+            ui_state.hidden_classes = state.workspace.classes.names().iter().cloned().collect();
+        }
+        Action::ShowAll => ui_state.hidden_classes.clear(),
+        Action::Help => ui_state.show_shortcuts = !ui_state.show_shortcuts,
     }
 }
 

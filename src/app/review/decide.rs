@@ -2,6 +2,7 @@
 //! accept / reject / fix / relabel, Tab to the next pending one, and the review log.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::ShownPrediction;
 use crate::app::jobs::LatestWriter;
@@ -10,11 +11,32 @@ use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
 
-/// Saves the review log of a labels folder (for [`LatestWriter`]); the error is the
-/// message to show.
-fn save_log(log: &ReviewLog, labels_dir: &Path) -> Result<(), String> {
-    log.save(labels_dir)
-        .map_err(|e| format!("cannot save the review log: {e}"))
+/// Logs the writer thread wrote, each with the log it was made from (`(sent, written)`).
+pub(crate) type MergedLogs = Arc<Mutex<Vec<(ReviewLog, ReviewLog)>>>;
+
+/// One write of the review log: this window's `log`, the `base` it was made from, and
+/// where to hand the merged result back.
+pub(crate) struct LogWrite {
+    base: ReviewLog,
+    log: ReviewLog,
+    merged: MergedLogs,
+}
+
+/// Saves the review log of a labels folder (for [`LatestWriter`]), merged per decision
+/// with what another window wrote since (never last-writer-wins); the error is the
+/// message to show. A file that cannot be read is left untouched.
+fn save_log(write: &LogWrite, labels_dir: &Path) -> Result<(), String> {
+    let on_disk = ReviewLog::load(labels_dir).map_err(|e| {
+        format!("the review log is not saved, so that the file is left untouched: {e}")
+    })?;
+    let merged = ReviewLog::merge(&write.base, &write.log, &on_disk);
+    merged
+        .save(labels_dir)
+        .map_err(|e| format!("cannot save the review log: {e}"))?;
+    if let Ok(mut slot) = write.merged.lock() {
+        slot.push((write.log.clone(), merged));
+    }
+    Ok(())
 }
 
 impl AppState {
@@ -107,13 +129,35 @@ impl AppState {
         let Some(dir) = self.review.log_dir.clone() else {
             return;
         };
+        let write = LogWrite {
+            base: self.review.log_base.clone(),
+            log: self.review.log.clone(),
+            merged: self.review.log_merged.clone(),
+        };
         let writer = self
             .review
             .log_writer
             .get_or_insert_with(|| LatestWriter::spawn("review-log", save_log));
-        if let Err(e) = writer.write(dir, self.review.log.clone()) {
+        if let Err(e) = writer.write(dir, write) {
             self.info(e);
         }
+        self.take_merged_logs();
+    }
+
+    /// Takes the decisions other windows wrote from the logs the writer merged: they join
+    /// this window's log, and the written log becomes the base of the next merge.
+    /// Returns whether any log was written.
+    pub(super) fn take_merged_logs(&mut self) -> bool {
+        let written = match self.review.log_merged.lock() {
+            Ok(mut slot) => std::mem::take(&mut *slot),
+            Err(_) => return false,
+        };
+        let any = !written.is_empty();
+        for (sent, merged) in written {
+            self.review.log = ReviewLog::merge(&sent, &self.review.log, &merged);
+            self.review.log_base = merged;
+        }
+        any
     }
 
     /// Turns prediction `index` of the current image into a label (named `class` and with

@@ -66,7 +66,13 @@ pub struct Review {
     /// Reads the log of `log_dir` off the UI thread; decisions made meanwhile are merged
     /// into it when it arrives, and nothing is written before.
     log_job: Option<Job<Result<ReviewLog, String>>>,
-    pub(crate) log_writer: Option<LatestWriter<ReviewLog>>,
+    /// The log as this window last read or wrote it: the base of the merge with what
+    /// another window wrote meanwhile (see [`ReviewLog::merge`]).
+    pub(crate) log_base: ReviewLog,
+    /// Logs written (merged with the file) by the writer thread, with the log they were
+    /// made from: the app takes the other windows' decisions from them.
+    pub(crate) log_merged: decide::MergedLogs,
+    pub(crate) log_writer: Option<LatestWriter<decide::LogWrite>>,
     pub disagreement_job: Option<Job<Vec<(PathBuf, ImageDisagreement)>>>,
     pub disagreements: Vec<(PathBuf, ImageDisagreement)>,
     pub disagreement_kind: DisagreementKind,
@@ -96,6 +102,8 @@ impl Default for Review {
             log_dir: None,
             log_error: None,
             log_job: None,
+            log_base: ReviewLog::default(),
+            log_merged: decide::MergedLogs::default(),
             log_writer: None,
             disagreement_job: None,
             disagreements: Vec::new(),
@@ -135,6 +143,7 @@ impl AppState {
             move |_| ReviewLog::load(&from).map_err(|e| e.to_string()),
         ));
         self.review.log = ReviewLog::default();
+        self.review.log_base = ReviewLog::default();
         self.review.log_error = None;
         self.review.log_dir = Some(dir);
         self.review.predictions.clear();
@@ -154,6 +163,7 @@ impl AppState {
         self.review.log_job = None;
         match result {
             Ok(mut log) => {
+                self.review.log_base = log.clone();
                 let meanwhile = std::mem::take(&mut self.review.log);
                 let merged = !meanwhile.is_empty();
                 for (image, decisions) in meanwhile.images() {
@@ -189,6 +199,7 @@ impl AppState {
         for e in errors {
             self.info(e);
         }
+        changed |= self.take_merged_logs();
         if self.workspace.session.is_some() {
             self.ensure_review_log();
             changed |= self.poll_review_log();

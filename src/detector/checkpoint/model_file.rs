@@ -26,6 +26,9 @@ use super::expected_keys::{compare_keys, ExpectedKeys, KeyMismatch};
 use super::tensor::CheckpointTensor;
 use crate::detector::maths::anchors::AnchorConfig;
 pub use crate::detector::maths::letterbox::Normalization;
+use crate::detector::settings::{
+    check_anchor_ratios, check_input_size, ANCHOR_VALUE_RANGE, MAX_ANCHOR_SHAPES, MAX_CLASSES,
+};
 
 /// The version of the metadata layout this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -75,6 +78,7 @@ impl ModelMeta {
     }
 
     fn to_metadata(&self) -> Result<HashMap<String, String>, ModelFileErrorKind> {
+        self.check()?;
         fn json<T: Serialize>(key: &'static str, v: &T) -> Result<String, ModelFileErrorKind> {
             serde_json::to_string(v).map_err(|e| ModelFileErrorKind::BadMetadata {
                 key,
@@ -110,45 +114,16 @@ impl ModelMeta {
             .map_err(|e: super::arch::UnknownArch| bad(KEY_ARCH, e.to_string()))?;
         let class_names: Vec<String> =
             serde_json::from_str(get(KEY_CLASSES)?).map_err(|e| bad(KEY_CLASSES, e.to_string()))?;
-        if class_names.is_empty() {
-            return Err(bad(KEY_CLASSES, "no classes".into()));
-        }
         let input_size: u32 = get(KEY_INPUT)?
             .parse()
-            .map_err(|_| bad(KEY_INPUT, "not a positive integer".into()))?;
-        if input_size == 0 || !input_size.is_multiple_of(8) {
-            return Err(bad(
-                KEY_INPUT,
-                format!("{input_size} is not a positive multiple of 8"),
-            ));
-        }
+            .map_err(|_| bad(KEY_INPUT, "not a positive integer below 2^32".into()))?;
         let normalization: Normalization =
             serde_json::from_str(get(KEY_NORM)?).map_err(|e| bad(KEY_NORM, e.to_string()))?;
-        if !normalization.is_valid() {
-            return Err(bad(KEY_NORM, "non-finite values or a zero divisor".into()));
-        }
         let anchors: AnchorConfig =
             serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if anchors.scales.is_empty()
-            || anchors.ratios.is_empty()
-            || !positive(anchors.anchor_scale)
-            || !anchors.scales.iter().all(|&s| positive(s))
-            || !anchors
-                .ratios
-                .iter()
-                .all(|&(x, y)| positive(x) && positive(y))
-            || anchors.min_level > anchors.max_level
-            || anchors.max_level > 12
-        {
-            return Err(bad(
-                KEY_ANCHORS,
-                "scales/ratios must be non-empty and positive, levels ordered".into(),
-            ));
-        }
         let partial = m.get(KEY_PARTIAL).is_some_and(|v| v == "true");
         let source = m.get(KEY_SOURCE).cloned();
-        Ok(Self {
+        let meta = Self {
             arch,
             class_names,
             input_size,
@@ -156,7 +131,55 @@ impl ModelMeta {
             anchors,
             partial,
             source,
-        })
+        };
+        meta.check()?;
+        Ok(meta)
+    }
+
+    /// Checks every number against what detlab can run: at least one and at most
+    /// [`MAX_CLASSES`] classes, an input size from 8 to
+    /// [`MAX_INPUT_SIZE`](crate::detector::settings::MAX_INPUT_SIZE) (a multiple of
+    /// 8), finite normalisation with non-zero divisors, and 1 to [`MAX_ANCHOR_SHAPES`]
+    /// anchor scales and ratios in [`ANCHOR_VALUE_RANGE`] on ordered levels. A model file
+    /// is checked when it is read and before it is written, so that no absurd value (an
+    /// input size of a million, which would ask for terabytes) reaches the network.
+    pub fn check(&self) -> Result<(), ModelFileErrorKind> {
+        let bad = |k: &'static str, msg: String| ModelFileErrorKind::BadMetadata { key: k, msg };
+        if self.class_names.is_empty() {
+            return Err(bad(KEY_CLASSES, "no classes".into()));
+        }
+        if self.class_names.len() > MAX_CLASSES {
+            return Err(bad(
+                KEY_CLASSES,
+                format!(
+                    "{} classes; detlab accepts at most {MAX_CLASSES}",
+                    self.class_names.len()
+                ),
+            ));
+        }
+        check_input_size(self.input_size, 8).map_err(|m| bad(KEY_INPUT, m))?;
+        if !self.normalization.is_valid() {
+            return Err(bad(KEY_NORM, "non-finite values or a zero divisor".into()));
+        }
+        let anchors = &self.anchors;
+        let (lo, hi) = ANCHOR_VALUE_RANGE;
+        let in_range = |v: f64| v.is_finite() && (lo..=hi).contains(&v);
+        if anchors.scales.is_empty()
+            || anchors.scales.len() > MAX_ANCHOR_SHAPES
+            || !in_range(anchors.anchor_scale)
+            || !anchors.scales.iter().all(|&s| in_range(s))
+            || anchors.min_level > anchors.max_level
+            || anchors.max_level > 12
+        {
+            return Err(bad(
+                KEY_ANCHORS,
+                format!(
+                    "the anchor scale and 1 to {MAX_ANCHOR_SHAPES} scales must be from {lo} to {hi}, levels ordered up to 12"
+                ),
+            ));
+        }
+        check_anchor_ratios(&anchors.ratios).map_err(|m| bad(KEY_ANCHORS, m))?;
+        Ok(())
     }
 }
 
@@ -194,6 +217,16 @@ pub enum ModelFileErrorKind {
     UnsupportedDtype { name: String, dtype: String },
     #[error("tensor `{0}` is stored twice")]
     Duplicate(String),
+    /// A weight is NaN or infinite (a diverged training run, a damaged file).
+    #[error("weight `{tensor}` holds {value} at index {index}: the model is broken (a diverged training run?) and cannot be used")]
+    NonFinite {
+        /// The tensor.
+        tensor: String,
+        /// The flat index of its first non-finite value.
+        index: usize,
+        /// That value.
+        value: f32,
+    },
     #[error("the weights do not fit the {arch} model: {mismatch}")]
     Keys {
         arch: ModelArch,
@@ -274,6 +307,19 @@ impl ModelFile {
     pub fn write(&self, path: &Path) -> Result<(), ModelFileError> {
         let bytes = self.to_bytes().map_err(|k| k.at(path))?;
         crate::atomic::write_atomic(path, &bytes).map_err(|e| ModelFileErrorKind::Io(e).at(path))
+    }
+
+    /// Refuses a model with a NaN or infinite weight
+    /// ([`ModelFileErrorKind::NonFinite`], naming the first).
+    pub fn check_finite(&self) -> Result<(), ModelFileErrorKind> {
+        match super::import::first_non_finite(&self.tensors) {
+            Some(f) => Err(ModelFileErrorKind::NonFinite {
+                tensor: f.tensor,
+                index: f.index,
+                value: f.value,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The tensor called `name`.
@@ -411,6 +457,84 @@ mod tests {
             ModelFile::from_bytes(&newer),
             Err(ModelFileErrorKind::NewerVersion(99))
         ));
+    }
+
+    /// Every number of the metadata is checked when a file is read (an input size of a
+    /// million once made `predict` abort on a 3 TB allocation) and before one is written.
+    #[test]
+    fn absurd_numbers_are_refused_on_read_and_write() {
+        let x = tensor("x", &[1], &[1.0]);
+        let cases: [(&str, &str); 8] = [
+            (KEY_INPUT, "1000000"),
+            (KEY_INPUT, "2056"),
+            (KEY_INPUT, "99999999999"),
+            (KEY_INPUT, "0"),
+            (
+                KEY_ANCHORS,
+                r#"{"anchor_scale":1e300,"scales":[1.0],"ratios":[[1.0,1.0]],"min_level":3,"max_level":7}"#,
+            ),
+            (
+                KEY_ANCHORS,
+                r#"{"anchor_scale":4.0,"scales":[1.0],"ratios":[[1.0,1e-9]],"min_level":3,"max_level":7}"#,
+            ),
+            (
+                KEY_ANCHORS,
+                r#"{"anchor_scale":4.0,"scales":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"ratios":[[1.0,1.0]],"min_level":3,"max_level":7}"#,
+            ),
+            (
+                KEY_NORM,
+                r#"{"pixel_scale":255.0,"mean":[0,0,0],"std":[0,1,1]}"#,
+            ),
+        ];
+        for (key, value) in cases {
+            let mut meta = sample().meta.to_metadata().unwrap();
+            meta.insert(key.into(), value.into());
+            let bytes = safetensors::serialize([("x", &x)], Some(meta)).unwrap();
+            let err = ModelFile::from_bytes(&bytes).unwrap_err();
+            assert!(
+                matches!(err, ModelFileErrorKind::BadMetadata { key: k, .. } if k == key),
+                "{key} = {value}: {err}"
+            );
+        }
+        let many: Vec<String> = (0..=crate::detector::settings::MAX_CLASSES)
+            .map(|i| format!("c{i}"))
+            .collect();
+        let mut meta = sample().meta.to_metadata().unwrap();
+        meta.insert(KEY_CLASSES.into(), serde_json::to_string(&many).unwrap());
+        let bytes = safetensors::serialize([("x", &x)], Some(meta)).unwrap();
+        let err = ModelFile::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("detlab.class_names"), "{err}");
+
+        // Read through a path, the error names the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.safetensors");
+        let mut meta = sample().meta.to_metadata().unwrap();
+        meta.insert(KEY_INPUT.into(), "1000000".into());
+        std::fs::write(
+            &path,
+            safetensors::serialize([("x", &x)], Some(meta)).unwrap(),
+        )
+        .unwrap();
+        let err = ModelFile::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("huge.safetensors") && err.contains("1000000"),
+            "{err}"
+        );
+        // And no such file is written.
+        let mut m = sample();
+        m.meta.input_size = 1_000_000;
+        let out = dir.path().join("out.safetensors");
+        assert!(m.write(&out).is_err());
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn non_finite_weights_are_found() {
+        let mut m = sample();
+        m.check_finite().unwrap();
+        m.tensors[0] = tensor("a.weight", &[2, 1], &[1.5, f32::NAN]);
+        let err = m.check_finite().unwrap_err().to_string();
+        assert!(err.contains("a.weight") && err.contains("NaN"), "{err}");
     }
 
     #[test]

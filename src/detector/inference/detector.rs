@@ -103,7 +103,7 @@ pub fn expected_keys(
 impl EfficientDet {
     /// The network a model file describes (its architecture, input size, anchors and class
     /// count), built in `vs` with the file's weights: every weight's name and shape is
-    /// checked against the network first. `source` names the file in errors. The one way
+    /// checked against the network first, and a NaN or infinite weight is refused. `source` names the file in errors. The one way
     /// from a model file to a network, for [`Detector::load`] and training's
     /// `load_trained` alike.
     pub fn from_model_file(
@@ -118,6 +118,7 @@ impl EfficientDet {
         let net = EfficientDet::new(&vs.root(), &cfg, file.meta.num_classes() as i64)?;
         let expected = crate::detector::checkpoint::varstore::expected_keys(vs);
         file.check_keys(&expected)
+            .and_then(|()| file.check_finite())
             .map_err(|kind| InferenceError::ModelFileAt {
                 path: source.to_path_buf(),
                 kind,

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::detector::checkpoint::{ModelArch, ModelMeta};
+use crate::detector::settings::{check_anchor_ratios, check_input_size};
 pub use crate::detector::settings::{ConfigError, DeviceChoice, Setting};
 
 /// Which loss (and anchor-assignment rule) to train with (spec §2.1, §2.2).
@@ -320,13 +321,10 @@ impl TrainConfig {
         if !self.arch.is_known() {
             return Err(ConfigError::UnknownArch(self.arch.to_string()));
         }
-        if self.input_size < 64 || !self.input_size.is_multiple_of(8) {
+        if let Err(m) = check_input_size(self.input_size, 64) {
             return bad(
                 Setting::InputSize,
-                format!(
-                    "input size {} must be a multiple of 8 and at least 64 (128 multiples match the reference)",
-                    self.input_size
-                ),
+                format!("{m} (128 multiples match the reference)"),
             );
         }
         if self.epochs == 0 {
@@ -336,15 +334,8 @@ impl TrainConfig {
             return bad(Setting::BatchSize, "batch size must be at least 1".into());
         }
         if let Some(ratios) = &self.anchor_ratios {
-            if ratios.is_empty()
-                || ratios
-                    .iter()
-                    .any(|&(x, y)| !(x.is_finite() && y.is_finite() && x > 0.0 && y > 0.0))
-            {
-                return bad(
-                    Setting::AnchorRatios,
-                    format!("anchor ratios {ratios:?} must be one or more positive (x, y) pairs"),
-                );
+            if let Err(m) = check_anchor_ratios(ratios) {
+                return bad(Setting::AnchorRatios, m);
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -428,6 +419,35 @@ mod tests {
         .is_err());
         let err = TrainConfig { lr: 0.0, ..c }.validate().unwrap_err();
         assert_eq!(err.setting(), Setting::LearningRate);
+    }
+
+    /// An absurd input size (which once aborted training on its first allocation) is a
+    /// setting error, as is an anchor ratio a model file could not hold.
+    #[test]
+    fn absurd_sizes_and_ratios_are_setting_errors() {
+        let c = TrainConfig::default();
+        for size in [1_000_000, crate::detector::settings::MAX_INPUT_SIZE + 8] {
+            let err = TrainConfig {
+                input_size: size,
+                ..c.clone()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(err.setting(), Setting::InputSize);
+            assert!(err.to_string().contains(&size.to_string()), "{err}");
+        }
+        let max = TrainConfig {
+            input_size: crate::detector::settings::MAX_INPUT_SIZE,
+            ..c.clone()
+        };
+        max.validate().unwrap();
+        let err = TrainConfig {
+            anchor_ratios: Some(vec![(1.0, 1e9)]),
+            ..c
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.setting(), Setting::AnchorRatios);
     }
 
     /// The defaults are the recipe of `models/README.md` that reached AP 0.662.

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::config::AugmentConfig;
-use crate::dataset::image_info::decode_upright_rgb;
+use crate::dataset::image_info::{decode_upright_rgb, read_image_info};
 use crate::dataset::{load_labels, scan_images, ClassList};
 use crate::detector::maths::letterbox::{letterbox_rgb, resize_bilinear, Letterbox, Normalization};
 use crate::export::stratified_split;
@@ -119,6 +119,10 @@ pub struct Dataset {
     pub val: Vec<Sample>,
     /// Images left out (no label file, unreadable labels), with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Labelled images whose file cannot be read as an image (empty, not an image, a
+    /// broken header), with the reason: [`Dataset::drop_unreadable`] moves them here from
+    /// `train` and `val`, and training skips them (with a warning and their count).
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 impl Dataset {
@@ -131,6 +135,31 @@ impl Dataset {
             }
         }
         counts
+    }
+
+    /// Reads the header of every training and validation image (in parallel, without
+    /// decoding the pixels) and moves the images that cannot be read to
+    /// [`Dataset::unreadable`]: one 0-byte file or text file named `.jpg` no longer stops
+    /// a run at its first batch. Returns how many were moved.
+    pub fn drop_unreadable(&mut self) -> usize {
+        let before = self.unreadable.len();
+        for set in [&mut self.train, &mut self.val] {
+            let verdicts: Vec<Option<String>> = set
+                .par_iter()
+                .map(|s| read_image_info(&s.path).err().map(|e| e.reason))
+                .collect();
+            if verdicts.iter().all(Option::is_none) {
+                continue;
+            }
+            let all = std::mem::take(set);
+            for (sample, verdict) in all.into_iter().zip(verdicts) {
+                match verdict {
+                    Some(reason) => self.unreadable.push((sample.path, reason)),
+                    None => set.push(sample),
+                }
+            }
+        }
+        self.unreadable.len() - before
     }
 
     /// Refuses a set without boxes, or with a class that has no training box.
@@ -356,6 +385,7 @@ pub fn load_dataset(train: &DataSource, val: &ValSplit) -> Result<Dataset, DataE
         train: train_samples,
         val: val_samples,
         skipped,
+        unreadable: Vec::new(),
     })
 }
 
@@ -518,8 +548,11 @@ pub fn prepare(
 /// A batch of prepared images.
 #[derive(Clone, Debug)]
 pub struct Batch {
-    /// Indices of the images in their set.
+    /// Indices of the images in their set (those that could be prepared).
     pub indices: Vec<usize>,
+    /// Images of the batch that could not be decoded (index, file, reason): left out of
+    /// it, so that one broken file does not stop a run. The batch may be empty.
+    pub skipped: Vec<(usize, PathBuf, String)>,
     /// `[B, 3, size, size]`, row-major.
     pub pixels: Vec<f32>,
     pub input_size: u32,
@@ -562,8 +595,9 @@ pub fn batches(order: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
 }
 
 /// A background thread that prepares batches in parallel (on `pool`, or rayon's global
-/// pool) and hands them over through a bounded queue of `prefetch` batches. Dropping the
-/// loader stops the thread.
+/// pool) and hands them over through a bounded queue of `prefetch` batches. An image that
+/// cannot be decoded is left out of its batch and listed in [`Batch::skipped`]. Dropping
+/// the loader stops the thread.
 pub struct Loader {
     rx: Option<Receiver<Result<Batch, DataError>>>,
     handle: Option<JoinHandle<()>>,
@@ -585,32 +619,41 @@ impl Loader {
                 let work = || {
                     indices
                         .par_iter()
-                        .map(|&i| prepare(&samples[i], i, epoch, &pre))
-                        .collect::<Result<Vec<_>, _>>()
+                        .map(|&i| (i, prepare(&samples[i], i, epoch, &pre)))
+                        .collect::<Vec<_>>()
                 };
                 let prepared = match &pool {
                     Some(p) => p.install(work),
                     None => work(),
                 };
-                let batch = prepared.map(|items| {
-                    let mut b = Batch {
-                        indices: indices.clone(),
-                        pixels: Vec::with_capacity(items.iter().map(|p| p.pixels.len()).sum()),
-                        input_size: pre.input_size,
-                        boxes: Vec::new(),
-                        classes: Vec::new(),
-                        letterboxes: Vec::new(),
-                    };
-                    for p in items {
-                        b.pixels.extend_from_slice(&p.pixels);
-                        b.boxes.push(p.boxes);
-                        b.classes.push(p.classes);
-                        b.letterboxes.push(p.letterbox);
+                let mut b = Batch {
+                    indices: Vec::with_capacity(prepared.len()),
+                    skipped: Vec::new(),
+                    pixels: Vec::new(),
+                    input_size: pre.input_size,
+                    boxes: Vec::new(),
+                    classes: Vec::new(),
+                    letterboxes: Vec::new(),
+                };
+                for (i, item) in prepared {
+                    match item {
+                        Ok(p) => {
+                            b.indices.push(i);
+                            b.pixels.extend_from_slice(&p.pixels);
+                            b.boxes.push(p.boxes);
+                            b.classes.push(p.classes);
+                            b.letterboxes.push(p.letterbox);
+                        }
+                        Err(e) => {
+                            let reason = match e {
+                                DataError::Decode { reason, .. } => reason,
+                                other => other.to_string(),
+                            };
+                            b.skipped.push((i, samples[i].path.clone(), reason));
+                        }
                     }
-                    b
-                });
-                let failed = batch.is_err();
-                if tx.send(batch).is_err() || failed {
+                }
+                if tx.send(Ok(b)).is_err() {
                     return;
                 }
             }
@@ -650,6 +693,77 @@ mod tests {
         let a = epoch_order(10, 1, 0);
         assert_eq!(a, epoch_order(10, 1, 0));
         assert_ne!(a, epoch_order(10, 1, 1));
+    }
+
+    fn sample_at(path: PathBuf) -> Sample {
+        Sample {
+            path,
+            width: 40,
+            height: 30,
+            boxes: vec![BoxXyxy::new(5.0, 5.0, 20.0, 20.0)],
+            classes: vec![0],
+        }
+    }
+
+    /// A 0-byte file and a text file named `.jpg` are set aside with their reason; the
+    /// readable images stay in their sets.
+    #[test]
+    fn unreadable_images_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.png");
+        RgbImage::new(40, 30).save(&good).unwrap();
+        let empty = dir.path().join("empty.jpg");
+        std::fs::write(&empty, b"").unwrap();
+        let text = dir.path().join("text.jpg");
+        std::fs::write(&text, b"this is not a JPEG\n").unwrap();
+        let mut data = Dataset {
+            class_names: vec!["a".into()],
+            train: vec![sample_at(good.clone()), sample_at(empty.clone())],
+            val: vec![sample_at(text.clone()), sample_at(good.clone())],
+            skipped: vec![],
+            unreadable: vec![],
+        };
+        assert_eq!(data.drop_unreadable(), 2);
+        assert_eq!(data.train, vec![sample_at(good.clone())]);
+        assert_eq!(data.val, vec![sample_at(good)]);
+        let set_aside: Vec<&PathBuf> = data.unreadable.iter().map(|(p, _)| p).collect();
+        assert_eq!(set_aside, vec![&empty, &text]);
+        assert!(data.unreadable.iter().all(|(_, why)| !why.is_empty()));
+        assert_eq!(data.drop_unreadable(), 0);
+    }
+
+    /// An image whose header reads but whose pixels do not decode is left out of its batch
+    /// and listed as skipped; the rest of the batch is prepared.
+    #[test]
+    fn the_loader_skips_an_image_that_does_not_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.png");
+        RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 7]))
+            .save(&good)
+            .unwrap();
+        // The same PNG with its pixel data (IDAT) damaged: the header still reads.
+        let mut bytes = std::fs::read(&good).unwrap();
+        let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap();
+        for b in &mut bytes[idat + 4..idat + 24] {
+            *b ^= 0x5A;
+        }
+        let broken = dir.path().join("broken.png");
+        std::fs::write(&broken, &bytes).unwrap();
+        read_image_info(&broken).unwrap();
+        let samples = Arc::new(vec![sample_at(good), sample_at(broken.clone())]);
+        let pre = Preprocess {
+            input_size: 64,
+            normalization: Normalization::IMAGENET,
+            augment: None,
+            seed: 0,
+        };
+        let mut loader = Loader::spawn(samples, vec![vec![0, 1]], 1, pre, 1, None);
+        let batch = loader.next().unwrap().unwrap();
+        assert_eq!(batch.indices, vec![0]);
+        assert_eq!(batch.pixels.len(), 3 * 64 * 64);
+        assert_eq!(batch.skipped.len(), 1);
+        assert_eq!((batch.skipped[0].0, &batch.skipped[0].1), (1, &broken));
+        assert!(loader.next().is_none());
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub fn load_initial_weights(
         }
         Init::Weights(path) => {
             let file = ModelFile::read(path).map_err(|e| read(path, e.to_string()))?;
+            // A broken model would make every loss NaN, and the run would save it again.
+            file.check_finite().map_err(|e| read(path, e.to_string()))?;
             if file.meta.arch != arch {
                 return Err(InitError::ArchMismatch {
                     path: path.clone(),

@@ -46,5 +46,5 @@ pub use config::{
 };
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
-pub use prepare::{prepare, AnchorChoice, PrepareError, PreparedRun, TrainRequest};
+pub use prepare::{prepare, AnchorChoice, NoResumePoint, PrepareError, PreparedRun, TrainRequest};
 pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

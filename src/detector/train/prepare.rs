@@ -1,6 +1,7 @@
 //! One preparation of a training run, for every front end: a [`TrainRequest`] (what the
-//! user asked for, with the recipe's defaults) → [`prepare`]: check the settings → load
-//! the data → check it can train → fit the anchors → create the run folder and open
+//! user asked for, with the recipe's defaults) → [`prepare`]: check the settings → check
+//! the run folder (never replace a run unless asked to) → load the data and set unreadable
+//! images aside → check it can train → fit the anchors → create the run folder and open
 //! `metrics.jsonl` → a [`PreparedRun`] whose [`PreparedRun::run`] trains.
 //!
 //! `detlab train` and the app's Train page both build a [`TrainRequest`] and call
@@ -18,10 +19,10 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
-use super::checkpoint::RESUME;
+use super::checkpoint::{METRICS, RESUME, RESUME_JSON, RUN_FILES};
 use super::config::{ConfigError, Setting, TrainConfig};
 use super::data::{load_dataset, DataError, DataSource, ValSplit};
 use super::events::{CancelHandle, MetricsLog, TrainEvent};
@@ -55,6 +56,10 @@ pub struct TrainRequest {
     pub init: Init,
     /// Continue the run in `out_dir` from its last complete epoch.
     pub resume: bool,
+    /// Start afresh in an `out_dir` that already holds a run, replacing its files (model,
+    /// resume and log files); without it (and without `resume`), such a folder is refused
+    /// ([`PrepareError::RunExists`]). Ignored when resuming.
+    pub overwrite: bool,
     /// The anchor aspect ratios.
     pub anchors: AnchorChoice,
     /// Every other setting.
@@ -71,6 +76,7 @@ impl TrainRequest {
             out_dir,
             init: Init::default(),
             resume: false,
+            overwrite: false,
             anchors: AnchorChoice::default(),
             config: TrainConfig::default(),
         }
@@ -86,6 +92,38 @@ pub struct PreparedRun {
     pub metrics: MetricsLog,
     /// How many boxes the anchor ratios were fitted to, when they were.
     pub anchors_fitted_to: Option<usize>,
+    /// The files of an earlier run that were removed (an overwrite).
+    pub replaced: Vec<PathBuf>,
+}
+
+/// Why a run folder has nothing to resume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoResumePoint {
+    /// The folder does not exist.
+    NoFolder,
+    /// No epoch of the run in it completed (a run can be continued after its first).
+    NoEpochCompleted,
+    /// Its log reports complete epochs, but the resume file is gone (deleted or moved,
+    /// or the run was made by a detlab that reported an epoch before saving it).
+    Missing {
+        /// The last complete epoch the log reports.
+        epochs_logged: usize,
+    },
+}
+
+impl std::fmt::Display for NoResumePoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoFolder => f.write_str("the folder does not exist"),
+            Self::NoEpochCompleted => f.write_str(
+                "no epoch of its run completed (a run can be continued once its first epoch is done); start it again, overwriting it",
+            ),
+            Self::Missing { epochs_logged } => write!(
+                f,
+                "{METRICS} reports {epochs_logged} complete epoch(s), but {RESUME} is missing (deleted or moved?); the run cannot continue: start it again, overwriting it"
+            ),
+        }
+    }
 }
 
 /// Why a run could not be prepared.
@@ -95,8 +133,34 @@ pub enum PrepareError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Resume was asked for, but the run folder has no resume file.
-    #[error("{} has no {RESUME} to continue from (no epoch completed yet?)", .0.display())]
-    NothingToResume(PathBuf),
+    #[error("nothing to continue in {}: {why}", path.display())]
+    NothingToResume {
+        /// The run folder.
+        path: PathBuf,
+        /// Why.
+        why: NoResumePoint,
+    },
+    /// The run folder already holds a run, and neither resume nor overwrite was asked for.
+    #[error("the run folder {} already holds a run ({}; {}): resume it, overwrite it, or choose another run folder", path.display(), files.join(", "), match epochs_completed {
+        Some(n) => format!("{n} epoch(s) complete"),
+        None => "no epoch complete".to_string(),
+    })]
+    RunExists {
+        /// The run folder.
+        path: PathBuf,
+        /// The run files in it.
+        files: Vec<String>,
+        /// The epochs its resume file says are complete, if it has one.
+        epochs_completed: Option<usize>,
+    },
+    /// A file of the run being overwritten could not be removed.
+    #[error("cannot remove {} (overwriting the run): {source}", path.display())]
+    Overwrite {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
     /// The data could not be loaded, or cannot train.
     #[error("loading the data: {0}")]
     Data(#[from] DataError),
@@ -132,8 +196,11 @@ impl PrepareError {
     }
 }
 
-/// Checks the settings, loads and checks the data, fits the anchors, creates the run
-/// folder and opens its metrics log.
+/// Checks the settings and the run folder (resume needs a resume point; a folder that
+/// already holds a run is refused unless resuming or overwriting), loads the data and
+/// sets unreadable images aside ([`super::data::Dataset::drop_unreadable`]), checks it can
+/// train, fits the anchors, creates the run folder (removing the old run's files when
+/// overwriting) and opens its metrics log.
 pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
     let mut config = request.config.clone();
     if request.val.is_some() {
@@ -144,8 +211,27 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
         AnchorChoice::Reference | AnchorChoice::Fitted => None,
     };
     config.validate()?;
-    if request.resume && !request.out_dir.join(RESUME).is_file() {
-        return Err(PrepareError::NothingToResume(request.out_dir.clone()));
+    let out_dir = request.out_dir.clone();
+    let existing = existing_run_files(&out_dir);
+    if request.resume {
+        if !out_dir.join(RESUME).is_file() {
+            let why = if !out_dir.is_dir() {
+                NoResumePoint::NoFolder
+            } else {
+                match epochs_logged(&out_dir) {
+                    0 => NoResumePoint::NoEpochCompleted,
+                    n => NoResumePoint::Missing { epochs_logged: n },
+                }
+            };
+            return Err(PrepareError::NothingToResume { path: out_dir, why });
+        }
+    } else if !request.overwrite && !existing.is_empty() {
+        let epochs_completed = resume_epochs(&out_dir);
+        return Err(PrepareError::RunExists {
+            path: out_dir,
+            files: existing,
+            epochs_completed,
+        });
     }
     let split = match &request.val {
         Some(v) => ValSplit::Source(v.clone()),
@@ -154,7 +240,8 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
             seed: config.seed,
         },
     };
-    let data = load_dataset(&request.data, &split)?;
+    let mut data = load_dataset(&request.data, &split)?;
+    data.drop_unreadable();
     data.check_trainable()?;
     let mut anchors_fitted_to = None;
     if request.anchors == AnchorChoice::Fitted {
@@ -164,12 +251,23 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
         anchors_fitted_to = Some(shapes.len());
         config.validate()?;
     }
-    let out_dir = request.out_dir.clone();
     std::fs::create_dir_all(&out_dir).map_err(|source| PrepareError::OutDir {
         path: out_dir.clone(),
         source,
     })?;
-    let log_path = out_dir.join("metrics.jsonl");
+    // Replaced only now, once the new run is known to be able to start.
+    let mut replaced = Vec::new();
+    if !request.resume && request.overwrite {
+        for name in &existing {
+            let path = out_dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => replaced.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(PrepareError::Overwrite { path, source }),
+            }
+        }
+    }
+    let log_path = out_dir.join(METRICS);
     let metrics = MetricsLog::open(&log_path).map_err(|source| PrepareError::Metrics {
         path: log_path,
         source,
@@ -184,7 +282,42 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
         },
         metrics,
         anchors_fitted_to,
+        replaced,
     })
+}
+
+/// The run files in `dir` that hold something: any model or resume file, and a non-empty
+/// `metrics.jsonl` (an empty one is what a run that never started leaves).
+fn existing_run_files(dir: &Path) -> Vec<String> {
+    RUN_FILES
+        .iter()
+        .filter(|name| {
+            std::fs::symlink_metadata(dir.join(name))
+                .is_ok_and(|m| **name != METRICS || m.len() > 0)
+        })
+        .map(|name| name.to_string())
+        .collect()
+}
+
+/// The complete epochs `dir`'s resume file records, if it can be read.
+fn resume_epochs(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join(RESUME_JSON)).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    state["epochs_completed"].as_u64().map(|n| n as usize)
+}
+
+/// The last complete epoch `dir/metrics.jsonl` reports (0 for none; lines that do not
+/// parse, such as one cut by a kill, are passed over).
+fn epochs_logged(dir: &Path) -> usize {
+    let Ok(text) = std::fs::read_to_string(dir.join(METRICS)) else {
+        return 0;
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["event"] == "epoch")
+        .filter_map(|v| v["epoch"].as_u64())
+        .max()
+        .unwrap_or(0) as usize
 }
 
 impl PreparedRun {

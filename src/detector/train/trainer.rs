@@ -5,9 +5,12 @@
 //! the schedule, forward, anchor assignment, loss; a non-finite loss or gradient norm skips
 //! the step with a `Warning` event and fails the run after
 //! [`TrainConfig::max_nonfinite_steps`] in a row; backward, gradient clipping, optimiser
-//! step, EMA update → validation with the COCO evaluator → `last` / `best` / resume files
-//! → early stopping. A libtorch failure inside a step (CUDA out of memory included) ends
-//! the run with an error that names the batch size and input size.
+//! step, EMA update → a check that the weights are finite (a diverged epoch, or one whose
+//! every step was skipped, fails the run and saves nothing) → validation with the COCO
+//! evaluator → `last` / `best` files, then the resume file → the epoch's events (so an
+//! epoch reported complete can always be resumed) → early stopping. An image that cannot
+//! be decoded is skipped with a warning. A libtorch failure inside a step (CUDA out of
+//! memory included) ends the run with an error that names the batch size and input size.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -97,6 +100,16 @@ pub enum TrainError {
         step: usize,
         lr: f64,
     },
+    /// The weights stopped being finite; nothing of that epoch was saved.
+    #[error("the weights are not finite after epoch {epoch} (`{tensor}`): the run diverged, and nothing of this epoch was saved; lower the learning rate (now {lr:e}) or check the labels")]
+    NonFiniteWeights {
+        /// The epoch that ended with them.
+        epoch: usize,
+        /// The first variable with a NaN or infinite value.
+        tensor: String,
+        /// The learning rate of the epoch's last step.
+        lr: f64,
+    },
     #[error("libtorch failed at epoch {epoch}, step {step}: {detail}")]
     Torch {
         epoch: usize,
@@ -117,7 +130,7 @@ impl TrainError {
             Self::Config(e) => Some(e.setting()),
             Self::Device(_) => Some(Setting::Device),
             Self::OutOfMemory { .. } => Some(Setting::BatchSize),
-            Self::NonFinite { .. } => Some(Setting::LearningRate),
+            Self::NonFinite { .. } | Self::NonFiniteWeights { .. } => Some(Setting::LearningRate),
             _ => None,
         }
     }
@@ -168,6 +181,18 @@ pub fn train(
     result
 }
 
+/// The first floating-point variable of `vs` with a NaN or infinite value.
+fn first_non_finite_variable(vs: &VarStore) -> Option<String> {
+    let mut vars = vs.variables().into_iter().collect::<Vec<_>>();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| {
+        vars.into_iter()
+            .filter(|(_, t)| t.is_floating_point())
+            .find(|(_, t)| t.isfinite().all().int64_value(&[]) == 0)
+            .map(|(name, _)| name)
+    })
+}
+
 /// Sets requires-grad on the backbone's trainable parameters.
 fn set_backbone_trainable(params: &[(String, Tensor)], trainable: bool) {
     for (name, t) in params {
@@ -187,6 +212,8 @@ fn run(
         path: job.out_dir.clone(),
         reason: e.to_string(),
     })?;
+    // What killed writes of an earlier run left behind (up to a model's size each).
+    checkpoint::remove_stale_temp_files(&job.out_dir);
     let resume = if job.resume {
         let r = ResumeFile::read(&job.out_dir)?;
         if r.state.class_names != job.data.class_names {
@@ -354,6 +381,19 @@ fn run(
         init: progress.init.clone(),
         config: Box::new(cfg.clone()),
     });
+    if let Some((path, reason)) = job.data.unreadable.first() {
+        sink(&TrainEvent::Warning {
+            epoch: progress.epochs_completed,
+            step: 0,
+            message: format!(
+                "{} unreadable image(s) skipped, e.g. {} ({reason})",
+                job.data.unreadable.len(),
+                path.display()
+            ),
+        });
+    }
+    // Images the loader could not decode, reported once each.
+    let mut undecodable = std::collections::BTreeSet::new();
 
     let mut summary = TrainSummary {
         epochs_completed: progress.epochs_completed,
@@ -392,6 +432,8 @@ fn run(
             pool.clone(),
         );
         let (mut loss_sum, mut loss_n, mut images) = (0.0, 0usize, 0usize);
+        let mut epoch_nonfinite = 0usize;
+        let mut last_lr = schedule.lr(progress.global_step);
         let mut last_tick = Instant::now();
         for (i, batch) in loader.enumerate() {
             let step = i + 1;
@@ -400,8 +442,26 @@ fn run(
                 break;
             }
             let batch = batch?;
+            for (_, path, reason) in &batch.skipped {
+                if undecodable.insert(path.clone()) {
+                    sink(&TrainEvent::Warning {
+                        epoch,
+                        step,
+                        message: format!(
+                            "skipped {}: it cannot be decoded ({reason}); {} image(s) skipped so far",
+                            path.display(),
+                            undecodable.len()
+                        ),
+                    });
+                }
+            }
             let lr = schedule.lr(progress.global_step);
+            last_lr = lr;
             let b = batch.len();
+            if b == 0 {
+                progress.global_step += 1;
+                continue;
+            }
             let outcome = catch_unwind(AssertUnwindSafe(|| -> StepOutcome {
                 let xs = Tensor::from_slice(&batch.pixels)
                     .view([b as i64, 3, size as i64, size as i64])
@@ -475,6 +535,7 @@ fn run(
                 Ok(StepOutcome::Overflow) => {}
                 Ok(StepOutcome::NonFinite(what)) => {
                     nonfinite_run += 1;
+                    epoch_nonfinite += 1;
                     sink(&TrainEvent::Warning {
                         epoch,
                         step,
@@ -526,12 +587,31 @@ fn run(
         } else {
             f64::NAN
         };
+        // An epoch whose every step diverged has nothing worth saving.
+        if loss_n == 0 && epoch_nonfinite > 0 {
+            return Err(TrainError::NonFinite {
+                steps: nonfinite_run,
+                epoch,
+                step: steps_per_epoch,
+                lr: last_lr,
+            });
+        }
+        // Neither a broken model nor a resume point that would reload it is ever saved.
+        let non_finite = |tensor: String| TrainError::NonFiniteWeights {
+            epoch,
+            tensor,
+            lr: last_lr,
+        };
+        if let Some(name) = first_non_finite_variable(&vs) {
+            return Err(non_finite(name));
+        }
 
         // Validation and model files use the averaged weights when EMA is on.
         if let Some(e) = &mut ema {
             e.swap();
         }
-        let val = if cfg.skip_validation || val_set.is_empty() {
+        let averaged_broken = first_non_finite_variable(&vs);
+        let val = if averaged_broken.is_some() || cfg.skip_validation || val_set.is_empty() {
             Ok(None)
         } else {
             validate(
@@ -544,46 +624,54 @@ fn run(
                 device,
                 pool.clone(),
             )
-            .map(|(m, _)| Some(m))
+            .map(|(m, _, skipped)| Some((m, skipped)))
         };
-        let saved = val.as_ref().ok().map(|val| {
-            let metric = val.as_ref().map_or(-train_loss, |v| v.ap);
-            let improved = progress
-                .best
-                .is_none_or(|b| metric > b.metric || b.metric.is_nan());
-            let r = checkpoint::save_model(&last_path, &vs, &meta).and_then(|()| {
-                if improved {
-                    checkpoint::save_model(&best_path, &vs, &meta)?;
-                }
-                Ok(improved)
-            });
-            (metric, r)
-        });
+        let saved = match (&averaged_broken, &val) {
+            (None, Ok(val)) => {
+                let metric = val.as_ref().map_or(-train_loss, |(v, _)| v.ap);
+                let improved = progress
+                    .best
+                    .is_none_or(|b| metric > b.metric || b.metric.is_nan());
+                let r = checkpoint::save_model(&last_path, &vs, &meta).and_then(|()| {
+                    if improved {
+                        checkpoint::save_model(&best_path, &vs, &meta)?;
+                    }
+                    Ok(improved)
+                });
+                Some((metric, r))
+            }
+            _ => None,
+        };
         if let Some(e) = &mut ema {
             e.swap();
+        }
+        if let Some(name) = averaged_broken {
+            return Err(non_finite(format!("{name} (averaged)")));
         }
         let val = val?;
         let (metric, improved) = match saved {
             Some((metric, r)) => (metric, r?),
             None => unreachable!("validation succeeded"),
         };
+        let (val, val_skipped) = match val {
+            Some((v, skipped)) => (Some(v), skipped),
+            None => (None, Vec::new()),
+        };
+        for (path, reason) in val_skipped {
+            if undecodable.insert(path.clone()) {
+                sink(&TrainEvent::Warning {
+                    epoch,
+                    step: steps_per_epoch,
+                    message: format!(
+                        "validation skipped {}: it cannot be decoded ({reason}); {} image(s) skipped so far",
+                        path.display(),
+                        undecodable.len()
+                    ),
+                });
+            }
+        }
         progress.epochs_completed = epoch;
         progress.seconds += epoch_start.elapsed().as_secs_f64();
-        sink(&TrainEvent::Epoch {
-            epoch,
-            train_loss,
-            val: val.clone(),
-            seconds: epoch_start.elapsed().as_secs_f64(),
-            images_per_sec: images as f64 / train_seconds.max(1e-9),
-        });
-        summary.epoch_losses.push(train_loss);
-        summary.last_val = val.clone();
-        summary.last_path = Some(last_path.clone());
-        sink(&TrainEvent::Checkpoint {
-            kind: CheckpointKind::Last,
-            path: last_path.clone(),
-            epoch,
-        });
         if improved {
             progress.best = Some(BestSoFar {
                 epoch,
@@ -591,14 +679,6 @@ fn run(
                 ap: val.as_ref().map(|v| v.ap),
                 ap50: val.as_ref().map(|v| v.ap50),
             });
-            sink(&TrainEvent::Checkpoint {
-                kind: CheckpointKind::Best,
-                path: best_path.clone(),
-                epoch,
-            });
-        }
-        if progress.best.is_some() {
-            summary.best_path = Some(best_path.clone());
         }
         // Early stopping on the same metric, with a minimum improvement.
         if let Some(es) = cfg.early_stopping {
@@ -610,6 +690,8 @@ fn run(
                 }
             }
         }
+        // The resume point is written before the epoch is reported: once `metrics.jsonl`
+        // (or any sink) says an epoch is complete, `--resume` continues after it.
         let mut extra = opt.state();
         if let Some(e) = &ema {
             extra.extend(e.state());
@@ -629,6 +711,31 @@ fn run(
             loss_scale: scaler.as_ref().map(|s| s.scale),
         };
         let resume_path = checkpoint::write_resume(&job.out_dir, &state, &vs, &extra)?;
+        sink(&TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val: val.clone(),
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            images_per_sec: images as f64 / train_seconds.max(1e-9),
+        });
+        summary.epoch_losses.push(train_loss);
+        summary.last_val = val.clone();
+        summary.last_path = Some(last_path.clone());
+        sink(&TrainEvent::Checkpoint {
+            kind: CheckpointKind::Last,
+            path: last_path.clone(),
+            epoch,
+        });
+        if improved {
+            sink(&TrainEvent::Checkpoint {
+                kind: CheckpointKind::Best,
+                path: best_path.clone(),
+                epoch,
+            });
+        }
+        if progress.best.is_some() {
+            summary.best_path = Some(best_path.clone());
+        }
         sink(&TrainEvent::Checkpoint {
             kind: CheckpointKind::Resume,
             path: resume_path,

@@ -5,6 +5,7 @@
 //! pre-NMS top 5000, score > 0.05, per-class NMS at IoU 0.5, 100 detections; boxes mapped
 //! back to the original image through the letterbox.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
@@ -71,8 +72,12 @@ pub fn detect_batch(
         .collect()
 }
 
-/// Detects on every sample and scores the detections. Returns the metrics and each
-/// image's detections.
+/// What [`validate`] found: the metrics, each image's detections (none for a skipped
+/// image), and the images that could not be decoded (file, reason), which are left out of
+/// the score.
+pub type Validation = (ValMetrics, Vec<Vec<Detection>>, Vec<(PathBuf, String)>);
+
+/// Detects on every sample and scores the detections.
 #[allow(clippy::too_many_arguments)]
 pub fn validate(
     model: &EfficientDet,
@@ -83,7 +88,7 @@ pub fn validate(
     anchors_yxyx: &[f32],
     device: Device,
     pool: Option<Arc<rayon::ThreadPool>>,
-) -> Result<(ValMetrics, Vec<Vec<Detection>>), ValidateError> {
+) -> Result<Validation, ValidateError> {
     let order: Vec<usize> = (0..samples.len()).collect();
     let all: Vec<Vec<usize>> = order
         .chunks(batch_size.max(1))
@@ -97,8 +102,17 @@ pub fn validate(
     let select = SelectConfig::default();
     let mut per_image = vec![Vec::new(); samples.len()];
     let s = pre.input_size as i64;
+    let mut skipped = Vec::new();
+    let mut left_out = vec![false; samples.len()];
     for batch in loader {
         let batch = batch?;
+        for (i, path, reason) in &batch.skipped {
+            left_out[*i] = true;
+            skipped.push((path.clone(), reason.clone()));
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let xs = Tensor::from_slice(&batch.pixels)
             .view([batch.len() as i64, 3, s, s])
             .to_device(device);
@@ -110,7 +124,9 @@ pub fn validate(
     let images: Vec<LabelledImage> = samples
         .iter()
         .zip(&per_image)
-        .map(|(s, dets)| {
+        .zip(&left_out)
+        .filter(|(_, &out)| !out)
+        .map(|((s, dets), _)| {
             let labels = s.boxes.iter().copied().zip(s.classes.iter().copied());
             (labels.collect(), dets.clone())
         })
@@ -130,8 +146,9 @@ pub fn validate(
             ap: result.stats[0],
             ap50: result.stats[1],
             per_class,
-            images: samples.len(),
+            images: images.len(),
         },
         per_image,
+        skipped,
     ))
 }
