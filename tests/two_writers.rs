@@ -206,7 +206,10 @@ fn a_box_changed_differently_in_two_windows_keeps_both_versions_and_says_so() {
     );
     assert!(!f.images.join("shelf_0001.theirs.xml").exists());
     assert!(b.workspace.conflicts.is_empty());
-    assert_eq!(b.workspace.session.as_ref().unwrap().images[0].elsewhere, None);
+    assert_eq!(
+        b.workspace.session.as_ref().unwrap().images[0].elsewhere,
+        None
+    );
 }
 
 #[test]
