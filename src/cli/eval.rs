@@ -50,6 +50,9 @@ fn predict_for_eval(
     let (_, det) = args.detect.load_detector()?;
     cfg.batch_size = args.detect.batch_for(&det);
     let (gt, images) = if data.is_dir() {
+        if let Some(labels) = &args.labels {
+            detlab::dataset::check_label_folder(labels)?;
+        }
         labelled_folder_gt(data, args.labels.as_deref(), det.class_names())?
     } else {
         let gt = CocoGroundTruth::from_path(data)
