@@ -30,7 +30,20 @@ fn torch_lib_dir() -> Option<PathBuf> {
     Some(PathBuf::from(dir))
 }
 
+/// Compiles the vendored `proto/onnx.proto` into prost message types
+/// (`$OUT_DIR/onnx.rs`, included by `src/detector/onnx/proto.rs`). `protox` is a
+/// protobuf compiler in Rust, so no `protoc` binary is needed.
+fn compile_onnx_proto() {
+    println!("cargo:rerun-if-changed=proto/onnx.proto");
+    let descriptors = protox::compile(["onnx.proto"], ["proto"])
+        .unwrap_or_else(|e| panic!("compiling proto/onnx.proto: {e}"));
+    prost_build::Config::new()
+        .compile_fds(descriptors)
+        .unwrap_or_else(|e| panic!("generating the ONNX message types: {e}"));
+}
+
 fn main() {
+    compile_onnx_proto();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
     println!("cargo:rerun-if-changed=build.rs");

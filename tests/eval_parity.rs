@@ -615,3 +615,217 @@ fn cli_eval_prints_summary_json_and_errors() {
         "{err}"
     );
 }
+
+/// The frozen dense-shelf vectors (`tests/pycocotools/dense/`, written with their
+/// pycocotools answers by `tests/pycocotools/make_dense_vectors.py`).
+fn dense_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pycocotools/dense")
+}
+
+/// detlab `Params` for a pycocotools parameter-override object (`maxDets`, `useCats`).
+fn params_of(overrides: &Value) -> Params {
+    let mut p = Params::default();
+    if let Some(m) = overrides["maxDets"].as_array() {
+        p.max_dets = m
+            .iter()
+            .map(|x| x.as_u64().expect("maxDets") as usize)
+            .collect();
+    }
+    if let Some(u) = overrides["useCats"].as_i64() {
+        p.use_cats = u != 0;
+    }
+    p
+}
+
+/// Compares one detlab result with one pycocotools run: the recall array, stats[1..12]
+/// and per-category numbers within 1e-12, the precision array bit for bit (SHA-256), and
+/// the printed summary byte for byte. stats[0] and its line are pycocotools' own when
+/// maxDets holds 100; otherwise (where pycocotools prints `maxDets=100 ] = -1.000`) they are
+/// pycocotools' AP at the third maxDets, labelled with that maxDets.
+fn compare_run(name: &str, r: &EvalResult, want: &pycocotools::Run, failures: &mut Vec<String>) {
+    let md = &r.params.max_dets;
+    let literal = md.contains(&100);
+    let third = want.ap_at_third_max_dets.expect("three maxDets");
+    let want0 = if literal { want.stats[0] } else { third };
+    if !literal {
+        assert_eq!(
+            want.stats[0], -1.0,
+            "{name}: pycocotools' AP without a 100 column"
+        );
+    }
+    if (r.stats[0] - want0).abs() > TOL {
+        failures.push(format!("{name}: AP {} != {want0}", r.stats[0]));
+    }
+    let d = max_abs_diff(&r.stats[1..], &want.stats[1..]);
+    if d > TOL {
+        failures.push(format!(
+            "{name}: stats differ by {d:e}: got {:?}, pycocotools {:?}",
+            r.stats, want.stats
+        ));
+    }
+    if r.recall.shape().to_vec() != want.recall_shape {
+        failures.push(format!("{name}: recall shape {:?}", r.recall.shape()));
+    } else if max_abs_diff(r.recall.as_slice(), &want.recall) > TOL {
+        failures.push(format!("{name}: recall differs"));
+    }
+    if precision_sha256(r) != want.precision_sha256 {
+        failures.push(format!("{name}: precision SHA-256 differs"));
+    }
+    for c in &r.per_category {
+        match want.per_category.get(&c.id) {
+            Some([ap, ar]) if (c.ap - ap).abs() <= TOL && (c.ar100 - ar).abs() <= TOL => {}
+            None if !r.params.use_cats => {}
+            other => failures.push(format!("{name}: category {}: {c:?} vs {other:?}", c.id)),
+        }
+    }
+    let mut want_text = want.summary.clone();
+    if !literal {
+        want_text = want_text.replacen(
+            "maxDets=100 ] = -1.000",
+            &format!("maxDets={:>3} ] = {third:.3}", md[2]),
+            1,
+        );
+    }
+    if r.summary_text() != want_text {
+        failures.push(format!(
+            "{name}: summary differs:\n{}\npycocotools (first line adjusted):\n{want_text}",
+            r.summary_text()
+        ));
+    }
+}
+
+/// Dense shelves (up to 392 detections and 380 GT boxes on one image, two single-class
+/// images) under seven maxDets settings, against the frozen pycocotools 2.0.11 answers:
+/// the default, 1,10,300, 1,10,400, 5,50,250, 10,100,1000, an unsorted 300,1,10, and
+/// 1,10,300 with pooled categories.
+#[test]
+fn dense_vectors_match_pycocotools_for_any_max_dets() {
+    let dir = dense_dir();
+    let expected = read_json(&dir.join("expected.json"));
+    let gt = CocoGroundTruth::from_path(&dir.join(expected["gt"].as_str().expect("gt")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dets = load_detections(&dir.join(expected["dt"].as_str().expect("dt")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(expected["max_dt_per_image"].as_u64() > Some(300));
+    assert!(gt.max_annotations_per_image() > 300);
+    let runs = expected["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 7);
+    let mut failures = Vec::new();
+    for run in runs {
+        let params = params_of(&run["params"]);
+        let name = run["params"].to_string();
+        let r = evaluate(&gt, &dets, &params).unwrap_or_else(|e| panic!("{name}: {e}"));
+        compare_run(&name, &r, &pycocotools::run_of(run), &mut failures);
+    }
+    // Counting beyond 100 detections raises recall on these shelves.
+    let at = |m: [usize; 3]| {
+        evaluate(&gt, &dets, &Params::with_max_dets(detlab::eval::MaxDets(m)))
+            .expect("evaluate")
+            .stats
+    };
+    assert!(at([1, 10, 300])[8] > at([1, 10, 100])[8]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Live pycocotools on a dense single-class synthetic set (400 detections on each image,
+/// 250 GT): maxDets 1,10,300, 10,100,400 and the default.
+#[test]
+fn dense_synthetic_max_dets_match_live_pycocotools() {
+    use serde_json::json;
+    let spec = SyntheticSpec {
+        n_images: 8,
+        n_gt: 2_000,
+        n_dets: 3_200,
+        n_classes: 1,
+        seed: 77,
+    };
+    let (gt, dets) = synthetic(&spec);
+    let mut per_image = std::collections::HashMap::<i64, usize>::new();
+    for d in &dets {
+        *per_image.entry(d.image_id).or_default() += 1;
+    }
+    assert!(per_image.values().any(|&n| n > 300), "{per_image:?}");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let gt_path = tmp.path().join("gt.json");
+    let dt_path = tmp.path().join("dt.json");
+    std::fs::write(&gt_path, gt.to_json()).expect("write gt");
+    std::fs::write(&dt_path, detlab::eval::detections_to_json(&dets)).expect("write dt");
+    let sets = [
+        json!({"maxDets": [1, 10, 300]}),
+        json!({"maxDets": [10, 100, 400]}),
+        json!({}),
+    ];
+    let Some(reference) = pycocotools::evaluate(&gt_path, &dt_path, &sets) else {
+        return;
+    };
+    let gt = CocoGroundTruth::from_path(&gt_path).expect("gt");
+    let dets = load_detections(&dt_path).expect("dt");
+    let mut failures = Vec::new();
+    for (set, want) in sets.iter().zip(&reference.runs) {
+        let r = evaluate(&gt, &dets, &params_of(set)).expect("evaluate");
+        compare_run(&set.to_string(), &r, want, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `detlab eval --max-dets 1,10,300` prints the summary with `maxDets=300` labels and
+/// pycocotools' numbers, `--json` names the maxDets and `AR300`; a dense GT without the
+/// flag keeps the default and says how to count more; a bad list is refused.
+#[test]
+fn cli_eval_max_dets() {
+    use std::process::Command;
+    let dir = dense_dir();
+    let (gt, dt) = (
+        dir.join("dense_shelves.gt.json"),
+        dir.join("dense_shelves.dt.json"),
+    );
+    let bin = env!("CARGO_BIN_EXE_detlab-torch");
+    let run = |extra: &[&str]| {
+        Command::new(bin)
+            .args(["eval", "--gt"])
+            .arg(&gt)
+            .arg("--dt")
+            .arg(&dt)
+            .args(extra)
+            .output()
+            .expect("run detlab")
+    };
+    let dense = {
+        let g = CocoGroundTruth::from_path(&gt).expect("gt");
+        let d = load_detections(&dt).expect("dt");
+        evaluate(&g, &d, &Params::with_max_dets(detlab::eval::DENSE_MAX_DETS)).expect("eval")
+    };
+    let out = run(&["--max-dets", "1,10,300"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, dense.summary_text());
+    assert!(text.starts_with(
+        " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=300 ] = 0.463\n"
+    ));
+    let out = run(&["--json", "--max-dets", "1,10,300"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(floats(&v["stats"]), dense.stats.to_vec());
+    assert_eq!(v["max_dets"], serde_json::json!([1, 10, 300]));
+    assert_eq!(v["stat_names"][8], "AR300");
+    let out = run(&[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maxDets=100 ] = 0.428"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--max-dets 1,10,300"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bad in ["1,10", "10,1,300", "1,10,x"] {
+        let out = run(&["--max-dets", bad]);
+        assert!(!out.status.success(), "--max-dets {bad} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("increasing"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

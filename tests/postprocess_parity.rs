@@ -36,6 +36,7 @@ fn postprocess_reproduces_reference_detections() {
         score_threshold: 0.2,
         iou_threshold: 0.2,
         class_agnostic: false,
+        nms: Default::default(),
         max_detections: None,
     };
 

@@ -399,6 +399,7 @@ fn imported_d0_model_reproduces_reference_detections() {
         score_threshold: 0.2,
         iou_threshold: 0.2,
         class_agnostic: false,
+        nms: Default::default(),
         max_detections: None,
     };
     let ours = cands[0].select(&cfg);

@@ -142,6 +142,9 @@ fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
         ..AppOptions::default()
     };
     let mut h = app(f, args, 900.0);
+    // These tests check the model's own boxes; `refined_boxes_fuse_the_candidates` checks
+    // the refinement that is on by default.
+    h.state_mut().state.review.refine_boxes = false;
     wait_until(
         &mut h,
         "the model, its cached predictions and the labels",
@@ -593,5 +596,67 @@ fn an_unreadable_review_log_is_left_untouched() {
         std::fs::read(&path).unwrap(),
         before,
         "the log file is untouched"
+    );
+}
+
+#[test]
+fn a_click_in_drawing_mode_takes_the_models_candidate_under_it() {
+    // A class-1 candidate at score 0.1: under the review's 0.3, but a click is the user
+    // saying "there is something here".
+    let mut cands = standard();
+    cands[0].push((60.0, 40.0, 90.0, 80.0, 0.1, 1));
+    let f = fixture(&cands);
+    let mut h = harness(&f);
+    assert!(shown(&h).iter().all(|p| p.1 >= 0.3));
+    let v = h.state().state.ui.view;
+    // Input pixels × 320/128 = original pixels: (150, 100)–(225, 200).
+    let at = v.origin + egui::vec2(187.0 * v.zoom, 160.0 * v.zoom);
+    h.key_press(Key::W);
+    h.run_steps(1);
+    h.hover_at(at);
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    let l = labels(&h);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].0, f.classes[1], "the candidate's class");
+    for (got, want) in l[0].1.iter().zip([150.0, 100.0, 225.0, 200.0]) {
+        assert!((got - want).abs() <= 1.0, "{l:?}");
+    }
+    assert!(!h.state().state.assist.busy(), "no pixel work was needed");
+}
+
+#[test]
+fn refined_boxes_fuse_the_candidates_on_the_object() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    h.state_mut().state.apply(Command::SetRefineBoxes(true));
+    h.run_steps(1);
+    let p = h.state().state.shown_predictions()[0].clone();
+    // (10,10,40,70) at 0.9 and (11,11,41,71) at 0.85 in the 128-px input, × 2.5.
+    let x1 = (25.0 * 0.9 + 27.5 * 0.85) / 1.75;
+    assert!(
+        (p.detection.bbox.x1 - x1).abs() < 1e-3,
+        "{:?}",
+        p.detection.bbox
+    );
+    assert_eq!(p.predicted.x1, 25.0, "the log keeps the model's own box");
+    press(&mut h, Key::Tab);
+    press(&mut h, Key::Enter);
+    let l = labels(&h);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].1[0], x1.round(), "{l:?}");
+    assert_eq!(
+        shown(&h)[0].2,
+        PredictionState::Accepted,
+        "found again in the log"
     );
 }

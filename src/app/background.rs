@@ -21,6 +21,8 @@ pub struct Jobs {
     pub demo: Option<Job<Result<PathBuf, String>>>,
     /// Moving an image to the trash.
     pub trash: Option<Job<Result<PathBuf, String>>>,
+    /// Extracting a video's frames (File → Extract frames…), and probing the video.
+    pub frames: super::extract_frames::FramesJobs,
 }
 
 impl AppState {
@@ -202,6 +204,7 @@ impl AppState {
                 Err(e) => self.fail(format!("cannot create the demo dataset: {e}")),
             }
         }
+        changed |= self.poll_extract_frames();
         changed
     }
 }

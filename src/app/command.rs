@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::jobs::PickPurpose;
-use super::review::{ImportForm, RunScope};
+use super::review::{ImportForm, OnnxExportForm, RunScope};
 use super::AppState;
 use crate::dataset::LabelFormat;
 use crate::detector::maths::postprocess::SelectConfig;
@@ -76,6 +76,22 @@ pub enum Command {
         targets: Vec<usize>,
         label: String,
     },
+    /// A click in draw mode (image pixels): the box of the object under it.
+    ClickBox([f64; 2]),
+    /// Snap the selected boxes to the object's edges.
+    TightenSelected,
+    /// Accept prediction `.0` snapped to the object's edges.
+    TightenPrediction(usize),
+    /// Accept every pending prediction shown and go to the next unlabelled image.
+    AcceptAllAndNext,
+    /// Fine-tune the review model after every this many newly labelled images (0: off).
+    SetAutoRetrain(usize),
+    /// Go back to the model the last automatic retraining replaced.
+    RevertAutoModel,
+    /// Show predictions with their boxes refined by candidate fusion.
+    SetRefineBoxes(bool),
+    /// Propose every facing like the selected box, for review.
+    FindSimilar,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
     EditLabel,
     /// Hide the classes of the selected boxes.
@@ -111,6 +127,8 @@ pub enum Command {
     // Jobs.
     OpenExportDialog,
     StartExport,
+    /// Start or stop extracting a video's frames (File → Extract frames…).
+    ExtractFrames(super::extract_frames::FramesAction),
     /// Move this image to the system trash.
     DeleteImage(PathBuf),
     DismissError,
@@ -118,6 +136,8 @@ pub enum Command {
     // Review.
     LoadModel(PathBuf),
     ImportModel(ImportForm),
+    /// Export a model file to ONNX (Review → Export model…).
+    ExportOnnx(OnnxExportForm),
     RunModel(RunScope),
     CancelRun,
     SelectPrediction(Option<usize>),
@@ -134,6 +154,9 @@ pub enum Command {
     SetDisagreementKind(DisagreementKind),
     FindDisagreements,
     EvaluateModel,
+    /// The Evaluate page's maxDets: `None` chooses from the labels (1,10,300 when one
+    /// image holds more than 100 boxes, else 1,10,100).
+    SetEvalMaxDets(Option<crate::eval::MaxDets>),
 
     // Training.
     /// Start a training run (with `resume`, continue the last one).
@@ -172,7 +195,7 @@ impl AppState {
             Command::GoToPath(path) => self.go_to_path(&path),
             Command::Next => self.next(),
             Command::Previous => self.previous(),
-            Command::NextUnlabelled => self.next_matching(|s| !s.is_labelled()),
+            Command::NextUnlabelled => self.next_unlabelled(),
             Command::NextUnverified => self.next_matching(|s| !s.is_verified()),
             Command::AnswerPrompt { save } => self.answer_prompt(save),
             Command::Save => {
@@ -201,6 +224,14 @@ impl AppState {
             Command::ToggleInSelection(index) => self.toggle_in_selection(index),
             Command::RelabelBoxes { targets, label } => self.relabel_selected(&targets, &label),
             Command::EditLabel => self.edit_label(),
+            Command::ClickBox(at) => self.click_box(at),
+            Command::TightenSelected => self.tighten_selected(),
+            Command::TightenPrediction(index) => self.tighten_prediction(index),
+            Command::AcceptAllAndNext => self.accept_all_and_next(),
+            Command::SetAutoRetrain(every) => self.set_auto_retrain(every),
+            Command::RevertAutoModel => self.revert_auto_model(),
+            Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
+            Command::FindSimilar => self.find_similar(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),
             Command::CopyPreviousBoxes => self.copy_previous_boxes(),
@@ -251,10 +282,12 @@ impl AppState {
             Command::CheckLabelFormats => self.check_label_formats(),
             Command::OpenExportDialog => self.open_export_dialog(),
             Command::StartExport => self.start_export(),
+            Command::ExtractFrames(action) => self.frames_action(action),
             Command::DeleteImage(path) => self.delete_image(&path),
             Command::DismissError => self.error = None,
             Command::LoadModel(path) => self.load_model(path),
             Command::ImportModel(form) => self.import_model(form),
+            Command::ExportOnnx(form) => self.export_onnx(form),
             Command::RunModel(scope) => self.run_model(scope),
             Command::CancelRun => {
                 if let Some(run) = &self.review.run {
@@ -278,6 +311,7 @@ impl AppState {
             Command::SetDisagreementKind(kind) => self.review.disagreement_kind = kind,
             Command::FindDisagreements => self.find_disagreements(),
             Command::EvaluateModel => self.evaluate_model(),
+            Command::SetEvalMaxDets(m) => self.review.eval_max_dets = m,
             Command::StartTraining { resume } => self.start_training(resume),
             Command::StopTraining => self.stop_training(),
         }

@@ -47,7 +47,10 @@ impl FileBrowser {
 
     /// Whether this dialog chooses a file (else a folder).
     pub fn picks_files(&self) -> bool {
-        matches!(self.purpose, PickPurpose::OpenFile | PickPurpose::ModelFile)
+        matches!(
+            self.purpose,
+            PickPurpose::OpenFile | PickPurpose::ModelFile | PickPurpose::VideoFile
+        )
     }
 
     /// Shows `dir` (its listing arrives in the background).
@@ -131,6 +134,12 @@ impl AppState {
             }
             PickPurpose::DemoFolder => self.create_demo(path),
             PickPurpose::ModelFile => self.load_model(path),
+            PickPurpose::VideoFile => self.open_extract_dialog(path),
+            PickPurpose::FramesFolder => {
+                if let Some(f) = &mut self.ui.extract_form {
+                    f.out_dir = path.to_string_lossy().into_owned();
+                }
+            }
         }
     }
 }
@@ -147,6 +156,7 @@ fn list(dir: &Path, purpose: PickPurpose) -> Result<Vec<BrowserEntry>, String> {
             let wanted = match purpose {
                 PickPurpose::OpenFile => crate::dataset::is_image_path(&path),
                 PickPurpose::ModelFile => path.extension().is_some_and(|x| x == "safetensors"),
+                PickPurpose::VideoFile => crate::video::is_video_path(&path),
                 _ => false,
             };
             (!name.starts_with('.') && (is_dir || wanted)).then_some(BrowserEntry { name, is_dir })

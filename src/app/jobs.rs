@@ -137,6 +137,10 @@ pub enum PickPurpose {
     ExportFolder,
     DemoFolder,
     ModelFile,
+    /// A video to extract frames from.
+    VideoFile,
+    /// The folder extracted frames go into.
+    FramesFolder,
 }
 
 impl PickPurpose {
@@ -149,6 +153,8 @@ impl PickPurpose {
             Self::ExportFolder => "Export to folder",
             Self::DemoFolder => "Create the demo dataset in",
             Self::ModelFile => "Open model",
+            Self::VideoFile => "Extract frames from video",
+            Self::FramesFolder => "Write the frames into",
         }
     }
 }
@@ -184,6 +190,9 @@ pub fn spawn_picker(
                 .pick_file(),
             PickPurpose::ModelFile => dialog
                 .add_filter("detlab model", &["safetensors"])
+                .pick_file(),
+            PickPurpose::VideoFile => dialog
+                .add_filter("videos", crate::video::VIDEO_EXTENSIONS)
                 .pick_file(),
             _ => dialog.pick_folder(),
         };

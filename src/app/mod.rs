@@ -6,10 +6,13 @@
 //! image, labels; edited in [`editing`], saved in [`saving`]), the transient [`ui_state`],
 //! the one-shot [`background`] jobs, the [`review`] and the [`training`] run.
 
+pub mod assist;
+pub mod auto_retrain;
 pub mod background;
 pub mod command;
 pub mod document;
 pub mod editing;
+pub mod extract_frames;
 pub mod file_browser;
 pub mod folder_lock;
 pub mod image_loader;
@@ -21,6 +24,7 @@ pub mod review;
 pub mod saving;
 pub mod session;
 pub mod settings;
+pub mod simulated_labeller;
 pub mod state;
 pub mod training;
 pub mod ui_state;

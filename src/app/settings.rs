@@ -36,6 +36,8 @@ pub struct Settings {
     pub review_score: f32,
     pub review_iou: f64,
     pub review_class_agnostic: bool,
+    /// Fine-tune the review model after every this many newly labelled images (0: off).
+    pub auto_retrain_every: usize,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             review_score: 0.3,
             review_iou: 0.5,
             review_class_agnostic: false,
+            auto_retrain_every: 0,
         }
     }
 }

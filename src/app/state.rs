@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::assist::Assist;
+use super::auto_retrain::AutoRetrain;
 use super::background::Jobs;
 use super::image_loader::ImageLoader;
 use super::jobs::LatestWriter;
@@ -30,6 +32,10 @@ pub struct AppState {
     pub review: Review,
     /// The training run, once started.
     pub training: Option<TrainingRun>,
+    /// The labelling assistants (click-to-box, tighten, find similar) and their proposals.
+    pub assist: Assist,
+    /// Fine-tuning the review model in the background as labels come in.
+    pub auto_retrain: AutoRetrain,
     /// Messages for the status bar / log (latest last).
     pub messages: Vec<String>,
     /// Last error shown prominently until dismissed.
@@ -62,6 +68,8 @@ impl AppState {
             jobs: Jobs::default(),
             review,
             training: None,
+            assist: Assist::default(),
+            auto_retrain: AutoRetrain::default(),
             messages: Vec::new(),
             error: None,
             quit_requested: false,
@@ -121,6 +129,8 @@ impl AppState {
         self.poll_jobs();
         self.poll_review();
         self.poll_training();
+        self.poll_assist();
+        self.poll_auto_retrain();
         let keep = self.current_path();
         if let Some(loader) = &mut self.workspace.loader {
             loader.poll(keep.as_deref());

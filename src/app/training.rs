@@ -181,6 +181,8 @@ pub struct TrainingHistory {
     /// x: epoch.
     pub val_ap: Vec<[f64; 2]>,
     pub val_ap50: Vec<[f64; 2]>,
+    /// The starting weights' validation AP (runs with `validate_first`).
+    pub baseline_ap: Option<f64>,
     pub images_per_sec: f64,
     pub epoch: usize,
     pub epochs: usize,
@@ -246,6 +248,7 @@ impl TrainingHistory {
                 self.val_ap.push([*epoch as f64, v.ap]);
                 self.val_ap50.push([*epoch as f64, v.ap50]);
             }
+            TrainEvent::Baseline { val } => self.baseline_ap = Some(val.ap),
             _ => {}
         }
     }
@@ -279,23 +282,34 @@ impl TrainingRun {
         after: Receiver<()>,
         ctx: Option<egui::Context>,
     ) -> Self {
+        let out_dir = form.run_dir(labels.as_deref().unwrap_or(&images));
+        match form.request(&images, labels.as_deref(), resume) {
+            Ok(request) => Self::start_request(request, after, ctx),
+            Err(e) => Self::failed(out_dir, with_control(Some(e.setting()), e.to_string())),
+        }
+    }
+
+    fn failed(out_dir: PathBuf, reason: String) -> Self {
+        let (_, rx) = channel();
+        Self {
+            rx,
+            cancel: CancelHandle::new(),
+            out_dir,
+            status: RunStatus::Failed(reason.clone()),
+            history: TrainingHistory::default(),
+            log: vec![format!("failed: {reason}")],
+        }
+    }
+
+    /// Starts `request` once `after` answers (see [`Self::start`]).
+    pub fn start_request(
+        request: TrainRequest,
+        after: Receiver<()>,
+        ctx: Option<egui::Context>,
+    ) -> Self {
         let (tx, rx) = channel();
         let cancel = CancelHandle::new();
-        let out_dir = form.run_dir(labels.as_deref().unwrap_or(&images));
-        let request = match form.request(&images, labels.as_deref(), resume) {
-            Ok(r) => r,
-            Err(e) => {
-                let reason = with_control(Some(e.setting()), e.to_string());
-                return Self {
-                    rx,
-                    cancel,
-                    out_dir,
-                    status: RunStatus::Failed(reason.clone()),
-                    history: TrainingHistory::default(),
-                    log: vec![format!("failed: {reason}")],
-                };
-            }
-        };
+        let out_dir = request.out_dir.clone();
         let job_cancel = cancel.clone();
         let spawned = std::thread::Builder::new()
             .name("detlab-train".into())
@@ -490,6 +504,10 @@ fn describe(e: &TrainEvent) -> Option<String> {
             format!("warning (epoch {epoch}, step {step}): {message}")
         }
         TrainEvent::Step { .. } => return None,
+        TrainEvent::Baseline { val } => format!(
+            "starting weights: val AP {:.3} AP50 {:.3}",
+            val.ap, val.ap50
+        ),
         TrainEvent::Epoch {
             epoch,
             train_loss,

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::file_browser::FileBrowser;
-use super::review::ImportForm;
+use super::review::{ImportForm, OnnxExportForm};
 use super::training::TrainingForm;
 use crate::geometry::BoxXyxy;
 
@@ -143,14 +143,23 @@ pub struct UiState {
     pub canvas_info: String,
     /// A drawn box waiting for its class (the label picker is open).
     pub pending_label: Option<PendingLabel>,
+    /// The file list shows the most useful unlabelled images first.
+    pub sort_by_usefulness: bool,
+    /// The "most useful first" order, with the (predictions, labelled, images) counts it
+    /// was computed for.
+    pub useful_order: Option<((usize, usize, usize), Vec<usize>)>,
     /// The unsaved-changes prompt, with what happens after it.
     pub unsaved_prompt: Option<AfterPrompt>,
     /// The image the "move to trash" prompt asks about.
     pub confirm_delete: Option<PathBuf>,
     /// The Export COCO dialog, when open.
     pub export_form: Option<ExportForm>,
+    /// The Extract frames dialog, when open.
+    pub extract_form: Option<super::extract_frames::ExtractForm>,
     /// The "Import PyTorch weights" form, when open.
     pub import_form: Option<ImportForm>,
+    /// The "Export model to ONNX" form, when open.
+    pub onnx_export_form: Option<OnnxExportForm>,
     /// detlab's own file dialog, shown where no native one can open.
     pub file_browser: Option<FileBrowser>,
     /// The Train page's settings.
@@ -182,10 +191,14 @@ impl Default for UiState {
             file_filter: String::new(),
             canvas_info: String::new(),
             pending_label: None,
+            sort_by_usefulness: false,
+            useful_order: None,
             unsaved_prompt: None,
             confirm_delete: None,
             export_form: None,
+            extract_form: None,
             import_form: None,
+            onnx_export_form: None,
             file_browser: None,
             training_form: TrainingForm::default(),
             continuous: false,

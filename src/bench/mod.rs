@@ -6,6 +6,7 @@ pub mod detector;
 pub mod detector_flops;
 pub mod export;
 pub mod gui;
+pub mod labelling;
 pub mod review;
 
 /// A benchmark's result lines (`name`, `value`, `unit`) plus free-form notes.

@@ -158,6 +158,7 @@ fn settings() -> Vec<SelectConfig> {
                         score_threshold,
                         iou_threshold,
                         class_agnostic,
+                        nms: Default::default(),
                         max_detections,
                     });
                 }

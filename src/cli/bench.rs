@@ -39,6 +39,26 @@ pub enum Bench {
     },
     /// Review sliders: re-filtering 20,000 cached candidates, and loading one cache file.
     Review,
+    /// Human actions per labelled box: a simulated labeller labels a labelled folder from
+    /// zero through the app's commands (with and without the assistants), against
+    /// LabelImg's manual count.
+    Labelling {
+        /// The labelled folder (its labels are the oracle; the app never sees them).
+        #[arg(long)]
+        images: PathBuf,
+        /// Where the oracle's label files are (default: beside the images).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Review model (default: the shipped model).
+        #[arg(long, conflicts_with = "no_model")]
+        model: Option<PathBuf>,
+        /// No model: the assistants work from the pixels alone.
+        #[arg(long)]
+        no_model: bool,
+        /// Write both runs' reports here as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -50,6 +70,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Export { files } => crate::bench::export::run(files, python.as_deref())?,
         Bench::Gui => crate::bench::gui::run()?,
         Bench::Review => crate::bench::review::run()?,
+        Bench::Labelling {
+            images,
+            labels,
+            model,
+            no_model,
+            json,
+        } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
+            images,
+            labels,
+            model: if no_model {
+                None
+            } else {
+                model.or_else(detlab::detector::inference::default_model_path)
+            },
+            json,
+        })?,
         Bench::Detector {
             threads,
             images,

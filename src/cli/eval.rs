@@ -4,10 +4,12 @@
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
-use super::predict::{category_ids, predict_with_progress, xywh, DetectArgs};
+use super::predict::{category_ids, predict_with_progress, xywh, DetectArgs, DEFAULT_MAX_DET};
 use detlab::commands::eval::{report, EvalFilesArgs};
 use detlab::dataset::{load_labels, scan_images};
-use detlab::eval::{CocoGroundTruth, Detection, GtAnnotation, GtCategory, GtImage};
+use detlab::eval::{
+    CocoGroundTruth, Detection, GtAnnotation, GtCategory, GtImage, MaxDets, COCO_MAX_DETS,
+};
 
 /// Arguments of `detlab eval`.
 #[derive(clap::Args, Debug)]
@@ -34,18 +36,21 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     match &args.data {
         Some(data) => {
-            let (gt, dets) = predict_for_eval(&args, data)?;
-            report(&args.files.output, gt, dets, "the predictions")
+            let (gt, dets, max_dets) = predict_for_eval(&args, data)?;
+            report(&args.files.output, gt, dets, "the predictions", max_dets)
         }
         None => detlab::commands::eval::run(args.files),
     }
 }
 
-/// Ground truth of `--data` and the model's detections on its images.
+/// Ground truth of `--data`, the model's detections on its images, and the maxDets to
+/// evaluate with: `--max-dets`, else 1,10,300 when a labelled image holds more than 100
+/// boxes (and then up to 300 detections per image unless `--max-det` says otherwise),
+/// else pycocotools' 1,10,100.
 fn predict_for_eval(
     args: &EvalArgs,
     data: &Path,
-) -> anyhow::Result<(CocoGroundTruth, Vec<Detection>)> {
+) -> anyhow::Result<(CocoGroundTruth, Vec<Detection>, MaxDets)> {
     let mut cfg = args.detect.predict_config()?;
     let (_, det) = args.detect.load_detector()?;
     cfg.batch_size = args.detect.batch_for(&det);
@@ -68,6 +73,23 @@ fn predict_for_eval(
             .collect();
         (gt, images)
     };
+    let densest = gt.max_annotations_per_image();
+    let max_dets = match args.files.output.max_dets {
+        Some(m) => m,
+        None => {
+            let m = MaxDets::for_labels(densest);
+            if m != COCO_MAX_DETS {
+                eprintln!(
+                    "note: dense labels ({densest} boxes on one image): evaluating with maxDets \
+                     {m} and up to {} detections per image (--max-dets {COCO_MAX_DETS} for \
+                     pycocotools' default)",
+                    args.detect.max_det_or(m.last().max(DEFAULT_MAX_DET))
+                );
+            }
+            m
+        }
+    };
+    cfg.select.max_detections = Some(args.detect.max_det_or(max_dets.last().max(DEFAULT_MAX_DET)));
     let paths: Vec<PathBuf> = images.iter().map(|(p, _)| p.clone()).collect();
     let ids: std::collections::HashMap<&Path, i64> =
         images.iter().map(|(p, id)| (p.as_path(), *id)).collect();
@@ -86,7 +108,7 @@ fn predict_for_eval(
             }
         }
     }
-    Ok((gt, dets))
+    Ok((gt, dets, max_dets))
 }
 
 /// COCO ground truth of a labelled folder, built in memory: categories are the model's

@@ -4,9 +4,11 @@
 
 mod bench;
 mod eval;
+mod export_model;
 pub mod import_weights;
 mod info;
 mod predict;
+mod predict_video;
 mod train;
 
 use std::path::PathBuf;
@@ -59,8 +61,9 @@ pub fn run(command: Option<Command>) -> anyhow::Result<()> {
         Command::ImportWeights(f) => import_weights::run(f.parse("import-weights")),
         Command::Bench(f) => bench::run(f.parse("bench")),
         Command::Predict(f) => predict::run(f.parse("predict")),
+        Command::ExportModel(f) => export_model::run(f.parse("export-model")),
         Command::Train(f) => train::run(f.parse("train")),
-        Command::Export(_) | Command::Convert(_) | Command::Demo(_) => {
+        Command::Export(_) | Command::Convert(_) | Command::Demo(_) | Command::ExtractFrames(_) => {
             unreachable!("run_without_network runs these")
         }
     }

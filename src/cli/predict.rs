@@ -13,7 +13,8 @@ use detlab::detector::inference::{
     default_model_path, predict_files, Detector, DetectorOptions, DeviceChoice, ImagePrediction,
     PredictConfig, SHIPPED_MODEL,
 };
-use detlab::detector::maths::postprocess::{Detection, SelectConfig};
+use detlab::detector::maths::nms::DEFAULT_SOFT_NMS_SIGMA;
+use detlab::detector::maths::postprocess::{Detection, NmsMethod, SelectConfig};
 use detlab::eval::CocoGroundTruth;
 
 /// Model and post-processing options shared by `predict` and `eval --model`.
@@ -32,9 +33,17 @@ pub struct DetectArgs {
     /// NMS across classes instead of within each class.
     #[arg(long)]
     pub class_agnostic: bool,
-    /// At most this many detections per image.
-    #[arg(long, default_value_t = 100)]
-    pub max_det: usize,
+    /// Suppression: hard (remove boxes with IoU > --iou), linear Soft-NMS (score ×
+    /// (1 − IoU) above --iou) or gaussian Soft-NMS (score × exp(−IoU²/σ)).
+    #[arg(long, value_enum, default_value_t = NmsChoice::Hard)]
+    pub nms: NmsChoice,
+    /// σ of gaussian Soft-NMS.
+    #[arg(long, default_value_t = DEFAULT_SOFT_NMS_SIGMA, value_name = "SIGMA")]
+    pub soft_nms_sigma: f64,
+    /// At most this many detections per image (default 100; 300 when the known labels
+    /// are dense: more than 100 boxes on one image).
+    #[arg(long)]
+    pub max_det: Option<usize>,
     /// Images per network call (default: one per CPU thread on the CPU engine, up to the
     /// pixels of eight 512² inputs; else 1).
     #[arg(long)]
@@ -47,13 +56,28 @@ pub struct DetectArgs {
     pub threads: Option<usize>,
 }
 
+/// `--nms`: hard NMS or a Soft-NMS decay.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NmsChoice {
+    Hard,
+    Linear,
+    Gaussian,
+}
+
+/// Detections kept per image by default (pycocotools' maxDets).
+pub const DEFAULT_MAX_DET: usize = 100;
+
+/// Detections kept per image by default when the labels are dense (more than
+/// [`detlab::eval::DENSE_BOXES_PER_IMAGE`] boxes on one image).
+pub const DENSE_MAX_DET: usize = 300;
+
 /// Arguments of `detlab predict`.
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
     #[command(flatten)]
     pub detect: DetectArgs,
     /// Image folders (searched recursively) and/or image files.
-    #[arg(long, num_args = 1.., required = true, value_name = "DIR|FILE")]
+    #[arg(long, num_args = 1.., required_unless_present = "video", value_name = "DIR|FILE")]
     pub images: Vec<PathBuf>,
     /// The JSON file to write (atomically).
     #[arg(long, value_name = "OUT.json")]
@@ -66,6 +90,20 @@ pub struct PredictArgs {
     /// images' own folder, never over existing files).
     #[arg(long, value_name = "DIR")]
     pub voc_dir: Option<PathBuf>,
+    /// A video (any file FFmpeg reads) or a camera (/dev/videoN) instead of images: the
+    /// JSON lists each detected frame with its index and time.
+    #[arg(long, value_name = "IN.mp4|/dev/videoN", conflicts_with_all = ["images", "gt", "voc_dir"])]
+    pub video: Option<PathBuf>,
+    /// With --video: also write the video with boxes, classes and scores drawn.
+    #[arg(long, value_name = "OUT.mp4", requires = "video")]
+    pub out_video: Option<PathBuf>,
+    /// With --video: detect on every N-th frame (the annotated video keeps the last
+    /// detections on the frames between).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "video")]
+    pub every: u64,
+    /// With --video: stop after this many frames (for a camera).
+    #[arg(long, value_name = "N", requires = "video")]
+    pub max_frames: Option<u64>,
 }
 
 impl DetectArgs {
@@ -77,17 +115,32 @@ impl DetectArgs {
         if !(self.iou.is_finite() && self.iou > 0.0 && self.iou <= 1.0) {
             bail!("--iou {} must be in (0, 1]", self.iou);
         }
+        if !(self.soft_nms_sigma.is_finite() && self.soft_nms_sigma > 0.0) {
+            bail!("--soft-nms-sigma {} must be positive", self.soft_nms_sigma);
+        }
         Ok(PredictConfig {
             select: SelectConfig {
                 score_threshold: self.score,
                 iou_threshold: self.iou,
                 class_agnostic: self.class_agnostic,
-                max_detections: Some(self.max_det),
+                nms: match self.nms {
+                    NmsChoice::Hard => NmsMethod::Hard,
+                    NmsChoice::Linear => NmsMethod::Linear,
+                    NmsChoice::Gaussian => NmsMethod::Gaussian {
+                        sigma: self.soft_nms_sigma,
+                    },
+                },
+                max_detections: Some(self.max_det.unwrap_or(DEFAULT_MAX_DET)),
             },
             candidate_floor: None,
             top_k: None,
             batch_size: self.batch.unwrap_or(1).max(1),
         })
+    }
+
+    /// `--max-det`, else `default` (e.g. [`DENSE_MAX_DET`] for dense labels).
+    pub fn max_det_or(&self, default: usize) -> usize {
+        self.max_det.unwrap_or(default)
     }
 
     /// `--batch`, or the batch size that suits `det` ([`Detector::default_batch_size`]).
@@ -277,6 +330,9 @@ pub fn xywh(d: &Detection) -> [f64; 4] {
 
 /// Runs `detlab predict`.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    if let Some(video) = &args.video {
+        return super::predict_video::run(&args, video);
+    }
     let mut cfg = args.detect.predict_config()?;
     let inputs = collect_images(&args.images)?;
     let gt = match &args.gt {
@@ -290,6 +346,14 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         // Fail before the (slow) network run when names do not match.
         let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         match_image_ids(&names, gt)?;
+        let densest = gt.max_annotations_per_image();
+        if args.detect.max_det.is_none() && densest > detlab::eval::DENSE_BOXES_PER_IMAGE {
+            eprintln!(
+                "note: dense ground truth ({densest} boxes on one image): keeping up to \
+                 {DENSE_MAX_DET} detections per image (--max-det to change)"
+            );
+            cfg.select.max_detections = Some(DENSE_MAX_DET);
+        }
     }
     let voc_targets = match &args.voc_dir {
         Some(dir) => Some(voc_targets(dir, &inputs)?),

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::eval::{
     evaluate, load_detections, retain_known_categories, CocoGroundTruth, Detection, EvalResult,
-    Params, STAT_NAMES,
+    MaxDets, Params, DENSE_BOXES_PER_IMAGE, DENSE_MAX_DETS,
 };
 
 /// The arguments of `detlab eval` that need no network.
@@ -38,6 +38,11 @@ pub struct EvalOutputArgs {
     /// silently) instead of reporting them as an error.
     #[arg(long)]
     pub drop_unknown_categories: bool,
+    /// The three maxDets of the summary (detections per image and category that AR@1,
+    /// AR@10 and AP/AR read), e.g. 1,10,300 for dense shelves. Default: pycocotools'
+    /// 1,10,100; with --data, 1,10,300 when a labelled image holds more than 100 boxes.
+    #[arg(long, value_name = "A,B,C")]
+    pub max_dets: Option<MaxDets>,
 }
 
 /// Runs `detlab eval --gt GT.json --dt RESULTS.json`.
@@ -48,15 +53,30 @@ pub fn run(args: EvalFilesArgs) -> anyhow::Result<()> {
     let (gt, dets) = rayon::join(|| CocoGroundTruth::from_path(gt), || load_detections(dt));
     let gt = gt.context("loading ground truth")?;
     let dets = dets.context("loading detections")?;
-    report(&args.output, gt, dets, &dt.display().to_string())
+    let max_dets = match args.output.max_dets {
+        Some(m) => m,
+        None => {
+            let densest = gt.max_annotations_per_image();
+            if densest > DENSE_BOXES_PER_IMAGE {
+                eprintln!(
+                    "note: an image holds {densest} ground-truth boxes but maxDets is \
+                     pycocotools' default 1,10,100; pass --max-dets {DENSE_MAX_DETS} to count \
+                     more than 100 detections per image"
+                );
+            }
+            MaxDets::default()
+        }
+    };
+    report(&args.output, gt, dets, &dt.display().to_string(), max_dets)
 }
 
-/// Evaluates `dets` against `gt` and prints the summary (or JSON) to stdout.
+/// Evaluates `dets` against `gt` with `max_dets` and prints the summary (or JSON) to stdout.
 pub fn report(
     args: &EvalOutputArgs,
     gt: CocoGroundTruth,
     mut dets: Vec<Detection>,
     what: &str,
+    max_dets: MaxDets,
 ) -> anyhow::Result<()> {
     if args.drop_unknown_categories {
         let dropped = retain_known_categories(&gt, &mut dets);
@@ -64,8 +84,8 @@ pub fn report(
             eprintln!("note: dropped {dropped} detections of categories not in the ground truth");
         }
     }
-    let result =
-        evaluate(&gt, &dets, &Params::default()).with_context(|| format!("evaluating {what}"))?;
+    let result = evaluate(&gt, &dets, &Params::with_max_dets(max_dets))
+        .with_context(|| format!("evaluating {what}"))?;
 
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -82,7 +102,8 @@ pub fn report(
     Ok(())
 }
 
-/// The `--json` document: stats in COCOeval order (with their names) and per-category numbers.
+/// The `--json` document: stats in COCOeval order (with their names), the maxDets used and
+/// per-category numbers (`ar100` is the recall at the largest maxDets).
 fn json_report(r: &EvalResult) -> serde_json::Value {
     let per_category: serde_json::Map<String, serde_json::Value> = r
         .per_category
@@ -96,12 +117,14 @@ fn json_report(r: &EvalResult) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "stats": r.stats,
-        "stat_names": STAT_NAMES,
+        "stat_names": r.stat_names(),
+        "max_dets": r.params.max_dets,
         "per_category": per_category,
     })
 }
 
-/// A fixed-width table of per-category AP / AP50 / AR100 (`-` where undefined).
+/// A fixed-width table of per-category AP / AP50 / AR at the largest maxDets (`-` where
+/// undefined).
 fn per_class_table(r: &EvalResult) -> String {
     let width = r
         .per_category
@@ -119,7 +142,11 @@ fn per_class_table(r: &EvalResult) -> String {
     };
     let mut s = format!(
         "{:>6}  {:<width$}  {:>7}{:>7}{:>7}\n",
-        "id", "category", "AP", "AP50", "AR100"
+        "id",
+        "category",
+        "AP",
+        "AP50",
+        format!("AR{}", r.max_dets_last())
     );
     for c in &r.per_category {
         s.push_str(&format!(

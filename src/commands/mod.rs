@@ -1,5 +1,5 @@
 //! The command line's top level, and the commands that need no network: `export`,
-//! `convert`, `demo` and `eval --gt --dt`.
+//! `convert`, `demo`, `extract-frames` and `eval --gt --dt`.
 //!
 //! Two binaries share this definition. `detlab` (`front/`) is built without libtorch: it
 //! runs these commands itself, in milliseconds, and hands every other one to
@@ -10,6 +10,7 @@ pub mod convert;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod extract_frames;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Generate a synthetic retail dataset (shelf scenes, exact boxes, VOC files).
     Demo(demo::DemoArgs),
+    /// Write every N-th frame (or R per second) of a video into a folder of images to label.
+    ExtractFrames(extract_frames::ExtractFramesArgs),
     /// Evaluate COCO detection results against ground truth (pycocotools' 12 numbers).
     Eval(Forwarded),
     /// Show versions and the compute devices (CUDA / CPU) libtorch sees.
@@ -49,6 +52,8 @@ pub enum Command {
     ImportWeights(Forwarded),
     /// Detect objects in images with a detlab model file (JSON, COCO results or VOC out).
     Predict(Forwarded),
+    /// Export a detlab model file to ONNX (for ONNX Runtime, Triton, TensorRT).
+    ExportModel(Forwarded),
     /// Run a benchmark (results for BENCHMARKS.md).
     Bench(Forwarded),
     /// Fine-tune EfficientDet on labelled images (progress, metrics.jsonl, last/best models).
@@ -95,13 +100,15 @@ impl Forwarded {
     }
 }
 
-/// Runs a command that needs no network: export, convert, demo, or `eval --gt --dt`.
+/// Runs a command that needs no network: export, convert, demo, extract-frames, or
+/// `eval --gt --dt`.
 /// Returns the command back when it needs `detlab-torch`.
 pub fn run_without_network(command: Command) -> Result<anyhow::Result<()>, Box<Command>> {
     match command {
         Command::Export(args) => Ok(export::run(args)),
         Command::Convert(args) => Ok(convert::run(args)),
         Command::Demo(args) => Ok(demo::run(args)),
+        Command::ExtractFrames(args) => Ok(extract_frames::run(args)),
         Command::Eval(forwarded) if !forwarded.has_flag("--data") => {
             match forwarded.try_parse::<eval::EvalFilesArgs>("eval") {
                 Ok(args) => Ok(eval::run(args)),

@@ -1,8 +1,13 @@
 //! `detlab demo`: a deterministic synthetic retail dataset (shelf scenes with
 //! product-like objects of a few classes, exact boxes, LabelImg VOC files).
 
+mod dense;
 mod scene;
 
+pub use dense::{
+    dense_classes, dense_layout, render_dense, render_layout, Camera, DenseLayout, Facing,
+    DENSE_CLASS_COUNT, DENSE_FACINGS, DENSE_HEIGHT, DENSE_WIDTH,
+};
 pub use scene::{render_scene, Scene, DEMO_CLASSES};
 
 use std::path::{Path, PathBuf};
@@ -35,6 +40,8 @@ pub enum DemoError {
     Write { path: PathBuf, reason: String },
     #[error("image size {0}×{1} is too small (at least 64×64)")]
     TooSmall(u32, u32),
+    #[error("image size {0}×{1} is too small for dense shelves (at least 256×256)")]
+    TooSmallDense(u32, u32),
 }
 
 /// Writes `images` JPEGs with VOC files beside them and a `predefined_classes.txt`.
@@ -67,6 +74,38 @@ pub fn generate(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
     })
 }
 
+/// Writes `images` dense shelf photos (see [`render_dense`]: 80–250 facings of
+/// [`DENSE_CLASS_COUNT`] similar SKUs each) as JPEGs with VOC files beside them and a
+/// `predefined_classes.txt`. The same options always give the same files. Images are
+/// rendered one after another, each on all threads.
+pub fn generate_dense(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
+    if options.width < 256 || options.height < 256 {
+        return Err(DemoError::TooSmallDense(options.width, options.height));
+    }
+    let out = &options.out_dir;
+    std::fs::create_dir_all(out).map_err(|e| DemoError::Write {
+        path: out.clone(),
+        reason: e.to_string(),
+    })?;
+    let classes = ClassList::from_names(dense_classes());
+    let classes_path = out.join("predefined_classes.txt");
+    crate::atomic::write_atomic(&classes_path, classes.to_file_content().as_bytes()).map_err(
+        |e| DemoError::Write {
+            path: classes_path,
+            reason: e.to_string(),
+        },
+    )?;
+    let mut summary = DemoSummary::default();
+    for index in 0..options.images {
+        let scene = render_dense(options.seed, index as u64, options.width, options.height);
+        let n = write_scene(options, index, scene)?;
+        summary.images += 1;
+        summary.boxes += n;
+        summary.negatives += usize::from(n == 0);
+    }
+    Ok(summary)
+}
+
 /// The file name of demo image `index`.
 pub fn image_name(index: usize) -> String {
     format!("shelf_{:04}.jpg", index + 1)
@@ -74,6 +113,11 @@ pub fn image_name(index: usize) -> String {
 
 fn write_one(options: &DemoOptions, index: usize) -> Result<usize, DemoError> {
     let scene = render_scene(options.seed, index as u64, options.width, options.height);
+    write_scene(options, index, scene)
+}
+
+/// Writes a rendered scene as image `index` (JPEG and VOC); returns its box count.
+fn write_scene(options: &DemoOptions, index: usize, scene: Scene) -> Result<usize, DemoError> {
     let image_path = options.out_dir.join(image_name(index));
     write_jpeg(&image_path, &scene.image)?;
     let mut ann = ImageAnnotation::new(image_name(index), options.width, options.height);

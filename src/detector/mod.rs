@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod inference;
 pub mod maths;
 pub mod model;
+pub mod onnx;
 pub mod settings;
 #[cfg(feature = "torch")]
 pub mod train;

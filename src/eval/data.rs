@@ -194,6 +194,16 @@ impl CocoGroundTruth {
             .and_then(|i| self.categories.get(i as usize))
     }
 
+    /// The most annotations (crowd included) any one image has: with more than
+    /// [`super::DENSE_BOXES_PER_IMAGE`] the set is dense ([`super::MaxDets::for_labels`]).
+    pub fn max_annotations_per_image(&self) -> usize {
+        let mut counts: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        for a in &self.annotations {
+            *counts.entry(a.image_id).or_default() += 1;
+        }
+        counts.into_values().max().unwrap_or(0)
+    }
+
     /// Image ids sorted and deduplicated: COCOeval's default `imgIds`.
     pub fn sorted_image_ids(&self) -> Vec<i64> {
         sorted_unique(self.images.iter().map(|i| i.id))

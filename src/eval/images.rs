@@ -23,6 +23,19 @@ pub fn evaluate_images(
     images: &[LabelledImage],
     class_names: &[String],
 ) -> Result<EvalResult, EvalError> {
+    evaluate_images_with(images, class_names, &Params::default())
+}
+
+/// [`evaluate_images`] with other parameters (e.g. `maxDets = [1, 10, 300]` for dense
+/// shelves, [`Params::with_max_dets`]).
+///
+/// # Errors
+/// As [`evaluate_images`], and [`EvalError::InvalidParams`] for unusable parameters.
+pub fn evaluate_images_with(
+    images: &[LabelledImage],
+    class_names: &[String],
+    params: &Params,
+) -> Result<EvalResult, EvalError> {
     let gt_images = (0..images.len())
         .map(|i| GtImage {
             id: i as i64 + 1,
@@ -56,7 +69,7 @@ pub fn evaluate_images(
         }));
     }
     let gt = CocoGroundTruth::new(gt_images, categories, annotations)?;
-    evaluate(&gt, &dets, &Params::default())
+    evaluate(&gt, &dets, params)
 }
 
 #[cfg(test)]
@@ -100,6 +113,43 @@ mod tests {
             assert!((c.ap - 1.0).abs() < 1e-12, "{c:?}");
         }
         assert_eq!(r.per_category[1].name, "sprite");
+    }
+
+    #[test]
+    fn dense_max_dets_count_beyond_100() {
+        use crate::eval::{MaxDets, DENSE_MAX_DETS};
+        // One image with 150 labels of one class, each found exactly: at 100 detections
+        // per image recall stops at 100/150, at 300 every label is found.
+        let labels: Vec<(BoxXyxy, usize)> = (0..150)
+            .map(|i| {
+                let x = (i % 15) as f64 * 20.0;
+                let y = (i / 15) as f64 * 30.0;
+                (BoxXyxy::new(x, y, x + 18.0, y + 28.0), 0)
+            })
+            .collect();
+        let dets = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &(bbox, class_id))| Detection {
+                bbox,
+                score: 1.0 - i as f32 * 1e-3,
+                class_id,
+            })
+            .collect();
+        let images = vec![(labels, dets)];
+        let coco = evaluate_images(&images, &names()).unwrap();
+        assert!(
+            (coco.stats[8] - 100.0 / 150.0).abs() < 1e-12,
+            "{:?}",
+            coco.stats
+        );
+        let dense = evaluate_images_with(&images, &names(), &Params::with_max_dets(DENSE_MAX_DETS))
+            .unwrap();
+        assert_eq!(dense.stats[8], 1.0);
+        assert_eq!(dense.stats[0], 1.0);
+        assert_eq!(dense.stat_names()[8], "AR300");
+        assert!(dense.summary_text().contains("| maxDets=300 ] = 1.000"));
+        assert_eq!(MaxDets::default().last(), 100);
     }
 
     #[test]

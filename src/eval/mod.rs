@@ -36,10 +36,12 @@ pub use data::{
     GtCategory, GtImage,
 };
 pub use error::{EvalError, InputKind};
-pub use images::{evaluate_images, LabelledImage};
+pub use images::{evaluate_images, evaluate_images_with, LabelledImage};
 pub use iou::bbox_iou;
 pub use json::{detections_from_json_slice, detections_to_json, load_detections};
-pub use params::{linspace, AreaRange, Params};
+pub use params::{
+    linspace, AreaRange, MaxDets, Params, COCO_MAX_DETS, DENSE_BOXES_PER_IMAGE, DENSE_MAX_DETS,
+};
 pub use result::{CategoryResult, EvalResult, NdArray, STAT_NAMES};
 pub use summary::{numpy_mean_or_minus_one, numpy_sum};
 

@@ -31,6 +31,90 @@ impl AreaRange {
     }
 }
 
+/// pycocotools' default `maxDets`: AR@1, AR@10, and AP/AR at 100 detections per image.
+pub const COCO_MAX_DETS: MaxDets = MaxDets([1, 10, 100]);
+
+/// `maxDets` for dense images (SKU-110K's protocol): AP and AR read up to 300 detections
+/// per image.
+pub const DENSE_MAX_DETS: MaxDets = MaxDets([1, 10, 300]);
+
+/// A labelled set is dense when one of its images holds more than this many boxes: the
+/// default `maxDets` would cap recall there.
+pub const DENSE_BOXES_PER_IMAGE: usize = 100;
+
+/// The three `maxDets` of the COCO summary (detections kept per image and category),
+/// strictly increasing: AR reads each of them, AP the third.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxDets(pub [usize; 3]);
+
+impl MaxDets {
+    /// Three strictly increasing, positive counts.
+    ///
+    /// # Errors
+    /// [`EvalError::InvalidParams`] naming what is wrong.
+    pub fn new(v: [usize; 3]) -> Result<Self, EvalError> {
+        if v[0] == 0 {
+            return Err(EvalError::InvalidParams(format!(
+                "maxDets {} {} {}: the counts must be positive",
+                v[0], v[1], v[2]
+            )));
+        }
+        if !(v[0] < v[1] && v[1] < v[2]) {
+            return Err(EvalError::InvalidParams(format!(
+                "maxDets {} {} {}: the three counts must be strictly increasing",
+                v[0], v[1], v[2]
+            )));
+        }
+        Ok(MaxDets(v))
+    }
+
+    /// [`DENSE_MAX_DETS`] when the densest labelled image holds more than
+    /// [`DENSE_BOXES_PER_IMAGE`] boxes, else pycocotools' default [`COCO_MAX_DETS`].
+    pub fn for_labels(max_boxes_on_one_image: usize) -> Self {
+        if max_boxes_on_one_image > DENSE_BOXES_PER_IMAGE {
+            DENSE_MAX_DETS
+        } else {
+            COCO_MAX_DETS
+        }
+    }
+
+    /// The largest of the three: the cap AP is computed at.
+    pub fn last(&self) -> usize {
+        self.0[2]
+    }
+}
+
+impl Default for MaxDets {
+    fn default() -> Self {
+        COCO_MAX_DETS
+    }
+}
+
+impl std::fmt::Display for MaxDets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{},{}", self.0[0], self.0[1], self.0[2])
+    }
+}
+
+impl std::str::FromStr for MaxDets {
+    type Err = EvalError;
+
+    /// Parses `1,10,300` (commas, optional spaces).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let bad = || {
+            EvalError::InvalidParams(format!(
+                "maxDets {s:?}: expected three increasing counts such as 1,10,300"
+            ))
+        };
+        let [a, b, c] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let n = |x: &str| x.parse::<usize>().map_err(|_| bad());
+        MaxDets::new([n(a)?, n(b)?, n(c)?])
+    }
+}
+
 /// COCOeval parameters. `Default` gives pycocotools' bbox defaults bit for bit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
@@ -71,6 +155,15 @@ impl Default for Params {
 }
 
 impl Params {
+    /// The default parameters with `maxDets` set to `max_dets` (as setting
+    /// `COCOeval.params.maxDets` does).
+    pub fn with_max_dets(max_dets: MaxDets) -> Self {
+        Params {
+            max_dets: max_dets.0.to_vec(),
+            ..Params::default()
+        }
+    }
+
     /// Checks what COCOeval would crash on or silently mis-handle: non-finite thresholds,
     /// no `max_dets`, NaN area bounds.
     pub fn validate(&self) -> Result<(), EvalError> {
@@ -197,6 +290,35 @@ mod tests {
             }
         }
         assert!(Params::default().validate().is_ok());
+    }
+
+    #[test]
+    fn max_dets_parse_and_dense_choice() {
+        let m: MaxDets = "1,10,300".parse().expect("parses");
+        assert_eq!(m, DENSE_MAX_DETS);
+        assert_eq!(
+            " 5, 50 ,400".parse::<MaxDets>().expect("spaces").0,
+            [5, 50, 400]
+        );
+        assert_eq!(m.to_string(), "1,10,300");
+        for bad in [
+            "1,10",
+            "1,10,100,300",
+            "10,1,300",
+            "1,10,10",
+            "0,10,100",
+            "a,b,c",
+            "",
+        ] {
+            assert!(bad.parse::<MaxDets>().is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(MaxDets::for_labels(100), COCO_MAX_DETS);
+        assert_eq!(MaxDets::for_labels(101), DENSE_MAX_DETS);
+        assert_eq!(
+            Params::with_max_dets(DENSE_MAX_DETS).max_dets,
+            vec![1, 10, 300]
+        );
+        assert_eq!(Params::with_max_dets(MaxDets::default()), Params::default());
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub struct EvalResult {
     /// deduplicated; `max_dets` sorted.
     pub params: Params,
     /// The 12 summary stats, in COCOeval's order: AP, AP50, AP75, APs, APm, APl,
-    /// AR1, AR10, AR100, ARs, ARm, ARl. -1 where undefined.
+    /// AR1, AR10, AR100, ARs, ARm, ARl (the AR names follow `params.max_dets`, see
+    /// [`EvalResult::stat_names`]). -1 where undefined.
     pub stats: [f64; 12],
     /// One entry per evaluated category, in `params.cat_ids` order.
     pub per_category: Vec<CategoryResult>,
@@ -79,7 +80,7 @@ pub struct EvalResult {
     pub recall: NdArray<4>,
 }
 
-/// Names of the 12 stats, in order.
+/// Names of the 12 stats, in order, for the default `maxDets` (1, 10, 100).
 pub const STAT_NAMES: [&str; 12] = [
     "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
 ];
@@ -89,6 +90,17 @@ impl EvalResult {
     /// ` Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.505`.
     pub fn summary_text(&self) -> String {
         summary::summary_text(&self.stats, &self.params, &self.params.max_dets)
+    }
+
+    /// The short names of the 12 stats with the `maxDets` actually used (`AR300` rather
+    /// than `AR100` when `maxDets = [1, 10, 300]`); [`STAT_NAMES`] for the defaults.
+    pub fn stat_names(&self) -> [String; 12] {
+        summary::stat_names(&self.params.max_dets)
+    }
+
+    /// The `maxDets` that AP and the per-category numbers are computed at (the largest).
+    pub fn max_dets_last(&self) -> usize {
+        self.params.max_dets.last().copied().unwrap_or(100)
     }
 
     /// The PR curve for one (IoU threshold, category, area range, maxDets) cell:

@@ -56,12 +56,38 @@ pub fn numpy_mean_or_minus_one(a: &[f64]) -> f64 {
 }
 
 /// Which `maxDets` a summary line reads.
+///
+/// pycocotools computes stats[0] with a literal `maxDets=100` (`_summarize(1)`), so with
+/// `maxDets = [1, 10, 300]` it finds no such column and prints `-1` for AP (cocoapi issue
+/// #558, torchmetrics #2560). detlab keeps the literal 100 whenever `maxDets` holds 100
+/// (identical to pycocotools), and only where pycocotools has no answer reads stats[0] at
+/// `maxDets[2]`, like the other AP lines: pycocotools' own `_summarize(1,
+/// maxDets=maxDets[2])` on the same precision array, labelled `maxDets=300`.
 #[derive(Clone, Copy)]
 enum MaxDetSel {
-    /// A literal value (stats[0] uses 100 whatever `maxDets` holds).
-    Value(usize),
+    /// This literal when `maxDets` holds it, else `maxDets[2]` (if there is one).
+    LiteralOrThird(usize),
     /// `maxDets[i]` after sorting.
     Index(usize),
+}
+
+impl MaxDetSel {
+    /// The `maxDets` value this line reads, if any.
+    fn resolve(self, max_dets: &[usize]) -> Option<usize> {
+        match self {
+            MaxDetSel::LiteralOrThird(v) if max_dets.contains(&v) => Some(v),
+            MaxDetSel::LiteralOrThird(_) => max_dets.get(2).copied(),
+            MaxDetSel::Index(i) => max_dets.get(i).copied(),
+        }
+    }
+
+    /// The value printed in the summary line's `maxDets=` label.
+    fn label(self, max_dets: &[usize]) -> usize {
+        match self {
+            MaxDetSel::Index(j) => self.resolve(max_dets).unwrap_or(DEFAULT_MAX_DETS[j.min(2)]),
+            MaxDetSel::LiteralOrThird(v) => self.resolve(max_dets).unwrap_or(v),
+        }
+    }
 }
 
 /// One of the 12 summary lines: AP or AR, IoU (None = all thresholds), area label, maxDets.
@@ -82,7 +108,7 @@ const fn spec(ap: bool, iou: Option<f64>, area: &'static str, max_det: MaxDetSel
 }
 
 const SPECS: [StatSpec; 12] = [
-    spec(true, None, "all", MaxDetSel::Value(100)),
+    spec(true, None, "all", MaxDetSel::LiteralOrThird(100)),
     spec(true, Some(0.5), "all", MaxDetSel::Index(2)),
     spec(true, Some(0.75), "all", MaxDetSel::Index(2)),
     spec(true, None, "small", MaxDetSel::Index(2)),
@@ -162,12 +188,8 @@ pub(crate) fn stats(arr: &Arrays<'_>, params: &Params, max_dets: &[usize]) -> [f
     let mut out = [-1.0; 12];
     let ks: Vec<usize> = (0..arr.shape[2]).collect();
     for (o, s) in out.iter_mut().zip(SPECS.iter()) {
-        let md = match s.max_det {
-            MaxDetSel::Value(v) => v,
-            MaxDetSel::Index(i) => match max_dets.get(i) {
-                Some(&v) => v,
-                None => continue,
-            },
+        let Some(md) = s.max_det.resolve(max_dets) else {
+            continue;
         };
         let ts: Vec<usize> = match s.iou {
             Some(v) => (0..params.iou_thrs.len())
@@ -187,6 +209,26 @@ pub(crate) fn stats(arr: &Arrays<'_>, params: &Params, max_dets: &[usize]) -> [f
     out
 }
 
+/// The short names of the 12 stats for `max_dets` (sorted): `AR1`, `AR10`, `AR100` by
+/// default, `AR300` for `maxDets = [1, 10, 300]`.
+pub(crate) fn stat_names(max_dets: &[usize]) -> [String; 12] {
+    let md = |i: usize| MaxDetSel::Index(i).label(max_dets);
+    [
+        "AP".into(),
+        "AP50".into(),
+        "AP75".into(),
+        "APs".into(),
+        "APm".into(),
+        "APl".into(),
+        format!("AR{}", md(0)),
+        format!("AR{}", md(1)),
+        format!("AR{}", md(2)),
+        "ARs".into(),
+        "ARm".into(),
+        "ARl".into(),
+    ]
+}
+
 /// Per-category `(AP@[.5:.95], AP@.5, AR)` at the first area range and the largest maxDets
 /// (area `all`, 100 detections by default), -1 where undefined.
 pub(crate) fn per_category(arr: &Arrays<'_>, params: &Params, k: usize) -> (f64, f64, f64) {
@@ -204,7 +246,8 @@ pub(crate) fn per_category(arr: &Arrays<'_>, params: &Params, k: usize) -> (f64,
     )
 }
 
-/// The 12 lines `COCOeval.summarize()` prints, each ending in `\n`.
+/// The 12 lines `COCOeval.summarize()` prints, each ending in `\n`; every `maxDets=` label
+/// shows the value that line was computed at (see [`MaxDetSel`] for the first line).
 pub(crate) fn summary_text(stats: &[f64; 12], params: &Params, max_dets: &[usize]) -> String {
     let mut out = String::new();
     for (s, v) in SPECS.iter().zip(stats.iter()) {
@@ -220,10 +263,7 @@ pub(crate) fn summary_text(stats: &[f64; 12], params: &Params, max_dets: &[usize
                 _ => "-".to_string(),
             },
         };
-        let md = match s.max_det {
-            MaxDetSel::Value(v) => v,
-            MaxDetSel::Index(j) => max_dets.get(j).copied().unwrap_or(DEFAULT_MAX_DETS[j]),
-        };
+        let md = s.max_det.label(max_dets);
         out.push_str(&format!(
             " {title:<18} {kind} @[ IoU={iou:<9} | area={:>6} | maxDets={md:>3} ] = {v:.3}\n",
             s.area
@@ -263,6 +303,25 @@ mod tests {
     #[test]
     fn mean_of_empty_is_minus_one() {
         assert_eq!(numpy_mean_or_minus_one(&[]), -1.0);
+    }
+
+    #[test]
+    fn stat_names_follow_max_dets() {
+        assert_eq!(stat_names(&[1, 10, 100])[6..9], ["AR1", "AR10", "AR100"]);
+        assert_eq!(stat_names(&[1, 10, 300])[8], "AR300");
+        assert_eq!(stat_names(&[5])[6..9], ["AR5", "AR10", "AR100"]);
+    }
+
+    #[test]
+    fn first_line_reads_100_else_the_third_max_dets() {
+        let first = MaxDetSel::LiteralOrThird(100);
+        assert_eq!(first.resolve(&[1, 10, 300]), Some(300));
+        assert_eq!(first.resolve(&[10, 100, 1000]), Some(100));
+        assert_eq!(first.resolve(&[5, 100]), Some(100));
+        assert_eq!(first.resolve(&[5, 20]), None);
+        assert_eq!(first.label(&[5, 20]), 100);
+        assert_eq!(MaxDetSel::Index(2).resolve(&[5, 100]), None);
+        assert_eq!(MaxDetSel::Index(2).label(&[5, 100]), 100);
     }
 
     #[test]

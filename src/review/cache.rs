@@ -156,6 +156,29 @@ impl CachedPrediction {
         to_original(&self.candidates.select(cfg), &self.letterbox)
     }
 
+    /// Every candidate scoring above `threshold` (scores descend, so a prefix), with no
+    /// NMS, in original-image pixels: what box fusion and click-to-box look at.
+    pub fn above(&self, threshold: f32) -> Vec<Detection> {
+        let c = &self.candidates;
+        let n = c.count_above(threshold);
+        let raw: Vec<Detection> = (0..n)
+            .map(|i| {
+                let b = c.boxes()[i];
+                Detection {
+                    bbox: crate::geometry::BoxXyxy::new(
+                        b.x1 as f64,
+                        b.y1 as f64,
+                        b.x2 as f64,
+                        b.y2 as f64,
+                    ),
+                    score: c.scores()[i],
+                    class_id: c.classes()[i] as usize,
+                }
+            })
+            .collect();
+        to_original(&raw, &self.letterbox)
+    }
+
     /// Width of the (EXIF-upright) original image.
     pub fn width(&self) -> u32 {
         self.letterbox.src_width
@@ -491,6 +514,7 @@ mod tests {
                 score_threshold: 0.5,
                 iou_threshold: 0.3,
                 class_agnostic: true,
+                nms: Default::default(),
                 max_detections: None,
             },
         ] {

@@ -531,6 +531,15 @@ fn interact(
         }
     }
 
+    if response.clicked() && ui_state.tool == Tool::Draw && editable && !labelling {
+        if let Some(p) = pointer {
+            out.push(Command::ClickBox(clamp_point(t.to_image(p), size)));
+            if !ui_state.continuous {
+                ui_state.tool = Tool::Edit;
+            }
+            return finish(ui, id, drag);
+        }
+    }
     if response.clicked() && ui_state.tool == Tool::Edit {
         if let Some(p) = pointer {
             let hit = box_at(state, ui_state, t, p);
@@ -853,16 +862,10 @@ fn paint_predictions(
     t: Transform,
     predictions: &[ShownPrediction],
 ) {
-    let Some(model) = &state.review.model else {
-        return;
-    };
     let drag: Option<Drag> = ui.data(|d| d.get_temp(drag_id()));
     let font = egui::FontId::proportional(12.0);
     for (i, p) in predictions.iter().enumerate() {
-        let name = model
-            .class_names
-            .get(p.detection.class_id)
-            .map_or("?", String::as_str);
+        let name = p.class_name.as_str();
         if ui_state.hidden_classes.contains(name) {
             continue;
         }

@@ -4,7 +4,7 @@
 use egui_plot::{Legend, Line, Plot};
 
 use crate::app::{AppState, Command};
-use crate::eval::STAT_NAMES;
+use crate::eval::{MaxDets, COCO_MAX_DETS, DENSE_BOXES_PER_IMAGE, DENSE_MAX_DETS};
 
 pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -14,11 +14,12 @@ pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comman
             return;
         };
         ui.label(format!(
-            "{} on the labelled images with predictions ({} predicted so far). COCO rules: score > 0.05, 100 detections per image, NMS IoU as on the Review panel.",
+            "{} on the labelled images with predictions ({} predicted so far). COCO rules: score > 0.05, as many detections per image as AP reads (at least 100), NMS as on the Review panel.",
             model.path.display(),
             state.review.predictions.len()
         ));
         ui.horizontal(|ui| {
+            max_dets_choice(ui, state.review.eval_max_dets, out);
             if ui.button("Evaluate").clicked() {
                 out.push(Command::EvaluateModel);
             }
@@ -32,13 +33,26 @@ pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comman
                 ui.colored_label(egui::Color32::from_rgb(230, 90, 90), e);
             }
             Some(Ok(ev)) => {
-                ui.label(format!("{} images", ev.images));
+                ui.label(format!(
+                    "{} images, maxDets {}{}",
+                    ev.images,
+                    ev.max_dets,
+                    if ev.auto_max_dets && ev.max_dets != COCO_MAX_DETS {
+                        format!(
+                            " (dense labels: {} boxes on one image, more than {DENSE_BOXES_PER_IMAGE})",
+                            ev.densest
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
                 egui::Grid::new("coco_stats")
                     .num_columns(6)
                     .striped(true)
                     .show(ui, |ui| {
-                        for (i, (name, v)) in STAT_NAMES.iter().zip(ev.result.stats).enumerate() {
-                            ui.label(*name);
+                        let names = ev.result.stat_names();
+                        for (i, (name, v)) in names.iter().zip(ev.result.stats).enumerate() {
+                            ui.label(name.as_str());
                             ui.monospace(format_stat(v));
                             if i % 3 == 2 {
                                 ui.end_row();
@@ -62,7 +76,10 @@ pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comman
                         }
                     });
                 ui.add_space(6.0);
-                ui.label("Precision–recall at IoU 0.50 (area all, 100 detections)");
+                ui.label(format!(
+                    "Precision–recall at IoU 0.50 (area all, {} detections)",
+                    ev.max_dets.last()
+                ));
                 Plot::new("pr_curves")
                     .height(260.0)
                     .legend(Legend::default())
@@ -86,6 +103,52 @@ pub fn evaluation_page(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comman
             }
         }
     });
+}
+
+/// The maxDets picker: auto (from the labels), pycocotools' 1,10,100, dense 1,10,300, or
+/// any three increasing counts typed in (applied when they parse).
+fn max_dets_choice(ui: &mut egui::Ui, current: Option<MaxDets>, out: &mut Vec<Command>) {
+    ui.label("maxDets");
+    let text = |m: Option<MaxDets>| match m {
+        None => "auto".to_string(),
+        Some(m) => m.to_string(),
+    };
+    egui::ComboBox::from_id_salt("eval_max_dets")
+        .selected_text(text(current))
+        .show_ui(ui, |ui| {
+            for choice in [None, Some(COCO_MAX_DETS), Some(DENSE_MAX_DETS)] {
+                if ui
+                    .selectable_label(current == choice, text(choice))
+                    .on_hover_text(match choice {
+                        None => "1,10,300 when a labelled image holds more than 100 boxes, else 1,10,100",
+                        Some(m) if m == COCO_MAX_DETS => "pycocotools' default",
+                        Some(_) => "dense shelves (SKU-110K's protocol)",
+                    })
+                    .clicked()
+                {
+                    out.push(Command::SetEvalMaxDets(choice));
+                }
+            }
+        });
+    let id = egui::Id::unique("eval_max_dets_custom");
+    let mut custom: String = ui.data_mut(|d| d.get_temp(id)).unwrap_or_default();
+    let edit = ui.add(
+        egui::TextEdit::singleline(&mut custom)
+            .hint_text("e.g. 1,10,500")
+            .desired_width(80.0),
+    );
+    let parsed = custom.parse::<MaxDets>();
+    if edit.lost_focus() {
+        if let Ok(m) = parsed {
+            out.push(Command::SetEvalMaxDets(Some(m)));
+        }
+    }
+    if !custom.trim().is_empty() {
+        if let Err(e) = &parsed {
+            edit.on_hover_text(e.to_string());
+        }
+    }
+    ui.data_mut(|d| d.insert_temp(id, custom));
 }
 
 fn format_stat(v: f64) -> String {

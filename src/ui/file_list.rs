@@ -49,6 +49,12 @@ pub fn file_list(
             out.push(Command::NextUnverified);
         }
     });
+    ui.add_enabled_ui(state.review.model.is_some(), |ui| {
+        ui.checkbox(&mut ui_state.sort_by_usefulness, "Most useful first")
+            .on_hover_text(
+                "unlabelled images ordered by what labelling them teaches the model (its doubt, and how unlike the labelled images they are); the rest after them",
+            );
+    });
     let formats = ui_state.label_formats.as_ref();
     let current = state.current_path();
     if let Some(warning) = formats
@@ -62,24 +68,59 @@ pub fn file_list(
         .on_hover_text(warning);
     }
     ui.separator();
-    if let Some(i) = rows(ui, state, &ui_state.file_filter) {
+    let order = ui_state
+        .sort_by_usefulness
+        .then(|| useful_order(state, ui_state))
+        .flatten();
+    if let Some(i) = rows(ui, state, &ui_state.file_filter, order.as_deref()) {
         out.push(Command::GoTo(i));
     }
 }
 
-/// The rows that pass `filter`; returns the clicked row.
-fn rows(ui: &mut egui::Ui, state: &AppState, filter: &str) -> Option<usize> {
+/// The images in "most useful first" order: the unlabelled ones by usefulness, then the
+/// rest in file order. Recomputed only when the predictions or the labels change.
+fn useful_order(state: &AppState, ui_state: &mut UiState) -> Option<Vec<usize>> {
+    let session = state.workspace.session.as_ref()?;
+    let labelled = session
+        .images
+        .iter()
+        .filter(|e| e.status.is_labelled())
+        .count();
+    let key = (
+        state.review.predictions.len(),
+        labelled,
+        session.images.len(),
+    );
+    if let Some((k, order)) = &ui_state.useful_order {
+        if *k == key {
+            return Some(order.clone());
+        }
+    }
+    let mut order = state.unlabelled_by_usefulness()?;
+    let first: std::collections::HashSet<usize> = order.iter().copied().collect();
+    order.extend((0..session.images.len()).filter(|i| !first.contains(i)));
+    ui_state.useful_order = Some((key, order.clone()));
+    Some(order)
+}
+
+/// The rows that pass `filter`, in `order` if given; returns the clicked row.
+fn rows(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    filter: &str,
+    order: Option<&[usize]>,
+) -> Option<usize> {
     let Some(session) = &state.workspace.session else {
         return None;
     };
     let filter = filter.trim().to_lowercase();
+    let all: Vec<usize> =
+        order.map_or_else(|| (0..session.images.len()).collect(), <[usize]>::to_vec);
     let rows: Vec<usize> = if filter.is_empty() {
-        (0..session.images.len()).collect()
+        all
     } else {
-        session
-            .images
-            .iter()
-            .enumerate()
+        all.into_iter()
+            .map(|i| (i, &session.images[i]))
             .filter(|(_, e)| match filter.as_str() {
                 "unlabelled" | "unlabeled" => !e.status.is_labelled(),
                 "labelled" | "labeled" => e.status.is_labelled(),

@@ -50,6 +50,9 @@ pub fn menu_bar(
             if ui.button("Create demo dataset…").clicked() {
                 out.push(Command::Pick(PickPurpose::DemoFolder));
             }
+            if ui.button("Extract frames…").clicked() {
+                out.push(Command::Pick(PickPurpose::VideoFile));
+            }
             if let Some(path) = state.current_path() {
                 if ui.button("Move image to trash…  (Ctrl+Shift+D)").clicked() {
                     ui_state.confirm_delete = Some(path);

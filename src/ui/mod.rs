@@ -6,6 +6,7 @@ pub mod colors;
 mod dialogs;
 mod evaluation_page;
 mod export_dialog;
+mod extract_dialog;
 mod file_browser;
 mod file_list;
 mod labels_panel;
@@ -64,7 +65,7 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
                     labels_panel::labels_panel(ui, state, ui_state, out);
                 });
         }
-        egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state, ui_state));
+        egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state, ui_state, out));
         match ui_state.page {
             Page::Label => {
                 egui::CentralPanel::default()
@@ -86,6 +87,7 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
     dialogs::shortcuts_window(ui.ctx(), ui_state);
     window_title(ui.ctx(), state, ui_state);
     export_dialog::export_dialog(ui.ctx(), state, ui_state, out);
+    extract_dialog::extract_dialog(ui.ctx(), state, ui_state, out);
 }
 
 /// The window title names the image and the image zoom (as the status bar does), so
@@ -105,11 +107,21 @@ fn window_title(ctx: &egui::Context, state: &AppState, ui_state: &mut UiState) {
     }
 }
 
-fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState) {
+fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut Vec<Command>) {
     ui.horizontal(|ui| {
+        ui.selectable_value(&mut ui_state.page, Page::Label, "Label & review");
+        ui.selectable_value(&mut ui_state.page, Page::Evaluate, "Evaluate");
+        let training = state
+            .training
+            .as_ref()
+            .is_some_and(|r| r.status.is_active());
+        let train = if training { "Train (running)" } else { "Train" };
+        ui.selectable_value(&mut ui_state.page, Page::Train, train);
+        ui.separator();
         let drawing = ui_state.tool == Tool::Draw;
         if ui
             .selectable_label(drawing && !ui_state.continuous, "Draw box (w)")
+            .on_hover_text("drag to draw; a click boxes the object under it")
             .clicked()
         {
             ui_state.tool = Tool::Draw;
@@ -117,7 +129,7 @@ fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState) {
         }
         if ui
             .selectable_label(ui_state.continuous, "Keep drawing (Ctrl+Shift+A)")
-            .on_hover_text("every drag draws a box; Esc or e leaves")
+            .on_hover_text("every drag (or click) draws a box; Esc or e leaves")
             .clicked()
         {
             ui_state.continuous = !ui_state.continuous;
@@ -131,14 +143,24 @@ fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState) {
             ui_state.tool = Tool::Edit;
             ui_state.continuous = false;
         }
-        ui.separator();
-        ui.selectable_value(&mut ui_state.page, Page::Label, "Label & review");
-        ui.selectable_value(&mut ui_state.page, Page::Evaluate, "Evaluate");
-        let training = state
-            .training
-            .as_ref()
-            .is_some_and(|r| r.status.is_active());
-        let train = if training { "Train (running)" } else { "Train" };
-        ui.selectable_value(&mut ui_state.page, Page::Train, train);
+        let selected =
+            !crate::app::editing::selection_of(state.workspace.doc.as_ref(), ui_state).is_empty();
+        let busy = state.assist.busy();
+        if ui
+            .add_enabled(selected && !busy, egui::Button::new("Tighten (t)"))
+            .on_hover_text("snap the selected boxes to the object's edges")
+            .clicked()
+        {
+            out.push(Command::TightenSelected);
+        }
+        if ui
+            .add_enabled(selected && !busy, egui::Button::new("Similar (f)"))
+            .on_hover_text(
+                "find similar: propose every facing like the selected box, to review with Tab / Enter / Del",
+            )
+            .clicked()
+        {
+            out.push(Command::FindSimilar);
+        }
     });
 }

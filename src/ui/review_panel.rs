@@ -1,9 +1,10 @@
 //! The Review panel: the model, running it, the score / IoU sliders, the current image's
 //! pending predictions and the disagreement list.
 
-use crate::app::review::{ImportForm, RunScope};
+use crate::app::review::{ImportForm, OnnxExportForm, RunScope};
 use crate::app::{AppState, Command, UiState};
 use crate::detector::checkpoint::ModelArch;
+use crate::detector::maths::nms::{NmsMethod, DEFAULT_SOFT_NMS_SIGMA};
 use crate::review::{DisagreementKind, PredictionState};
 
 pub fn review_panel(
@@ -15,10 +16,15 @@ pub fn review_panel(
     ui.heading("Review");
     model_section(ui, state, ui_state, out);
     if state.review.model.is_none() {
+        if state.assist.proposals.values().any(|v| !v.is_empty()) {
+            ui.separator();
+            current_image_section(ui, state, out);
+        }
         return;
     }
     ui.separator();
     run_section(ui, state, out);
+    auto_retrain_section(ui, state, out);
     ui.separator();
     threshold_section(ui, state, out);
     ui.separator();
@@ -73,8 +79,52 @@ fn model_section(
                 classes: state.workspace.classes.names().join("\n"),
             });
         }
+        let model = state.review.model.as_ref().map(|m| m.path.clone());
+        let exporting = state.review.onnx_export_job.is_some();
+        let button = ui
+            .add_enabled(
+                model.is_some() && !exporting,
+                egui::Button::new("Export model…"),
+            )
+            .on_hover_text("Export the loaded model to ONNX (ONNX Runtime, Triton, TensorRT)");
+        if button.clicked() {
+            if let Some(path) = model {
+                ui_state.onnx_export_form = Some(OnnxExportForm::for_model(&path));
+            }
+        }
+        if exporting {
+            ui.spinner();
+        }
     });
     import_window(ui.ctx(), ui_state, out);
+    onnx_export_window(ui.ctx(), ui_state, out);
+}
+
+/// The "Export model to ONNX" window: where to write, and which ending.
+fn onnx_export_window(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
+    let Some(form) = &mut ui_state.onnx_export_form else {
+        return;
+    };
+    let mut open = true;
+    let mut submit = false;
+    egui::Window::new("Export model to ONNX")
+        .open(&mut open)
+        .collapsible(false)
+        .show(ctx, |ui| {
+            ui.label(format!("Model: {}", form.model.display()));
+            ui.label("Write to (.onnx)");
+            ui.text_edit_singleline(&mut form.out);
+            ui.radio_value(&mut form.raw, false, "With NMS: boxes, scores, class ids per image");
+            ui.radio_value(&mut form.raw, true, "Raw: every anchor's boxes and scores (own NMS)");
+            ui.label("Input: RGB at the model's input size, NHWC float32 0–255; see the file's metadata.");
+            submit = ui.button("Export").clicked();
+        });
+    if submit {
+        out.push(Command::ExportOnnx(form.clone()));
+        ui_state.onnx_export_form = None;
+    } else if !open {
+        ui_state.onnx_export_form = None;
+    }
 }
 
 fn import_window(ctx: &egui::Context, ui_state: &mut UiState, out: &mut Vec<Command>) {
@@ -140,6 +190,45 @@ fn run_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     });
 }
 
+fn auto_retrain_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
+    let every = state.settings.auto_retrain_every;
+    let mut on = every > 0;
+    let mut n = if on { every } else { 20 };
+    ui.horizontal(|ui| {
+        let toggled = ui
+            .checkbox(&mut on, "Retrain every")
+            .on_hover_text(
+                "fine-tune the review model in the background after this many newly labelled images; it replaces the model only when it scores better on the labelled hold-out",
+            )
+            .changed();
+        let moved = ui
+            .add_enabled(on, egui::DragValue::new(&mut n).range(2..=10_000))
+            .changed();
+        ui.label("labelled images");
+        if toggled || moved {
+            out.push(Command::SetAutoRetrain(if on { n } else { 0 }));
+        }
+    });
+    let auto = &state.auto_retrain;
+    if let Some(run) = &auto.run {
+        let h = &run.history;
+        ui.label(format!(
+            "generation {}: epoch {}/{}{}",
+            auto.generation,
+            h.epoch,
+            h.epochs,
+            h.baseline_ap
+                .map_or(String::new(), |a| format!(", to beat: AP {a:.3}"))
+        ));
+    }
+    if let Some(line) = auto.log.last() {
+        ui.label(egui::RichText::new(line).small());
+    }
+    if auto.previous_model.is_some() && ui.button("Back to the previous model").clicked() {
+        out.push(Command::RevertAutoModel);
+    }
+}
+
 fn threshold_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     let mut show = state.review.show;
     if ui.checkbox(&mut show, "Show predictions").changed() {
@@ -151,15 +240,74 @@ fn threshold_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>
             .text("score")
             .fixed_decimals(2),
     );
-    ui.add(
-        egui::Slider::new(&mut select.iou_threshold, 0.05..=0.95)
-            .text("NMS IoU")
-            .fixed_decimals(2),
-    );
+    ui.horizontal(|ui| {
+        ui.add(
+            egui::Slider::new(&mut select.iou_threshold, 0.05..=0.95)
+                .text("NMS IoU")
+                .fixed_decimals(2),
+        );
+        nms_method_choice(ui, &mut select.nms);
+    });
+    if let NmsMethod::Gaussian { sigma } = &mut select.nms {
+        ui.add(
+            egui::Slider::new(sigma, 0.05..=2.0)
+                .text("Soft-NMS σ")
+                .fixed_decimals(2),
+        )
+        .on_hover_text("Gaussian Soft-NMS: score × exp(−IoU²/σ); smaller σ suppresses harder");
+    }
     ui.checkbox(&mut select.class_agnostic, "Class-agnostic NMS");
+    let mut refine = state.review.refine_boxes;
+    if ui
+        .checkbox(&mut refine, "Refine boxes")
+        .on_hover_text(
+            "show each prediction with the score-weighted mean box of the candidates overlapping it (IoU ≥ 0.6): tighter boxes to accept as they are",
+        )
+        .changed()
+    {
+        out.push(Command::SetRefineBoxes(refine));
+    }
     if select != state.review.select {
         out.push(Command::SetReviewSelect(select));
     }
+}
+
+/// Hard NMS or Soft-NMS (linear, Gaussian), beside the IoU slider: the cached candidates
+/// are re-filtered with it at once.
+fn nms_method_choice(ui: &mut egui::Ui, nms: &mut NmsMethod) {
+    let sigma = match *nms {
+        NmsMethod::Gaussian { sigma } => sigma,
+        _ => DEFAULT_SOFT_NMS_SIGMA,
+    };
+    egui::ComboBox::from_id_salt("review_nms_method")
+        .width(90.0)
+        .selected_text(nms.name())
+        .show_ui(ui, |ui| {
+            for (choice, hover) in [
+                (
+                    NmsMethod::Hard,
+                    "remove boxes overlapping a kept box by more than the IoU",
+                ),
+                (
+                    NmsMethod::Linear,
+                    "Soft-NMS: score × (1 − IoU) above the IoU; keeps touching facings",
+                ),
+                (
+                    NmsMethod::Gaussian { sigma },
+                    "Soft-NMS: score × exp(−IoU²/σ) for every overlap",
+                ),
+            ] {
+                let on = nms.name() == choice.name();
+                if ui
+                    .selectable_label(on, choice.name())
+                    .on_hover_text(hover)
+                    .clicked()
+                    && !on
+                {
+                    *nms = choice;
+                }
+            }
+        });
 }
 
 fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
@@ -184,18 +332,12 @@ fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comm
             out.push(Command::NextPending);
         }
     });
-    let names = state
-        .review
-        .model
-        .as_ref()
-        .map(|m| m.class_names.clone())
-        .unwrap_or_default();
     egui::ScrollArea::vertical()
         .id_salt("predictions")
         .max_height(160.0)
         .show(ui, |ui| {
             for (i, p) in shown.iter().enumerate() {
-                let name = names.get(p.detection.class_id).map_or("?", String::as_str);
+                let name = p.class_name.as_str();
                 let text = format!(
                     "{name} {:.2}  {}",
                     p.detection.score,

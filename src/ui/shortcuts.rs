@@ -34,6 +34,8 @@ pub enum Action {
     EditMode,
     Continuous,
     DrawSquares,
+    Tighten,
+    FindSimilar,
     ShowBoxLabels,
     LabelsPanel,
     Next,
@@ -97,7 +99,7 @@ pub const SHORTCUTS: &[Shortcut] = &[
     ),
     row(
         "n / u",
-        "next unlabelled / next unverified image",
+        "next unlabelled image (with a model: the most useful one) / next unverified image",
         &[(NONE, Key::N), (NONE, Key::U)],
         Action::NextUnlabelled,
     ),
@@ -138,6 +140,22 @@ pub const SHORTCUTS: &[Shortcut] = &[
         "menu: edit label, duplicate, hide class, difficult, delete",
     ),
     note("double-click a box", "edit its label"),
+    note(
+        "click (drawing)",
+        "box the object under the click: the model's best candidate there, else a box grown from the image",
+    ),
+    row(
+        "t",
+        "tighten: snap the selected boxes to the object's edges",
+        &[(NONE, Key::T)],
+        Action::Tighten,
+    ),
+    row(
+        "f",
+        "find similar: propose every facing like the selected box (review with Tab / Enter / Del)",
+        &[(NONE, Key::F)],
+        Action::FindSimilar,
+    ),
     row(
         "Ctrl+E",
         "edit the label of the selected box(es): searchable class list",
@@ -283,10 +301,18 @@ pub const SHORTCUTS: &[Shortcut] = &[
     note("Enter or a", "accept the selected prediction"),
     note("Delete or r", "reject the selected prediction"),
     note("1 … 9 (prediction selected)", "accept it as class 1–9"),
+    note(
+        "t (prediction selected)",
+        "accept it with a tighter box (the model's candidates on it fused; a proposal: snapped to the edges)",
+    ),
     note("drag a prediction", "fix it (it becomes a label)"),
     note(
         "Shift+Enter",
         "accept all pending predictions on this image",
+    ),
+    note(
+        "Ctrl+Enter",
+        "accept all pending predictions and go to the next unlabelled image",
     ),
 ];
 
@@ -364,7 +390,8 @@ pub fn handle(
     let pressed =
         |m: Modifiers, k: Key| ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
     // With a prediction selected, the review keys take `a`, Delete and the digits.
-    if state.workspace.session.is_some() && state.review.model.is_some() {
+    let proposals = state.assist.proposals.values().any(|v| !v.is_empty());
+    if state.workspace.session.is_some() && (state.review.model.is_some() || proposals) {
         review_keys(ctx, state, out, &pressed);
     }
     let mut actions: Vec<(Action, usize)> = Vec::new();
@@ -465,6 +492,8 @@ fn run(
                 },
             );
         }
+        Action::Tighten => out.push(Command::TightenSelected),
+        Action::FindSimilar => out.push(Command::FindSimilar),
         Action::DrawSquares => out.push(Command::SetDrawSquares(!state.settings.draw_squares)),
         Action::ShowBoxLabels => {
             out.push(Command::SetShowBoxLabels(!state.settings.show_box_labels))
@@ -524,6 +553,9 @@ fn review_keys(
     if pressed(Modifiers::SHIFT, Key::Enter) {
         out.push(Command::AcceptAllShown);
     }
+    if pressed(Modifiers::COMMAND, Key::Enter) {
+        out.push(Command::AcceptAllAndNext);
+    }
     if pressed(Modifiers::NONE, Key::Tab) {
         // Tab walks predictions here, not keyboard focus through the widgets.
         ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));
@@ -545,6 +577,8 @@ fn review_keys(
         || pressed(Modifiers::NONE, Key::R)
     {
         out.push(Command::RejectPrediction(index));
+    } else if pressed(Modifiers::NONE, Key::T) {
+        out.push(Command::TightenPrediction(index));
     } else if let Some(k) = DIGITS.iter().position(|k| pressed(Modifiers::NONE, *k)) {
         if let Some(name) = state.workspace.classes.names().get(k).cloned() {
             out.push(Command::AcceptPrediction {

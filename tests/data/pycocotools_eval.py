@@ -9,11 +9,16 @@ fields to override: useCats (0/1), maxDets, iouThrs, areaRng with areaRngLbl, im
 catIds. Without it, one run with the default parameters. Prints one JSON document on
 stdout: {"pycocotools": version, "numpy": version, "runs": [...]}, one entry per
 parameter set with the 12 `stats`, the `recall` array (flat, C order) and its shape,
-the SHA-256 of the `precision` array (little-endian float64, C order) and per-category
-[AP, AR@100] the way detlab reports them. COCO's own progress output goes to stderr.
+the SHA-256 of the `precision` array (little-endian float64, C order), per-category
+[AP, AR@100] the way detlab reports them, the printed `summary` text, and
+`ap_at_third_max_dets`: pycocotools' own `_summarize(1, maxDets=maxDets[2])`, i.e. AP
+over all IoU thresholds at the third maxDets (stats[0] itself uses a literal 100 and is
+-1 when maxDets lacks 100; detlab reports this value there). COCO's own progress output
+goes to stderr.
 """
 import contextlib
 import hashlib
+import io
 import json
 import sys
 from importlib.metadata import version
@@ -53,7 +58,9 @@ def run(gt, dt, overrides):
         setattr(p, key, value)
     e.evaluate()
     e.accumulate()
-    e.summarize()
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        e.summarize()
     recall = np.ascontiguousarray(e.eval["recall"], dtype="<f8")
     precision = np.ascontiguousarray(e.eval["precision"], dtype="<f8")
     return {
@@ -62,7 +69,23 @@ def run(gt, dt, overrides):
         "recall": [float(x) for x in recall.ravel()],
         "precision_sha256": hashlib.sha256(precision.tobytes()).hexdigest(),
         "per_category": per_category(e),
+        "summary": text.getvalue(),
+        "ap_at_third_max_dets": ap_at_third_max_dets(e),
     }
+
+
+def ap_at_third_max_dets(e):
+    """AP@[.5:.95], area "all", at maxDets[2] (None with fewer than three maxDets): the
+    number pycocotools' summarize computes for AP50 and friends, taken over all IoU
+    thresholds, with the same slicing and np.mean as its _summarize."""
+    p = e.params
+    if len(p.maxDets) < 3:
+        return None
+    aind = [i for i, a in enumerate(p.areaRngLbl) if a == "all"]
+    mind = [i for i, m in enumerate(p.maxDets) if m == p.maxDets[2]]
+    s = e.eval["precision"][:, :, :, aind, mind]
+    s = s[s > -1]
+    return float(np.mean(s)) if s.size else -1.0
 
 
 def main():

@@ -31,6 +31,11 @@ pub struct Run {
     pub precision_sha256: String,
     /// Category id → `[AP, AR@100]` (empty with `useCats = 0`).
     pub per_category: BTreeMap<i64, [f64; 2]>,
+    /// The 12 lines `summarize()` printed.
+    pub summary: String,
+    /// pycocotools' `_summarize(1, maxDets=maxDets[2])`: AP at the third maxDets (what
+    /// detlab reports as stats[0] when maxDets lacks 100); `None` with fewer than three.
+    pub ap_at_third_max_dets: Option<f64>,
 }
 
 /// What the script printed: the versions it ran with and one [`Run`] per parameter set.
@@ -51,7 +56,9 @@ fn floats(v: &Value, what: &str) -> Vec<f64> {
         .collect()
 }
 
-fn run_of(v: &Value) -> Run {
+/// One run as `tests/data/pycocotools_eval.py` prints it (also the frozen runs of
+/// `tests/pycocotools/dense/expected.json`).
+pub fn run_of(v: &Value) -> Run {
     Run {
         stats: floats(&v["stats"], "stats"),
         recall_shape: floats(&v["recall_shape"], "recall_shape")
@@ -72,6 +79,8 @@ fn run_of(v: &Value) -> Run {
                 (k.parse().expect("category id"), [f[0], f[1]])
             })
             .collect(),
+        summary: v["summary"].as_str().unwrap_or_default().to_string(),
+        ap_at_third_max_dets: v["ap_at_third_max_dets"].as_f64(),
     }
 }
 

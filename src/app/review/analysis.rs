@@ -9,7 +9,7 @@ use crate::app::jobs::{repaint, Job};
 use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::SelectConfig;
-use crate::eval::LabelledImage;
+use crate::eval::{LabelledImage, MaxDets, Params};
 use crate::geometry::BoxXyxy;
 use crate::review::{compare, rank, CachedPrediction, ImageDisagreement, MatchSettings};
 
@@ -69,13 +69,17 @@ impl AppState {
             return;
         };
         self.remember_labels();
+        let items = self.predicted_and_labelled();
+        let densest = items.iter().map(|(_, _, l)| l.len()).max().unwrap_or(0);
+        let chosen = self.review.eval_max_dets;
+        let max_dets = chosen.unwrap_or_else(|| MaxDets::for_labels(densest));
+        // COCO rules: score > 0.05 and as many detections per image as AP reads (at least
+        // 100), with the Review panel's NMS.
         let select = SelectConfig {
             score_threshold: 0.05,
-            iou_threshold: self.review.select.iou_threshold,
-            class_agnostic: self.review.select.class_agnostic,
-            max_detections: Some(100),
+            max_detections: Some(max_dets.last().max(100)),
+            ..self.review.select
         };
-        let items = self.predicted_and_labelled();
         self.review.evaluation_job = Some(Job::spawn(
             "evaluate",
             repaint(self.ctx.clone()),
@@ -90,12 +94,19 @@ impl AppState {
                         (gt, pred.reselect(&select))
                     })
                     .collect();
-                let result = crate::eval::evaluate_images(&images, &model.class_names)
-                    .map_err(|e| e.to_string())?;
+                let result = crate::eval::evaluate_images_with(
+                    &images,
+                    &model.class_names,
+                    &Params::with_max_dets(max_dets),
+                )
+                .map_err(|e| e.to_string())?;
                 Ok(Evaluation {
                     result,
                     class_names: model.class_names.clone(),
                     images: images.len(),
+                    max_dets,
+                    densest,
+                    auto_max_dets: chosen.is_none(),
                 })
             },
         ));

@@ -8,6 +8,7 @@ use super::ShownPrediction;
 use crate::app::jobs::LatestWriter;
 use crate::app::AppState;
 use crate::dataset::LabelBox;
+use crate::detector::maths::postprocess::Detection;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
 
@@ -40,9 +41,45 @@ fn save_log(write: &LogWrite, labels_dir: &Path) -> Result<(), String> {
 }
 
 impl AppState {
-    /// The predictions of `image` at the current thresholds, with their review state;
-    /// rejected ones are left out.
+    /// The predictions of `image` at the current thresholds, with their review state,
+    /// followed by the assistants' proposals for it; rejected ones are left out.
     pub fn predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
+        let mut shown = self.model_predictions_of(image);
+        let labels = self.labels_of(image);
+        let proposals = self
+            .assist
+            .proposals
+            .get(image)
+            .map_or(&[][..], Vec::as_slice);
+        let names: Vec<String> = proposals.iter().map(|p| p.class_name.clone()).collect();
+        let detections: Vec<Detection> = proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Detection {
+                bbox: p.bbox,
+                score: p.score,
+                class_id: i,
+            })
+            .collect();
+        let states = classify(&detections, &names, labels, |_| None);
+        shown.extend(
+            proposals
+                .iter()
+                .zip(detections)
+                .zip(states)
+                .enumerate()
+                .map(|(i, ((p, detection), state))| ShownPrediction {
+                    predicted: detection.bbox,
+                    detection,
+                    state,
+                    class_name: p.class_name.clone(),
+                    proposal: Some(i),
+                }),
+        );
+        shown
+    }
+
+    fn model_predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
         let (Some(model), Some(pred)) = (&self.review.model, self.review.predictions.get(image))
         else {
             return Vec::new();
@@ -63,10 +100,35 @@ impl AppState {
                 });
             (!label_gone).then_some(decision.verdict)
         });
+        let candidates = if self.review.refine_boxes {
+            pred.above(crate::assist::click_box::CLICK_SCORE_THRESHOLD)
+        } else {
+            Vec::new()
+        };
         dets.into_iter()
             .zip(states)
             .filter(|(_, s)| *s != PredictionState::Rejected)
-            .map(|(detection, state)| ShownPrediction { detection, state })
+            .map(|(detection, state)| {
+                let refined = crate::assist::click_box::fused_box(
+                    &candidates,
+                    detection.bbox,
+                    crate::assist::click_box::FUSION_IOU,
+                );
+                ShownPrediction {
+                    class_name: model
+                        .class_names
+                        .get(detection.class_id)
+                        .cloned()
+                        .unwrap_or_else(|| "?".into()),
+                    predicted: detection.bbox,
+                    detection: Detection {
+                        bbox: refined.unwrap_or(detection.bbox),
+                        ..detection
+                    },
+                    state,
+                    proposal: None,
+                }
+            })
             .collect()
     }
 
@@ -98,6 +160,7 @@ impl AppState {
             return;
         };
         let d = &shown.detection;
+        let p = shown.predicted;
         let key = self.image_key(&image);
         let recorded = self.review.log.record(
             &key,
@@ -108,7 +171,7 @@ impl AppState {
                     .get(d.class_id)
                     .cloned()
                     .unwrap_or_default(),
-                predicted: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
+                predicted: [p.x1, p.y1, p.x2, p.y2],
                 score: d.score,
                 verdict,
                 label: label.map(|l| [l.bbox.x1, l.bbox.y1, l.bbox.x2, l.bbox.y2]),
@@ -170,10 +233,16 @@ impl AppState {
         bbox: Option<BoxXyxy>,
     ) {
         let shown = self.shown_predictions();
-        let Some(p) = shown.get(index).copied() else {
+        let Some(p) = shown.get(index).cloned() else {
             return;
         };
         if matches!(p.state, PredictionState::Accepted | PredictionState::Fixed) {
+            return;
+        }
+        if let Some(k) = p.proposal {
+            if self.accept_proposal(k, class, bbox) {
+                self.review.selected = self.next_pending_index(index);
+            }
             return;
         }
         let Some(model) = self.review.model.clone() else {
@@ -209,13 +278,16 @@ impl AppState {
     /// Hides prediction `index` of the current image for good.
     pub fn reject_prediction(&mut self, index: usize) {
         let shown = self.shown_predictions();
-        let Some(p) = shown.get(index).copied() else {
+        let Some(p) = shown.get(index).cloned() else {
             return;
         };
         if p.state != PredictionState::Pending && p.state != PredictionState::MatchesLabel {
             return;
         }
-        self.record_decision(&p, Verdict::Rejected, None);
+        match (p.proposal, self.current_path()) {
+            (Some(k), Some(image)) => self.remove_proposal(&image, k),
+            _ => self.record_decision(&p, Verdict::Rejected, None),
+        }
         // Indices shift by one after the rejected prediction disappears.
         let next = self
             .shown_predictions()

@@ -9,9 +9,11 @@
 mod analysis;
 mod decide;
 mod model;
+mod onnx_export;
 mod run;
 
 pub use model::{ImportForm, LoadedModel};
+pub use onnx_export::OnnxExportForm;
 pub use run::{InferenceRun, RunScope};
 
 use std::collections::HashMap;
@@ -22,16 +24,24 @@ use super::jobs::{repaint, Job, LatestWriter};
 use super::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
-use crate::eval::EvalResult;
+use crate::eval::{EvalResult, MaxDets};
 use crate::review::{
     CachedPrediction, DisagreementKind, ImageDisagreement, PredictionState, ReviewLog,
 };
 
-/// A prediction as shown on the current image.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A prediction as shown on the current image: the model's, or a proposal of an
+/// assistant (find similar), reviewed the same way.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShownPrediction {
     pub detection: Detection,
     pub state: PredictionState,
+    pub class_name: String,
+    /// The model's own box (the review log's key); `detection.bbox` is what is shown and
+    /// accepted (refined when [`Review::refine_boxes`] is on).
+    pub predicted: crate::geometry::BoxXyxy,
+    /// Index into the image's proposals ([`crate::app::assist::Assist::proposals`]);
+    /// `None` for the model's predictions.
+    pub proposal: Option<usize>,
 }
 
 /// The evaluation page's numbers.
@@ -39,6 +49,12 @@ pub struct Evaluation {
     pub result: EvalResult,
     pub class_names: Vec<String>,
     pub images: usize,
+    /// The maxDets the result was computed with.
+    pub max_dets: MaxDets,
+    /// The most labelled boxes on one evaluated image.
+    pub densest: usize,
+    /// Whether `max_dets` was chosen from the labels (the page's "auto").
+    pub auto_max_dets: bool,
 }
 
 /// Everything about reviewing predictions.
@@ -46,6 +62,8 @@ pub struct Review {
     pub model: Option<Arc<LoadedModel>>,
     pub model_job: Option<Job<Result<LoadedModel, String>>>,
     pub model_error: Option<String>,
+    /// The "Export model…" (ONNX) run, reported in the status bar.
+    pub onnx_export_job: Option<Job<Result<String, String>>>,
     /// Asked for the shipped model once (at the first folder).
     pub default_requested: bool,
     pub run: Option<InferenceRun>,
@@ -54,6 +72,9 @@ pub struct Review {
     /// Each image's labels as last read or saved (the current image uses the live document).
     pub labels: HashMap<PathBuf, Vec<LabelBox>>,
     pub select: SelectConfig,
+    /// Show each prediction with its box refined: the score-weighted mean of the
+    /// candidates overlapping it (see [`crate::assist::click_box::fused_box`]).
+    pub refine_boxes: bool,
     pub show: bool,
     /// Index into [`AppState::shown_predictions`] of the selected prediction.
     pub selected: Option<usize>,
@@ -78,6 +99,8 @@ pub struct Review {
     pub disagreement_kind: DisagreementKind,
     pub evaluation_job: Option<Job<Result<Evaluation, String>>>,
     pub evaluation: Option<Result<Evaluation, String>>,
+    /// The Evaluate page's maxDets; `None`: from the labels ([`MaxDets::for_labels`]).
+    pub eval_max_dets: Option<MaxDets>,
 }
 
 impl Default for Review {
@@ -86,6 +109,7 @@ impl Default for Review {
             model: None,
             model_job: None,
             model_error: None,
+            onnx_export_job: None,
             default_requested: false,
             run: None,
             predictions: HashMap::new(),
@@ -94,8 +118,10 @@ impl Default for Review {
                 score_threshold: 0.3,
                 iou_threshold: 0.5,
                 class_agnostic: false,
+                nms: Default::default(),
                 max_detections: Some(100),
             },
+            refine_boxes: true,
             show: true,
             selected: None,
             log: ReviewLog::default(),
@@ -110,6 +136,7 @@ impl Default for Review {
             disagreement_kind: DisagreementKind::Any,
             evaluation_job: None,
             evaluation: None,
+            eval_max_dets: None,
         }
     }
 }
@@ -204,6 +231,7 @@ impl AppState {
             self.ensure_review_log();
             changed |= self.poll_review_log();
         }
+        changed |= self.poll_onnx_export();
         if let Some(result) = self.review.model_job.as_ref().and_then(Job::outcome) {
             self.review.model_job = None;
             changed = true;

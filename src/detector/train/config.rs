@@ -245,6 +245,10 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Skip validation (no AP; `best` follows the training loss).
     pub skip_validation: bool,
+    /// Validate the starting weights before the first step (a
+    /// [`super::TrainEvent::Baseline`]): what a fine-tune must beat.
+    #[serde(default)]
+    pub validate_first: bool,
 }
 
 impl Default for TrainConfig {
@@ -280,6 +284,7 @@ impl Default for TrainConfig {
             max_steps_per_epoch: None,
             log_every: 1,
             skip_validation: false,
+            validate_first: false,
         }
     }
 }

@@ -59,6 +59,9 @@ pub enum TrainEvent {
         init: String,
         config: Box<TrainConfig>,
     },
+    /// The starting weights on the validation set, before any step (with
+    /// `validate_first`).
+    Baseline { val: ValMetrics },
     /// A recoverable problem (e.g. a skipped non-finite step).
     Warning {
         epoch: usize,

@@ -410,6 +410,19 @@ fn run(
     let last_path = job.out_dir.join(checkpoint::LAST);
     let best_path = job.out_dir.join(checkpoint::BEST);
 
+    if cfg.validate_first && !cfg.skip_validation && !val_set.is_empty() {
+        let (val, _, _) = validate(
+            &model,
+            &val_set,
+            &class_names,
+            &pre_val,
+            cfg.batch_size,
+            &anchors_flat,
+            device,
+            pool.clone(),
+        )?;
+        sink(&TrainEvent::Baseline { val });
+    }
     for epoch in start_epoch..=cfg.epochs {
         let epoch_start = Instant::now();
         let frozen = epoch <= cfg.freeze_backbone_epochs;

@@ -27,6 +27,7 @@ fn per_class_and_agnostic_nms() {
         score_threshold: 0.2,
         iou_threshold: 0.5,
         class_agnostic: false,
+        nms: Default::default(),
         max_detections: None,
     };
     let d = postprocess(&outputs(&cls), None, &cfg).unwrap();
@@ -54,6 +55,7 @@ fn thresholds_are_strict_and_caps_apply() {
         score_threshold: 0.3,
         iou_threshold: 0.5,
         class_agnostic: false,
+        nms: Default::default(),
         max_detections: None,
     };
     assert_eq!(c.select(&base).len(), 2); // 0.3 is not > 0.3
@@ -220,6 +222,7 @@ fn refiltering_many_candidates_matches_a_plain_greedy_nms() {
                         score_threshold: 0.05,
                         iou_threshold,
                         class_agnostic,
+                        nms: Default::default(),
                         max_detections,
                     };
                     let got = c.select(&cfg);
@@ -254,6 +257,7 @@ fn refiltering_many_candidates_matches_a_plain_greedy_nms() {
         score_threshold: 0.0,
         iou_threshold: 0.5,
         class_agnostic: false,
+        nms: Default::default(),
         max_detections: Some(100),
     };
     assert_eq!(sets[0].1.select(&cfg).len(), 100);
@@ -296,4 +300,62 @@ fn from_parts_round_trips_and_validates() {
     // Ties are fine.
     let ok = Candidates::from_parts(vec![b, b], vec![0.5, 0.5], vec![0, 1], vec![0, 1]).unwrap();
     assert_eq!(ok.len(), 2);
+}
+
+/// Soft-NMS through the review's live filter: on the same candidates, hard NMS with
+/// Soft-NMS's `Hard` equals the default path; linear Soft-NMS keeps the overlapping
+/// facing hard NMS removes, with its score decayed by `1 − IoU`, and the score threshold
+/// applies to the decayed score.
+#[test]
+fn select_with_soft_nms() {
+    let xy = |x1, y1, x2, y2| XyxyF32 { x1, y1, x2, y2 };
+    // Two touching-and-overlapping facings: IoU(0, 1) = 0.5 exactly; box 2 far away.
+    let c = Candidates::from_parts(
+        vec![
+            xy(0.0, 0.0, 10.0, 10.0),
+            xy(0.0, 0.0, 10.0, 5.0),
+            xy(50.0, 0.0, 60.0, 10.0),
+        ],
+        vec![0.9, 0.8, 0.5],
+        vec![0, 0, 0],
+        vec![0, 1, 2],
+    )
+    .unwrap();
+    let hard = SelectConfig {
+        score_threshold: 0.1,
+        iou_threshold: 0.3,
+        ..SelectConfig::default()
+    };
+    let scores = |cfg: &SelectConfig| c.select(cfg).iter().map(|d| d.score).collect::<Vec<_>>();
+    assert_eq!(scores(&hard), vec![0.9, 0.5]);
+    let linear = SelectConfig {
+        nms: NmsMethod::Linear,
+        ..hard
+    };
+    assert_eq!(scores(&linear), vec![0.9, 0.5, 0.4]);
+    assert_eq!(c.select(&linear)[2].bbox, xy(0.0, 0.0, 10.0, 5.0).to_box());
+    // The decayed 0.4 is below a 0.45 threshold.
+    assert_eq!(
+        scores(&SelectConfig {
+            score_threshold: 0.45,
+            ..linear
+        }),
+        vec![0.9, 0.5]
+    );
+    // Gaussian σ = 0.5: 0.8 · exp(−0.25 / 0.5) = 0.485225 (above 0.5? no: it ranks last).
+    let gauss = c.select(&SelectConfig {
+        nms: NmsMethod::Gaussian { sigma: 0.5 },
+        ..hard
+    });
+    assert_eq!(gauss.len(), 3);
+    assert!((f64::from(gauss[2].score) - 0.8 * (-0.5f64).exp()).abs() < 1e-6);
+    // The cap counts kept boxes.
+    assert_eq!(
+        c.select(&SelectConfig {
+            max_detections: Some(2),
+            ..linear
+        })
+        .len(),
+        2
+    );
 }
