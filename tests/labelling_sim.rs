@@ -10,9 +10,11 @@ use detlab::dataset::{save_labels, ClassList, ImageAnnotation, LabelBox, LabelFo
 use detlab::geometry::BoxXyxy;
 use image::{Rgb, RgbImage};
 
-/// Writes `name` (200×120, grey wall) with flat products `(x, y, w, h, colour, class)`
-/// and its VOC labels.
-fn shelf(dir: &Path, name: &str, items: &[(u32, u32, u32, u32, [u8; 3], &str)]) {
+/// A flat product: `(x, y, w, h, colour, class)`.
+type Product<'a> = (u32, u32, u32, u32, [u8; 3], &'a str);
+
+/// Writes `name` (200×120, grey wall) with `items` and its VOC labels.
+fn shelf(dir: &Path, name: &str, items: &[Product]) {
     let mut img = RgbImage::from_pixel(200, 120, Rgb([128, 128, 128]));
     let mut ann = ImageAnnotation::new(name, 200, 120);
     for &(x, y, w, h, colour, class) in items {
