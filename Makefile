@@ -43,6 +43,10 @@ bench: setup
 	$(BIN) bench detector --threads 1,2 --iterations 9
 	cargo bench --bench eval
 	rm -rf $(BENCH_DIR) && $(BIN) demo --out $(BENCH_DIR)/shelf --images 48 --seed 1
+	$(BIN) demo --out $(BENCH_DIR)/demo40 --images 40 --seed 3
+	$(BIN) bench labelling --images $(BENCH_DIR)/demo40 --no-model
+	[ ! -d ../shared/datasets/cola-sprite ] || $(BIN) bench labelling \
+		--images ../shared/datasets/cola-sprite/val --labels ../shared/datasets/cola-sprite/annotations
 	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/lite0 --model lite0 --batch 4 \
 		--threads 1 --epochs 1 --max-steps 12 --no-val
 	$(BIN) train --data $(BENCH_DIR)/shelf --out $(BENCH_DIR)/d0 --model d0 --from-scratch \

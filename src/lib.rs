@@ -6,7 +6,8 @@
 //! `app` → `detector` (tch model; pure box maths in `detector::maths`);
 //! `eval` (COCO mAP) and `cli` sit beside them over the same library calls;
 //! `review` (prediction review, pure) sits under `app`, over `detector::maths`, `eval` and
-//! `dataset`.
+//! `dataset`; so do `assist` (labelling assistants over pixels and boxes) and `video`
+//! (FFmpeg pipes).
 
 #[cfg(feature = "gui")]
 pub mod app;
