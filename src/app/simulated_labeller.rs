@@ -86,8 +86,12 @@ pub struct SimReport {
 /// Errors of the simulation (the app's own messages, or a wait that ran out).
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The folder, its labels or the model could not be read.
     #[error("{0}")]
     Setup(String),
+    /// The labeller could not reach an oracle box with the app's actions.
+    #[error("{0}")]
+    Stuck(String),
     #[error("the app did not {what} within {secs} s")]
     Timeout { what: String, secs: u64 },
 }
@@ -429,7 +433,7 @@ impl Sim {
             }
             missing = self.missing(truth);
             if missing.first() == Some(&target) {
-                return Err(SimError::Setup(format!(
+                return Err(SimError::Stuck(format!(
                     "could not label a {} box on {}",
                     target.class_name,
                     path.display()
@@ -661,7 +665,7 @@ impl Sim {
                 }
                 let labels = self.labels();
                 if labels.len() == before {
-                    return Err(SimError::Setup("a click made no box".into()));
+                    return Err(SimError::Stuck("a click made no box".into()));
                 }
                 let index = labels.len() - 1;
                 if labels[index].class_name != target.class_name {
