@@ -930,8 +930,8 @@ fn a_format_switch_that_leaves_two_label_files_says_so() {
 
 // ---- Labelling assistants (issue 16) ---------------------------------------------------
 
-/// The exact boxes the demo generator drew on image `index` of [`fixture`]'s folder.
-fn generator_boxes(index: usize) -> Vec<BoxXyxy> {
+/// The exact labels the demo generator wrote for image `index` of [`fixture`]'s folder.
+fn generator_labels(index: usize) -> Vec<detlab::dataset::LabelBox> {
     let dir = tempfile::tempdir().unwrap();
     detlab::demo::generate(&detlab::demo::DemoOptions {
         out_dir: dir.path().to_path_buf(),
@@ -944,6 +944,11 @@ fn generator_boxes(index: usize) -> Vec<BoxXyxy> {
     voc::read(&dir.path().join(format!("shelf_{:04}.xml", index + 1)))
         .unwrap()
         .boxes
+}
+
+/// The exact boxes the demo generator drew on image `index` of [`fixture`]'s folder.
+fn generator_boxes(index: usize) -> Vec<BoxXyxy> {
+    generator_labels(index)
         .into_iter()
         .map(|b| b.bbox)
         .collect()
@@ -1016,16 +1021,7 @@ fn t_tightens_a_loose_box_onto_the_object() {
 #[test]
 fn f_proposes_similar_facings_and_shift_enter_accepts_them() {
     let f = fixture(1);
-    let dir = tempfile::tempdir().unwrap();
-    detlab::demo::generate(&detlab::demo::DemoOptions {
-        out_dir: dir.path().to_path_buf(),
-        images: 1,
-        seed: 5,
-        width: 320,
-        height: 240,
-    })
-    .unwrap();
-    let truth = voc::read(&dir.path().join("shelf_0001.xml")).unwrap().boxes;
+    let truth = generator_labels(0);
     let mut h = harness(&f, false);
     // Label the first object of the most frequent class, then ask for similar ones.
     let class = truth

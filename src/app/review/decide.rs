@@ -44,7 +44,13 @@ impl AppState {
     /// The predictions of `image` at the current thresholds, with their review state,
     /// followed by the assistants' proposals for it; rejected ones are left out.
     pub fn predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
-        let mut shown = self.model_predictions_of(image);
+        self.predictions_with(image, self.review.refine_boxes)
+    }
+
+    /// [`Self::predictions_of`], with the model's boxes refined or not (states never
+    /// depend on the refinement: the log and the label matches use the model's boxes).
+    fn predictions_with(&self, image: &Path, refine: bool) -> Vec<ShownPrediction> {
+        let mut shown = self.model_predictions_of(image, refine);
         let labels = self.labels_of(image);
         let proposals = self
             .assist
@@ -79,7 +85,7 @@ impl AppState {
         shown
     }
 
-    fn model_predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
+    fn model_predictions_of(&self, image: &Path, refine: bool) -> Vec<ShownPrediction> {
         let (Some(model), Some(pred)) = (&self.review.model, self.review.predictions.get(image))
         else {
             return Vec::new();
@@ -100,7 +106,7 @@ impl AppState {
                 });
             (!label_gone).then_some(decision.verdict)
         });
-        let candidates = if self.review.refine_boxes {
+        let candidates = if refine {
             pred.above(crate::assist::click_box::CLICK_SCORE_THRESHOLD)
         } else {
             Vec::new()
@@ -142,9 +148,10 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Pending predictions of `image`.
+    /// Pending predictions of `image` (asked per file-list row and frame, so without the
+    /// box refinement, which moves boxes but never changes a state).
     pub fn pending_count(&self, image: &Path) -> usize {
-        self.predictions_of(image)
+        self.predictions_with(image, false)
             .iter()
             .filter(|p| p.state == PredictionState::Pending)
             .count()

@@ -1,44 +1,19 @@
-//! The simulated labeller behind `detlab bench labelling`: it labels a folder from zero
-//! the way a careful person would, through the app's own [`Command`]s, and counts the
-//! human actions that took.
-//!
-//! The folder's existing labels are the oracle. The app sees the images through a folder
-//! of links with an empty labels folder, so it starts with no labels. For each image the
-//! labeller takes the cheapest action the app offers for each box (it may look at what an
-//! action would give before taking it, as a person who knows the tool would), and a box
-//! only counts as done when the saved label matches the oracle at IoU ≥
-//! [`DONE_IOU`] with the right class.
-//!
-//! Without the assistants (`assistants: false`) the app is used as it was before them:
-//! no click-to-box, tighten, find similar, label-next queue or refined prediction boxes.
-//!
-//! Counting (one action per key press, click or drag): accept 1; a prediction relabelled
-//! with a class key 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1;
-//! reject 1; "accept all" 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a
-//! click: `w` + click (+ a class key when the class it got is wrong); a box drawn by hand:
-//! `w` + drag + class key; find similar 1; the next image 1; a class key is 1 for the
-//! first nine classes, else the name's first word and Enter (2); a class seen for the
-//! first time is typed: one per word, plus Enter twice (a new class asks for a second
-//! Enter).
+//! The simulated labeller's policy: per image, the cheapest action the app offers for
+//! each oracle box, taken through the app's commands and counted (see the parent module).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use serde::Serialize;
 
-use super::review::RunScope;
-use super::settings::Settings;
-use super::{AppState, Command};
+use super::{words, SimError, SimOptions, SimReport, DONE_IOU};
+use crate::app::{AppState, Command};
 use crate::assist::{region, tighten};
 use crate::dataset::image_info::{decode_upright_rgb, read_image_info};
-use crate::dataset::{load_labels, scan_images, LabelBox};
+use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 use crate::review::PredictionState;
-
-/// A label is done when it overlaps the oracle's box at least this much, with its class.
-pub const DONE_IOU: f64 = 0.85;
 
 /// A prediction this close to an oracle box is about that box (fixable, not wrong).
 const SAME_OBJECT_IOU: f64 = 0.5;
@@ -47,220 +22,17 @@ const SAME_OBJECT_IOU: f64 = 0.5;
 /// still missing on the image.
 const SIMILAR_MIN_MISSING: usize = 2;
 
-/// How the simulated labeller runs.
-#[derive(Clone, Debug)]
-pub struct SimOptions {
-    pub images: PathBuf,
-    /// The oracle's labels (default: beside the images).
-    pub labels: Option<PathBuf>,
-    /// The review model (`None`: no model; the assistants work from pixels).
-    pub model: Option<PathBuf>,
-    /// Use click-to-box, tighten, find similar and the label-next queue.
-    pub assistants: bool,
-    /// Give up on an app answer after this long.
-    pub timeout: Duration,
-}
-
-/// What it took.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SimReport {
-    pub images: usize,
-    pub boxes: usize,
-    pub actions: usize,
-    pub actions_per_box: f64,
-    /// Actions by kind (accept, fix, draw, ...).
-    pub by_kind: BTreeMap<String, usize>,
-    /// The LabelImg way on the same folder: next + `w` + drag + class key per box.
-    pub manual_actions_per_box: f64,
-    /// The model's AP on the not-yet-labelled images after each retrain (none without
-    /// retraining).
-    pub ap_over_time: Vec<f64>,
-    /// Seconds spent waiting for the model (loading, inference).
-    pub model_seconds: f64,
-    /// Oracle boxes that did not end up labelled (should be 0).
-    pub missed: usize,
-    /// Labels left that match no oracle box (should be 0).
-    pub extra: usize,
-}
-
-/// Errors of the simulation (the app's own messages, or a wait that ran out).
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The folder, its labels or the model could not be read.
-    #[error("{0}")]
-    Setup(String),
-    /// The labeller could not reach an oracle box with the app's actions.
-    #[error("{0}")]
-    Stuck(String),
-    #[error("the app did not {what} within {secs} s")]
-    Timeout { what: String, secs: u64 },
-}
-
-struct Oracle {
-    /// Images in file order, with their boxes.
-    images: Vec<(PathBuf, Vec<LabelBox>)>,
-    classes: Vec<String>,
-}
-
-fn read_oracle(images: &Path, labels: Option<&Path>) -> Result<Oracle, SimError> {
-    let paths = scan_images(images)
-        .map_err(|e| SimError::Setup(format!("cannot list {}: {e}", images.display())))?;
-    let mut out = Vec::new();
-    let mut classes: Vec<String> = Vec::new();
-    for p in paths {
-        let boxes = match load_labels(&p, labels) {
-            Ok(Some(l)) => l.annotation.boxes,
-            Ok(None) => Vec::new(),
-            Err(e) => return Err(SimError::Setup(e.to_string())),
-        };
-        for b in &boxes {
-            if !classes.contains(&b.class_name) {
-                classes.push(b.class_name.clone());
-            }
-        }
-        out.push((p, boxes));
-    }
-    if out.is_empty() {
-        return Err(SimError::Setup(format!(
-            "no images in {}",
-            images.display()
-        )));
-    }
-    Ok(Oracle {
-        images: out,
-        classes,
-    })
-}
-
-/// Runs the simulated labeller over `options.images`; the app works in `work` (a folder
-/// of links to the images, an empty labels folder and its settings).
-pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError> {
-    let oracle = read_oracle(&options.images, options.labels.as_deref())?;
-    let view = link_images(&oracle, &options.images, work)?;
-    let labels_dir = work.join("labels");
-    std::fs::create_dir_all(&labels_dir).map_err(|e| SimError::Setup(e.to_string()))?;
-    let mut settings = Settings::default();
-    settings.save_dirs.insert(
-        view.canonicalize().unwrap_or(view.clone()),
-        labels_dir.clone(),
-    );
-    settings.autosave = true;
-    let mut sim = Sim {
-        app: AppState::new(settings, work.join("settings.json"), None, None),
-        options: options.clone(),
-        report: SimReport::default(),
-        typed: HashSet::new(),
-        model_time: Duration::ZERO,
-        last_kind: String::new(),
-        visited: HashSet::new(),
-    };
-    sim.app.review.default_requested = true; // no shipped model unless asked for
-                                             // Review only is the app before the assistants: the model's own boxes.
-    sim.app.review.refine_boxes = options.assistants;
-    sim.app.apply(Command::OpenFolder(view.clone()));
-    sim.wait("list the folder", |a| {
-        a.workspace
-            .session
-            .as_ref()
-            .is_some_and(|s| !s.scanning && s.images.len() == oracle.images.len())
-    })?;
-    if let Some(model) = &options.model {
-        let t = Instant::now();
-        sim.app.load_model(model.clone());
-        sim.wait("load the model", |a| {
-            a.review.model_job.is_none() && (a.review.model.is_some() || a.error.is_some())
-        })?;
-        if let Some(e) = sim.app.review.model_error.clone().or(sim.app.error.clone()) {
-            return Err(SimError::Setup(e));
-        }
-        sim.app.run_model(RunScope::All);
-        sim.wait("run the model", |a| a.review.run.is_none())?;
-        sim.model_time += t.elapsed();
-    }
-    let oracle_of = |p: &Path| -> Vec<LabelBox> {
-        let name = p.file_name();
-        oracle
-            .images
-            .iter()
-            .find(|(o, _)| o.file_name() == name)
-            .map(|(_, b)| b.clone())
-            .unwrap_or_default()
-    };
-    sim.app.apply(Command::GoTo(0));
-    for done in 0..oracle.images.len() {
-        let path = sim.wait_for_document()?;
-        let truth = oracle_of(&path);
-        sim.visited.insert(path.clone());
-        sim.label_image(&path, &truth)?;
-        let (missed, extra) = sim.check(&truth);
-        sim.report.missed += missed;
-        sim.report.extra += extra;
-        sim.report.boxes += truth.len();
-        sim.report.images += 1;
-        if done + 1 < oracle.images.len() {
-            sim.next_image();
-        }
-    }
-    let r = &mut sim.report;
-    r.actions = r.by_kind.values().sum();
-    r.actions_per_box = r.actions as f64 / r.boxes.max(1) as f64;
-    r.manual_actions_per_box = manual_actions(&oracle) as f64 / r.boxes.max(1) as f64;
-    r.model_seconds = sim.model_time.as_secs_f64();
-    Ok(sim.report)
-}
-
-/// LabelImg's way: the next image, then `w` + drag + class key per box; the first box
-/// of a class has its name typed instead of the key (words + Enter twice).
-fn manual_actions(oracle: &Oracle) -> usize {
-    let boxes: usize = oracle.images.iter().map(|(_, b)| b.len()).sum();
-    let typing: usize = oracle.classes.iter().map(|c| words(c) + 1).sum();
-    oracle.images.len().saturating_sub(1) + 3 * boxes + typing
-}
-
-fn words(name: &str) -> usize {
-    name.split_whitespace().count().max(1)
-}
-
-/// A folder of links to the images (so that the app finds none of their labels).
-fn link_images(oracle: &Oracle, root: &Path, work: &Path) -> Result<PathBuf, SimError> {
-    let view = work.join("images");
-    std::fs::create_dir_all(&view).map_err(|e| SimError::Setup(e.to_string()))?;
-    for (p, _) in &oracle.images {
-        let rel = p.strip_prefix(root).unwrap_or(p);
-        let target = view.join(rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| SimError::Setup(e.to_string()))?;
-        }
-        let source = p.canonicalize().unwrap_or(p.clone());
-        if !target.exists() {
-            link(&source, &target)
-                .map_err(|e| SimError::Setup(format!("cannot link {}: {e}", target.display())))?;
-        }
-    }
-    Ok(view)
-}
-
-#[cfg(unix)]
-fn link(source: &Path, target: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(source, target)
-}
-
-#[cfg(not(unix))]
-fn link(source: &Path, target: &Path) -> std::io::Result<()> {
-    std::fs::copy(source, target).map(|_| ())
-}
-
-struct Sim {
-    app: AppState,
+pub(super) struct Sim {
+    pub(super) app: AppState,
     options: SimOptions,
-    report: SimReport,
+    pub(super) report: SimReport,
     /// Classes already typed once.
     typed: HashSet<String>,
-    model_time: Duration,
+    pub(super) model_time: Duration,
     /// The kind of the last action counted.
     last_kind: String,
     /// Images already labelled.
-    visited: HashSet<PathBuf>,
+    pub(super) visited: HashSet<PathBuf>,
 }
 
 /// What to do about one oracle box.
@@ -273,6 +45,22 @@ enum Plan {
 }
 
 impl Sim {
+    /// The labeller over `app` (headless, its folder not open yet).
+    pub(super) fn new(mut app: AppState, options: SimOptions) -> Self {
+        app.review.default_requested = true; // no shipped model unless asked for
+                                             // Review only is the app before the assistants: the model's own boxes.
+        app.review.refine_boxes = options.assistants;
+        Self {
+            app,
+            options,
+            report: SimReport::default(),
+            typed: HashSet::new(),
+            model_time: Duration::ZERO,
+            last_kind: String::new(),
+            visited: HashSet::new(),
+        }
+    }
+
     fn count(&mut self, kind: &str, n: usize) {
         if n > 0 {
             *self.report.by_kind.entry(kind.to_string()).or_default() += n;
@@ -283,7 +71,7 @@ impl Sim {
     /// The next image: `n` (with the assistants: the most useful unlabelled one), or,
     /// when the last action was "accept all", Ctrl+Enter instead of Shift+Enter (accept
     /// all and next) — one action for both.
-    fn next_image(&mut self) {
+    pub(super) fn next_image(&mut self) {
         if self.last_kind == "accept_all" {
             if let Some(n) = self.report.by_kind.get_mut("accept_all") {
                 *n -= 1;
@@ -314,7 +102,11 @@ impl Sim {
         }
     }
 
-    fn wait(&mut self, what: &str, done: impl Fn(&AppState) -> bool) -> Result<(), SimError> {
+    pub(super) fn wait(
+        &mut self,
+        what: &str,
+        done: impl Fn(&AppState) -> bool,
+    ) -> Result<(), SimError> {
         let start = Instant::now();
         loop {
             self.app.poll_background();
@@ -331,7 +123,7 @@ impl Sim {
         }
     }
 
-    fn wait_for_document(&mut self) -> Result<PathBuf, SimError> {
+    pub(super) fn wait_for_document(&mut self) -> Result<PathBuf, SimError> {
         self.wait("show the image", |a| {
             a.workspace
                 .doc
@@ -381,7 +173,7 @@ impl Sim {
     }
 
     /// `(missed, extra)` once the image is done.
-    fn check(&self, truth: &[LabelBox]) -> (usize, usize) {
+    pub(super) fn check(&self, truth: &[LabelBox]) -> (usize, usize) {
         let missed = self.missing(truth).len();
         let labels = self.labels().len();
         (missed, (labels + missed).saturating_sub(truth.len()))
@@ -405,7 +197,7 @@ impl Sim {
         }
     }
 
-    fn label_image(&mut self, path: &Path, truth: &[LabelBox]) -> Result<(), SimError> {
+    pub(super) fn label_image(&mut self, path: &Path, truth: &[LabelBox]) -> Result<(), SimError> {
         let pixels = if self.options.assistants {
             Some(decode_upright_rgb(path).map_err(|e| SimError::Setup(e.to_string()))?)
         } else {
@@ -723,19 +515,5 @@ mod tests {
         assert_eq!((n, b), (1, to));
         let (n, b) = drags_to(BoxXyxy::new(0.0, 0.0, 60.0, 60.0), to);
         assert_eq!((n, b), (2, to));
-    }
-
-    #[test]
-    fn manual_counting_is_next_plus_three_per_box_plus_typing() {
-        let b = |c: &str| LabelBox::new(c, BoxXyxy::new(0.0, 0.0, 5.0, 5.0));
-        let oracle = Oracle {
-            images: vec![
-                ("a.jpg".into(), vec![b("Cola"), b("Sprite Zero")]),
-                ("b.jpg".into(), vec![b("Cola")]),
-            ],
-            classes: vec!["Cola".into(), "Sprite Zero".into()],
-        };
-        // 1 next + 3 × 3 boxes + typing instead of a key: (1 + 2 − 1) + (2 + 2 − 1).
-        assert_eq!(manual_actions(&oracle), 1 + 9 + 2 + 3);
     }
 }

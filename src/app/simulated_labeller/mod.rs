@@ -1,0 +1,252 @@
+//! The simulated labeller behind `detlab bench labelling`: it labels a folder from zero
+//! the way a careful person would, through the app's own [`Command`]s, and counts the
+//! human actions that took.
+//!
+//! The folder's existing labels are the oracle. The app sees the images through a folder
+//! of links with an empty labels folder, so it starts with no labels. For each image the
+//! labeller takes the cheapest action the app offers for each box (it may look at what an
+//! action would give before taking it, as a person who knows the tool would), and a box
+//! only counts as done when the saved label matches the oracle at IoU ≥
+//! [`DONE_IOU`] with the right class.
+//!
+//! Without the assistants (`assistants: false`) the app is used as it was before them:
+//! no click-to-box, tighten, find similar, label-next queue or refined prediction boxes.
+//!
+//! Counting (one action per key press, click or drag): accept 1; a prediction relabelled
+//! with a class key 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1;
+//! reject 1; "accept all" 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a
+//! click: `w` + click (+ a class key when the class it got is wrong); a box drawn by hand:
+//! `w` + drag + class key; find similar 1; the next image 1; a class key is 1 for the
+//! first nine classes, else the name's first word and Enter (2); a class seen for the
+//! first time is typed: one per word, plus Enter twice (a new class asks for a second
+//! Enter).
+
+mod labeller;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::review::RunScope;
+use super::settings::Settings;
+use super::{AppState, Command};
+use crate::dataset::{load_labels, scan_images, LabelBox};
+use labeller::Sim;
+
+/// A label is done when it overlaps the oracle's box at least this much, with its class.
+pub const DONE_IOU: f64 = 0.85;
+
+/// How the simulated labeller runs.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub images: PathBuf,
+    /// The oracle's labels (default: beside the images).
+    pub labels: Option<PathBuf>,
+    /// The review model (`None`: no model; the assistants work from pixels).
+    pub model: Option<PathBuf>,
+    /// Use click-to-box, tighten, find similar and the label-next queue.
+    pub assistants: bool,
+    /// Give up on an app answer after this long.
+    pub timeout: Duration,
+}
+
+/// What it took.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SimReport {
+    pub images: usize,
+    pub boxes: usize,
+    pub actions: usize,
+    pub actions_per_box: f64,
+    /// Actions by kind (accept, fix, draw, ...).
+    pub by_kind: BTreeMap<String, usize>,
+    /// The LabelImg way on the same folder: next + `w` + drag + class key per box.
+    pub manual_actions_per_box: f64,
+    /// The model's AP on the not-yet-labelled images after each retrain (none without
+    /// retraining).
+    pub ap_over_time: Vec<f64>,
+    /// Seconds spent waiting for the model (loading, inference).
+    pub model_seconds: f64,
+    /// Oracle boxes that did not end up labelled (should be 0).
+    pub missed: usize,
+    /// Labels left that match no oracle box (should be 0).
+    pub extra: usize,
+}
+
+/// Errors of the simulation (the app's own messages, or a wait that ran out).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The folder, its labels or the model could not be read.
+    #[error("{0}")]
+    Setup(String),
+    /// The labeller could not reach an oracle box with the app's actions.
+    #[error("{0}")]
+    Stuck(String),
+    #[error("the app did not {what} within {secs} s")]
+    Timeout { what: String, secs: u64 },
+}
+
+struct Oracle {
+    /// Images in file order, with their boxes.
+    images: Vec<(PathBuf, Vec<LabelBox>)>,
+    classes: Vec<String>,
+}
+
+fn read_oracle(images: &Path, labels: Option<&Path>) -> Result<Oracle, SimError> {
+    let paths = scan_images(images)
+        .map_err(|e| SimError::Setup(format!("cannot list {}: {e}", images.display())))?;
+    let mut out = Vec::new();
+    let mut classes: Vec<String> = Vec::new();
+    for p in paths {
+        let boxes = match load_labels(&p, labels) {
+            Ok(Some(l)) => l.annotation.boxes,
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(SimError::Setup(e.to_string())),
+        };
+        for b in &boxes {
+            if !classes.contains(&b.class_name) {
+                classes.push(b.class_name.clone());
+            }
+        }
+        out.push((p, boxes));
+    }
+    if out.is_empty() {
+        return Err(SimError::Setup(format!(
+            "no images in {}",
+            images.display()
+        )));
+    }
+    Ok(Oracle {
+        images: out,
+        classes,
+    })
+}
+
+/// Runs the simulated labeller over `options.images`; the app works in `work` (a folder
+/// of links to the images, an empty labels folder and its settings).
+pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError> {
+    let oracle = read_oracle(&options.images, options.labels.as_deref())?;
+    let view = link_images(&oracle, &options.images, work)?;
+    let labels_dir = work.join("labels");
+    std::fs::create_dir_all(&labels_dir).map_err(|e| SimError::Setup(e.to_string()))?;
+    let mut settings = Settings::default();
+    settings.save_dirs.insert(
+        view.canonicalize().unwrap_or(view.clone()),
+        labels_dir.clone(),
+    );
+    settings.autosave = true;
+    let app = AppState::new(settings, work.join("settings.json"), None, None);
+    let mut sim = Sim::new(app, options.clone());
+    sim.app.apply(Command::OpenFolder(view.clone()));
+    sim.wait("list the folder", |a| {
+        a.workspace
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.scanning && s.images.len() == oracle.images.len())
+    })?;
+    if let Some(model) = &options.model {
+        let t = Instant::now();
+        sim.app.load_model(model.clone());
+        sim.wait("load the model", |a| {
+            a.review.model_job.is_none() && (a.review.model.is_some() || a.error.is_some())
+        })?;
+        if let Some(e) = sim.app.review.model_error.clone().or(sim.app.error.clone()) {
+            return Err(SimError::Setup(e));
+        }
+        sim.app.run_model(RunScope::All);
+        sim.wait("run the model", |a| a.review.run.is_none())?;
+        sim.model_time += t.elapsed();
+    }
+    let oracle_of = |p: &Path| -> Vec<LabelBox> {
+        let name = p.file_name();
+        oracle
+            .images
+            .iter()
+            .find(|(o, _)| o.file_name() == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    };
+    sim.app.apply(Command::GoTo(0));
+    for done in 0..oracle.images.len() {
+        let path = sim.wait_for_document()?;
+        let truth = oracle_of(&path);
+        sim.visited.insert(path.clone());
+        sim.label_image(&path, &truth)?;
+        let (missed, extra) = sim.check(&truth);
+        sim.report.missed += missed;
+        sim.report.extra += extra;
+        sim.report.boxes += truth.len();
+        sim.report.images += 1;
+        if done + 1 < oracle.images.len() {
+            sim.next_image();
+        }
+    }
+    let r = &mut sim.report;
+    r.actions = r.by_kind.values().sum();
+    r.actions_per_box = r.actions as f64 / r.boxes.max(1) as f64;
+    r.manual_actions_per_box = manual_actions(&oracle) as f64 / r.boxes.max(1) as f64;
+    r.model_seconds = sim.model_time.as_secs_f64();
+    Ok(sim.report)
+}
+
+/// LabelImg's way: the next image, then `w` + drag + class key per box; the first box
+/// of a class has its name typed instead of the key (words + Enter twice).
+fn manual_actions(oracle: &Oracle) -> usize {
+    let boxes: usize = oracle.images.iter().map(|(_, b)| b.len()).sum();
+    let typing: usize = oracle.classes.iter().map(|c| words(c) + 1).sum();
+    oracle.images.len().saturating_sub(1) + 3 * boxes + typing
+}
+
+pub(super) fn words(name: &str) -> usize {
+    name.split_whitespace().count().max(1)
+}
+
+/// A folder of links to the images (so that the app finds none of their labels).
+fn link_images(oracle: &Oracle, root: &Path, work: &Path) -> Result<PathBuf, SimError> {
+    let view = work.join("images");
+    std::fs::create_dir_all(&view).map_err(|e| SimError::Setup(e.to_string()))?;
+    for (p, _) in &oracle.images {
+        let rel = p.strip_prefix(root).unwrap_or(p);
+        let target = view.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| SimError::Setup(e.to_string()))?;
+        }
+        let source = p.canonicalize().unwrap_or(p.clone());
+        if !target.exists() {
+            link(&source, &target)
+                .map_err(|e| SimError::Setup(format!("cannot link {}: {e}", target.display())))?;
+        }
+    }
+    Ok(view)
+}
+
+#[cfg(unix)]
+fn link(source: &Path, target: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(source, target)
+}
+
+#[cfg(not(unix))]
+fn link(source: &Path, target: &Path) -> std::io::Result<()> {
+    std::fs::copy(source, target).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::BoxXyxy;
+
+    #[test]
+    fn manual_counting_is_next_plus_three_per_box_plus_typing() {
+        let b = |c: &str| LabelBox::new(c, BoxXyxy::new(0.0, 0.0, 5.0, 5.0));
+        let oracle = Oracle {
+            images: vec![
+                ("a.jpg".into(), vec![b("Cola"), b("Sprite Zero")]),
+                ("b.jpg".into(), vec![b("Cola")]),
+            ],
+            classes: vec!["Cola".into(), "Sprite Zero".into()],
+        };
+        // 1 next + 3 × 3 boxes + typing instead of a key: (1 + 2 − 1) + (2 + 2 − 1).
+        assert_eq!(manual_actions(&oracle), 1 + 9 + 2 + 3);
+    }
+}
