@@ -35,7 +35,8 @@ build: setup
 # Every benchmark of BENCHMARKS.md, in release, one after the other.
 BIN = $(CARGO_TARGET_DIR)/release/detlab
 BENCH_DIR = $(DETLAB_HOME)/bench
-bench: setup
+bench:
+	@bash scripts/setup.sh --bench
 	$(call BUILD,--release)
 	$(BIN) bench export
 	$(BIN) bench gui

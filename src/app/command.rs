@@ -90,6 +90,8 @@ pub enum Command {
     RevertAutoModel,
     /// Show predictions with their boxes refined by candidate fusion.
     SetRefineBoxes(bool),
+    /// The precision of the next runs of the model.
+    SetPrecision(crate::detector::precision::Precision),
     /// Propose every facing like the selected box, for review.
     FindSimilar,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
@@ -231,6 +233,7 @@ impl AppState {
             Command::SetAutoRetrain(every) => self.set_auto_retrain(every),
             Command::RevertAutoModel => self.revert_auto_model(),
             Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
+            Command::SetPrecision(p) => self.review.precision = p,
             Command::FindSimilar => self.find_similar(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),

@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 use super::detector_flops::efficientdet_macs;
+use super::runtimes::{export_for_race, time_in, Contender};
 use super::{time, Report};
 use detlab::detector::checkpoint::ModelArch;
 use detlab::detector::inference::{
     network_config, predict_files, Detector, DetectorOptions, DeviceChoice, PredictConfig,
 };
+use detlab::detector::precision::Precision;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -32,6 +34,9 @@ pub struct DetectorBenchOptions {
     pub iterations: usize,
     /// Fail when libtorch sees no CUDA device (instead of leaving the GPU rows out).
     pub require_gpu: bool,
+    /// The venv's Python, for the runtime race ([`super::runtimes`]); `None` leaves it
+    /// out.
+    pub python: Option<PathBuf>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -93,7 +98,9 @@ mod tempdir {
     pub struct Dir(PathBuf);
     impl Dir {
         pub fn new() -> std::io::Result<Self> {
-            let p = std::env::temp_dir().join(format!("detlab-bench-{}", std::process::id()));
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("detlab-bench-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&p)?;
             Ok(Self(p))
         }
@@ -134,23 +141,33 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                     threads: None,
                     fold_batchnorm: false,
                     nhwc_engine: false,
+                    precision: Default::default(),
                 },
             )?;
+            let model_file = det.to_model_file()?;
+            // Network milliseconds per image of the engine rows, by (precision, batch).
+            let mut engine_ms = Vec::new();
             let s = det.input_size() as usize;
             let cfg = network_config(det.meta())?;
             let gflop = 2.0 * efficientdet_macs(&cfg, classes.len(), s, s) / 1e9;
             let opts = (Kind::Float, Device::Cpu);
-            for variant in ["", " BN folded", " NHWC engine"] {
+            for variant in ["", " BN folded", " NHWC engine", " NHWC engine bf16"] {
                 match variant {
                     " BN folded" => det.fold_batchnorm(),
                     " NHWC engine" => det.set_nhwc_engine(true)?,
+                    " NHWC engine bf16" => {
+                        det.set_precision(Precision::Bf16)?;
+                        if let Some(note) = det.precision_note() {
+                            report.notes.push(format!("bf16 rows: {note}"));
+                        }
+                    }
                     _ => {}
                 }
                 let label = format!("{arch}@{s} {threads} thr{variant}");
                 // With several threads the engine also runs a batch with one image per
                 // thread side by side.
                 let mut batches = vec![1];
-                if variant == " NHWC engine" && threads > 1 {
+                if variant.starts_with(" NHWC engine") && threads > 1 {
                     batches.push(threads);
                 }
                 for batch in batches {
@@ -172,6 +189,10 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                         fractions.push(gflop / t / peak_now);
                     }
                     let net = median(times);
+                    if let Some(p) = variant.strip_prefix(" NHWC engine") {
+                        let precision = if p.is_empty() { "fp32" } else { "bf16" };
+                        engine_ms.push((precision, batch, net * 1e3));
+                    }
                     let n_img = images.len().min(iters.max(3).max(batch));
                     let cfg = PredictConfig {
                         batch_size: batch,
@@ -192,6 +213,17 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
                         "%",
                     );
                 }
+            }
+            if let Some(python) = &opt.python {
+                race(
+                    &mut report,
+                    python,
+                    &model_file,
+                    &format!("{arch}@{s} {threads} thr"),
+                    threads,
+                    &engine_ms,
+                    iters,
+                )?;
             }
             let note =
                 format!("{arch}@{s}: {gflop:.2} GFLOP per image (analytic conv count, 2 classes).");
@@ -214,6 +246,56 @@ pub fn run(opt: &DetectorBenchOptions) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The runtime race rows of one architecture at one thread count: each contender's
+/// network time at the batches the engine was timed at, and detlab's time over the
+/// contender's at the same precision (OpenVINO bf16 against detlab bf16; the others
+/// against detlab fp32).
+fn race(
+    report: &mut Report,
+    python: &Path,
+    model_file: &detlab::detector::checkpoint::ModelFile,
+    label: &str,
+    threads: usize,
+    engine_ms: &[(&str, usize, f64)],
+    iters: usize,
+) -> anyhow::Result<()> {
+    let dir = tempdir::Dir::new()?;
+    let mut batches: Vec<usize> = engine_ms.iter().map(|e| e.1).collect();
+    batches.dedup();
+    for batch in batches {
+        let onnx = export_for_race(model_file, batch as u32, dir.path())?;
+        let label = if batch == 1 {
+            label.to_string()
+        } else {
+            format!("{label}, batch {batch}")
+        };
+        for who in Contender::ALL {
+            let ms = match time_in(python, &onnx, who, threads, batch as u32, iters)? {
+                Ok(ms) => ms,
+                Err(why) => {
+                    let note = format!("{} rows left out: {why}", who.label());
+                    if !report.notes.contains(&note) {
+                        report.notes.push(note);
+                    }
+                    continue;
+                }
+            };
+            report.row(format!("{label} {}: network", who.label()), ms, "ms/img");
+            let ours = engine_ms
+                .iter()
+                .find(|e| e.0 == who.precision.to_string() && e.1 == batch);
+            if let Some((precision, _, detlab_ms)) = ours {
+                report.row(
+                    format!("{label}: detlab {precision} / {}", who.label()),
+                    detlab_ms / ms,
+                    "× time",
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Images/s on CUDA at batch 1 and 16, fp32 and fp16 (unfolded; fp16 via the VarStore).
 fn gpu_rows(report: &mut Report, iters: usize) -> anyhow::Result<()> {
     let classes = vec!["Sprite".to_string(), "Cola".to_string()];
@@ -227,6 +309,7 @@ fn gpu_rows(report: &mut Report, iters: usize) -> anyhow::Result<()> {
                     threads: None,
                     fold_batchnorm: false,
                     nhwc_engine: true,
+                    precision: Default::default(),
                 },
             )?;
             if half {

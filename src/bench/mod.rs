@@ -8,6 +8,7 @@ pub mod export;
 pub mod gui;
 pub mod labelling;
 pub mod review;
+pub mod runtimes;
 
 /// A benchmark's result lines (`name`, `value`, `unit`) plus free-form notes.
 #[derive(Clone, Debug, Default)]

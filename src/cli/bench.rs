@@ -22,7 +22,9 @@ pub enum Bench {
     },
     /// Labelling-app responsiveness: 10,000-image folder, 12 MP photos, 2,000 boxes.
     Gui,
-    /// EfficientDet D0@512 and Lite0@320 inference latency and fraction of matmul peak.
+    /// EfficientDet D0@512 and Lite0@320 inference latency and fraction of matmul peak, in
+    /// fp32 and bf16, raced against ONNX Runtime and OpenVINO on the same network (with
+    /// --python or $DETLAB_PYTHON).
     Detector {
         /// Comma-separated CPU thread counts.
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -96,6 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             images,
             iterations,
             require_gpu: gpu_only,
+            python,
         })?,
     };
     println!("{}", report.markdown());

@@ -15,6 +15,7 @@ use detlab::detector::inference::{
 };
 use detlab::detector::maths::nms::DEFAULT_SOFT_NMS_SIGMA;
 use detlab::detector::maths::postprocess::{Detection, NmsMethod, SelectConfig};
+use detlab::detector::precision::Precision;
 use detlab::eval::CocoGroundTruth;
 
 /// Model and post-processing options shared by `predict` and `eval --model`.
@@ -54,6 +55,11 @@ pub struct DetectArgs {
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// fp32, or bf16: the 1×1 convolutions' products in bfloat16 with float32
+    /// accumulation on CPUs with AVX512-BF16 (AMX when present); elsewhere fp32, with a
+    /// note.
+    #[arg(long, default_value = "fp32", value_name = "fp32|bf16")]
+    pub precision: Precision,
 }
 
 /// `--nms`: hard NMS or a Soft-NMS decay.
@@ -164,9 +170,13 @@ impl DetectArgs {
             threads: self.threads,
             fold_batchnorm: true,
             nhwc_engine: true,
+            precision: self.precision,
         };
         let det = Detector::load(&path, &options)
             .with_context(|| format!("loading model {}", path.display()))?;
+        if let Some(note) = det.precision_note() {
+            eprintln!("note: {note}");
+        }
         Ok((path, det))
     }
 }

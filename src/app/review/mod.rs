@@ -24,6 +24,7 @@ use super::jobs::{repaint, Job, LatestWriter};
 use super::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
+use crate::detector::precision::Precision;
 use crate::eval::{EvalResult, MaxDets};
 use crate::review::{
     CachedPrediction, DisagreementKind, ImageDisagreement, PredictionState, ReviewLog,
@@ -75,6 +76,8 @@ pub struct Review {
     /// Show each prediction with its box refined: the score-weighted mean of the
     /// candidates overlapping it (see [`crate::assist::click_box::fused_box`]).
     pub refine_boxes: bool,
+    /// The precision runs ask the detector for (bf16 where the CPU engine can).
+    pub precision: Precision,
     pub show: bool,
     /// Index into [`AppState::shown_predictions`] of the selected prediction.
     pub selected: Option<usize>,
@@ -122,6 +125,7 @@ impl Default for Review {
                 max_detections: Some(100),
             },
             refine_boxes: true,
+            precision: Precision::Fp32,
             show: true,
             selected: None,
             log: ReviewLog::default(),

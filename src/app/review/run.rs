@@ -104,6 +104,7 @@ impl AppState {
         let cancel = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
         let total = images.len();
+        let precision = self.review.precision;
         let (c, d, ctx) = (cancel.clone(), done.clone(), self.ctx.clone());
         let spawned = std::thread::Builder::new()
             .name("detlab-review".into())
@@ -121,10 +122,16 @@ impl AppState {
                     // Images that need the network go in batches the detector runs best
                     // (one image per CPU thread on the CPU engine); cache hits are sent at
                     // once. A failure of the network ends the run.
-                    let batch = model
-                        .detector
-                        .lock()
-                        .map_or(1, |det| det.default_batch_size());
+                    let batch = match model.detector.lock() {
+                        Ok(mut det) => {
+                            if let Err(e) = det.set_precision(precision) {
+                                send(RunItem::failed(format!("precision {precision}: {e}")));
+                                return;
+                            }
+                            det.default_batch_size()
+                        }
+                        Err(_) => 1,
+                    };
                     let mut pending = Vec::with_capacity(batch);
                     let mut images = images.iter().peekable();
                     while let Some(image) = images.next() {

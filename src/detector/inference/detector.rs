@@ -24,6 +24,7 @@ use crate::detector::maths::postprocess::{to_original, Candidates, ImageOutputs}
 use crate::detector::model::{
     EfficientDet, EfficientDetConfig, EfficientDetOutput, NhwcEfficientDet,
 };
+use crate::detector::precision::Precision;
 use crate::detector::settings::DeviceChoice;
 
 /// How to set a detector up.
@@ -39,6 +40,10 @@ pub struct DetectorOptions {
     /// ([`NhwcEfficientDet`]) instead of libtorch's convolutions (same outputs to ~1e-5,
     /// about three times as fast on one thread).
     pub nhwc_engine: bool,
+    /// The precision of the engine's matrix products; `Bf16` needs the channels-last
+    /// engine and a CPU with AVX512-BF16, and falls back to `Fp32` (with
+    /// [`Detector::precision_note`]) elsewhere.
+    pub precision: Precision,
 }
 
 impl Default for DetectorOptions {
@@ -50,6 +55,7 @@ impl Default for DetectorOptions {
             threads: None,
             fold_batchnorm: true,
             nhwc_engine: true,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -142,6 +148,9 @@ pub struct Detector {
     kind: Kind,
     /// The channels-last CPU engine, when it runs the network instead of `net`.
     engine: Option<NhwcEfficientDet>,
+    /// The precision asked for (the engine's may be lower-capability: see
+    /// [`Detector::precision`]).
+    requested_precision: Precision,
 }
 
 impl Detector {
@@ -226,6 +235,7 @@ impl Detector {
             folded: options.fold_batchnorm,
             kind: Kind::Float,
             engine: None,
+            requested_precision: options.precision,
         };
         if options.nhwc_engine && options.fold_batchnorm && device == Device::Cpu {
             detector.set_nhwc_engine(true)?;
@@ -295,7 +305,42 @@ impl Detector {
             if !self.folded || self.device != Device::Cpu || self.kind != Kind::Float {
                 return Err(InferenceError::NhwcEngine);
             }
-            self.engine = Some(NhwcEfficientDet::new(&self.net)?);
+            let (precision, _) = self.requested_precision.effective();
+            self.engine = Some(NhwcEfficientDet::new(&self.net, precision)?);
+        }
+        Ok(())
+    }
+
+    /// The precision the network runs in: [`Precision::Bf16`] only on the channels-last
+    /// engine of a CPU with AVX512-BF16.
+    pub fn precision(&self) -> Precision {
+        self.engine
+            .as_ref()
+            .map_or(Precision::Fp32, NhwcEfficientDet::precision)
+    }
+
+    /// Why the precision asked for is not the one that runs (`None` when it is).
+    pub fn precision_note(&self) -> Option<String> {
+        if self.requested_precision == self.precision() {
+            return None;
+        }
+        let (_, why) = self.requested_precision.effective();
+        Some(match why {
+            Some(why) => why.to_string(),
+            None => format!(
+                "{} runs on the channels-last CPU engine, which this detector does not use \
+                 (device {:?}): running in fp32",
+                self.requested_precision, self.device
+            ),
+        })
+    }
+
+    /// Asks for another precision (rebuilds the CPU engine when there is one); see
+    /// [`Detector::precision`] and [`Detector::precision_note`] for what runs.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), InferenceError> {
+        self.requested_precision = precision;
+        if self.engine.is_some() && self.precision() != precision.effective().0 {
+            self.set_nhwc_engine(true)?;
         }
         Ok(())
     }

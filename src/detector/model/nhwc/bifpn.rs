@@ -10,6 +10,7 @@ use super::separable::Separable;
 use crate::detector::model::bifpn::{BiFpnLayer, FUSION_EPS};
 use crate::detector::model::same_pad::SameMaxPool2d;
 use crate::detector::model::{Activation, Fusion};
+use crate::detector::precision::Precision;
 
 /// A BiFPN fusion node.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ pub struct FpnLayer {
 }
 
 impl FpnLayer {
-    pub fn new(layer: &BiFpnLayer) -> Result<Self> {
+    pub fn new(layer: &BiFpnLayer, precision: Precision) -> Result<Self> {
         let node = |n: &crate::detector::model::bifpn::Node| -> Result<Node> {
             let weights = match (layer.fusion, &n.weights) {
                 (Fusion::FastAttention, Some(p)) => {
@@ -50,13 +51,13 @@ impl FpnLayer {
                 _ => None,
             };
             Ok(Node {
-                conv: Separable::new(&n.conv)?,
+                conv: Separable::new(&n.conv, precision)?,
                 weights,
             })
         };
         let projection = |cb: &crate::detector::model::layers::ConvBn| -> Result<Pointwise> {
             folded(&cb.bn)?;
-            Ok(Pointwise::from_conv(&cb.conv)?)
+            Ok(Pointwise::from_conv(&cb.conv, precision)?)
         };
         let first = match &layer.first {
             Some(f) => Some(FirstInputs {

@@ -9,6 +9,7 @@ use super::pointwise::Pointwise;
 use super::simd::activate_in_place;
 use crate::detector::model::backbone::MbConvBlock;
 use crate::detector::model::{Activation, ModelError};
+use crate::detector::precision::Precision;
 
 /// Squeeze-excitation gates from channel means: two 1×1 convs on a single pixel.
 #[derive(Debug)]
@@ -49,11 +50,12 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn new(b: &MbConvBlock) -> Result<Self> {
+    /// `b`, with its expansion and projection products in `precision`.
+    pub fn new(b: &MbConvBlock, precision: Precision) -> Result<Self> {
         let expand = match &b.expand {
             Some((conv, bn)) => {
                 folded(bn)?;
-                Some(Pointwise::from_conv(conv)?)
+                Some(Pointwise::from_conv(conv, precision)?)
             }
             None => None,
         };
@@ -62,8 +64,9 @@ impl Block {
         }
         let excitation = match &b.se {
             Some(se) => Some(Excitation {
-                reduce: Pointwise::from_conv(&se.reduce)?,
-                expand: Pointwise::from_conv(&se.expand)?,
+                // Single-pixel products, in float32 whatever the precision.
+                reduce: Pointwise::from_conv(&se.reduce, Precision::Fp32)?,
+                expand: Pointwise::from_conv(&se.expand, Precision::Fp32)?,
                 act: b.activation,
             }),
             None => None,
@@ -72,7 +75,7 @@ impl Block {
             expand,
             depthwise: Depthwise::from_conv(&b.depthwise)?,
             excitation,
-            project: Pointwise::from_conv(&b.project)?,
+            project: Pointwise::from_conv(&b.project, precision)?,
             residual: b.residual,
             act: b.activation,
         })
@@ -119,9 +122,11 @@ impl Block {
     ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
         let (h, w, c_in) = (x.height, x.width, x.channels);
         let hidden = expand.out_channels;
-        // Rows per matrix product (at least ~256 pixels), and a ring that holds every row
-        // an output row reads plus one product's worth, in whole products.
-        let step = (256 / w).clamp(1, h);
+        // Rows per matrix product (at least ~256 pixels; ~1024 for bfloat16 products,
+        // whose calls cost more), and a ring that holds every row an output row reads plus
+        // one product's worth, in whole products.
+        let pixels = if expand.bf16_pays(1024) { 1024 } else { 256 };
+        let step = (pixels / w).clamp(1, h);
         let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
         let g = self.depthwise.geometry(h, w, ring);
         let mut out = pool.map(x.batch, g.out_h, g.out_w, hidden);

@@ -11,6 +11,7 @@ use super::parallel::{restore_threads, sequential_blas};
 use super::stem::Stem;
 use crate::detector::model::norm::BatchNorm2d;
 use crate::detector::model::{EfficientDet, EfficientDetOutput, ModelError};
+use crate::detector::precision::Precision;
 
 pub type Result<T> = std::result::Result<T, ModelError>;
 
@@ -35,14 +36,17 @@ pub struct NhwcEfficientDet {
     regressor: HeadPlan,
     classifier: HeadPlan,
     pool: BufferPool,
+    precision: Precision,
     /// The threads of multi-threaded passes, built on first use.
     workers: std::sync::Mutex<Option<rayon::ThreadPool>>,
 }
 
 impl NhwcEfficientDet {
-    /// Compiles `net`, whose BatchNorms must be folded ([`EfficientDet::fold_batchnorm`]).
-    /// The weights are copied; `net` can be dropped.
-    pub fn new(net: &EfficientDet) -> Result<Self> {
+    /// Compiles `net`, whose BatchNorms must be folded ([`EfficientDet::fold_batchnorm`]),
+    /// with its 1×1 convolutions' products in `precision` (which the caller has checked
+    /// the CPU can run: [`Precision::effective`]). The weights are copied; `net` can be
+    /// dropped.
+    pub fn new(net: &EfficientDet, precision: Precision) -> Result<Self> {
         tch::no_grad(|| {
             let bb = &net.backbone;
             let t = &bb.taps[bb.taps.len() - 3..];
@@ -51,20 +55,30 @@ impl NhwcEfficientDet {
                     folded(&bb.bn0)?;
                     Stem::new(&bb.stem, bb.activation)?
                 },
-                blocks: bb.blocks.iter().map(Block::new).collect::<Result<_>>()?,
+                blocks: bb
+                    .blocks
+                    .iter()
+                    .map(|b| Block::new(b, precision))
+                    .collect::<Result<_>>()?,
                 taps: [t[0], t[1], t[2]],
                 fpn: net
                     .bifpn
                     .layers
                     .iter()
-                    .map(FpnLayer::new)
+                    .map(|l| FpnLayer::new(l, precision))
                     .collect::<Result<_>>()?,
-                regressor: HeadPlan::new(&net.regressor)?,
-                classifier: HeadPlan::new(&net.classifier)?,
+                regressor: HeadPlan::new(&net.regressor, precision)?,
+                classifier: HeadPlan::new(&net.classifier, precision)?,
                 pool: BufferPool::default(),
+                precision,
                 workers: std::sync::Mutex::new(None),
             })
         })
+    }
+
+    /// The precision of the 1×1 convolutions' products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Runs a normalised `[B, 3, H, W]` CPU batch with libtorch's current thread count, and

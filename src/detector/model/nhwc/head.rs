@@ -7,6 +7,7 @@ use super::map::{BufferPool, FeatureMap};
 use super::separable::Separable;
 use crate::detector::model::heads::Head;
 use crate::detector::model::ModelError;
+use crate::detector::precision::Precision;
 
 /// A box or class head with every level's BatchNorms folded into its own conv copies.
 #[derive(Debug)]
@@ -17,7 +18,7 @@ pub struct HeadPlan {
 }
 
 impl HeadPlan {
-    pub fn new(head: &Head) -> Result<Self> {
+    pub fn new(head: &Head, precision: Precision) -> Result<Self> {
         let folded = head.folded.as_ref().ok_or(ModelError::NotFolded)?;
         let levels = folded
             .iter()
@@ -25,7 +26,7 @@ impl HeadPlan {
                 convs
                     .iter()
                     .map(|c| {
-                        let mut s = Separable::new(c)?;
+                        let mut s = Separable::new(c, precision)?;
                         s.act = Some(head.activation);
                         Ok(s)
                     })
@@ -34,7 +35,7 @@ impl HeadPlan {
             .collect::<Result<_>>()?;
         Ok(Self {
             levels,
-            header: Separable::new(&head.header)?,
+            header: Separable::new(&head.header, precision)?,
             per_anchor: head.per_anchor as usize,
         })
     }

@@ -6,6 +6,7 @@ use super::map::{BufferPool, FeatureMap};
 use super::pointwise::Pointwise;
 use crate::detector::model::layers::SeparableConvBlock;
 use crate::detector::model::Activation;
+use crate::detector::precision::Precision;
 
 /// Depthwise 3×3 → pointwise (BN folded) → optional activation.
 #[derive(Debug)]
@@ -16,13 +17,13 @@ pub struct Separable {
 }
 
 impl Separable {
-    pub fn new(b: &SeparableConvBlock) -> Result<Self> {
+    pub fn new(b: &SeparableConvBlock, precision: Precision) -> Result<Self> {
         if let Some(bn) = &b.bn {
             folded(bn)?;
         }
         Ok(Self {
             depthwise: Depthwise::from_conv(&b.depthwise)?,
-            pointwise: Pointwise::from_conv(&b.pointwise)?,
+            pointwise: Pointwise::from_conv(&b.pointwise, precision)?,
             act: b.activation,
         })
     }

@@ -13,6 +13,7 @@ use super::NhwcEfficientDet;
 use crate::detector::model::norm::randomise_statistics;
 use crate::detector::model::same_pad::{SameConv2d, SameConvConfig, SameMaxPool2d};
 use crate::detector::model::{Activation, EfficientDet, EfficientDetConfig};
+use crate::detector::precision::{cpu_has_bf16, Precision};
 
 const OPTS: (Kind, Device) = (Kind::Float, Device::Cpu);
 
@@ -85,7 +86,7 @@ fn pointwise_matches_libtorch_with_residual_and_gates() {
     let pool = BufferPool::default();
     let vs = VarStore::new(Device::Cpu);
     let pw = conv(&vs, 24, 40, 1, SameConvConfig::default());
-    let plan = Pointwise::from_conv(&pw).unwrap();
+    let plan = Pointwise::from_conv(&pw, Precision::Fp32).unwrap();
     // 2 × 70 × 50 pixels: several row blocks per image and a ragged last one.
     let x = Tensor::randn([2, 24, 70, 50], OPTS);
     let residual = Tensor::randn([2, 40, 70, 50], OPTS);
@@ -189,11 +190,11 @@ fn engine_matches_the_libtorch_network() {
         let x = Tensor::randn([2, 3, h, w], OPTS);
         let want = tch::no_grad(|| net.forward_t(&x, false));
         assert!(matches!(
-            NhwcEfficientDet::new(&net),
+            NhwcEfficientDet::new(&net, Precision::Fp32),
             Err(crate::detector::model::ModelError::NotFolded)
         ));
         tch::no_grad(|| net.fold_batchnorm());
-        let engine = NhwcEfficientDet::new(&net).unwrap();
+        let engine = NhwcEfficientDet::new(&net, Precision::Fp32).unwrap();
         // One thread (expansion fused into the depthwise convolutions), two threads on one
         // image (not fused, rows split) and on two (one image per thread), the first two
         // twice: the second pass runs on recycled buffers.
@@ -213,6 +214,40 @@ fn engine_matches_the_libtorch_network() {
     }
 }
 
+/// The bfloat16 engine computes the float32 network to bfloat16's accuracy: heads within a
+/// few percent of their range, on one and two threads, and not bit-identical (its large
+/// products did run in bfloat16).
+#[test]
+fn bf16_engine_stays_close_to_fp32() {
+    if !cpu_has_bf16() {
+        eprintln!("SKIP: this CPU has no AVX512-BF16");
+        return;
+    }
+    tch::manual_seed(5);
+    let cfg = EfficientDetConfig::d(0).unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let mut net = EfficientDet::new(&vs.root(), &cfg, 3).unwrap();
+    randomise(&vs);
+    tch::no_grad(|| net.fold_batchnorm());
+    let x = Tensor::randn([2, 3, 256, 256], OPTS);
+    let want = NhwcEfficientDet::new(&net, Precision::Fp32)
+        .unwrap()
+        .forward_threads(&x, 1)
+        .unwrap();
+    let engine = NhwcEfficientDet::new(&net, Precision::Bf16).unwrap();
+    assert_eq!(engine.precision(), Precision::Bf16);
+    for threads in [1, 2] {
+        let got = engine.forward_threads(&x, threads).unwrap();
+        for (a, b) in [
+            (&got.regression, &want.regression),
+            (&got.classification, &want.classification),
+        ] {
+            let d = rel_diff(a, b);
+            assert!(d > 1e-6 && d < 0.05, "{threads} threads: {d:e}");
+        }
+    }
+}
+
 #[test]
 fn engine_matches_the_libtorch_network_on_every_architecture() {
     tch::manual_seed(7);
@@ -229,7 +264,7 @@ fn engine_matches_the_libtorch_network_on_every_architecture() {
         let x = Tensor::randn([1, 3, 64, 64], OPTS);
         let want = tch::no_grad(|| net.forward_t(&x, false));
         tch::no_grad(|| net.fold_batchnorm());
-        let engine = NhwcEfficientDet::new(&net).unwrap();
+        let engine = NhwcEfficientDet::new(&net, Precision::Fp32).unwrap();
         // Threads are covered by the test above; one is enough here.
         for threads in [1] {
             let got = engine.forward_threads(&x, threads).unwrap();
