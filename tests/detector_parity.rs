@@ -250,7 +250,7 @@ fn d0_forward_matches_reference_outputs() {
     check_pass("folded", &out, &fixture, &exact, &fixture_error);
 
     // The channels-last CPU engine compiled from it.
-    let engine = NhwcEfficientDet::new(&net).unwrap();
+    let engine = NhwcEfficientDet::new(&net, detlab::detector::precision::Precision::Fp32).unwrap();
     let out = timed("nhwc", input, |x| engine.forward(x).unwrap());
     check_pass("nhwc", &out, &fixture, &exact, &fixture_error);
 }

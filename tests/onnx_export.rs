@@ -465,6 +465,7 @@ fn every_architecture_exports_and_runs_in_onnx_runtime() {
         threads: Some(1),
         fold_batchnorm: false,
         nhwc_engine: false,
+        precision: Default::default(),
     };
     let mut cases = Vec::new();
     for (i, arch) in ModelArch::ALL.into_iter().enumerate() {
@@ -587,6 +588,7 @@ fn corrupt_models_and_unwritable_outputs_fail_cleanly() {
         threads: Some(1),
         fold_batchnorm: false,
         nhwc_engine: false,
+        precision: Default::default(),
     };
     let mut meta = ModelMeta::for_arch(ModelArch::Lite0, vec!["x".into()]);
     meta.input_size = 64;

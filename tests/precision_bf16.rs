@@ -2,7 +2,7 @@
 //! and AP50 within 0.005 of fp32's, and the detections themselves close: at least 90 % of
 //! the fp32 detections above score 0.3 found in bf16 with the same class at IoU ≥ 0.95 and
 //! a score within 0.02. (Measured 2026-12-03: 63 of 66; the three others are NMS choosing
-//! the other of two overlapping candidates whose scores bf16 reordered. AP 0.6636 vs
+//! the other of two overlapping candidates whose scores bf16 reordered. AP 0.6628 vs
 //! 0.6621.)
 //!
 //! Needs `../shared` (else `SKIP:`) and a CPU with AVX512-BF16; without it bf16 falls back

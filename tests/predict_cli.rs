@@ -27,6 +27,7 @@ fn cpu(fold: bool) -> DetectorOptions {
         threads: Some(1),
         fold_batchnorm: fold,
         nhwc_engine: true,
+        precision: Default::default(),
     }
 }
 

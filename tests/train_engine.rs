@@ -865,6 +865,7 @@ fn write_nan_model(path: &Path, arch: &str, classes: Vec<String>, size: u32) {
         threads: Some(1),
         fold_batchnorm: false,
         nhwc_engine: false,
+        precision: Default::default(),
     };
     let mut file = Detector::fresh_with_meta(meta, &options)
         .unwrap()

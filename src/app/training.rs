@@ -469,6 +469,9 @@ fn run(
             )
         }
     )));
+    if let Some(small) = &prepared.small_set {
+        let _ = tx.send(RunMessage::Note(small.to_string()));
+    }
     prepared
         .run(
             &mut |e| {

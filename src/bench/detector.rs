@@ -261,6 +261,7 @@ fn race(
 ) -> anyhow::Result<()> {
     let dir = tempdir::Dir::new()?;
     let mut batches: Vec<usize> = engine_ms.iter().map(|e| e.1).collect();
+    batches.sort_unstable();
     batches.dedup();
     for batch in batches {
         let onnx = export_for_race(model_file, batch as u32, dir.path())?;

@@ -8,6 +8,8 @@
 //! the `official` loss, an EMA of the weights (0.998), horizontal flip 0.5, scale jitter
 //! 0.6–1.4 and colour jitter 0.1. Anchor ratios fitted to the boxes complete the recipe;
 //! they depend on the data, so [`super::prepare()`] fits them ([`super::AnchorChoice`]).
+//! The recipe is for sets of 100 images or more; [`super::prepare()`] adapts it to a smaller
+//! one ([`super::small_set_rule`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -249,6 +251,15 @@ pub struct TrainConfig {
     /// [`super::TrainEvent::Baseline`]): what a fine-tune must beat.
     #[serde(default)]
     pub validate_first: bool,
+    /// Warm up the BatchNorm running statistics' momentum as the EMA's decay
+    /// ([`super::bn_warmup`]), so that a short run validates and saves statistics of its
+    /// own data. Off: the fixed momentum 0.01 of earlier versions.
+    #[serde(default = "yes")]
+    pub bn_warmup: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TrainConfig {
@@ -285,6 +296,7 @@ impl Default for TrainConfig {
             log_every: 1,
             skip_validation: false,
             validate_first: false,
+            bn_warmup: true,
         }
     }
 }

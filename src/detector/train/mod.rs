@@ -25,6 +25,7 @@
 pub mod anchor_fit;
 pub mod assign;
 pub mod autocast;
+pub mod bn_warmup;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -46,5 +47,8 @@ pub use config::{
 };
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
-pub use prepare::{prepare, AnchorChoice, NoResumePoint, PrepareError, PreparedRun, TrainRequest};
+pub use prepare::{
+    prepare, small_set_rule, AnchorChoice, NoResumePoint, PrepareError, PreparedRun,
+    SmallSetSettings, TrainRequest, SMALL_SET_IMAGES,
+};
 pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

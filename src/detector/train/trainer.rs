@@ -22,6 +22,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::assign::{assign, pad_ground_truth};
 use super::autocast::autocast;
+use super::bn_warmup::BnWarmup;
 use super::checkpoint::{self, BestSoFar, CheckpointFileError, ResumeFile, ResumeState};
 use super::config::{ConfigError, DeviceChoice, OptimizerKind, Setting, TrainConfig};
 use super::data::{batches, epoch_order, DataError, Dataset, Loader, Preprocess, Sample};
@@ -319,6 +320,7 @@ fn run(
             .collect(),
     );
     let mut ema = cfg.ema_decay.map(|d| Ema::new(&vs, d));
+    let mut bn_warmup = BnWarmup::new(&vs);
     let mut scaler = cfg.mixed_precision.then(GradScaler::default);
     if let Some(r) = &resume {
         let missing = opt.load_state(|k| r.get(k), r.state.optimizer_steps);
@@ -475,6 +477,18 @@ fn run(
                 progress.global_step += 1;
                 continue;
             }
+            // The BatchNorm statistics' updates so far: every step's for the BiFPN and
+            // heads, those since it was unfrozen for the backbone. The forward pass updates
+            // them; they are warmed up once the step is over (backward needs them as the
+            // forward pass left them).
+            let unfrozen_at = cfg.freeze_backbone_epochs * steps_per_epoch;
+            let bn_updates = (
+                (!frozen).then(|| progress.global_step.saturating_sub(unfrozen_at)),
+                progress.global_step,
+            );
+            if cfg.bn_warmup {
+                bn_warmup.before_step(bn_updates.0, bn_updates.1);
+            }
             let outcome = catch_unwind(AssertUnwindSafe(|| -> StepOutcome {
                 let xs = Tensor::from_slice(&batch.pixels)
                     .view([b as i64, 3, size as i64, size as i64])
@@ -527,6 +541,9 @@ fn run(
                     box_loss: parts.box_loss.double_value(&[]),
                 }
             }));
+            if outcome.is_ok() && cfg.bn_warmup {
+                bn_warmup.after_step(bn_updates.0, bn_updates.1);
+            }
             progress.global_step += 1;
             match outcome {
                 Err(p) => {

@@ -29,10 +29,16 @@ const BLOCK_VALUES: usize = 1 << 16;
 /// 40 µs per call on top of the arithmetic (oneDNN's dispatch), so it gets larger blocks.
 const BF16_BLOCK_VALUES: usize = 1 << 18;
 
-/// A product runs in bfloat16 only from this many multiply-adds: below it the call's
-/// overhead eats the gain (measured on one thread: `[256×16]·[16×96]` 4× slower in
-/// bfloat16, `[1024×144]·[144×24]` (3.5 M) 1.15× faster, `[100×192]·[192×1152]` 3× faster).
+/// A layer runs its products in bfloat16 only when a product of the rows it is computed in
+/// (a row block, or the whole map when smaller; 1024 rows in the fused expansion) has this
+/// many multiply-adds: below it the call's overhead eats the gain (measured on one thread:
+/// `[256×16]·[16×96]` 4× slower in bfloat16, `[1024×144]·[144×24]` (3.5 M) 1.15× faster,
+/// `[100×192]·[192×1152]` 3× faster). The choice depends on the layer and the map size
+/// only, never on the thread count, so results do not change with it.
 const BF16_MIN_MACS: usize = 1 << 22;
+
+/// Rows per product of the fused expansion when it runs in bfloat16.
+pub const BF16_RING_ROWS: usize = 1024;
 
 /// A 1×1 convolution with bias.
 #[derive(Debug)]
@@ -89,14 +95,13 @@ impl Pointwise {
         let mut out = pool.map(input.batch, input.height, input.width, self.out_channels);
         let (k, n) = (self.in_channels, self.out_channels);
         let per_image = input.height * input.width;
-        let block_values = if self.weight_bf16.is_some() {
+        let bf16 = self.bf16_for_rows(per_image.min((BF16_BLOCK_VALUES / n).max(8)));
+        let block_values = if bf16 {
             BF16_BLOCK_VALUES
         } else {
             BLOCK_VALUES
         };
         let block_rows = (block_values / n).max(8);
-        // Rows of a typical product (a block, or a whole small map).
-        let product_rows = block_rows.min(per_image.div_ceil(threads.max(1)));
         let (mut gated, mut gated_bf16) = (Vec::new(), Vec::new());
         for b in 0..input.batch {
             let weight = match gates {
@@ -105,14 +110,14 @@ impl Pointwise {
                     for (row, gate) in self.weight.chunks_exact(n).zip(&g[b * k..(b + 1) * k]) {
                         gated.extend(row.iter().map(|w| w * gate));
                     }
-                    if self.bf16_pays(product_rows) {
+                    if bf16 {
                         round_into(&gated, &mut gated_bf16);
                         Weights::Bf16(&gated_bf16)
                     } else {
                         Weights::F32(&gated)
                     }
                 }
-                None => self.weights(product_rows),
+                None => self.weights(bf16),
             };
             let a = &input.values()[b * per_image * k..(b + 1) * per_image * k];
             let o = &mut out.values_mut()[b * per_image * n..(b + 1) * per_image * n];
@@ -133,29 +138,30 @@ impl Pointwise {
         Ok(out)
     }
 
-    /// `act(a × W + b)` for a few rows `a` (`[rows, C_in]`) into `out` (`[rows, C_out]`).
+    /// `act(a × W + b)` for a few rows `a` (`[rows, C_in]`) into `out` (`[rows, C_out]`),
+    /// in bfloat16 when `bf16` (and the layer has bfloat16 weights).
     pub fn rows_into(
         &self,
         a: &[f32],
         out: &mut [f32],
         act: Option<Activation>,
+        bf16: bool,
     ) -> Result<(), TchError> {
-        self.weights(out.len() / self.out_channels)
-            .product_into(a, self.out_channels, out)?;
+        self.weights(bf16).product_into(a, self.out_channels, out)?;
         bias_activation(out, &self.bias, None, act);
         Ok(())
     }
 
-    /// Whether a product of `rows` rows runs in bfloat16: in [`Precision::Bf16`], when it
-    /// is large enough ([`BF16_MIN_MACS`]).
-    pub fn bf16_pays(&self, rows: usize) -> bool {
+    /// Whether this layer's products of `rows` rows run in bfloat16: in
+    /// [`Precision::Bf16`], when they are large enough ([`BF16_MIN_MACS`]).
+    pub fn bf16_for_rows(&self, rows: usize) -> bool {
         self.weight_bf16.is_some() && rows * self.in_channels * self.out_channels >= BF16_MIN_MACS
     }
 
-    /// The weights for a product of `rows` rows.
-    fn weights(&self, rows: usize) -> Weights<'_> {
+    /// The weights in bfloat16 or float32.
+    fn weights(&self, bf16: bool) -> Weights<'_> {
         match &self.weight_bf16 {
-            Some(w) if self.bf16_pays(rows) => Weights::Bf16(w),
+            Some(w) if bf16 => Weights::Bf16(w),
             _ => Weights::F32(&self.weight),
         }
     }
@@ -170,8 +176,8 @@ enum Weights<'a> {
 }
 
 thread_local! {
-    /// Each thread's bfloat16 copies of a block's input and products (one L2-sized block
-    /// each, reused across calls).
+    /// Each thread's bfloat16 copies of a block's input and products (one block each,
+    /// reused across calls).
     static BF16_SCRATCH: RefCell<(Vec<u16>, Vec<u16>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
