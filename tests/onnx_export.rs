@@ -386,17 +386,7 @@ fn imported_d0_in_onnx_runtime_matches_predict_and_the_reference() {
     let fixtures = shared.join("fixtures/zylo117-d0");
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("d0.safetensors");
-    let o = detlab(&[
-        "import-weights",
-        s(&fixtures.join("state_dict_ordereddict.pth")),
-        "--arch",
-        "d0",
-        "--num-classes",
-        "2",
-        "--out",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    common::import_reference_d0(&fixtures, &model);
 
     // Detections: ONNX Runtime vs `detlab predict` on demo images.
     let onnx = export_cli(&model, &tmp.path().join("d0.onnx"), &[]);

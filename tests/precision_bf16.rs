@@ -75,20 +75,13 @@ fn iou(a: &[f64; 5], b: &[f64; 5]) -> f64 {
 fn bf16_detections_and_ap_stay_within_tolerance_of_fp32() {
     let Some(shared) = shared_dir() else { return };
     let d = shared.join("datasets/cola-sprite");
-    let (val, labels) = (s(&d.join("val")), s(&d.join("annotations")));
+    let val = s(&d.join("val"));
     let tmp = tempfile::tempdir().unwrap();
-    let coco = tmp.path().join("coco");
-    run(&[
-        "export",
-        "coco",
-        "--images",
-        &val,
-        "--labels",
-        &labels,
-        "--out",
-        &s(&coco),
-    ]);
-    let gt = s(&coco.join("instances_train.json"));
+    let gt = s(&common::export_coco_gt(
+        &d.join("val"),
+        &d.join("annotations"),
+        &tmp.path().join("coco"),
+    ));
     let predict = |precision: &str| {
         let out = tmp.path().join(format!("{precision}.json"));
         let o = run(&[

@@ -379,17 +379,7 @@ fn imported_d0_model_reproduces_reference_detections() {
     let fixtures = shared.join("fixtures/zylo117-d0");
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("d0.safetensors");
-    let o = detlab(&[
-        "import-weights",
-        s(&fixtures.join("state_dict_ordereddict.pth")),
-        "--arch",
-        "d0",
-        "--num-classes",
-        "2",
-        "--out",
-        s(&model),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    common::import_reference_d0(&fixtures, &model);
     let det = Detector::load(&model, &cpu(true)).unwrap();
     let io: HashMap<String, Tensor> = Tensor::loadz_multi(fixtures.join("io.pt"))
         .unwrap()
@@ -490,18 +480,11 @@ fn the_shipped_model_scores_what_its_card_says() {
 
     // Independent: pycocotools on the same detections.
     let tmp = tempfile::tempdir().unwrap();
-    let coco = tmp.path().join("coco");
-    run(&[
-        "export",
-        "coco",
-        "--images",
-        &val,
-        "--labels",
-        &labels,
-        "--out",
-        &s(&coco),
-    ]);
-    let gt = coco.join("instances_train.json");
+    let gt = common::export_coco_gt(
+        &d.join("val"),
+        &d.join("annotations"),
+        &tmp.path().join("coco"),
+    );
     let results = tmp.path().join("results.json");
     run(&[
         "predict",

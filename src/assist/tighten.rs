@@ -59,19 +59,7 @@ pub(crate) fn tighten_within(image: &RgbImage, bbox: BoxXyxy, rx: i64, ry: i64) 
 /// there or an edge would move further than its radius.
 fn by_segments(image: &RgbImage, bbox: BoxXyxy, rx: i64, ry: i64) -> Option<BoxXyxy> {
     let (w, h) = (image.width() as i64, image.height() as i64);
-    if !bbox.is_finite() {
-        return None;
-    }
-    let b = bbox.normalized();
-    let start = [
-        (b.x1.round() as i64).clamp(0, w),
-        (b.y1.round() as i64).clamp(0, h),
-        (b.x2.round() as i64).clamp(0, w),
-        (b.y2.round() as i64).clamp(0, h),
-    ];
-    if start[2] <= start[0] || start[3] <= start[1] {
-        return None;
-    }
+    let start = pixel_edges(bbox, w, h)?;
     // Half a radius more than the search, so that an object reaching the search limit
     // is not cut by the area's border.
     let (mx, my) = (rx + rx / 2 + 2, ry + ry / 2 + 2);
@@ -124,19 +112,9 @@ fn by_segments(image: &RgbImage, bbox: BoxXyxy, rx: i64, ry: i64) -> Option<BoxX
 /// for the left/right and top/bottom edges.
 pub(crate) fn snap_edges(image: &RgbImage, bbox: BoxXyxy, rx: i64, ry: i64) -> BoxXyxy {
     let (w, h) = (image.width() as i64, image.height() as i64);
-    if !bbox.is_finite() || w == 0 || h == 0 {
+    let Some(start) = pixel_edges(bbox, w, h) else {
         return bbox;
-    }
-    let b = bbox.normalized();
-    let start = [
-        (b.x1.round() as i64).clamp(0, w),
-        (b.y1.round() as i64).clamp(0, h),
-        (b.x2.round() as i64).clamp(0, w),
-        (b.y2.round() as i64).clamp(0, h),
-    ];
-    if start[2] <= start[0] || start[3] <= start[1] {
-        return bbox;
-    }
+    };
     let (rx, ry) = (rx.max(1), ry.max(1));
     let view = View::new(image);
     let mut cur = start;
@@ -297,6 +275,22 @@ impl<'a> View<'a> {
         let i = ((y * self.w + x) * 3) as usize;
         self.raw.get(i..i + 3)
     }
+}
+
+/// `bbox`'s edges `[x1, y1, x2, y2]` rounded to whole pixels inside a `w` × `h` image;
+/// `None` for a non-finite box or one with no pixel inside.
+fn pixel_edges(bbox: BoxXyxy, w: i64, h: i64) -> Option<[i64; 4]> {
+    if !bbox.is_finite() {
+        return None;
+    }
+    let b = bbox.normalized();
+    let edges = [
+        (b.x1.round() as i64).clamp(0, w),
+        (b.y1.round() as i64).clamp(0, h),
+        (b.x2.round() as i64).clamp(0, w),
+        (b.y2.round() as i64).clamp(0, h),
+    ];
+    (edges[2] > edges[0] && edges[3] > edges[1]).then_some(edges)
 }
 
 #[cfg(test)]

@@ -50,19 +50,7 @@ pub fn generate(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
     if options.width < 64 || options.height < 64 {
         return Err(DemoError::TooSmall(options.width, options.height));
     }
-    let out = &options.out_dir;
-    std::fs::create_dir_all(out).map_err(|e| DemoError::Write {
-        path: out.clone(),
-        reason: e.to_string(),
-    })?;
-    let classes = ClassList::from_names(DEMO_CLASSES);
-    let classes_path = out.join("predefined_classes.txt");
-    crate::atomic::write_atomic(&classes_path, classes.to_file_content().as_bytes()).map_err(
-        |e| DemoError::Write {
-            path: classes_path,
-            reason: e.to_string(),
-        },
-    )?;
+    write_classes(&options.out_dir, ClassList::from_names(DEMO_CLASSES))?;
     let counts: Vec<usize> = (0..options.images)
         .into_par_iter()
         .map(|i| write_one(options, i))
@@ -82,19 +70,7 @@ pub fn generate_dense(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
     if options.width < 256 || options.height < 256 {
         return Err(DemoError::TooSmallDense(options.width, options.height));
     }
-    let out = &options.out_dir;
-    std::fs::create_dir_all(out).map_err(|e| DemoError::Write {
-        path: out.clone(),
-        reason: e.to_string(),
-    })?;
-    let classes = ClassList::from_names(dense_classes());
-    let classes_path = out.join("predefined_classes.txt");
-    crate::atomic::write_atomic(&classes_path, classes.to_file_content().as_bytes()).map_err(
-        |e| DemoError::Write {
-            path: classes_path,
-            reason: e.to_string(),
-        },
-    )?;
+    write_classes(&options.out_dir, ClassList::from_names(dense_classes()))?;
     let mut summary = DemoSummary::default();
     for index in 0..options.images {
         let scene = render_dense(options.seed, index as u64, options.width, options.height);
@@ -104,6 +80,18 @@ pub fn generate_dense(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
         summary.negatives += usize::from(n == 0);
     }
     Ok(summary)
+}
+
+/// Creates the output folder and writes its `predefined_classes.txt`.
+fn write_classes(out: &std::path::Path, classes: ClassList) -> Result<(), DemoError> {
+    let write_error = |path: &std::path::Path, e: std::io::Error| DemoError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    let classes_path = out.join("predefined_classes.txt");
+    crate::atomic::write_atomic(&classes_path, classes.to_file_content().as_bytes())
+        .map_err(|e| write_error(&classes_path, e))
 }
 
 /// The file name of demo image `index`.

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Whether this is a CI run (`CI=true`, as `.ci/run` is started). There `../shared` and the
@@ -84,4 +84,38 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `detlab export coco` of the labelled folder `images` (label files in `labels`) into
+/// `dir`; returns the ground-truth JSON it wrote.
+pub fn export_coco_gt(images: &Path, labels: &Path, dir: &Path) -> PathBuf {
+    let o = detlab(&[
+        OsStr::new("export"),
+        OsStr::new("coco"),
+        OsStr::new("--images"),
+        images.as_os_str(),
+        OsStr::new("--labels"),
+        labels.as_os_str(),
+        OsStr::new("--out"),
+        dir.as_os_str(),
+    ]);
+    assert!(o.status.success(), "detlab export coco: {}", text(&o));
+    dir.join("instances_train.json")
+}
+
+/// The reference PyTorch D0 of `fixtures` (`state_dict_ordereddict.pth`, 2 classes)
+/// imported with `detlab import-weights` as `out`.
+pub fn import_reference_d0(fixtures: &Path, out: &Path) {
+    let pth = fixtures.join("state_dict_ordereddict.pth");
+    let o = detlab(&[
+        OsStr::new("import-weights"),
+        pth.as_os_str(),
+        OsStr::new("--arch"),
+        OsStr::new("d0"),
+        OsStr::new("--num-classes"),
+        OsStr::new("2"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
 }
