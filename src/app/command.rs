@@ -92,6 +92,8 @@ pub enum Command {
     SetRefineBoxes(bool),
     /// The precision of the next runs of the model.
     SetPrecision(crate::detector::precision::Precision),
+    /// Whole photos or tiles for the review runs (predictions are cached per setting).
+    SetTiling(crate::detector::maths::tiling::Tiling),
     /// Propose every facing like the selected box, for review.
     FindSimilar,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
@@ -234,6 +236,7 @@ impl AppState {
             Command::RevertAutoModel => self.revert_auto_model(),
             Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
             Command::SetPrecision(p) => self.review.precision = p,
+            Command::SetTiling(t) => self.set_tiling(t),
             Command::FindSimilar => self.find_similar(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),

@@ -15,6 +15,7 @@ use detlab::detector::inference::{
 };
 use detlab::detector::maths::nms::DEFAULT_SOFT_NMS_SIGMA;
 use detlab::detector::maths::postprocess::{Detection, NmsMethod, SelectConfig};
+use detlab::detector::maths::tiling::{TileParams, Tiling, DEFAULT_TILE_OVERLAP};
 use detlab::detector::precision::Precision;
 use detlab::eval::CocoGroundTruth;
 
@@ -60,6 +61,41 @@ pub struct DetectArgs {
     /// note.
     #[arg(long, default_value = "fp32", value_name = "fp32|bf16")]
     pub precision: Precision,
+    /// Detect large photos in tiles at native resolution: SIZE (tile side in original
+    /// pixels, plus one whole-photo pass for large objects), off, or auto (tiles of the
+    /// model's training crops for a model trained with `train --tile`, on photos more than
+    /// twice that size).
+    #[arg(long, default_value = "auto", value_name = "SIZE|auto|off")]
+    pub tile: TileArg,
+    /// Overlap of neighbouring tiles, as a fraction of the tile size (objects up to this
+    /// fraction of a tile are always whole in some tile).
+    #[arg(long, default_value_t = DEFAULT_TILE_OVERLAP, value_name = "F")]
+    pub tile_overlap: f32,
+}
+
+/// `--tile`: a tile size, `auto` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileArg {
+    Auto,
+    Off,
+    Size(u32),
+}
+
+impl std::str::FromStr for TileArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "off" | "none" => Ok(Self::Off),
+            n => match n.parse::<u32>() {
+                Ok(v) if (32..=8192).contains(&v) => Ok(Self::Size(v)),
+                _ => Err(format!(
+                    "{s:?}: a tile size in pixels from 32 to 8192, auto or off"
+                )),
+            },
+        }
+    }
 }
 
 /// `--nms`: hard NMS or a Soft-NMS decay.
@@ -124,6 +160,9 @@ impl DetectArgs {
         if !(self.soft_nms_sigma.is_finite() && self.soft_nms_sigma > 0.0) {
             bail!("--soft-nms-sigma {} must be positive", self.soft_nms_sigma);
         }
+        if !(self.tile_overlap.is_finite() && (0.0..=0.75).contains(&self.tile_overlap)) {
+            bail!("--tile-overlap {} must be in [0, 0.75]", self.tile_overlap);
+        }
         Ok(PredictConfig {
             select: SelectConfig {
                 score_threshold: self.score,
@@ -141,6 +180,14 @@ impl DetectArgs {
             candidate_floor: None,
             top_k: None,
             batch_size: self.batch.unwrap_or(1).max(1),
+            tiling: match self.tile {
+                TileArg::Auto => Tiling::Auto,
+                TileArg::Off => Tiling::Off,
+                TileArg::Size(size) => Tiling::Tiles(TileParams {
+                    overlap: self.tile_overlap,
+                    ..TileParams::new(size)
+                }),
+            },
         })
     }
 

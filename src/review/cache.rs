@@ -35,6 +35,7 @@ use crate::atomic::write_atomic;
 use crate::detector::maths::box_coding::XyxyF32;
 use crate::detector::maths::letterbox::Letterbox;
 use crate::detector::maths::postprocess::{to_original, Candidates, Detection, SelectConfig};
+use crate::detector::maths::tiling::{TileParams, Tiling};
 
 /// The first eight bytes of every cache file.
 pub const MAGIC: &[u8; 8] = b"DLCAND1\n";
@@ -73,6 +74,27 @@ impl ModelId {
         let mut hash = Fnv1a::new();
         hash.update(bytes);
         ModelId::from_hash(hash.finish())
+    }
+
+    /// The id of this model's predictions with `tiling` (for a model trained on tiles of
+    /// `train_tile` pixels): the model's own id for whole photos, a suffix naming the tile
+    /// size and overlap otherwise, so that each setting has its own cache.
+    pub fn with_tiling(&self, tiling: &Tiling, train_tile: Option<u32>) -> ModelId {
+        let tiles = match tiling {
+            Tiling::Off => None,
+            Tiling::Auto => train_tile.map(TileParams::new),
+            Tiling::Tiles(p) => Some(*p),
+        };
+        match tiles {
+            None => self.clone(),
+            Some(p) => ModelId(format!(
+                "{}-tile{}-o{}{}",
+                self.0,
+                p.size,
+                (p.overlap * 100.0).round() as u32,
+                if p.whole_image { "" } else { "-nowhole" }
+            )),
+        }
     }
 
     fn from_hash(h: u64) -> ModelId {

@@ -5,6 +5,7 @@ use crate::app::review::{ImportForm, OnnxExportForm, RunScope};
 use crate::app::{AppState, Command, UiState};
 use crate::detector::checkpoint::ModelArch;
 use crate::detector::maths::nms::{NmsMethod, DEFAULT_SOFT_NMS_SIGMA};
+use crate::detector::maths::tiling::{TileParams, Tiling, AUTO_TILE_FACTOR};
 use crate::detector::precision::Precision;
 use crate::review::{DisagreementKind, PredictionState};
 
@@ -178,6 +179,7 @@ fn run_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
         return;
     }
     precision_choice(ui, state, out);
+    tiling_choice(ui, state, out);
     ui.label("Run the model on");
     ui.horizontal(|ui| {
         if ui.button("this image").clicked() {
@@ -190,6 +192,55 @@ fn run_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
             out.push(Command::RunModel(RunScope::Unlabelled));
         }
     });
+}
+
+/// Whole photos, tiles of a chosen size, or auto (the model's training crops).
+fn tiling_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
+    let Some(model) = &state.review.model else {
+        return;
+    };
+    let auto_help = match model.train_tile {
+        Some(t) => format!(
+            "this model was trained on {t}-pixel crops: photos over {} pixels are detected \
+             in {t}-pixel tiles plus one whole-photo pass",
+            AUTO_TILE_FACTOR * t
+        ),
+        None => "this model was trained on whole photos: it sees whole photos".into(),
+    };
+    let mut tiling = state.review.tiling;
+    let mut size = match tiling {
+        Tiling::Tiles(p) => p.size,
+        _ => model.train_tile.unwrap_or(model.input_size),
+    };
+    ui.horizontal(|ui| {
+        ui.label("Tiles");
+        ui.radio_value(&mut tiling, Tiling::Auto, "auto")
+            .on_hover_text(auto_help);
+        ui.radio_value(&mut tiling, Tiling::Off, "off")
+            .on_hover_text("each photo whole, letterboxed into the network input");
+        let fixed = matches!(tiling, Tiling::Tiles(_));
+        if ui
+            .radio(fixed, "size")
+            .on_hover_text(
+                "overlapping tiles of this many photo pixels at native resolution, plus \
+                 one whole-photo pass for large objects; merged with the NMS below",
+            )
+            .clicked()
+        {
+            tiling = Tiling::Tiles(TileParams::new(size));
+        }
+        if let Tiling::Tiles(p) = &mut tiling {
+            if ui
+                .add(egui::DragValue::new(&mut size).range(64..=4096).suffix(" px"))
+                .changed()
+            {
+                p.size = size;
+            }
+        }
+    });
+    if tiling != state.review.tiling {
+        out.push(Command::SetTiling(tiling));
+    }
 }
 
 /// fp32, or bf16 products where the CPU engine runs the model on a CPU with AVX512-BF16.

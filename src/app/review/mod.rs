@@ -24,6 +24,7 @@ use super::jobs::{repaint, Job, LatestWriter};
 use super::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
+use crate::detector::maths::tiling::Tiling;
 use crate::detector::precision::Precision;
 use crate::eval::{EvalResult, MaxDets};
 use crate::review::{
@@ -78,6 +79,8 @@ pub struct Review {
     pub refine_boxes: bool,
     /// The precision runs ask the detector for (bf16 where the CPU engine can).
     pub precision: Precision,
+    /// Whole photos or tiles (cached separately per setting).
+    pub tiling: Tiling,
     pub show: bool,
     /// Index into [`AppState::shown_predictions`] of the selected prediction.
     pub selected: Option<usize>,
@@ -126,6 +129,7 @@ impl Default for Review {
             },
             refine_boxes: true,
             precision: Precision::Fp32,
+            tiling: Tiling::Auto,
             show: true,
             selected: None,
             log: ReviewLog::default(),
@@ -183,6 +187,26 @@ impl AppState {
         self.review.evaluation = None;
         if self.review.model.is_some() {
             self.run_model(RunScope::CachedOnly);
+        }
+    }
+
+    /// Switches between whole photos and tiles: the predictions shown become those cached
+    /// for the new setting (each setting has its own cache); the model runs again on demand.
+    pub fn set_tiling(&mut self, tiling: Tiling) {
+        if self.review.tiling == tiling {
+            return;
+        }
+        self.review.tiling = tiling;
+        self.review.predictions.clear();
+        self.review.selected = None;
+        self.review.disagreements.clear();
+        self.review.evaluation = None;
+        if self.review.model.is_some() {
+            self.run_model(RunScope::CachedOnly);
+            self.info(format!(
+                "tiling {}: showing the predictions cached for it; run the model for the others",
+                tiling.describe()
+            ));
         }
     }
 

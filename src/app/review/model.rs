@@ -17,6 +17,8 @@ pub struct LoadedModel {
     pub arch: ModelArch,
     pub class_names: Vec<String>,
     pub input_size: u32,
+    /// The crop size the model was trained on, if it was trained on tiles.
+    pub train_tile: Option<u32>,
     pub device: String,
     pub(super) detector: Mutex<Detector>,
 }
@@ -41,6 +43,7 @@ fn load_model(path: &Path) -> Result<LoadedModel, String> {
         arch: meta.arch,
         class_names: meta.class_names.clone(),
         input_size: meta.input_size,
+        train_tile: meta.train_tile,
         device: format!("{:?}", detector.device()),
         detector: Mutex::new(detector),
     })

@@ -13,6 +13,7 @@ use crate::app::label_io::LabelReader;
 use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::inference::PredictConfig;
+use crate::detector::maths::tiling::Tiling;
 use crate::review::{CachedPrediction, CandidateCache, ImageStamp};
 
 /// Candidates kept per image: everything above this score, at most [`CANDIDATE_TOP_K`].
@@ -98,7 +99,8 @@ impl AppState {
         };
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
-        let cache = CandidateCache::new(&dir, &model.id);
+        let tiling = self.review.tiling;
+        let cache = CandidateCache::new(&dir, &model.id.with_tiling(&tiling, model.train_tile));
         let reader = self.workspace.labels.reader();
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -149,7 +151,7 @@ impl AppState {
                         let last = images.peek().is_none();
                         if pending.len() >= batch || (last && !pending.is_empty()) {
                             let (items, failed) =
-                                predict_batch(&model, &cache, std::mem::take(&mut pending));
+                                predict_batch(&model, &cache, tiling, std::mem::take(&mut pending));
                             if !items.into_iter().all(send) || failed {
                                 break;
                             }
@@ -291,12 +293,14 @@ fn prepare(
 fn predict_batch(
     model: &LoadedModel,
     cache: &CandidateCache,
+    tiling: Tiling,
     pending: Vec<Pending>,
 ) -> (Vec<RunItem>, bool) {
     let cfg = PredictConfig {
         candidate_floor: Some(CANDIDATE_FLOOR),
         top_k: Some(CANDIDATE_TOP_K),
         batch_size: pending.len().max(1),
+        tiling,
         ..PredictConfig::default()
     };
     let (mut items, mut keys, mut rgbs) = (Vec::new(), Vec::new(), Vec::new());

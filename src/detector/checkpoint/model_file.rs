@@ -42,6 +42,7 @@ const KEY_NORM: &str = "detlab.normalization";
 const KEY_ANCHORS: &str = "detlab.anchors";
 const KEY_PARTIAL: &str = "detlab.partial";
 const KEY_SOURCE: &str = "detlab.source";
+const KEY_TRAIN_TILE: &str = "detlab.train_tile";
 
 /// Everything about a model except its weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +58,11 @@ pub struct ModelMeta {
     pub partial: bool,
     /// Where the weights came from (free text), if known.
     pub source: Option<String>,
+    /// The model was trained on crops of this many original pixels (tiled training), so
+    /// large photos are detected in tiles of that size
+    /// ([`Tiling::Auto`](crate::detector::maths::tiling::Tiling::Auto)); `None`: trained on
+    /// whole photos.
+    pub train_tile: Option<u32>,
 }
 
 impl ModelMeta {
@@ -70,6 +76,7 @@ impl ModelMeta {
             anchors: arch.anchors(),
             partial: false,
             source: None,
+            train_tile: None,
         }
     }
 
@@ -97,6 +104,9 @@ impl ModelMeta {
         if let Some(s) = &self.source {
             m.insert(KEY_SOURCE.into(), s.clone());
         }
+        if let Some(t) = self.train_tile {
+            m.insert(KEY_TRAIN_TILE.into(), t.to_string());
+        }
         Ok(m)
     }
 
@@ -123,6 +133,15 @@ impl ModelMeta {
             serde_json::from_str(get(KEY_ANCHORS)?).map_err(|e| bad(KEY_ANCHORS, e.to_string()))?;
         let partial = m.get(KEY_PARTIAL).is_some_and(|v| v == "true");
         let source = m.get(KEY_SOURCE).cloned();
+        let train_tile = match m.get(KEY_TRAIN_TILE) {
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|&t| t >= 8)
+                    .ok_or_else(|| bad(KEY_TRAIN_TILE, format!("{v:?} is not a tile size")))?,
+            ),
+            None => None,
+        };
         let meta = Self {
             arch,
             class_names,
@@ -131,6 +150,7 @@ impl ModelMeta {
             anchors,
             partial,
             source,
+            train_tile,
         };
         meta.check()?;
         Ok(meta)

@@ -451,8 +451,33 @@ impl Detector {
             .collect()
     }
 
-    /// Detects objects in upright RGB images, `cfg.batch_size` per network call.
+    /// Detects objects in upright RGB images, `cfg.batch_size` per network call; a photo
+    /// that `cfg.tiling` cuts into tiles is detected on its own, its tiles batched
+    /// ([`Detector::predict_tiled`]).
     pub fn predict_images(
+        &self,
+        images: &[RgbImage],
+        cfg: &PredictConfig,
+    ) -> Result<Vec<ImagePrediction>, InferenceError> {
+        let plans: Vec<_> = images
+            .iter()
+            .map(|img| self.tile_plan(img.width(), img.height(), cfg))
+            .collect();
+        if plans.iter().all(Option::is_none) {
+            return self.predict_whole(images, cfg);
+        }
+        let mut out = Vec::with_capacity(images.len());
+        for (img, plan) in images.iter().zip(plans) {
+            match plan {
+                Some(params) => out.push(self.predict_tiled(img, &params, cfg)?),
+                None => out.extend(self.predict_whole(std::slice::from_ref(img), cfg)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each image whole, letterboxed into the network input.
+    fn predict_whole(
         &self,
         images: &[RgbImage],
         cfg: &PredictConfig,
@@ -488,6 +513,8 @@ impl Detector {
         Ok(out)
     }
 }
+
+mod tiled;
 
 #[cfg(test)]
 mod tests;

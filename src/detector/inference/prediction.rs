@@ -2,6 +2,7 @@
 
 use crate::detector::maths::letterbox::Letterbox;
 use crate::detector::maths::postprocess::{to_original, Candidates, Detection, SelectConfig};
+use crate::detector::maths::tiling::Tiling;
 
 /// Settings of [`super::Detector::predict_images`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,18 +15,23 @@ pub struct PredictConfig {
     pub candidate_floor: Option<f32>,
     /// Keep at most this many candidates per image before NMS (highest scores).
     pub top_k: Option<usize>,
-    /// Images per network call.
+    /// Images per network call (tiles of one photo are batched by the detector itself).
     pub batch_size: usize,
+    /// Whole photos or tiles at native resolution ([`Tiling::Auto`]: tiles only for a
+    /// model trained on tiles, on photos much larger than its tiles).
+    pub tiling: Tiling,
 }
 
 impl Default for PredictConfig {
-    /// COCO-evaluation settings (score 0.05, IoU 0.5, per class, 100 per image), batch 1.
+    /// COCO-evaluation settings (score 0.05, IoU 0.5, per class, 100 per image), batch 1,
+    /// automatic tiling.
     fn default() -> Self {
         Self {
             select: SelectConfig::default(),
             candidate_floor: None,
             top_k: None,
             batch_size: 1,
+            tiling: Tiling::Auto,
         }
     }
 }
@@ -46,7 +52,8 @@ pub struct ImagePrediction {
     /// Size of the (EXIF-upright) original image.
     pub width: u32,
     pub height: u32,
-    /// Where the image sits in the network input.
+    /// Where the image sits in the network input (for a tiled prediction, the identity:
+    /// its candidates are in original pixels).
     pub letterbox: Letterbox,
     /// Pre-NMS candidates in the network-input frame, by descending score.
     pub candidates: Candidates,

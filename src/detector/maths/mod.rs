@@ -11,3 +11,4 @@ pub mod box_coding;
 pub mod letterbox;
 pub mod nms;
 pub mod postprocess;
+pub mod tiling;
