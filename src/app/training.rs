@@ -49,6 +49,9 @@ pub struct TrainingForm {
     pub ema: bool,
     /// Fit anchor aspect ratios to the boxes (see `detector::train::anchor_fit`).
     pub fit_anchors: bool,
+    /// Train on crops of the input size at native resolution (tiles) instead of whole
+    /// photos (see `detector::train::tile_crop`).
+    pub tiles: bool,
     /// The run folder; empty: `<labels>/.detlab/runs/<arch>`.
     pub out_dir: String,
 }
@@ -73,6 +76,7 @@ impl Default for TrainingForm {
             freeze_backbone_epochs: c.freeze_backbone_epochs,
             ema: c.ema_decay.is_some(),
             fit_anchors: AnchorChoice::default() == AnchorChoice::Fitted,
+            tiles: c.tile.is_some(),
             out_dir: String::new(),
         }
     }
@@ -102,6 +106,7 @@ impl TrainingForm {
         c.val_fraction = self.val_fraction;
         c.freeze_backbone_epochs = self.freeze_backbone_epochs;
         c.ema_decay = self.ema.then_some(RECIPE_EMA_DECAY);
+        c.tile = self.tiles.then_some(self.input_size);
         request.init = match (self.weights.trim(), self.from_scratch) {
             (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
             (_, true) => Init::Scratch,
@@ -471,6 +476,9 @@ fn run(
     )));
     if let Some(small) = &prepared.small_set {
         let _ = tx.send(RunMessage::Note(small.to_string()));
+    }
+    if let Some(hint) = &prepared.tile_hint {
+        let _ = tx.send(RunMessage::Note(hint.to_string()));
     }
     prepared
         .run(

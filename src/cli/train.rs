@@ -149,6 +149,11 @@ pub struct TrainArgs {
     /// settings are given).
     #[arg(long)]
     pub no_small_set_rule: bool,
+    /// Train on random crops of SIZE photo pixels at native resolution instead of whole
+    /// photos (small objects on large photos, e.g. shelves); the model then detects large
+    /// photos in tiles of that size. Validation uses one fixed crop per image.
+    #[arg(long, value_name = "SIZE")]
+    pub tile: Option<u32>,
 }
 
 fn parse_pair(s: &str) -> anyhow::Result<(f64, f64)> {
@@ -245,6 +250,7 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
         }),
         max_steps_per_epoch: args.max_steps,
         skip_validation: args.no_val,
+        tile: args.tile,
         ..TrainConfig::default()
     };
     config.augment.hflip = args.hflip;
@@ -320,6 +326,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(small) = &prepared.small_set {
         eprintln!("{small} (--no-small-set-rule keeps the recipe)");
+    }
+    if let Some(hint) = &prepared.tile_hint {
+        eprintln!("{hint}");
+    }
+    if let Some(tile) = prepared.job.config.tile {
+        eprintln!(
+            "tiles: training on {tile}-pixel crops at native resolution; validation on one \
+             fixed crop per image (`detlab eval --model` scores whole photos in tiles)"
+        );
     }
     let counts = data.train_box_counts();
     eprintln!(

@@ -136,6 +136,13 @@ fn settings(ui: &mut egui::Ui, f: &mut TrainingForm) {
             ui.checkbox(&mut f.fit_anchors, "Fit anchors to boxes");
             ui.checkbox(&mut f.from_scratch, "From scratch");
             ui.end_row();
+
+            ui.checkbox(&mut f.tiles, "Tiles").on_hover_text(
+                "train on crops of the input size at native resolution instead of whole \
+                     photos: for small objects on large photos (shelves); the model then \
+                     detects large photos in tiles of that size",
+            );
+            ui.end_row();
         });
     ui.horizontal(|ui| {
         ui.label("Start weights");

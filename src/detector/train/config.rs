@@ -256,6 +256,11 @@ pub struct TrainConfig {
     /// own data. Off: the fixed momentum 0.01 of earlier versions.
     #[serde(default = "yes")]
     pub bn_warmup: bool,
+    /// Tiled training: random crops of this many original pixels at native resolution
+    /// instead of whole photos ([`super::tile_crop`]), for small objects on large photos;
+    /// the model file records it, so detection tiles large photos the same way.
+    #[serde(default)]
+    pub tile: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -297,6 +302,7 @@ impl Default for TrainConfig {
             skip_validation: false,
             validate_first: false,
             bn_warmup: true,
+            tile: None,
         }
     }
 }
@@ -329,6 +335,7 @@ impl TrainConfig {
         if let Some(ratios) = &self.anchor_ratios {
             meta.anchors.ratios = ratios.clone();
         }
+        meta.train_tile = self.tile;
         meta
     }
 
@@ -398,6 +405,14 @@ impl TrainConfig {
         }
         if self.threads == Some(0) {
             return bad(Setting::Threads, "threads must be at least 1".into());
+        }
+        if let Some(t) = self.tile {
+            if !(32..=8192).contains(&t) {
+                return bad(
+                    Setting::Augmentation,
+                    format!("tile {t} must be from 32 to 8192 pixels"),
+                );
+            }
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::config::AugmentConfig;
+use super::tile_crop;
 use crate::dataset::image_info::{decode_upright_rgb, read_image_info};
 use crate::dataset::{load_labels, scan_images, ClassList};
 use crate::detector::maths::letterbox::{letterbox_rgb, resize_bilinear, Letterbox, Normalization};
@@ -397,6 +398,9 @@ pub struct Preprocess {
     /// `None` for validation (letterbox only).
     pub augment: Option<AugmentConfig>,
     pub seed: u64,
+    /// Tiled training: a crop of this many original pixels at native resolution instead of
+    /// the whole photo ([`super::tile_crop`]); for validation, one crop fixed per image.
+    pub tile: Option<u32>,
 }
 
 /// One image ready for the network.
@@ -407,7 +411,8 @@ pub struct Prepared {
     /// Boxes in network-input pixels `(x1, y1, x2, y2)`.
     pub boxes: Vec<[f32; 4]>,
     pub classes: Vec<i64>,
-    /// The plain letterbox of the original image (for mapping predictions back).
+    /// The plain letterbox of the original image (for mapping predictions back); for a
+    /// crop, the input frame itself (its boxes are the crop's).
     pub letterbox: Letterbox,
 }
 
@@ -471,6 +476,9 @@ pub fn prepare(
             .collect()
     };
     let classes: Vec<i64> = sample.classes.iter().map(|&c| c as i64).collect();
+    if let Some(tile) = pre.tile {
+        return Ok(prepare_crop(img, &boxes, &classes, index, epoch, pre, tile));
+    }
     let Some(aug) = &pre.augment else {
         let (pixels, lb) = letterbox_rgb(img.as_raw(), w, h, size, &pre.normalization);
         let mapped: Vec<BoxXyxy> = boxes.iter().map(|b| lb.to_input(b)).collect();
@@ -543,6 +551,47 @@ pub fn prepare(
         classes: kept_classes,
         letterbox: plain,
     })
+}
+
+/// A crop of `img` for tiled training ([`super::tile_crop`]): the window drawn from the
+/// image's RNG (epoch 0 for validation, so its crop stays the same), colour jitter and a
+/// flip on the crop when augmenting.
+fn prepare_crop(
+    img: RgbImage,
+    boxes: &[BoxXyxy],
+    classes: &[i64],
+    index: usize,
+    epoch: usize,
+    pre: &Preprocess,
+    tile: u32,
+) -> Prepared {
+    let aug = pre.augment.as_ref();
+    let mut rng = image_rng(pre.seed, if aug.is_some() { epoch } else { 0 }, index);
+    let window = tile_crop::draw_window(img.width(), img.height(), tile, aug, &mut rng);
+    let mut crop =
+        image::imageops::crop_imm(&img, window.x, window.y, window.width, window.height).to_image();
+    let (mut kept, index) = tile_crop::boxes_in_window(boxes, &window, pre.input_size);
+    if let Some(aug) = aug {
+        if aug.color > 0.0 {
+            color_jitter(&mut crop, aug.color, &mut rng);
+        }
+        if aug.hflip > 0.0 && rng.random_bool(aug.hflip) {
+            image::imageops::flip_horizontal_in_place(&mut crop);
+            let w = f64::from(crop.width()) * f64::from(pre.input_size) / f64::from(window.side);
+            for b in &mut kept {
+                *b = BoxXyxy::new(w - b.x2, b.y1, w - b.x1, b.y2);
+            }
+        }
+    }
+    Prepared {
+        pixels: tile_crop::crop_pixels(&crop, window.side, pre.input_size, &pre.normalization),
+        boxes: kept
+            .iter()
+            .map(|b| [b.x1 as f32, b.y1 as f32, b.x2 as f32, b.y2 as f32])
+            .collect(),
+        classes: index.iter().map(|&i| classes[i]).collect(),
+        letterbox: tile_crop::input_frame(pre.input_size),
+    }
 }
 
 /// A batch of prepared images.
@@ -756,6 +805,7 @@ mod tests {
             normalization: Normalization::IMAGENET,
             augment: None,
             seed: 0,
+            tile: None,
         };
         let mut loader = Loader::spawn(samples, vec![vec![0, 1]], 1, pre, 1, None);
         let batch = loader.next().unwrap().unwrap();
@@ -786,6 +836,7 @@ mod tests {
             normalization: Normalization::IMAGENET,
             augment: None,
             seed: 3,
+            tile: None,
         };
         let plain = prepare(&sample, 0, 0, &pre).unwrap();
         let (want, _) = letterbox_rgb(img.as_raw(), 80, 60, 64, &Normalization::IMAGENET);

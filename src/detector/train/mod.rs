@@ -38,6 +38,7 @@ pub mod loss;
 pub mod optimizer;
 pub mod prepare;
 pub mod schedule;
+pub mod tile_crop;
 pub mod trainer;
 pub mod validate;
 

@@ -192,6 +192,8 @@ pub struct PreparedRun {
     pub replaced: Vec<PathBuf>,
     /// What [`small_set_rule`] changed, if anything.
     pub small_set: Option<SmallSetSettings>,
+    /// Training on whole photos whose boxes shrink too much: tiles are suggested.
+    pub tile_hint: Option<super::tile_crop::TileHint>,
 }
 
 /// Why a run folder has nothing to resume.
@@ -355,6 +357,10 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
         anchors_fitted_to = Some(shapes.len());
         config.validate()?;
     }
+    let tile_hint = match config.tile {
+        None => super::tile_crop::tile_hint(&data.train, config.input_size),
+        Some(_) => None,
+    };
     std::fs::create_dir_all(&out_dir).map_err(|source| PrepareError::OutDir {
         path: out_dir.clone(),
         source,
@@ -388,6 +394,7 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
         anchors_fitted_to,
         replaced,
         small_set,
+        tile_hint,
     })
 }
 

@@ -355,6 +355,7 @@ fn run(
         normalization: meta.normalization,
         augment: Some(cfg.augment.clone()),
         seed: cfg.seed,
+        tile: cfg.tile,
     };
     let pre_val = Preprocess {
         augment: None,

@@ -3,7 +3,8 @@
 //!
 //! Post-processing is the evaluation setting of spec §7.6: each anchor's best class,
 //! pre-NMS top 5000, score > 0.05, per-class NMS at IoU 0.5, 100 detections; boxes mapped
-//! back to the original image through the letterbox.
+//! back to the original image through the letterbox. Tiled training validates on one crop
+//! per image, fixed for the run, against the labels of the crop.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::detector::maths::postprocess::{
 };
 use crate::detector::model::{EfficientDet, TrainModes};
 use crate::eval::{self, LabelledImage};
+use crate::geometry::BoxXyxy;
 
 /// Validation failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,8 @@ pub fn validate(
     let loader = Loader::spawn(samples.clone(), all, 0, pre.clone(), 2, pool);
     let select = SelectConfig::default();
     let mut per_image = vec![Vec::new(); samples.len()];
+    // Tiled training validates on one fixed crop per image: its labels are the crop's.
+    let mut crop_labels: Vec<Vec<(BoxXyxy, usize)>> = vec![Vec::new(); samples.len()];
     let s = pre.input_size as i64;
     let mut skipped = Vec::new();
     let mut left_out = vec![false; samples.len()];
@@ -117,18 +121,37 @@ pub fn validate(
             .view([batch.len() as i64, 3, s, s])
             .to_device(device);
         let dets = detect_batch(model, &xs, anchors_yxyx, &batch.letterboxes, &select)?;
-        for (i, d) in batch.indices.iter().zip(dets) {
+        for (k, (i, d)) in batch.indices.iter().zip(dets).enumerate() {
             per_image[*i] = d;
+            if pre.tile.is_some() {
+                crop_labels[*i] = batch.boxes[k]
+                    .iter()
+                    .zip(&batch.classes[k])
+                    .map(|(b, &c)| {
+                        let [x1, y1, x2, y2] = b.map(f64::from);
+                        (BoxXyxy::new(x1, y1, x2, y2), c as usize)
+                    })
+                    .collect();
+            }
         }
     }
     let images: Vec<LabelledImage> = samples
         .iter()
         .zip(&per_image)
         .zip(&left_out)
-        .filter(|(_, &out)| !out)
-        .map(|((s, dets), _)| {
-            let labels = s.boxes.iter().copied().zip(s.classes.iter().copied());
-            (labels.collect(), dets.clone())
+        .zip(crop_labels)
+        .filter(|((_, &out), _)| !out)
+        .map(|(((s, dets), _), crop)| {
+            let labels = match pre.tile {
+                Some(_) => crop,
+                None => s
+                    .boxes
+                    .iter()
+                    .copied()
+                    .zip(s.classes.iter().copied())
+                    .collect(),
+            };
+            (labels, dets.clone())
         })
         .collect();
     let result = eval::evaluate_images(&images, class_names)?;
