@@ -157,6 +157,7 @@ fn tiny_set_loss_drops_and_the_object_is_found() {
         normalization: meta.normalization,
         augment: None,
         seed: 0,
+        tile: None,
     };
     let anchors = model.anchors(128, 128).unwrap().to_flat();
     let mut found = 0;

@@ -59,6 +59,7 @@ fn score(model: &Path, data: &Path) -> ValMetrics {
         normalization: meta.normalization,
         augment: None,
         seed: 0,
+        tile: None,
     };
     validate(
         &net,
