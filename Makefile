@@ -40,6 +40,7 @@ bench:
 	$(call BUILD,--release)
 	$(BIN) bench export
 	$(BIN) bench gui
+	$(BIN) bench gallery
 	$(BIN) bench review
 	$(BIN) bench detector --threads 1,2 --iterations 9
 	cargo bench --bench eval

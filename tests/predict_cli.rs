@@ -31,10 +31,10 @@ fn cpu(fold: bool) -> DetectorOptions {
     }
 }
 
-#[test]
-fn predict_and_eval_on_a_demo_dataset() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+/// Four 128 × 96 demo images and a fresh (random-init) Lite0 model at 128 px with the
+/// demo's classes: `(data folder, model file, classes)`.
+fn demo_with_fresh_model(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let data = tmp.join("data");
     let o = detlab(&[
         "demo",
         "--out",
@@ -53,18 +53,23 @@ fn predict_and_eval_on_a_demo_dataset() {
         .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect();
-
-    // A fresh (random-init) Lite0 model at 128 px with the demo's classes.
     tch::manual_seed(0);
     let mut meta = ModelMeta::for_arch(ModelArch::Lite0, classes.clone());
     meta.input_size = 128;
-    let model = tmp.path().join("lite0.safetensors");
+    let model = tmp.join("lite0.safetensors");
     Detector::fresh_with_meta(meta, &cpu(false))
         .unwrap()
         .to_model_file()
         .unwrap()
         .write(&model)
         .unwrap();
+    (data, model, classes)
+}
+
+#[test]
+fn predict_and_eval_on_a_demo_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, model, classes) = demo_with_fresh_model(tmp.path());
 
     // No --model: the default model ($DETLAB_MODEL here); a missing one is a clear error
     // naming the file, and nothing is written.
@@ -530,4 +535,68 @@ fn the_shipped_model_scores_what_its_card_says() {
         "cola-sprite/val: AP {ap} AP50 {ap50}; the same detections in pycocotools {} agree to {diff:e}",
         reference.pycocotools
     );
+}
+
+/// `--tile`: tiles of 64 pixels over 128 × 96 photos give boxes inside each photo (the
+/// merge maps every tile back); bad values are refused naming the flag, writing nothing.
+#[test]
+fn tiled_prediction_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, model, _) = demo_with_fresh_model(tmp.path());
+    let out = tmp.path().join("tiled.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "predict",
+            "--images",
+            s(&data),
+            "--out",
+            s(&out),
+            "--model",
+            s(&model),
+            "--score",
+            "0.001",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ];
+        args.extend(extra);
+        detlab(&args)
+    };
+    for (bad, flag) in [
+        (&["--tile", "16"][..], "--tile"),
+        (&["--tile-overlap", "0.9"], "--tile-overlap"),
+    ] {
+        let o = run(bad);
+        assert!(
+            !o.status.success() && text(&o).contains(flag),
+            "{}",
+            text(&o)
+        );
+        assert!(!out.exists());
+    }
+    let o = run(&["--tile", "64", "--tile-overlap", "0.3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let images = doc["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4);
+    for img in images {
+        let dets = img["detections"].as_array().unwrap();
+        assert!(!dets.is_empty());
+        for d in dets {
+            let b: Vec<f64> = d["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                b[0] >= 0.0
+                    && b[1] >= 0.0
+                    && b[0] + b[2] <= 128.0 + 1e-6
+                    && b[1] + b[3] <= 96.0 + 1e-6
+            );
+        }
+    }
 }

@@ -1065,3 +1065,180 @@ fn f_proposes_similar_facings_and_shift_enter_accepts_them() {
         got.len()
     );
 }
+
+// ---- Dense shelves: 500 boxes, 60 classes ---------------------------------------------
+
+/// The open label picker's typed text.
+fn picker_text(h: &mut Harness<'static, DetlabApp>, text: &str) {
+    h.state_mut()
+        .state
+        .ui
+        .pending_label
+        .as_mut()
+        .expect("the label picker is open")
+        .text
+        .clear();
+    h.run_steps(1);
+    if !text.is_empty() {
+        h.event(egui::Event::Text(text.into()));
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn label_picker_counts_boxes_lists_recent_classes_and_filters_fuzzily() {
+    let f = fixture(1);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "coke-zero\ncoke\nsprite\nfanta\n",
+    )
+    .unwrap();
+    let mut h = harness(&f, false);
+    h.state_mut().state.settings.default_label = None;
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    assert!(
+        h.query_by_label("Recent:").is_none(),
+        "nothing was assigned yet"
+    );
+    type_char(&mut h, Key::Num1, "1");
+    // The next box's picker: the class just assigned is in the Recent row, and the class
+    // list counts the image's boxes of each class.
+    draw_box(&mut h, [60.0, 10.0, 100.0, 50.0]);
+    assert!(h.query_by_label("Recent:").is_some(), "no Recent row");
+    assert!(h.query_by_label("×1").is_some(), "no count of coke-zero");
+    // Typing filters fuzzily and hides the Recent row.
+    picker_text(&mut h, "cok");
+    assert!(h.query_by_label("Recent:").is_none());
+    assert!(h.query_by_label("coke").is_some());
+    assert!(
+        h.query_by_label("sprite").is_none(),
+        "sprite is not a match"
+    );
+    picker_text(&mut h, "spt");
+    h.key_press(Key::ArrowDown);
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    assert_eq!(boxes(&h)[1].0, "sprite");
+    assert_eq!(
+        h.state().state.ui.recent_classes.names(),
+        ["sprite", "coke-zero"]
+    );
+    // With nothing typed: digits stay in class-list order, counts of both classes, and a
+    // click in the Recent row assigns the class.
+    draw_box(&mut h, [110.0, 10.0, 150.0, 50.0]);
+    picker_text(&mut h, "");
+    assert!(h.query_by_label("1 coke-zero").is_some());
+    assert!(h.query_by_label("3 sprite").is_some());
+    assert_eq!(h.query_all_by_label("×1").count(), 2);
+    h.get_by_label("coke-zero").click();
+    h.run_steps(2);
+    let names: Vec<String> = boxes(&h).into_iter().map(|b| b.0).collect();
+    assert_eq!(names, ["coke-zero", "sprite", "coke-zero"]);
+    assert_eq!(
+        h.state().state.ui.recent_classes.names(),
+        ["coke-zero", "sprite"]
+    );
+}
+
+#[test]
+fn bulk_relabel_by_class_key_and_in_the_picker() {
+    let f = fixture(1);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "Cola\nSprite\nFanta\n",
+    )
+    .unwrap();
+    let mut h = harness(&f, true);
+    for x in [10.0, 80.0, 150.0] {
+        draw_box(&mut h, [x, 20.0, x + 50.0, 80.0]);
+    }
+    let p = |h: &Harness<'static, DetlabApp>, x: f64| screen(h, x + 25.0, 50.0);
+    let (a, c) = (p(&h, 10.0), p(&h, 150.0));
+    click_with(&mut h, a, Modifiers::NONE);
+    click_with(&mut h, c, Modifiers::COMMAND);
+    assert_eq!(h.state().state.selection(), [0, 2]);
+    let names = |h: &Harness<'static, DetlabApp>| -> Vec<String> {
+        boxes(h).into_iter().map(|b| b.0).collect()
+    };
+    // The class key, no dialog: every selected box.
+    type_char(&mut h, Key::Num2, "2");
+    assert_eq!(names(&h), ["Sprite", "Cola", "Sprite"]);
+    // The picker (Ctrl+E): a click on a class.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    assert!(h.query_by_label("2 boxes selected").is_some());
+    h.get_by_label("3 Fanta").click();
+    h.run_steps(2);
+    assert_eq!(names(&h), ["Fanta", "Cola", "Fanta"]);
+    assert!(h.state().state.ui.pending_label.is_none());
+    // The picker's Recent row.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.get_by_label("Sprite").click();
+    h.run_steps(2);
+    assert_eq!(names(&h), ["Sprite", "Cola", "Sprite"]);
+}
+
+/// Whether the rendered pixel at `p` (points) has the colour `c`.
+fn pixel_is(frame: &image::RgbaImage, p: Pos2, c: egui::Color32) -> bool {
+    let px = frame.get_pixel(p.x as u32, p.y as u32);
+    [px[0], px[1], px[2]]
+        .iter()
+        .zip([c.r(), c.g(), c.b()])
+        .all(|(a, b)| a.abs_diff(b) <= 12)
+}
+
+#[test]
+fn small_boxes_name_their_class_only_when_hovered() {
+    let f = fixture(1);
+    let mut h = harness(&f, true);
+    let zoom = h.state().state.ui.view.zoom;
+    // Big: 60 px tall. Small: 10 points tall on screen, under the 14-point threshold.
+    let small_h = (10.0 / zoom as f64).max(2.0);
+    for (label, bbox) in [
+        ("Sprite", BoxXyxy::new(20.0, 40.0, 80.0, 100.0)),
+        ("Cola", BoxXyxy::new(150.0, 60.0, 230.0, 60.0 + small_h)),
+    ] {
+        let command = detlab::app::Command::AddBox {
+            bbox,
+            label: label.into(),
+        };
+        h.state_mut().state.apply(command);
+    }
+    h.state_mut()
+        .state
+        .apply(detlab::app::Command::SelectBox(None));
+    let colors = h.state().state.settings.class_colors.clone();
+    let color = |name: &str| detlab::ui::colors::class_color(name, &colors);
+    // A point inside where each name's background would be: just above the box's
+    // top-left corner.
+    let tag =
+        |h: &Harness<'static, DetlabApp>, x: f64, y: f64| screen(h, x, y) + egui::vec2(1.5, -8.0);
+    h.hover_at(Pos2::new(2.0, 2.0));
+    h.run_steps(2);
+    let frame = h.render().expect("render the frame");
+    assert!(
+        pixel_is(&frame, tag(&h, 20.0, 40.0), color("Sprite")),
+        "the big box shows its name"
+    );
+    assert!(
+        !pixel_is(&frame, tag(&h, 150.0, 60.0), color("Cola")),
+        "the small box shows no name"
+    );
+    h.hover_at(screen(&h, 190.0, 60.0 + small_h / 2.0));
+    h.run_steps(2);
+    let frame = h.render().expect("render the frame");
+    assert!(
+        pixel_is(&frame, tag(&h, 150.0, 60.0), color("Cola")),
+        "the hovered small box shows its name"
+    );
+    // Selected: shown without the pointer.
+    h.state_mut()
+        .state
+        .apply(detlab::app::Command::SelectBox(Some(1)));
+    h.hover_at(Pos2::new(2.0, 2.0));
+    h.run_steps(2);
+    let frame = h.render().expect("render the frame");
+    assert!(pixel_is(&frame, tag(&h, 150.0, 60.0), color("Cola")));
+}

@@ -422,3 +422,46 @@ fn ctrl_plus_zooms_the_image_not_the_interface() {
         _ => eprintln!("xwd is not installed: the menu bar pixels are not compared"),
     }
 }
+
+/// The crop gallery's keys reach it in the real window: with the second (unlabelled) image
+/// open, Ctrl+G opens the gallery, Ctrl+A selects every crop of the folder and a class key
+/// relabels them in the first image's label file, which only the gallery can reach.
+#[test]
+fn crop_gallery_keys_relabel_in_the_real_window() {
+    let Some(w) = Window::open(Setup {
+        images: 2,
+        keep_first_labels: true,
+        single_class: true,
+        classes: "Cola\nSprite\n",
+    }) else {
+        return;
+    };
+    let first = class_names(&std::fs::read_to_string(xml_of(&w.folder, 0)).unwrap());
+    assert!(!first.is_empty());
+    let (target, key) = if first.iter().all(|c| c == "Sprite") {
+        ("Cola", "1")
+    } else {
+        ("Sprite", "2")
+    };
+    w.keys(&["d"]);
+    w.wait_title("the second image", |t| t.contains("shelf_0002"));
+    std::thread::sleep(Duration::from_millis(500));
+    w.keys(&["ctrl+g"]);
+    // The crops are read in the background.
+    std::thread::sleep(Duration::from_millis(2500));
+    w.keys(&["ctrl+a", key]);
+    let start = Instant::now();
+    let mut names = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        names = w.saved_boxes(0, first.len());
+        if names.iter().all(|c| c == target) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(names.len(), first.len());
+    assert!(
+        names.iter().all(|c| c == target),
+        "every crop relabelled {target} through the gallery's keys: {first:?} → {names:?}"
+    );
+}

@@ -168,6 +168,10 @@ pub enum Command {
         resume: bool,
     },
     StopTraining,
+
+    // The crop gallery.
+    /// What the crop gallery window asks for.
+    Gallery(super::gallery::GalleryAction),
 }
 
 impl AppState {
@@ -320,6 +324,7 @@ impl AppState {
             Command::SetEvalMaxDets(m) => self.review.eval_max_dets = m,
             Command::StartTraining { resume } => self.start_training(resume),
             Command::StopTraining => self.stop_training(),
+            Command::Gallery(action) => self.gallery_action(action),
         }
     }
 }

@@ -61,6 +61,7 @@ impl AppState {
         let Some(doc) = self.workspace.editable() else {
             return;
         };
+        self.ui.recent_classes.push(&label);
         let index = doc.edit(|a| {
             a.boxes.push(LabelBox::new(label, bbox));
             a.boxes.len() - 1
@@ -132,6 +133,7 @@ impl AppState {
                 a.boxes[i].class_name = label.clone();
             }
         });
+        self.ui.recent_classes.push(&label);
         let k = targets.len();
         self.info(format!(
             "{k} box{} labelled {label}",

@@ -132,7 +132,8 @@ impl AppState {
                     f.out_dir = path.to_string_lossy().into_owned();
                 }
             }
-            PickPurpose::DemoFolder => self.create_demo(path),
+            PickPurpose::DemoFolder => self.create_demo(path, false),
+            PickPurpose::DenseDemoFolder => self.create_demo(path, true),
             PickPurpose::ModelFile => self.load_model(path),
             PickPurpose::VideoFile => self.open_extract_dialog(path),
             PickPurpose::FramesFolder => {

@@ -136,6 +136,8 @@ pub enum PickPurpose {
     SaveDir,
     ExportFolder,
     DemoFolder,
+    /// The folder the dense shelf demo goes into.
+    DenseDemoFolder,
     ModelFile,
     /// A video to extract frames from.
     VideoFile,
@@ -152,6 +154,7 @@ impl PickPurpose {
             Self::SaveDir => "Change save folder",
             Self::ExportFolder => "Export to folder",
             Self::DemoFolder => "Create the demo dataset in",
+            Self::DenseDemoFolder => "Create the dense shelf demo in",
             Self::ModelFile => "Open model",
             Self::VideoFile => "Extract frames from video",
             Self::FramesFolder => "Write the frames into",

@@ -26,8 +26,9 @@ use super::document::Document;
 use super::merge::{merge_annotations, same_labels, theirs_path, DiskBase, FileStamp};
 use crate::dataset::{
     find_label, label_path, load_labels, read_image_info, read_label_file, save_labels, ClassList,
-    ImageAnnotation, LabelFormat,
+    ImageAnnotation, LabelBox, LabelFormat,
 };
+use crate::geometry::BoxXyxy;
 
 /// Why labels are being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,15 @@ pub enum LabelReply {
     Checked {
         image: PathBuf,
         found: Option<Document>,
+    },
+    /// A relabel of some boxes of an image ([`LabelIo::relabel`]): `missing` of them were
+    /// no longer in its labels; `saved` is the reply of the save (`None` when nothing
+    /// changed); `error` says why the label file could not be read (nothing written).
+    Relabelled {
+        image: PathBuf,
+        missing: usize,
+        error: Option<String>,
+        saved: Option<Box<LabelReply>>,
     },
     /// Saving failed; `doc` holds the labels that are not on disk.
     SaveFailed {
@@ -110,6 +120,14 @@ enum Request {
         save_dir: Option<PathBuf>,
         format: LabelFormat,
         base: DiskBase,
+    },
+    Relabel {
+        image: PathBuf,
+        save_dir: Option<PathBuf>,
+        default_format: LabelFormat,
+        boxes: Vec<(usize, BoxXyxy)>,
+        label: String,
+        classes: ClassList,
     },
     /// Answered (on its own channel, without a reply) once every earlier request is done.
     Barrier(SyncSender<()>),
@@ -235,6 +253,30 @@ impl LabelIo {
         });
     }
 
+    /// Gives the boxes `boxes` (index and corners as last read) of `image` the class
+    /// `label`, on the label thread: it reads the labels (in order with every save asked
+    /// for before), finds each box (at its index, else by its corners), and saves them as
+    /// [`Self::save`] does, merging with changes someone else made. Answered by
+    /// [`LabelReply::Relabelled`]. For an image that is not open in the app.
+    pub fn relabel(
+        &mut self,
+        image: &Path,
+        save_dir: Option<&Path>,
+        default_format: LabelFormat,
+        boxes: Vec<(usize, BoxXyxy)>,
+        label: String,
+        classes: ClassList,
+    ) {
+        self.send(Request::Relabel {
+            image: image.to_path_buf(),
+            save_dir: save_dir.map(Path::to_path_buf),
+            default_format,
+            boxes,
+            label,
+            classes,
+        });
+    }
+
     /// Asks whether the label file of `image` changed on disk since `base`; answered by
     /// [`LabelReply::Checked`].
     pub fn check(
@@ -331,44 +373,40 @@ fn handle(request: Request) -> Option<LabelReply> {
             image,
             save_dir,
             format,
-            mut annotation,
-            mut classes,
+            annotation,
+            classes,
             base,
-        } => {
-            let sent = annotation.clone();
-            match guarded(|| {
-                write_checked(
-                    &image,
-                    save_dir.as_deref(),
-                    format,
-                    &mut annotation,
-                    &mut classes,
-                    base.as_ref(),
-                )
-            })
-            .and_then(|written| written)
-            {
-                Ok((path, new_base, other)) => LabelReply::Saved {
-                    image,
-                    path,
-                    annotation,
-                    sent,
-                    base: new_base,
-                    other,
-                },
-                Err(message) => {
-                    // The labels that are not on disk, still based on the file as read.
-                    let mut doc = Document::new(image.clone(), sent, format);
-                    doc.base = base;
-                    doc.mark_unsaved();
-                    LabelReply::SaveFailed {
-                        image,
-                        message,
-                        doc,
-                    }
-                }
-            }
-        }
+        } => save_reply(
+            image,
+            save_dir.as_deref(),
+            format,
+            annotation,
+            classes,
+            base,
+        ),
+        Request::Relabel {
+            image,
+            save_dir,
+            default_format,
+            boxes,
+            label,
+            classes,
+        } => guarded(|| {
+            relabel(
+                image.clone(),
+                save_dir.as_deref(),
+                default_format,
+                &boxes,
+                label,
+                classes,
+            )
+        })
+        .unwrap_or_else(|reason| LabelReply::Relabelled {
+            image,
+            missing: boxes.len(),
+            error: Some(reason),
+            saved: None,
+        }),
         Request::Check {
             image,
             save_dir,
@@ -399,6 +437,122 @@ fn handle(request: Request) -> Option<LabelReply> {
             return None;
         }
     })
+}
+
+/// Saves `annotation` as the labels of `image` (see [`LabelIo::save`]); the reply.
+fn save_reply(
+    image: PathBuf,
+    save_dir: Option<&Path>,
+    format: LabelFormat,
+    mut annotation: ImageAnnotation,
+    mut classes: ClassList,
+    base: Option<DiskBase>,
+) -> LabelReply {
+    let sent = annotation.clone();
+    match guarded(|| {
+        write_checked(
+            &image,
+            save_dir,
+            format,
+            &mut annotation,
+            &mut classes,
+            base.as_ref(),
+        )
+    })
+    .and_then(|written| written)
+    {
+        Ok((path, new_base, other)) => LabelReply::Saved {
+            image,
+            path,
+            annotation,
+            sent,
+            base: new_base,
+            other,
+        },
+        Err(message) => {
+            // The labels that are not on disk, still based on the file as read.
+            let mut doc = Document::new(image.clone(), sent, format);
+            doc.base = base;
+            doc.mark_unsaved();
+            LabelReply::SaveFailed {
+                image,
+                message,
+                doc,
+            }
+        }
+    }
+}
+
+/// Reads the labels of `image`, gives `boxes` the class `label` and saves them (see
+/// [`LabelIo::relabel`]).
+fn relabel(
+    image: PathBuf,
+    save_dir: Option<&Path>,
+    default_format: LabelFormat,
+    boxes: &[(usize, BoxXyxy)],
+    label: String,
+    classes: ClassList,
+) -> LabelReply {
+    let doc = read_document(&image, save_dir, default_format);
+    if let Some(error) = doc.load_error {
+        return LabelReply::Relabelled {
+            image,
+            missing: boxes.len(),
+            error: Some(error),
+            saved: None,
+        };
+    }
+    let mut annotation = doc.annotation;
+    let found = find_boxes(&annotation.boxes, boxes);
+    let missing = found.iter().filter(|f| f.is_none()).count();
+    let mut changed = false;
+    for i in found.into_iter().flatten() {
+        if annotation.boxes[i].class_name != label {
+            annotation.boxes[i].class_name = label.clone();
+            changed = true;
+        }
+    }
+    let saved = changed.then(|| {
+        Box::new(save_reply(
+            image.clone(),
+            save_dir,
+            doc.format,
+            annotation,
+            classes,
+            doc.base,
+        ))
+    });
+    LabelReply::Relabelled {
+        image,
+        missing,
+        error: None,
+        saved,
+    }
+}
+
+/// Where each of `wanted` (index and corners as last read) is in `boxes` now: at its
+/// index when the corners still match, else the first other box with those corners;
+/// `None` when it is gone. No box is found twice.
+pub fn find_boxes(boxes: &[LabelBox], wanted: &[(usize, BoxXyxy)]) -> Vec<Option<usize>> {
+    let mut taken = vec![false; boxes.len()];
+    let mut found = vec![None; wanted.len()];
+    // First every box still at its index, then the moved ones.
+    for (k, (index, bbox)) in wanted.iter().enumerate() {
+        if boxes.get(*index).is_some_and(|b| b.bbox == *bbox) && !taken[*index] {
+            taken[*index] = true;
+            found[k] = Some(*index);
+        }
+    }
+    for (k, (_, bbox)) in wanted.iter().enumerate() {
+        if found[k].is_some() {
+            continue;
+        }
+        if let Some(i) = (0..boxes.len()).find(|&i| !taken[i] && boxes[i].bbox == *bbox) {
+            taken[i] = true;
+            found[k] = Some(i);
+        }
+    }
+    found
 }
 
 /// Runs one request's work; a panic in it (a bug in a reader or writer) becomes that
@@ -678,6 +832,41 @@ mod tests {
         }
         let on_disk = load_labels(&image, None).unwrap().unwrap().annotation;
         assert_eq!(on_disk.boxes.len(), 2, "both boxes are in the file");
+    }
+
+    #[test]
+    fn a_relabel_finds_moved_boxes_and_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        let mut two = annotation();
+        two.boxes
+            .push(LabelBox::new("Cola", BoxXyxy::new(40.0, 6.0, 60.0, 40.0)));
+        io.save(&image, None, LabelFormat::Voc, two, ClassList::new(), None);
+        assert!(matches!(io.wait(), Some(LabelReply::Saved { .. })));
+        // Box 1 as read, and a box that is gone; box 0 is asked for at a stale index.
+        let wanted = vec![
+            (0, BoxXyxy::new(40.0, 6.0, 60.0, 40.0)),
+            (1, BoxXyxy::new(1.0, 1.0, 2.0, 2.0)),
+        ];
+        let (v, c) = (LabelFormat::Voc, ClassList::new());
+        io.relabel(&image, None, v, wanted, "Fanta".into(), c);
+        match io.wait() {
+            Some(LabelReply::Relabelled {
+                missing: 1,
+                error: None,
+                saved: Some(saved),
+                ..
+            }) => assert!(matches!(*saved, LabelReply::Saved { .. })),
+            other => panic!("{other:?}"),
+        }
+        let on_disk = load_labels(&image, None).unwrap().unwrap().annotation;
+        let names: Vec<&str> = on_disk
+            .boxes
+            .iter()
+            .map(|b| b.class_name.as_str())
+            .collect();
+        assert_eq!(names, ["Cola", "Fanta"]);
     }
 
     #[test]

@@ -214,6 +214,27 @@ impl AppState {
                     image.display()
                 ));
             }
+            LabelReply::Relabelled {
+                image,
+                missing,
+                error,
+                saved,
+            } => {
+                if let Some(error) = error {
+                    self.fail(format!(
+                        "not relabelled: the labels of {} cannot be read: {error}",
+                        image.display()
+                    ));
+                } else if missing > 0 {
+                    self.info(format!(
+                        "{missing} box(es) of {} were no longer there (changed since the gallery read them): not relabelled",
+                        image.display()
+                    ));
+                }
+                if let Some(saved) = saved {
+                    self.apply_label_reply(*saved);
+                }
+            }
             LabelReply::SaveFailed {
                 image,
                 message,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub assist: Assist,
     /// Fine-tuning the review model in the background as labels come in.
     pub auto_retrain: AutoRetrain,
+    /// The crop gallery, once opened (View → Crop gallery).
+    pub gallery: Option<super::gallery::Gallery>,
     /// Messages for the status bar / log (latest last).
     pub messages: Vec<String>,
     /// Last error shown prominently until dismissed.
@@ -70,6 +72,7 @@ impl AppState {
             training: None,
             assist: Assist::default(),
             auto_retrain: AutoRetrain::default(),
+            gallery: None,
             messages: Vec::new(),
             error: None,
             quit_requested: false,
@@ -131,6 +134,7 @@ impl AppState {
         self.poll_training();
         self.poll_assist();
         self.poll_auto_retrain();
+        self.poll_gallery();
         let keep = self.current_path();
         if let Some(loader) = &mut self.workspace.loader {
             loader.poll(keep.as_deref());

@@ -49,9 +49,11 @@ pub struct TrainingForm {
     pub ema: bool,
     /// Fit anchor aspect ratios to the boxes (see `detector::train::anchor_fit`).
     pub fit_anchors: bool,
-    /// Train on crops of the input size at native resolution (tiles) instead of whole
-    /// photos (see `detector::train::tile_crop`).
+    /// Train on crops of `tile_size` photo pixels (tiles) instead of whole photos (see
+    /// `detector::train::tile_crop`).
     pub tiles: bool,
+    /// The crop side in photo pixels (the input size: native resolution).
+    pub tile_size: u32,
     /// The run folder; empty: `<labels>/.detlab/runs/<arch>`.
     pub out_dir: String,
 }
@@ -77,6 +79,7 @@ impl Default for TrainingForm {
             ema: c.ema_decay.is_some(),
             fit_anchors: AnchorChoice::default() == AnchorChoice::Fitted,
             tiles: c.tile.is_some(),
+            tile_size: c.tile.unwrap_or(c.input_size),
             out_dir: String::new(),
         }
     }
@@ -106,7 +109,7 @@ impl TrainingForm {
         c.val_fraction = self.val_fraction;
         c.freeze_backbone_epochs = self.freeze_backbone_epochs;
         c.ema_decay = self.ema.then_some(RECIPE_EMA_DECAY);
-        c.tile = self.tiles.then_some(self.input_size);
+        c.tile = self.tiles.then_some(self.tile_size);
         request.init = match (self.weights.trim(), self.from_scratch) {
             (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
             (_, true) => Init::Scratch,

@@ -68,6 +68,8 @@ pub struct PendingLabel {
     pub targets: Vec<usize>,
     /// The typed filter / name.
     pub text: String,
+    /// The user has changed `text` (a pre-filled default label is not typed).
+    pub typed: bool,
     /// The listed class Enter takes (chosen with the arrow keys or the pointer).
     pub highlight: Option<usize>,
     /// The typed name is new and waits for "Create class" to be confirmed.
@@ -179,6 +181,8 @@ pub struct UiState {
     pub window_title: String,
     /// The label formats the shown image has files in (checked on each image and save).
     pub label_formats: Option<super::label_formats::LabelFormats>,
+    /// The classes assigned last, newest first (the label picker's "Recent" row).
+    pub recent_classes: super::recent_classes::RecentClasses,
 }
 
 impl Default for UiState {
@@ -208,6 +212,7 @@ impl Default for UiState {
             labels_panel_hidden: false,
             window_title: String::new(),
             label_formats: None,
+            recent_classes: Default::default(),
         }
     }
 }

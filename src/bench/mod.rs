@@ -5,6 +5,7 @@
 pub mod detector;
 pub mod detector_flops;
 pub mod export;
+pub mod gallery;
 pub mod gui;
 pub mod labelling;
 pub mod review;

@@ -22,6 +22,8 @@ pub enum Bench {
     },
     /// Labelling-app responsiveness: 10,000-image folder, 12 MP photos, 2,000 boxes.
     Gui,
+    /// The crop gallery with 5,000 crops: reading and grouping them, and the frame time.
+    Gallery,
     /// EfficientDet D0@512 and Lite0@320 inference latency and fraction of matmul peak, in
     /// fp32 and bf16, raced against ONNX Runtime and OpenVINO on the same network (with
     /// --python or $DETLAB_PYTHON).
@@ -71,6 +73,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = match args.which {
         Bench::Export { files } => crate::bench::export::run(files, python.as_deref())?,
         Bench::Gui => crate::bench::gui::run()?,
+        Bench::Gallery => crate::bench::gallery::run()?,
         Bench::Review => crate::bench::review::run()?,
         Bench::Labelling {
             images,

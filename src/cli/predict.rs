@@ -224,6 +224,13 @@ impl DetectArgs {
         if let Some(note) = det.precision_note() {
             eprintln!("note: {note}");
         }
+        if let (TileArg::Auto, Some(t)) = (self.tile, det.meta().train_tile) {
+            eprintln!(
+                "note: the model was trained on {t}-pixel crops: photos over {} pixels are \
+                 detected in {t}-pixel tiles (--tile off for whole photos)",
+                detlab::detector::maths::tiling::AUTO_TILE_FACTOR * t
+            );
+        }
         Ok((path, det))
     }
 }

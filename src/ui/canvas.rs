@@ -3,6 +3,7 @@
 
 use egui::{Color32, CursorIcon, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
+use super::box_labels;
 use super::colors::class_color;
 use crate::app::image_loader::ImageSlot;
 use crate::app::review::ShownPrediction;
@@ -171,7 +172,10 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: 
         &predictions,
     );
     context_menu(&response, state, ui_state, out);
-    paint_boxes(ui, state, ui_state, &painter, t);
+    let hovered = response
+        .hover_pos()
+        .and_then(|p| box_at(state, ui_state, t, p));
+    paint_boxes(ui, state, ui_state, &painter, t, hovered);
     paint_predictions(ui, state, ui_state, &painter, t, &predictions);
     let mut notes = Vec::new();
     if let Some(err) = doc.and_then(|d| d.load_error.clone()) {
@@ -732,12 +736,14 @@ fn paint_boxes(
     ui_state: &UiState,
     painter: &egui::Painter,
     t: Transform,
+    hovered: Option<usize>,
 ) {
     let Some(doc) = &state.workspace.doc else {
         return;
     };
-    let font = egui::FontId::proportional(13.0);
     let selection = crate::app::editing::selection_of(Some(doc), ui_state);
+    // The class names drawn after every box, so that no box outline crosses one.
+    let mut tags = Vec::new();
     for (i, b) in doc.annotation.boxes.iter().enumerate() {
         if ui_state.hidden_classes.contains(&b.class_name) {
             continue;
@@ -755,44 +761,44 @@ fn paint_boxes(
             );
         }
         painter.rect_stroke(r, 0.0, Stroke::new(2.0, color), StrokeKind::Inside);
-        if state.settings.show_box_labels {
-            let text = if b.difficult {
-                format!("{} (difficult)", b.class_name)
-            } else {
-                b.class_name.clone()
-            };
-            let galley = painter.layout_no_wrap(text, font.clone(), Color32::BLACK);
-            let mut pos = r.left_top() - Vec2::new(0.0, galley.size().y + 2.0);
-            if pos.y < painter.clip_rect().top() {
-                pos.y = r.top() + 2.0;
-            }
-            let bg = Rect::from_min_size(pos, galley.size() + Vec2::new(6.0, 2.0));
-            painter.rect_filled(bg, 2.0, color);
-            painter.galley(pos + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
+        let always = selected || hovered == Some(i);
+        // Names of boxes off the canvas are never laid out.
+        let on_canvas = painter.clip_rect().intersects(r.expand(24.0));
+        if state.settings.show_box_labels
+            && on_canvas
+            && (always || box_labels::big_enough(r.size()))
+        {
+            tags.push((i, r, color, always));
         }
-        if doc.selected == Some(i) {
-            for c in [
-                r.left_top(),
-                r.right_top(),
-                r.left_bottom(),
-                r.right_bottom(),
-                r.center_top(),
-                r.center_bottom(),
-                r.left_center(),
-                r.right_center(),
-            ] {
-                painter.rect_filled(
-                    Rect::from_center_size(c, Vec2::splat(7.0)),
-                    1.0,
-                    Color32::WHITE,
-                );
-                painter.rect_stroke(
-                    Rect::from_center_size(c, Vec2::splat(7.0)),
-                    1.0,
-                    Stroke::new(1.0, Color32::BLACK),
-                    StrokeKind::Inside,
-                );
-            }
+    }
+    paint_names(painter, doc, &tags);
+    if let Some(r) = doc
+        .selected
+        .and_then(|i| doc.annotation.boxes.get(i))
+        .filter(|b| !ui_state.hidden_classes.contains(&b.class_name))
+        .map(|b| t.rect(&b.bbox))
+    {
+        for c in [
+            r.left_top(),
+            r.right_top(),
+            r.left_bottom(),
+            r.right_bottom(),
+            r.center_top(),
+            r.center_bottom(),
+            r.left_center(),
+            r.right_center(),
+        ] {
+            painter.rect_filled(
+                Rect::from_center_size(c, Vec2::splat(7.0)),
+                1.0,
+                Color32::WHITE,
+            );
+            painter.rect_stroke(
+                Rect::from_center_size(c, Vec2::splat(7.0)),
+                1.0,
+                Stroke::new(1.0, Color32::BLACK),
+                StrokeKind::Inside,
+            );
         }
     }
     // A box waiting for its label stays drawn while the label picker is open.
@@ -849,6 +855,46 @@ fn paint_boxes(
                 StrokeKind::Inside,
             );
         }
+    }
+}
+
+/// The class names of `tags` (box index, screen rectangle, colour, always shown) that
+/// [`box_labels::visible_tags`] keeps, above their boxes (inside at the canvas' top); the
+/// ones always shown last, on top.
+fn paint_names(
+    painter: &egui::Painter,
+    doc: &crate::app::document::Document,
+    tags: &[(usize, Rect, Color32, bool)],
+) {
+    let font = egui::FontId::proportional(13.0);
+    let laid: Vec<_> = tags
+        .iter()
+        .map(|&(i, r, color, always)| {
+            let b = &doc.annotation.boxes[i];
+            let text = if b.difficult {
+                format!("{} (difficult)", b.class_name)
+            } else {
+                b.class_name.clone()
+            };
+            let galley = painter.layout_no_wrap(text, font.clone(), Color32::BLACK);
+            let mut pos = r.left_top() - Vec2::new(0.0, galley.size().y + 2.0);
+            if pos.y < painter.clip_rect().top() {
+                pos.y = r.top() + 2.0;
+            }
+            let bg = Rect::from_min_size(pos, galley.size() + Vec2::new(6.0, 2.0));
+            (box_labels::NameTag { rect: bg, always }, galley, color)
+        })
+        .collect();
+    let tag_rects: Vec<box_labels::NameTag> = laid.iter().map(|l| l.0).collect();
+    let shown = box_labels::visible_tags(&tag_rects);
+    let (always, others): (Vec<_>, Vec<_>) = laid
+        .into_iter()
+        .zip(shown)
+        .filter_map(|(l, shown)| shown.then_some(l))
+        .partition(|l| l.0.always);
+    for (tag, galley, color) in others.into_iter().chain(always) {
+        painter.rect_filled(tag.rect, 2.0, color);
+        painter.galley(tag.rect.min + Vec2::new(3.0, 1.0), galley, Color32::BLACK);
     }
 }
 

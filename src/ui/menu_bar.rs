@@ -50,6 +50,9 @@ pub fn menu_bar(
             if ui.button("Create demo dataset…").clicked() {
                 out.push(Command::Pick(PickPurpose::DemoFolder));
             }
+            if ui.button("Create dense shelf demo…").clicked() {
+                out.push(Command::Pick(PickPurpose::DenseDemoFolder));
+            }
             if ui.button("Extract frames…").clicked() {
                 out.push(Command::Pick(PickPurpose::VideoFile));
             }
@@ -130,6 +133,16 @@ pub fn menu_bar(
                 .changed()
             {
                 out.push(Command::SetShowBoxLabels(show));
+            }
+            ui.separator();
+            if ui
+                .add_enabled(
+                    state.workspace.session.is_some(),
+                    egui::Button::new("Crop gallery  (Ctrl+G)"),
+                )
+                .clicked()
+            {
+                out.push(Command::Gallery(crate::app::gallery::GalleryAction::Open));
             }
         });
         ui.menu_button("Help", |ui| {

@@ -1,6 +1,7 @@
 //! egui drawing. Panels read the [`AppState`], change only the window's [`UiState`], and
 //! return [`Command`]s for everything else; no file I/O happens here.
 
+mod box_labels;
 mod canvas;
 pub mod colors;
 mod dialogs;
@@ -9,6 +10,8 @@ mod export_dialog;
 mod extract_dialog;
 mod file_browser;
 mod file_list;
+mod gallery;
+mod label_picker;
 mod labels_panel;
 mod menu_bar;
 mod review_panel;
@@ -35,6 +38,10 @@ pub fn root(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
 fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut Vec<Command>) {
     // Ctrl+plus / minus zoom the image (shortcuts.rs), never the whole interface.
     ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
+    // The crop gallery, when shown, takes Ctrl+A, the class keys and Esc first.
+    if ui_state.pending_label.is_none() && ui_state.unsaved_prompt.is_none() {
+        gallery::gallery_keys(ui.ctx(), state, out);
+    }
     shortcuts::handle(ui.ctx(), state, ui_state, out);
     egui::Panel::top("menu_bar").show(ui, |ui| menu_bar::menu_bar(ui, state, ui_state, out));
     egui::Panel::bottom("status_bar").show(ui, |ui| status_bar::status_bar(ui, state, ui_state));
@@ -88,6 +95,7 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
     window_title(ui.ctx(), state, ui_state);
     export_dialog::export_dialog(ui.ctx(), state, ui_state, out);
     extract_dialog::extract_dialog(ui.ctx(), state, ui_state, out);
+    gallery::gallery_window(ui.ctx(), state, out);
 }
 
 /// The window title names the image and the image zoom (as the status bar does), so

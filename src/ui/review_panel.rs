@@ -231,7 +231,11 @@ fn tiling_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
         }
         if let Tiling::Tiles(p) = &mut tiling {
             if ui
-                .add(egui::DragValue::new(&mut size).range(64..=4096).suffix(" px"))
+                .add(
+                    egui::DragValue::new(&mut size)
+                        .range(64..=4096)
+                        .suffix(" px"),
+                )
                 .changed()
             {
                 p.size = size;

@@ -52,6 +52,7 @@ pub enum Action {
     Darker,
     HideAll,
     ShowAll,
+    Gallery,
     Help,
 }
 
@@ -264,6 +265,12 @@ pub const SHORTCUTS: &[Shortcut] = &[
         "show / hide the class names on boxes",
         &[(CTRL_SHIFT, Key::P)],
         Action::ShowBoxLabels,
+    ),
+    row(
+        "Ctrl+G",
+        "crop gallery on / off: every box as a thumbnail, similar ones together; 1 … 9 / Ctrl+A / Esc act on it while shown",
+        &[(CTRL, Key::G)],
+        Action::Gallery,
     ),
     row(
         "Ctrl+Shift+L",
@@ -526,6 +533,15 @@ fn run(
             ui_state.hidden_classes = state.workspace.classes.names().iter().cloned().collect();
         }
         Action::ShowAll => ui_state.hidden_classes.clear(),
+        Action::Gallery => {
+            use crate::app::gallery::GalleryAction;
+            let shown = state.gallery.as_ref().is_some_and(|g| g.visible);
+            out.push(Command::Gallery(if shown {
+                GalleryAction::Close
+            } else {
+                GalleryAction::Open
+            }));
+        }
         Action::Help => ui_state.show_shortcuts = !ui_state.show_shortcuts,
     }
 }

@@ -17,8 +17,20 @@ pub fn start_screen(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>)
                 ui.spinner();
                 ui.label("creating the demo dataset…");
             });
-        } else if ui.button("Create and open the demo dataset…").clicked() {
-            out.push(Command::Pick(PickPurpose::DemoFolder));
+        } else {
+            if ui.button("Create and open the demo dataset…").clicked() {
+                out.push(Command::Pick(PickPurpose::DemoFolder));
+            }
+            if ui
+                .button("Create and open a dense shelf demo…")
+                .on_hover_text(
+                    "20 shelf photos of 3500 × 2600 with 80–250 touching facings of 40 \
+                     similar products each (about a minute)",
+                )
+                .clicked()
+            {
+                out.push(Command::Pick(PickPurpose::DenseDemoFolder));
+            }
         }
         ui.label("…or drop a folder or an image on this window.");
         if !state.settings.recent_folders.is_empty() {

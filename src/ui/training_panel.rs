@@ -138,9 +138,16 @@ fn settings(ui: &mut egui::Ui, f: &mut TrainingForm) {
             ui.end_row();
 
             ui.checkbox(&mut f.tiles, "Tiles").on_hover_text(
-                "train on crops of the input size at native resolution instead of whole \
-                     photos: for small objects on large photos (shelves); the model then \
-                     detects large photos in tiles of that size",
+                "train on windows of this many photo pixels instead of whole photos \
+                     (the input size is native resolution): for small objects on large \
+                     photos (shelves); the model then detects large photos in tiles of that \
+                     size",
+            );
+            ui.add_enabled(
+                f.tiles,
+                egui::DragValue::new(&mut f.tile_size)
+                    .range(64..=8192)
+                    .suffix(" px"),
             );
             ui.end_row();
         });

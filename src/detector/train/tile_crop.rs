@@ -120,8 +120,12 @@ pub fn crop_pixels(
 }
 
 /// Boxes whose median longer side is below this (in network-input pixels, after the whole
-/// photo is letterboxed) are too small to train on well: tiles are suggested.
-pub const SMALL_BOX_PX: f64 = 16.0;
+/// photo is letterboxed) are too small to train on well: tiles are suggested. It is the
+/// smallest EfficientDet anchor (`anchor_scale 4 × stride 8`).
+pub const SMALL_BOX_PX: f64 = 32.0;
+
+/// The suggested tile brings the median box to about this size in the network input.
+pub const TARGET_BOX_PX: f64 = 64.0;
 
 /// A suggestion to train on tiles: the boxes shrink too much in the whole-photo letterbox.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,7 +134,9 @@ pub struct TileHint {
     pub letterboxed_px: f64,
     /// The same in original pixels.
     pub native_px: f64,
-    /// The suggested tile: the input size (native resolution).
+    /// The suggested tile: the photo pixels that bring the median box to about
+    /// [`TARGET_BOX_PX`] in the input (a multiple of 32), at least the input size (native
+    /// resolution).
     pub tile: u32,
 }
 
@@ -166,10 +172,12 @@ pub fn tile_hint(samples: &[super::data::Sample], input_size: u32) -> Option<Til
     }
     sizes.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (letterboxed_px, native_px) = sizes[sizes.len() / 2];
+    let tile = ((native_px * f64::from(input_size) / TARGET_BOX_PX / 32.0).round() as u32 * 32)
+        .max(input_size);
     (letterboxed_px < SMALL_BOX_PX && native_px >= 2.0 * letterboxed_px).then_some(TileHint {
         letterboxed_px,
         native_px,
-        tile: input_size,
+        tile,
     })
 }
 
@@ -239,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn tiles_are_suggested_when_boxes_shrink_below_sixteen_pixels() {
+    fn tiles_are_suggested_when_boxes_shrink_below_the_smallest_anchor() {
         let sample = |w: u32, side: f64| super::super::data::Sample {
             path: "x.jpg".into(),
             width: w,
@@ -247,10 +255,12 @@ mod tests {
             boxes: vec![BoxXyxy::new(0.0, 0.0, side, side); 3],
             classes: vec![0; 3],
         };
-        // 60-px cans on 4000-px shelves: 5.8 px at 384.
+        // 60-px cans on 4000-px shelves: 5.8 px at 384; native tiles.
         let hint = tile_hint(&[sample(4000, 60.0)], 384).unwrap();
         assert_eq!(hint.tile, 384);
         assert!((hint.letterboxed_px - 5.76).abs() < 1e-9);
+        // 194-px facings on 3500-px shelves: 21 px at 384; tiles of 1152 bring them to 65.
+        assert_eq!(tile_hint(&[sample(3500, 194.0)], 384).unwrap().tile, 1152);
         // Bottles of 150 px on 640-px photos: 90 px at 384, no hint.
         assert_eq!(tile_hint(&[sample(640, 150.0)], 384), None);
         assert_eq!(tile_hint(&[], 384), None);

@@ -1,0 +1,175 @@
+//! A crop's thumbnail and its cheap appearance descriptor: a colour histogram (what the
+//! product is printed in), a coarse grey layout (where its light and dark parts are) and
+//! the box's shape (a tall and a short pack of one brand differ mostly there). All come
+//! from the thumbnail, so that describing a crop costs microseconds.
+
+use image::RgbImage;
+
+use crate::geometry::BoxXyxy;
+
+/// The longest side of a thumbnail, in pixels.
+pub const THUMB_SIDE: u32 = 96;
+/// Histogram bins per colour channel.
+const BINS: usize = 4;
+/// The grey layout is `LAYOUT × LAYOUT` cells.
+const LAYOUT: usize = 8;
+/// Histogram part, layout part, the shape, then the relative size.
+pub const DESCRIPTOR_LEN: usize = BINS * BINS * BINS + LAYOUT * LAYOUT + 2;
+/// The shape's weight: height/width ratios 30 % apart are about as far apart as two
+/// colours that share half their pixels.
+const SHAPE_WEIGHT: f32 = 2.5;
+/// The relative size's weight: a pack 30 % taller than its shelf neighbours of the same
+/// look is about as far from them as a shape 30 % apart.
+const SIZE_WEIGHT: f32 = 3.0;
+
+/// What a crop looks like, as a point where similar crops lie close together: the square
+/// roots of the colour histogram's proportions (unit length), the grey layout with its
+/// mean removed (unit length, or zero for a flat crop), and the logarithm of the
+/// height/width ratio (weighted).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Descriptor(pub [f32; DESCRIPTOR_LEN]);
+
+impl Default for Descriptor {
+    fn default() -> Self {
+        Self([0.0; DESCRIPTOR_LEN])
+    }
+}
+
+impl Descriptor {
+    /// Squared Euclidean distance (the histogram and the layout contribute at most 4
+    /// each).
+    pub fn distance(&self, other: &Self) -> f32 {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
+    }
+}
+
+/// The part of `image` under `bbox`, scaled to fit [`THUMB_SIDE`] (never enlarged);
+/// `None` when the box lies outside the image or is under a pixel wide.
+pub fn thumbnail(image: &RgbImage, bbox: &BoxXyxy) -> Option<RgbImage> {
+    let (w, h) = (image.width() as f64, image.height() as f64);
+    let x1 = bbox.x1.clamp(0.0, w).floor() as u32;
+    let y1 = bbox.y1.clamp(0.0, h).floor() as u32;
+    let x2 = bbox.x2.clamp(0.0, w).ceil() as u32;
+    let y2 = bbox.y2.clamp(0.0, h).ceil() as u32;
+    if x2 <= x1 || y2 <= y1 {
+        return None;
+    }
+    let (cw, ch) = (x2 - x1, y2 - y1);
+    let crop = image::imageops::crop_imm(image, x1, y1, cw, ch).to_image();
+    let longest = cw.max(ch);
+    if longest <= THUMB_SIDE {
+        return Some(crop);
+    }
+    let scale = THUMB_SIDE as f64 / longest as f64;
+    let tw = ((cw as f64 * scale).round() as u32).max(1);
+    let th = ((ch as f64 * scale).round() as u32).max(1);
+    Some(image::imageops::resize(
+        &crop,
+        tw,
+        th,
+        image::imageops::FilterType::Triangle,
+    ))
+}
+
+impl Descriptor {
+    /// Records the box's height relative to its image's typical box height (the median):
+    /// the small and the large pack of a product look alike, and differ in size against
+    /// their neighbours. 1 (the default) is the typical size.
+    pub fn set_relative_size(&mut self, ratio: f32) {
+        let ratio = if ratio.is_finite() && ratio > 0.0 {
+            ratio
+        } else {
+            1.0
+        };
+        self.0[DESCRIPTOR_LEN - 1] = SIZE_WEIGHT * ratio.ln();
+    }
+}
+
+/// The descriptor of a thumbnail (see [`Descriptor`]), at the typical size.
+pub fn describe(thumb: &RgbImage) -> Descriptor {
+    let mut d = Descriptor::default();
+    let (w, h) = (thumb.width() as usize, thumb.height() as usize);
+    if w == 0 || h == 0 {
+        return d;
+    }
+    let hist_len = BINS * BINS * BINS;
+    let mut layout = [0.0f32; LAYOUT * LAYOUT];
+    let mut counts = [0.0f32; LAYOUT * LAYOUT];
+    for (x, y, p) in thumb.enumerate_pixels() {
+        let [r, g, b] = p.0;
+        let bin = |v: u8| v as usize * BINS / 256;
+        d.0[(bin(r) * BINS + bin(g)) * BINS + bin(b)] += 1.0;
+        let cell = (y as usize * LAYOUT / h) * LAYOUT + x as usize * LAYOUT / w;
+        layout[cell] += 0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32;
+        counts[cell] += 1.0;
+    }
+    let n = (w * h) as f32;
+    for v in &mut d.0[..hist_len] {
+        *v = (*v / n).sqrt();
+    }
+    // A crop smaller than the layout leaves cells empty: they take the mean.
+    let filled: Vec<f32> = layout
+        .iter()
+        .zip(counts.iter())
+        .filter(|(_, &c)| c > 0.0)
+        .map(|(s, c)| s / c)
+        .collect();
+    let mean = filled.iter().sum::<f32>() / filled.len().max(1) as f32;
+    for (k, (s, c)) in layout.iter().zip(counts.iter()).enumerate() {
+        d.0[hist_len + k] = if *c > 0.0 { s / c - mean } else { 0.0 };
+    }
+    let layout_part = hist_len..hist_len + LAYOUT * LAYOUT;
+    let norm = d.0[layout_part.clone()]
+        .iter()
+        .map(|v| v * v)
+        .sum::<f32>()
+        .sqrt();
+    if norm > 1e-3 {
+        for v in &mut d.0[layout_part] {
+            *v /= norm;
+        }
+    } else {
+        d.0[layout_part].fill(0.0);
+    }
+    d.0[DESCRIPTOR_LEN - 2] = SHAPE_WEIGHT * (h as f32 / w as f32).ln();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn striped(top: [u8; 3], bottom: [u8; 3], w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |_, y| {
+            image::Rgb(if y < h / 2 { top } else { bottom })
+        })
+    }
+
+    #[test]
+    fn a_thumbnail_fits_the_side_and_keeps_the_aspect() {
+        let img = striped([200, 0, 0], [0, 0, 200], 1000, 800);
+        let t = thumbnail(&img, &BoxXyxy::new(100.0, 100.0, 300.0, 500.0)).unwrap();
+        assert_eq!((t.width(), t.height()), (48, THUMB_SIDE));
+        let small = thumbnail(&img, &BoxXyxy::new(10.0, 10.0, 30.0, 20.0)).unwrap();
+        assert_eq!((small.width(), small.height()), (20, 10));
+        assert!(thumbnail(&img, &BoxXyxy::new(2000.0, 10.0, 2100.0, 20.0)).is_none());
+    }
+
+    #[test]
+    fn the_same_look_at_another_size_is_closer_than_another_look() {
+        let a = describe(&striped([200, 0, 0], [250, 250, 250], 40, 80));
+        let b = describe(&striped([205, 5, 0], [245, 250, 250], 30, 64));
+        let c = describe(&striped([0, 150, 0], [250, 250, 250], 40, 80));
+        let flipped = describe(&striped([250, 250, 250], [200, 0, 0], 40, 80));
+        assert!(a.distance(&b) < 0.05, "{}", a.distance(&b));
+        assert!(a.distance(&c) > 0.5);
+        assert!(
+            a.distance(&flipped) > a.distance(&b) + 1.0,
+            "the layout counts"
+        );
+    }
+}
