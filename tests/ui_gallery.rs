@@ -3,6 +3,10 @@
 //! class key relabels them in every label file they come from; Ctrl+Z undoes it on the
 //! open image; a double-click shows a crop's box in its image.
 
+mod common;
+
+use common::wait_until;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -67,20 +71,6 @@ fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
         })
     });
     h
-}
-
-/// Steps the app until `done` holds (background work takes real time).
-fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&DetlabApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
-    h.run_steps(2);
 }
 
 fn wait_for_labels(h: &mut Harness<'static, DetlabApp>) {

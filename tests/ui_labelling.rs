@@ -1,8 +1,11 @@
 //! The real app driven by egui_kittest: drawing, editing, keyboard, autosave, errors and
 //! the Export dialog, on a generated demo folder.
 
+mod common;
+
+use common::wait_until;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use detlab::app::image_loader::ImageSlot;
 use detlab::app::settings::Settings;
@@ -68,20 +71,6 @@ fn harness(f: &Fixture, single_class: bool) -> Harness<'static, DetlabApp> {
         });
     wait_for_image(&mut h);
     h
-}
-
-/// Steps the app until `done` holds (background scan and decoding take real time).
-fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&DetlabApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
-    h.run_steps(2);
 }
 
 /// Waits for the current image's pixels and labels.
@@ -845,8 +834,9 @@ fn continuous_drawing_draws_a_box_per_drag() {
     assert!(!h.state().state.ui.continuous);
 }
 
-#[test]
-fn multi_select_bulk_relabel_and_delete() {
+/// One image with the classes Cola, Sprite, Fanta and three Cola boxes drawn side by side
+/// at x = 10, 80 and 150 (50 × 60 image pixels each).
+fn three_cola_boxes() -> (Fixture, Harness<'static, DetlabApp>) {
     let f = fixture(1);
     std::fs::write(
         f.images.join("predefined_classes.txt"),
@@ -857,6 +847,12 @@ fn multi_select_bulk_relabel_and_delete() {
     for x in [10.0, 80.0, 150.0] {
         draw_box(&mut h, [x, 20.0, x + 50.0, 80.0]);
     }
+    (f, h)
+}
+
+#[test]
+fn multi_select_bulk_relabel_and_delete() {
+    let (_f, mut h) = three_cola_boxes();
     let p = |h: &Harness<'static, DetlabApp>, x: f64| screen(h, x + 25.0, 50.0);
     let (a, b) = (p(&h, 10.0), p(&h, 80.0));
     click_with(&mut h, a, Modifiers::NONE);
@@ -1143,16 +1139,7 @@ fn label_picker_counts_boxes_lists_recent_classes_and_filters_fuzzily() {
 
 #[test]
 fn bulk_relabel_by_class_key_and_in_the_picker() {
-    let f = fixture(1);
-    std::fs::write(
-        f.images.join("predefined_classes.txt"),
-        "Cola\nSprite\nFanta\n",
-    )
-    .unwrap();
-    let mut h = harness(&f, true);
-    for x in [10.0, 80.0, 150.0] {
-        draw_box(&mut h, [x, 20.0, x + 50.0, 80.0]);
-    }
+    let (_f, mut h) = three_cola_boxes();
     let p = |h: &Harness<'static, DetlabApp>, x: f64| screen(h, x + 25.0, 50.0);
     let (a, c) = (p(&h, 10.0), p(&h, 150.0));
     click_with(&mut h, a, Modifiers::NONE);

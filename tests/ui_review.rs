@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::wait_until;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use detlab::app::review::RunScope;
 use detlab::app::training::RunStatus;
@@ -157,19 +158,6 @@ fn harness(f: &Fixture) -> Harness<'static, DetlabApp> {
         },
     );
     h
-}
-
-fn wait_until(h: &mut Harness<'static, DetlabApp>, what: &str, done: impl Fn(&DetlabApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
-    h.run_steps(2);
 }
 
 /// `(class, score)` of the predictions shown on the current image, with their states.

@@ -6,64 +6,18 @@
 //! * the frame time with the gallery shown and everything selected.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::headless::{frame, new_app, wait};
 use super::Report;
 use detlab::app::gallery::GalleryAction;
-use detlab::app::{AppOptions, Command};
+use detlab::app::Command;
 use detlab::dataset::{ImageAnnotation, LabelBox};
-use detlab::desktop::DetlabApp;
 use detlab::geometry::BoxXyxy;
 
-/// GPU texture side assumed for the benchmark (a common wgpu limit).
-const MAX_SIDE: usize = 8192;
 /// Images, and boxes per image (a 10 × 10 shelf).
 const IMAGES: usize = 50;
 const PER_IMAGE: usize = 100;
-
-fn input() -> egui::RawInput {
-    egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1600.0, 1000.0),
-        )),
-        max_texture_side: Some(MAX_SIDE),
-        ..Default::default()
-    }
-}
-
-/// Runs one frame of the whole UI and tessellates it.
-fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
-    let mut out = ctx.run_ui(input(), |ui| {
-        app.state.poll_background();
-        let commands = detlab::ui::root(ui, &mut app.state);
-        app.state.apply_all(commands);
-    });
-    out.textures_delta.clear();
-    let _ = ctx.tessellate(out.shapes, out.pixels_per_point);
-}
-
-/// Runs frames until `done`; returns the time it took and the slowest frame.
-fn wait(
-    ctx: &egui::Context,
-    app: &mut DetlabApp,
-    what: &str,
-    done: impl Fn(&DetlabApp) -> bool,
-) -> anyhow::Result<(f64, f64)> {
-    let start = Instant::now();
-    let mut slowest = 0.0f64;
-    while !done(app) {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(600),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-        let t = Instant::now();
-        frame(ctx, app);
-        slowest = slowest.max(t.elapsed().as_secs_f64());
-    }
-    Ok((start.elapsed().as_secs_f64(), slowest))
-}
 
 /// The product at facing `k` of shelf `image` (as drawn by [`write_shelf`]).
 fn sku_at(image: usize, col: u32, row: u32) -> usize {
@@ -128,15 +82,7 @@ pub fn run() -> anyhow::Result<Report> {
         title: format!("Crop gallery, {crops} crops (headless egui, 1600×1000)"),
         ..Default::default()
     };
-    let ctx = egui::Context::default();
-    ctx.run_ui(input(), |_| {}).textures_delta.clear();
-    let args = AppOptions {
-        dir: Some(folder.clone()),
-        screenshot: None,
-        model: None,
-        no_model: true,
-    };
-    let mut app = DetlabApp::with_texture_limit(&ctx, args, work.join("settings.json"), MAX_SIDE);
+    let (ctx, mut app) = new_app(&folder, &work);
     wait(&ctx, &mut app, "the folder", |a| {
         a.state.workspace.doc.is_some()
     })?;

@@ -10,71 +10,14 @@
 //!   window (a dense shelf: most class names are too small or too crowded to draw).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::headless::{frame, new_app, wait, MAX_SIDE};
 use super::{time, Report};
 use detlab::app::image_loader::{decode_for_display, ImageSlot};
-use detlab::app::AppOptions;
 use detlab::dataset::{ImageAnnotation, LabelBox};
 use detlab::desktop::DetlabApp;
 use detlab::geometry::BoxXyxy;
-
-/// GPU texture side assumed for the benchmark (a common wgpu limit).
-const MAX_SIDE: usize = 8192;
-
-fn input() -> egui::RawInput {
-    egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1600.0, 1000.0),
-        )),
-        max_texture_side: Some(MAX_SIDE),
-        ..Default::default()
-    }
-}
-
-/// Runs one frame of the whole UI and tessellates it.
-fn frame(ctx: &egui::Context, app: &mut DetlabApp) {
-    let out = ctx.run_ui(input(), |ui| {
-        app.state.poll_background();
-        let commands = detlab::ui::root(ui, &mut app.state);
-        app.state.apply_all(commands);
-    });
-    let mut out = out;
-    out.textures_delta.clear();
-    let _ = ctx.tessellate(out.shapes, out.pixels_per_point);
-}
-
-fn new_app(folder: &Path, work: &Path) -> (egui::Context, DetlabApp) {
-    let ctx = egui::Context::default();
-    ctx.run_ui(input(), |_| {}).textures_delta.clear();
-    let args = AppOptions {
-        dir: Some(folder.to_path_buf()),
-        screenshot: None,
-        model: None,
-        no_model: true,
-    };
-    let app = DetlabApp::with_texture_limit(&ctx, args, work.join("settings.json"), MAX_SIDE);
-    (ctx, app)
-}
-
-fn wait(
-    ctx: &egui::Context,
-    app: &mut DetlabApp,
-    what: &str,
-    done: impl Fn(&DetlabApp) -> bool,
-) -> anyhow::Result<f64> {
-    let start = Instant::now();
-    while !done(app) {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-        frame(ctx, app);
-    }
-    Ok(start.elapsed().as_secs_f64())
-}
 
 fn ready(app: &DetlabApp, index: usize) -> bool {
     let s = &app.state.workspace;
@@ -144,7 +87,7 @@ pub fn run() -> anyhow::Result<Report> {
     frame(&ctx, &mut app);
     let first = t0.elapsed().as_secs_f64();
     report.row("10,000-image folder: open + first frame", first * 1e3, "ms");
-    let scanned = wait(&ctx, &mut app, "the scan", |a| {
+    let (scanned, _) = wait(&ctx, &mut app, "the scan", |a| {
         a.state
             .workspace
             .session

@@ -7,6 +7,7 @@ pub mod detector_flops;
 pub mod export;
 pub mod gallery;
 pub mod gui;
+mod headless;
 pub mod labelling;
 pub mod review;
 pub mod runtimes;

@@ -4,6 +4,7 @@
 
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, Rect, Sense, Stroke};
 
+use super::shortcuts::DIGITS;
 use crate::app::gallery::selection::ClickKind;
 use crate::app::gallery::{Gallery, GalleryAction};
 use crate::app::{AppState, Command};
@@ -12,18 +13,6 @@ use crate::app::{AppState, Command};
 const CELL: f32 = 104.0;
 /// The caption under each thumbnail.
 const CAPTION: f32 = 16.0;
-
-const DIGITS: [Key; 9] = [
-    Key::Num1,
-    Key::Num2,
-    Key::Num3,
-    Key::Num4,
-    Key::Num5,
-    Key::Num6,
-    Key::Num7,
-    Key::Num8,
-    Key::Num9,
-];
 
 fn send(out: &mut Vec<Command>, action: GalleryAction) {
     out.push(Command::Gallery(action));

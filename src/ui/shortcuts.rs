@@ -546,7 +546,8 @@ fn run(
     }
 }
 
-const DIGITS: [Key; 9] = [
+/// The class keys 1–9.
+pub(super) const DIGITS: [Key; 9] = [
     Key::Num1,
     Key::Num2,
     Key::Num3,

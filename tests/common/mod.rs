@@ -119,3 +119,22 @@ pub fn import_reference_d0(fixtures: &Path, out: &Path) {
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Steps a kittest harness of the app until `done` holds (background scans, decoding and
+/// label files take real time; at most a minute), then two more frames.
+pub fn wait_until(
+    h: &mut egui_kittest::Harness<'static, detlab::desktop::DetlabApp>,
+    what: &str,
+    done: impl Fn(&detlab::desktop::DetlabApp) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(2);
+}

@@ -451,6 +451,22 @@ impl Detector {
             .collect()
     }
 
+    /// [`Detector::candidates`] of letterboxed inputs (as [`letterbox_rgb`] makes them),
+    /// run as one batch.
+    fn candidates_of_inputs(
+        &self,
+        inputs: &[(Vec<f32>, Letterbox)],
+        cfg: &PredictConfig,
+    ) -> Result<Vec<Candidates>, InferenceError> {
+        let s = i64::from(self.meta.input_size);
+        let mut data = Vec::with_capacity(inputs.len() * 3 * (s * s) as usize);
+        for (x, _) in inputs {
+            data.extend_from_slice(x);
+        }
+        let xs = Tensor::f_from_slice(&data)?.f_view([inputs.len() as i64, 3, s, s])?;
+        self.candidates(&xs, cfg.floor(), cfg.top_k)
+    }
+
     /// Detects objects in upright RGB images, `cfg.batch_size` per network call; a photo
     /// that `cfg.tiling` cuts into tiles is detected on its own, its tiles batched
     /// ([`Detector::predict_tiled`]).
@@ -482,7 +498,6 @@ impl Detector {
         images: &[RgbImage],
         cfg: &PredictConfig,
     ) -> Result<Vec<ImagePrediction>, InferenceError> {
-        let s = self.meta.input_size as usize;
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(cfg.batch_size.max(1)) {
             let (size, norm) = (self.meta.input_size, self.meta.normalization);
@@ -490,13 +505,7 @@ impl Detector {
                 .par_iter()
                 .map(|img| letterbox_rgb(img.as_raw(), img.width(), img.height(), size, &norm))
                 .collect();
-            let mut data = Vec::with_capacity(chunk.len() * 3 * s * s);
-            for (x, _) in &inputs {
-                data.extend_from_slice(x);
-            }
-            let xs =
-                Tensor::f_from_slice(&data)?.f_view([chunk.len() as i64, 3, s as i64, s as i64])?;
-            let candidates = self.candidates(&xs, cfg.floor(), cfg.top_k)?;
+            let candidates = self.candidates_of_inputs(&inputs, cfg)?;
             out.extend(candidates.into_iter().zip(inputs).zip(chunk).map(
                 |((candidates, (_, letterbox)), img)| {
                     let detections = to_original(&candidates.select(&cfg.select), &letterbox);

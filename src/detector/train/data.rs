@@ -523,18 +523,7 @@ pub fn prepare(
         0
     };
     let resized = resize_bilinear(img.as_raw(), w as usize, h as usize, 3, rw, rh);
-    let mut pixels = vec![0f32; 3 * s * s];
-    if resized.len() == rw * rh * 3 {
-        let (cw, ch) = ((rw - ox).min(s), (rh - oy).min(s));
-        for (c, plane) in pixels.chunks_exact_mut(s * s).enumerate() {
-            for y in 0..ch {
-                let src = &resized[((y + oy) * rw + ox) * 3..];
-                for (x, v) in plane[y * s..y * s + cw].iter_mut().enumerate() {
-                    *v = pre.normalization.apply(c, src[x * 3 + c]);
-                }
-            }
-        }
-    }
+    let pixels = place_on_canvas(&resized, (rw, rh), (ox, oy), s, &pre.normalization);
     let (mut kept_boxes, mut kept_classes) = (Vec::new(), Vec::new());
     for (b, &c) in boxes.iter().zip(&classes) {
         let m = lb.to_input(b).translated(-(ox as f64), -(oy as f64));
@@ -551,6 +540,30 @@ pub fn prepare(
         classes: kept_classes,
         letterbox: plain,
     })
+}
+
+/// The normalised `[3, s, s]` input holding the RGB values `resized` (`rw × rh`) from its
+/// pixel `(ox, oy)` at the top-left; the rest is zero (the mean colour).
+pub(super) fn place_on_canvas(
+    resized: &[f32],
+    (rw, rh): (usize, usize),
+    (ox, oy): (usize, usize),
+    s: usize,
+    normalization: &Normalization,
+) -> Vec<f32> {
+    let mut pixels = vec![0f32; 3 * s * s];
+    if resized.len() == rw * rh * 3 {
+        let (cw, ch) = ((rw - ox).min(s), (rh - oy).min(s));
+        for (c, plane) in pixels.chunks_exact_mut(s * s).enumerate() {
+            for y in 0..ch {
+                let src = &resized[((y + oy) * rw + ox) * 3..];
+                for (x, v) in plane[y * s..y * s + cw].iter_mut().enumerate() {
+                    *v = normalization.apply(c, src[x * 3 + c]);
+                }
+            }
+        }
+    }
+    pixels
 }
 
 /// A crop of `img` for tiled training ([`super::tile_crop`]): the window drawn from the

@@ -105,18 +105,7 @@ pub fn crop_pixels(
         rw,
         rh,
     );
-    let mut pixels = vec![0f32; 3 * s * s];
-    if resized.len() == rw * rh * 3 {
-        for (c, plane) in pixels.chunks_exact_mut(s * s).enumerate() {
-            for y in 0..rh {
-                let row = &resized[y * rw * 3..(y + 1) * rw * 3];
-                for (x, v) in plane[y * s..y * s + rw].iter_mut().enumerate() {
-                    *v = normalization.apply(c, row[x * 3 + c]);
-                }
-            }
-        }
-    }
-    pixels
+    super::data::place_on_canvas(&resized, (rw, rh), (0, 0), s, normalization)
 }
 
 /// Boxes whose median longer side is below this (in network-input pixels, after the whole

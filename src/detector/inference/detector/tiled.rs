@@ -4,7 +4,6 @@
 
 use image::RgbImage;
 use rayon::prelude::*;
-use tch::Tensor;
 
 use super::Detector;
 use crate::detector::inference::error::InferenceError;
@@ -52,7 +51,6 @@ impl Detector {
         if params.whole_image && tiles.len() > 1 {
             regions.push(None);
         }
-        let s = size as i64;
         let mut found: Vec<(Option<usize>, Letterbox, Candidates)> = Vec::new();
         for chunk in regions.chunks(self.tile_batch_size(cfg)) {
             let inputs: Vec<(Vec<f32>, Letterbox)> = chunk
@@ -67,12 +65,7 @@ impl Detector {
                     None => letterbox_rgb(image.as_raw(), w, h, size, &norm),
                 })
                 .collect();
-            let mut data = Vec::with_capacity(inputs.len() * 3 * (s * s) as usize);
-            for (x, _) in &inputs {
-                data.extend_from_slice(x);
-            }
-            let xs = Tensor::f_from_slice(&data)?.f_view([inputs.len() as i64, 3, s, s])?;
-            let candidates = self.candidates(&xs, cfg.floor(), cfg.top_k)?;
+            let candidates = self.candidates_of_inputs(&inputs, cfg)?;
             for ((region, (_, lb)), c) in chunk.iter().zip(inputs).zip(candidates) {
                 found.push((*region, lb, c));
             }
