@@ -3,6 +3,7 @@
 //! that need no network are the library's (`detlab::commands`).
 
 mod bench;
+mod cross_val;
 mod eval;
 mod export_model;
 pub mod import_weights;
@@ -54,10 +55,7 @@ pub fn run(command: Option<Command>) -> anyhow::Result<()> {
     match *command {
         Command::Gui(f) => detlab::desktop::run_gui(f.parse::<GuiArgs>("gui").into()),
         Command::Eval(f) => eval::run(f.parse("eval")),
-        Command::Info(f) => {
-            f.parse::<NoArgs>("info");
-            info::run()
-        }
+        Command::Info(f) => info::run(f.parse("info")),
         Command::ImportWeights(f) => import_weights::run(f.parse("import-weights")),
         Command::Bench(f) => bench::run(f.parse("bench")),
         Command::Predict(f) => predict::run(f.parse("predict")),
@@ -68,7 +66,3 @@ pub fn run(command: Option<Command>) -> anyhow::Result<()> {
         }
     }
 }
-
-/// The arguments of a command that takes none.
-#[derive(clap::Args, Debug)]
-struct NoArgs {}

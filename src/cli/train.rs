@@ -16,7 +16,8 @@ use detlab::detector::checkpoint::ModelArch;
 use detlab::detector::train::data::DataSource;
 use detlab::detector::train::{
     prepare, AnchorChoice, CancelHandle, DeviceChoice, EarlyStopping, Init, LossPreset,
-    OptimizerKind, PrepareError, Setting, TrainConfig, TrainEvent, TrainRequest,
+    OptimizerKind, PrepareError, PreparedRun, Setting, TrainConfig, TrainEvent, TrainRequest,
+    TrainSummary,
 };
 
 /// The library's defaults (the recipe), which the flags' defaults show.
@@ -154,6 +155,25 @@ pub struct TrainArgs {
     /// photos in tiles of that size. Validation uses one fixed crop per image.
     #[arg(long, value_name = "SIZE")]
     pub tile: Option<u32>,
+    /// Choose recipes by K-fold cross-validation instead of one split: pool --data and
+    /// --val, split them into K class-stratified folds, train the recipe K times (each fold
+    /// held out once, same epochs), write the table (--cv-table), then train the final
+    /// model on every image for the recipe's epochs (RUN_DIR/model.safetensors, whose
+    /// model card, `detlab info --model`, shows the cross-validation).
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "patience", "no_val", "val_fraction"])]
+    pub folds: Option<usize>,
+    /// Seed of the fold assignment (independent of --seed: keep it to compare recipes on
+    /// the same folds).
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "folds")]
+    pub fold_seed: u64,
+    /// The cross-validation table (Markdown, with its JSON beside it: T.md and T.json);
+    /// a recipe is added as a row to a table made on the same folds. Default:
+    /// RUN_DIR/cv.md.
+    #[arg(long, value_name = "T.md", requires = "folds")]
+    pub cv_table: Option<PathBuf>,
+    /// Cross-validate only: train no final model.
+    #[arg(long, requires = "folds")]
+    pub no_final: bool,
 }
 
 fn parse_pair(s: &str) -> anyhow::Result<(f64, f64)> {
@@ -200,7 +220,7 @@ fn flag(setting: Setting) -> &'static str {
 }
 
 /// A library error, led by the flag to change when a setting is at fault.
-fn with_flag(setting: Option<Setting>, e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn with_flag(setting: Option<Setting>, e: impl std::fmt::Display) -> anyhow::Error {
     match setting {
         Some(s) => anyhow::anyhow!("{}: {e}", flag(s)),
         None => anyhow::anyhow!("{e}"),
@@ -209,7 +229,7 @@ fn with_flag(setting: Option<Setting>, e: impl std::fmt::Display) -> anyhow::Err
 
 /// A preparation error as the command line shows it: led by the flag to change, and for
 /// a run folder that cannot be used as asked, with the flags that would.
-fn prepare_error(e: PrepareError) -> anyhow::Error {
+pub(crate) fn prepare_error(e: PrepareError) -> anyhow::Error {
     match &e {
         PrepareError::NothingToResume { .. } => {
             anyhow::anyhow!("--resume: {e}\n(to start again in this folder, pass --overwrite instead of --resume)")
@@ -291,8 +311,22 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
 
 /// Runs `detlab train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(k) = args.folds {
+        return super::cross_val::run(&args, k);
+    }
     let request = request(&args)?;
     let prepared = prepare(&request).map_err(prepare_error)?;
+    train_prepared(prepared, &mut |_| {})?;
+    Ok(())
+}
+
+/// Trains a prepared run with a progress bar and a summary; `on_event` sees every event
+/// too.
+pub(crate) fn train_prepared(
+    prepared: PreparedRun,
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> anyhow::Result<TrainSummary> {
+    let out_dir = prepared.job.out_dir.clone();
     for path in &prepared.replaced {
         eprintln!("note: --overwrite: removed {}", path.display());
     }
@@ -366,7 +400,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             bar.println(line);
         }
     };
-    let mut sink = |e: &TrainEvent| match e {
+    let mut show = |e: &TrainEvent| match e {
         TrainEvent::Started {
             device,
             params,
@@ -428,6 +462,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         _ => {}
     };
+    let mut sink = |e: &TrainEvent| {
+        on_event(e);
+        show(e)
+    };
     let cancel = CancelHandle::new();
     let result = prepared.run(&mut sink, &cancel);
     bar.finish_and_clear();
@@ -459,8 +497,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     {
         println!("wrote {}", p.display());
     }
-    println!("metrics: {}", args.out.join("metrics.jsonl").display());
-    Ok(())
+    println!("metrics: {}", out_dir.join("metrics.jsonl").display());
+    Ok(summary)
 }
 
 #[cfg(test)]
@@ -556,6 +594,54 @@ mod tests {
             request(&explicit).unwrap().anchors,
             AnchorChoice::Ratios(vec![(1.0, 1.0), (0.5, 2.0)])
         );
+    }
+
+    /// `--folds` and its companions parse; they make no sense with a resume, early
+    /// stopping, no validation or a validation fraction, nor without `--folds`.
+    #[test]
+    fn fold_flags_parse_and_conflict() {
+        let base = ["detlab", "train", "--data", "d", "--out", "r"];
+        let args = parse(
+            &[
+                &base[..],
+                &[
+                    "--folds",
+                    "5",
+                    "--fold-seed",
+                    "3",
+                    "--cv-table",
+                    "t.md",
+                    "--no-final",
+                ],
+            ]
+            .concat(),
+        );
+        assert_eq!(args.folds, Some(5));
+        assert_eq!((args.fold_seed, args.no_final), (3, true));
+        assert_eq!(args.cv_table.as_deref(), Some(Path::new("t.md")));
+        let plain = parse(&base);
+        assert_eq!(
+            (plain.folds, plain.fold_seed, plain.no_final),
+            (None, 0, false)
+        );
+        let refused = |extra: &[&str]| {
+            let cli = Cli::try_parse_from([&base[..], extra].concat()).unwrap();
+            let Some(Command::Train(f)) = cli.command else {
+                panic!("not train")
+            };
+            f.try_parse::<TrainArgs>("train").is_err()
+        };
+        for extra in [
+            &["--folds", "2", "--resume"][..],
+            &["--folds", "2", "--patience", "3"],
+            &["--folds", "2", "--no-val"],
+            &["--folds", "2", "--val-fraction", "0.2"],
+            &["--fold-seed", "1"],
+            &["--cv-table", "t.md"],
+            &["--no-final"],
+        ] {
+            assert!(refused(extra), "{extra:?}");
+        }
     }
 
     /// A library error about a setting is shown with the flag that sets it.

@@ -46,7 +46,8 @@ pub enum Command {
     ExtractFrames(extract_frames::ExtractFramesArgs),
     /// Evaluate COCO detection results against ground truth (pycocotools' 12 numbers).
     Eval(Forwarded),
-    /// Show versions and the compute devices (CUDA / CPU) libtorch sees.
+    /// Show versions and the compute devices (CUDA / CPU) libtorch sees, or with
+    /// `--model M` a model file's card.
     Info(Forwarded),
     /// Import PyTorch EfficientDet weights (.pth) into a detlab model file (.safetensors).
     ImportWeights(Forwarded),

@@ -2,6 +2,7 @@
 
 mod annotation;
 mod class_list;
+pub mod folds;
 pub mod image_info;
 mod load;
 pub mod lookup;
@@ -9,6 +10,7 @@ pub mod scan;
 
 pub use annotation::{ImageAnnotation, LabelBox};
 pub use class_list::{ClassList, ClassListError};
+pub use folds::{FoldError, Folds};
 pub use image_info::{read_image_info, ImageInfo};
 pub use load::{load_labels, read_label_file, save_labels, LoadedLabels};
 pub use lookup::{check_label_folder, find_label, label_path, LabelFolderError, LabelFormat};

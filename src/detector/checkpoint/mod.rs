@@ -31,7 +31,9 @@ pub use dtype::DType;
 pub use error::{CheckpointError, ReadError};
 pub use expected_keys::{ExpectedKeys, KeyMismatch};
 pub use import::{import_checkpoint, ImportError, ImportOptions, ImportReport};
-pub use model_file::{ModelFile, ModelFileError, ModelMeta, Normalization};
+pub use model_file::{
+    CrossValidation, MeanSd, ModelFile, ModelFileError, ModelMeta, Normalization,
+};
 pub use tensor::CheckpointTensor;
 
 use std::collections::HashMap;

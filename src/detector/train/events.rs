@@ -28,8 +28,15 @@ pub struct ClassAp {
 pub struct ValMetrics {
     pub ap: f64,
     pub ap50: f64,
+    /// AP@.75 (absent from logs of older runs: read as −1).
+    #[serde(default = "missing_ap")]
+    pub ap75: f64,
     pub per_class: Vec<ClassAp>,
     pub images: usize,
+}
+
+fn missing_ap() -> f64 {
+    -1.0
 }
 
 /// Which file a checkpoint event is about.

@@ -28,6 +28,7 @@ pub mod autocast;
 pub mod bn_warmup;
 pub mod checkpoint;
 pub mod config;
+pub mod cross_val;
 pub mod data;
 pub mod ema;
 pub mod events;
@@ -49,7 +50,7 @@ pub use config::{
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
 pub use prepare::{
-    prepare, small_set_rule, AnchorChoice, NoResumePoint, PrepareError, PreparedRun,
-    SmallSetSettings, TrainRequest, SMALL_SET_IMAGES,
+    prepare, prepare_loaded, small_set_rule, AnchorChoice, NoResumePoint, PrepareError,
+    PreparedRun, SmallSetSettings, TrainRequest, SMALL_SET_IMAGES,
 };
 pub use trainer::{load_trained, resolve_device, train, TrainError, TrainJob, TrainSummary};

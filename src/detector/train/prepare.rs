@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
 use super::checkpoint::{METRICS, RESUME, RESUME_JSON, RUN_FILES};
 use super::config::{ConfigError, Setting, TrainConfig};
-use super::data::{load_dataset, DataError, DataSource, ValSplit};
+use super::data::{load_dataset, DataError, DataSource, Dataset, ValSplit};
 use super::events::{CancelHandle, MetricsLog, TrainEvent};
 use super::init::Init;
 use super::trainer::{train, TrainError, TrainJob, TrainSummary};
@@ -302,6 +302,20 @@ impl PrepareError {
 /// train, fits the anchors, creates the run folder (removing the old run's files when
 /// overwriting) and opens its metrics log.
 pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
+    prepare_with(request, None)
+}
+
+/// [`prepare`] on data already loaded and split (`request.data`, `request.val` and the
+/// validation fraction are not read): the folds of a cross-validation, each a training
+/// set and a held-out set of one pool of images.
+pub fn prepare_loaded(request: &TrainRequest, data: Dataset) -> Result<PreparedRun, PrepareError> {
+    prepare_with(request, Some(data))
+}
+
+fn prepare_with(
+    request: &TrainRequest,
+    loaded: Option<Dataset>,
+) -> Result<PreparedRun, PrepareError> {
     let mut config = request.config.clone();
     if request.val.is_some() {
         config.val_fraction = 0.0;
@@ -333,14 +347,19 @@ pub fn prepare(request: &TrainRequest) -> Result<PreparedRun, PrepareError> {
             epochs_completed,
         });
     }
-    let split = match &request.val {
-        Some(v) => ValSplit::Source(v.clone()),
-        None => ValSplit::Fraction {
-            fraction: config.val_fraction,
-            seed: config.seed,
-        },
+    let mut data = match loaded {
+        Some(data) => data,
+        None => {
+            let split = match &request.val {
+                Some(v) => ValSplit::Source(v.clone()),
+                None => ValSplit::Fraction {
+                    fraction: config.val_fraction,
+                    seed: config.seed,
+                },
+            };
+            load_dataset(&request.data, &split)?
+        }
     };
-    let mut data = load_dataset(&request.data, &split)?;
     data.drop_unreadable();
     data.check_trainable()?;
     let small_set = if request.small_set_rule && !request.resume {

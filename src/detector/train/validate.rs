@@ -168,6 +168,7 @@ pub fn validate(
         ValMetrics {
             ap: result.stats[0],
             ap50: result.stats[1],
+            ap75: result.stats[2],
             per_class,
             images: images.len(),
         },
