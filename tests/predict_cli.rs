@@ -600,3 +600,93 @@ fn tiled_prediction_through_the_cli() {
         }
     }
 }
+
+/// `--tta`: flip and flip-scales are accepted and give boxes inside each photo; unknown
+/// values, bad scales, scales without flip-scales and flip-scales with `--tile SIZE` are
+/// refused naming the flag, writing nothing.
+#[test]
+fn test_time_augmentation_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, model, _) = demo_with_fresh_model(tmp.path());
+    let out = tmp.path().join("tta.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "predict",
+            "--images",
+            s(&data),
+            "--out",
+            s(&out),
+            "--model",
+            s(&model),
+            "--score",
+            "0.001",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ];
+        args.extend(extra);
+        detlab(&args)
+    };
+    for (bad, flag) in [
+        (&["--tta", "mirror"][..], "--tta"),
+        (
+            &["--tta", "flip-scales", "--tta-scales", "1,1.2"],
+            "--tta-scales",
+        ),
+        (
+            &["--tta", "flip-scales", "--tta-scales", "0.8,3"],
+            "--tta-scales",
+        ),
+        (
+            &["--tta", "flip-scales", "--tta-scales", "0.8"],
+            "--tta-scales",
+        ),
+        (
+            &["--tta", "flip", "--tta-scales", "0.8,1.2"],
+            "--tta-scales",
+        ),
+        (&["--tta", "flip-scales", "--tile", "64"], "--tile"),
+    ] {
+        let o = run(bad);
+        assert!(
+            !o.status.success() && text(&o).contains(flag),
+            "{bad:?}: {}",
+            text(&o)
+        );
+        assert!(!out.exists());
+    }
+    for ok in [
+        &["--tta", "flip"][..],
+        &["--tta", "flip-scales", "--tta-scales", "0.75,1.3"],
+    ] {
+        let o = run(ok);
+        assert!(o.status.success(), "{ok:?}: {}", text(&o));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let images = doc["images"].as_array().unwrap();
+        assert_eq!(images.len(), 4);
+        for img in images {
+            let dets = img["detections"].as_array().unwrap();
+            assert!(!dets.is_empty(), "{ok:?}");
+            for d in dets {
+                let b: Vec<f64> = d["bbox"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                assert!(
+                    b[0] >= 0.0
+                        && b[1] >= 0.0
+                        && b[2] > 0.0
+                        && b[3] > 0.0
+                        && b[0] + b[2] <= 128.0 + 1e-6
+                        && b[1] + b[3] <= 96.0 + 1e-6,
+                    "{ok:?}: {b:?}"
+                );
+            }
+        }
+        std::fs::remove_file(&out).unwrap();
+    }
+}

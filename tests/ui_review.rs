@@ -778,3 +778,54 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     assert!(!got.is_empty() && close(got, &b, 1e-6), "bf16's scores");
     assert!(!close(got, &f32s, 1e-6), "not fp32's scores");
 }
+
+/// Test-time augmentation chosen in the panel: the predictions shown become those cached
+/// for it (none yet); a run predicts with the mirror image too and caches the pooled
+/// candidates, in photo pixels, under the setting's own id.
+#[test]
+fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
+    use detlab::detector::maths::tiling::identity_letterbox;
+    use detlab::detector::maths::tta::Tta;
+
+    let f = fixture_with(&standard()[..1], true);
+    let mut h = harness(&f);
+    h.get_by_label("flip ≈2×").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the cached-only run", |app| {
+        app.state.review.run.is_none()
+    });
+    assert_eq!(h.state().state.review.tta, Tta::Flip);
+    assert!(
+        h.state().state.review.predictions.is_empty(),
+        "nothing is cached for the flip yet"
+    );
+    h.get_by_label("this image").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
+    let r = &h.state().state.review;
+    assert_eq!(r.predictions.len(), 1);
+    let (path, got) = r.predictions.iter().next().unwrap();
+    assert_eq!(got.letterbox, identity_letterbox(320, 240));
+    let det = Detector::load(&f.model, &DetectorOptions::default()).unwrap();
+    let cfg = PredictConfig {
+        candidate_floor: Some(0.0),
+        tta: Tta::Flip,
+        ..PredictConfig::default()
+    };
+    let alone = det
+        .predict_images(&[decode_upright_rgb(path).unwrap()], &cfg)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let (a, b) = (got.candidates.scores(), alone.candidates.scores());
+    assert!(!a.is_empty() && a.len() <= b.len());
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+    let id = ModelId::of_file(&f.model).unwrap();
+    let name = path.strip_prefix(&f.images).unwrap();
+    let stamp = ImageStamp::of(path).unwrap();
+    let on_disk = CandidateCache::new(&f.images, &id.with_tta(&Tta::Flip))
+        .load(name, &stamp)
+        .unwrap()
+        .expect("cached under the flip's id");
+    assert_eq!(on_disk.candidates.scores(), a);
+}

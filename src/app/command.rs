@@ -94,6 +94,8 @@ pub enum Command {
     SetPrecision(crate::detector::precision::Precision),
     /// Whole photos or tiles for the review runs (predictions are cached per setting).
     SetTiling(crate::detector::maths::tiling::Tiling),
+    /// Test-time augmentation for the review runs (predictions are cached per setting).
+    SetTta(crate::detector::maths::tta::Tta),
     /// Propose every facing like the selected box, for review.
     FindSimilar,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
@@ -241,6 +243,7 @@ impl AppState {
             Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
             Command::SetPrecision(p) => self.review.precision = p,
             Command::SetTiling(t) => self.set_tiling(t),
+            Command::SetTta(t) => self.set_tta(t),
             Command::FindSimilar => self.find_similar(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),

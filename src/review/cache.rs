@@ -36,6 +36,7 @@ use crate::detector::maths::box_coding::XyxyF32;
 use crate::detector::maths::letterbox::Letterbox;
 use crate::detector::maths::postprocess::{to_original, Candidates, Detection, SelectConfig};
 use crate::detector::maths::tiling::{TileParams, Tiling};
+use crate::detector::maths::tta::Tta;
 
 /// The first eight bytes of every cache file.
 pub const MAGIC: &[u8; 8] = b"DLCAND1\n";
@@ -94,6 +95,26 @@ impl ModelId {
                 (p.overlap * 100.0).round() as u32,
                 if p.whole_image { "" } else { "-nowhole" }
             )),
+        }
+    }
+
+    /// The id of these predictions with test-time augmentation `tta`: unchanged when it
+    /// is off, a suffix naming the passes otherwise (`-tta-flip`, `-tta-flip-scales`, or
+    /// the scales in hundredths: `-tta-flip-s70-140`), so that each setting has its own
+    /// cache.
+    pub fn with_tta(&self, tta: &Tta) -> ModelId {
+        match tta {
+            Tta::Off => self.clone(),
+            Tta::FlipScales(s) if *s != crate::detector::maths::tta::DEFAULT_TTA_SCALES => {
+                let hundredths = |v: f32| (v * 100.0).round() as u32;
+                ModelId(format!(
+                    "{}-tta-flip-s{}-{}",
+                    self.0,
+                    hundredths(s[0]),
+                    hundredths(s[1])
+                ))
+            }
+            other => ModelId(format!("{}-tta-{}", self.0, other.describe())),
         }
     }
 
@@ -509,6 +530,20 @@ mod tests {
         assert_eq!(ModelId::of_file(&f).unwrap(), ModelId::of_bytes(&bytes));
         std::fs::write(&f, &bytes[1..]).unwrap();
         assert_ne!(ModelId::of_file(&f).unwrap(), ModelId::of_bytes(&bytes));
+    }
+
+    #[test]
+    fn each_tta_setting_has_its_own_cache_id() {
+        let id = ModelId("00ff".into());
+        assert_eq!(id.with_tta(&Tta::Off), id);
+        assert_eq!(id.with_tta(&Tta::Flip).0, "00ff-tta-flip");
+        assert_eq!(id.with_tta(&Tta::flip_scales()).0, "00ff-tta-flip-scales");
+        assert_eq!(
+            id.with_tta(&Tta::FlipScales([0.7, 1.4])).0,
+            "00ff-tta-flip-s70-140"
+        );
+        let tiled = id.with_tiling(&Tiling::Tiles(TileParams::new(384)), None);
+        assert_eq!(tiled.with_tta(&Tta::Flip).0, "00ff-tile384-o25-tta-flip");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::{Detection, SelectConfig};
 use crate::detector::maths::tiling::Tiling;
+use crate::detector::maths::tta::Tta;
 use crate::detector::precision::Precision;
 use crate::eval::{EvalResult, MaxDets};
 use crate::review::{
@@ -81,6 +82,8 @@ pub struct Review {
     pub precision: Precision,
     /// Whole photos or tiles (cached separately per setting).
     pub tiling: Tiling,
+    /// Test-time augmentation of the runs (cached separately per setting).
+    pub tta: Tta,
     pub show: bool,
     /// Index into [`AppState::shown_predictions`] of the selected prediction.
     pub selected: Option<usize>,
@@ -130,6 +133,7 @@ impl Default for Review {
             refine_boxes: true,
             precision: Precision::Fp32,
             tiling: Tiling::Auto,
+            tta: Tta::Off,
             show: true,
             selected: None,
             log: ReviewLog::default(),
@@ -206,6 +210,27 @@ impl AppState {
             self.info(format!(
                 "tiling {}: showing the predictions cached for it; run the model for the others",
                 tiling.describe()
+            ));
+        }
+    }
+
+    /// Switches test-time augmentation: like [`AppState::set_tiling`], the predictions
+    /// shown become those cached for the new setting; the model runs again on demand.
+    pub fn set_tta(&mut self, tta: Tta) {
+        if self.review.tta == tta {
+            return;
+        }
+        self.review.tta = tta;
+        self.review.predictions.clear();
+        self.review.selected = None;
+        self.review.disagreements.clear();
+        self.review.evaluation = None;
+        if self.review.model.is_some() {
+            self.run_model(RunScope::CachedOnly);
+            self.info(format!(
+                "test-time augmentation {}: showing the predictions cached for it; run the \
+                 model for the others",
+                tta.describe()
             ));
         }
     }

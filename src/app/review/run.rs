@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::inference::PredictConfig;
 use crate::detector::maths::tiling::Tiling;
+use crate::detector::maths::tta::Tta;
 use crate::review::{CachedPrediction, CandidateCache, ImageStamp};
 
 /// Candidates kept per image: everything above this score, at most [`CANDIDATE_TOP_K`].
@@ -99,8 +100,12 @@ impl AppState {
         };
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
-        let tiling = self.review.tiling;
-        let cache = CandidateCache::new(&dir, &model.id.with_tiling(&tiling, model.train_tile));
+        let (tiling, tta) = (self.review.tiling, self.review.tta);
+        let id = model
+            .id
+            .with_tiling(&tiling, model.train_tile)
+            .with_tta(&tta);
+        let cache = CandidateCache::new(&dir, &id);
         let reader = self.workspace.labels.reader();
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -150,8 +155,12 @@ impl AppState {
                         }
                         let last = images.peek().is_none();
                         if pending.len() >= batch || (last && !pending.is_empty()) {
-                            let (items, failed) =
-                                predict_batch(&model, &cache, tiling, std::mem::take(&mut pending));
+                            let (items, failed) = predict_batch(
+                                &model,
+                                &cache,
+                                (tiling, tta),
+                                std::mem::take(&mut pending),
+                            );
                             if !items.into_iter().all(send) || failed {
                                 break;
                             }
@@ -293,7 +302,7 @@ fn prepare(
 fn predict_batch(
     model: &LoadedModel,
     cache: &CandidateCache,
-    tiling: Tiling,
+    (tiling, tta): (Tiling, Tta),
     pending: Vec<Pending>,
 ) -> (Vec<RunItem>, bool) {
     let cfg = PredictConfig {
@@ -301,6 +310,7 @@ fn predict_batch(
         top_k: Some(CANDIDATE_TOP_K),
         batch_size: pending.len().max(1),
         tiling,
+        tta,
         ..PredictConfig::default()
     };
     let (mut items, mut keys, mut rgbs) = (Vec::new(), Vec::new(), Vec::new());

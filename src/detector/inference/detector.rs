@@ -469,12 +469,19 @@ impl Detector {
 
     /// Detects objects in upright RGB images, `cfg.batch_size` per network call; a photo
     /// that `cfg.tiling` cuts into tiles is detected on its own, its tiles batched
-    /// ([`Detector::predict_tiled`]).
+    /// ([`Detector::predict_tiled`]); with `cfg.tta` on, each photo is detected on its own,
+    /// its passes batched ([`Detector::predict_tta`]).
     pub fn predict_images(
         &self,
         images: &[RgbImage],
         cfg: &PredictConfig,
     ) -> Result<Vec<ImagePrediction>, InferenceError> {
+        if cfg.tta.is_on() {
+            return images
+                .iter()
+                .map(|img| self.predict_tta(img, cfg))
+                .collect();
+        }
         let plans: Vec<_> = images
             .iter()
             .map(|img| self.tile_plan(img.width(), img.height(), cfg))
@@ -524,6 +531,7 @@ impl Detector {
 }
 
 mod tiled;
+mod tta;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 use crate::detector::maths::letterbox::Letterbox;
 use crate::detector::maths::postprocess::{to_original, Candidates, Detection, SelectConfig};
 use crate::detector::maths::tiling::Tiling;
+use crate::detector::maths::tta::Tta;
 
 /// Settings of [`super::Detector::predict_images`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,11 +21,14 @@ pub struct PredictConfig {
     /// Whole photos or tiles at native resolution ([`Tiling::Auto`]: tiles only for a
     /// model trained on tiles, on photos much larger than its tiles).
     pub tiling: Tiling,
+    /// Test-time augmentation: extra passes (mirror image, other scales) whose candidates
+    /// are pooled with the plain pass's before NMS ([`Tta::Off`]: one pass).
+    pub tta: Tta,
 }
 
 impl Default for PredictConfig {
     /// COCO-evaluation settings (score 0.05, IoU 0.5, per class, 100 per image), batch 1,
-    /// automatic tiling.
+    /// automatic tiling, no test-time augmentation.
     fn default() -> Self {
         Self {
             select: SelectConfig::default(),
@@ -32,6 +36,7 @@ impl Default for PredictConfig {
             top_k: None,
             batch_size: 1,
             tiling: Tiling::Auto,
+            tta: Tta::Off,
         }
     }
 }
@@ -52,8 +57,8 @@ pub struct ImagePrediction {
     /// Size of the (EXIF-upright) original image.
     pub width: u32,
     pub height: u32,
-    /// Where the image sits in the network input (for a tiled prediction, the identity:
-    /// its candidates are in original pixels).
+    /// Where the image sits in the network input (for a tiled or test-time augmented
+    /// prediction, the identity: its candidates are in original pixels).
     pub letterbox: Letterbox,
     /// Pre-NMS candidates in the network-input frame, by descending score.
     pub candidates: Candidates,

@@ -12,3 +12,4 @@ pub mod letterbox;
 pub mod nms;
 pub mod postprocess;
 pub mod tiling;
+pub mod tta;

@@ -24,7 +24,7 @@ impl Detector {
     }
 
     /// Network inputs per call for tiles: the CPU engine's batch, or a few on a GPU.
-    fn tile_batch_size(&self, cfg: &PredictConfig) -> usize {
+    pub(super) fn tile_batch_size(&self, cfg: &PredictConfig) -> usize {
         let hardware = if self.device.is_cuda() {
             GPU_TILE_BATCH
         } else {
