@@ -1,7 +1,8 @@
 //! A model that keeps up: with "Retrain every N labelled images" on, labelling N images
 //! through the app's commands starts a real fine-tune in the background (tiny Lite0 at
 //! 128 px, one thread); its decision is logged, and the review model is the new one
-//! exactly when it beat the old one on the hold-out.
+//! exactly when it beat the old one on the hold-out. A process killed while a generation
+//! trains loses no label and leaves no half-written model.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -150,5 +151,93 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
         let saved = images.join(format!("shelf_{i:04}.xml"));
         let want = voc::read(&truth.join(format!("shelf_{i:04}.xml"))).unwrap();
         assert_eq!(voc::read(&saved).unwrap().boxes.len(), want.boxes.len());
+    }
+}
+
+/// The files under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_kill_during_a_retraining_generation_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 8,
+        seed: 5,
+        width: 256,
+        height: 192,
+    })
+    .unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // The simulated labeller labels through the app's commands with "Retrain every 3"
+    // from zero; the first generation (the Train page's defaults) takes minutes.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(["bench", "labelling", "--images"])
+        .arg(&images)
+        .args([
+            "--from-scratch",
+            "--retrain-every",
+            "3",
+            "--assistants-only",
+            "--device",
+            "cpu",
+        ])
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let work = tmp.join(format!("detlab-bench-labelling-{}-true", child.id()));
+    let auto = work.join("labels").join(".detlab").join("auto");
+    let start = Instant::now();
+    let mut training = false;
+    while start.elapsed() < Duration::from_secs(300) {
+        // The run folder holds its metrics log once the run has prepared the data.
+        if !files_under(&auto).is_empty() {
+            training = true;
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the bench ended before its first generation"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(training, "no generation started within 300 s");
+
+    // Every label written so far is whole and is the oracle's.
+    let labels: Vec<_> = files_under(&work.join("labels"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    assert!(labels.len() >= 3, "{labels:?}");
+    for saved in &labels {
+        let got = voc::read(saved).unwrap_or_else(|e| panic!("{}: {e}", saved.display()));
+        let want = voc::read(&images.join(saved.file_name().unwrap())).unwrap();
+        assert_eq!(got.boxes.len(), want.boxes.len(), "{}", saved.display());
+    }
+    // A model file in the generation's folder is complete (temporary files aside).
+    for f in files_under(&auto) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".safetensors") && !name.starts_with('.') {
+            detlab::detector::checkpoint::ModelFile::read(&f)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        }
     }
 }

@@ -62,11 +62,9 @@ fn run(assistants: bool) -> detlab::app::simulated_labeller::SimReport {
     let work = dir.path().join("work");
     simulate(
         &SimOptions {
-            images: dir.path().join("shelf"),
-            labels: None,
-            model: None,
             assistants,
             timeout: Duration::from_secs(60),
+            ..SimOptions::new(dir.path().join("shelf"))
         },
         &work,
     )
@@ -97,4 +95,79 @@ fn click_and_find_similar_cut_the_count() {
         r.by_kind
     );
     assert_eq!(r.actions, 12, "{:?}", r.by_kind);
+}
+
+/// From zero with "Retrain every 3": after the third image the app trains a first model
+/// (tiny Lite0 at 128 px, one thread) that becomes the review model, and its AP on the
+/// three images not labelled yet is recorded; every box still ends up labelled.
+#[test]
+fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 6,
+        seed: 21,
+        width: 256,
+        height: 192,
+    })
+    .unwrap();
+    let training = detlab::app::training::TrainingForm {
+        input_size: 128,
+        epochs: 2,
+        batch_size: 2,
+        threads: 1,
+        freeze_backbone_epochs: 0,
+        ..Default::default()
+    };
+    let r = simulate(
+        &SimOptions {
+            timeout: Duration::from_secs(600),
+            retrain_every: 3,
+            training,
+            ..SimOptions::new(images)
+        },
+        &dir.path().join("work"),
+    )
+    .unwrap();
+    assert_eq!((r.images, r.missed, r.extra), (6, 0, 0), "{:?}", r.by_kind);
+    assert_eq!(r.ap_over_time.len(), 1, "{:?}", r.retrain_log);
+    let p = &r.ap_over_time[0];
+    assert_eq!((p.labelled, p.generation), (3, 1), "{p:?}");
+    assert!(
+        p.swapped,
+        "the first model becomes the review model: {:?}",
+        r.retrain_log
+    );
+    assert_eq!(
+        p.images, 3,
+        "measured on the images not labelled yet: {p:?}"
+    );
+    assert!(
+        (0.0..=1.0).contains(&p.ap) && (0.0..=1.0).contains(&p.ap50),
+        "{p:?}"
+    );
+    assert!(
+        r.retrain_log[0].contains("training a first lite0 model on 3 labelled images"),
+        "{:?}",
+        r.retrain_log
+    );
+    assert!(r.model_seconds > 0.0);
+}
+
+#[test]
+fn a_folder_without_labels_is_refused_with_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("photos");
+    std::fs::create_dir_all(&images).unwrap();
+    RgbImage::from_pixel(64, 48, Rgb([90, 90, 90]))
+        .save(images.join("a.png"))
+        .unwrap();
+    let err = simulate(&SimOptions::new(images), &dir.path().join("work")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no labelled box") && msg.contains("--labels"),
+        "{msg}"
+    );
 }

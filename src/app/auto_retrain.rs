@@ -3,7 +3,8 @@
 //! as the Train page); when the new weights beat the old ones on the run's labelled
 //! hold-out, they become the review model (logged, and reversible with "Back to the
 //! previous model"), and the unlabelled images' candidates are refreshed in the
-//! background.
+//! background. With no review model yet (labelling from zero), the first generation
+//! trains one with the Train page's settings, and it becomes the review model.
 //!
 //! Each generation trains in its own folder, `<labels>/.detlab/auto/gen-<k>`, with the
 //! training run's crash safety (model files written atomically): a kill loses at most the
@@ -48,6 +49,12 @@ impl AutoRetrain {
     /// Whether a generation is training.
     pub fn active(&self) -> bool {
         self.run.as_ref().is_some_and(|r| r.status.is_active())
+    }
+
+    /// Whether nothing is pending: no generation training, no swap waiting for the new
+    /// model's candidates to be refreshed.
+    pub fn settled(&self) -> bool {
+        self.run.is_none() && !self.refresh_after_load
     }
 }
 
@@ -108,8 +115,7 @@ impl AppState {
         if every == 0 || self.review.model_job.is_some() {
             return;
         }
-        let (Some(model), Some(session)) = (self.review.model.clone(), &self.workspace.session)
-        else {
+        let Some(session) = &self.workspace.session else {
             return;
         };
         if session.scanning || self.training.as_ref().is_some_and(|r| r.status.is_active()) {
@@ -123,18 +129,27 @@ impl AppState {
         let (images, labels) = (session.root.clone(), session.save_dir.clone());
         let labels_dir = labels.clone().unwrap_or_else(|| images.clone());
         let generation = self.auto_retrain.generation + 1;
-        let form = TrainingForm {
-            arch: model.arch.name().to_string(),
-            input_size: model.input_size,
-            epochs: AUTO_EPOCHS,
-            freeze_backbone_epochs: 0,
-            out_dir: labels_dir
-                .join(".detlab")
-                .join("auto")
-                .join(format!("gen-{generation}-{}", std::process::id()))
-                .to_string_lossy()
-                .into_owned(),
-            ..self.ui.training_form.clone()
+        let out_dir = labels_dir
+            .join(".detlab")
+            .join("auto")
+            .join(format!("gen-{generation}-{}", std::process::id()))
+            .to_string_lossy()
+            .into_owned();
+        let model = self.review.model.clone();
+        // With a model: a short fine-tune of it. Without: the Train page's own run.
+        let form = match &model {
+            Some(model) => TrainingForm {
+                arch: model.arch.name().to_string(),
+                input_size: model.input_size,
+                epochs: AUTO_EPOCHS,
+                freeze_backbone_epochs: 0,
+                out_dir,
+                ..self.ui.training_form.clone()
+            },
+            None => TrainingForm {
+                out_dir,
+                ..self.ui.training_form.clone()
+            },
         };
         let mut request = match form.request(&images, labels.as_deref(), false) {
             Ok(r) => r,
@@ -144,19 +159,27 @@ impl AppState {
                 return;
             }
         };
-        request.init = Init::Weights(model.path.clone());
+        if let Some(model) = &model {
+            request.init = Init::Weights(model.path.clone());
+            request.config.validate_first = true;
+        }
         request.overwrite = true;
-        request.config.validate_first = true;
         if self.workspace.needs_saving() && !self.save() {
             return;
         }
         let after = self.workspace.labels.barrier();
         self.auto_retrain.baseline_count = Some(labelled);
         self.auto_retrain.generation = generation;
-        self.auto_retrain.log.push(format!(
-            "generation {generation}: fine-tuning {} on {labelled} labelled images",
-            model.path.display()
-        ));
+        self.auto_retrain.log.push(match &model {
+            Some(model) => format!(
+                "generation {generation}: fine-tuning {} on {labelled} labelled images",
+                model.path.display()
+            ),
+            None => format!(
+                "generation {generation}: training a first {} model on {labelled} labelled images",
+                form.arch
+            ),
+        });
         self.info(format!(
             "auto-retrain: generation {generation} started ({labelled} labelled images)"
         ));
@@ -174,7 +197,9 @@ impl AppState {
             .filter(|a| a.is_finite())
             .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
         let fmt = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{a:.3}"));
-        let line = match (&run.status, is_better(baseline, best)) {
+        // The first model of a folder labelled from zero has nothing to beat.
+        let first = self.review.model.is_none() && self.review.model_job.is_none();
+        let line = match (&run.status, first || is_better(baseline, best)) {
             (
                 RunStatus::Finished {
                     best_path: Some(path),
@@ -185,12 +210,20 @@ impl AppState {
                 self.auto_retrain.previous_model = current;
                 self.auto_retrain.refresh_after_load = true;
                 self.load_model(path.clone());
-                format!(
-                    "generation {g}: hold-out AP {} → {}: the review model is now {} (\"Back to the previous model\" undoes it)",
-                    fmt(baseline),
-                    fmt(best),
-                    path.display()
-                )
+                if first {
+                    format!(
+                        "generation {g}: hold-out AP {}: the review model is now {}",
+                        fmt(best),
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "generation {g}: hold-out AP {} → {}: the review model is now {} (\"Back to the previous model\" undoes it)",
+                        fmt(baseline),
+                        fmt(best),
+                        path.display()
+                    )
+                }
             }
             (RunStatus::Failed(reason), _) => format!("generation {g} failed: {reason}"),
             _ => format!(

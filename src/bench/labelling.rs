@@ -1,18 +1,27 @@
 //! `detlab bench labelling`: human actions per labelled box, measured by the simulated
 //! labeller ([`detlab::app::simulated_labeller`]) on a labelled folder, with the
-//! assistants and without them (review only), beside LabelImg's manual count.
+//! assistants and without them (review only), beside LabelImg's manual count; optionally
+//! with the app retraining its model every N labelled images (from zero with no model).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Report;
 use detlab::app::simulated_labeller::{simulate, SimOptions, SimReport};
+use detlab::app::training::TrainingForm;
+use detlab::detector::train::DeviceChoice;
 
 /// What to measure.
 pub struct LabellingBenchOptions {
     pub images: PathBuf,
     pub labels: Option<PathBuf>,
     pub model: Option<PathBuf>,
+    /// Retrain every N labelled images (0: never).
+    pub retrain_every: usize,
+    /// Where retraining computes.
+    pub device: DeviceChoice,
+    /// Skip the review-only run.
+    pub assistants_only: bool,
     /// Write both runs' reports here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -20,18 +29,29 @@ pub struct LabellingBenchOptions {
 /// Runs the simulated labeller with and without the assistants.
 pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
     let mut runs = Vec::new();
-    for assistants in [true, false] {
+    let modes: &[bool] = if options.assistants_only {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    for &assistants in modes {
         let work = std::env::temp_dir().join(format!(
             "detlab-bench-labelling-{}-{assistants}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&work);
         let sim = SimOptions {
-            images: options.images.clone(),
             labels: options.labels.clone(),
             model: options.model.clone(),
             assistants,
-            timeout: Duration::from_secs(600),
+            // A retraining generation from zero takes minutes on a CPU.
+            timeout: Duration::from_secs(3 * 3600),
+            retrain_every: options.retrain_every,
+            training: TrainingForm {
+                device: options.device,
+                ..TrainingForm::default()
+            },
+            ..SimOptions::new(options.images.clone())
         };
         let result = simulate(&sim, &work);
         let _ = std::fs::remove_dir_all(&work);
@@ -39,17 +59,21 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
     }
     let mut report = Report {
         title: format!(
-            "Human actions per labelled box: {} ({})",
+            "Human actions per labelled box: {} ({}{})",
             options.images.display(),
             options
                 .model
                 .as_ref()
-                .map_or("no model".to_string(), |m| m.display().to_string())
+                .map_or("no model".to_string(), |m| m.display().to_string()),
+            match options.retrain_every {
+                0 => String::new(),
+                n => format!(", retrained every {n} images"),
+            }
         ),
         ..Report::default()
     };
     let (_, with) = &runs[0];
-    let (_, without) = &runs[1];
+    let without = runs.get(1).map(|(_, r)| r);
     report.row("images", with.images as f64, "");
     report.row("boxes", with.boxes as f64, "");
     report.row(
@@ -57,11 +81,13 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
         with.actions_per_box,
         "actions",
     );
-    report.row(
-        "actions per box, review only (no assistants)",
-        without.actions_per_box,
-        "actions",
-    );
+    if let Some(without) = without {
+        report.row(
+            "actions per box, review only (no assistants)",
+            without.actions_per_box,
+            "actions",
+        );
+    }
     report.row(
         "actions per box, by hand (LabelImg)",
         with.manual_actions_per_box,
@@ -70,15 +96,28 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
     report.row("model time", with.model_seconds, "s");
     report.row(
         "boxes not reached (must be 0)",
-        (with.missed + without.missed) as f64,
+        (with.missed + without.map_or(0, |w| w.missed)) as f64,
         "",
     );
     report
         .notes
         .push(format!("With the assistants, by kind: {}", kinds(with)));
-    report
-        .notes
-        .push(format!("Review only, by kind: {}", kinds(without)));
+    if let Some(without) = without {
+        report
+            .notes
+            .push(format!("Review only, by kind: {}", kinds(without)));
+    }
+    for p in &with.ap_over_time {
+        report.notes.push(format!(
+            "After {} images (generation {}{}): AP {:.3}, AP50 {:.3} on the {} images not labelled yet",
+            p.labelled,
+            p.generation,
+            if p.swapped { ", now the review model" } else { ", kept the old model" },
+            p.ap,
+            p.ap50,
+            p.images
+        ));
+    }
     if let Some(path) = &options.json {
         let value = serde_json::json!({
             "assistants": with,

@@ -54,11 +54,25 @@ pub enum Bench {
         #[arg(long)]
         labels: Option<PathBuf>,
         /// Review model (default: the shipped model).
-        #[arg(long, conflicts_with = "no_model")]
+        #[arg(long, conflicts_with_all = ["no_model", "from_scratch"])]
         model: Option<PathBuf>,
         /// No model: the assistants work from the pixels alone.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_scratch")]
         no_model: bool,
+        /// No model at first: the app trains one after the first --retrain-every images
+        /// (default 50) and keeps retraining it.
+        #[arg(long)]
+        from_scratch: bool,
+        /// Retrain the model in the background after every N labelled images, as the
+        /// Review panel's "Retrain every N" does (0: never).
+        #[arg(long, value_name = "N")]
+        retrain_every: Option<usize>,
+        /// Where retraining computes (auto, cpu, cuda, cuda:N).
+        #[arg(long, default_value = "auto")]
+        device: detlab::detector::train::DeviceChoice,
+        /// Only the run with the assistants (skip the review-only comparison).
+        #[arg(long)]
+        assistants_only: bool,
         /// Write both runs' reports here as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -80,15 +94,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             labels,
             model,
             no_model,
+            from_scratch,
+            retrain_every,
+            device,
+            assistants_only,
             json,
         } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
             images,
             labels,
-            model: if no_model {
+            model: if no_model || from_scratch {
                 None
             } else {
                 model.or_else(detlab::detector::inference::default_model_path)
             },
+            retrain_every: retrain_every.unwrap_or(if from_scratch { 50 } else { 0 }),
+            device,
+            assistants_only,
             json,
         })?,
         Bench::Detector {

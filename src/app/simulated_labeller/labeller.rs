@@ -33,6 +33,8 @@ pub(super) struct Sim {
     last_kind: String,
     /// Images already labelled.
     pub(super) visited: HashSet<PathBuf>,
+    /// The retraining generation whose AP was last recorded.
+    pub(super) measured_generation: usize,
 }
 
 /// What to do about one oracle box.
@@ -58,6 +60,7 @@ impl Sim {
             model_time: Duration::ZERO,
             last_kind: String::new(),
             visited: HashSet::new(),
+            measured_generation: 0,
         }
     }
 

@@ -12,6 +12,12 @@
 //! Without the assistants (`assistants: false`) the app is used as it was before them:
 //! no click-to-box, tighten, find similar, label-next queue or refined prediction boxes.
 //!
+//! With `retrain_every: N` the app's "Retrain every N labelled images" is on (see
+//! [`crate::app::auto_retrain`]): after each image the labeller waits for a generation
+//! the app started to finish (a person would keep labelling meanwhile; waiting keeps the
+//! count deterministic), and the model's COCO AP on the images not labelled yet is
+//! recorded ([`SimReport::ap_over_time`]).
+//!
 //! Counting (one action per key press, click or drag): accept 1; a prediction relabelled
 //! with a class key 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1;
 //! reject 1; "accept all" 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a
@@ -31,8 +37,11 @@ use serde::Serialize;
 
 use super::review::RunScope;
 use super::settings::Settings;
+use super::training::TrainingForm;
 use super::{AppState, Command};
 use crate::dataset::{load_labels, scan_images, LabelBox};
+use crate::detector::maths::postprocess::SelectConfig;
+use crate::eval::{MaxDets, Params};
 use labeller::Sim;
 
 /// A label is done when it overlaps the oracle's box at least this much, with its class.
@@ -48,8 +57,45 @@ pub struct SimOptions {
     pub model: Option<PathBuf>,
     /// Use click-to-box, tighten, find similar and the label-next queue.
     pub assistants: bool,
-    /// Give up on an app answer after this long.
+    /// Give up on an app answer after this long (a retraining generation included).
     pub timeout: Duration,
+    /// Retrain after every N newly labelled images (0: never); with no model, the first
+    /// generation trains one from `training`'s settings.
+    pub retrain_every: usize,
+    /// The Train page's settings the retraining starts from (device, threads, epochs of
+    /// a first model, ...).
+    pub training: TrainingForm,
+}
+
+impl SimOptions {
+    /// The labeller on `images` (labels beside them), with the assistants, no model and
+    /// no retraining.
+    pub fn new(images: PathBuf) -> Self {
+        Self {
+            images,
+            labels: None,
+            model: None,
+            assistants: true,
+            timeout: Duration::from_secs(600),
+            retrain_every: 0,
+            training: TrainingForm::default(),
+        }
+    }
+}
+
+/// The review model's COCO scores on the images not labelled yet, after a retraining.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ApPoint {
+    /// Images labelled when it was measured.
+    pub labelled: usize,
+    /// The retraining generation that had just finished.
+    pub generation: usize,
+    /// Whether that generation replaced the review model.
+    pub swapped: bool,
+    /// Images it was measured on (those not labelled yet).
+    pub images: usize,
+    pub ap: f64,
+    pub ap50: f64,
 }
 
 /// What it took.
@@ -65,7 +111,9 @@ pub struct SimReport {
     pub manual_actions_per_box: f64,
     /// The model's AP on the not-yet-labelled images after each retrain (none without
     /// retraining).
-    pub ap_over_time: Vec<f64>,
+    pub ap_over_time: Vec<ApPoint>,
+    /// The retraining decisions, as the app logged them.
+    pub retrain_log: Vec<String>,
     /// Seconds spent waiting for the model (loading, inference).
     pub model_seconds: f64,
     /// Oracle boxes that did not end up labelled (should be 0).
@@ -117,6 +165,12 @@ fn read_oracle(images: &Path, labels: Option<&Path>) -> Result<Oracle, SimError>
             images.display()
         )));
     }
+    if classes.is_empty() {
+        return Err(SimError::Setup(format!(
+            "no labelled box in {} (the oracle): are the labels in another folder? (--labels DIR)",
+            labels.unwrap_or(images).display()
+        )));
+    }
     Ok(Oracle {
         images: out,
         classes,
@@ -136,7 +190,8 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
         labels_dir.clone(),
     );
     settings.autosave = true;
-    let app = AppState::new(settings, work.join("settings.json"), None, None);
+    let mut app = AppState::new(settings, work.join("settings.json"), None, None);
+    app.ui.training_form = options.training.clone();
     let mut sim = Sim::new(app, options.clone());
     sim.app.apply(Command::OpenFolder(view.clone()));
     sim.wait("list the folder", |a| {
@@ -167,6 +222,10 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             .map(|(_, b)| b.clone())
             .unwrap_or_default()
     };
+    if options.retrain_every > 0 {
+        sim.app
+            .apply(Command::SetAutoRetrain(options.retrain_every));
+    }
     sim.app.apply(Command::GoTo(0));
     for done in 0..oracle.images.len() {
         let path = sim.wait_for_document()?;
@@ -178,6 +237,9 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
         sim.report.extra += extra;
         sim.report.boxes += truth.len();
         sim.report.images += 1;
+        if options.retrain_every > 0 && done + 1 < oracle.images.len() {
+            sim.keep_up(&oracle)?;
+        }
         if done + 1 < oracle.images.len() {
             sim.next_image();
         }
@@ -187,7 +249,113 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     r.actions_per_box = r.actions as f64 / r.boxes.max(1) as f64;
     r.manual_actions_per_box = manual_actions(&oracle) as f64 / r.boxes.max(1) as f64;
     r.model_seconds = sim.model_time.as_secs_f64();
+    r.retrain_log = sim.app.auto_retrain.log.clone();
     Ok(sim.report)
+}
+
+impl Sim {
+    /// Waits for a retraining generation the app started (and for the new model's
+    /// candidates), then records the model's AP on the images not labelled yet.
+    fn keep_up(&mut self, oracle: &Oracle) -> Result<(), SimError> {
+        let t = Instant::now();
+        self.wait("save the labels", |a| !a.workspace.labels.busy())?;
+        self.app.poll_background();
+        let generation = self.app.auto_retrain.generation;
+        if generation == self.measured_generation {
+            return Ok(());
+        }
+        self.wait("retrain the model", |a| {
+            a.auto_retrain.settled() && a.review.model_job.is_none() && a.review.run.is_none()
+        })?;
+        self.model_time += t.elapsed();
+        self.measured_generation = generation;
+        let swapped = self
+            .app
+            .auto_retrain
+            .log
+            .last()
+            .is_some_and(|l| l.contains("the review model is now"));
+        let point = self.held_out_ap(oracle, generation, swapped)?;
+        let actions: usize = self.report.by_kind.values().sum();
+        eprintln!(
+            "after {} images: generation {generation} {}; AP {:.3} / AP50 {:.3} on the {} not labelled yet; {actions} actions for {} boxes so far",
+            point.labelled,
+            if swapped { "is the review model" } else { "kept the old model" },
+            point.ap,
+            point.ap50,
+            point.images,
+            self.report.boxes,
+        );
+        self.report.ap_over_time.push(point);
+        Ok(())
+    }
+
+    /// COCO AP (score > 0.05, the review panel's NMS) of the review model's cached
+    /// predictions on the images not visited yet, against the oracle.
+    fn held_out_ap(
+        &self,
+        oracle: &Oracle,
+        generation: usize,
+        swapped: bool,
+    ) -> Result<ApPoint, SimError> {
+        let mut point = ApPoint {
+            labelled: self.visited.len(),
+            generation,
+            swapped,
+            ..ApPoint::default()
+        };
+        let Some(model) = self.app.review.model.clone() else {
+            return Ok(point);
+        };
+        let mut classes = oracle.classes.clone();
+        for c in &model.class_names {
+            if !classes.contains(c) {
+                classes.push(c.clone());
+            }
+        }
+        let class_of = |name: &str| classes.iter().position(|c| c == name).unwrap_or(0);
+        let densest = oracle
+            .images
+            .iter()
+            .map(|(_, b)| b.len())
+            .max()
+            .unwrap_or(0);
+        let max_dets = MaxDets::for_labels(densest);
+        let select = SelectConfig {
+            score_threshold: 0.05,
+            max_detections: Some(max_dets.last().max(100)),
+            ..self.app.review.select
+        };
+        let mut images = Vec::new();
+        for (path, cached) in &self.app.review.predictions {
+            if self.visited.contains(path) {
+                continue;
+            }
+            let name = path.file_name();
+            let Some((_, truth)) = oracle.images.iter().find(|(o, _)| o.file_name() == name) else {
+                continue;
+            };
+            let gt = truth
+                .iter()
+                .map(|b| (b.bbox, class_of(&b.class_name)))
+                .collect();
+            let mut found = cached.reselect(&select);
+            for d in &mut found {
+                d.class_id = class_of(&model.class_names[d.class_id]);
+            }
+            images.push((gt, found));
+        }
+        point.images = images.len();
+        if images.is_empty() {
+            return Ok(point);
+        }
+        let result =
+            crate::eval::evaluate_images_with(&images, &classes, &Params::with_max_dets(max_dets))
+                .map_err(|e| SimError::Setup(e.to_string()))?;
+        point.ap = result.stats[0];
+        point.ap50 = result.stats[1];
+        Ok(point)
+    }
 }
 
 /// LabelImg's way: the next image, then `w` + drag + class key per box; the first box
