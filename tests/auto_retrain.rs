@@ -235,9 +235,53 @@ fn a_kill_during_a_retraining_generation_loses_nothing() {
     // A model file in the generation's folder is complete (temporary files aside).
     for f in files_under(&auto) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".safetensors") && !name.starts_with('.') {
+        if name.starts_with('.') || !name.ends_with(".safetensors") {
+            continue;
+        }
+        if name == "resume.safetensors" {
+            // The optimiser's state: whole tensors, whatever their metadata.
+            tch::Tensor::read_safetensors(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        } else {
             detlab::detector::checkpoint::ModelFile::read(&f)
                 .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         }
     }
+}
+
+/// Exiting stops a run in progress and waits for its thread: a training thread that
+/// outlives the process would find libtorch torn down (a panic on the way out).
+#[test]
+fn exit_stops_and_joins_a_run_in_progress() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 4,
+        seed: 9,
+        width: 256,
+        height: 192,
+    })
+    .unwrap();
+    let form = detlab::app::training::TrainingForm {
+        input_size: 128,
+        epochs: 500,
+        batch_size: 2,
+        threads: 1,
+        out_dir: dir.path().join("run").to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    tx.send(()).unwrap();
+    let mut run = detlab::app::training::TrainingRun::start(&form, images, None, false, rx, None);
+    let start = Instant::now();
+    while run.history.epoch < 1 {
+        assert!(start.elapsed() < Duration::from_secs(300), "no epoch");
+        std::thread::sleep(Duration::from_millis(20));
+        run.poll();
+        assert!(run.status.is_active(), "{:?}", run.log);
+    }
+    assert!(run.stop_and_join(Duration::from_secs(60)), "still running");
+    run.poll();
+    assert!(!run.status.is_active(), "{:?}", run.status);
 }

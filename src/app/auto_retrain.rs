@@ -235,13 +235,6 @@ impl AppState {
         self.info(format!("auto-retrain: {line}"));
         self.auto_retrain.log.push(line);
     }
-
-    /// Stops a generation in progress (on exit: the app waits for nothing).
-    pub fn stop_auto_retrain(&mut self) {
-        if let Some(run) = &mut self.auto_retrain.run {
-            run.stop();
-        }
-    }
 }
 
 #[cfg(test)]

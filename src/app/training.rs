@@ -15,6 +15,9 @@ use crate::detector::train::{
     PrepareError, Setting, TrainConfig, TrainError, TrainEvent, TrainRequest,
 };
 
+/// How long exiting waits for a training step in progress.
+pub const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The settings the training panel edits. Its defaults are the library's
 /// ([`TrainRequest::new`]: the recipe of `models/README.md`), as `detlab train`'s are.
 #[derive(Clone, Debug, PartialEq)]
@@ -277,6 +280,8 @@ pub struct TrainingRun {
     pub history: TrainingHistory,
     /// Human-readable event log, newest last.
     pub log: Vec<String>,
+    /// The run's thread (joined on exit, so that it never outlives libtorch).
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TrainingRun {
@@ -306,6 +311,7 @@ impl TrainingRun {
             status: RunStatus::Failed(reason.clone()),
             history: TrainingHistory::default(),
             log: vec![format!("failed: {reason}")],
+            thread: None,
         }
     }
 
@@ -337,9 +343,12 @@ impl TrainingRun {
                     c.request_repaint();
                 }
             });
-        let status = match spawned {
-            Ok(_) => RunStatus::LoadingData,
-            Err(e) => RunStatus::Failed(format!("cannot start the training thread: {e}")),
+        let (status, thread) = match spawned {
+            Ok(t) => (RunStatus::LoadingData, Some(t)),
+            Err(e) => (
+                RunStatus::Failed(format!("cannot start the training thread: {e}")),
+                None,
+            ),
         };
         Self {
             rx,
@@ -348,7 +357,26 @@ impl TrainingRun {
             status,
             history: TrainingHistory::default(),
             log: Vec::new(),
+            thread,
         }
+    }
+
+    /// Stops the run and waits up to `limit` for its thread to end (on exit: a thread
+    /// still running when the process ends would find libtorch torn down). Returns
+    /// whether it ended.
+    pub fn stop_and_join(&mut self, limit: std::time::Duration) -> bool {
+        self.stop();
+        let start = Instant::now();
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        true
     }
 
     /// Asks the run to stop after the current step (the last complete epoch can be resumed).
@@ -430,6 +458,20 @@ impl super::AppState {
     pub fn stop_training(&mut self) {
         if let Some(run) = &mut self.training {
             run.stop();
+        }
+    }
+
+    /// On exit: stops the Train page's run and the retraining, and waits for them (the
+    /// step in progress; at most [`EXIT_WAIT`] each). The last complete epoch can be
+    /// resumed.
+    pub fn stop_background_training(&mut self) {
+        for run in [self.training.as_mut(), self.auto_retrain.run.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if !run.stop_and_join(EXIT_WAIT) {
+                eprintln!("warning: a training run did not stop within {EXIT_WAIT:?}");
+            }
         }
     }
 

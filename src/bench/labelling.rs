@@ -22,6 +22,8 @@ pub struct LabellingBenchOptions {
     pub device: DeviceChoice,
     /// Skip the review-only run.
     pub assistants_only: bool,
+    /// Test-time augmentation of the model's predictions.
+    pub tta: detlab::detector::maths::tta::Tta,
     /// Write both runs' reports here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -47,6 +49,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
             // A retraining generation from zero takes minutes on a CPU.
             timeout: Duration::from_secs(3 * 3600),
             retrain_every: options.retrain_every,
+            tta: options.tta,
             training: TrainingForm {
                 device: options.device,
                 ..TrainingForm::default()
@@ -59,7 +62,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
     }
     let mut report = Report {
         title: format!(
-            "Human actions per labelled box: {} ({}{})",
+            "Human actions per labelled box: {} ({}{}{})",
             options.images.display(),
             options
                 .model
@@ -68,6 +71,11 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
             match options.retrain_every {
                 0 => String::new(),
                 n => format!(", retrained every {n} images"),
+            },
+            if options.tta.is_on() {
+                format!(", TTA {}", options.tta.describe())
+            } else {
+                String::new()
             }
         ),
         ..Report::default()

@@ -73,6 +73,9 @@ pub enum Bench {
         /// Only the run with the assistants (skip the review-only comparison).
         #[arg(long)]
         assistants_only: bool,
+        /// The Review panel's test-time augmentation for the model's predictions.
+        #[arg(long, value_enum, default_value = "off")]
+        tta: super::predict::TtaChoice,
         /// Write both runs' reports here as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -98,6 +101,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             retrain_every,
             device,
             assistants_only,
+            tta,
             json,
         } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
             images,
@@ -110,6 +114,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             retrain_every: retrain_every.unwrap_or(if from_scratch { 50 } else { 0 }),
             device,
             assistants_only,
+            tta: tta.tta(),
             json,
         })?,
         Bench::Detector {

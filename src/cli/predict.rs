@@ -93,6 +93,17 @@ pub enum TtaChoice {
     FlipScales,
 }
 
+impl TtaChoice {
+    /// The passes, with the default scales.
+    pub fn tta(self) -> Tta {
+        match self {
+            TtaChoice::Off => Tta::Off,
+            TtaChoice::Flip => Tta::Flip,
+            TtaChoice::FlipScales => Tta::flip_scales(),
+        }
+    }
+}
+
 /// `--tile`: a tile size, `auto` or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TileArg {

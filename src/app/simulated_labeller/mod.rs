@@ -41,6 +41,7 @@ use super::training::TrainingForm;
 use super::{AppState, Command};
 use crate::dataset::{load_labels, scan_images, LabelBox};
 use crate::detector::maths::postprocess::SelectConfig;
+use crate::detector::maths::tta::Tta;
 use crate::eval::{MaxDets, Params};
 use labeller::Sim;
 
@@ -65,6 +66,8 @@ pub struct SimOptions {
     /// The Train page's settings the retraining starts from (device, threads, epochs of
     /// a first model, ...).
     pub training: TrainingForm,
+    /// The Review panel's test-time augmentation.
+    pub tta: Tta,
 }
 
 impl SimOptions {
@@ -79,6 +82,7 @@ impl SimOptions {
             timeout: Duration::from_secs(600),
             retrain_every: 0,
             training: TrainingForm::default(),
+            tta: Tta::Off,
         }
     }
 }
@@ -200,6 +204,7 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             .as_ref()
             .is_some_and(|s| !s.scanning && s.images.len() == oracle.images.len())
     })?;
+    sim.app.apply(Command::SetTta(options.tta));
     if let Some(model) = &options.model {
         let t = Instant::now();
         sim.app.load_model(model.clone());
@@ -244,6 +249,8 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             sim.next_image();
         }
     }
+    // A generation started by the last images is of no use to the count.
+    sim.app.stop_background_training();
     let r = &mut sim.report;
     r.actions = r.by_kind.values().sum();
     r.actions_per_box = r.actions as f64 / r.boxes.max(1) as f64;
