@@ -1101,7 +1101,8 @@ fn label_picker_counts_boxes_lists_recent_classes_and_filters_fuzzily() {
     // list counts the image's boxes of each class.
     draw_box(&mut h, [60.0, 10.0, 100.0, 50.0]);
     assert!(h.query_by_label("Recent:").is_some(), "no Recent row");
-    assert!(h.query_by_label("×1").is_some(), "no count of coke-zero");
+    // One image: the folder's count is the image's ("here · folder").
+    assert!(h.query_by_label("1 · 1").is_some(), "no count of coke-zero");
     // Typing filters fuzzily and hides the Recent row.
     picker_text(&mut h, "cok");
     assert!(h.query_by_label("Recent:").is_none());
@@ -1126,7 +1127,7 @@ fn label_picker_counts_boxes_lists_recent_classes_and_filters_fuzzily() {
     picker_text(&mut h, "");
     assert!(h.query_by_label("1 coke-zero").is_some());
     assert!(h.query_by_label("3 sprite").is_some());
-    assert_eq!(h.query_all_by_label("×1").count(), 2);
+    assert_eq!(h.query_all_by_label("1 · 1").count(), 2);
     h.get_by_label("coke-zero").click();
     h.run_steps(2);
     let names: Vec<String> = boxes(&h).into_iter().map(|b| b.0).collect();
@@ -1135,6 +1136,84 @@ fn label_picker_counts_boxes_lists_recent_classes_and_filters_fuzzily() {
         h.state().state.ui.recent_classes.names(),
         ["coke-zero", "sprite"]
     );
+}
+
+#[test]
+fn label_picker_counts_the_folders_boxes_of_each_class() {
+    let f = fixture(3);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "Cola\nSprite\nFanta\n",
+    )
+    .unwrap();
+    // Image 2: two Cola and a Sprite; image 3: three Cola; image 1 (shown first): none.
+    let write = |index: usize, classes: &[&str]| {
+        let image = f.images.join(format!("shelf_{:04}.jpg", index + 1));
+        let mut ann = detlab::dataset::ImageAnnotation::new(
+            image.file_name().unwrap().to_string_lossy(),
+            320,
+            240,
+        );
+        for (k, c) in classes.iter().enumerate() {
+            let x = 200.0 + 30.0 * k as f64;
+            ann.boxes.push(detlab::dataset::LabelBox::new(
+                *c,
+                BoxXyxy::new(x, 150.0, x + 25.0, 200.0),
+            ));
+        }
+        voc::write(&xml(&f, index), &ann, &image).unwrap();
+    };
+    write(1, &["Cola", "Cola", "Sprite"]);
+    write(2, &["Cola", "Cola", "Cola"]);
+    let mut h = harness(&f, false);
+    h.state_mut().state.settings.default_label = None;
+    wait_until(&mut h, "the folder scan", |app| {
+        app.state
+            .workspace
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.scanning)
+    });
+    assert_eq!(h.state().state.workspace.current, Some(0));
+    // "here · folder": the folder's counts come from the scan, not from this image.
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    assert!(
+        h.query_by_label("0 · 5").is_some(),
+        "no folder count of Cola"
+    );
+    assert!(
+        h.query_by_label("0 · 1").is_some(),
+        "no folder count of Sprite"
+    );
+    type_char(&mut h, Key::Num1, "1");
+    // The new box counts at once (the image's live labels), before any save. (The picker
+    // now starts with the class just assigned typed: clear it to list every class.)
+    draw_box(&mut h, [60.0, 10.0, 100.0, 50.0]);
+    picker_text(&mut h, "");
+    assert!(
+        h.query_by_label("1 · 6").is_some(),
+        "the new Cola box is not counted"
+    );
+    assert!(h.query_by_label("0 · 5").is_none());
+    assert!(h.query_by_label("0 · 1").is_some());
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    assert!(h.state().state.ui.pending_label.is_none());
+    // Saved on the way to image 2: the box stays counted (now from its label file), and
+    // image 2 counts with its own labels.
+    h.key_press(Key::D);
+    wait_for_labels(&mut h);
+    wait_for_image(&mut h);
+    assert_eq!(h.state().state.workspace.current, Some(1));
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    picker_text(&mut h, "");
+    assert!(h.query_by_label("2 · 6").is_some(), "Cola after the save");
+    assert!(h.query_by_label("1 · 1").is_some(), "Sprite on image 2");
+    type_char(&mut h, Key::Num2, "2");
+    draw_box(&mut h, [60.0, 10.0, 100.0, 50.0]);
+    picker_text(&mut h, "");
+    assert!(h.query_by_label("2 · 2").is_some(), "the new Sprite box");
+    assert!(h.query_by_label("2 · 6").is_some());
 }
 
 #[test]

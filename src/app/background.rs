@@ -55,7 +55,7 @@ impl AppState {
         let Some(i) = session.index_of(path) else {
             return;
         };
-        session.images.remove(i);
+        session.remove_image(i);
         let remaining = session.images.len();
         let ws = &mut self.workspace;
         match ws.current {

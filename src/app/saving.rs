@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::label_io::{LabelReply, LoadPurpose, OtherWriter};
 use super::merge::{merge_annotations, same_labels};
-use super::session::{ChangedElsewhere, ImageStatus};
+use super::session::{class_counts, ChangedElsewhere, ImageStatus};
 use super::ui_state::AfterPrompt;
 use super::AppState;
 use crate::dataset::LabelFormat;
@@ -120,6 +120,7 @@ impl AppState {
                     ImageStatus::Labelled { boxes }
                 };
                 ws.set_status(&image, status);
+                ws.set_class_counts(&image, class_counts(&annotation.boxes));
                 if let Some(doc) = ws.doc.as_mut().filter(|d| d.image_path == image) {
                     // The file holds more than was sent (someone else's boxes): show them,
                     // keeping what was edited here since the save was asked for.
@@ -186,6 +187,7 @@ impl AppState {
                     return;
                 }
                 if doc.is_dirty() {
+                    ws.set_class_counts(&image, class_counts(&found.annotation.boxes));
                     if !ws.set_elsewhere(&image, ChangedElsewhere::Changed) {
                         self.info(format!(
                             "the labels of {} were changed by someone else; your changes will be merged with theirs when saved",
@@ -199,7 +201,9 @@ impl AppState {
                 for b in &found.annotation.boxes {
                     ws.classes.ensure(&b.class_name);
                 }
+                let counts = class_counts(&found.annotation.boxes);
                 *doc = found;
+                ws.set_class_counts(&image, counts);
                 ws.set_elsewhere(&image, ChangedElsewhere::Changed);
                 ws.set_status(
                     &image,
@@ -266,6 +270,9 @@ impl AppState {
                 let doc = ws.unsaved.remove(&image).unwrap_or(doc);
                 if let Some(message) = &doc.load_error {
                     ws.set_status(&image, ImageStatus::LabelError(message.clone()));
+                } else if let Some(base) = &doc.base {
+                    // The label file as read now (for the folder's per-class counts).
+                    ws.set_class_counts(&image, class_counts(&base.annotation.boxes));
                 }
                 for b in &doc.annotation.boxes {
                     ws.classes.ensure(&b.class_name);
@@ -323,8 +330,10 @@ impl AppState {
         }
         if take_theirs {
             let save_dir = self.workspace.save_dir().map(Path::to_path_buf);
-            let status = super::session::label_status(&conflict.image, save_dir.as_deref());
+            let (status, counts) =
+                super::session::read_label_status(&conflict.image, save_dir.as_deref());
             self.workspace.set_status(&conflict.image, status);
+            self.workspace.set_class_counts(&conflict.image, counts);
             if self.current_path().as_deref() == Some(conflict.image.as_path()) {
                 if let Some(doc) = &mut self.workspace.doc {
                     doc.mark_saved(); // their version replaces it, by choice

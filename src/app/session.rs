@@ -1,9 +1,10 @@
 //! An opened image folder: its images (found in the background) and their label status.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
 
-use crate::dataset::{find_label, load_labels, scan_images, ClassList};
+use crate::dataset::{find_label, load_labels, scan_images, ClassList, LabelBox};
 
 /// What the file list shows for an image.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,12 +52,37 @@ pub struct ImageEntry {
     pub status: ImageStatus,
     /// Set when someone else changed the label file during this session.
     pub elsewhere: Option<ChangedElsewhere>,
+    /// Its boxes per class in its label file as last read or saved (kept in step with
+    /// [`Session::class_totals`] by [`Session::set_class_counts`]).
+    class_counts: ClassCounts,
+}
+
+impl ImageEntry {
+    /// Its boxes per class in its label file as last read or saved (empty while not read).
+    pub fn class_counts(&self) -> &ClassCounts {
+        &self.class_counts
+    }
+}
+
+/// The number of boxes of each class (by name) of one image.
+pub type ClassCounts = Vec<(String, usize)>;
+
+/// The number of boxes of each class in `boxes`, in order of first appearance.
+pub fn class_counts(boxes: &[LabelBox]) -> ClassCounts {
+    let mut counts: ClassCounts = Vec::new();
+    for b in boxes {
+        match counts.iter_mut().find(|(c, _)| *c == b.class_name) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((b.class_name.clone(), 1)),
+        }
+    }
+    counts
 }
 
 enum ScanEvent {
     Classes(ClassList),
     Listed(Vec<PathBuf>),
-    Statuses(Vec<(usize, ImageStatus)>),
+    Statuses(Vec<(usize, ImageStatus, ClassCounts)>),
     Failed(String),
     Done,
 }
@@ -72,6 +98,9 @@ pub struct Session {
     pub scan_error: Option<String>,
     /// The folder's class file, once read (the app takes it).
     pub classes: Option<ClassList>,
+    /// Boxes per class over the folder's label files as last read (by the scan, or when
+    /// an image is opened) or saved here: the sum of the entries' class counts.
+    class_totals: HashMap<String, usize>,
     events: Receiver<ScanEvent>,
 }
 
@@ -109,7 +138,8 @@ impl Session {
                         .iter()
                         .enumerate()
                         .map(|(i, p)| {
-                            (chunk_index * 256 + i, label_status(p, scan_save.as_deref()))
+                            let (status, counts) = read_label_status(p, scan_save.as_deref());
+                            (chunk_index * 256 + i, status, counts)
                         })
                         .collect();
                     if tx.send(ScanEvent::Statuses(statuses)).is_err() {
@@ -131,6 +161,7 @@ impl Session {
             listed: false,
             scan_error,
             classes: None,
+            class_totals: HashMap::new(),
             events,
         }
     }
@@ -176,12 +207,14 @@ impl Session {
                         path,
                         status: ImageStatus::Unknown,
                         elsewhere: None,
+                        class_counts: Vec::new(),
                     })
                     .collect();
+                self.class_totals.clear();
                 self.listed = true;
             }
             ScanEvent::Statuses(statuses) => {
-                for (i, status) in statuses {
+                for (i, status, counts) in statuses {
                     // A status set by the app meanwhile (after a save) is newer.
                     if let Some(e) = self
                         .images
@@ -189,6 +222,10 @@ impl Session {
                         .filter(|e| e.status == ImageStatus::Unknown)
                     {
                         e.status = status;
+                        // Counts set meanwhile (the image opened or saved) are newer too.
+                        if e.class_counts.is_empty() {
+                            self.set_class_counts(i, counts);
+                        }
                     }
                 }
             }
@@ -203,22 +240,65 @@ impl Session {
     pub fn index_of(&self, path: &Path) -> Option<usize> {
         self.images.iter().position(|e| e.path == path)
     }
+
+    /// Boxes per class over the folder's label files as last read or saved (no disk
+    /// access; the shown image's unsaved edits are not in it).
+    pub fn class_totals(&self) -> &HashMap<String, usize> {
+        &self.class_totals
+    }
+
+    /// Sets the boxes per class of image `index`'s label file, keeping
+    /// [`Self::class_totals`] in step.
+    pub fn set_class_counts(&mut self, index: usize, counts: ClassCounts) {
+        let Some(e) = self.images.get_mut(index) else {
+            return;
+        };
+        for (class, n) in &e.class_counts {
+            if let Some(total) = self.class_totals.get_mut(class) {
+                *total = total.saturating_sub(*n);
+                if *total == 0 {
+                    self.class_totals.remove(class);
+                }
+            }
+        }
+        for (class, n) in &counts {
+            *self.class_totals.entry(class.clone()).or_insert(0) += n;
+        }
+        e.class_counts = counts;
+    }
+
+    /// Takes image `index` out of the list (and its boxes out of the class totals).
+    pub fn remove_image(&mut self, index: usize) -> Option<ImageEntry> {
+        if index >= self.images.len() {
+            return None;
+        }
+        self.set_class_counts(index, Vec::new());
+        Some(self.images.remove(index))
+    }
 }
 
 /// The status of one image's labels (reads the label file).
 pub fn label_status(image: &Path, save_dir: Option<&Path>) -> ImageStatus {
+    read_label_status(image, save_dir).0
+}
+
+/// The status of one image's labels and its boxes per class (reads the label file).
+pub fn read_label_status(image: &Path, save_dir: Option<&Path>) -> (ImageStatus, ClassCounts) {
     if find_label(image, save_dir).is_none() {
-        return ImageStatus::Unlabelled;
+        return (ImageStatus::Unlabelled, Vec::new());
     }
     match load_labels(image, save_dir) {
-        Ok(None) => ImageStatus::Unlabelled,
-        Ok(Some(l)) if l.annotation.verified => ImageStatus::Verified {
-            boxes: l.annotation.boxes.len(),
-        },
-        Ok(Some(l)) => ImageStatus::Labelled {
-            boxes: l.annotation.boxes.len(),
-        },
-        Err(e) => ImageStatus::LabelError(e.to_string()),
+        Ok(None) => (ImageStatus::Unlabelled, Vec::new()),
+        Ok(Some(l)) => {
+            let boxes = l.annotation.boxes.len();
+            let status = if l.annotation.verified {
+                ImageStatus::Verified { boxes }
+            } else {
+                ImageStatus::Labelled { boxes }
+            };
+            (status, class_counts(&l.annotation.boxes))
+        }
+        Err(e) => (ImageStatus::LabelError(e.to_string()), Vec::new()),
     }
 }
 

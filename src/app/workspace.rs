@@ -9,10 +9,10 @@ use super::document::Document;
 use super::folder_lock::{FolderLock, LockInfo};
 use super::image_loader::ImageLoader;
 use super::label_io::{LabelIo, LoadPurpose};
-use super::session::{ChangedElsewhere, ImageEntry, ImageStatus, Session};
+use super::session::{ChangedElsewhere, ClassCounts, ImageEntry, ImageStatus, Session};
 use super::ui_state::{AfterPrompt, Fit};
 use super::AppState;
-use crate::dataset::ClassList;
+use crate::dataset::{ClassList, LabelBox};
 
 /// A save that found someone else's conflicting changes: the label file holds ours,
 /// `theirs` holds their whole file, until the user decides.
@@ -133,16 +133,76 @@ impl Workspace {
     }
 
     pub(super) fn entry_mut(&mut self, image: &Path) -> Option<&mut ImageEntry> {
-        let s = self.session.as_mut()?;
+        let index = self.entry_index(image)?;
+        self.session.as_mut()?.images.get_mut(index)
+    }
+
+    /// The position of `image` in the file list.
+    fn entry_index(&self, image: &Path) -> Option<usize> {
+        let s = self.session.as_ref()?;
         // Label replies are nearly always about the current image or a neighbour: look
         // there before searching the whole list.
         let near = self.current.map(|c| [c, c.wrapping_sub(1), c + 1]);
-        let index = near
-            .into_iter()
+        near.into_iter()
             .flatten()
             .find(|&i| s.images.get(i).is_some_and(|e| e.path == image))
-            .or_else(|| s.index_of(image))?;
-        s.images.get_mut(index)
+            .or_else(|| s.index_of(image))
+    }
+
+    /// Records `counts` as what the label file of `image` holds now (read or saved), for
+    /// the folder's per-class counts.
+    pub(super) fn set_class_counts(&mut self, image: &Path, counts: ClassCounts) {
+        let Some(index) = self.entry_index(image) else {
+            return;
+        };
+        if let Some(s) = &mut self.session {
+            s.set_class_counts(index, counts);
+        }
+    }
+
+    /// The number of boxes of each class in the open folder (`None` without one): every
+    /// label file as last read (by the folder scan, or when its image was opened) or saved
+    /// here, except that the shown image and the images whose save failed count with
+    /// their labels as they are here. No disk access: O(classes) per call, plus a list
+    /// search per failed save.
+    pub fn folder_class_counts(&self) -> Option<HashMap<&str, usize>> {
+        let s = self.session.as_ref()?;
+        let mut counts: HashMap<&str, usize> = s
+            .class_totals()
+            .iter()
+            .map(|(c, n)| (c.as_str(), *n))
+            .collect();
+        // The labels here replace the label file's in the counts.
+        fn live<'a>(
+            counts: &mut HashMap<&'a str, usize>,
+            entry: Option<&ImageEntry>,
+            boxes: &'a [LabelBox],
+        ) {
+            for (c, n) in entry.map_or(&[][..], |e| e.class_counts().as_slice()) {
+                if let Some(total) = counts.get_mut(c.as_str()) {
+                    *total = total.saturating_sub(*n);
+                }
+            }
+            for b in boxes {
+                *counts.entry(b.class_name.as_str()).or_insert(0) += 1;
+            }
+        }
+        let shown = self.doc.as_ref().map(|d| d.image_path.as_path());
+        if let Some(doc) = &self.doc {
+            let entry = self
+                .current
+                .and_then(|c| s.images.get(c))
+                .filter(|e| e.path == doc.image_path);
+            live(&mut counts, entry, &doc.annotation.boxes);
+        }
+        for (path, doc) in &self.unsaved {
+            if Some(path.as_path()) != shown {
+                let entry = s.index_of(path).and_then(|i| s.images.get(i));
+                live(&mut counts, entry, &doc.annotation.boxes);
+            }
+        }
+        counts.retain(|_, n| *n > 0);
+        Some(counts)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The label picker: the class of a new box (next to it) or of the selected boxes. A
-//! fuzzy filter, the number of boxes of each class on the image, the classes assigned last
-//! in a "Recent" row, and digits 1–9 for the first nine classes in class-list order.
+//! fuzzy filter, the number of boxes of each class on the image and in the folder, the
+//! classes assigned last in a "Recent" row, and digits 1–9 for the first nine classes in
+//! class-list order.
 
 use std::collections::HashMap;
 
@@ -117,13 +118,31 @@ pub fn folder_totals(session: &Session) -> (usize, usize) {
         })
 }
 
-/// The count shown after a class in the picker ("×3"), empty for none.
-pub fn count_text(count: usize) -> String {
-    if count == 0 {
-        String::new()
-    } else {
-        format!("×{count}")
+/// The counts shown after a class in the picker: its boxes on this image and in the
+/// folder ("3 · 340"), or on this image only ("×3") without a folder; empty for none.
+pub fn count_text(here: usize, folder: Option<usize>) -> String {
+    match folder {
+        Some(f) if here > 0 || f > 0 => format!("{here} · {f}"),
+        None if here > 0 => format!("×{here}"),
+        _ => String::new(),
     }
+}
+
+/// The hover text of [`count_text`]; `scanning`: the folder's labels are still being read.
+pub fn count_hover(here: usize, folder: Option<usize>, scanning: bool) -> String {
+    let Some(f) = folder else {
+        return format!("{here} on this image");
+    };
+    let partial = if scanning {
+        "; the folder's labels are still being read, so this is a partial count"
+    } else {
+        ""
+    };
+    format!(
+        "{here} on this image · {f} in the folder (every label file as last read or saved in \
+         this window, with this image as it is now; changes made elsewhere to other images \
+         count once they are opened or the folder is reopened{partial})"
+    )
 }
 
 /// The label dialog: for a new box (next to it) or the selected boxes.
@@ -153,6 +172,9 @@ pub fn label_picker(
     };
     let boxes = doc.map_or(&[][..], |d| d.annotation.boxes.as_slice());
     let counts = box_counts(boxes);
+    // No disk access: what the folder scan read, kept up to date by reads and saves.
+    let folder_counts = state.workspace.folder_class_counts();
+    let scanning = state.workspace.session.as_ref().is_some_and(|s| s.scanning);
     // Digits pick the n-th class of the class list (never of the Recent row), but only
     // while nothing is typed.
     let mut accept: Option<String> = None;
@@ -244,28 +266,39 @@ pub fn label_picker(
         egui::ScrollArea::vertical()
             .max_height(220.0)
             .show(ui, |ui| {
-                for (i, n) in names.iter().enumerate() {
-                    let key = if i < 9 && pending.text.is_empty() {
-                        format!("{} ", i + 1)
-                    } else {
-                        String::new()
-                    };
-                    let on = pending.highlight == Some(i);
-                    ui.horizontal(|ui| {
-                        let r = ui.selectable_label(on, format!("{key}{n}"));
-                        if on {
-                            r.scroll_to_me(None);
-                        }
-                        if r.clicked() {
-                            accept = Some((*n).clone());
-                        }
-                        let count = counts.get(n.as_str()).copied().unwrap_or(0);
-                        if count > 0 {
-                            ui.weak(count_text(count))
-                                .on_hover_text(format!("{count} on this image"));
+                // Two columns, so that the counts line up.
+                egui::Grid::new("label_picker_classes")
+                    .num_columns(2)
+                    .spacing([12.0, 2.0])
+                    .show(ui, |ui| {
+                        for (i, n) in names.iter().enumerate() {
+                            let key = if i < 9 && pending.text.is_empty() {
+                                format!("{} ", i + 1)
+                            } else {
+                                String::new()
+                            };
+                            let on = pending.highlight == Some(i);
+                            let r = ui.selectable_label(on, format!("{key}{n}"));
+                            if on {
+                                r.scroll_to_me(None);
+                            }
+                            if r.clicked() {
+                                accept = Some((*n).clone());
+                            }
+                            let here = counts.get(n.as_str()).copied().unwrap_or(0);
+                            let folder = folder_counts
+                                .as_ref()
+                                .map(|f| f.get(n.as_str()).copied().unwrap_or(0));
+                            let text = count_text(here, folder);
+                            if text.is_empty() {
+                                ui.label("");
+                            } else {
+                                ui.weak(text)
+                                    .on_hover_text(count_hover(here, folder, scanning));
+                            }
+                            ui.end_row();
                         }
                     });
-                }
             });
         let typed = pending.text.trim().to_string();
         let exact = enter_choice(&names, &typed, None);
@@ -275,8 +308,7 @@ pub fn label_picker(
                 format!("\"{typed}\" is a new class: Enter again or Create class adds it"),
             );
         }
-        // ×n after a class counts this image; the folder's total is what its label files
-        // held when last read or saved.
+        // The folder's total is what its label files held when last read or saved.
         let folder = state
             .workspace
             .session
@@ -285,7 +317,11 @@ pub fn label_picker(
             .map(|(b, i)| format!(" · folder: {b} on {i} images"))
             .unwrap_or_default();
         ui.weak(format!("{} boxes here{folder}", boxes.len()))
-            .on_hover_text("×n after a class: its boxes on this image");
+            .on_hover_text(if folder_counts.is_some() {
+                "n · m after a class: its boxes on this image · in the folder"
+            } else {
+                "×n after a class: its boxes on this image"
+            });
         ui.horizontal(|ui| {
             let ok = match (&exact, pending.highlight.and_then(|h| names.get(h))) {
                 (Some(_), _) | (None, Some(_)) => "OK",
@@ -379,7 +415,12 @@ mod tests {
         assert_eq!(counts.get("coke"), Some(&2));
         assert_eq!(counts.get("fanta"), Some(&1));
         assert_eq!(counts.get("sprite"), None);
-        assert_eq!(count_text(2), "×2");
-        assert_eq!(count_text(0), "");
+        assert_eq!(count_text(2, None), "×2");
+        assert_eq!(count_text(0, None), "");
+        assert_eq!(count_text(2, Some(340)), "2 · 340");
+        assert_eq!(count_text(0, Some(340)), "0 · 340");
+        assert_eq!(count_text(0, Some(0)), "");
+        assert!(count_hover(2, Some(340), true).contains("partial"));
+        assert!(!count_hover(2, Some(340), false).contains("partial"));
     }
 }
