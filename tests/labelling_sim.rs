@@ -98,8 +98,9 @@ fn click_and_find_similar_cut_the_count() {
 }
 
 /// From zero with "Retrain every 3": after the third image the app trains a first model
-/// (tiny Lite0 at 128 px, one thread) that becomes the review model, and its AP on the
-/// three images not labelled yet is recorded; every box still ends up labelled.
+/// (tiny Lite0 at 128 px, one thread). With no bar to clear it becomes the review model
+/// and its AP on the three images not labelled yet is recorded; with the default bar
+/// (hold-out AP 0.2) a model this weak is not shown. Every box ends up labelled.
 #[test]
 fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
     tch::set_num_threads(1);
@@ -121,16 +122,20 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
         freeze_backbone_epochs: 0,
         ..Default::default()
     };
-    let r = simulate(
-        &SimOptions {
-            timeout: Duration::from_secs(600),
-            retrain_every: 3,
-            training,
-            ..SimOptions::new(images)
-        },
-        &dir.path().join("work"),
-    )
-    .unwrap();
+    let run = |min_ap: f64, work: &str| {
+        simulate(
+            &SimOptions {
+                timeout: Duration::from_secs(600),
+                retrain_every: 3,
+                training: training.clone(),
+                first_model_min_ap: min_ap,
+                ..SimOptions::new(images.clone())
+            },
+            &dir.path().join(work),
+        )
+        .unwrap()
+    };
+    let r = run(0.0, "shown");
     assert_eq!((r.images, r.missed, r.extra), (6, 0, 0), "{:?}", r.by_kind);
     assert_eq!(r.ap_over_time.len(), 1, "{:?}", r.retrain_log);
     let p = &r.ap_over_time[0];
@@ -154,6 +159,16 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
         r.retrain_log
     );
     assert!(r.model_seconds > 0.0);
+
+    let weak = run(detlab::app::auto_retrain::MIN_FIRST_MODEL_AP, "weak");
+    assert_eq!((weak.images, weak.missed, weak.extra), (6, 0, 0));
+    let p = &weak.ap_over_time[0];
+    assert!(!p.swapped && p.images == 0, "{p:?} {:?}", weak.retrain_log);
+    assert!(
+        weak.retrain_log[1].contains("below 0.2: not shown"),
+        "{:?}",
+        weak.retrain_log
+    );
 }
 
 #[test]

@@ -306,16 +306,32 @@ impl AppState {
         self.review.selected = next;
     }
 
-    /// Accepts every pending prediction shown on the current image.
+    /// Accepts every prediction pending on the current image when asked (not those that
+    /// only show up once others are accepted).
     pub fn accept_all_shown(&mut self) {
-        loop {
+        // Exactly the predictions pending when asked: accepting one can bring out another
+        // (one it suppressed), which the user has not seen.
+        let mut seen: Vec<(crate::geometry::BoxXyxy, String)> = self
+            .shown_predictions()
+            .into_iter()
+            .filter(|p| p.state == PredictionState::Pending)
+            .map(|p| (p.detection.bbox, p.class_name))
+            .collect();
+        while !seen.is_empty() {
             let shown = self.shown_predictions();
-            let Some(i) = shown
-                .iter()
-                .position(|p| p.state == PredictionState::Pending)
-            else {
+            // The same prediction (its box may move a little as labels change).
+            let found = shown.iter().enumerate().find_map(|(i, p)| {
+                let k = seen.iter().position(|(b, c)| {
+                    p.state == PredictionState::Pending
+                        && *c == p.class_name
+                        && b.iou(&p.detection.bbox) >= 0.9
+                })?;
+                Some((i, k))
+            });
+            let Some((i, k)) = found else {
                 break;
             };
+            seen.swap_remove(k);
             let before = shown.len();
             self.accept_prediction(i, None, None);
             let after = self.shown_predictions();

@@ -68,6 +68,9 @@ pub struct SimOptions {
     pub training: TrainingForm,
     /// The Review panel's test-time augmentation.
     pub tta: Tta,
+    /// The hold-out AP a first model needs to be shown (see
+    /// [`crate::app::auto_retrain::MIN_FIRST_MODEL_AP`]).
+    pub first_model_min_ap: f64,
 }
 
 impl SimOptions {
@@ -83,6 +86,7 @@ impl SimOptions {
             retrain_every: 0,
             training: TrainingForm::default(),
             tta: Tta::Off,
+            first_model_min_ap: crate::app::auto_retrain::MIN_FIRST_MODEL_AP,
         }
     }
 }
@@ -196,6 +200,7 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     settings.autosave = true;
     let mut app = AppState::new(settings, work.join("settings.json"), None, None);
     app.ui.training_form = options.training.clone();
+    app.auto_retrain.min_first_ap = options.first_model_min_ap;
     let mut sim = Sim::new(app, options.clone());
     sim.app.apply(Command::OpenFolder(view.clone()));
     sim.wait("list the folder", |a| {
