@@ -473,8 +473,10 @@ impl Sim {
                     self.app.apply(Command::TightenSelected);
                     self.wait_for_assistant()?;
                 }
-                if drags > 0 {
-                    let current = self.labels()[index].bbox;
+                // The planned drags, or whatever the box still needs when the click gave
+                // another box than the look-ahead (the labeller fixes what they see).
+                let current = self.labels()[index].bbox;
+                if drags > 0 || current.iou(&target.bbox) < DONE_IOU {
                     let (n, fixed) = drags_to(current, target.bbox);
                     self.count("fix_drag", n);
                     self.app.apply(Command::BeginBoxDrag(index));
