@@ -277,7 +277,8 @@ impl Sim {
                     .iter()
                     .enumerate()
                     .filter(|(k, _)| !claimed[*k])
-                    .map(|(k, t)| (k, t.bbox.iou(&p.detection.bbox)))
+                    // As the app saves it: rounded to whole pixels.
+                    .map(|(k, t)| (k, t.bbox.iou(&round(p.detection.bbox))))
                     .filter(|(_, iou)| *iou >= SAME_OBJECT_IOU)
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 match best {
@@ -333,7 +334,9 @@ impl Sim {
         } else {
             0
         };
-        let iou = p.detection.bbox.iou(&target.bbox);
+        // Accepting saves the box rounded to whole pixels.
+        let predicted = round(p.detection.bbox);
+        let iou = predicted.iou(&target.bbox);
         if iou >= DONE_IOU {
             self.count("relabel", class_cost.max(1));
             self.app.apply(Command::AcceptPrediction {
@@ -359,7 +362,7 @@ impl Sim {
             }
             return Ok(());
         }
-        let (drags, fixed) = drags_to(p.detection.bbox, target.bbox);
+        let (drags, fixed) = drags_to(predicted, target.bbox);
         self.count("fix_drag", drags + 1);
         self.count("relabel", class_cost);
         self.app.apply(Command::AcceptPrediction {
