@@ -197,30 +197,23 @@ impl AppState {
     /// Switches between whole photos and tiles: the predictions shown become those cached
     /// for the new setting (each setting has its own cache); the model runs again on demand.
     pub fn set_tiling(&mut self, tiling: Tiling) {
-        if self.review.tiling == tiling {
-            return;
-        }
-        self.review.tiling = tiling;
-        self.review.predictions.clear();
-        self.review.selected = None;
-        self.review.disagreements.clear();
-        self.review.evaluation = None;
-        if self.review.model.is_some() {
-            self.run_model(RunScope::CachedOnly);
-            self.info(format!(
-                "tiling {}: showing the predictions cached for it; run the model for the others",
-                tiling.describe()
-            ));
+        if self.review.tiling != tiling {
+            self.review.tiling = tiling;
+            self.show_cached_for(format!("tiling {}", tiling.describe()));
         }
     }
 
-    /// Switches test-time augmentation: like [`AppState::set_tiling`], the predictions
-    /// shown become those cached for the new setting; the model runs again on demand.
+    /// Switches test-time augmentation, like [`AppState::set_tiling`].
     pub fn set_tta(&mut self, tta: Tta) {
-        if self.review.tta == tta {
-            return;
+        if self.review.tta != tta {
+            self.review.tta = tta;
+            self.show_cached_for(format!("test-time augmentation {}", tta.describe()));
         }
-        self.review.tta = tta;
+    }
+
+    /// After a change of the setting that keys the prediction cache (`setting`, as the
+    /// user reads it): shows what is cached for the new one.
+    fn show_cached_for(&mut self, setting: String) {
         self.review.predictions.clear();
         self.review.selected = None;
         self.review.disagreements.clear();
@@ -228,9 +221,7 @@ impl AppState {
         if self.review.model.is_some() {
             self.run_model(RunScope::CachedOnly);
             self.info(format!(
-                "test-time augmentation {}: showing the predictions cached for it; run the \
-                 model for the others",
-                tta.describe()
+                "{setting}: showing the predictions cached for it; run the model for the others"
             ));
         }
     }

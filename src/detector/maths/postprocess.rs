@@ -141,6 +141,24 @@ impl Candidates {
         Ok(c)
     }
 
+    /// Test candidates from `(box, score, class)` rows (scores descending), anchors
+    /// numbered in order.
+    #[cfg(test)]
+    pub(crate) fn from_rows(rows: &[([f32; 4], f32, u32)]) -> Self {
+        let boxes = rows
+            .iter()
+            .map(|(b, _, _)| XyxyF32 {
+                x1: b[0],
+                y1: b[1],
+                x2: b[2],
+                y2: b[3],
+            })
+            .collect();
+        let scores = rows.iter().map(|r| r.1).collect();
+        let classes = rows.iter().map(|r| r.2).collect();
+        Self::from_parts(boxes, scores, classes, (0..rows.len() as u32).collect()).unwrap()
+    }
+
     /// Rebuilds candidates from their columns (e.g. read back from a cache), recomputing
     /// the cached areas.
     ///

@@ -265,20 +265,7 @@ mod tests {
     use super::*;
 
     fn cands(rows: &[([f32; 4], f32, u32)]) -> Candidates {
-        Candidates::from_parts(
-            rows.iter()
-                .map(|(b, _, _)| XyxyF32 {
-                    x1: b[0],
-                    y1: b[1],
-                    x2: b[2],
-                    y2: b[3],
-                })
-                .collect(),
-            rows.iter().map(|r| r.1).collect(),
-            rows.iter().map(|r| r.2).collect(),
-            (0..rows.len() as u32).collect(),
-        )
-        .unwrap()
+        Candidates::from_rows(rows)
     }
 
     #[test]
