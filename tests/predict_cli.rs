@@ -537,6 +537,59 @@ fn the_shipped_model_scores_what_its_card_says() {
     );
 }
 
+/// `predict` of `model` over `data` into `out` at score 0.001 on one CPU thread, with
+/// `extra` flags.
+fn predict_at_low_score(
+    data: &Path,
+    model: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "predict",
+        "--images",
+        s(data),
+        "--out",
+        s(out),
+        "--model",
+        s(model),
+        "--score",
+        "0.001",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ];
+    args.extend(extra);
+    detlab(&args)
+}
+
+/// The COCO-style `[x, y, w, h]` boxes of each image in a `predict` JSON file.
+fn boxes_per_image(out: &Path) -> Vec<Vec<Vec<f64>>> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|img| {
+            img["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    d["bbox"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `--tile`: tiles of 64 pixels over 128 × 96 photos give boxes inside each photo (the
 /// merge maps every tile back); bad values are refused naming the flag, writing nothing.
 #[test]
@@ -544,25 +597,7 @@ fn tiled_prediction_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, model, _) = demo_with_fresh_model(tmp.path());
     let out = tmp.path().join("tiled.json");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--images",
-            s(&data),
-            "--out",
-            s(&out),
-            "--model",
-            s(&model),
-            "--score",
-            "0.001",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-        ];
-        args.extend(extra);
-        detlab(&args)
-    };
+    let run = |extra: &[&str]| predict_at_low_score(&data, &model, &out, extra);
     for (bad, flag) in [
         (&["--tile", "16"][..], "--tile"),
         (&["--tile-overlap", "0.9"], "--tile-overlap"),
@@ -577,20 +612,11 @@ fn tiled_prediction_through_the_cli() {
     }
     let o = run(&["--tile", "64", "--tile-overlap", "0.3"]);
     assert!(o.status.success(), "{}", text(&o));
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let images = doc["images"].as_array().unwrap();
+    let images = boxes_per_image(&out);
     assert_eq!(images.len(), 4);
-    for img in images {
-        let dets = img["detections"].as_array().unwrap();
+    for dets in images {
         assert!(!dets.is_empty());
-        for d in dets {
-            let b: Vec<f64> = d["bbox"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+        for b in dets {
             assert!(
                 b[0] >= 0.0
                     && b[1] >= 0.0
@@ -609,25 +635,7 @@ fn test_time_augmentation_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, model, _) = demo_with_fresh_model(tmp.path());
     let out = tmp.path().join("tta.json");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--images",
-            s(&data),
-            "--out",
-            s(&out),
-            "--model",
-            s(&model),
-            "--score",
-            "0.001",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-        ];
-        args.extend(extra);
-        detlab(&args)
-    };
+    let run = |extra: &[&str]| predict_at_low_score(&data, &model, &out, extra);
     for (bad, flag) in [
         (&["--tta", "mirror"][..], "--tta"),
         (
@@ -662,20 +670,11 @@ fn test_time_augmentation_through_the_cli() {
     ] {
         let o = run(ok);
         assert!(o.status.success(), "{ok:?}: {}", text(&o));
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        let images = doc["images"].as_array().unwrap();
+        let images = boxes_per_image(&out);
         assert_eq!(images.len(), 4);
-        for img in images {
-            let dets = img["detections"].as_array().unwrap();
+        for dets in images {
             assert!(!dets.is_empty(), "{ok:?}");
-            for d in dets {
-                let b: Vec<f64> = d["bbox"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect();
+            for b in dets {
                 assert!(
                     b[0] >= 0.0
                         && b[1] >= 0.0
