@@ -63,6 +63,16 @@ impl AppState {
             .collect()
     }
 
+    /// COCO rules for scoring the cached predictions: score > 0.05 and as many detections
+    /// per image as AP reads (at least 100), with the Review panel's NMS.
+    pub(crate) fn coco_select(&self, max_dets: MaxDets) -> SelectConfig {
+        SelectConfig {
+            score_threshold: 0.05,
+            max_detections: Some(max_dets.last().max(100)),
+            ..self.review.select
+        }
+    }
+
     /// Scores the model's cached predictions against the labels (COCO AP) in the background.
     pub fn evaluate_model(&mut self) {
         let Some(model) = self.review.model.clone() else {
@@ -73,13 +83,7 @@ impl AppState {
         let densest = items.iter().map(|(_, _, l)| l.len()).max().unwrap_or(0);
         let chosen = self.review.eval_max_dets;
         let max_dets = chosen.unwrap_or_else(|| MaxDets::for_labels(densest));
-        // COCO rules: score > 0.05 and as many detections per image as AP reads (at least
-        // 100), with the Review panel's NMS.
-        let select = SelectConfig {
-            score_threshold: 0.05,
-            max_detections: Some(max_dets.last().max(100)),
-            ..self.review.select
-        };
+        let select = self.coco_select(max_dets);
         self.review.evaluation_job = Some(Job::spawn(
             "evaluate",
             repaint(self.ctx.clone()),

@@ -40,7 +40,6 @@ use super::settings::Settings;
 use super::training::TrainingForm;
 use super::{AppState, Command};
 use crate::dataset::{load_labels, scan_images, LabelBox};
-use crate::detector::maths::postprocess::SelectConfig;
 use crate::detector::maths::tta::Tta;
 use crate::eval::{MaxDets, Params};
 use labeller::Sim;
@@ -333,11 +332,7 @@ impl Sim {
             .max()
             .unwrap_or(0);
         let max_dets = MaxDets::for_labels(densest);
-        let select = SelectConfig {
-            score_threshold: 0.05,
-            max_detections: Some(max_dets.last().max(100)),
-            ..self.app.review.select
-        };
+        let select = self.app.coco_select(max_dets);
         let mut images = Vec::new();
         for (path, cached) in &self.app.review.predictions {
             if self.visited.contains(path) {
