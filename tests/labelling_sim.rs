@@ -72,20 +72,25 @@ fn run(assistants: bool) -> detlab::app::simulated_labeller::SimReport {
 }
 
 #[test]
-fn by_hand_it_costs_what_labelimg_costs() {
+fn by_hand_it_costs_a_drag_per_box_and_a_key_per_class() {
     let r = run(false);
-    // a.png: Cola typed (w, drag, "Cola", Enter, Enter) = 5, then 2 × (w, drag, key) = 6;
-    // next 1; b.png: Sprite typed = 5. 17 actions for 4 boxes.
+    // "Use default label" 1. a.png: Ctrl+Shift+A (continuous drawing) 1, drag + "Cola"
+    // Enter Enter 4, then 2 drags that take the default label; next 1; b.png: drag 1 (it
+    // gets Cola), Ctrl+E "Sprite" Enter Enter 4. 14 actions for 4 boxes, where LabelImg's
+    // w + drag + class key per box takes 17.
     assert_eq!((r.images, r.boxes, r.missed, r.extra), (2, 4, 0, 0));
-    assert_eq!(r.actions, 17, "{:?}", r.by_kind);
+    assert_eq!(r.by_kind.get("draw_mode"), Some(&1), "{:?}", r.by_kind);
+    assert_eq!(r.by_kind.get("draw"), Some(&4), "{:?}", r.by_kind);
+    assert_eq!(r.actions, 14, "{:?}", r.by_kind);
     assert_eq!(r.manual_actions_per_box, 17.0 / 4.0);
 }
 
 #[test]
 fn click_and_find_similar_cut_the_count() {
     let r = run(true);
-    // a.png: w + click, "Cola" Enter Enter (5); f (1); accept all and next (1).
-    // b.png: w + click, "Sprite" Enter Enter (5). 12 actions for 4 boxes.
+    // "Use default label" 1. a.png: Ctrl+Shift+A 1, click + "Cola" Enter Enter 4; f 1;
+    // accept all and next 1. b.png: click 1 (it gets Cola), Ctrl+E "Sprite" Enter Enter 4.
+    // 13 actions for 4 boxes.
     assert_eq!((r.images, r.boxes, r.missed, r.extra), (2, 4, 0, 0));
     assert_eq!(r.by_kind.get("find_similar"), Some(&1), "{:?}", r.by_kind);
     assert_eq!(
@@ -94,7 +99,8 @@ fn click_and_find_similar_cut_the_count() {
         "{:?}",
         r.by_kind
     );
-    assert_eq!(r.actions, 12, "{:?}", r.by_kind);
+    assert_eq!(r.by_kind.get("click_box"), Some(&2), "{:?}", r.by_kind);
+    assert_eq!(r.actions, 13, "{:?}", r.by_kind);
 }
 
 /// From zero with "Retrain every 3": after the third image the app trains a first model

@@ -461,6 +461,42 @@ fn dragging_a_prediction_fixes_it_into_a_label() {
 }
 
 #[test]
+fn a_box_drawn_over_a_prediction_fixes_it_with_its_class() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    let v = h.state().state.ui.view;
+    let at = |x: f64, y: f64| v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom);
+    // A tighter box over the (25,25)-(100,175) prediction, drawn with `w`.
+    h.key_press(Key::W);
+    h.run_steps(1);
+    let (a, b) = (at(30.0, 30.0), at(95.0, 170.0));
+    h.hover_at(a);
+    h.run_steps(1);
+    h.drag_at(a);
+    h.run_steps(1);
+    h.hover_at(a + (b - a) * 0.5);
+    h.run_steps(1);
+    h.hover_at(b);
+    h.run_steps(1);
+    h.drop_at(b);
+    h.run_steps(2);
+    assert!(
+        h.state().state.ui.pending_label.is_none(),
+        "no label dialog: the prediction gives the class"
+    );
+    let l = labels(&h);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].0, f.classes[0], "{l:?}");
+    for (got, want) in l[0].1.iter().zip([30.0, 30.0, 95.0, 170.0]) {
+        assert!((got - want).abs() <= 1.0, "{l:?}");
+    }
+    assert_eq!(shown(&h)[0].2, PredictionState::Fixed);
+    // The new label is selected: a class key relabels it.
+    press(&mut h, Key::Num2);
+    assert_eq!(labels(&h)[0].0, f.classes[1]);
+}
+
+#[test]
 fn training_from_the_panel_streams_events_and_stops() {
     let f = fixture(&[]);
     // The training data needs labels: let the demo generator write them again.
@@ -599,6 +635,10 @@ fn a_click_in_drawing_mode_takes_the_models_candidate_under_it() {
     let v = h.state().state.ui.view;
     // Input pixels × 320/128 = original pixels: (150, 100)–(225, 200).
     let at = v.origin + egui::vec2(187.0 * v.zoom, 160.0 * v.zoom);
+    // "Use default label" on, with another class as the default: the model's class wins.
+    h.state_mut().state.apply(Command::SetSingleClassMode(true));
+    let other = f.classes[0].clone();
+    h.state_mut().state.apply(Command::SetDefaultLabel(other));
     h.key_press(Key::W);
     h.run_steps(1);
     h.hover_at(at);
@@ -615,7 +655,10 @@ fn a_click_in_drawing_mode_takes_the_models_candidate_under_it() {
     h.run_steps(2);
     let l = labels(&h);
     assert_eq!(l.len(), 1, "{l:?}");
-    assert_eq!(l[0].0, f.classes[1], "the candidate's class");
+    assert_eq!(
+        l[0].0, f.classes[1],
+        "the candidate's class, not the default label"
+    );
     for (got, want) in l[0].1.iter().zip([150.0, 100.0, 225.0, 200.0]) {
         assert!((got - want).abs() <= 1.0, "{l:?}");
     }

@@ -87,7 +87,8 @@ impl AppState {
                 bbox.x2.round(),
                 bbox.y2.round(),
             );
-            match self.automatic_label().or(class) {
+            // The model's class, where it has one, is better than a blind default.
+            match class.or_else(|| self.automatic_label()) {
                 Some(label) => self.add_box(b, &label),
                 None => self.box_drawn(b),
             }

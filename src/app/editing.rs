@@ -39,8 +39,13 @@ impl AppState {
             .or_else(|| self.workspace.classes.names().first().cloned())
     }
 
-    /// A new box was drawn: label it at once, or open the label picker.
+    /// A new box was drawn: over a pending prediction it fixes it
+    /// ([`AppState::fix_prediction_under`]); otherwise it is labelled at once, or the label
+    /// picker opens.
     pub fn box_drawn(&mut self, bbox: BoxXyxy) {
+        if self.fix_prediction_under(bbox) {
+            return;
+        }
         match self.automatic_label() {
             Some(label) => self.add_box(bbox, &label),
             None => {

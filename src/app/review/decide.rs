@@ -12,6 +12,10 @@ use crate::detector::maths::postprocess::Detection;
 use crate::geometry::BoxXyxy;
 use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
 
+/// A box drawn over a pending prediction overlapping it at least this much fixes that
+/// prediction ([`AppState::fix_prediction_under`]): the usual "same object" overlap.
+pub const REDRAW_IOU: f64 = 0.5;
+
 /// Logs the writer thread wrote, each with the log it was made from (`(sent, written)`).
 pub(crate) type MergedLogs = Arc<Mutex<Vec<(ReviewLog, ReviewLog)>>>;
 
@@ -280,6 +284,43 @@ impl AppState {
         self.record_decision(&p, verdict, Some(&label));
         self.save();
         self.review.selected = self.next_pending_index(index);
+    }
+
+    /// A box the user just made over a pending prediction of the same object (IoU ≥
+    /// [`REDRAW_IOU`], the best-overlapping one) fixes that prediction: a label with the
+    /// prediction's class and the user's box, logged as a fix, selected so that a class
+    /// key can still change its class. Whether there was one.
+    pub fn fix_prediction_under(&mut self, bbox: BoxXyxy) -> bool {
+        let best = self
+            .shown_predictions()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state == PredictionState::Pending)
+            .map(|(i, p)| (i, p.detection.bbox.iou(&bbox)))
+            .filter(|&(_, iou)| iou >= REDRAW_IOU)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((index, _)) = best else {
+            return false;
+        };
+        let before = self
+            .workspace
+            .doc
+            .as_ref()
+            .map(|d| d.annotation.boxes.len());
+        self.accept_prediction(index, None, Some(bbox));
+        let Some(doc) = self.workspace.doc.as_mut() else {
+            return false;
+        };
+        let n = doc.annotation.boxes.len();
+        if Some(n) == before {
+            return false;
+        }
+        doc.selected = Some(n - 1);
+        let class = doc.annotation.boxes[n - 1].class_name.clone();
+        // Class keys go to the new label, not to the next pending prediction.
+        self.review.selected = None;
+        self.info(format!("the prediction under the box is fixed ({class})"));
+        true
     }
 
     /// Hides prediction `index` of the current image for good.

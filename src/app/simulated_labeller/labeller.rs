@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 
 use super::{words, SimError, SimOptions, SimReport, DONE_IOU};
+use crate::app::ui_state::Tool;
 use crate::app::{AppState, Command};
 use crate::assist::{region, tighten};
 use crate::dataset::image_info::{decode_upright_rgb, read_image_info};
@@ -35,13 +36,15 @@ pub(super) struct Sim {
     pub(super) visited: HashSet<PathBuf>,
     /// The retraining generation whose AP was last recorded.
     pub(super) measured_generation: usize,
+    /// Continuous drawing is on: a click or a drag makes a box without `w` first.
+    drawing: bool,
 }
 
 /// What to do about one oracle box.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Plan {
-    /// Click at the box centre; then `tighten` and/or `drags`.
-    Click { tighten: bool, drags: usize },
+    /// Click at the box centre (it gives the box as it is).
+    Click,
     /// Draw it by hand.
     Draw,
 }
@@ -61,6 +64,37 @@ impl Sim {
             last_kind: String::new(),
             visited: HashSet::new(),
             measured_generation: 0,
+            drawing: false,
+        }
+    }
+
+    /// Ticks *Use default label* once (one click): a new box takes the class of the
+    /// last box labelled, so boxes taken class by class need no class key.
+    pub(super) fn use_default_label(&mut self) {
+        self.count("settings", 1);
+        self.app.apply(Command::SetSingleClassMode(true));
+    }
+
+    /// Gets into drawing mode for the next box (no action when continuous drawing is on
+    /// already): `w` for one box, or Ctrl+Shift+A (continuous) when `more` boxes follow
+    /// without an edit in between — one key either way.
+    fn start_drawing(&mut self, more: bool) {
+        if self.drawing {
+            return;
+        }
+        self.count("draw_mode", 1);
+        self.drawing = more;
+        self.app.ui.continuous = more;
+        self.app.ui.tool = if more { Tool::Draw } else { Tool::Edit };
+    }
+
+    /// Leaves continuous drawing (Esc) before a drag that edits a box.
+    fn stop_drawing(&mut self) {
+        if self.drawing {
+            self.count("draw_mode", 1);
+            self.drawing = false;
+            self.app.ui.continuous = false;
+            self.app.ui.tool = Tool::Edit;
         }
     }
 
@@ -209,8 +243,8 @@ impl Sim {
         self.review_pending(truth, pixels.as_ref())?;
         let mut missing = self.missing(truth);
         let mut tried_similar: HashSet<String> = HashSet::new();
-        while let Some(target) = missing.first().cloned() {
-            self.add_missing(&target, pixels.as_ref())?;
+        while let Some(target) = self.next_target(&missing) {
+            self.add_missing(&target, missing.len() > 1, pixels.as_ref())?;
             let still = self.missing(truth);
             let same = still
                 .iter()
@@ -226,8 +260,9 @@ impl Sim {
                 self.wait_for_assistant()?;
                 self.review_pending(truth, pixels.as_ref())?;
             }
+            let before = missing.len();
             missing = self.missing(truth);
-            if missing.first() == Some(&target) {
+            if missing.len() >= before {
                 return Err(SimError::Stuck(format!(
                     "could not label a {} box on {}",
                     target.class_name,
@@ -239,6 +274,18 @@ impl Sim {
         self.review_pending(truth, pixels.as_ref())?;
         self.app.apply(Command::Save);
         self.wait("save the labels", |a| !a.workspace.labels.busy())
+    }
+
+    /// The missing box to label next: one of the default label's class (it needs no
+    /// class key), else one of the class with the most boxes missing.
+    fn next_target(&self, missing: &[LabelBox]) -> Option<LabelBox> {
+        let default = self.app.automatic_label();
+        let count = |class: &str| missing.iter().filter(|b| b.class_name == class).count();
+        missing
+            .iter()
+            .find(|b| Some(&b.class_name) == default.as_ref())
+            .or_else(|| missing.iter().max_by_key(|b| count(&b.class_name)))
+            .cloned()
     }
 
     /// Selects the label matching `target` (the box just made); whether there is one.
@@ -314,31 +361,34 @@ impl Sim {
                     self.count("reject", 1);
                     self.app.apply(Command::RejectPrediction(i));
                 }
-                Some((i, Some(k))) => self.fix_prediction(i, &missing[k], pixels)?,
+                Some((i, Some(k))) => {
+                    // More boxes to draw or fix after this one (continuous drawing pays).
+                    let more = pending.len() - good > 1 || claimed.iter().any(|c| !c);
+                    self.fix_prediction(i, &missing[k], more, pixels)?
+                }
             }
         }
     }
 
-    /// A prediction about `target` that is loose or of the wrong class.
+    /// A prediction about `target` that is loose or of the wrong class: relabelled, `t`,
+    /// a box drawn over it (drawing mode) or its edges dragged, whichever is cheapest;
+    /// `more`: other boxes follow that need drawing or fixing.
     fn fix_prediction(
         &mut self,
         index: usize,
         target: &LabelBox,
+        more: bool,
         pixels: Option<&RgbImage>,
     ) -> Result<(), SimError> {
         let shown = self.app.shown_predictions();
         let p = shown[index].clone();
         let class = (p.class_name != target.class_name).then(|| target.class_name.clone());
-        let class_cost = if class.is_some() {
-            self.class_key(&target.class_name)
-        } else {
-            0
-        };
         // Accepting saves the box rounded to whole pixels.
         let predicted = round(p.detection.bbox);
         let iou = predicted.iou(&target.bbox);
         if iou >= DONE_IOU {
-            self.count("relabel", class_cost.max(1));
+            let cost = self.relabel_cost(&target.class_name);
+            self.count("relabel", cost);
             self.app.apply(Command::AcceptPrediction {
                 index,
                 class,
@@ -358,13 +408,39 @@ impl Sim {
             self.app.apply(Command::TightenPrediction(index));
             self.wait_for_assistant()?;
             if class.is_some() {
-                self.relabel_last(target, class_cost)?;
+                self.relabel_last(target)?;
             }
             return Ok(());
         }
         let (drags, fixed) = drags_to(predicted, target.bbox);
+        let drag_cost = drags + 1 + usize::from(self.drawing);
+        let redraw_cost = 1 + usize::from(!self.drawing);
+        if self.options.assistants && redraw_cost < drag_cost {
+            self.start_drawing(more);
+            self.count("redraw", 1);
+            let before = self.labels().len();
+            self.app.apply(Command::BoxDrawn(target.bbox));
+            self.answer_label_dialog(target);
+            if self.labels().len() == before {
+                return Err(SimError::Stuck(
+                    "a box drawn over a prediction made no label".into(),
+                ));
+            }
+            if self
+                .labels()
+                .last()
+                .is_some_and(|l| l.class_name != target.class_name)
+            {
+                self.relabel_last(target)?;
+            }
+            return Ok(());
+        }
+        self.stop_drawing();
         self.count("fix_drag", drags + 1);
-        self.count("relabel", class_cost);
+        if class.is_some() {
+            let cost = self.relabel_cost(&target.class_name);
+            self.count("relabel", cost);
+        }
         self.app.apply(Command::AcceptPrediction {
             index,
             class,
@@ -373,12 +449,34 @@ impl Sim {
         Ok(())
     }
 
+    /// Answers the label dialog, if a new box opened it, with `target`'s class.
+    fn answer_label_dialog(&mut self, target: &LabelBox) {
+        if let Some(pending) = self.app.ui.pending_label.take() {
+            let cost = self.class_key(&target.class_name);
+            self.count("class_key", cost);
+            if let Some(bbox) = pending.bbox {
+                self.app.apply(Command::AddBox {
+                    bbox,
+                    label: target.class_name.clone(),
+                });
+            }
+        }
+    }
+
+    /// The cost of giving a box or prediction another class: a class key, or for a class
+    /// not typed yet, the label dialog (Ctrl+E) and the name.
+    fn relabel_cost(&mut self, class: &str) -> usize {
+        let new = !self.typed.contains(class);
+        self.class_key(class) + usize::from(new)
+    }
+
     /// Gives the last label `target`'s class (a class key on the selected box).
-    fn relabel_last(&mut self, target: &LabelBox, cost: usize) -> Result<(), SimError> {
+    fn relabel_last(&mut self, target: &LabelBox) -> Result<(), SimError> {
         let n = self.labels().len();
         if n == 0 {
             return Ok(());
         }
+        let cost = self.relabel_cost(&target.class_name);
         self.count("relabel", cost);
         self.app.apply(Command::RelabelBoxes {
             targets: vec![n - 1],
@@ -397,95 +495,60 @@ impl Sim {
         }
     }
 
+    /// A click when it gives the box as it is; otherwise a drag, which costs no more than
+    /// the click alone (a click needing a tighten or a drag is never cheaper).
     fn plan(&self, target: &LabelBox, pixels: Option<&RgbImage>) -> Plan {
         if !self.options.assistants {
             return Plan::Draw;
         }
-        let Some(b) = self.click_result(target, pixels) else {
-            return Plan::Draw;
-        };
-        let b = round(b);
-        if b.iou(&target.bbox) >= DONE_IOU {
-            return Plan::Click {
-                tighten: false,
-                drags: 0,
-            };
-        }
-        if pixels.is_some_and(|px| tighten::tighten(px, b).iou(&target.bbox) >= DONE_IOU) {
-            return Plan::Click {
-                tighten: true,
-                drags: 0,
-            };
-        }
-        let (drags, _) = drags_to(b, target.bbox);
-        if drags < 2 {
-            Plan::Click {
-                tighten: false,
-                drags,
-            }
-        } else {
-            Plan::Draw
+        match self.click_result(target, pixels) {
+            Some(b) if round(b).iou(&target.bbox) >= DONE_IOU => Plan::Click,
+            _ => Plan::Draw,
         }
     }
 
-    /// Labels one missing oracle box with the cheapest way that reaches it.
+    /// Labels one missing oracle box with the cheapest way that reaches it; `more`: other
+    /// boxes are still missing on the image.
     fn add_missing(
         &mut self,
         target: &LabelBox,
+        more: bool,
         pixels: Option<&RgbImage>,
     ) -> Result<(), SimError> {
         let before = self.labels().len();
-        match self.plan(target, pixels) {
+        let plan = self.plan(target, pixels);
+        self.start_drawing(more);
+        match plan {
             Plan::Draw => {
-                self.count("draw", 2);
-                let class_cost = self.class_key(&target.class_name);
-                self.count("class_key", class_cost);
-                self.app.apply(Command::AddBox {
-                    bbox: target.bbox,
-                    label: target.class_name.clone(),
-                });
+                self.count("draw", 1);
+                self.app.apply(Command::BoxDrawn(target.bbox));
             }
-            Plan::Click { tighten, drags } => {
-                self.count("click_box", 2);
+            Plan::Click => {
+                self.count("click_box", 1);
                 let (cx, cy) = target.bbox.center();
                 self.app.apply(Command::ClickBox([cx.floor(), cy.floor()]));
                 self.wait_for_assistant()?;
-                if let Some(pending) = self.app.ui.pending_label.take() {
-                    // The label dialog asks for the class.
-                    let cost = self.class_key(&target.class_name);
-                    self.count("class_key", cost);
-                    if let Some(bbox) = pending.bbox {
-                        self.app.apply(Command::AddBox {
-                            bbox,
-                            label: target.class_name.clone(),
-                        });
-                    }
-                }
-                let labels = self.labels();
-                if labels.len() == before {
-                    return Err(SimError::Stuck("a click made no box".into()));
-                }
-                let index = labels.len() - 1;
-                if labels[index].class_name != target.class_name {
-                    let cost = self.class_key(&target.class_name);
-                    self.relabel_last(target, cost)?;
-                }
-                self.app.apply(Command::SelectBox(Some(index)));
-                if tighten {
-                    self.count("tighten", 1);
-                    self.app.apply(Command::TightenSelected);
-                    self.wait_for_assistant()?;
-                }
-                // The planned drags, or whatever the box still needs when the click gave
-                // another box than the look-ahead (the labeller fixes what they see).
-                let current = self.labels()[index].bbox;
-                if drags > 0 || current.iou(&target.bbox) < DONE_IOU {
-                    let (n, fixed) = drags_to(current, target.bbox);
-                    self.count("fix_drag", n);
-                    self.app.apply(Command::BeginBoxDrag(index));
-                    self.app.apply(Command::DragBox { index, bbox: fixed });
-                }
             }
+        }
+        self.answer_label_dialog(target);
+        let labels = self.labels();
+        if labels.len() == before {
+            return Err(SimError::Stuck("a click made no box".into()));
+        }
+        let index = labels.len() - 1;
+        if labels[index].class_name != target.class_name {
+            self.relabel_last(target)?;
+        }
+        self.app.apply(Command::SelectBox(Some(index)));
+        // Whatever the box still needs when the click gave another box than the look-ahead
+        // (the labeller fixes what they see).
+        let current = self.labels()[index].bbox;
+        if current.iou(&target.bbox) < DONE_IOU {
+            self.stop_drawing();
+            let (n, fixed) = drags_to(current, target.bbox);
+            self.count("fix_drag", n);
+            self.app.apply(Command::BeginBoxDrag(index));
+            self.app.apply(Command::DragBox { index, bbox: fixed });
         }
         Ok(())
     }

@@ -18,14 +18,21 @@
 //! count deterministic), and the model's COCO AP on the images not labelled yet is
 //! recorded ([`SimReport::ap_over_time`]).
 //!
-//! Counting (one action per key press, click or drag): accept 1; a prediction relabelled
-//! with a class key 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1;
-//! reject 1; "accept all" 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a
-//! click: `w` + click (+ a class key when the class it got is wrong); a box drawn by hand:
-//! `w` + drag + class key; find similar 1; the next image 1; a class key is 1 for the
-//! first nine classes, else the name's first word and Enter (2); a class seen for the
-//! first time is typed: one per word, plus Enter twice (a new class asks for a second
-//! Enter).
+//! The labeller ticks *Use default label* once (a new box takes the class of the last
+//! box labelled) and takes the missing boxes of an image class by class, so a class key
+//! is paid once per class switch, not per box. It draws in continuous drawing mode when
+//! several boxes follow each other (Ctrl+Shift+A once, Esc before a drag that edits a
+//! box), with `w` for a single box.
+//!
+//! Counting (one action per key press, click or drag): the *Use default label* checkbox 1
+//! (once); `w`, Ctrl+Shift+A or Esc 1; accept 1; a prediction relabelled with a class key
+//! 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1; reject 1; "accept all"
+//! 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a click: the click (+ a
+//! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
+//! key when the default label is wrong); find similar 1; the next image 1; a class key is
+//! 1 for the first nine classes, else the name's first word and Enter (2); a class seen
+//! for the first time is typed: one per word, plus Enter twice (a new class asks for a
+//! second Enter), plus Ctrl+E when it relabels a box.
 
 mod labeller;
 
@@ -209,6 +216,7 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             .is_some_and(|s| !s.scanning && s.images.len() == oracle.images.len())
     })?;
     sim.app.apply(Command::SetTta(options.tta));
+    sim.use_default_label();
     if let Some(model) = &options.model {
         let t = Instant::now();
         sim.app.load_model(model.clone());
@@ -256,6 +264,7 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     // A generation started by the last images is of no use to the count.
     sim.app.stop_background_training();
     let r = &mut sim.report;
+    r.by_kind.retain(|_, n| *n > 0);
     r.actions = r.by_kind.values().sum();
     r.actions_per_box = r.actions as f64 / r.boxes.max(1) as f64;
     r.manual_actions_per_box = manual_actions(&oracle) as f64 / r.boxes.max(1) as f64;
