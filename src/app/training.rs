@@ -42,7 +42,7 @@ pub struct TrainingForm {
     pub mixed_precision: bool,
     /// CPU threads for libtorch and decoding (0: libtorch's default).
     pub threads: usize,
-    /// Flip, scale and colour jitter.
+    /// Flip, scale and colour jitter, rotation, mosaic and copy-paste.
     pub augment: AugmentConfig,
     /// Fraction of the images held out for validation.
     pub val_fraction: f64,
@@ -50,6 +50,8 @@ pub struct TrainingForm {
     pub freeze_backbone_epochs: usize,
     /// An EMA of the weights (decay [`RECIPE_EMA_DECAY`]).
     pub ema: bool,
+    /// Weight of the GIoU box term added to the loss (0: off; see `detector::train::loss`).
+    pub giou_weight: f64,
     /// Fit anchor aspect ratios to the boxes (see `detector::train::anchor_fit`).
     pub fit_anchors: bool,
     /// Train on crops of `tile_size` photo pixels (tiles) instead of whole photos (see
@@ -80,6 +82,7 @@ impl Default for TrainingForm {
             val_fraction: c.val_fraction,
             freeze_backbone_epochs: c.freeze_backbone_epochs,
             ema: c.ema_decay.is_some(),
+            giou_weight: c.giou_weight,
             fit_anchors: AnchorChoice::default() == AnchorChoice::Fitted,
             tiles: c.tile.is_some(),
             tile_size: c.tile.unwrap_or(c.input_size),
@@ -112,6 +115,7 @@ impl TrainingForm {
         c.val_fraction = self.val_fraction;
         c.freeze_backbone_epochs = self.freeze_backbone_epochs;
         c.ema_decay = self.ema.then_some(RECIPE_EMA_DECAY);
+        c.giou_weight = self.giou_weight;
         c.tile = self.tiles.then_some(self.tile_size);
         request.init = match (self.weights.trim(), self.from_scratch) {
             (w, _) if !w.is_empty() => Init::Weights(PathBuf::from(w)),
@@ -153,7 +157,7 @@ fn control(setting: Setting) -> &'static str {
         Setting::GradClip => "gradient clip (not on this page)",
         Setting::Threads => "Threads",
         Setting::MixedPrecision => "mixed precision",
-        Setting::Loss => "loss (not on this page)",
+        Setting::Loss => "GIoU box weight",
         Setting::Optimizer => "optimizer (not on this page)",
     }
 }

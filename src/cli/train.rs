@@ -95,6 +95,10 @@ pub struct TrainArgs {
     /// Loss preset: official (automl, the recipe's) or reference (Zylo117).
     #[arg(long, default_value_t = recipe().loss)]
     pub loss: LossPreset,
+    /// Weight of a GIoU box term (1 − GIoU of the decoded box and the ground truth, on
+    /// positive anchors) added to the --loss preset's; 0 = off. 1 is the suggested value.
+    #[arg(long, value_name = "W", default_value_t = recipe().giou_weight)]
+    pub giou_weight: f64,
     /// Seed of the split, the order, the augmentations and the initialisation.
     #[arg(long, default_value_t = recipe().seed)]
     pub seed: u64,
@@ -133,6 +137,19 @@ pub struct TrainArgs {
     /// Colour-jitter strength (0 = off).
     #[arg(long, default_value_t = recipe().augment.color)]
     pub color_jitter: f64,
+    /// Random rotation up to ±DEG degrees (0 = off; 5–10 for small tilts).
+    #[arg(long, value_name = "DEG", default_value_t = recipe().augment.rotate_deg)]
+    pub rotate: f64,
+    /// Mosaic probability: four training images in the quadrants of one input (0 = off).
+    #[arg(long, value_name = "P", default_value_t = recipe().augment.mosaic)]
+    pub mosaic: f64,
+    /// Copy-paste probability: paste labelled boxes cut from other training images onto
+    /// free places of the image (0 = off); --copy-paste-max boxes at most.
+    #[arg(long, value_name = "P", default_value_t = recipe().augment.copy_paste)]
+    pub copy_paste: f64,
+    /// Most boxes one copy-paste adds.
+    #[arg(long, value_name = "N", default_value_t = recipe().augment.copy_paste_max)]
+    pub copy_paste_max: usize,
     /// Stop after this many epochs without a validation-AP gain of --min-delta.
     #[arg(long)]
     pub patience: Option<usize>,
@@ -209,12 +226,14 @@ fn flag(setting: Setting) -> &'static str {
         Setting::LearningRate => "--lr",
         Setting::AnchorRatios => "--anchor-ratios",
         Setting::Validation => "--val-fraction",
-        Setting::Augmentation => "--hflip / --scale-jitter / --color-jitter",
+        Setting::Augmentation => {
+            "--hflip / --scale-jitter / --color-jitter / --rotate / --mosaic / --copy-paste"
+        }
         Setting::Ema => "--ema",
         Setting::GradClip => "--grad-clip",
         Setting::Threads => "--threads",
         Setting::MixedPrecision => "--amp",
-        Setting::Loss => "--loss",
+        Setting::Loss => "--loss / --giou-weight",
         Setting::Optimizer => "--optimizer",
     }
 }
@@ -253,6 +272,7 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
         epochs: args.epochs,
         batch_size: args.batch,
         loss: args.loss,
+        giou_weight: args.giou_weight,
         optimizer: args.optimizer,
         lr: args.lr,
         warmup_epochs: args.warmup_epochs,
@@ -277,6 +297,10 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
     config.augment.scale_min = scale_min;
     config.augment.scale_max = scale_max;
     config.augment.color = args.color_jitter;
+    config.augment.rotate_deg = args.rotate;
+    config.augment.mosaic = args.mosaic;
+    config.augment.copy_paste = args.copy_paste;
+    config.augment.copy_paste_max = args.copy_paste_max;
     if let Some(wd) = args.weight_decay {
         config.weight_decay = wd;
     } else if args.optimizer == OptimizerKind::Sgd {
@@ -412,11 +436,12 @@ pub(crate) fn train_prepared(
         } => {
             epochs_total = config.epochs;
             say(&bar, format!(
-                    "training {} ({params} parameters) on {device}, input {}, batch {}, {} loss; from {init}{}",
+                    "training {} ({params} parameters) on {device}, input {}, batch {}, {} loss{}; from {init}{}",
                     config.arch,
                     config.input_size,
                     config.batch_size,
                     config.loss.name(),
+                    if config.giou_weight > 0.0 { format!(" + GIoU ×{}", config.giou_weight) } else { String::new() },
                     if *start_epoch > 1 { format!("; resuming at epoch {start_epoch}") } else { String::new() }
                 ));
             bar.set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);
@@ -576,6 +601,7 @@ mod tests {
         let c = &r.config;
         assert_eq!((c.ema_decay, c.freeze_backbone_epochs), (None, 0));
         assert_eq!(c.loss, LossPreset::Reference);
+        assert_eq!(c.giou_weight, 0.0);
         assert_eq!(r.anchors, AnchorChoice::Reference);
         assert_eq!((c.augment.scale_min, c.augment.scale_max), (1.0, 1.0));
         assert_eq!((c.arch, c.input_size), (ModelArch::D0, 512));
@@ -652,5 +678,49 @@ mod tests {
         let shown = with_flag(err.setting(), &err).to_string();
         assert!(shown.starts_with("--lr: "), "{shown}");
         assert!(!err.to_string().contains("--"), "{err}");
+    }
+
+    /// `--rotate`, `--mosaic` and `--copy-paste` (off by default) set the augmentations; an
+    /// out-of-range one is an error that names the flags.
+    #[test]
+    fn rotation_mosaic_and_copy_paste_flags() {
+        let base = ["detlab", "train", "--data", "d", "--out", "r"];
+        let a = request(&parse(&base)).unwrap().config.augment;
+        assert_eq!((a.rotate_deg, a.mosaic, a.copy_paste), (0.0, 0.0, 0.0));
+        let extra = [
+            "--rotate",
+            "7.5",
+            "--mosaic",
+            "0.25",
+            "--copy-paste",
+            "0.5",
+            "--copy-paste-max",
+            "5",
+        ];
+        let a = request(&parse(&[&base[..], &extra[..]].concat()))
+            .unwrap()
+            .config
+            .augment;
+        assert_eq!((a.rotate_deg, a.mosaic, a.copy_paste), (7.5, 0.25, 0.5));
+        assert_eq!(a.copy_paste_max, 5);
+        let args = parse(&[&base[..], &["--mosaic", "2"]].concat());
+        let err = prepare(&request(&args).unwrap()).unwrap_err();
+        let shown = with_flag(err.setting(), &err).to_string();
+        assert!(shown.contains("--mosaic"), "{shown}");
+    }
+
+    /// `--giou-weight` adds the GIoU term (off by default); a negative weight is an error
+    /// that names the flag.
+    #[test]
+    fn giou_weight_flag() {
+        let base = ["detlab", "train", "--data", "d", "--out", "r"];
+        assert_eq!(request(&parse(&base)).unwrap().config.giou_weight, 0.0);
+        let on = request(&parse(&[&base[..], &["--giou-weight", "1"]].concat())).unwrap();
+        assert_eq!(on.config.giou_weight, 1.0);
+        assert_eq!(on.config.loss_params().giou_weight, 1.0);
+        let args = parse(&[&base[..], &["--giou-weight=-1"]].concat());
+        let err = prepare(&request(&args).unwrap()).unwrap_err();
+        let shown = with_flag(err.setting(), &err).to_string();
+        assert!(shown.starts_with("--loss / --giou-weight: "), "{shown}");
     }
 }

@@ -32,6 +32,9 @@ pub struct Targets {
     pub boxes: Tensor,
     /// `[B]` float: positives per image.
     pub num_pos: Tensor,
+    /// `[N, 4]` the anchors (`y1, x1, y2, x2`) the box targets are relative to, for
+    /// decoding predictions ([`decode_boxes`]).
+    pub anchors: Tensor,
 }
 
 /// Pads per-image boxes `(x1, y1, x2, y2)` and classes to `[B, M, 4]` and `[B, M]`
@@ -111,6 +114,30 @@ pub fn encode_boxes(anchors_yxyx: &Tensor, gt_xyxy: &Tensor) -> Tensor {
     )
 }
 
+/// Boxes `(x1, y1, x2, y2)` of regressions `(dy, dx, dh, dw)` (`[.., 4]`) against `anchors`
+/// (`[.., 4]` yxyx), broadcasting: the decode of inference
+/// ([`crate::detector::maths::box_coding::decode`], f32 operations in the same order, no
+/// clamp), on tensors so that gradients flow through it; the inverse of [`encode_boxes`].
+pub fn decode_boxes(anchors_yxyx: &Tensor, deltas: &Tensor) -> Tensor {
+    let col = |t: &Tensor, i: i64| t.select(-1, i);
+    let (ay1, ax1, ay2, ax2) = (
+        col(anchors_yxyx, 0),
+        col(anchors_yxyx, 1),
+        col(anchors_yxyx, 2),
+        col(anchors_yxyx, 3),
+    );
+    let cya = (&ay1 + &ay2) / 2.0;
+    let cxa = (&ax1 + &ax2) / 2.0;
+    let ha = &ay2 - &ay1;
+    let wa = &ax2 - &ax1;
+    let w = col(deltas, 3).exp() * &wa;
+    let h = col(deltas, 2).exp() * &ha;
+    let cy = col(deltas, 0) * &ha + cya;
+    let cx = col(deltas, 1) * &wa + cxa;
+    let (hw, hh) = (&w / 2.0, &h / 2.0);
+    Tensor::stack(&[&cx - &hw, &cy - &hh, &cx + &hw, &cy + &hh], -1)
+}
+
 /// Assigns anchors (`[N, 4]` yxyx) to the padded ground truth of a batch (see the
 /// module docs for the rules).
 pub fn assign(
@@ -158,13 +185,14 @@ pub fn assign(
         positive,
         boxes,
         num_pos,
+        anchors: anchors_yxyx.shallow_clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detector::maths::box_coding::{encode, YxyxBox};
+    use crate::detector::maths::box_coding::{decode, encode, BoxDelta, YxyxBox};
     use crate::detector::train::config::LossPreset;
     use crate::geometry::BoxXyxy;
 
@@ -228,6 +256,34 @@ mod tests {
         let want = [want.dy, want.dx, want.dh, want.dw];
         for (a, b) in got.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+    }
+
+    /// The tensor decode is inference's scalar one, and inverts the tensor encode.
+    #[test]
+    fn decode_boxes_matches_inference_and_inverts_encode() {
+        let a = anchors();
+        let d = Tensor::from_slice(&[
+            0f32, 0., 0., 0., 0.5, -0.25, 0.7, 0., -1., 2., -3., 1.5, 0.1, 0.2, 0.3, 0.4, 0., 0.,
+            -40., 0.,
+        ])
+        .view([5, 4]);
+        let got = decode_boxes(&a, &d);
+        let (ar, dr) = (vec_f(&a), vec_f(&d));
+        let gv = vec_f(&got);
+        for i in 0..5 {
+            let row = |v: &[f32]| [v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]];
+            let want = decode(YxyxBox::from_row(row(&ar)), BoxDelta::from_row(row(&dr)));
+            let want = [want.x1, want.y1, want.x2, want.y2];
+            for (x, y) in row(&gv).into_iter().zip(want) {
+                assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "row {i}: {gv:?}");
+            }
+        }
+        let (g, c) = gts();
+        let t = assign(&a, &g, &c, 2, &LossPreset::Official.params());
+        let back = vec_f(&decode_boxes(&t.anchors.get(0), &t.boxes.get(0).get(0)));
+        for (x, y) in back.iter().zip([0f32, 0., 10., 10.]) {
+            assert!((x - y).abs() < 1e-5, "{back:?}");
         }
     }
 

@@ -81,6 +81,10 @@ pub struct LossParams {
     pub box_loss: BoxLoss,
     pub box_weight: f64,
     pub normaliser: Normaliser,
+    /// Weight of the GIoU term `1 − GIoU(decoded prediction, ground truth)` on positive
+    /// anchors ([`super::loss`]); 0 (every preset's) leaves it out.
+    #[serde(default)]
+    pub giou_weight: f64,
 }
 
 impl LossPreset {
@@ -96,6 +100,7 @@ impl LossPreset {
                 box_loss: BoxLoss::SmoothL1 { beta: 1.0 / 9.0 },
                 box_weight: 50.0,
                 normaliser: Normaliser::PerImage,
+                giou_weight: 0.0,
             },
             Self::Official => LossParams {
                 gamma: 1.5,
@@ -106,6 +111,7 @@ impl LossPreset {
                 box_loss: BoxLoss::Huber { delta: 0.1 },
                 box_weight: 50.0,
                 normaliser: Normaliser::BatchPlusOne,
+                giou_weight: 0.0,
             },
         }
     }
@@ -153,6 +159,29 @@ pub struct AugmentConfig {
     /// Colour jitter strength: brightness, contrast and saturation factors are drawn from
     /// `[1 − s, 1 + s]`. `0` disables it.
     pub color: f64,
+    /// Small random rotations: the image turns about its centre by an angle drawn
+    /// uniformly from `[−rotate_deg, rotate_deg]` degrees (corners filled with the mean
+    /// colour); each box becomes the axis-aligned box of its rotated inscribed ellipse,
+    /// clipped, and keeps its label when 40 % of it stays in. `0` disables it.
+    #[serde(default)]
+    pub rotate_deg: f64,
+    /// Probability of a mosaic: the input is four training images (this one and three
+    /// others drawn from its RNG), each at half the input size times its own scale
+    /// jitter, in the four quadrants around a random centre. `0` disables it.
+    #[serde(default)]
+    pub mosaic: f64,
+    /// Probability of copy-paste: up to [`AugmentConfig::copy_paste_max`] labelled boxes
+    /// cut from other training images are pasted at free places of this one (overlapping
+    /// no box by more than 10 % of the smaller of the two). `0` disables it.
+    #[serde(default)]
+    pub copy_paste: f64,
+    /// Most boxes pasted by one copy-paste.
+    #[serde(default = "default_copy_paste_max")]
+    pub copy_paste_max: usize,
+}
+
+fn default_copy_paste_max() -> usize {
+    3
 }
 
 impl Default for AugmentConfig {
@@ -164,6 +193,10 @@ impl Default for AugmentConfig {
             scale_min: 0.6,
             scale_max: 1.4,
             color: 0.1,
+            rotate_deg: 0.0,
+            mosaic: 0.0,
+            copy_paste: 0.0,
+            copy_paste_max: default_copy_paste_max(),
         }
     }
 }
@@ -176,6 +209,10 @@ impl AugmentConfig {
             scale_min: 1.0,
             scale_max: 1.0,
             color: 0.0,
+            rotate_deg: 0.0,
+            mosaic: 0.0,
+            copy_paste: 0.0,
+            copy_paste_max: default_copy_paste_max(),
         }
     }
 }
@@ -200,6 +237,11 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub loss: LossPreset,
+    /// Weight of the GIoU box term added to the preset's loss ([`LossParams::giou_weight`],
+    /// [`super::loss`]); 0, the default, trains the preset unchanged. 1 is the suggested
+    /// value when on (see `BENCHMARKS.md`).
+    #[serde(default)]
+    pub giou_weight: f64,
     pub optimizer: OptimizerKind,
     /// Peak learning rate.
     pub lr: f64,
@@ -277,6 +319,7 @@ impl Default for TrainConfig {
             epochs: 33,
             batch_size: 8,
             loss: LossPreset::Official,
+            giou_weight: 0.0,
             optimizer: OptimizerKind::AdamW,
             lr: 1e-3,
             weight_decay: 1e-2,
@@ -327,6 +370,14 @@ impl TrainConfig {
         }
     }
 
+    /// The loss preset's parameters with this run's GIoU weight.
+    pub fn loss_params(&self) -> LossParams {
+        LossParams {
+            giou_weight: self.giou_weight,
+            ..self.loss.params()
+        }
+    }
+
     /// The model-file metadata a run of these settings writes: the architecture's
     /// reference settings with this input size and, when set, these anchor ratios.
     pub fn model_meta(&self, class_names: Vec<String>) -> ModelMeta {
@@ -357,6 +408,15 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad(Setting::BatchSize, "batch size must be at least 1".into());
         }
+        if !(self.giou_weight.is_finite() && self.giou_weight >= 0.0) {
+            return bad(
+                Setting::Loss,
+                format!(
+                    "GIoU weight {} must be 0 (off) or positive",
+                    self.giou_weight
+                ),
+            );
+        }
         if let Some(ratios) = &self.anchor_ratios {
             if let Err(m) = check_anchor_ratios(ratios) {
                 return bad(Setting::AnchorRatios, m);
@@ -382,11 +442,16 @@ impl TrainConfig {
             && a.scale_min > 0.0
             && a.scale_min <= a.scale_max
             && a.scale_max <= 4.0
-            && (0.0..1.0).contains(&a.color);
+            && (0.0..1.0).contains(&a.color)
+            && (0.0..=45.0).contains(&a.rotate_deg)
+            && (0.0..=1.0).contains(&a.mosaic)
+            && (0.0..=1.0).contains(&a.copy_paste)
+            && (1..=20).contains(&a.copy_paste_max);
         if !augment_ok {
             return bad(
                 Setting::Augmentation,
-                "augmentation: hflip in [0,1], 0 < scale_min ≤ scale_max ≤ 4, colour in [0,1)"
+                "augmentation: hflip, mosaic and copy-paste in [0,1], 0 < scale_min ≤ scale_max ≤ 4, \
+                 colour in [0,1), rotation in [0,45] degrees, 1 to 20 pasted boxes"
                     .into(),
             );
         }
@@ -495,5 +560,41 @@ mod tests {
         assert_eq!((c.augment.hflip, c.augment.color), (0.5, 0.1));
         assert_eq!((c.weight_decay, c.grad_clip), (1e-2, Some(10.0)));
         assert_eq!(TrainConfig::for_arch(ModelArch::D0).input_size, 512);
+    }
+
+    /// The GIoU weight is off by default, absent from older files (a `resume.json` written
+    /// before it existed loads with it off), and must be finite and ≥ 0.
+    #[test]
+    fn giou_weight_defaults_off_and_old_files_load() {
+        let c = TrainConfig::default();
+        assert_eq!(c.giou_weight, 0.0);
+        assert_eq!(c.loss_params(), LossPreset::Official.params());
+        let mut json = serde_json::to_value(&c).unwrap();
+        json.as_object_mut().unwrap().remove("giou_weight").unwrap();
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old, c);
+        let mut params = serde_json::to_value(LossPreset::Reference.params()).unwrap();
+        params
+            .as_object_mut()
+            .unwrap()
+            .remove("giou_weight")
+            .unwrap();
+        let old: LossParams = serde_json::from_value(params).unwrap();
+        assert_eq!(old, LossPreset::Reference.params());
+        let on = TrainConfig {
+            giou_weight: 1.5,
+            ..c.clone()
+        };
+        on.validate().unwrap();
+        assert_eq!(on.loss_params().giou_weight, 1.5);
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let err = TrainConfig {
+                giou_weight: bad,
+                ..c.clone()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(err.setting(), Setting::Loss, "{bad}");
+        }
     }
 }

@@ -107,7 +107,10 @@ pub fn describe_recipe(config: &TrainConfig, init: &Init, anchors: &AnchorChoice
         format!("frozen backbone {} epochs", config.freeze_backbone_epochs),
         format!("ema {}", config.ema_decay.unwrap_or(0.0)),
         format!("clip {}", config.grad_clip.unwrap_or(0.0)),
-        format!("{} loss", config.loss.name()),
+        match config.giou_weight {
+            w if w > 0.0 => format!("{} loss + giou {w}", config.loss.name()),
+            _ => format!("{} loss", config.loss.name()),
+        },
         format!(
             "flip {} scale {}-{} colour {}",
             a.hflip, a.scale_min, a.scale_max, a.color
@@ -130,6 +133,18 @@ pub fn describe_recipe(config: &TrainConfig, init: &Init, anchors: &AnchorChoice
         },
         format!("seed {}", config.seed),
     ];
+    if a.rotate_deg > 0.0 {
+        parts.push(format!("rotate {}°", a.rotate_deg));
+    }
+    if a.mosaic > 0.0 {
+        parts.push(format!("mosaic {}", a.mosaic));
+    }
+    if a.copy_paste > 0.0 {
+        parts.push(format!(
+            "copy-paste {} (≤ {})",
+            a.copy_paste, a.copy_paste_max
+        ));
+    }
     if let Some(t) = config.tile {
         parts.push(format!("tiles {t}"));
     }
@@ -485,6 +500,21 @@ pub fn fold_table(r: &CvRun) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The recipe (and so the model card) names the GIoU term when it is on.
+    #[test]
+    fn recipe_names_the_giou_term() {
+        let mut c = TrainConfig::default();
+        let words = |c: &TrainConfig| describe_recipe(c, &Init::Default, &AnchorChoice::Fitted);
+        assert!(words(&c).contains(", official loss, "), "{}", words(&c));
+        assert!(!words(&c).contains("giou"));
+        c.giou_weight = 1.0;
+        assert!(
+            words(&c).contains(", official loss + giou 1, "),
+            "{}",
+            words(&c)
+        );
+    }
 
     fn val(ap: f64) -> ValMetrics {
         ValMetrics {

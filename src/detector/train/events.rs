@@ -82,6 +82,7 @@ pub enum TrainEvent {
         steps_per_epoch: usize,
         loss: f64,
         cls: f64,
+        /// The box terms: the preset's, plus the GIoU term when it is on.
         #[serde(rename = "box")]
         box_loss: f64,
         lr: f64,

@@ -343,7 +343,7 @@ fn run(
     }
     drop(resume);
 
-    let loss_params = cfg.loss.params();
+    let loss_params = cfg.loss_params();
     let size = cfg.input_size;
     let anchors = model.anchors(size as usize, size as usize)?;
     let anchors_flat = anchors.to_flat();
@@ -539,7 +539,8 @@ fn run(
                 StepOutcome::Done {
                     loss,
                     cls: parts.cls.double_value(&[]),
-                    box_loss: parts.box_loss.double_value(&[]),
+                    // The box terms together (the GIoU one is 0 when off).
+                    box_loss: (&parts.box_loss + &parts.giou).double_value(&[]),
                 }
             }));
             if outcome.is_ok() && cfg.bn_warmup {
