@@ -24,6 +24,7 @@ use std::sync::mpsc::{channel, Receiver, Sender, SyncSender};
 
 use super::document::Document;
 use super::merge::{merge_annotations, same_labels, theirs_path, DiskBase, FileStamp};
+use super::own_writes::OwnWrites;
 use crate::dataset::{
     find_label, label_path, load_labels, read_image_info, read_label_file, save_labels, ClassList,
     ImageAnnotation, LabelBox, LabelFormat,
@@ -161,7 +162,7 @@ impl LabelReader {
             answer,
         };
         if let Err(e) = self.requests.send(request) {
-            handle(e.0);
+            handle(e.0, &mut OwnWrites::default());
         }
         wait.recv()
             .unwrap_or_else(|_| Err("the label thread stopped".into()))
@@ -176,6 +177,8 @@ pub struct LabelIo {
     done_here: VecDeque<LabelReply>,
     in_flight: usize,
     next_ticket: u64,
+    /// The writes carried out on the calling thread (when the thread could not start).
+    own_writes: OwnWrites,
 }
 
 impl LabelIo {
@@ -186,8 +189,9 @@ impl LabelIo {
         let spawned = std::thread::Builder::new()
             .name("detlab-labels".into())
             .spawn(move || {
+                let mut own_writes = OwnWrites::default();
                 for request in work {
-                    let Some(reply) = handle(request) else {
+                    let Some(reply) = handle(request, &mut own_writes) else {
                         continue;
                     };
                     if answer.send(reply).is_err() {
@@ -207,6 +211,7 @@ impl LabelIo {
             done_here: VecDeque::new(),
             in_flight: 0,
             next_ticket: 1,
+            own_writes: OwnWrites::default(),
         }
     }
 
@@ -315,7 +320,7 @@ impl LabelIo {
         // Without the thread (it could not start), the request is carried out here, so
         // that nothing is lost.
         if let Err(e) = self.requests.send(request) {
-            self.done_here.extend(handle(e.0));
+            self.done_here.extend(handle(e.0, &mut self.own_writes));
         }
     }
 
@@ -348,7 +353,7 @@ impl LabelIo {
     }
 }
 
-fn handle(request: Request) -> Option<LabelReply> {
+fn handle(request: Request, own_writes: &mut OwnWrites) -> Option<LabelReply> {
     Some(match request {
         Request::Load {
             ticket,
@@ -376,14 +381,25 @@ fn handle(request: Request) -> Option<LabelReply> {
             annotation,
             classes,
             base,
-        } => save_reply(
-            image,
-            save_dir.as_deref(),
-            format,
-            annotation,
-            classes,
-            base,
-        ),
+        } => {
+            // A base from before this thread's own last writes is stale only by them.
+            let base = base.map(|b| own_writes.current(&image, b));
+            let reply = save_reply(
+                image,
+                save_dir.as_deref(),
+                format,
+                annotation,
+                classes,
+                base.clone(),
+            );
+            if let LabelReply::Saved {
+                image, base: new, ..
+            } = &reply
+            {
+                own_writes.record(image, base.as_ref(), new);
+            }
+            reply
+        }
         Request::Relabel {
             image,
             save_dir,
@@ -786,6 +802,40 @@ mod tests {
         assert_eq!(read.unwrap().unwrap().boxes, annotation().boxes);
         assert!(matches!(io.wait(), Some(LabelReply::Saved { .. })));
         assert!(io.wait().is_none(), "a read answers on its own channel");
+    }
+
+    /// Two saves asked for before the first reply (an accept, then a relabel of the
+    /// accepted box) carry the same base: the second is not merged with the first as if
+    /// someone else had written it (that gave one box of each class).
+    #[test]
+    fn saves_in_quick_succession_do_not_merge_with_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.jpg");
+        let mut io = LabelIo::new(None);
+        io.load(LoadPurpose::Open, &image, None, LabelFormat::Voc);
+        let Some(LabelReply::Loaded { doc, .. }) = io.wait() else {
+            panic!("no document")
+        };
+        let base = doc.base.clone().expect("a base");
+        let mut sprite = annotation();
+        sprite.boxes[0].class_name = "Sprite".into();
+        for ann in [sprite, annotation(), annotation()] {
+            let base = Some(base.clone());
+            io.save(&image, None, LabelFormat::Voc, ann, ClassList::new(), base);
+        }
+        for _ in 0..3 {
+            match io.wait() {
+                Some(LabelReply::Saved {
+                    annotation, other, ..
+                }) => {
+                    assert_eq!(other, None);
+                    assert_eq!(annotation.boxes.len(), 1, "{annotation:?}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let on_disk = load_labels(&image, None).unwrap().unwrap().annotation;
+        assert_eq!(on_disk.boxes, annotation().boxes);
     }
 
     #[test]

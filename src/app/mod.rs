@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod label_formats;
 pub mod label_io;
 pub mod merge;
+mod own_writes;
 pub mod recent_classes;
 pub mod review;
 pub mod saving;

@@ -24,6 +24,7 @@
 
 pub mod anchor_fit;
 pub mod assign;
+pub mod augment;
 pub mod autocast;
 pub mod bn_warmup;
 pub mod checkpoint;
