@@ -299,7 +299,7 @@ impl Sim {
     }
 
     /// Decides every pending prediction: wrong ones rejected, loose ones tightened or
-    /// fixed, good ones accepted (all at once when there are several).
+    /// fixed, good ones accepted all at once.
     fn review_pending(
         &mut self,
         truth: &[LabelBox],
@@ -344,18 +344,11 @@ impl Sim {
             }
             match worst {
                 None => {
-                    // Every pending prediction is right: accept them.
-                    if good >= 2 {
-                        self.count("accept_all", 1);
-                        self.app.apply(Command::AcceptAllShown);
-                    } else {
-                        self.count("accept", 1);
-                        self.app.apply(Command::AcceptPrediction {
-                            index: pending[0],
-                            class: None,
-                            bbox: None,
-                        });
-                    }
+                    // Every pending prediction is right: accept them all (Shift+Enter, one
+                    // key even for one, and Ctrl+Enter with the next image when the image
+                    // is done).
+                    self.count("accept_all", 1);
+                    self.app.apply(Command::AcceptAllShown);
                 }
                 Some((i, None)) => {
                     self.count("reject", 1);
