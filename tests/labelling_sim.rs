@@ -13,8 +13,7 @@ use image::{Rgb, RgbImage};
 /// A flat product: `(x, y, w, h, colour, class)`.
 type Product<'a> = (u32, u32, u32, u32, [u8; 3], &'a str);
 
-/// Writes `name` (200×120, grey wall) with `items` and its VOC labels (an item of class
-/// "" is drawn but not labelled: a product the oracle leaves out).
+/// Writes `name` (200×120, grey wall) with `items` and its VOC labels.
 fn shelf(dir: &Path, name: &str, items: &[Product]) {
     let mut img = RgbImage::from_pixel(200, 120, Rgb([128, 128, 128]));
     let mut ann = ImageAnnotation::new(name, 200, 120);
@@ -26,12 +25,10 @@ fn shelf(dir: &Path, name: &str, items: &[Product]) {
                 img.put_pixel(xx, yy, Rgb(if label { [240, 240, 240] } else { colour }));
             }
         }
-        if !class.is_empty() {
-            ann.boxes.push(LabelBox::new(
-                class,
-                BoxXyxy::new(x as f64, y as f64, (x + w) as f64, (y + h) as f64),
-            ));
-        }
+        ann.boxes.push(LabelBox::new(
+            class,
+            BoxXyxy::new(x as f64, y as f64, (x + w) as f64, (y + h) as f64),
+        ));
     }
     let path = dir.join(name);
     img.save(&path).unwrap();
@@ -61,10 +58,7 @@ fn folder() -> tempfile::TempDir {
 }
 
 fn run(assistants: bool) -> detlab::app::simulated_labeller::SimReport {
-    run_in(folder(), assistants)
-}
-
-fn run_in(dir: tempfile::TempDir, assistants: bool) -> detlab::app::simulated_labeller::SimReport {
+    let dir = folder();
     let work = dir.path().join("work");
     simulate(
         &SimOptions {
@@ -107,41 +101,6 @@ fn click_and_find_similar_cut_the_count() {
     );
     assert_eq!(r.by_kind.get("click_box"), Some(&2), "{:?}", r.by_kind);
     assert_eq!(r.actions, 13, "{:?}", r.by_kind);
-}
-
-/// Find similar proposes a facing the oracle leaves out on the first image: it labelled 2
-/// boxes for 3 actions (`f`, a reject, accept all), so the labeller stops using it and
-/// clicks the next image's three facings instead.
-#[test]
-fn find_similar_is_dropped_once_it_costs_more_than_it_saves() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("shelf");
-    std::fs::create_dir_all(&images).unwrap();
-    let red = [200, 30, 30];
-    let item = |x: u32, class: &'static str| (x, 30, 30, 50, red, class);
-    shelf(
-        &images,
-        "a.png",
-        &[
-            item(10, "Cola"),
-            item(55, "Cola"),
-            item(100, "Cola"),
-            item(145, ""),
-        ],
-    );
-    shelf(
-        &images,
-        "b.png",
-        &[item(20, "Cola"), item(80, "Cola"), item(140, "Cola")],
-    );
-    let r = run_in(dir, true);
-    // "Use default label" 1. a.png: Ctrl+Shift+A 1, click + "Cola" Enter Enter 4, f 1,
-    // reject 1, accept all and next 1. b.png: 3 clicks (the default label).
-    assert_eq!((r.images, r.boxes, r.missed, r.extra), (2, 6, 0, 0));
-    assert_eq!(r.by_kind.get("find_similar"), Some(&1), "{:?}", r.by_kind);
-    assert_eq!(r.by_kind.get("reject"), Some(&1), "{:?}", r.by_kind);
-    assert_eq!(r.by_kind.get("click_box"), Some(&4), "{:?}", r.by_kind);
-    assert_eq!(r.actions, 12, "{:?}", r.by_kind);
 }
 
 /// From zero with "Retrain every 3": after the third image the app trains a first model

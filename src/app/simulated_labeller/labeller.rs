@@ -38,10 +38,6 @@ pub(super) struct Sim {
     pub(super) measured_generation: usize,
     /// Continuous drawing is on: a click or a drag makes a box without `w` first.
     drawing: bool,
-    /// Actions find similar has saved so far (boxes it labelled minus the actions it and
-    /// its review took); once negative, the labeller stops using it on this folder, as a
-    /// person would after it proposed more wrong facings than right ones.
-    similar_saved: i64,
 }
 
 /// What to do about one oracle box.
@@ -69,7 +65,6 @@ impl Sim {
             visited: HashSet::new(),
             measured_generation: 0,
             drawing: false,
-            similar_saved: 0,
         }
     }
 
@@ -101,11 +96,6 @@ impl Sim {
             self.app.ui.continuous = false;
             self.app.ui.tool = Tool::Edit;
         }
-    }
-
-    /// Actions counted so far.
-    pub(super) fn actions(&self) -> usize {
-        self.report.by_kind.values().sum()
     }
 
     fn count(&mut self, kind: &str, n: usize) {
@@ -261,19 +251,14 @@ impl Sim {
                 .filter(|b| b.class_name == target.class_name)
                 .count();
             if self.options.assistants
-                && self.similar_saved >= 0
                 && same >= SIMILAR_MIN_MISSING
                 && tried_similar.insert(target.class_name.clone())
                 && self.select_label_like(&target)
             {
-                let (actions, left) = (self.actions(), still.len());
                 self.count("find_similar", 1);
                 self.app.apply(Command::FindSimilar);
                 self.wait_for_assistant()?;
                 self.review_pending(truth, pixels.as_ref())?;
-                // Each box it labelled would have cost one drag.
-                let labelled = left.saturating_sub(self.missing(truth).len());
-                self.similar_saved += labelled as i64 - (self.actions() - actions) as i64;
             }
             let before = missing.len();
             missing = self.missing(truth);

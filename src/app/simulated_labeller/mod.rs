@@ -296,7 +296,7 @@ impl Sim {
             .last()
             .is_some_and(|l| l.contains("the review model is now"));
         let point = self.held_out_ap(oracle, generation, swapped)?;
-        let actions = self.actions();
+        let actions: usize = self.report.by_kind.values().sum();
         eprintln!(
             "after {} images: generation {generation} {}; AP {:.3} / AP50 {:.3} on the {} not labelled yet; {actions} actions for {} boxes so far",
             point.labelled,
