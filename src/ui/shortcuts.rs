@@ -314,6 +314,10 @@ pub const SHORTCUTS: &[Shortcut] = &[
     ),
     note("drag a prediction", "fix it (it becomes a label)"),
     note(
+        "draw a box over a prediction",
+        "fix it with the drawn box and its class (drawing mode; IoU ≥ 0.5)",
+    ),
+    note(
         "Shift+Enter",
         "accept all pending predictions on this image",
     ),
