@@ -196,6 +196,20 @@ fn press(h: &mut Harness<'static, DetlabApp>, key: Key) {
 
 /// Image 1: a confident class-0 box, a near-duplicate of it (NMS removes it at IoU 0.5)
 /// and a weaker class-1 box. Image 2: one class-1 box. Image 3: nothing.
+/// A mouse drag from `a` to `b` over a few frames, as a hand makes it.
+fn drag(h: &mut Harness<'static, DetlabApp>, a: egui::Pos2, b: egui::Pos2) {
+    h.hover_at(a);
+    h.run_steps(1);
+    h.drag_at(a);
+    h.run_steps(1);
+    h.hover_at(a + (b - a) * 0.5);
+    h.run_steps(1);
+    h.hover_at(b);
+    h.run_steps(1);
+    h.drop_at(b);
+    h.run_steps(2);
+}
+
 fn standard() -> Vec<Vec<Cand>> {
     vec![
         vec![
@@ -436,16 +450,7 @@ fn dragging_a_prediction_fixes_it_into_a_label() {
     let at = |x: f64, y: f64| v.origin + egui::vec2(x as f32 * v.zoom, y as f32 * v.zoom);
     // Move the (25,25)-(100,175) prediction right by 40 px.
     let (a, b) = (at(60.0, 100.0), at(100.0, 100.0));
-    h.hover_at(a);
-    h.run_steps(1);
-    h.drag_at(a);
-    h.run_steps(1);
-    h.hover_at(a + (b - a) * 0.5);
-    h.run_steps(1);
-    h.hover_at(b);
-    h.run_steps(1);
-    h.drop_at(b);
-    h.run_steps(2);
+    drag(&mut h, a, b);
     let l = labels(&h);
     assert_eq!(l.len(), 1, "{l:?}");
     assert!(
@@ -470,16 +475,7 @@ fn a_box_drawn_over_a_prediction_fixes_it_with_its_class() {
     h.key_press(Key::W);
     h.run_steps(1);
     let (a, b) = (at(30.0, 30.0), at(95.0, 170.0));
-    h.hover_at(a);
-    h.run_steps(1);
-    h.drag_at(a);
-    h.run_steps(1);
-    h.hover_at(a + (b - a) * 0.5);
-    h.run_steps(1);
-    h.hover_at(b);
-    h.run_steps(1);
-    h.drop_at(b);
-    h.run_steps(2);
+    drag(&mut h, a, b);
     assert!(
         h.state().state.ui.pending_label.is_none(),
         "no label dialog: the prediction gives the class"

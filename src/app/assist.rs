@@ -81,12 +81,7 @@ impl AppState {
             return;
         }
         if let Some((bbox, class)) = self.click_candidate(at) {
-            let b = BoxXyxy::new(
-                bbox.x1.round(),
-                bbox.y1.round(),
-                bbox.x2.round(),
-                bbox.y2.round(),
-            );
+            let b = bbox.rounded();
             // The model's class, where it has one, is better than a blind default.
             match class.or_else(|| self.automatic_label()) {
                 Some(label) => self.add_box(b, &label),
@@ -334,7 +329,7 @@ impl AppState {
             return false;
         };
         let b = bbox.unwrap_or(p.bbox);
-        let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
+        let b = b.rounded();
         let name = class.unwrap_or(p.class_name);
         if b.width() < 1.0 || b.height() < 1.0 || self.workspace.editable().is_none() {
             return false;

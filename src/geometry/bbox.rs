@@ -79,6 +79,16 @@ impl BoxXyxy {
         }
     }
 
+    /// The box on whole pixels (each edge rounded), as label files store it.
+    pub fn rounded(&self) -> Self {
+        Self::new(
+            self.x1.round(),
+            self.y1.round(),
+            self.x2.round(),
+            self.y2.round(),
+        )
+    }
+
     /// Clamps the box into `[0, width] × [0, height]`.
     pub fn clamp_to(&self, width: f64, height: f64) -> Self {
         Self::new(

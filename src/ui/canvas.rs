@@ -507,7 +507,7 @@ fn interact(
             }
             if let Drag::Draw { start } = d {
                 let b = drawn_box(start, t.to_image(p), square, size);
-                let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
+                let b = b.rounded();
                 if b.width() >= MIN_BOX && b.height() >= MIN_BOX {
                     out.push(Command::BoxDrawn(b));
                 }

@@ -264,7 +264,7 @@ impl AppState {
             return;
         };
         let b = bbox.unwrap_or(p.detection.bbox);
-        let b = BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round());
+        let b = b.rounded();
         if b.width() < 1.0 || b.height() < 1.0 {
             return;
         }

@@ -325,7 +325,7 @@ impl Sim {
                     .enumerate()
                     .filter(|(k, _)| !claimed[*k])
                     // As the app saves it: rounded to whole pixels.
-                    .map(|(k, t)| (k, t.bbox.iou(&round(p.detection.bbox))))
+                    .map(|(k, t)| (k, t.bbox.iou(&p.detection.bbox.rounded())))
                     .filter(|(_, iou)| *iou >= SAME_OBJECT_IOU)
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 match best {
@@ -377,7 +377,7 @@ impl Sim {
         let p = shown[index].clone();
         let class = (p.class_name != target.class_name).then(|| target.class_name.clone());
         // Accepting saves the box rounded to whole pixels.
-        let predicted = round(p.detection.bbox);
+        let predicted = p.detection.bbox.rounded();
         let iou = predicted.iou(&target.bbox);
         if iou >= DONE_IOU {
             let cost = self.relabel_cost(&target.class_name);
@@ -396,7 +396,7 @@ impl Sim {
         } else {
             pixels.map(|px| tighten::tighten(px, p.detection.bbox))
         };
-        if tightened.is_some_and(|b| round(b).iou(&target.bbox) >= DONE_IOU) {
+        if tightened.is_some_and(|b| b.rounded().iou(&target.bbox) >= DONE_IOU) {
             self.count("tighten", 1);
             self.app.apply(Command::TightenPrediction(index));
             self.wait_for_assistant()?;
@@ -495,7 +495,7 @@ impl Sim {
             return Plan::Draw;
         }
         match self.click_result(target, pixels) {
-            Some(b) if round(b).iou(&target.bbox) >= DONE_IOU => Plan::Click,
+            Some(b) if b.rounded().iou(&target.bbox) >= DONE_IOU => Plan::Click,
             _ => Plan::Draw,
         }
     }
@@ -545,10 +545,6 @@ impl Sim {
         }
         Ok(())
     }
-}
-
-fn round(b: BoxXyxy) -> BoxXyxy {
-    BoxXyxy::new(b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round())
 }
 
 /// The drags that turn `from` into a box matching `to` (IoU ≥ [`DONE_IOU`]), and the

@@ -68,9 +68,8 @@ pub fn pad_ground_truth(
 pub fn iou_matrix(anchors_yxyx: &Tensor, gt_xyxy: &Tensor, gt_classes: &Tensor) -> Tensor {
     let a = anchors_yxyx.unsqueeze(0).unsqueeze(2); // [1, N, 1, 4]
     let g = gt_xyxy.unsqueeze(1); // [B, 1, M, 4]
-    let col = |t: &Tensor, i: i64| t.select(-1, i);
-    let (ay1, ax1, ay2, ax2) = (col(&a, 0), col(&a, 1), col(&a, 2), col(&a, 3));
-    let (gx1, gy1, gx2, gy2) = (col(&g, 0), col(&g, 1), col(&g, 2), col(&g, 3));
+    let [ay1, ax1, ay2, ax2] = corners(&a);
+    let [gx1, gy1, gx2, gy2] = corners(&g);
     let iw = (ax2.minimum(&gx2) - ax1.maximum(&gx1)).clamp_min(0.0);
     let ih = (ay2.minimum(&gy2) - ay1.maximum(&gy1)).clamp_min(0.0);
     let inter = iw * ih;
@@ -82,24 +81,18 @@ pub fn iou_matrix(anchors_yxyx: &Tensor, gt_xyxy: &Tensor, gt_classes: &Tensor) 
     iou.where_self(&valid, &Tensor::from(-1f32).to_device(iou.device()))
 }
 
+/// The four coordinates of boxes `[.., 4]`, each `[..]`, in their stored order.
+pub(crate) fn corners(boxes: &Tensor) -> [Tensor; 4] {
+    [0, 1, 2, 3].map(|i| boxes.select(-1, i))
+}
+
 /// Box targets `(dy, dx, dh, dw)` of `gt` (`[.., 4]` xyxy) against `anchors` (`[.., 4]`
 /// yxyx), broadcasting.
 pub fn encode_boxes(anchors_yxyx: &Tensor, gt_xyxy: &Tensor) -> Tensor {
-    let col = |t: &Tensor, i: i64| t.select(-1, i);
-    let (ay1, ax1, ay2, ax2) = (
-        col(anchors_yxyx, 0),
-        col(anchors_yxyx, 1),
-        col(anchors_yxyx, 2),
-        col(anchors_yxyx, 3),
-    );
+    let [ay1, ax1, ay2, ax2] = corners(anchors_yxyx);
     let (ha, wa) = (&ay2 - &ay1, &ax2 - &ax1);
     let (cya, cxa) = (&ay1 + &ha * 0.5, &ax1 + &wa * 0.5);
-    let (gx1, gy1, gx2, gy2) = (
-        col(gt_xyxy, 0),
-        col(gt_xyxy, 1),
-        col(gt_xyxy, 2),
-        col(gt_xyxy, 3),
-    );
+    let [gx1, gy1, gx2, gy2] = corners(gt_xyxy);
     let (gw, gh) = (&gx2 - &gx1, &gy2 - &gy1);
     let (gcx, gcy) = (&gx1 + &gw * 0.5, &gy1 + &gh * 0.5);
     let (gw, gh) = (gw.clamp_min(1.0), gh.clamp_min(1.0));
@@ -119,21 +112,16 @@ pub fn encode_boxes(anchors_yxyx: &Tensor, gt_xyxy: &Tensor) -> Tensor {
 /// ([`crate::detector::maths::box_coding::decode`], f32 operations in the same order, no
 /// clamp), on tensors so that gradients flow through it; the inverse of [`encode_boxes`].
 pub fn decode_boxes(anchors_yxyx: &Tensor, deltas: &Tensor) -> Tensor {
-    let col = |t: &Tensor, i: i64| t.select(-1, i);
-    let (ay1, ax1, ay2, ax2) = (
-        col(anchors_yxyx, 0),
-        col(anchors_yxyx, 1),
-        col(anchors_yxyx, 2),
-        col(anchors_yxyx, 3),
-    );
+    let [ay1, ax1, ay2, ax2] = corners(anchors_yxyx);
     let cya = (&ay1 + &ay2) / 2.0;
     let cxa = (&ax1 + &ax2) / 2.0;
     let ha = &ay2 - &ay1;
     let wa = &ax2 - &ax1;
-    let w = col(deltas, 3).exp() * &wa;
-    let h = col(deltas, 2).exp() * &ha;
-    let cy = col(deltas, 0) * &ha + cya;
-    let cx = col(deltas, 1) * &wa + cxa;
+    let [dy, dx, dh, dw] = corners(deltas);
+    let w = dw.exp() * &wa;
+    let h = dh.exp() * &ha;
+    let cy = dy * &ha + cya;
+    let cx = dx * &wa + cxa;
     let (hw, hh) = (&w / 2.0, &h / 2.0);
     Tensor::stack(&[&cx - &hw, &cy - &hh, &cx + &hw, &cy + &hh], -1)
 }

@@ -42,7 +42,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::assign::{decode_boxes, Targets};
+use super::assign::{corners, decode_boxes, Targets};
 use super::config::{BoxLoss, LossParams, Normaliser};
 
 /// The loss of a batch, as scalar tensors (`total = cls + box_loss + giou`).
@@ -64,9 +64,8 @@ pub const GIOU_MAX_LOG_SCALE: f64 = 4.135_166_556_742_356;
 /// see the module docs. Negative sides count as 0; denominators are clamped to ≥ 1e-7.
 pub fn giou(a: &Tensor, b: &Tensor) -> Tensor {
     const EPS: f64 = 1e-7;
-    let col = |t: &Tensor, i: i64| t.select(-1, i);
-    let (ax1, ay1, ax2, ay2) = (col(a, 0), col(a, 1), col(a, 2), col(a, 3));
-    let (bx1, by1, bx2, by2) = (col(b, 0), col(b, 1), col(b, 2), col(b, 3));
+    let [ax1, ay1, ax2, ay2] = corners(a);
+    let [bx1, by1, bx2, by2] = corners(b);
     let area_a = (&ax2 - &ax1).clamp_min(0.0) * (&ay2 - &ay1).clamp_min(0.0);
     let area_b = (&bx2 - &bx1).clamp_min(0.0) * (&by2 - &by1).clamp_min(0.0);
     let iw = (ax2.minimum(&bx2) - ax1.maximum(&bx1)).clamp_min(0.0);
