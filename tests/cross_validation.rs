@@ -210,3 +210,130 @@ fn cli_refuses_impossible_folds_clearly() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// A cross-validation killed in its second fold continues with `--resume`: the finished
+/// fold is not trained again, the fold in progress continues from its last complete
+/// epoch, and the table and the final model's card are those of an uninterrupted run.
+#[test]
+fn a_killed_cross_validation_continues_with_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo(&data, 8, 3);
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--data",
+            p(&data),
+            "--model",
+            "d0",
+            "--from-scratch",
+            "--epochs",
+            "4",
+            "--batch",
+            "4",
+            "--input-size",
+            "64",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--max-steps",
+            "1",
+            "--folds",
+            "2",
+            "--out",
+            p(out),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let whole = dir.path().join("whole");
+    let o = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(args(&whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Killed once fold 2 has a complete epoch.
+    let run = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
+        .args(args(&run))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let fold2 = run.join("folds/fold-2");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !fold2.join("resume.safetensors").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before fold 2 had an epoch"
+        );
+        assert!(std::time::Instant::now() < deadline, "fold 2 never started");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it was killed");
+    assert!(!run.join("cv.md").exists() && !run.join("model.safetensors").exists());
+    let fold1_log = std::fs::read(run.join("folds/fold-1/metrics.jsonl")).unwrap();
+
+    // Without --resume (or --overwrite) the folder is refused.
+    let o = detlab_torch(&args(&run).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--resume to continue it"), "{}", text(&o));
+    // Another recipe cannot continue it.
+    let mut other = args(&run);
+    other.extend(["--resume", "--lr", "0.002"].map(String::from));
+    let o = detlab_torch(&other.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("another recipe"), "{}", text(&o));
+
+    let mut resumed = args(&run);
+    resumed.push("--resume".into());
+    let o = detlab_torch(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
+    let log = text(&o);
+    assert!(log.contains("fold 1/2: finished before"), "{log}");
+    assert!(log.contains("continued"), "{log}");
+    assert_eq!(
+        std::fs::read(run.join("folds/fold-1/metrics.jsonl")).unwrap(),
+        fold1_log,
+        "fold 1 was trained again"
+    );
+    let fold2_log = std::fs::read_to_string(fold2.join("metrics.jsonl")).unwrap();
+    let starts: Vec<u64> = fold2_log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "started")
+        .map(|v| v["start_epoch"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.len() == 2 && starts[0] == 1 && starts[1] > 1,
+        "fold 2 did not continue: {starts:?}"
+    );
+
+    let rows = |out: &Path| {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap();
+        json["runs"][0]["rows"].clone()
+    };
+    assert_eq!(rows(&run), rows(&whole));
+    let card = |out: &Path| {
+        let model = out.join("model.safetensors");
+        let o = detlab_torch(&["info", "--model", p(&model)]);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("cross-validation") || l.contains("AP"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(card(&run), card(&whole));
+
+    // Finished: nothing left to continue.
+    let o = detlab_torch(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("nothing to continue"), "{}", text(&o));
+}

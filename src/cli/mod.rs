@@ -4,12 +4,15 @@
 
 mod bench;
 mod cross_val;
+mod detect_args;
 mod eval;
 mod export_model;
 pub mod import_weights;
 mod info;
 mod predict;
+mod predict_coco;
 mod predict_video;
+mod predict_voc;
 mod train;
 
 use std::path::PathBuf;

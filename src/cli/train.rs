@@ -85,7 +85,8 @@ pub struct TrainArgs {
     /// The run folder: metrics.jsonl, last/best.safetensors, resume files.
     #[arg(long, value_name = "RUN_DIR")]
     pub out: PathBuf,
-    /// Continue the run in --out from its last complete epoch.
+    /// Continue the run in --out from its last complete epoch (with --folds: the
+    /// cross-validation in --out, from its finished folds and last complete epoch).
     #[arg(long)]
     pub resume: bool,
     /// Start afresh in an --out that already holds a run, replacing its model, resume and
@@ -177,7 +178,7 @@ pub struct TrainArgs {
     /// held out once, same epochs), write the table (--cv-table), then train the final
     /// model on every image for the recipe's epochs (RUN_DIR/model.safetensors, whose
     /// model card, `detlab info --model`, shows the cross-validation).
-    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "patience", "no_val", "val_fraction"])]
+    #[arg(long, value_name = "K", conflicts_with_all = ["patience", "no_val", "val_fraction"])]
     pub folds: Option<usize>,
     /// Seed of the fold assignment (independent of --seed: keep it to compare recipes on
     /// the same folds).
@@ -622,8 +623,9 @@ mod tests {
         );
     }
 
-    /// `--folds` and its companions parse; they make no sense with a resume, early
-    /// stopping, no validation or a validation fraction, nor without `--folds`.
+    /// `--folds` and its companions parse (a cross-validation can be resumed); they make
+    /// no sense with early stopping, no validation or a validation fraction, nor without
+    /// `--folds`.
     #[test]
     fn fold_flags_parse_and_conflict() {
         let base = ["detlab", "train", "--data", "d", "--out", "r"];
@@ -657,9 +659,9 @@ mod tests {
             };
             f.try_parse::<TrainArgs>("train").is_err()
         };
+        assert!(parse(&[&base[..], &["--folds", "2", "--resume"]].concat()).resume);
         for extra in [
-            &["--folds", "2", "--resume"][..],
-            &["--folds", "2", "--patience", "3"],
+            &["--folds", "2", "--patience", "3"][..],
             &["--folds", "2", "--no-val"],
             &["--folds", "2", "--val-fraction", "0.2"],
             &["--fold-seed", "1"],

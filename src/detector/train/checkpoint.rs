@@ -22,6 +22,7 @@ use tch::nn::VarStore;
 use tch::Tensor;
 
 use super::config::TrainConfig;
+use super::events::ValMetrics;
 use crate::detector::checkpoint::varstore::{from_tch, from_varstore, load_into, to_tch};
 use crate::detector::checkpoint::{CheckpointTensor, ModelFile, ModelMeta};
 
@@ -84,6 +85,10 @@ pub struct ResumeState {
     /// The mixed-precision loss scale (`None` without mixed precision).
     #[serde(default)]
     pub loss_scale: Option<f64>,
+    /// The validation of every completed epoch, `(epoch, scores)` ascending, over all the
+    /// processes that worked on the run (absent from older resume files: empty).
+    #[serde(default)]
+    pub validations: Vec<(usize, ValMetrics)>,
 }
 
 /// A model file of the VarStore's current weights.

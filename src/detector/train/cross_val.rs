@@ -188,28 +188,28 @@ pub struct FoldRow {
 }
 
 impl FoldRow {
-    /// The row of a fold from the validation of each of its epochs (in order, from epoch
-    /// 1); `None` when no epoch was validated.
+    /// The row of a fold from the validation of its epochs (`(epoch, scores)`, epochs
+    /// ascending, the last one the fold's last); `None` when no epoch was validated.
     pub fn from_epochs(
         fold: usize,
         train_images: usize,
         val_images: usize,
-        epochs: &[ValMetrics],
+        epochs: &[(usize, ValMetrics)],
     ) -> Option<Self> {
-        let last = epochs.last()?;
-        let (best_index, best) = epochs.iter().enumerate().fold(
-            None::<(usize, &ValMetrics)>,
-            |acc, (i, v)| match acc {
-                Some((_, b)) if b.ap >= v.ap || v.ap.is_nan() => acc,
-                _ => Some((i, v)),
-            },
-        )?;
+        let (_, last) = epochs.last()?;
+        let (best_epoch, best) =
+            epochs
+                .iter()
+                .fold(None::<(usize, &ValMetrics)>, |acc, (epoch, v)| match acc {
+                    Some((_, b)) if b.ap >= v.ap || v.ap.is_nan() => acc,
+                    _ => Some((*epoch, v)),
+                })?;
         Some(Self {
             fold,
             train_images,
             val_images,
             last: last.into(),
-            best_epoch: best_index + 1,
+            best_epoch,
             best: best.into(),
         })
     }
@@ -530,7 +530,9 @@ mod tests {
         let rows = aps
             .iter()
             .enumerate()
-            .map(|(i, &(a, b))| FoldRow::from_epochs(i + 1, 8, 4, &[val(a), val(b)]).unwrap())
+            .map(|(i, &(a, b))| {
+                FoldRow::from_epochs(i + 1, 8, 4, &[(1, val(a)), (2, val(b))]).unwrap()
+            })
             .collect();
         CvRun::new(recipe.into(), 0, "abc".into(), 12, 2, rows)
     }
@@ -538,8 +540,17 @@ mod tests {
     /// A fold's best epoch is its first best; the stats are mean ± sample sd.
     #[test]
     fn rows_and_statistics() {
-        let r = FoldRow::from_epochs(1, 8, 4, &[val(0.3), val(0.5), val(0.5), val(0.4)]).unwrap();
+        let epochs: Vec<(usize, ValMetrics)> = [0.3, 0.5, 0.5, 0.4]
+            .into_iter()
+            .enumerate()
+            .map(|(i, ap)| (i + 1, val(ap)))
+            .collect();
+        let r = FoldRow::from_epochs(1, 8, 4, &epochs).unwrap();
         assert_eq!((r.best_epoch, r.best.ap, r.last.ap), (2, 0.5, 0.4));
+        // An epoch missing from the log (a kill between its resume point and its line)
+        // is no candidate; the others keep their numbers.
+        let r = FoldRow::from_epochs(1, 8, 4, &[(1, val(0.3)), (3, val(0.5))]).unwrap();
+        assert_eq!(r.best_epoch, 3);
         assert!(FoldRow::from_epochs(1, 8, 4, &[]).is_none());
         let cv = run("a", &[(0.2, 0.4), (0.6, 0.2), (0.1, 0.3)]);
         assert!((cv.last.ap.mean - 0.3).abs() < 1e-12);

@@ -30,6 +30,7 @@ pub mod bn_warmup;
 pub mod checkpoint;
 pub mod config;
 pub mod cross_val;
+pub mod cv_progress;
 pub mod data;
 pub mod ema;
 pub mod events;

@@ -164,6 +164,7 @@ struct Progress {
     early_stop_reference: Option<f64>,
     seconds: f64,
     init: String,
+    validations: Vec<(usize, ValMetrics)>,
 }
 
 /// Trains `job`, reporting through `sink`; stops early when `cancel` is set. Emits
@@ -283,6 +284,7 @@ fn run(
                 early_stop_reference: s.early_stop_reference,
                 seconds: s.seconds,
                 init: s.init.clone(),
+                validations: s.validations.clone(),
             }
         }
         None => Progress {
@@ -293,6 +295,7 @@ fn run(
             early_stop_reference: None,
             seconds: 0.0,
             init: load_initial_weights(&vs, arch, &job.init)?,
+            validations: Vec::new(),
         },
     };
     meta.source = Some(format!("detlab train ({})", progress.init));
@@ -704,6 +707,9 @@ fn run(
         }
         progress.epochs_completed = epoch;
         progress.seconds += epoch_start.elapsed().as_secs_f64();
+        if let Some(v) = &val {
+            progress.validations.push((epoch, v.clone()));
+        }
         if improved {
             progress.best = Some(BestSoFar {
                 epoch,
@@ -741,6 +747,7 @@ fn run(
             seconds: progress.seconds,
             init: progress.init.clone(),
             loss_scale: scaler.as_ref().map(|s| s.scale),
+            validations: progress.validations.clone(),
         };
         let resume_path = checkpoint::write_resume(&job.out_dir, &state, &vs, &extra)?;
         sink(&TrainEvent::Epoch {
