@@ -14,6 +14,8 @@ mod predict_coco;
 mod predict_video;
 mod predict_voc;
 mod train;
+mod train_args;
+mod train_request;
 
 use std::path::PathBuf;
 
