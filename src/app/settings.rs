@@ -32,7 +32,8 @@ pub struct Settings {
     /// User-chosen colours per class name (otherwise a stable hash colour).
     pub class_colors: HashMap<String, [u8; 3]>,
     pub window_size: Option<[f32; 2]>,
-    /// The review sliders: score threshold, NMS IoU, class-agnostic NMS.
+    /// The review sliders: score threshold, NMS IoU, class-agnostic NMS (on by default:
+    /// two products never stand in one place, so a second class on a box is a duplicate).
     pub review_score: f32,
     pub review_iou: f64,
     pub review_class_agnostic: bool,
@@ -56,7 +57,7 @@ impl Default for Settings {
             window_size: None,
             review_score: 0.3,
             review_iou: 0.5,
-            review_class_agnostic: false,
+            review_class_agnostic: true,
             auto_retrain_every: 0,
         }
     }

@@ -126,7 +126,7 @@ impl Default for Review {
             select: SelectConfig {
                 score_threshold: 0.3,
                 iou_threshold: 0.5,
-                class_agnostic: false,
+                class_agnostic: true,
                 nms: Default::default(),
                 max_detections: Some(100),
             },
