@@ -13,6 +13,7 @@
 //!
 //! [`TrainRequest`]: detlab::detector::train::TrainRequest
 
+use std::path::Path;
 use std::time::Duration;
 
 use detlab::detector::train::{prepare, CancelHandle, PreparedRun, TrainEvent, TrainSummary};
@@ -47,6 +48,22 @@ pub(crate) fn train_prepared(
     on_event: &mut dyn FnMut(&TrainEvent),
 ) -> anyhow::Result<TrainSummary> {
     let out_dir = prepared.job.out_dir.clone();
+    announce(&prepared);
+    let mut progress = Progress::new();
+    let mut sink = |e: &TrainEvent| {
+        on_event(e);
+        progress.show(e)
+    };
+    let cancel = CancelHandle::new();
+    let result = prepared.run(&mut sink, &cancel);
+    progress.finish();
+    let summary = result.map_err(|e| with_flag(e.setting(), e))?;
+    report(&summary, &out_dir);
+    Ok(summary)
+}
+
+/// What a prepared run will train on and how, before its progress bar.
+pub(crate) fn announce(prepared: &PreparedRun) {
     for path in &prepared.replaced {
         eprintln!("note: --overwrite: removed {}", path.display());
     }
@@ -102,36 +119,54 @@ pub(crate) fn train_prepared(
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
 
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(500));
-    let mut epochs_total = 0;
-    let say = |bar: &indicatif::ProgressBar, line: String| {
-        if bar.is_hidden() {
+/// A run's progress bar and its event lines.
+pub(crate) struct Progress {
+    bar: indicatif::ProgressBar,
+    epochs_total: usize,
+}
+
+impl Progress {
+    /// A new bar, ticking.
+    pub(crate) fn new() -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(500));
+        Self {
+            bar,
+            epochs_total: 0,
+        }
+    }
+
+    fn say(&self, line: String) {
+        if self.bar.is_hidden() {
             eprintln!("{line}");
         } else {
-            bar.println(line);
+            self.bar.println(line);
         }
-    };
-    let mut show = |e: &TrainEvent| match e {
-        TrainEvent::Started {
-            device,
-            params,
-            init,
-            steps_per_epoch,
-            start_epoch,
-            config,
-            ..
-        } => {
-            epochs_total = config.epochs;
-            say(&bar, format!(
+    }
+
+    /// Shows one event.
+    pub(crate) fn show(&mut self, e: &TrainEvent) {
+        match e {
+            TrainEvent::Started {
+                device,
+                params,
+                init,
+                steps_per_epoch,
+                start_epoch,
+                config,
+                ..
+            } => {
+                self.epochs_total = config.epochs;
+                self.say(format!(
                     "training {} ({params} parameters) on {device}, input {}, batch {}, {} loss{}; from {init}{}",
                     config.arch,
                     config.input_size,
@@ -140,57 +175,62 @@ pub(crate) fn train_prepared(
                     if config.giou_weight > 0.0 { format!(" + GIoU ×{}", config.giou_weight) } else { String::new() },
                     if *start_epoch > 1 { format!("; resuming at epoch {start_epoch}") } else { String::new() }
                 ));
-            bar.set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);
-            bar.set_prefix(format!("{start_epoch}/{}", config.epochs));
-        }
-        TrainEvent::Step {
-            epoch,
-            loss,
-            cls,
-            box_loss,
-            images_per_sec,
-            ..
-        } => {
-            bar.set_prefix(format!("{epoch}/{epochs_total}"));
-            bar.set_message(format!(
-                "loss {loss:.4} (cls {cls:.4} box {box_loss:.4}) {images_per_sec:.1} img/s"
-            ));
-            bar.inc(1);
-        }
-        TrainEvent::Warning { message, .. } => say(&bar, format!("warning: {message}")),
-        TrainEvent::Epoch {
-            epoch,
-            train_loss,
-            val,
-            seconds,
-            images_per_sec,
-        } => {
-            let v = val.as_ref().map_or(String::new(), |v| {
-                format!(
-                    "  val AP {:.4} AP50 {:.4} [{}]",
-                    v.ap,
-                    v.ap50,
-                    v.per_class
-                        .iter()
-                        .map(|c| format!("{} {:.3}", c.name, c.ap))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
-            say(&bar, format!(
+                self.bar
+                    .set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);
+                self.bar
+                    .set_prefix(format!("{start_epoch}/{}", config.epochs));
+            }
+            TrainEvent::Step {
+                epoch,
+                loss,
+                cls,
+                box_loss,
+                images_per_sec,
+                ..
+            } => {
+                self.bar
+                    .set_prefix(format!("{epoch}/{}", self.epochs_total));
+                self.bar.set_message(format!(
+                    "loss {loss:.4} (cls {cls:.4} box {box_loss:.4}) {images_per_sec:.1} img/s"
+                ));
+                self.bar.inc(1);
+            }
+            TrainEvent::Warning { message, .. } => self.say(format!("warning: {message}")),
+            TrainEvent::Epoch {
+                epoch,
+                train_loss,
+                val,
+                seconds,
+                images_per_sec,
+            } => {
+                let v = val.as_ref().map_or(String::new(), |v| {
+                    format!(
+                        "  val AP {:.4} AP50 {:.4} [{}]",
+                        v.ap,
+                        v.ap50,
+                        v.per_class
+                            .iter()
+                            .map(|c| format!("{} {:.3}", c.name, c.ap))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+                self.say(format!(
                     "epoch {epoch}: loss {train_loss:.4}, {images_per_sec:.2} img/s, {seconds:.0} s{v}"
                 ));
+            }
+            _ => {}
         }
-        _ => {}
-    };
-    let mut sink = |e: &TrainEvent| {
-        on_event(e);
-        show(e)
-    };
-    let cancel = CancelHandle::new();
-    let result = prepared.run(&mut sink, &cancel);
-    bar.finish_and_clear();
-    let summary = result.map_err(|e| with_flag(e.setting(), e))?;
+    }
+
+    /// Clears the bar.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The summary of a finished run in `out_dir`.
+pub(crate) fn report(summary: &TrainSummary, out_dir: &Path) {
     println!(
         "finished {} epoch(s) in {:.0} s{}",
         summary.epochs_completed,
@@ -219,5 +259,4 @@ pub(crate) fn train_prepared(
         println!("wrote {}", p.display());
     }
     println!("metrics: {}", out_dir.join("metrics.jsonl").display());
-    Ok(summary)
 }

@@ -2,7 +2,7 @@
 
 use egui_plot::{Legend, Line, Plot};
 
-use crate::app::training::{RunStatus, TrainingForm};
+use crate::app::training::{RunStatus, TrainingForm, MAX_FOLDS};
 use crate::app::{AppState, Command, UiState};
 use crate::detector::train::{DeviceChoice, TrainConfig};
 
@@ -174,6 +174,15 @@ fn settings(ui: &mut egui::Ui, f: &mut TrainingForm) {
                     .speed(0.05),
             );
             ui.end_row();
+
+            ui.label("Cross-validation folds").on_hover_text(
+                "0 = off (a plain run). 2–10: k-fold cross-validation of these settings \
+                 (as `detlab train --folds K`): trained on each fold's other images and \
+                 scored on the fold, the table of AP mean ± sd in <run folder>/cv.md, then \
+                 the final model on every image in <run folder>/model.safetensors",
+            );
+            ui.add(egui::DragValue::new(&mut f.folds).range(0..=MAX_FOLDS));
+            ui.end_row();
         });
     ui.horizontal(|ui| {
         ui.label("Start weights");
@@ -230,7 +239,11 @@ fn controls(ui: &mut egui::Ui, state: &AppState, running: bool, out: &mut Vec<Co
     let status = match &run.status {
         RunStatus::LoadingData => "loading the labels…".to_string(),
         RunStatus::Training => format!(
-            "epoch {}/{} step {}/{} · {:.1} img/s · ETA {} · {}",
+            "{}epoch {}/{} step {}/{} · {:.1} img/s · ETA {} · {}",
+            run.cv
+                .as_ref()
+                .and_then(|cv| cv.stage)
+                .map_or(String::new(), |stage| format!("{stage} · ")),
             h.epoch,
             h.epochs,
             h.step,
@@ -249,6 +262,22 @@ fn controls(ui: &mut egui::Ui, state: &AppState, running: bool, out: &mut Vec<Co
         ui.visuals().text_color()
     };
     ui.label(egui::RichText::new(status).color(color));
+    if let Some(result) = run.cv.as_ref().and_then(|cv| cv.result.as_ref()) {
+        cross_validation(ui, result);
+    }
+}
+
+/// A finished cross-validation: the table's mean ± sd and the files.
+fn cross_validation(ui: &mut egui::Ui, r: &crate::app::training::CvResult) {
+    let last = &r.cv.last;
+    ui.label(format!(
+        "{}-fold cross-validation (last epoch, mean ± sd): AP {} · AP50 {} · AP75 {}",
+        r.cv.folds, last.ap, last.ap50, last.ap75
+    ));
+    ui.label(format!("table: {}", r.table.display()));
+    if let Some(model) = &r.model {
+        ui.label(format!("model: {}", model.display()));
+    }
 }
 
 fn plots(ui: &mut egui::Ui, run: &crate::app::training::TrainingRun) {

@@ -53,7 +53,13 @@ pub struct TrainingForm {
     pub tile_size: u32,
     /// The run folder; empty: `<labels>/.detlab/runs/<arch>`.
     pub out_dir: String,
+    /// K-fold cross-validation ([`crate::detector::train::run_cross_validation`]): 2 to
+    /// [`MAX_FOLDS`] folds, then the final model on every image; 0 (or 1): a plain run.
+    pub folds: usize,
 }
+
+/// The most folds the Train page offers.
+pub const MAX_FOLDS: usize = 10;
 
 impl Default for TrainingForm {
     fn default() -> Self {
@@ -79,6 +85,7 @@ impl Default for TrainingForm {
             tiles: c.tile.is_some(),
             tile_size: c.tile.unwrap_or(c.input_size),
             out_dir: String::new(),
+            folds: 0,
         }
     }
 }
@@ -121,6 +128,11 @@ impl TrainingForm {
             AnchorChoice::Reference
         };
         Ok(request)
+    }
+
+    /// K, when these settings cross-validate.
+    pub fn cross_validation(&self) -> Option<usize> {
+        (self.folds >= 2).then_some(self.folds.min(MAX_FOLDS))
     }
 
     /// The run folder for a dataset whose labels live in `labels_dir`.

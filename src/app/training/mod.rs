@@ -5,14 +5,17 @@
 //! run's thread), so the labeller can keep editing while it trains.
 //!
 //! The parts: `form` (the Train page's settings and the library request they make),
-//! `run` (the run's thread, its status and event log) and `history` (the curves it
-//! plots). The app's start/stop/poll of the Train page's run are here.
+//! `run` (the run's thread, its status and event log), `cv` (a k-fold cross-validation
+//! on that thread) and `history` (the curves it plots). The app's start/stop/poll of the
+//! Train page's run are here.
 
+mod cv;
 mod form;
 mod history;
 mod run;
 
-pub use form::TrainingForm;
+pub use cv::{CvResult, CvStatus, TABLE as CV_TABLE};
+pub use form::{TrainingForm, MAX_FOLDS};
 pub use history::TrainingHistory;
 pub use run::{RunStatus, TrainingRun};
 

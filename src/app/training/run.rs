@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Instant;
 
+use super::cv::{self, CvMessage, CvStatus};
 use super::form::{with_control, TrainingForm};
 use super::history::TrainingHistory;
 use crate::detector::train::{
-    prepare, CancelHandle, PrepareError, TrainError, TrainEvent, TrainRequest,
+    prepare, CancelHandle, CvOptions, PrepareError, TrainError, TrainEvent, TrainRequest,
 };
 
 /// Where a run stands.
@@ -27,11 +28,19 @@ impl RunStatus {
     }
 }
 
-enum RunMessage {
+/// What the run's thread sends the page.
+pub(super) enum RunMessage {
     Note(String),
     Event(TrainEvent),
+    Cv(CvMessage),
     Ended(Result<(), String>),
 }
+
+/// The work of a run's thread.
+type Job = Box<
+    dyn FnOnce(&Sender<RunMessage>, &CancelHandle, &Option<egui::Context>) -> Result<(), String>
+        + Send,
+>;
 
 /// A run in the background.
 pub struct TrainingRun {
@@ -42,13 +51,16 @@ pub struct TrainingRun {
     pub history: TrainingHistory,
     /// Human-readable event log, newest last.
     pub log: Vec<String>,
+    /// A cross-validation's stage and result (`None`: a plain run).
+    pub cv: Option<CvStatus>,
     /// The run's thread (joined on exit, so that it never outlives libtorch).
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TrainingRun {
     /// Starts a run on `images` (labels in `labels`, when not beside the images) once
-    /// `after` answers (the label thread's barrier: the saves asked for before are on disk).
+    /// `after` answers (the label thread's barrier: the saves asked for before are on disk):
+    /// a cross-validation when the form has folds, a plain run otherwise.
     pub fn start(
         form: &TrainingForm,
         images: PathBuf,
@@ -59,7 +71,12 @@ impl TrainingRun {
     ) -> Self {
         let out_dir = form.run_dir(labels.as_deref().unwrap_or(&images));
         match form.request(&images, labels.as_deref(), resume) {
-            Ok(request) => Self::start_request(request, after, ctx),
+            Ok(request) => match form.cross_validation() {
+                Some(k) => {
+                    Self::start_cross_validation(request, cv::options(k, resume), after, ctx)
+                }
+                None => Self::start_request(request, after, ctx),
+            },
             Err(e) => Self::failed(out_dir, with_control(Some(e.setting()), e.to_string())),
         }
     }
@@ -73,6 +90,7 @@ impl TrainingRun {
             status: RunStatus::Failed(reason.clone()),
             history: TrainingHistory::default(),
             log: vec![format!("failed: {reason}")],
+            cv: None,
             thread: None,
         }
     }
@@ -83,16 +101,47 @@ impl TrainingRun {
         after: Receiver<()>,
         ctx: Option<egui::Context>,
     ) -> Self {
+        let out_dir = request.out_dir.clone();
+        let job: Job = Box::new(move |tx, cancel, ctx| run(&request, tx, cancel, ctx));
+        Self::spawn(out_dir, job, None, after, ctx)
+    }
+
+    /// Starts the library's k-fold cross-validation of `request` (the table in its run
+    /// folder, then the final model) once `after` answers (see [`Self::start`]).
+    pub fn start_cross_validation(
+        request: TrainRequest,
+        options: CvOptions,
+        after: Receiver<()>,
+        ctx: Option<egui::Context>,
+    ) -> Self {
+        let out_dir = request.out_dir.clone();
+        let status = CvStatus {
+            k: options.k,
+            stage: None,
+            result: None,
+        };
+        let job: Job =
+            Box::new(move |tx, cancel, ctx| cv::run(&request, &options, tx, cancel, ctx));
+        Self::spawn(out_dir, job, Some(status), after, ctx)
+    }
+
+    /// Runs `job` on the run's thread once `after` answers.
+    fn spawn(
+        out_dir: PathBuf,
+        job: Job,
+        cv: Option<CvStatus>,
+        after: Receiver<()>,
+        ctx: Option<egui::Context>,
+    ) -> Self {
         let (tx, rx) = channel();
         let cancel = CancelHandle::new();
-        let out_dir = request.out_dir.clone();
         let job_cancel = cancel.clone();
         let spawned = std::thread::Builder::new()
             .name("detlab-train".into())
             .spawn(move || {
                 let _ = after.recv();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(&request, &tx, &job_cancel, &ctx)
+                    job(&tx, &job_cancel, &ctx)
                 }))
                 .unwrap_or_else(|p| {
                     Err(format!(
@@ -119,6 +168,7 @@ impl TrainingRun {
             status,
             history: TrainingHistory::default(),
             log: Vec::new(),
+            cv,
             thread,
         }
     }
@@ -165,13 +215,15 @@ impl TrainingRun {
                         TrainEvent::Started { .. } if self.status == RunStatus::LoadingData => {
                             self.status = RunStatus::Training
                         }
-                        TrainEvent::Finished { best_path, .. } => {
+                        // A cross-validation finishes after its final model, not with a fold.
+                        TrainEvent::Finished { best_path, .. } if self.cv.is_none() => {
                             self.status = RunStatus::Finished { best_path }
                         }
                         TrainEvent::Failed { reason } => self.status = RunStatus::Failed(reason),
                         _ => {}
                     }
                 }
+                RunMessage::Cv(m) => self.cv_message(m),
                 RunMessage::Ended(Err(reason)) => {
                     if !matches!(self.status, RunStatus::Failed(_)) {
                         self.log.push(format!("failed: {reason}"));
@@ -187,6 +239,27 @@ impl TrainingRun {
             }
         }
         any
+    }
+}
+
+impl TrainingRun {
+    fn cv_message(&mut self, m: CvMessage) {
+        let Some(cv) = &mut self.cv else {
+            return;
+        };
+        match m {
+            CvMessage::Stage(stage) => {
+                cv.stage = Some(stage);
+                // Each training plots its own curves.
+                self.history = TrainingHistory::default();
+            }
+            CvMessage::Finished(result) => {
+                self.status = RunStatus::Finished {
+                    best_path: result.model.clone(),
+                };
+                cv.result = Some(*result);
+            }
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //! scores (Markdown and JSON) in which several recipes line up, one row each, on the same
 //! folds.
 //!
-//! The front end runs the folds ([`fold_dataset`], [`super::prepare_loaded`]) and the final
-//! model; this module holds the data and the table.
+//! [`super::cross_val_run`] runs the folds ([`fold_dataset`], [`super::prepare_loaded`])
+//! and the final model; this module holds the data and the table.
 
 use std::path::{Path, PathBuf};
 

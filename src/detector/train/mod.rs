@@ -30,6 +30,7 @@ pub mod bn_warmup;
 pub mod checkpoint;
 pub mod config;
 pub mod cross_val;
+pub mod cross_val_run;
 pub mod cv_progress;
 pub mod data;
 pub mod ema;
@@ -49,6 +50,7 @@ pub use config::{
     AugmentConfig, ConfigError, DeviceChoice, EarlyStopping, LossPreset, OptimizerKind, Setting,
     TrainConfig,
 };
+pub use cross_val_run::{run_cross_validation, CvError, CvEvent, CvOptions, CvOutcome, CvStage};
 pub use events::{CancelHandle, CheckpointKind, ClassAp, MetricsLog, TrainEvent, ValMetrics};
 pub use init::Init;
 pub use prepare::{
