@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn detlab_torch(args: &[&str]) -> Output {
+fn detlab_torch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
         .args(args)
         .output()
@@ -32,6 +32,28 @@ fn demo(dir: &Path, images: usize, seed: u64) {
     .unwrap();
 }
 
+/// The recipe of these tests: d0 from scratch at 64 px, `epochs` epochs of one step of
+/// batch 4, one CPU thread.
+fn tiny_recipe(epochs: &str) -> [&str; 15] {
+    [
+        "--model",
+        "d0",
+        "--from-scratch",
+        "--epochs",
+        epochs,
+        "--batch",
+        "4",
+        "--input-size",
+        "64",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+    ]
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -45,32 +67,9 @@ fn cli_cross_validates_writes_the_table_and_ships_a_model_with_its_card() {
     let table = dir.path().join("tables/cv.md");
     let run = dir.path().join("run");
     let cv = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data",
-            p(&train),
-            "--val",
-            p(&val),
-            "--model",
-            "d0",
-            "--from-scratch",
-            "--epochs",
-            "1",
-            "--batch",
-            "4",
-            "--input-size",
-            "64",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--max-steps",
-            "1",
-            "--out",
-            p(out),
-            "--cv-table",
-            p(&table),
-        ];
+        let mut args = vec!["train", "--data", p(&train), "--val", p(&val)];
+        args.extend_from_slice(&tiny_recipe("1"));
+        args.extend_from_slice(&["--out", p(out), "--cv-table", p(&table)]);
         args.extend_from_slice(extra);
         detlab_torch(&args)
     };
@@ -220,39 +219,13 @@ fn a_killed_cross_validation_continues_with_resume() {
     let data = dir.path().join("data");
     demo(&data, 8, 3);
     let args = |out: &Path| -> Vec<String> {
-        [
-            "train",
-            "--data",
-            p(&data),
-            "--model",
-            "d0",
-            "--from-scratch",
-            "--epochs",
-            "4",
-            "--batch",
-            "4",
-            "--input-size",
-            "64",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--max-steps",
-            "1",
-            "--folds",
-            "2",
-            "--out",
-            p(out),
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect()
+        let mut args = vec!["train", "--data", p(&data)];
+        args.extend_from_slice(&tiny_recipe("4"));
+        args.extend_from_slice(&["--folds", "2", "--out", p(out)]);
+        args.into_iter().map(String::from).collect()
     };
     let whole = dir.path().join("whole");
-    let o = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
-        .args(args(&whole))
-        .output()
-        .unwrap();
+    let o = detlab_torch(&args(&whole));
     assert!(o.status.success(), "{}", text(&o));
 
     // Killed once fold 2 has a complete epoch.
@@ -280,19 +253,19 @@ fn a_killed_cross_validation_continues_with_resume() {
     let fold1_log = std::fs::read(run.join("folds/fold-1/metrics.jsonl")).unwrap();
 
     // Without --resume (or --overwrite) the folder is refused.
-    let o = detlab_torch(&args(&run).iter().map(String::as_str).collect::<Vec<_>>());
+    let o = detlab_torch(&args(&run));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("--resume to continue it"), "{}", text(&o));
     // Another recipe cannot continue it.
     let mut other = args(&run);
     other.extend(["--resume", "--lr", "0.002"].map(String::from));
-    let o = detlab_torch(&other.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = detlab_torch(&other);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("another recipe"), "{}", text(&o));
 
     let mut resumed = args(&run);
     resumed.push("--resume".into());
-    let o = detlab_torch(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = detlab_torch(&resumed);
     assert!(o.status.success(), "{}", text(&o));
     let log = text(&o);
     assert!(log.contains("fold 1/2: finished before"), "{log}");
@@ -333,7 +306,7 @@ fn a_killed_cross_validation_continues_with_resume() {
     assert_eq!(card(&run), card(&whole));
 
     // Finished: nothing left to continue.
-    let o = detlab_torch(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = detlab_torch(&resumed);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("nothing to continue"), "{}", text(&o));
 }

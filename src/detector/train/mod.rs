@@ -32,6 +32,7 @@ pub mod config;
 pub mod cross_val;
 pub mod cross_val_run;
 pub mod cv_progress;
+pub mod cv_table;
 pub mod data;
 pub mod ema;
 pub mod events;
