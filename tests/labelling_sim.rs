@@ -177,6 +177,62 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
     );
 }
 
+/// The Review panel's score threshold (`bench labelling --score`) decides which of the
+/// model's predictions the labeller sees: at 1.0 none (every box drawn, nothing to accept
+/// or reject), at 0.02 the shipped model's boxes on a demo shelf are reviewed.
+#[test]
+fn the_review_score_decides_which_predictions_are_reviewed() {
+    tch::set_num_threads(1);
+    let Some(model) = detlab::detector::inference::default_model_path() else {
+        eprintln!("skipped: no shipped model (models/cola-sprite-lite0.safetensors)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 2,
+        seed: 4,
+        width: 320,
+        height: 240,
+    })
+    .unwrap();
+    let run = |score: f32, work: &str| {
+        simulate(
+            &SimOptions {
+                model: Some(model.clone()),
+                assistants: false,
+                review_score: score,
+                ..SimOptions::new(images.clone())
+            },
+            &dir.path().join(work),
+        )
+        .unwrap()
+    };
+    let reviewed = [
+        "accept",
+        "accept_all",
+        "accept_all_next",
+        "reject",
+        "redraw",
+        "fix_drag",
+    ];
+    let count = |r: &detlab::app::simulated_labeller::SimReport| -> usize {
+        reviewed.iter().filter_map(|k| r.by_kind.get(*k)).sum()
+    };
+    let none = run(1.0, "none");
+    assert_eq!((none.missed, none.extra), (0, 0), "{:?}", none.by_kind);
+    assert_eq!(count(&none), 0, "nothing shown at 1.0: {:?}", none.by_kind);
+    let all = run(0.02, "all");
+    assert_eq!((all.missed, all.extra), (0, 0), "{:?}", all.by_kind);
+    assert!(
+        count(&all) > 0,
+        "predictions reviewed at 0.02: {:?}",
+        all.by_kind
+    );
+    assert_eq!(all.boxes, none.boxes);
+}
+
 #[test]
 fn a_folder_without_labels_is_refused_with_where_to_look() {
     let dir = tempfile::tempdir().unwrap();

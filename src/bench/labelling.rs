@@ -24,6 +24,8 @@ pub struct LabellingBenchOptions {
     pub assistants_only: bool,
     /// Test-time augmentation of the model's predictions.
     pub tta: detlab::detector::maths::tta::Tta,
+    /// The Review panel's score threshold.
+    pub review_score: f32,
     /// Write both runs' reports here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -50,6 +52,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
             timeout: Duration::from_secs(3 * 3600),
             retrain_every: options.retrain_every,
             tta: options.tta,
+            review_score: options.review_score,
             training: TrainingForm {
                 device: options.device,
                 ..TrainingForm::default()
@@ -62,7 +65,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
     }
     let mut report = Report {
         title: format!(
-            "Human actions per labelled box: {} ({}{}{})",
+            "Human actions per labelled box: {} ({}{}{}, review score {})",
             options.images.display(),
             options
                 .model
@@ -76,7 +79,8 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
                 format!(", TTA {}", options.tta.describe())
             } else {
                 String::new()
-            }
+            },
+            options.review_score
         ),
         ..Report::default()
     };

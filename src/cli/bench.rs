@@ -76,6 +76,9 @@ pub enum Bench {
         /// The Review panel's test-time augmentation for the model's predictions.
         #[arg(long, value_enum, default_value = "off")]
         tta: super::predict::TtaChoice,
+        /// The Review panel's score threshold (predictions shown for review).
+        #[arg(long, default_value_t = detlab::app::settings::Settings::default().review_score)]
+        score: f32,
         /// Write both runs' reports here as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -102,6 +105,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             device,
             assistants_only,
             tta,
+            score,
             json,
         } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
             images,
@@ -115,6 +119,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             device,
             assistants_only,
             tta: tta.tta(),
+            review_score: score,
             json,
         })?,
         Bench::Detector {

@@ -52,9 +52,11 @@ enum Plan {
 impl Sim {
     /// The labeller over `app` (headless, its folder not open yet).
     pub(super) fn new(mut app: AppState, options: SimOptions) -> Self {
-        app.review.default_requested = true; // no shipped model unless asked for
-                                             // Review only is the app before the assistants: the model's own boxes.
+        // No shipped model unless asked for.
+        app.review.default_requested = true;
+        // Review only is the app before the assistants: the model's own boxes.
         app.review.refine_boxes = options.assistants;
+        app.review.select.score_threshold = options.review_score;
         Self {
             app,
             options,

@@ -74,6 +74,8 @@ pub struct SimOptions {
     pub training: TrainingForm,
     /// The Review panel's test-time augmentation.
     pub tta: Tta,
+    /// The Review panel's score threshold (the app's default: 0.3).
+    pub review_score: f32,
     /// The hold-out AP a first model needs to be shown (see
     /// [`crate::app::auto_retrain::MIN_FIRST_MODEL_AP`]).
     pub first_model_min_ap: f64,
@@ -92,6 +94,7 @@ impl SimOptions {
             retrain_every: 0,
             training: TrainingForm::default(),
             tta: Tta::Off,
+            review_score: crate::app::settings::Settings::default().review_score,
             first_model_min_ap: crate::app::auto_retrain::MIN_FIRST_MODEL_AP,
         }
     }
