@@ -761,8 +761,8 @@ fn the_export_model_window_writes_the_onnx_file() {
 }
 
 /// Choosing bf16 in the Review panel makes the next run predict in bf16 (where the CPU
-/// has AVX512-BF16; elsewhere the choice is greyed out): the new predictions are a bf16
-/// detector's, not fp32's.
+/// has AVX512-BF16; elsewhere the choice is greyed out): float32's cached predictions
+/// are no longer shown, and the new ones are a bf16 detector's, not fp32's.
 #[test]
 fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     use detlab::detector::precision::{cpu_has_bf16, Precision};
@@ -781,6 +781,13 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     bf16.click();
     h.run_steps(2);
     assert_eq!(h.state().state.review.precision, Precision::Bf16);
+    wait_until(&mut h, "the cached-only run", |app| {
+        app.state.review.run.is_none()
+    });
+    assert!(
+        h.state().state.review.predictions.is_empty(),
+        "float32's cached predictions shown for bf16"
+    );
     h.get_by_label("all").click();
     h.run_steps(2);
     wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
@@ -813,9 +820,22 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
         scores(Precision::Bf16, &path),
         scores(Precision::Fp32, &path),
     );
-    let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol);
-    assert!(!got.is_empty() && close(got, &b, 1e-6), "bf16's scores");
-    assert!(!close(got, &f32s, 1e-6), "not fp32's scores");
+    // libtorch's thread count is process-wide and other tests change it, so the panel's
+    // run and this one may split bf16's sums differently: the scores must be far closer
+    // to bf16's than to fp32's, not bit-equal.
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    let (to_bf16, to_fp32) = (max_diff(got, &b), max_diff(got, &f32s));
+    assert!(
+        !got.is_empty() && got.len() == b.len() && to_bf16 * 4.0 < to_fp32,
+        "bf16's scores: {} of {}, {to_bf16} from bf16's, {to_fp32} from fp32's",
+        got.len(),
+        b.len()
+    );
 }
 
 /// Test-time augmentation chosen in the panel: the predictions shown become those cached

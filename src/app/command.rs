@@ -241,7 +241,7 @@ impl AppState {
             Command::SetAutoRetrain(every) => self.set_auto_retrain(every),
             Command::RevertAutoModel => self.revert_auto_model(),
             Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
-            Command::SetPrecision(p) => self.review.precision = p,
+            Command::SetPrecision(p) => self.set_precision(p),
             Command::SetTiling(t) => self.set_tiling(t),
             Command::SetTta(t) => self.set_tta(t),
             Command::FindSimilar => self.find_similar(),

@@ -37,6 +37,7 @@ use crate::detector::maths::letterbox::Letterbox;
 use crate::detector::maths::postprocess::{to_original, Candidates, Detection, SelectConfig};
 use crate::detector::maths::tiling::{TileParams, Tiling};
 use crate::detector::maths::tta::Tta;
+use crate::detector::precision::Precision;
 
 /// The first eight bytes of every cache file.
 pub const MAGIC: &[u8; 8] = b"DLCAND1\n";
@@ -95,6 +96,15 @@ impl ModelId {
                 (p.overlap * 100.0).round() as u32,
                 if p.whole_image { "" } else { "-nowhole" }
             )),
+        }
+    }
+
+    /// The id of these predictions at `precision`: unchanged in float32, `-bf16` in
+    /// bfloat16, whose scores differ in the fifth decimal (each precision its own cache).
+    pub fn with_precision(&self, precision: Precision) -> ModelId {
+        match precision {
+            Precision::Fp32 => self.clone(),
+            Precision::Bf16 => ModelId(format!("{}-bf16", self.0)),
         }
     }
 
@@ -533,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn each_tta_setting_has_its_own_cache_id() {
+    fn each_tta_and_precision_setting_has_its_own_cache_id() {
         let id = ModelId("00ff".into());
         assert_eq!(id.with_tta(&Tta::Off), id);
         assert_eq!(id.with_tta(&Tta::Flip).0, "00ff-tta-flip");
@@ -544,6 +554,11 @@ mod tests {
         );
         let tiled = id.with_tiling(&Tiling::Tiles(TileParams::new(384)), None);
         assert_eq!(tiled.with_tta(&Tta::Flip).0, "00ff-tile384-o25-tta-flip");
+        assert_eq!(id.with_precision(Precision::Fp32), id);
+        assert_eq!(
+            tiled.with_precision(Precision::Bf16).0,
+            "00ff-tile384-o25-bf16"
+        );
     }
 
     #[test]

@@ -211,6 +211,14 @@ impl AppState {
         }
     }
 
+    /// Switches the network's precision: the predictions shown become those cached for it.
+    pub fn set_precision(&mut self, precision: Precision) {
+        if self.review.precision != precision {
+            self.review.precision = precision;
+            self.show_cached_for(format!("precision {precision}"));
+        }
+    }
+
     /// After a change of the setting that keys the prediction cache (`setting`, as the
     /// user reads it): shows what is cached for the new one.
     fn show_cached_for(&mut self, setting: String) {

@@ -101,17 +101,18 @@ impl AppState {
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
         let (tiling, tta) = (self.review.tiling, self.review.tta);
+        let precision = self.review.precision;
         let id = model
             .id
             .with_tiling(&tiling, model.train_tile)
-            .with_tta(&tta);
+            .with_tta(&tta)
+            .with_precision(precision);
         let cache = CandidateCache::new(&dir, &id);
         let reader = self.workspace.labels.reader();
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
         let total = images.len();
-        let precision = self.review.precision;
         let (c, d, ctx) = (cancel.clone(), done.clone(), self.ctx.clone());
         let spawned = std::thread::Builder::new()
             .name("detlab-review".into())

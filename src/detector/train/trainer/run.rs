@@ -49,7 +49,6 @@ pub(super) fn run(
         schedule,
         start_epoch,
     } = setup(job, sink)?;
-    // Images the loader could not decode, reported once each.
     let mut undecodable = std::collections::BTreeSet::new();
 
     let mut summary = TrainSummary {
@@ -67,8 +66,8 @@ pub(super) fn run(
     let last_path = job.out_dir.join(checkpoint::LAST);
     let best_path = job.out_dir.join(checkpoint::BEST);
 
-    if cfg.validate_first && !cfg.skip_validation && !val_set.is_empty() {
-        let (val, _, _) = validate(
+    let validate_now = || {
+        validate(
             &model,
             &val_set,
             &class_names,
@@ -77,7 +76,30 @@ pub(super) fn run(
             &anchors_flat,
             device,
             pool.clone(),
-        )?;
+        )
+    };
+    // Each image that cannot be decoded is reported once, by the loader or by validation.
+    let mut warn_undecodable = |sink: &mut dyn FnMut(&TrainEvent),
+                                epoch,
+                                step,
+                                path: &std::path::Path,
+                                reason: &str,
+                                by: &str| {
+        if undecodable.insert(path.to_path_buf()) {
+            sink(&TrainEvent::Warning {
+                epoch,
+                step,
+                message: format!(
+                    "{by}skipped {}: it cannot be decoded ({reason}); {} image(s) skipped so far",
+                    path.display(),
+                    undecodable.len()
+                ),
+            });
+        }
+    };
+
+    if cfg.validate_first && !cfg.skip_validation && !val_set.is_empty() {
+        let (val, _, _) = validate_now()?;
         sink(&TrainEvent::Baseline { val });
     }
     for epoch in start_epoch..=cfg.epochs {
@@ -113,17 +135,7 @@ pub(super) fn run(
             }
             let batch = batch?;
             for (_, path, reason) in &batch.skipped {
-                if undecodable.insert(path.clone()) {
-                    sink(&TrainEvent::Warning {
-                        epoch,
-                        step,
-                        message: format!(
-                            "skipped {}: it cannot be decoded ({reason}); {} image(s) skipped so far",
-                            path.display(),
-                            undecodable.len()
-                        ),
-                    });
-                }
+                warn_undecodable(sink, epoch, step, path, reason, "");
             }
             let lr = schedule.lr(progress.global_step);
             last_lr = lr;
@@ -262,17 +274,7 @@ pub(super) fn run(
         let val = if averaged_broken.is_some() || cfg.skip_validation || val_set.is_empty() {
             Ok(None)
         } else {
-            validate(
-                &model,
-                &val_set,
-                &class_names,
-                &pre_val,
-                cfg.batch_size,
-                &anchors_flat,
-                device,
-                pool.clone(),
-            )
-            .map(|(m, _, skipped)| Some((m, skipped)))
+            validate_now().map(|(m, _, skipped)| Some((m, skipped)))
         };
         let saved = match (&averaged_broken, &val) {
             (None, Ok(val)) => {
@@ -305,18 +307,8 @@ pub(super) fn run(
             Some((v, skipped)) => (Some(v), skipped),
             None => (None, Vec::new()),
         };
-        for (path, reason) in val_skipped {
-            if undecodable.insert(path.clone()) {
-                sink(&TrainEvent::Warning {
-                    epoch,
-                    step: steps_per_epoch,
-                    message: format!(
-                        "validation skipped {}: it cannot be decoded ({reason}); {} image(s) skipped so far",
-                        path.display(),
-                        undecodable.len()
-                    ),
-                });
-            }
+        for (path, reason) in &val_skipped {
+            warn_undecodable(sink, epoch, steps_per_epoch, path, reason, "validation ");
         }
         progress.epochs_completed = epoch;
         progress.seconds += epoch_start.elapsed().as_secs_f64();
