@@ -9,7 +9,9 @@
 //! [`stage_with`] splits a write in two: the new content is complete and synced under a
 //! temporary name, and [`Staged::commit`] renames it into place. Writers of several files
 //! that belong together (a split COCO export) stage every file first and rename them only
-//! once all are written, so that a failure (a full disk) leaves every old file in place.
+//! once all are written, so that a failure (a full disk) leaves every old file in place;
+//! a journal of the renames lets the next writer complete a set whose renames a killed
+//! process left half done ([`commit_all`]).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -54,14 +56,26 @@ impl Staged {
     }
 }
 
+/// The file [`commit_all`] keeps beside a set while it renames it into place.
+pub const COMMIT_JOURNAL: &str = ".detlab-commit.json";
+
 /// Renames every staged file into place, back to back, then syncs their folders (once
-/// each), so that the renames follow each other as closely as possible. On a failed
-/// rename, returns its position in `staged` and the error: the files before it are in
-/// place, that one and the rest are not (their temporary files are removed).
-pub fn commit_all(staged: Vec<Staged>) -> Result<(), (usize, io::Error)> {
+/// each). Before the first rename the list of renames is written atomically to `journal`,
+/// and removed after the last: a process killed between two renames leaves the journal,
+/// and [`finish_interrupted_commit`] completes the set. On a failed rename, returns its
+/// position in `staged` and the error: the files before it are in place, that one and
+/// the rest are not (their temporary files are removed).
+pub fn commit_all(staged: Vec<Staged>, journal: &Path) -> Result<(), (usize, io::Error)> {
+    let renames: Vec<(&Path, &Path)> = staged
+        .iter()
+        .map(|s| (s.tmp.as_path(), s.path.as_path()))
+        .collect();
+    let list = serde_json::to_vec(&renames).map_err(|e| (0, io::Error::other(e)))?;
+    write_atomic(journal, &list).map_err(|e| (0, e))?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (k, mut file) in staged.into_iter().enumerate() {
         if let Err(e) = fs::rename(&file.tmp, &file.path) {
+            let _ = fs::remove_file(journal);
             return Err((k, e));
         }
         file.committed = true;
@@ -77,7 +91,38 @@ pub fn commit_all(staged: Vec<Staged>) -> Result<(), (usize, io::Error)> {
     for dir in dirs {
         sync_parent(&dir.join("x"));
     }
+    // Left behind, it names no temporary file any more and the next writer removes it.
+    let _ = fs::remove_file(journal);
+    sync_parent(journal);
     Ok(())
+}
+
+/// Completes a [`commit_all`] that was interrupted (the process killed between two
+/// renames): renames the files whose new version is still under its temporary name and
+/// removes the journal. Returns how many it renamed; with no journal, does nothing.
+pub fn finish_interrupted_commit(journal: &Path) -> io::Result<usize> {
+    let list = match fs::read(journal) {
+        Ok(list) => list,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let renames: Vec<(PathBuf, PathBuf)> = serde_json::from_slice(&list).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a rename list: {e}", journal.display()),
+        )
+    })?;
+    let mut done = 0;
+    for (tmp, path) in &renames {
+        if tmp.exists() {
+            fs::rename(tmp, path)?;
+            sync_parent(path);
+            done += 1;
+        }
+    }
+    fs::remove_file(journal)?;
+    sync_parent(journal);
+    Ok(done)
 }
 
 impl Drop for Staged {
@@ -188,6 +233,41 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_commit_interrupted_between_renames_is_completed_from_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join(COMMIT_JOURNAL);
+        let names = ["a.json", "b.json", "c.txt"];
+        for n in names {
+            write_atomic(&dir.path().join(n), b"old").unwrap();
+        }
+        let stage = |n: &str| stage_with(&dir.path().join(n), |f| f.write_all(b"new")).unwrap();
+
+        commit_all(names.iter().map(|n| stage(n)).collect(), &journal).unwrap();
+        assert!(!journal.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
+
+        // Killed after the journal and the first rename: the rest is still staged.
+        let staged: Vec<Staged> = names.iter().map(|n| stage(n)).collect();
+        let renames: Vec<(&Path, &Path)> = staged
+            .iter()
+            .map(|s| (s.tmp.as_path(), s.path.as_path()))
+            .collect();
+        write_atomic(&journal, &serde_json::to_vec(&renames).unwrap()).unwrap();
+        fs::rename(&staged[0].tmp, &staged[0].path).unwrap();
+        std::mem::forget(staged);
+        assert_eq!(finish_interrupted_commit(&journal).unwrap(), 2);
+        for n in names {
+            assert_eq!(fs::read(dir.path().join(n)).unwrap(), b"new", "{n}");
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "journal and temps gone"
+        );
+        assert_eq!(finish_interrupted_commit(&journal).unwrap(), 0);
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {

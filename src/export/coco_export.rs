@@ -505,7 +505,8 @@ impl Transaction {
         let staged = std::mem::take(&mut self.staged);
         let all: Vec<PathBuf> = staged.iter().map(|s| s.path().to_path_buf()).collect();
         self.committed = true;
-        crate::atomic::commit_all(staged).map_err(|(k, source)| {
+        let journal = self.out.join(crate::atomic::COMMIT_JOURNAL);
+        crate::atomic::commit_all(staged, &journal).map_err(|(k, source)| {
             let list = |paths: &[PathBuf]| {
                 let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 if names.is_empty() {
@@ -563,6 +564,12 @@ fn write_layout(
     summary: &mut ExportSummary,
 ) -> Result<(), ExportError> {
     let out = &options.out_dir;
+    // An export killed while renaming its files into place is completed first.
+    let journal = out.join(crate::atomic::COMMIT_JOURNAL);
+    crate::atomic::finish_interrupted_commit(&journal).map_err(|source| ExportError::Write {
+        path: journal,
+        source,
+    })?;
     let mut tx = Transaction::new(out);
     let json = |path: &Path, dataset: &CocoDataset| {
         serde_json::to_vec(dataset).map_err(|e| {

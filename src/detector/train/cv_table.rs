@@ -138,7 +138,8 @@ impl CvTable {
     }
 
     /// Writes the Markdown and the JSON atomically, as a pair: either both new files are
-    /// in place or (on a failure before the renames) both old ones.
+    /// in place or (on a failure before the renames) both old ones; a write killed
+    /// between the two renames is completed by the next one (see [`crate::atomic::commit_all`]).
     pub fn write(&self, markdown: &Path) -> Result<(), TableError> {
         let json_path = Self::json_path(markdown);
         let json = serde_json::to_string_pretty(self).map_err(|e| TableError::Format {
@@ -154,11 +155,17 @@ impl CvTable {
                 },
             )
         };
+        // A pair whose renames a killed process left half done is completed first.
+        let journal = markdown.with_file_name(crate::atomic::COMMIT_JOURNAL);
+        crate::atomic::finish_interrupted_commit(&journal).map_err(|source| TableError::Io {
+            path: journal.clone(),
+            source,
+        })?;
         let staged = vec![
             stage(&json_path, json.as_bytes())?,
             stage(markdown, md.as_bytes())?,
         ];
-        crate::atomic::commit_all(staged).map_err(|(k, source)| TableError::Io {
+        crate::atomic::commit_all(staged, &journal).map_err(|(k, source)| TableError::Io {
             path: if k == 0 {
                 json_path
             } else {
