@@ -688,6 +688,77 @@ fn refined_boxes_fuse_the_candidates_on_the_object() {
     );
 }
 
+/// A prediction whose refined box (the one shown) overlaps a label of its class at
+/// IoU ≥ 0.5 matches it, though the model's own box does not: no decision is asked for,
+/// in the view or in the file list.
+#[test]
+fn a_refined_box_on_a_label_needs_no_decision() {
+    // × 2.5: the model's box (25,25,100,175); fused with the 0.85 one, x from 29.9 to 104.9.
+    let f = fixture(&[vec![
+        (10.0, 10.0, 40.0, 70.0, 0.9, 0),
+        (14.0, 10.0, 44.0, 70.0, 0.85, 0),
+    ]]);
+    let mut h = harness(&f);
+    let label = detlab::dataset::LabelBox::new(
+        f.classes[0].clone(),
+        detlab::geometry::BoxXyxy::new(52.0, 25.0, 127.0, 175.0),
+    );
+    h.state_mut()
+        .state
+        .workspace
+        .doc
+        .as_mut()
+        .unwrap()
+        .edit(|a| a.boxes.push(label));
+    let image = f.images.join("shelf_0001.jpg");
+    // The model's box: IoU 48/102 = 0.47 with the label.
+    assert_eq!(shown(&h)[0].2, PredictionState::Pending);
+    assert_eq!(h.state().state.pending_count(&image), 1);
+    h.state_mut().state.apply(Command::SetRefineBoxes(true));
+    h.run_steps(1);
+    // The refined box: IoU 52.9/97.1 = 0.54.
+    assert_eq!(shown(&h)[0].2, PredictionState::MatchesLabel);
+    assert_eq!(
+        h.state().state.pending_count(&image),
+        0,
+        "the file list agrees"
+    );
+}
+
+/// Shift+Enter takes the better of two boxes on one object and leaves the other matching
+/// the label it made; the panel says so before the key is pressed.
+#[test]
+fn accept_all_leaves_out_a_second_box_on_one_object() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    h.get_by_role_and_label(Role::Slider, "NMS IoU")
+        .set_value_accesskit(0.95);
+    h.run_steps(2);
+    let scores: Vec<f32> = shown(&h).iter().map(|p| p.1).collect();
+    assert_eq!(scores, vec![0.9, 0.85, 0.4], "the near-duplicate is shown");
+    assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Pending));
+    assert_eq!(h.state().state.accept_all_choice(), vec![0, 2]);
+    assert!(h
+        .query_by_label_contains("Accept all takes 2 (the rest overlap a better one)")
+        .is_some());
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    h.run_steps(2);
+    wait_until(&mut h, "the label files", |app| {
+        !app.state.workspace.labels.busy()
+    });
+    let l = labels(&h);
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert_eq!(l[0], (f.classes[0].clone(), [25.0, 25.0, 100.0, 175.0]));
+    assert_eq!(l[1].0, f.classes[1]);
+    // The near-duplicate is found in the log as the accepted one (the log matches boxes
+    // loosely); either way it asks for nothing more.
+    assert!(
+        shown(&h).iter().all(|p| !p.2.is_pending()),
+        "{:?}",
+        shown(&h)
+    );
+}
+
 /// "Export model…" opens the export window beside the model; with "Raw" chosen, Export
 /// writes an ONNX file ending before NMS and says so in the status bar. A second export to
 /// a folder that does not exist fails with a message and writes nothing.

@@ -33,7 +33,7 @@ pub mod pending;
 pub use cache::{CacheError, CachedPrediction, CandidateCache, ImageStamp, ModelId};
 pub use decisions::{Decision, ReviewLog, ReviewLogError, Verdict};
 pub use disagreement::{compare, rank, DisagreementKind, ImageDisagreement, MatchSettings};
-pub use pending::{classify, PredictionState};
+pub use pending::{classify, matches_label, PredictionState};
 
 /// The sidecar folder beside the labels that holds detlab's review state.
 pub const SIDECAR_DIR: &str = ".detlab";

@@ -3,6 +3,7 @@
 
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::Detection;
+use crate::geometry::BoxXyxy;
 
 use super::decisions::Verdict;
 
@@ -41,6 +42,13 @@ impl From<Verdict> for PredictionState {
     }
 }
 
+/// Whether a label of class `class_name` overlaps `bbox` with IoU ≥ [`MATCHES_LABEL_IOU`].
+pub fn matches_label(bbox: &BoxXyxy, class_name: &str, labels: &[LabelBox]) -> bool {
+    labels
+        .iter()
+        .any(|l| l.class_name == class_name && l.bbox.iou(bbox) >= MATCHES_LABEL_IOU)
+}
+
 /// The state of each prediction in `preds` (original-image pixels), in order: its
 /// verdict when `decided` knows one; else [`PredictionState::MatchesLabel`] when a label
 /// of the same class (`class_names[class_id]`) overlaps it with IoU ≥
@@ -61,10 +69,7 @@ pub fn classify(
             let Some(name) = class_names.get(p.class_id) else {
                 return PredictionState::Pending;
             };
-            let covered = labels
-                .iter()
-                .any(|l| l.class_name == *name && l.bbox.iou(&p.bbox) >= MATCHES_LABEL_IOU);
-            if covered {
+            if matches_label(&p.bbox, name, labels) {
                 PredictionState::MatchesLabel
             } else {
                 PredictionState::Pending
@@ -76,7 +81,6 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::BoxXyxy;
 
     fn det(x1: f64, y1: f64, x2: f64, y2: f64, class_id: usize, score: f32) -> Detection {
         Detection {

@@ -439,14 +439,19 @@ fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comm
         .iter()
         .filter(|p| p.state == PredictionState::Pending)
         .count();
-    ui.label(format!(
-        "{} predictions here, {pending} pending",
-        shown.len()
-    ));
+    let taken = state.accept_all_choice().len();
+    let mut summary = format!("{} predictions here, {pending} pending", shown.len());
+    if taken < pending {
+        summary += &format!("; Accept all takes {taken} (the rest overlap a better one)");
+    }
+    ui.label(summary);
     ui.horizontal(|ui| {
         if ui
             .add_enabled(pending > 0, egui::Button::new("Accept all"))
-            .on_hover_text("Shift+Enter")
+            .on_hover_text(
+                "Shift+Enter: every pending prediction, best first, but none that would be a \
+                 second label on an object (IoU ≥ 0.5 with a label of its class)",
+            )
             .clicked()
         {
             out.push(Command::AcceptAllShown);

@@ -1,6 +1,7 @@
 //! What the reviewer sees and decides: the predictions of an image with their states,
 //! accept / reject / fix / relabel, Tab to the next pending one, and the review log.
 
+use std::cell::OnceCell;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -10,11 +11,22 @@ use crate::app::AppState;
 use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::Detection;
 use crate::geometry::BoxXyxy;
-use crate::review::{classify, Decision, PredictionState, ReviewLog, Verdict};
+use crate::review::{classify, matches_label, Decision, PredictionState, ReviewLog, Verdict};
 
 /// A box drawn over a pending prediction overlapping it at least this much fixes that
 /// prediction ([`AppState::fix_prediction_under`]): the usual "same object" overlap.
 pub const REDRAW_IOU: f64 = 0.5;
+
+/// How much of the box refinement ([`AppState::predictions_of`]) to compute.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refinement {
+    /// The model's boxes as they are.
+    Off,
+    /// Only where a refined box could match a label (the states are exact, the boxes not).
+    States,
+    /// Every box refined, as the reviewer sees them.
+    Boxes,
+}
 
 /// Logs the writer thread wrote, each with the log it was made from (`(sent, written)`).
 pub(crate) type MergedLogs = Arc<Mutex<Vec<(ReviewLog, ReviewLog)>>>;
@@ -48,12 +60,18 @@ impl AppState {
     /// The predictions of `image` at the current thresholds, with their review state,
     /// followed by the assistants' proposals for it; rejected ones are left out.
     pub fn predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
-        self.predictions_with(image, self.review.refine_boxes)
+        let refine = if self.review.refine_boxes {
+            Refinement::Boxes
+        } else {
+            Refinement::Off
+        };
+        self.predictions_with(image, refine)
     }
 
-    /// [`Self::predictions_of`], with the model's boxes refined or not (states never
-    /// depend on the refinement: the log and the label matches use the model's boxes).
-    fn predictions_with(&self, image: &Path, refine: bool) -> Vec<ShownPrediction> {
+    /// [`Self::predictions_of`] with the given box refinement. The log matches the
+    /// model's own boxes; a label matches either the model's box or the refined one the
+    /// reviewer sees.
+    fn predictions_with(&self, image: &Path, refine: Refinement) -> Vec<ShownPrediction> {
         let mut shown = self.model_predictions_of(image, refine);
         let labels = self.labels_of(image);
         let proposals = self
@@ -89,7 +107,7 @@ impl AppState {
         shown
     }
 
-    fn model_predictions_of(&self, image: &Path, refine: bool) -> Vec<ShownPrediction> {
+    fn model_predictions_of(&self, image: &Path, refine: Refinement) -> Vec<ShownPrediction> {
         let (Some(model), Some(pred)) = (&self.review.model, self.review.predictions.get(image))
         else {
             return Vec::new();
@@ -110,29 +128,47 @@ impl AppState {
                 });
             (!label_gone).then_some(decision.verdict)
         });
-        let candidates = if refine {
-            pred.above(crate::assist::click_box::CLICK_SCORE_THRESHOLD)
-        } else {
-            Vec::new()
-        };
+        let candidates = OnceCell::new();
         dets.into_iter()
             .zip(states)
             .filter(|(_, s)| *s != PredictionState::Rejected)
-            .map(|(detection, state)| {
-                let refined = crate::assist::click_box::fused_box(
-                    &candidates,
-                    detection.bbox,
-                    crate::assist::click_box::FUSION_IOU,
-                );
+            .map(|(detection, mut state)| {
+                let class_name = model
+                    .class_names
+                    .get(detection.class_id)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into());
+                let near_label = || {
+                    state == PredictionState::Pending
+                        && labels.iter().any(|l| {
+                            l.class_name == class_name && l.bbox.iou(&detection.bbox) > 0.0
+                        })
+                };
+                let refined = match refine {
+                    Refinement::Off => None,
+                    Refinement::States if !near_label() => None,
+                    Refinement::States | Refinement::Boxes => crate::assist::click_box::fused_box(
+                        candidates.get_or_init(|| {
+                            pred.above(crate::assist::click_box::CLICK_SCORE_THRESHOLD)
+                        }),
+                        detection.bbox,
+                        crate::assist::click_box::FUSION_IOU,
+                    ),
+                };
+                if state == PredictionState::Pending
+                    && refined.is_some_and(|b| matches_label(&b, &class_name, labels))
+                {
+                    state = PredictionState::MatchesLabel;
+                }
+                let shown_box = match refine {
+                    Refinement::Boxes => refined.unwrap_or(detection.bbox),
+                    _ => detection.bbox,
+                };
                 ShownPrediction {
-                    class_name: model
-                        .class_names
-                        .get(detection.class_id)
-                        .cloned()
-                        .unwrap_or_else(|| "?".into()),
+                    class_name,
                     predicted: detection.bbox,
                     detection: Detection {
-                        bbox: refined.unwrap_or(detection.bbox),
+                        bbox: shown_box,
                         ..detection
                     },
                     state,
@@ -152,10 +188,15 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Pending predictions of `image` (asked per file-list row and frame, so without the
-    /// box refinement, which moves boxes but never changes a state).
+    /// Pending predictions of `image` (asked per file-list row and frame, so boxes are
+    /// refined only where that can change a state: next to a label of their class).
     pub fn pending_count(&self, image: &Path) -> usize {
-        self.predictions_with(image, false)
+        let refine = if self.review.refine_boxes {
+            Refinement::States
+        } else {
+            Refinement::Off
+        };
+        self.predictions_with(image, refine)
             .iter()
             .filter(|p| p.state == PredictionState::Pending)
             .count()
@@ -347,16 +388,49 @@ impl AppState {
         self.review.selected = next;
     }
 
-    /// Accepts every prediction pending on the current image when asked (not those that
+    /// The indices (in [`Self::shown_predictions`]) of the pending predictions that
+    /// Accept all takes: best score first, leaving out each one that would be a second
+    /// label on an object — a label of its class, existing or taken before it, overlaps
+    /// it at IoU ≥ [`crate::review::pending::MATCHES_LABEL_IOU`]. Such a duplicate then
+    /// matches that label and needs no reject.
+    pub fn accept_all_choice(&self) -> Vec<usize> {
+        let shown = self.shown_predictions();
+        let mut labels: Vec<LabelBox> = self
+            .current_path()
+            .map(|p| self.labels_of(&p).to_vec())
+            .unwrap_or_default();
+        let mut pending: Vec<usize> = (0..shown.len())
+            .filter(|&i| shown[i].state == PredictionState::Pending)
+            .collect();
+        pending.sort_by(|&a, &b| {
+            shown[b]
+                .detection
+                .score
+                .total_cmp(&shown[a].detection.score)
+        });
+        let mut chosen = Vec::new();
+        for i in pending {
+            let p = &shown[i];
+            let bbox = p.detection.bbox.rounded();
+            if !matches_label(&bbox, &p.class_name, &labels) {
+                labels.push(LabelBox::new(p.class_name.clone(), bbox));
+                chosen.push(i);
+            }
+        }
+        chosen.sort_unstable();
+        chosen
+    }
+
+    /// Accepts the predictions of [`Self::accept_all_choice`] when asked (not those that
     /// only show up once others are accepted).
     pub fn accept_all_shown(&mut self) {
-        // Exactly the predictions pending when asked: accepting one can bring out another
+        // Exactly the predictions chosen when asked: accepting one can bring out another
         // (one it suppressed), which the user has not seen.
-        let mut seen: Vec<(crate::geometry::BoxXyxy, String)> = self
-            .shown_predictions()
+        let shown = self.shown_predictions();
+        let mut seen: Vec<(BoxXyxy, String)> = self
+            .accept_all_choice()
             .into_iter()
-            .filter(|p| p.state == PredictionState::Pending)
-            .map(|p| (p.detection.bbox, p.class_name))
+            .map(|i| (shown[i].detection.bbox, shown[i].class_name.clone()))
             .collect();
         while !seen.is_empty() {
             let shown = self.shown_predictions();

@@ -344,6 +344,14 @@ impl Sim {
                     }
                 }
             }
+            if worst.is_some()
+                && self.options.assistants
+                && self.accept_all_leaves_only_duplicates(&missing)
+            {
+                self.count("accept_all", 1);
+                self.app.apply(Command::AcceptAllShown);
+                continue;
+            }
             match worst {
                 None => {
                     // Every pending prediction is right: accept them all (Shift+Enter, one
@@ -363,6 +371,35 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Whether Accept all would take only right predictions (each the box of a different
+    /// missing box, right class) and what it leaves out is about none of the other
+    /// missing boxes: the duplicates of better predictions then need no reject.
+    fn accept_all_leaves_only_duplicates(&self, missing: &[LabelBox]) -> bool {
+        let shown = self.app.shown_predictions();
+        let choice = self.app.accept_all_choice();
+        let mut claimed = vec![false; missing.len()];
+        for &i in &choice {
+            let p = &shown[i];
+            let bbox = p.detection.bbox.rounded();
+            let Some(k) = (0..missing.len()).find(|&k| {
+                !claimed[k]
+                    && missing[k].class_name == p.class_name
+                    && missing[k].bbox.iou(&bbox) >= DONE_IOU
+            }) else {
+                return false;
+            };
+            claimed[k] = true;
+        }
+        let left_out_about_nothing = (0..shown.len())
+            .filter(|i| shown[*i].state == PredictionState::Pending && !choice.contains(i))
+            .all(|i| {
+                let bbox = shown[i].detection.bbox.rounded();
+                (0..missing.len())
+                    .all(|k| claimed[k] || missing[k].bbox.iou(&bbox) < SAME_OBJECT_IOU)
+            });
+        !choice.is_empty() && left_out_about_nothing
     }
 
     /// A prediction about `target` that is loose or of the wrong class: relabelled, `t`,
