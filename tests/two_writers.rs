@@ -321,7 +321,12 @@ fn model_with_cached_predictions(f: &Folder) -> PathBuf {
         .unwrap()
         .write(&model)
         .unwrap();
-    let cache = CandidateCache::new(&f.images, &ModelId::of_file(&model).unwrap());
+    let cache = CandidateCache::new(
+        &f.images,
+        &ModelId::of_file(&model)
+            .unwrap()
+            .with_tta(&detlab::app::review::DEFAULT_REVIEW_TTA),
+    );
     for i in 0..2 {
         let name = format!("shelf_{:04}.jpg", i + 1);
         let candidates = Candidates::from_parts(

@@ -8,7 +8,7 @@ use common::wait_until;
 
 use std::path::{Path, PathBuf};
 
-use detlab::app::review::RunScope;
+use detlab::app::review::{RunScope, DEFAULT_REVIEW_TTA};
 use detlab::app::training::RunStatus;
 use detlab::app::{AppOptions, Command, Page};
 use detlab::dataset::image_info::decode_upright_rgb;
@@ -88,7 +88,12 @@ fn fixture_with(per_image: &[Vec<Cand>], confident: bool) -> Fixture {
         bias.data.fill(0);
     }
     file.write(&model).unwrap();
-    let cache = CandidateCache::new(&images, &ModelId::of_file(&model).unwrap());
+    let cache = CandidateCache::new(
+        &images,
+        &ModelId::of_file(&model)
+            .unwrap()
+            .with_tta(&DEFAULT_REVIEW_TTA),
+    );
     for (i, cands) in per_image.iter().enumerate() {
         let name = format!("shelf_{:04}.jpg", i + 1);
         let mut sorted = cands.clone();
@@ -394,9 +399,15 @@ fn running_the_model_predicts_and_caches_what_the_cache_lacks() {
     let det = Detector::load(&f.model, &DetectorOptions::default()).unwrap();
     let cfg = PredictConfig {
         candidate_floor: Some(0.0),
+        tta: DEFAULT_REVIEW_TTA,
         ..PredictConfig::default()
     };
-    let cache = CandidateCache::new(&f.images, &ModelId::of_file(&f.model).unwrap());
+    let cache = CandidateCache::new(
+        &f.images,
+        &ModelId::of_file(&f.model)
+            .unwrap()
+            .with_tta(&DEFAULT_REVIEW_TTA),
+    );
     for name in ["shelf_0002.jpg", "shelf_0003.jpg"] {
         let path = f.images.join(name);
         let alone = det
@@ -864,6 +875,7 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     wait_until(&mut h, "the run", |app| app.state.review.run.is_none());
     let cfg = PredictConfig {
         candidate_floor: Some(0.0),
+        tta: DEFAULT_REVIEW_TTA,
         ..PredictConfig::default()
     };
     let scores = |precision: Precision, path: &Path| {
@@ -894,6 +906,7 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     // libtorch's thread count is process-wide and other tests change it, so the panel's
     // run and this one may split bf16's sums differently: the scores must be far closer
     // to bf16's than to fp32's, not bit-equal.
+    // (The run caches the best 5,000 candidates of the two passes.)
     let max_diff = |a: &[f32], b: &[f32]| {
         a.iter()
             .zip(b)
@@ -902,7 +915,7 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
     };
     let (to_bf16, to_fp32) = (max_diff(got, &b), max_diff(got, &f32s));
     assert!(
-        !got.is_empty() && got.len() == b.len() && to_bf16 * 4.0 < to_fp32,
+        !got.is_empty() && got.len() <= b.len() && to_bf16 * 4.0 < to_fp32,
         "bf16's scores: {} of {}, {to_bf16} from bf16's, {to_fp32} from fp32's",
         got.len(),
         b.len()
@@ -910,24 +923,28 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
 }
 
 /// Test-time augmentation chosen in the panel: the predictions shown become those cached
-/// for it (none yet); a run predicts with the mirror image too and caches the pooled
-/// candidates, in photo pixels, under the setting's own id.
+/// for it (none yet); a run predicts with that setting and caches under its own id, and
+/// the default's cache stays. The panel starts with the flip, whose candidates are in
+/// photo pixels; off is one pass, in the network input's frame.
 #[test]
 fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
-    use detlab::detector::maths::tiling::identity_letterbox;
+    use detlab::detector::maths::letterbox::Letterbox;
     use detlab::detector::maths::tta::Tta;
 
     let f = fixture_with(&standard()[..1], true);
     let mut h = harness(&f);
-    h.get_by_label("flip ≈2×").click();
+    assert_eq!(h.state().state.review.tta, Tta::Flip);
+    assert_eq!(DEFAULT_REVIEW_TTA, Tta::Flip);
+    assert_eq!(h.state().state.review.predictions.len(), 1, "the fixture's");
+    h.get_by_label("off 1×").click();
     h.run_steps(2);
     wait_until(&mut h, "the cached-only run", |app| {
         app.state.review.run.is_none()
     });
-    assert_eq!(h.state().state.review.tta, Tta::Flip);
+    assert_eq!(h.state().state.review.tta, Tta::Off);
     assert!(
         h.state().state.review.predictions.is_empty(),
-        "nothing is cached for the flip yet"
+        "nothing is cached without TTA yet"
     );
     h.get_by_label("this image").click();
     h.run_steps(2);
@@ -935,11 +952,11 @@ fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
     let r = &h.state().state.review;
     assert_eq!(r.predictions.len(), 1);
     let (path, got) = r.predictions.iter().next().unwrap();
-    assert_eq!(got.letterbox, identity_letterbox(320, 240));
+    assert_eq!(got.letterbox, Letterbox::new(320, 240, 128));
     let det = Detector::load(&f.model, &DetectorOptions::default()).unwrap();
     let cfg = PredictConfig {
         candidate_floor: Some(0.0),
-        tta: Tta::Flip,
+        tta: Tta::Off,
         ..PredictConfig::default()
     };
     let alone = det
@@ -953,9 +970,14 @@ fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
     let id = ModelId::of_file(&f.model).unwrap();
     let name = path.strip_prefix(&f.images).unwrap();
     let stamp = ImageStamp::of(path).unwrap();
-    let on_disk = CandidateCache::new(&f.images, &id.with_tta(&Tta::Flip))
+    let on_disk = CandidateCache::new(&f.images, &id)
         .load(name, &stamp)
         .unwrap()
-        .expect("cached under the flip's id");
+        .expect("cached under the plain id");
     assert_eq!(on_disk.candidates.scores(), a);
+    let flip = CandidateCache::new(&f.images, &id.with_tta(&Tta::Flip))
+        .load(name, &stamp)
+        .unwrap()
+        .expect("the flip's cache is kept");
+    assert_ne!(flip.candidates.scores(), a);
 }

@@ -73,9 +73,10 @@ pub enum Bench {
         /// Only the run with the assistants (skip the review-only comparison).
         #[arg(long)]
         assistants_only: bool,
-        /// The Review panel's test-time augmentation for the model's predictions.
-        #[arg(long, value_enum, default_value = "off")]
-        tta: super::predict::TtaChoice,
+        /// The Review panel's test-time augmentation for the model's predictions
+        /// [default: the panel's, flip].
+        #[arg(long, value_enum)]
+        tta: Option<super::predict::TtaChoice>,
         /// The Review panel's score threshold (predictions shown for review).
         #[arg(long, default_value_t = detlab::app::settings::Settings::default().review_score)]
         score: f32,
@@ -118,7 +119,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             retrain_every: retrain_every.unwrap_or(if from_scratch { 50 } else { 0 }),
             device,
             assistants_only,
-            tta: tta.tta(),
+            tta: tta.map_or(detlab::app::review::DEFAULT_REVIEW_TTA, |t| t.tta()),
             review_score: score,
             json,
         })?,

@@ -263,7 +263,7 @@ fn tta_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
              on, each box is fused with them (on cola-sprite/val: AP 0.66 → 0.71 with \
              flip, 0.74 with flip + scales)",
         );
-        ui.radio_value(&mut tta, Tta::Off, "off")
+        ui.radio_value(&mut tta, Tta::Off, "off 1×")
             .on_hover_text("one pass per photo");
         ui.radio_value(&mut tta, Tta::Flip, "flip ≈2×")
             .on_hover_text("the photo and its mirror image: 2 passes, about 2× slower");

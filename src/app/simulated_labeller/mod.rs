@@ -93,7 +93,7 @@ impl SimOptions {
             timeout: Duration::from_secs(600),
             retrain_every: 0,
             training: TrainingForm::default(),
-            tta: Tta::Off,
+            tta: crate::app::review::DEFAULT_REVIEW_TTA,
             review_score: crate::app::settings::Settings::default().review_score,
             first_model_min_ap: crate::app::auto_retrain::MIN_FIRST_MODEL_AP,
         }
