@@ -923,28 +923,25 @@ fn bf16_chosen_in_the_panel_runs_the_model_in_bf16() {
 }
 
 /// Test-time augmentation chosen in the panel: the predictions shown become those cached
-/// for it (none yet); a run predicts with that setting and caches under its own id, and
-/// the default's cache stays. The panel starts with the flip, whose candidates are in
-/// photo pixels; off is one pass, in the network input's frame.
+/// for it (none yet); a run predicts with the mirror image too and caches the pooled
+/// candidates, in photo pixels, under the setting's own id.
 #[test]
 fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
-    use detlab::detector::maths::letterbox::Letterbox;
+    use detlab::detector::maths::tiling::identity_letterbox;
     use detlab::detector::maths::tta::Tta;
 
     let f = fixture_with(&standard()[..1], true);
     let mut h = harness(&f);
-    assert_eq!(h.state().state.review.tta, Tta::Flip);
-    assert_eq!(DEFAULT_REVIEW_TTA, Tta::Flip);
-    assert_eq!(h.state().state.review.predictions.len(), 1, "the fixture's");
-    h.get_by_label("off 1×").click();
+    assert_eq!(DEFAULT_REVIEW_TTA, Tta::Off);
+    h.get_by_label("flip ≈2×").click();
     h.run_steps(2);
     wait_until(&mut h, "the cached-only run", |app| {
         app.state.review.run.is_none()
     });
-    assert_eq!(h.state().state.review.tta, Tta::Off);
+    assert_eq!(h.state().state.review.tta, Tta::Flip);
     assert!(
         h.state().state.review.predictions.is_empty(),
-        "nothing is cached without TTA yet"
+        "nothing is cached for the flip yet"
     );
     h.get_by_label("this image").click();
     h.run_steps(2);
@@ -952,11 +949,11 @@ fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
     let r = &h.state().state.review;
     assert_eq!(r.predictions.len(), 1);
     let (path, got) = r.predictions.iter().next().unwrap();
-    assert_eq!(got.letterbox, Letterbox::new(320, 240, 128));
+    assert_eq!(got.letterbox, identity_letterbox(320, 240));
     let det = Detector::load(&f.model, &DetectorOptions::default()).unwrap();
     let cfg = PredictConfig {
         candidate_floor: Some(0.0),
-        tta: Tta::Off,
+        tta: Tta::Flip,
         ..PredictConfig::default()
     };
     let alone = det
@@ -970,14 +967,14 @@ fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
     let id = ModelId::of_file(&f.model).unwrap();
     let name = path.strip_prefix(&f.images).unwrap();
     let stamp = ImageStamp::of(path).unwrap();
-    let on_disk = CandidateCache::new(&f.images, &id)
+    let on_disk = CandidateCache::new(&f.images, &id.with_tta(&Tta::Flip))
         .load(name, &stamp)
         .unwrap()
-        .expect("cached under the plain id");
+        .expect("cached under the flip's id");
     assert_eq!(on_disk.candidates.scores(), a);
-    let flip = CandidateCache::new(&f.images, &id.with_tta(&Tta::Flip))
+    let plain = CandidateCache::new(&f.images, &id)
         .load(name, &stamp)
         .unwrap()
-        .expect("the flip's cache is kept");
-    assert_ne!(flip.candidates.scores(), a);
+        .expect("the plain cache is kept");
+    assert_ne!(plain.candidates.scores(), a);
 }

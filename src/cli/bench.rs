@@ -74,7 +74,7 @@ pub enum Bench {
         #[arg(long)]
         assistants_only: bool,
         /// The Review panel's test-time augmentation for the model's predictions
-        /// [default: the panel's, flip].
+        /// [default: the panel's, off].
         #[arg(long, value_enum)]
         tta: Option<super::predict::TtaChoice>,
         /// The Review panel's score threshold (predictions shown for review).

@@ -60,12 +60,12 @@ pub struct Evaluation {
     pub auto_max_dets: bool,
 }
 
-/// The Review panel's test-time augmentation at start: the mirror image too. It doubles
-/// the network's work per photo; on `cola-sprite/val` (shipped model) and on a demo folder
-/// (a model trained on another one) it raised AP from 0.662 to 0.712 and from 0.729 to
-/// 0.801, and cut the simulated labeller's actions per box from 1.09 to 1.00 and from
-/// 0.338 to 0.269 (BENCHMARKS.md).
-pub const DEFAULT_REVIEW_TTA: Tta = Tta::Flip;
+/// The Review panel's test-time augmentation at start: off. The flip helps a good model
+/// (on `cola-sprite/val` with the shipped model the simulated labeller's actions per box
+/// fall from 1.09 to 1.00, on a demo folder from 0.338 to 0.269) but adds false positives
+/// to the weak first models of labelling from zero (`cola-sprite/train`, 200 photos, one
+/// sitting: 1.97 off, 2.10 flip; rejects 134 → 193). BENCHMARKS.md.
+pub const DEFAULT_REVIEW_TTA: Tta = Tta::Off;
 
 /// Everything about reviewing predictions.
 pub struct Review {
