@@ -189,6 +189,21 @@ fn labels(h: &Harness<'static, DetlabApp>) -> Vec<(String, [f64; 4])> {
         .collect()
 }
 
+/// Adds a label `[x1, y1, x2, y2]` of `class` to the open image, as a drawn box would.
+fn add_label(h: &mut Harness<'static, DetlabApp>, class: &str, b: [f64; 4]) {
+    let label = detlab::dataset::LabelBox::new(
+        class,
+        detlab::geometry::BoxXyxy::new(b[0], b[1], b[2], b[3]),
+    );
+    h.state_mut()
+        .state
+        .workspace
+        .doc
+        .as_mut()
+        .unwrap()
+        .edit(|a| a.boxes.push(label));
+}
+
 /// Presses `key`, then lets the label thread finish what it asked for (an image's labels
 /// to read, a save).
 fn press(h: &mut Harness<'static, DetlabApp>, key: Key) {
@@ -269,17 +284,7 @@ fn accept_saves_a_label_and_reject_survives_a_restart() {
     {
         let mut h = harness(&f);
         // A manual label the accepted prediction overlaps: it must stay as it is.
-        let manual = detlab::dataset::LabelBox::new(
-            f.classes[1].clone(),
-            detlab::geometry::BoxXyxy::new(20.0, 20.0, 110.0, 180.0),
-        );
-        h.state_mut()
-            .state
-            .workspace
-            .doc
-            .as_mut()
-            .unwrap()
-            .edit(|a| a.boxes.push(manual));
+        add_label(&mut h, &f.classes[1], [20.0, 20.0, 110.0, 180.0]);
         press(&mut h, Key::Tab);
         assert_eq!(h.state().state.review.selected, Some(0));
         press(&mut h, Key::Enter);
@@ -710,17 +715,7 @@ fn a_refined_box_on_a_label_needs_no_decision() {
         (14.0, 10.0, 44.0, 70.0, 0.85, 0),
     ]]);
     let mut h = harness(&f);
-    let label = detlab::dataset::LabelBox::new(
-        f.classes[0].clone(),
-        detlab::geometry::BoxXyxy::new(52.0, 25.0, 127.0, 175.0),
-    );
-    h.state_mut()
-        .state
-        .workspace
-        .doc
-        .as_mut()
-        .unwrap()
-        .edit(|a| a.boxes.push(label));
+    add_label(&mut h, &f.classes[0], [52.0, 25.0, 127.0, 175.0]);
     let image = f.images.join("shelf_0001.jpg");
     // The model's box: IoU 48/102 = 0.47 with the label.
     assert_eq!(shown(&h)[0].2, PredictionState::Pending);
@@ -748,7 +743,11 @@ fn accept_all_leaves_out_a_second_box_on_one_object() {
     let scores: Vec<f32> = shown(&h).iter().map(|p| p.1).collect();
     assert_eq!(scores, vec![0.9, 0.85, 0.4], "the near-duplicate is shown");
     assert!(shown(&h).iter().all(|p| p.2 == PredictionState::Pending));
-    assert_eq!(h.state().state.accept_all_choice(), vec![0, 2]);
+    let state = &h.state().state;
+    assert_eq!(
+        state.accept_all_choice(&state.shown_predictions()),
+        vec![0, 2]
+    );
     assert!(h
         .query_by_label_contains("Accept all takes 2 (the rest overlap a better one)")
         .is_some());

@@ -439,7 +439,7 @@ fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comm
         .iter()
         .filter(|p| p.state == PredictionState::Pending)
         .count();
-    let taken = state.accept_all_choice().len();
+    let taken = state.accept_all_choice(&shown).len();
     let mut summary = format!("{} predictions here, {pending} pending", shown.len());
     if taken < pending {
         summary += &format!("; Accept all takes {taken} (the rest overlap a better one)");

@@ -60,12 +60,16 @@ impl AppState {
     /// The predictions of `image` at the current thresholds, with their review state,
     /// followed by the assistants' proposals for it; rejected ones are left out.
     pub fn predictions_of(&self, image: &Path) -> Vec<ShownPrediction> {
-        let refine = if self.review.refine_boxes {
-            Refinement::Boxes
+        self.predictions_with(image, self.refinement(Refinement::Boxes))
+    }
+
+    /// `when_on` while *Refine boxes* is on, else [`Refinement::Off`].
+    fn refinement(&self, when_on: Refinement) -> Refinement {
+        if self.review.refine_boxes {
+            when_on
         } else {
             Refinement::Off
-        };
-        self.predictions_with(image, refine)
+        }
     }
 
     /// [`Self::predictions_of`] with the given box refinement. The log matches the
@@ -191,12 +195,7 @@ impl AppState {
     /// Pending predictions of `image` (asked per file-list row and frame, so boxes are
     /// refined only where that can change a state: next to a label of their class).
     pub fn pending_count(&self, image: &Path) -> usize {
-        let refine = if self.review.refine_boxes {
-            Refinement::States
-        } else {
-            Refinement::Off
-        };
-        self.predictions_with(image, refine)
+        self.predictions_with(image, self.refinement(Refinement::States))
             .iter()
             .filter(|p| p.state == PredictionState::Pending)
             .count()
@@ -388,13 +387,12 @@ impl AppState {
         self.review.selected = next;
     }
 
-    /// The indices (in [`Self::shown_predictions`]) of the pending predictions that
-    /// Accept all takes: best score first, leaving out each one that would be a second
+    /// The indices in `shown` (the current image's [`Self::shown_predictions`]) of the
+    /// pending predictions that Accept all takes: best score first, leaving out each one that would be a second
     /// label on an object — a label of its class, existing or taken before it, overlaps
     /// it at IoU ≥ [`crate::review::pending::MATCHES_LABEL_IOU`]. Such a duplicate then
     /// matches that label and needs no reject.
-    pub fn accept_all_choice(&self) -> Vec<usize> {
-        let shown = self.shown_predictions();
+    pub fn accept_all_choice(&self, shown: &[ShownPrediction]) -> Vec<usize> {
         let mut labels: Vec<LabelBox> = self
             .current_path()
             .map(|p| self.labels_of(&p).to_vec())
@@ -428,7 +426,7 @@ impl AppState {
         // (one it suppressed), which the user has not seen.
         let shown = self.shown_predictions();
         let mut seen: Vec<(BoxXyxy, String)> = self
-            .accept_all_choice()
+            .accept_all_choice(&shown)
             .into_iter()
             .map(|i| (shown[i].detection.bbox, shown[i].class_name.clone()))
             .collect();

@@ -1,0 +1,201 @@
+//! The labeller's review of an image's pending predictions: each one accepted (all at
+//! once where it can), rejected, tightened, relabelled, redrawn or dragged, whichever is
+//! cheapest.
+
+use image::RgbImage;
+
+use super::{drags_to, Sim, SimError, DONE_IOU};
+use crate::app::review::ShownPrediction;
+use crate::app::Command;
+use crate::assist::tighten;
+use crate::dataset::LabelBox;
+use crate::review::PredictionState;
+
+/// A prediction this close to an oracle box is about that box (fixable, not wrong).
+const SAME_OBJECT_IOU: f64 = 0.5;
+
+impl Sim {
+    /// Decides every pending prediction: wrong ones rejected, loose ones tightened or
+    /// fixed, good ones accepted all at once.
+    pub(super) fn review_pending(
+        &mut self,
+        truth: &[LabelBox],
+        pixels: Option<&RgbImage>,
+    ) -> Result<(), SimError> {
+        loop {
+            let shown = self.app.shown_predictions();
+            let missing = self.missing(truth);
+            let pending: Vec<usize> = (0..shown.len())
+                .filter(|&i| shown[i].state == PredictionState::Pending)
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            // Pair each pending prediction with the missing box it is about.
+            let mut claimed = vec![false; missing.len()];
+            let mut worst: Option<(usize, Option<usize>)> = None;
+            let mut good = 0;
+            for &i in &pending {
+                let p = &shown[i];
+                let best = missing
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| !claimed[*k])
+                    // As the app saves it: rounded to whole pixels.
+                    .map(|(k, t)| (k, t.bbox.iou(&p.detection.bbox.rounded())))
+                    .filter(|(_, iou)| *iou >= SAME_OBJECT_IOU)
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                match best {
+                    Some((k, iou)) if iou >= DONE_IOU && missing[k].class_name == p.class_name => {
+                        claimed[k] = true;
+                        good += 1;
+                    }
+                    Some((k, _)) => {
+                        claimed[k] = true;
+                        worst.get_or_insert((i, Some(k)));
+                    }
+                    None => {
+                        worst.get_or_insert((i, None));
+                    }
+                }
+            }
+            if worst.is_some()
+                && self.options.assistants
+                && self.accept_all_leaves_only_duplicates(&shown, &missing)
+            {
+                self.count("accept_all", 1);
+                self.app.apply(Command::AcceptAllShown);
+                continue;
+            }
+            match worst {
+                None => {
+                    // Every pending prediction is right: accept them all (Shift+Enter, one
+                    // key even for one, and Ctrl+Enter with the next image when the image
+                    // is done).
+                    self.count("accept_all", 1);
+                    self.app.apply(Command::AcceptAllShown);
+                }
+                Some((i, None)) => {
+                    self.count("reject", 1);
+                    self.app.apply(Command::RejectPrediction(i));
+                }
+                Some((i, Some(k))) => {
+                    // More boxes to draw or fix after this one (continuous drawing pays).
+                    let more = pending.len() - good > 1 || claimed.iter().any(|c| !c);
+                    self.fix_prediction(i, &missing[k], more, pixels)?
+                }
+            }
+        }
+    }
+
+    /// Whether Accept all would take only right predictions (each the box of a different
+    /// missing box, right class) and what it leaves out is about none of the other
+    /// missing boxes: the duplicates of better predictions then need no reject.
+    fn accept_all_leaves_only_duplicates(
+        &self,
+        shown: &[ShownPrediction],
+        missing: &[LabelBox],
+    ) -> bool {
+        let choice = self.app.accept_all_choice(shown);
+        let mut claimed = vec![false; missing.len()];
+        for &i in &choice {
+            let p = &shown[i];
+            let bbox = p.detection.bbox.rounded();
+            let Some(k) = (0..missing.len()).find(|&k| {
+                !claimed[k]
+                    && missing[k].class_name == p.class_name
+                    && missing[k].bbox.iou(&bbox) >= DONE_IOU
+            }) else {
+                return false;
+            };
+            claimed[k] = true;
+        }
+        let left_out_about_nothing = (0..shown.len())
+            .filter(|i| shown[*i].state == PredictionState::Pending && !choice.contains(i))
+            .all(|i| {
+                let bbox = shown[i].detection.bbox.rounded();
+                (0..missing.len())
+                    .all(|k| claimed[k] || missing[k].bbox.iou(&bbox) < SAME_OBJECT_IOU)
+            });
+        !choice.is_empty() && left_out_about_nothing
+    }
+
+    /// A prediction about `target` that is loose or of the wrong class: relabelled, `t`,
+    /// a box drawn over it (drawing mode) or its edges dragged, whichever is cheapest;
+    /// `more`: other boxes follow that need drawing or fixing.
+    fn fix_prediction(
+        &mut self,
+        index: usize,
+        target: &LabelBox,
+        more: bool,
+        pixels: Option<&RgbImage>,
+    ) -> Result<(), SimError> {
+        let shown = self.app.shown_predictions();
+        let p = shown[index].clone();
+        let class = (p.class_name != target.class_name).then(|| target.class_name.clone());
+        // Accepting saves the box rounded to whole pixels.
+        let predicted = p.detection.bbox.rounded();
+        let iou = predicted.iou(&target.bbox);
+        if iou >= DONE_IOU {
+            let cost = self.relabel_cost(&target.class_name);
+            self.count("relabel", cost);
+            self.app.apply(Command::AcceptPrediction {
+                index,
+                class,
+                bbox: None,
+            });
+            return Ok(());
+        }
+        let tightened = if !self.options.assistants {
+            None
+        } else if p.proposal.is_none() {
+            self.app.refined_prediction_box(&p.detection.bbox)
+        } else {
+            pixels.map(|px| tighten::tighten(px, p.detection.bbox))
+        };
+        if tightened.is_some_and(|b| b.rounded().iou(&target.bbox) >= DONE_IOU) {
+            self.count("tighten", 1);
+            self.app.apply(Command::TightenPrediction(index));
+            self.wait_for_assistant()?;
+            if class.is_some() {
+                self.relabel_last(target)?;
+            }
+            return Ok(());
+        }
+        let (drags, fixed) = drags_to(predicted, target.bbox);
+        let drag_cost = drags + 1 + usize::from(self.drawing);
+        let redraw_cost = 1 + usize::from(!self.drawing);
+        if self.options.assistants && redraw_cost < drag_cost {
+            self.start_drawing(more);
+            self.count("redraw", 1);
+            let before = self.labels().len();
+            self.app.apply(Command::BoxDrawn(target.bbox));
+            self.answer_label_dialog(target);
+            if self.labels().len() == before {
+                return Err(SimError::Stuck(
+                    "a box drawn over a prediction made no label".into(),
+                ));
+            }
+            if self
+                .labels()
+                .last()
+                .is_some_and(|l| l.class_name != target.class_name)
+            {
+                self.relabel_last(target)?;
+            }
+            return Ok(());
+        }
+        self.stop_drawing();
+        self.count("fix_drag", drags + 1);
+        if class.is_some() {
+            let cost = self.relabel_cost(&target.class_name);
+            self.count("relabel", cost);
+        }
+        self.app.apply(Command::AcceptPrediction {
+            index,
+            class,
+            bbox: Some(fixed),
+        });
+        Ok(())
+    }
+}
