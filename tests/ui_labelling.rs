@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use detlab::app::image_loader::ImageSlot;
 use detlab::app::settings::Settings;
-use detlab::app::{AppOptions, Fit};
+use detlab::app::{AppOptions, Command, Fit};
 use detlab::desktop::DetlabApp;
 use detlab::formats::voc;
 use detlab::geometry::BoxXyxy;
@@ -25,29 +25,15 @@ struct Fixture {
 }
 
 fn fixture(n: usize) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("shelf");
-    let options = detlab::demo::DemoOptions {
-        out_dir: images.clone(),
-        images: n,
-        seed: 5,
-        width: 320,
-        height: 240,
-    };
-    detlab::demo::generate(&options).unwrap();
+    let f = fixture_labelled(n);
     // Start unlabelled: the tests draw their own boxes.
-    for e in std::fs::read_dir(&images).unwrap() {
+    for e in std::fs::read_dir(&f.images).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "xml") {
             std::fs::remove_file(p).unwrap();
         }
     }
-    let settings = dir.path().join("config/settings.json");
-    Fixture {
-        _dir: dir,
-        images,
-        settings,
-    }
+    f
 }
 
 fn harness(f: &Fixture, single_class: bool) -> Harness<'static, DetlabApp> {
@@ -1027,7 +1013,7 @@ fn f_proposes_similar_facings_and_shift_enter_accepts_them() {
         .unwrap()
         .clone();
     let example = truth.iter().find(|b| b.class_name == class).unwrap();
-    h.state_mut().state.apply(detlab::app::Command::AddBox {
+    h.state_mut().state.apply(Command::AddBox {
         bbox: example.bbox,
         label: class.clone(),
     });
@@ -1266,15 +1252,13 @@ fn small_boxes_name_their_class_only_when_hovered() {
         ("Sprite", BoxXyxy::new(20.0, 40.0, 80.0, 100.0)),
         ("Cola", BoxXyxy::new(150.0, 60.0, 230.0, 60.0 + small_h)),
     ] {
-        let command = detlab::app::Command::AddBox {
+        let command = Command::AddBox {
             bbox,
             label: label.into(),
         };
         h.state_mut().state.apply(command);
     }
-    h.state_mut()
-        .state
-        .apply(detlab::app::Command::SelectBox(None));
+    h.state_mut().state.apply(Command::SelectBox(None));
     let colors = h.state().state.settings.class_colors.clone();
     let color = |name: &str| detlab::ui::colors::class_color(name, &colors);
     // A point inside where each name's background would be: just above the box's
@@ -1300,11 +1284,91 @@ fn small_boxes_name_their_class_only_when_hovered() {
         "the hovered small box shows its name"
     );
     // Selected: shown without the pointer.
-    h.state_mut()
-        .state
-        .apply(detlab::app::Command::SelectBox(Some(1)));
+    h.state_mut().state.apply(Command::SelectBox(Some(1)));
     h.hover_at(Pos2::new(2.0, 2.0));
     h.run_steps(2);
     let frame = h.render().expect("render the frame");
     assert!(pixel_is(&frame, tag(&h, 150.0, 60.0), color("Cola")));
+}
+
+#[test]
+fn a_drawn_box_takes_the_class_it_looks_like_and_the_checkbox_turns_that_off() {
+    // Four labelled demo images (13, 12, 0 and 24 boxes); the last one's labels are the
+    // boxes to draw, with the first two shown before so that their 25 boxes vote.
+    let f = fixture_labelled(4);
+    let truth = voc::read(&xml(&f, 3)).unwrap().boxes;
+    std::fs::remove_file(xml(&f, 3)).unwrap();
+    let mut h = harness(&f, true);
+    for _ in 0..3 {
+        wait_until(&mut h, "the look", |app| app.state.class_by_look_ready());
+        h.key_press(Key::D);
+        h.run_steps(1);
+        wait_for_image(&mut h);
+    }
+    wait_until(&mut h, "the look", |app| app.state.class_by_look_ready());
+    assert_eq!(h.state().state.looks.index.len(), 25);
+    h.state_mut()
+        .state
+        .apply(Command::SetDefaultLabel("Cola".into()));
+    let mut right = 0;
+    // What the default label alone gives: the class of the box before.
+    let mut right_by_default = 0;
+    let mut previous = "Cola".to_string();
+    for t in &truth {
+        let b = &t.bbox;
+        draw_box(&mut h, [b.x1, b.y1, b.x2, b.y2]);
+        let (class, _) = boxes(&h).last().cloned().unwrap();
+        right += usize::from(class == t.class_name);
+        right_by_default += usize::from(previous == t.class_name);
+        previous = t.class_name.clone();
+    }
+    assert_eq!(boxes(&h).len(), truth.len());
+    assert!(
+        right >= 20 && right > right_by_default + 5,
+        "{right} of {} boxes took their class by look (the default label alone: {right_by_default})",
+        truth.len()
+    );
+    assert!(
+        h.state()
+            .state
+            .messages
+            .iter()
+            .any(|m| m.contains("by its look")),
+        "the status bar says when the look overrode the default label"
+    );
+
+    h.get_by_label("Class by look").click();
+    h.run_steps(1);
+    assert!(!h.state().state.settings.class_by_look);
+    let sprite = truth.iter().find(|t| t.class_name == "Sprite").unwrap();
+    h.state_mut()
+        .state
+        .apply(Command::SetDefaultLabel("Cola".into()));
+    let b = sprite.bbox;
+    draw_box(&mut h, [b.x1 + 1.0, b.y1 + 1.0, b.x2 - 1.0, b.y2 - 1.0]);
+    assert_eq!(
+        boxes(&h).last().unwrap().0,
+        "Cola",
+        "off: the default label"
+    );
+}
+
+/// A demo folder of `n` images with the generator's labels.
+fn fixture_labelled(n: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    let options = detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: n,
+        seed: 5,
+        width: 320,
+        height: 240,
+    };
+    detlab::demo::generate(&options).unwrap();
+    let settings = dir.path().join("config/settings.json");
+    Fixture {
+        _dir: dir,
+        images,
+        settings,
+    }
 }

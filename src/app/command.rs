@@ -119,6 +119,8 @@ pub enum Command {
     SetAutosave(bool),
     SetSingleClassMode(bool),
     SetDefaultLabel(String),
+    /// *Class by look* on or off.
+    SetClassByLook(bool),
     SetClassColor(String, [u8; 3]),
     SetShowBoxLabels(bool),
     /// New boxes are squares.
@@ -263,6 +265,10 @@ impl AppState {
                 self.save_settings();
             }
             Command::SetDefaultLabel(name) => self.settings.default_label = Some(name),
+            Command::SetClassByLook(on) => {
+                self.settings.class_by_look = on;
+                self.save_settings();
+            }
             Command::SetClassColor(name, rgb) => {
                 self.settings.class_colors.insert(name, rgb);
                 self.save_settings();

@@ -40,16 +40,30 @@ impl AppState {
     }
 
     /// A new box was drawn: over a pending prediction it fixes it
-    /// ([`AppState::fix_prediction_under`]); otherwise it is labelled at once, or the label
-    /// picker opens.
+    /// ([`AppState::fix_prediction_under`]); otherwise it is labelled at once (the class it
+    /// looks like, else the default label), or the label picker opens with that class.
     pub fn box_drawn(&mut self, bbox: BoxXyxy) {
         if self.fix_prediction_under(bbox) {
             return;
         }
+        let by_look = self.class_by_look(&bbox);
         match self.automatic_label() {
-            Some(label) => self.add_box(bbox, &label),
+            Some(default) => {
+                let label = match by_look {
+                    Some(look) if look != default => {
+                        self.info(format!(
+                            "labelled {look} by its look (default label: {default})"
+                        ));
+                        look
+                    }
+                    _ => default,
+                };
+                self.add_box(bbox, &label);
+            }
             None => {
-                let text = self.settings.default_label.clone().unwrap_or_default();
+                let text = by_look
+                    .or_else(|| self.settings.default_label.clone())
+                    .unwrap_or_default();
                 self.ui.pending_label = Some(PendingLabel::new_box(bbox, text));
             }
         }

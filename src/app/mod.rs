@@ -9,6 +9,7 @@
 pub mod assist;
 pub mod auto_retrain;
 pub mod background;
+pub mod class_by_look;
 pub mod command;
 pub mod document;
 pub mod editing;

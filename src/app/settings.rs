@@ -26,6 +26,9 @@ pub struct Settings {
     /// New boxes take the default (or last) label without asking.
     pub single_class_mode: bool,
     pub default_label: Option<String>,
+    /// A new box drawn by hand takes the class it looks like when the look is sure
+    /// (see [`super::class_by_look`]); otherwise the default label.
+    pub class_by_look: bool,
     pub show_box_labels: bool,
     /// New boxes are squares (LabelImg's "draw squares", Ctrl+Shift+R).
     pub draw_squares: bool,
@@ -51,6 +54,7 @@ impl Default for Settings {
             autosave: true,
             single_class_mode: false,
             default_label: None,
+            class_by_look: true,
             show_box_labels: true,
             draw_squares: false,
             class_colors: HashMap::new(),

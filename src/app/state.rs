@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::assist::Assist;
 use super::auto_retrain::AutoRetrain;
 use super::background::Jobs;
+use super::class_by_look::ClassByLook;
 use super::image_loader::ImageLoader;
 use super::jobs::LatestWriter;
 use super::review::Review;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub training: Option<TrainingRun>,
     /// The labelling assistants (click-to-box, tighten, find similar) and their proposals.
     pub assist: Assist,
+    /// *Class by look*: the labelled boxes' appearance, to class new boxes.
+    pub looks: ClassByLook,
     /// Fine-tuning the review model in the background as labels come in.
     pub auto_retrain: AutoRetrain,
     /// The crop gallery, once opened (View → Crop gallery).
@@ -71,6 +74,7 @@ impl AppState {
             review,
             training: None,
             assist: Assist::default(),
+            looks: ClassByLook::default(),
             auto_retrain: AutoRetrain::default(),
             gallery: None,
             messages: Vec::new(),
@@ -133,6 +137,7 @@ impl AppState {
         self.poll_review();
         self.poll_training();
         self.poll_assist();
+        self.poll_class_by_look();
         self.poll_auto_retrain();
         self.poll_gallery();
         let keep = self.current_path();

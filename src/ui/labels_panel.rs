@@ -20,6 +20,18 @@ pub fn labels_panel(
         {
             out.push(Command::SetSingleClassMode(single));
         }
+        let mut by_look = state.settings.class_by_look;
+        if ui
+            .checkbox(&mut by_look, "Class by look")
+            .on_hover_text(
+                "a box drawn by hand takes the class of the labelled box it looks most like \
+                 (colour, layout, shape) when that is clearly nearer than any box of the \
+                 default label",
+            )
+            .changed()
+        {
+            out.push(Command::SetClassByLook(by_look));
+        }
     });
     let classes = &state.workspace.classes;
     let default = state.settings.default_label.clone().unwrap_or_default();

@@ -11,6 +11,7 @@
 pub mod assign;
 pub mod descriptor;
 pub mod grouping;
+pub mod look_class;
 pub mod scan;
 pub mod selection;
 

@@ -54,6 +54,7 @@ impl Sim {
         app.review.default_requested = true;
         // Review only is the app before the assistants: the model's own boxes.
         app.review.refine_boxes = options.assistants;
+        app.settings.class_by_look = options.assistants;
         app.review.select.score_threshold = options.review_score;
         Self {
             app,
@@ -240,6 +241,7 @@ impl Sim {
         } else {
             None
         };
+        self.wait("describe the image", AppState::class_by_look_ready)?;
         self.review_pending(truth, pixels.as_ref())?;
         let mut missing = self.missing(truth);
         let mut tried_similar: HashSet<String> = HashSet::new();

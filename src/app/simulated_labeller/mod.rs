@@ -10,7 +10,8 @@
 //! [`DONE_IOU`] with the right class.
 //!
 //! Without the assistants (`assistants: false`) the app is used as it was before them:
-//! no click-to-box, tighten, find similar, label-next queue or refined prediction boxes.
+//! no click-to-box, tighten, find similar, label-next queue, class by look or refined
+//! prediction boxes.
 //!
 //! With `retrain_every: N` the app's "Retrain every N labelled images" is on (see
 //! [`crate::app::auto_retrain`]): after each image the labeller waits for a generation
@@ -20,7 +21,8 @@
 //!
 //! The labeller ticks *Use default label* once (a new box takes the class of the last
 //! box labelled) and takes the missing boxes of an image class by class, so a class key
-//! is paid once per class switch, not per box. It draws in continuous drawing mode when
+//! is paid once per class switch, not per box, and only when the box did not get its
+//! class from the model or its look. It draws in continuous drawing mode when
 //! several boxes follow each other (Ctrl+Shift+A once, Esc before a drag that edits a
 //! box), with `w` for a single box.
 //!
