@@ -1,16 +1,38 @@
 //! *Class by look*: with it on, a new box drawn by hand (or grown from a click) takes the
 //! class of the labelled box it looks most like instead of the default label, when the
-//! look is sure ([`super::gallery::look_class`]). The shown image is decoded once in the background; its
-//! labels join the index as they change, so the boxes of every image labelled in this
-//! session (and of every image shown with labels) vote.
+//! look is sure ([`super::gallery::look_class`]).
+//!
+//! When a folder opens, the labels of up to [`SEED_IMAGES`] of its labelled images (those
+//! nearest the shown one in the file list) are read and described in the background. The
+//! shown image is decoded once in the background too, and its labels join the index as
+//! they change, so every box labelled in this session votes as well.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use super::gallery::look_class::{LookIndex, LookPixels};
+use super::gallery::look_class::{ImageLooks, LookIndex, LookPixels};
 use super::jobs::{repaint, Job};
 use super::AppState;
+use crate::dataset::load_labels;
 use crate::geometry::BoxXyxy;
 use crate::task::TaskState;
+
+/// How many labelled images are described when a folder opens (about 10 s of one
+/// background thread for 200 two-megapixel photos).
+pub const SEED_IMAGES: usize = 200;
+
+/// Reading the folder's labelled images; stopped when dropped (another folder opened).
+struct Seed {
+    job: Job<Vec<(PathBuf, ImageLooks)>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 /// The index and the shown image's pixels.
 #[derive(Default)]
@@ -23,6 +45,9 @@ pub struct ClassByLook {
     job: Option<(PathBuf, Job<Result<LookPixels, String>>)>,
     /// The image that could not be decoded (not tried again).
     failed: Option<PathBuf>,
+    /// The folder's labelled images being read (`started` once it was started).
+    seed: Option<Seed>,
+    started: bool,
 }
 
 impl AppState {
@@ -39,6 +64,8 @@ impl AppState {
                 ..ClassByLook::default()
             };
         }
+        self.poll_seed();
+        let looks = &mut self.looks;
         if let Some((image, job)) = &looks.job {
             match job.poll() {
                 TaskState::Running => return,
@@ -66,6 +93,56 @@ impl AppState {
         self.sync_look_index();
     }
 
+    /// Starts reading the folder's labelled images once it is listed, and takes in what
+    /// they give.
+    fn poll_seed(&mut self) {
+        let looks = &mut self.looks;
+        if let Some(seed) = &looks.seed {
+            match seed.job.poll() {
+                TaskState::Running => {}
+                TaskState::Done(images) => {
+                    for (image, described) in images {
+                        looks.index.insert_if_absent(image, described);
+                    }
+                    looks.seed = None;
+                }
+                TaskState::Failed(e) => {
+                    looks.seed = None;
+                    self.info(format!("class by look: {e}"));
+                }
+            }
+            return;
+        }
+        let Some(session) = self.workspace.session.as_ref() else {
+            return;
+        };
+        if looks.started || session.scanning {
+            return;
+        }
+        looks.started = true;
+        let here = self.workspace.current.unwrap_or(0);
+        let mut labelled: Vec<(usize, PathBuf)> = session
+            .images
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.status.is_labelled())
+            .map(|(i, e)| (i.abs_diff(here), e.path.clone()))
+            .collect();
+        if labelled.is_empty() {
+            return;
+        }
+        labelled.sort();
+        labelled.truncate(SEED_IMAGES);
+        let images: Vec<PathBuf> = labelled.into_iter().map(|(_, p)| p).collect();
+        let save_dir = session.save_dir.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let job = Job::spawn("look-seed", repaint(self.ctx.clone()), move |_| {
+            describe_labelled(&images, save_dir.as_deref(), &flag)
+        });
+        looks.seed = Some(Seed { job, stop });
+    }
+
     /// Puts the shown image's labels into the index (when its pixels are in).
     fn sync_look_index(&mut self) {
         if let (Some(px), Some(doc)) = (&self.looks.pixels, &self.workspace.doc) {
@@ -86,9 +163,10 @@ impl AppState {
                     || looks.failed == path)
     }
 
-    /// The class a new box at `bbox` looks like (see [`super::gallery::look_class`]); `None` when the
-    /// option is off, the index is empty, or the shown image is not decoded yet.
-    pub fn class_by_look(&mut self, bbox: &BoxXyxy) -> Option<String> {
+    /// The class a new box at `bbox` looks like, against `default` (the class it gets
+    /// otherwise; see [`super::gallery::look_class`]); `None` when the option is off, too
+    /// few boxes are indexed, or the shown image is not decoded yet.
+    pub fn class_by_look(&mut self, bbox: &BoxXyxy, default: Option<&str>) -> Option<String> {
         if !self.settings.class_by_look {
             return None;
         }
@@ -97,7 +175,32 @@ impl AppState {
         if Some(&px.image) != self.workspace.current_path().as_ref() {
             return None;
         }
-        let default = self.automatic_label();
-        self.looks.index.class_for(px, bbox, default.as_deref())
+        self.looks.index.class_for(px, bbox, default)
     }
+}
+
+/// The described labels of `images` (label files in `save_dir` or beside them); images
+/// whose labels or pixels cannot be read are left out (the file list says why).
+fn describe_labelled(
+    images: &[PathBuf],
+    save_dir: Option<&Path>,
+    stop: &AtomicBool,
+) -> Vec<(PathBuf, ImageLooks)> {
+    let mut out = Vec::new();
+    for image in images {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(Some(labels)) = load_labels(image, save_dir) else {
+            continue;
+        };
+        let boxes = labels.annotation.boxes;
+        if boxes.is_empty() {
+            continue;
+        }
+        if let Ok(px) = LookPixels::decode(image) {
+            out.push((image.clone(), ImageLooks::of(&px, &boxes)));
+        }
+    }
+    out
 }

@@ -46,8 +46,9 @@ impl AppState {
         if self.fix_prediction_under(bbox) {
             return;
         }
-        let by_look = self.class_by_look(&bbox);
-        match self.automatic_label() {
+        let automatic = self.automatic_label();
+        let by_look = self.class_by_look(&bbox, automatic.as_deref());
+        match automatic {
             Some(default) => {
                 let label = match by_look {
                     Some(look) if look != default => {

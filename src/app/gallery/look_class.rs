@@ -119,27 +119,19 @@ impl LookIndex {
         if same || (old.is_none() && boxes.is_empty()) {
             return;
         }
-        let mut reuse: HashMap<[u64; 4], Descriptor> = old
+        let reuse: HashMap<[u64; 4], Descriptor> = old
             .into_iter()
             .flatten()
             .map(|e| (key(&e.bbox), e.descriptor.clone()))
             .collect();
-        let median = median_height(boxes.iter().map(|b| &b.bbox));
-        let entries = boxes
-            .iter()
-            .filter_map(|b| {
-                let mut descriptor = reuse
-                    .remove(&key(&b.bbox))
-                    .or_else(|| pixels.describe(&b.bbox))?;
-                descriptor.set_relative_size(relative(b.bbox.height(), median));
-                Some(Entry {
-                    bbox: b.bbox,
-                    class_name: b.class_name.clone(),
-                    descriptor,
-                })
-            })
-            .collect();
-        self.by_image.insert(pixels.image.clone(), entries);
+        let looks = ImageLooks::describe(pixels, boxes, reuse);
+        self.by_image.insert(pixels.image.clone(), looks.0);
+    }
+
+    /// Adds the boxes of an image described elsewhere (read from its label file when the
+    /// folder opened), unless the image is indexed already (its labels as shown win).
+    pub fn insert_if_absent(&mut self, image: PathBuf, looks: ImageLooks) {
+        self.by_image.entry(image).or_insert(looks.0);
     }
 
     /// The class `bbox` on `pixels`' image looks like, given the default label: the
@@ -168,6 +160,41 @@ impl LookIndex {
             *best = best.min(d);
         }
         choose(&nearest, default).map(str::to_string)
+    }
+}
+
+/// One image's labelled boxes, described.
+pub struct ImageLooks(Vec<Entry>);
+
+impl ImageLooks {
+    /// Describes `boxes` on `pixels`.
+    pub fn of(pixels: &LookPixels, boxes: &[LabelBox]) -> Self {
+        Self::describe(pixels, boxes, HashMap::new())
+    }
+
+    /// Describes `boxes` on `pixels`, taking the descriptors in `reuse` (by exact
+    /// corners) instead of describing those boxes again.
+    fn describe(
+        pixels: &LookPixels,
+        boxes: &[LabelBox],
+        mut reuse: HashMap<[u64; 4], Descriptor>,
+    ) -> Self {
+        let median = median_height(boxes.iter().map(|b| &b.bbox));
+        let entries = boxes
+            .iter()
+            .filter_map(|b| {
+                let mut descriptor = reuse
+                    .remove(&key(&b.bbox))
+                    .or_else(|| pixels.describe(&b.bbox))?;
+                descriptor.set_relative_size(relative(b.bbox.height(), median));
+                Some(Entry {
+                    bbox: b.bbox,
+                    class_name: b.class_name.clone(),
+                    descriptor,
+                })
+            })
+            .collect();
+        Self(entries)
     }
 }
 
