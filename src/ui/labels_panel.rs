@@ -102,11 +102,10 @@ pub fn labels_panel(
     }
     ui.heading(format!("Boxes ({})", doc.annotation.boxes.len()));
     let selected = doc.selected;
-    egui::ScrollArea::vertical().id_salt("boxes").show_rows(
-        ui,
-        20.0,
-        doc.annotation.boxes.len(),
-        |ui, range| {
+    egui::ScrollArea::vertical()
+        .id_salt("boxes")
+        .max_height(320.0)
+        .show_rows(ui, 20.0, doc.annotation.boxes.len(), |ui, range| {
             for i in range {
                 let b = &doc.annotation.boxes[i];
                 ui.horizontal(|ui| {
@@ -129,6 +128,5 @@ pub fn labels_panel(
                     }
                 });
             }
-        },
-    );
+        });
 }

@@ -57,10 +57,14 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
                 .default_size(260.0)
                 .resizable(true)
                 .show(ui, |ui| {
+                    // The classes and boxes above keep at least a third of the height
+                    // (they scroll when that is too little).
+                    let height = ui.available_height();
                     egui::Panel::bottom("review")
                         .resizable(true)
-                        .default_size(420.0)
-                        .min_size(240.0)
+                        .default_size(420.0f32.min(height * 0.5))
+                        .min_size(240.0f32.min(height * 0.4))
+                        .max_size((height * 0.67).max(240.0))
                         .show(ui, |ui| {
                             egui::ScrollArea::vertical()
                                 .id_salt("review_scroll")
@@ -69,7 +73,12 @@ fn draw(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &mut V
                                     review_panel::review_panel(ui, state, ui_state, out)
                                 });
                         });
-                    labels_panel::labels_panel(ui, state, ui_state, out);
+                    egui::ScrollArea::vertical()
+                        .id_salt("labels_scroll")
+                        .auto_shrink(false)
+                        .show(ui, |ui| {
+                            labels_panel::labels_panel(ui, state, ui_state, out)
+                        });
                 });
         }
         egui::Panel::top("pages").show(ui, |ui| page_tabs(ui, state, ui_state, out));

@@ -25,14 +25,14 @@ pub const LOOK_SIDE: u32 = 1600;
 /// this fraction of the distance to the default label's nearest box. Chosen on folders
 /// that are not the benchmark's (`cola-sprite/train` after its first 200 photos, three
 /// dense demo shelves, a sparse demo folder): 0.8 made 108 → 22 and 73 → 6 class keys on
-/// the first two kinds and left the dense shelves' 128 about unchanged (130); at 1.0 the
-/// dense shelves paid 138, at 0.6 `cola-sprite` paid 44.
+/// the first and the last, and left the dense shelves' 128 about unchanged (129); at 1.0
+/// the dense shelves paid 138, at 0.6 `cola-sprite` paid 44 (BENCHMARKS.md).
 pub const LOOK_MARGIN: f32 = 0.8;
 
 /// The look answers only once this many boxes are indexed: a vote among a handful of
 /// boxes is a coin toss (on `cola-sprite/val` the shipped model's accepted boxes were 4
 /// when the first box was drawn by hand, and the look chose wrong); on the folders
-/// above, waiting for 20 boxes cost no class key.
+/// above, waiting for 20 boxes cost no class key (and saved 2 on the demo folder).
 pub const MIN_INDEXED: usize = 20;
 
 /// One image's pixels, scaled to [`LOOK_SIDE`], to describe its boxes from.
