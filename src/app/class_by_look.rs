@@ -51,7 +51,8 @@ pub struct ClassByLook {
 }
 
 impl AppState {
-    /// Decodes the shown image for the look (once), and keeps its labels in the index.
+    /// Reads the folder's labelled images once, decodes the shown image for the look
+    /// (once per image shown), and keeps its labels in the index.
     pub(super) fn poll_class_by_look(&mut self) {
         if !self.settings.class_by_look {
             return;

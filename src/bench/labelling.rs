@@ -26,6 +26,8 @@ pub struct LabellingBenchOptions {
     pub tta: detlab::detector::maths::tta::Tta,
     /// The Review panel's score threshold.
     pub review_score: f32,
+    /// The hold-out AP a first model needs to be shown.
+    pub first_model_min_ap: f64,
     /// Write both runs' reports here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -53,6 +55,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
             retrain_every: options.retrain_every,
             tta: options.tta,
             review_score: options.review_score,
+            first_model_min_ap: options.first_model_min_ap,
             training: TrainingForm {
                 device: options.device,
                 ..TrainingForm::default()

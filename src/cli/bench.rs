@@ -80,6 +80,10 @@ pub enum Bench {
         /// The Review panel's score threshold (predictions shown for review).
         #[arg(long, default_value_t = detlab::app::settings::Settings::default().review_score)]
         score: f32,
+        /// The hold-out AP a folder's first model needs before it is shown (the app's
+        /// bar; 0: any first model is shown).
+        #[arg(long, value_name = "AP", default_value_t = detlab::app::auto_retrain::MIN_FIRST_MODEL_AP)]
+        first_model_ap: f64,
         /// Write both runs' reports here as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -107,6 +111,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             assistants_only,
             tta,
             score,
+            first_model_ap,
             json,
         } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
             images,
@@ -121,6 +126,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             assistants_only,
             tta: tta.map_or(detlab::app::review::DEFAULT_REVIEW_TTA, |t| t.tta()),
             review_score: score,
+            first_model_min_ap: first_model_ap,
             json,
         })?,
         Bench::Detector {

@@ -72,6 +72,11 @@ impl AppState {
         let mut open_changed = false;
         let mut notes = Vec::new();
         for (image, wanted) in by_image {
+            // Class by look learns the new class at once (the open image's boxes also
+            // through its document, at the next sync).
+            for (_, bbox) in &wanted {
+                self.looks.index.relabel(&image, bbox, &label);
+            }
             if Some(&image) == open.as_ref() {
                 match ws.editable() {
                     Some(doc) => {

@@ -128,6 +128,15 @@ impl LookIndex {
         self.by_image.insert(pixels.image.clone(), looks.0);
     }
 
+    /// Gives the indexed box of `image` at exactly `bbox` the class `class` (a relabel
+    /// made elsewhere than on the shown image, such as in the crop gallery).
+    pub fn relabel(&mut self, image: &Path, bbox: &BoxXyxy, class: &str) {
+        let entries = self.by_image.get_mut(image).into_iter().flatten();
+        for e in entries.filter(|e| e.bbox == *bbox) {
+            e.class_name = class.to_string();
+        }
+    }
+
     /// Adds the boxes of an image described elsewhere (read from its label file when the
     /// folder opened), unless the image is indexed already (its labels as shown win).
     pub fn insert_if_absent(&mut self, image: PathBuf, looks: ImageLooks) {
@@ -287,9 +296,13 @@ mod tests {
             index.class_for(&px, &block(9, 0), Some("green")).as_deref(),
             Some("red")
         );
-        // A relabel is seen at the next sync.
+        // A relabel is seen at the next sync, or when made elsewhere (the gallery).
         index.sync(&px, &labels("red", "lime", 10));
         assert_eq!(index.class_for(&px, &green, None).as_deref(), Some("lime"));
+        for k in 0..10 {
+            index.relabel(Path::new("a.jpg"), &block(k, 1), "olive");
+        }
+        assert_eq!(index.class_for(&px, &green, None).as_deref(), Some("olive"));
     }
 
     #[test]
