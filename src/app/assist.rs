@@ -70,6 +70,14 @@ impl Assist {
     pub fn busy(&self) -> bool {
         self.job.is_some()
     }
+
+    /// Keeps `pixels`, `image` decoded elsewhere, for the next request about it (unless
+    /// they are kept already), so that it is not decoded twice.
+    pub fn offer_pixels(&mut self, image: &Path, pixels: Arc<RgbImage>) {
+        if self.pixels.as_ref().is_none_or(|(p, _)| p != image) {
+            self.pixels = Some((image.to_path_buf(), pixels));
+        }
+    }
 }
 
 impl AppState {

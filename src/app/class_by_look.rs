@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use image::RgbImage;
+
 use super::gallery::look_class::{ImageLooks, LookIndex, LookPixels};
 use super::jobs::{repaint, Job};
 use super::AppState;
+use crate::dataset::image_info::decode_upright_rgb;
 use crate::dataset::load_labels;
 use crate::geometry::BoxXyxy;
 use crate::task::TaskState;
@@ -34,6 +37,9 @@ impl Drop for Seed {
     }
 }
 
+/// An image decoded for the look: scaled down, and at full resolution.
+type Decoded = (LookPixels, Arc<RgbImage>);
+
 /// The index and the shown image's pixels.
 #[derive(Default)]
 pub struct ClassByLook {
@@ -41,8 +47,8 @@ pub struct ClassByLook {
     /// The folder the index is about.
     root: Option<PathBuf>,
     pixels: Option<LookPixels>,
-    /// The image being decoded.
-    job: Option<(PathBuf, Job<Result<LookPixels, String>>)>,
+    /// The image being decoded (at full resolution too, handed to the assistants).
+    job: Option<(PathBuf, Job<Result<Decoded, String>>)>,
     /// The image that could not be decoded (not tried again).
     failed: Option<PathBuf>,
     /// The folder's labelled images being read (`started` once it was started).
@@ -57,11 +63,10 @@ impl AppState {
         if !self.settings.class_by_look {
             return;
         }
-        let root = self.workspace.session.as_ref().map(|s| s.root.clone());
-        let looks = &mut self.looks;
-        if looks.root != root {
-            *looks = ClassByLook {
-                root,
+        let root = self.workspace.session.as_ref().map(|s| s.root.as_path());
+        if self.looks.root.as_deref() != root {
+            self.looks = ClassByLook {
+                root: root.map(Path::to_path_buf),
                 ..ClassByLook::default()
             };
         }
@@ -70,7 +75,10 @@ impl AppState {
         if let Some((image, job)) = &looks.job {
             match job.poll() {
                 TaskState::Running => return,
-                TaskState::Done(Ok(px)) => looks.pixels = Some(px),
+                TaskState::Done(Ok((px, full))) => {
+                    self.assist.offer_pixels(image, full);
+                    looks.pixels = Some(px);
+                }
                 // The image view says why the image cannot be read.
                 TaskState::Done(Err(_)) | TaskState::Failed(_) => {
                     looks.failed = Some(image.clone())
@@ -86,7 +94,8 @@ impl AppState {
             looks.pixels = None;
             let image = path.clone();
             let job = Job::spawn("look", repaint(self.ctx.clone()), move |_| {
-                LookPixels::decode(&image)
+                let full = Arc::new(decode_upright_rgb(&image).map_err(|e| e.to_string())?);
+                Ok((LookPixels::from_pixels(image, &full), full))
             });
             looks.job = Some((path, job));
             return;

@@ -89,6 +89,14 @@ impl Descriptor {
     }
 }
 
+/// The typical (median) height of `boxes`, which [`Descriptor::set_relative_size`]
+/// measures a box's height against; `None` for no boxes.
+pub fn typical_height<'a>(boxes: impl Iterator<Item = &'a BoxXyxy>) -> Option<f64> {
+    let mut heights: Vec<f64> = boxes.map(BoxXyxy::height).collect();
+    heights.sort_unstable_by(f64::total_cmp);
+    heights.get(heights.len() / 2).copied()
+}
+
 /// The descriptor of a thumbnail (see [`Descriptor`]), at the typical size.
 pub fn describe(thumb: &RgbImage) -> Descriptor {
     let mut d = Descriptor::default();

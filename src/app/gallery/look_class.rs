@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::descriptor::{describe, thumbnail, Descriptor};
+use super::descriptor::{describe, thumbnail, typical_height, Descriptor};
 use crate::dataset::image_info::decode_upright_rgb;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
@@ -47,23 +47,23 @@ impl LookPixels {
     /// Decodes `image` (upright) and scales it down to [`LOOK_SIDE`].
     pub fn decode(image: &Path) -> Result<Self, String> {
         let full = decode_upright_rgb(image).map_err(|e| e.to_string())?;
-        Ok(Self::from_pixels(image.to_path_buf(), full))
+        Ok(Self::from_pixels(image.to_path_buf(), &full))
     }
 
     /// `full`, the image's pixels at full resolution, scaled down to [`LOOK_SIDE`].
-    pub fn from_pixels(image: PathBuf, full: RgbImage) -> Self {
+    pub fn from_pixels(image: PathBuf, full: &RgbImage) -> Self {
         let longest = full.width().max(full.height()).max(1);
         if longest <= LOOK_SIDE {
             return Self {
                 image,
-                pixels: full,
+                pixels: full.clone(),
                 scale: 1.0,
             };
         }
         let scale = LOOK_SIDE as f64 / longest as f64;
         let w = ((full.width() as f64 * scale).round() as u32).max(1);
         let h = ((full.height() as f64 * scale).round() as u32).max(1);
-        let pixels = image::imageops::resize(&full, w, h, image::imageops::FilterType::Triangle);
+        let pixels = image::imageops::resize(full, w, h, image::imageops::FilterType::Triangle);
         Self {
             image,
             pixels,
@@ -158,8 +158,8 @@ impl LookIndex {
         }
         let mut descriptor = pixels.describe(bbox)?;
         let same_image = self.by_image.get(&pixels.image);
-        let median = median_height(same_image.into_iter().flatten().map(|e| &e.bbox));
-        descriptor.set_relative_size(relative(bbox.height(), median));
+        let typical = typical_height(same_image.into_iter().flatten().map(|e| &e.bbox));
+        descriptor.set_relative_size(relative(bbox.height(), typical));
         let mut nearest: HashMap<&str, f32> = HashMap::new();
         for e in self.by_image.values().flatten() {
             let d = e.descriptor.distance(&descriptor);
@@ -188,14 +188,14 @@ impl ImageLooks {
         boxes: &[LabelBox],
         mut reuse: HashMap<[u64; 4], Descriptor>,
     ) -> Self {
-        let median = median_height(boxes.iter().map(|b| &b.bbox));
+        let typical = typical_height(boxes.iter().map(|b| &b.bbox));
         let entries = boxes
             .iter()
             .filter_map(|b| {
                 let mut descriptor = reuse
                     .remove(&key(&b.bbox))
                     .or_else(|| pixels.describe(&b.bbox))?;
-                descriptor.set_relative_size(relative(b.bbox.height(), median));
+                descriptor.set_relative_size(relative(b.bbox.height(), typical));
                 Some(Entry {
                     bbox: b.bbox,
                     class_name: b.class_name.clone(),
@@ -228,19 +228,10 @@ fn key(b: &BoxXyxy) -> [u64; 4] {
     ]
 }
 
-/// The median height of `boxes` (`None` for none).
-fn median_height<'a>(boxes: impl Iterator<Item = &'a BoxXyxy>) -> Option<f64> {
-    let mut heights: Vec<f64> = boxes.map(BoxXyxy::height).collect();
-    heights.sort_by(f64::total_cmp);
-    heights.get(heights.len() / 2).copied()
-}
-
-/// `height` against the image's median box height (1 when there is none).
-fn relative(height: f64, median: Option<f64>) -> f32 {
-    match median {
-        Some(m) if m > 0.0 => (height / m) as f32,
-        _ => 1.0,
-    }
+/// `height` against the image's typical box height (1 when there is none; a zero
+/// typical height gives a ratio that [`Descriptor::set_relative_size`] reads as 1).
+fn relative(height: f64, typical: Option<f64>) -> f32 {
+    typical.map_or(1.0, |t| (height / t) as f32)
 }
 
 #[cfg(test)]
@@ -254,7 +245,7 @@ mod tests {
             (true, 60..90) => image::Rgb([30, 200, 40]),
             _ => image::Rgb([240, 240, 240]),
         });
-        LookPixels::from_pixels(PathBuf::from("a.jpg"), px)
+        LookPixels::from_pixels(PathBuf::from("a.jpg"), &px)
     }
 
     /// Block `k` of the red (`row` 0) or green (1) row.
@@ -319,7 +310,7 @@ mod tests {
 
     #[test]
     fn large_images_are_described_at_the_look_side() {
-        let px = LookPixels::from_pixels(PathBuf::from("big.jpg"), RgbImage::new(3200, 800));
+        let px = LookPixels::from_pixels(PathBuf::from("big.jpg"), &RgbImage::new(3200, 800));
         assert_eq!((px.pixels.width(), px.pixels.height()), (1600, 400));
         assert!(px
             .describe(&BoxXyxy::new(100.0, 100.0, 300.0, 500.0))

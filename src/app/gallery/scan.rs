@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use super::descriptor::{describe, thumbnail, Descriptor};
+use super::descriptor::{describe, thumbnail, typical_height, Descriptor};
 use crate::dataset::{load_labels, ImageAnnotation};
 use crate::geometry::BoxXyxy;
 
@@ -205,9 +205,7 @@ fn read_image(shared: &Shared, rank: usize, image: &Path) -> Option<ScanEvent> {
             .crops
             .fetch_add(annotation.boxes.len(), Ordering::Relaxed),
     );
-    let mut heights: Vec<f64> = annotation.boxes.iter().map(|b| b.bbox.height()).collect();
-    heights.sort_unstable_by(f64::total_cmp);
-    let typical = heights[heights.len() / 2];
+    let typical = typical_height(annotation.boxes.iter().map(|b| &b.bbox)).unwrap_or(1.0);
     let crops = annotation
         .boxes
         .iter()
