@@ -4,6 +4,7 @@
 mod coco_export;
 mod convert;
 mod split;
+mod transaction;
 
 pub use coco_export::{
     export_coco, zylo117_project_yml, ExportError, ExportOptions, ExportSummary, Layout, Skipped,

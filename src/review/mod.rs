@@ -28,11 +28,13 @@
 pub mod cache;
 pub mod decisions;
 pub mod disagreement;
+mod model_id;
 pub mod pending;
 
-pub use cache::{CacheError, CachedPrediction, CandidateCache, ImageStamp, ModelId};
+pub use cache::{CacheError, CachedPrediction, CandidateCache, ImageStamp};
 pub use decisions::{Decision, ReviewLog, ReviewLogError, Verdict};
 pub use disagreement::{compare, rank, DisagreementKind, ImageDisagreement, MatchSettings};
+pub use model_id::ModelId;
 pub use pending::{classify, matches_label, PredictionState};
 
 /// The sidecar folder beside the labels that holds detlab's review state.
