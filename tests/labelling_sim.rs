@@ -105,8 +105,9 @@ fn click_and_find_similar_cut_the_count() {
 
 /// From zero with "Retrain every 3": after the third image the app trains a first model
 /// (tiny Lite0 at 128 px, one thread). With no bar to clear it becomes the review model
-/// and its AP on the three images not labelled yet is recorded; with the default bar
-/// (hold-out AP 0.2) a model this weak is not shown. Every box ends up labelled.
+/// and its AP on the three images not labelled yet is recorded; on trial, its verdict
+/// waits for the next image; with the default bar (hold-out AP 0.2) a model this weak is
+/// not shown. Every box ends up labelled.
 #[test]
 fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
     tch::set_num_threads(1);
@@ -128,20 +129,21 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
         freeze_backbone_epochs: 0,
         ..Default::default()
     };
-    let run = |min_ap: f64, work: &str| {
+    let run = |min_ap: f64, trial_images: usize, work: &str| {
         simulate(
             &SimOptions {
                 timeout: Duration::from_secs(600),
                 retrain_every: 3,
                 training: training.clone(),
                 first_model_min_ap: min_ap,
+                trial_images: Some(trial_images),
                 ..SimOptions::new(images.clone())
             },
             &dir.path().join(work),
         )
         .unwrap()
     };
-    let r = run(0.0, "shown");
+    let r = run(0.0, 0, "shown");
     assert_eq!((r.images, r.missed, r.extra), (6, 0, 0), "{:?}", r.by_kind);
     assert_eq!(r.ap_over_time.len(), 1, "{:?}", r.retrain_log);
     let p = &r.ap_over_time[0];
@@ -166,7 +168,26 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
     );
     assert!(r.model_seconds > 0.0);
 
-    let weak = run(detlab::app::auto_retrain::MIN_FIRST_MODEL_AP, "weak");
+    // On trial over one image, the verdict comes when the labeller leaves the fourth.
+    let tried = run(0.0, 1, "trial");
+    assert_eq!((tried.images, tried.missed, tried.extra), (6, 0, 0));
+    let p = &tried.ap_over_time[0];
+    assert_eq!((p.labelled, p.generation), (4, 1), "{p:?}");
+    // The AP is measured on the two images not labelled yet once the model is shown.
+    assert_eq!(p.images, if p.swapped { 2 } else { 0 }, "{p:?}");
+    let verdict = &tried.retrain_log[2];
+    assert!(
+        verdict.contains("on the 1 image labelled since it started"),
+        "{:?}",
+        tried.retrain_log
+    );
+    assert_eq!(
+        p.swapped,
+        verdict.contains("the review model is now"),
+        "{verdict}"
+    );
+
+    let weak = run(detlab::app::auto_retrain::MIN_FIRST_MODEL_AP, 0, "weak");
     assert_eq!((weak.images, weak.missed, weak.extra), (6, 0, 0));
     let p = &weak.ap_over_time[0];
     assert!(!p.swapped && p.images == 0, "{p:?} {:?}", weak.retrain_log);

@@ -28,6 +28,8 @@ pub struct LabellingBenchOptions {
     pub review_score: f32,
     /// The hold-out AP a first model needs to be shown.
     pub first_model_min_ap: f64,
+    /// Images a retrained model's trial waits for (`None`: the app's default; 0: none).
+    pub trial_images: Option<usize>,
     /// Write both runs' reports here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -56,6 +58,7 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
             tta: options.tta,
             review_score: options.review_score,
             first_model_min_ap: options.first_model_min_ap,
+            trial_images: options.trial_images,
             training: TrainingForm {
                 device: options.device,
                 ..TrainingForm::default()

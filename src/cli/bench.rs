@@ -84,6 +84,11 @@ pub enum Bench {
         /// bar; 0: any first model is shown).
         #[arg(long, value_name = "AP", default_value_t = detlab::app::auto_retrain::MIN_FIRST_MODEL_AP)]
         first_model_ap: f64,
+        /// Newly labelled images a retrained model's trial waits for before it may be
+        /// shown [default: the app's, a fifth of --retrain-every, at least 3]; 0: no
+        /// trial, a model that beats the hold-out is shown at once.
+        #[arg(long, value_name = "N")]
+        trial_images: Option<usize>,
         /// Write both runs' reports here as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -112,6 +117,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             tta,
             score,
             first_model_ap,
+            trial_images,
             json,
         } => crate::bench::labelling::run(&crate::bench::labelling::LabellingBenchOptions {
             images,
@@ -127,6 +133,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             tta: tta.map_or(detlab::app::review::DEFAULT_REVIEW_TTA, |t| t.tta()),
             review_score: score,
             first_model_min_ap: first_model_ap,
+            trial_images,
             json,
         })?,
         Bench::Detector {

@@ -18,7 +18,8 @@
 //!
 //! Beside that, [`disagreement`] ranks labelled images where predictions and labels
 //! disagree (missed, extra, wrong class, loose box), and [`crate::eval::evaluate_images`] scores predictions
-//! against labels with the pycocotools-exact evaluator.
+//! against labels with the pycocotools-exact evaluator, and [`review_cost`] counts what
+//! a model's predictions would cost a reviewer on an image whose labels are known.
 //!
 //! Everything lives in the sidecar folder `.detlab/` beside the label files; the VOC (or
 //! other) label files themselves never carry review state.
@@ -30,12 +31,14 @@ pub mod decisions;
 pub mod disagreement;
 mod model_id;
 pub mod pending;
+pub mod review_cost;
 
 pub use cache::{CacheError, CachedPrediction, CandidateCache, ImageStamp};
 pub use decisions::{Decision, ReviewLog, ReviewLogError, Verdict};
 pub use disagreement::{compare, rank, DisagreementKind, ImageDisagreement, MatchSettings};
 pub use model_id::ModelId;
 pub use pending::{classify, matches_label, PredictionState};
+pub use review_cost::{review_actions, NamedBox};
 
 /// The sidecar folder beside the labels that holds detlab's review state.
 pub const SIDECAR_DIR: &str = ".detlab";

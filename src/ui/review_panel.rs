@@ -321,7 +321,7 @@ fn auto_retrain_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comma
         let toggled = ui
             .checkbox(&mut on, "Retrain every")
             .on_hover_text(
-                "fine-tune the review model in the background after this many newly labelled images; it replaces the model only when it scores better on the labelled hold-out. With no model yet, the first generation trains one with the Train tab's settings",
+                "fine-tune the review model in the background after this many newly labelled images. New weights that score better on the labelled hold-out go on trial: they replace the model only if their predictions would have cost fewer review actions on the next images you label, which they never saw. With no model yet, the first generation trains one with the Train tab's settings",
             )
             .changed();
         let moved = ui
@@ -343,6 +343,20 @@ fn auto_retrain_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comma
             h.baseline_ap
                 .map_or(String::new(), |a| format!(", to beat: AP {a:.3}"))
         ));
+    }
+    if let Some(trial) = &auto.trial {
+        let done = state.trial_progress(trial).min(trial.images_needed);
+        ui.label(if trial.job.is_some() {
+            format!(
+                "generation {}: judging it on {done} images",
+                trial.generation
+            )
+        } else {
+            format!(
+                "generation {} on trial: {done} of {} images labelled since it started",
+                trial.generation, trial.images_needed
+            )
+        });
     }
     if let Some(line) = auto.log.last() {
         ui.label(egui::RichText::new(line).small());

@@ -9,9 +9,12 @@ use super::ShownPrediction;
 use crate::app::jobs::LatestWriter;
 use crate::app::AppState;
 use crate::dataset::LabelBox;
-use crate::detector::maths::postprocess::Detection;
+use crate::detector::maths::postprocess::{Detection, SelectConfig};
 use crate::geometry::BoxXyxy;
-use crate::review::{classify, matches_label, Decision, PredictionState, ReviewLog, Verdict};
+use crate::review::{
+    classify, matches_label, CachedPrediction, Decision, NamedBox, PredictionState, ReviewLog,
+    Verdict,
+};
 
 /// A box drawn over a pending prediction overlapping it at least this much fixes that
 /// prediction ([`AppState::fix_prediction_under`]): the usual "same object" overlap.
@@ -54,6 +57,46 @@ fn save_log(write: &LogWrite, labels_dir: &Path) -> Result<(), String> {
         slot.push((write.log.clone(), merged));
     }
     Ok(())
+}
+
+/// The model's boxes the Review panel shows for `pred` (at `select`; refined as the
+/// reviewer sees them when `refine`), by descending score, with their class names: what a
+/// reviewer would face on that image with nothing decided yet.
+pub(crate) fn shown_boxes(
+    pred: &CachedPrediction,
+    select: &SelectConfig,
+    refine: bool,
+    class_names: &[String],
+) -> Vec<NamedBox> {
+    let mut dets = pred.reselect(select);
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let candidates = OnceCell::new();
+    dets.into_iter()
+        .map(|d| {
+            let refined = refine
+                .then(|| refined_box(pred, &candidates, d.bbox))
+                .flatten();
+            NamedBox {
+                bbox: refined.unwrap_or(d.bbox),
+                class_name: class_names.get(d.class_id).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// The refinement of one of `pred`'s boxes: the fusion of the candidates around it
+/// (click-to-box's), which are read once per image into `candidates`.
+fn refined_box(
+    pred: &CachedPrediction,
+    candidates: &OnceCell<Vec<Detection>>,
+    around: BoxXyxy,
+) -> Option<BoxXyxy> {
+    use crate::assist::click_box::{fused_box, CLICK_SCORE_THRESHOLD, FUSION_IOU};
+    fused_box(
+        candidates.get_or_init(|| pred.above(CLICK_SCORE_THRESHOLD)),
+        around,
+        FUSION_IOU,
+    )
 }
 
 impl AppState {
@@ -151,13 +194,9 @@ impl AppState {
                 let refined = match refine {
                     Refinement::Off => None,
                     Refinement::States if !near_label() => None,
-                    Refinement::States | Refinement::Boxes => crate::assist::click_box::fused_box(
-                        candidates.get_or_init(|| {
-                            pred.above(crate::assist::click_box::CLICK_SCORE_THRESHOLD)
-                        }),
-                        detection.bbox,
-                        crate::assist::click_box::FUSION_IOU,
-                    ),
+                    Refinement::States | Refinement::Boxes => {
+                        refined_box(pred, &candidates, detection.bbox)
+                    }
                 };
                 if state == PredictionState::Pending
                     && refined.is_some_and(|b| matches_label(&b, &class_name, labels))

@@ -12,8 +12,11 @@ mod model;
 mod onnx_export;
 mod run;
 
+pub(crate) use decide::shown_boxes;
+pub(crate) use model::load_model_file;
 pub use model::{ImportForm, LoadedModel};
 pub use onnx_export::OnnxExportForm;
+pub(crate) use run::predict_image;
 pub use run::{InferenceRun, RunScope};
 
 use std::collections::HashMap;

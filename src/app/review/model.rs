@@ -32,7 +32,8 @@ pub struct ImportForm {
     pub classes: String,
 }
 
-fn load_model(path: &Path) -> Result<LoadedModel, String> {
+/// Reads a model file and readies it to run (blocking: call it off the UI thread).
+pub(crate) fn load_model_file(path: &Path) -> Result<LoadedModel, String> {
     let id = ModelId::of_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let detector = Detector::load(path, &DetectorOptions::default())
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -72,7 +73,7 @@ fn import_model(form: &ImportForm, out: &Path) -> Result<LoadedModel, String> {
     model
         .write(out)
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    load_model(out)
+    load_model_file(out)
 }
 
 impl AppState {
@@ -82,7 +83,7 @@ impl AppState {
         self.review.default_requested = true;
         self.review.model_error = None;
         self.review.model_job = Some(Job::spawn("model", repaint(self.ctx.clone()), move |_| {
-            load_model(&path)
+            load_model_file(&path)
         }));
     }
 

@@ -298,6 +298,43 @@ fn prepare(
     }
 }
 
+/// What a run keeps of the network's output, `batch` images per call.
+fn candidate_config(batch: usize, (tiling, tta): (Tiling, Tta)) -> PredictConfig {
+    PredictConfig {
+        candidate_floor: Some(CANDIDATE_FLOOR),
+        top_k: Some(CANDIDATE_TOP_K),
+        batch_size: batch.max(1),
+        tiling,
+        tta,
+        ..PredictConfig::default()
+    }
+}
+
+/// `model`'s candidates on one image, as a review run keeps them (not cached): for
+/// judging a model that is not the review model.
+pub(crate) fn predict_image(
+    model: &LoadedModel,
+    image: &Path,
+    view: (Tiling, Tta),
+) -> Result<CachedPrediction, String> {
+    let stamp = ImageStamp::of(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let rgb = crate::dataset::image_info::decode_upright_rgb(image).map_err(|e| e.to_string())?;
+    let det = model
+        .detector
+        .lock()
+        .map_err(|_| "the model is unusable after an earlier failure".to_string())?;
+    let p = det
+        .predict_images(&[rgb], &candidate_config(1, view))
+        .map_err(|e| format!("{}: {e}", image.display()))?
+        .pop()
+        .ok_or("no output")?;
+    Ok(CachedPrediction {
+        stamp,
+        letterbox: p.letterbox,
+        candidates: p.candidates,
+    })
+}
+
 /// Runs the network on `pending` images in one batch and caches each result; `true` with
 /// them when the network failed (each item then carries the error).
 fn predict_batch(
@@ -306,14 +343,7 @@ fn predict_batch(
     (tiling, tta): (Tiling, Tta),
     pending: Vec<Pending>,
 ) -> (Vec<RunItem>, bool) {
-    let cfg = PredictConfig {
-        candidate_floor: Some(CANDIDATE_FLOOR),
-        top_k: Some(CANDIDATE_TOP_K),
-        batch_size: pending.len().max(1),
-        tiling,
-        tta,
-        ..PredictConfig::default()
-    };
+    let cfg = candidate_config(pending.len(), (tiling, tta));
     let (mut items, mut keys, mut rgbs) = (Vec::new(), Vec::new(), Vec::new());
     for p in pending {
         items.push(p.item);

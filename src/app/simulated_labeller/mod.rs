@@ -81,6 +81,9 @@ pub struct SimOptions {
     /// The hold-out AP a first model needs to be shown (see
     /// [`crate::app::auto_retrain::MIN_FIRST_MODEL_AP`]).
     pub first_model_min_ap: f64,
+    /// Images a new model's trial waits for (`None`: the app's default, 0: no trial; see
+    /// [`crate::app::auto_retrain::Trial`]).
+    pub trial_images: Option<usize>,
 }
 
 impl SimOptions {
@@ -98,6 +101,7 @@ impl SimOptions {
             tta: crate::app::review::DEFAULT_REVIEW_TTA,
             review_score: crate::app::settings::Settings::default().review_score,
             first_model_min_ap: crate::app::auto_retrain::MIN_FIRST_MODEL_AP,
+            trial_images: None,
         }
     }
 }
@@ -212,6 +216,7 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     let mut app = AppState::new(settings, work.join("settings.json"), None, None);
     app.ui.training_form = options.training.clone();
     app.auto_retrain.min_first_ap = options.first_model_min_ap;
+    app.auto_retrain.trial_images = options.trial_images;
     let mut sim = Sim::new(app, options.clone());
     sim.app.apply(Command::OpenFolder(view.clone()));
     sim.wait("list the folder", |a| {
@@ -251,6 +256,10 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     sim.app.apply(Command::GoTo(0));
     for done in 0..oracle.images.len() {
         let path = sim.wait_for_document()?;
+        // A trial counts the image just left: its verdict comes after the move.
+        if options.retrain_every > 0 && done > 0 {
+            sim.keep_up(&oracle)?;
+        }
         let truth = oracle_of(&path);
         sim.visited.insert(path.clone());
         sim.label_image(&path, &truth)?;
@@ -279,20 +288,25 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
 }
 
 impl Sim {
-    /// Waits for a retraining generation the app started (and for the new model's
-    /// candidates), then records the model's AP on the images not labelled yet.
+    /// Between images: waits for what the app is computing for the retraining (a
+    /// generation, a trial, the new model's candidates); when a generation's fate was
+    /// settled, records the review model's AP on the images not labelled yet.
     fn keep_up(&mut self, oracle: &Oracle) -> Result<(), SimError> {
         let t = Instant::now();
         self.wait("save the labels", |a| !a.workspace.labels.busy())?;
         self.app.poll_background();
-        let generation = self.app.auto_retrain.generation;
-        if generation == self.measured_generation {
+        let retrain = &self.app.auto_retrain;
+        if retrain.settled() && retrain.decided == self.measured_generation {
             return Ok(());
         }
         self.wait("retrain the model", |a| {
             a.auto_retrain.settled() && a.review.model_job.is_none() && a.review.run.is_none()
         })?;
         self.model_time += t.elapsed();
+        let generation = self.app.auto_retrain.decided;
+        if generation == self.measured_generation {
+            return Ok(());
+        }
         self.measured_generation = generation;
         let swapped = self
             .app

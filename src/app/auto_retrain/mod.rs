@@ -1,16 +1,23 @@
 //! A model that keeps up: after every N newly labelled images, the review model is
 //! fine-tuned in the background on the folder's labels (the same preparation and engine
-//! as the Train page); when the new weights beat the old ones on the run's labelled
-//! hold-out, they become the review model (logged, and reversible with "Back to the
-//! previous model"), and the unlabelled images' candidates are refreshed in the
-//! background. With no review model yet (labelling from zero), the first generation
-//! trains one with the Train page's settings, and it becomes the review model.
+//! as the Train page). New weights that beat the old ones on the run's labelled hold-out
+//! go on [`trial`]: once a few more images are labelled, they become the review model
+//! (logged, and reversible with "Back to the previous model") only if their predictions
+//! would have cost fewer review actions on those images than what was shown; the
+//! unlabelled images' candidates are then refreshed in the background. With no review
+//! model yet (labelling from zero), the first generation trains one with the Train page's
+//! settings and is judged the same way, against drawing every box by hand.
 //!
 //! Each generation trains in its own folder, `<labels>/.detlab/auto/gen-<k>`, with the
 //! training run's crash safety (model files written atomically): a kill loses at most the
 //! generation in progress, never a label or the model in use.
 
+mod trial;
+
+use std::collections::HashSet;
 use std::path::PathBuf;
+
+pub use trial::{default_trial_images, Trial, TrialOutcome};
 
 use super::review::RunScope;
 use super::training::{RunStatus, TrainingForm, TrainingRun};
@@ -38,12 +45,21 @@ pub fn is_better(baseline_ap: Option<f64>, best_ap: Option<f64>) -> bool {
 pub struct AutoRetrain {
     /// The hold-out AP a first model needs to be shown ([`MIN_FIRST_MODEL_AP`]).
     pub min_first_ap: f64,
+    /// Newly labelled images a trial waits for; `None`: [`default_trial_images`], 0: no
+    /// trial (a generation that beats the hold-out is shown at once).
+    pub trial_images: Option<usize>,
     /// Labelled images when the last generation started (or retraining was switched on).
     baseline_count: Option<usize>,
+    /// Which images were labelled when the last generation started.
+    labelled_at_start: HashSet<PathBuf>,
     /// The generation training now.
     pub run: Option<TrainingRun>,
     /// Generations started in this session.
     pub generation: usize,
+    /// The last generation whose fate is settled (shown, kept out, or failed).
+    pub decided: usize,
+    /// A trained generation waiting for its verdict.
+    pub trial: Option<Trial>,
     /// The model before the last swap ("Back to the previous model").
     pub previous_model: Option<PathBuf>,
     /// Refresh the unlabelled images' candidates once the new model has loaded.
@@ -56,9 +72,13 @@ impl Default for AutoRetrain {
     fn default() -> Self {
         Self {
             min_first_ap: MIN_FIRST_MODEL_AP,
+            trial_images: None,
             baseline_count: None,
+            labelled_at_start: HashSet::new(),
             run: None,
             generation: 0,
+            decided: 0,
+            trial: None,
             previous_model: None,
             refresh_after_load: false,
             log: Vec::new(),
@@ -72,10 +92,13 @@ impl AutoRetrain {
         self.run.as_ref().is_some_and(|r| r.status.is_active())
     }
 
-    /// Whether nothing is pending: no generation training, no swap waiting for the new
-    /// model's candidates to be refreshed.
+    /// Whether nothing is being computed: no generation training, no trial being judged,
+    /// no swap waiting for the new model's candidates to be refreshed. A trial waiting
+    /// for more labelled images is settled: only labelling moves it on.
     pub fn settled(&self) -> bool {
-        self.run.is_none() && !self.refresh_after_load
+        self.run.is_none()
+            && !self.refresh_after_load
+            && self.trial.as_ref().is_none_or(|t| t.job.is_none())
     }
 }
 
@@ -121,13 +144,104 @@ impl AppState {
             }
             return changed;
         }
+        if self.auto_retrain.trial.is_some() {
+            return self.poll_trial() || changed;
+        }
         self.maybe_start_generation();
         changed
+    }
+
+    /// Starts the trial's judgement once enough images are labelled, and acts on it.
+    fn poll_trial(&mut self) -> bool {
+        let Some(trial) = &self.auto_retrain.trial else {
+            return false;
+        };
+        if let Some(job) = &trial.job {
+            let Some(outcome) = job.outcome() else {
+                return false;
+            };
+            if let Some(trial) = self.auto_retrain.trial.take() {
+                self.finish_trial(trial, outcome);
+            }
+            return true;
+        }
+        let images = self.trial_images(trial);
+        if images.len() < trial.images_needed {
+            return false;
+        }
+        let job = self.start_trial_job(trial, images);
+        if let Some(trial) = &mut self.auto_retrain.trial {
+            trial.job = Some(job);
+        }
+        true
+    }
+
+    fn finish_trial(&mut self, trial: Trial, outcome: Result<TrialOutcome, String>) {
+        let g = trial.generation;
+        self.auto_retrain.decided = g;
+        let against = if self.review.model.is_some() {
+            "the review model"
+        } else {
+            "no model (every box drawn)"
+        };
+        let line = match outcome {
+            Ok(o) if o.passed() => {
+                self.swap_model(trial.candidate.clone());
+                format!(
+                    "generation {g}: {}; on the {} labelled since it started ({} boxes) its predictions would have cost {} review actions against {} with {against}: the review model is now {}{}",
+                    trial.hold_out,
+                    images(o.images),
+                    o.boxes,
+                    o.candidate,
+                    o.current,
+                    trial.candidate.display(),
+                    self.undo_hint(),
+                )
+            }
+            Ok(o) => format!(
+                "generation {g}: {}; on the {} labelled since it started ({} boxes) its predictions would have cost {} review actions against {} with {against}: not shown",
+                trial.hold_out,
+                images(o.images),
+                o.boxes,
+                o.candidate,
+                o.current,
+            ),
+            Err(e) => format!("generation {g}: not shown, its trial failed: {e}"),
+        };
+        self.info(format!("auto-retrain: {line}"));
+        self.auto_retrain.log.push(line);
+    }
+
+    /// Makes `path` the review model, the current one kept for "Back to the previous model".
+    fn swap_model(&mut self, path: PathBuf) {
+        let current = self.review.model.as_ref().map(|m| m.path.clone());
+        self.auto_retrain.previous_model = current;
+        self.auto_retrain.refresh_after_load = true;
+        self.load_model(path);
+    }
+
+    fn undo_hint(&self) -> &'static str {
+        if self.auto_retrain.previous_model.is_some() {
+            " (\"Back to the previous model\" undoes it)"
+        } else {
+            ""
+        }
     }
 
     fn labelled_count(&self) -> usize {
         self.workspace.session.as_ref().map_or(0, |s| {
             s.images.iter().filter(|e| e.status.is_labelled()).count()
+        })
+    }
+
+    /// The folder's labelled images, in the list's order.
+    fn labelled_images(&self) -> Vec<PathBuf> {
+        self.workspace.session.as_ref().map_or(Vec::new(), |s| {
+            s.images
+                .iter()
+                .filter(|e| e.status.is_labelled())
+                .map(|e| e.path.clone())
+                .collect()
         })
     }
 
@@ -190,6 +304,7 @@ impl AppState {
         }
         let after = self.workspace.labels.barrier();
         self.auto_retrain.baseline_count = Some(labelled);
+        self.auto_retrain.labelled_at_start = self.labelled_images().into_iter().collect();
         self.auto_retrain.generation = generation;
         self.auto_retrain.log.push(match &model {
             Some(model) => format!(
@@ -223,50 +338,65 @@ impl AppState {
         let min = self.auto_retrain.min_first_ap;
         // No hold-out score (too few images to hold any out): shown only without a bar.
         let good_enough = min <= 0.0 || best.is_some_and(|a| a >= min);
-        if first && !good_enough && matches!(run.status, RunStatus::Finished { .. }) {
-            let line = format!(
-                "generation {g}: hold-out AP {} is below {min}: not shown (a model this weak costs more actions than it saves); the next generation trains again on more images",
-                fmt(best)
-            );
-            self.info(format!("auto-retrain: {line}"));
-            self.auto_retrain.log.push(line);
-            return;
-        }
+        let hold_out = if first {
+            format!("hold-out AP {}", fmt(best))
+        } else {
+            format!("hold-out AP {} → {}", fmt(baseline), fmt(best))
+        };
         let line = match (&run.status, first || is_better(baseline, best)) {
+            (RunStatus::Finished { .. }, _) if first && !good_enough => format!(
+                "generation {g}: {hold_out} is below {min}: not shown (a model this weak costs more actions than it saves); the next generation trains again on more images"
+            ),
             (
                 RunStatus::Finished {
                     best_path: Some(path),
                 },
                 true,
             ) => {
-                let current = self.review.model.as_ref().map(|m| m.path.clone());
-                self.auto_retrain.previous_model = current;
-                self.auto_retrain.refresh_after_load = true;
-                self.load_model(path.clone());
-                if first {
-                    format!(
-                        "generation {g}: hold-out AP {}: the review model is now {}",
-                        fmt(best),
-                        path.display()
-                    )
-                } else {
-                    format!(
-                        "generation {g}: hold-out AP {} → {}: the review model is now {} (\"Back to the previous model\" undoes it)",
-                        fmt(baseline),
-                        fmt(best),
-                        path.display()
-                    )
+                let every = self.settings.auto_retrain_every;
+                let needed = self
+                    .auto_retrain
+                    .trial_images
+                    .unwrap_or_else(|| default_trial_images(every));
+                if needed > 0 {
+                    let line = format!(
+                        "generation {g}: {hold_out}; on trial over the next {} labelled: shown only if its predictions would have cost fewer review actions there",
+                        images(needed)
+                    );
+                    self.auto_retrain.trial = Some(Trial {
+                        generation: g,
+                        candidate: path.clone(),
+                        hold_out,
+                        labelled_before: std::mem::take(&mut self.auto_retrain.labelled_at_start),
+                        images_needed: needed,
+                        job: None,
+                    });
+                    self.info(format!("auto-retrain: {line}"));
+                    self.auto_retrain.log.push(line);
+                    return;
                 }
+                self.swap_model(path.clone());
+                format!(
+                    "generation {g}: {hold_out}: the review model is now {}{}",
+                    path.display(),
+                    self.undo_hint()
+                )
             }
             (RunStatus::Failed(reason), _) => format!("generation {g} failed: {reason}"),
-            _ => format!(
-                "generation {g}: hold-out AP {} → {}: the current model is kept",
-                fmt(baseline),
-                fmt(best)
-            ),
+            _ => format!("generation {g}: {hold_out}: the current model is kept"),
         };
+        self.auto_retrain.decided = g;
         self.info(format!("auto-retrain: {line}"));
         self.auto_retrain.log.push(line);
+    }
+}
+
+/// "1 image", "3 images".
+fn images(n: usize) -> String {
+    if n == 1 {
+        "1 image".into()
+    } else {
+        format!("{n} images")
     }
 }
 

@@ -1,0 +1,212 @@
+//! A new model on trial: before a generation is shown, it is judged on the images
+//! labelled since its training started, which it never saw, in the unit the labeller
+//! pays in: the review actions its predictions would have cost on them
+//! ([`crate::review::review_cost`]), against what the labeller faced instead (the review
+//! model's predictions, or a box drawn per label without one). It is shown only if it
+//! would have cost fewer. Images count once the labeller has moved on from them. The
+//! hold-out AP a run reports is measured on 2–5 images that
+//! also chose its best epoch, and overstates a first model by 0.06–0.19 AP (BENCHMARKS.md).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::app::jobs::{repaint, Job};
+use crate::app::label_io::LabelReader;
+use crate::app::review::{load_model_file, predict_image, shown_boxes, LoadedModel};
+use crate::app::AppState;
+use crate::detector::maths::postprocess::SelectConfig;
+use crate::detector::maths::tiling::Tiling;
+use crate::detector::maths::tta::Tta;
+use crate::review::{review_actions, CachedPrediction, NamedBox};
+
+/// Images a trial waits for by default: a fifth of the retraining interval, at least 3.
+pub fn default_trial_images(every: usize) -> usize {
+    (every / 5).max(3)
+}
+
+/// A trained generation waiting for its verdict.
+pub struct Trial {
+    pub generation: usize,
+    /// The generation's best weights.
+    pub candidate: PathBuf,
+    /// The log's account of the hold-out ("hold-out AP 0.21 → 0.37").
+    pub hold_out: String,
+    /// The images labelled when its training started: the trial uses the others.
+    pub labelled_before: HashSet<PathBuf>,
+    /// Newly labelled images the verdict waits for.
+    pub images_needed: usize,
+    pub job: Option<Job<Result<TrialOutcome, String>>>,
+}
+
+/// The review actions of the trial images, both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrialOutcome {
+    pub images: usize,
+    pub boxes: usize,
+    /// With the candidate's predictions.
+    pub candidate: usize,
+    /// With what was shown instead.
+    pub current: usize,
+}
+
+impl TrialOutcome {
+    /// The candidate wins only by costing strictly fewer actions.
+    pub fn passed(&self) -> bool {
+        self.candidate < self.current
+    }
+}
+
+/// What the trial's background job needs from the app.
+struct TrialInput {
+    candidate: PathBuf,
+    current: Option<Arc<LoadedModel>>,
+    /// The review model's predictions already in memory (others are computed).
+    current_predictions: HashMap<PathBuf, Arc<CachedPrediction>>,
+    images: Vec<PathBuf>,
+    reader: LabelReader,
+    save_dir: Option<PathBuf>,
+    select: SelectConfig,
+    refine: bool,
+    view: (Tiling, Tta),
+}
+
+impl TrialInput {
+    fn run(self) -> Result<TrialOutcome, String> {
+        let candidate = load_model_file(&self.candidate)?;
+        let mut outcome = TrialOutcome {
+            images: self.images.len(),
+            boxes: 0,
+            candidate: 0,
+            current: 0,
+        };
+        for image in &self.images {
+            let labels: Vec<NamedBox> = self
+                .reader
+                .read(image, self.save_dir.as_deref())?
+                .map(|a| a.boxes)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| NamedBox {
+                    bbox: l.bbox,
+                    class_name: l.class_name,
+                })
+                .collect();
+            outcome.boxes += labels.len();
+            outcome.candidate += review_actions(&labels, &self.shown(&candidate, image, None)?);
+            outcome.current += match &self.current {
+                Some(model) => {
+                    let known = self.current_predictions.get(image).map(Arc::as_ref);
+                    review_actions(&labels, &self.shown(model, image, known)?)
+                }
+                None => review_actions(&labels, &[]),
+            };
+        }
+        Ok(outcome)
+    }
+
+    /// `model`'s boxes on `image` as the Review panel would show them.
+    fn shown(
+        &self,
+        model: &LoadedModel,
+        image: &Path,
+        known: Option<&CachedPrediction>,
+    ) -> Result<Vec<NamedBox>, String> {
+        let computed;
+        let pred = match known {
+            Some(p) => p,
+            None => {
+                computed = predict_image(model, image, self.view)?;
+                &computed
+            }
+        };
+        Ok(shown_boxes(
+            pred,
+            &self.select,
+            self.refine,
+            &model.class_names,
+        ))
+    }
+}
+
+impl AppState {
+    /// The images labelled since the trial's generation started training, but the one
+    /// open (its labels may not be finished).
+    fn trial_image_paths<'a>(&'a self, trial: &'a Trial) -> impl Iterator<Item = &'a PathBuf> {
+        let open = self.workspace.current;
+        self.workspace.session.iter().flat_map(move |s| {
+            s.images
+                .iter()
+                .enumerate()
+                .filter(move |(i, e)| {
+                    e.status.is_labelled()
+                        && Some(*i) != open
+                        && !trial.labelled_before.contains(&e.path)
+                })
+                .map(|(_, e)| &e.path)
+        })
+    }
+
+    pub(super) fn trial_images(&self, trial: &Trial) -> Vec<PathBuf> {
+        self.trial_image_paths(trial).cloned().collect()
+    }
+
+    /// How many of the images the trial waits for are labelled.
+    pub fn trial_progress(&self, trial: &Trial) -> usize {
+        self.trial_image_paths(trial).count()
+    }
+
+    /// Judges the trial's candidate in the background on `images`.
+    pub(super) fn start_trial_job(
+        &self,
+        trial: &Trial,
+        images: Vec<PathBuf>,
+    ) -> Job<Result<TrialOutcome, String>> {
+        let input = TrialInput {
+            candidate: trial.candidate.clone(),
+            current: self.review.model.clone(),
+            current_predictions: images
+                .iter()
+                .filter_map(|i| Some((i.clone(), self.review.predictions.get(i)?.clone())))
+                .collect(),
+            images,
+            reader: self.workspace.labels.reader(),
+            save_dir: self
+                .workspace
+                .session
+                .as_ref()
+                .and_then(|s| s.save_dir.clone()),
+            select: self.review.select,
+            refine: self.review.refine_boxes,
+            view: (self.review.tiling, self.review.tta),
+        };
+        Job::spawn("model trial", repaint(self.ctx.clone()), move |_| {
+            input.run()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trial_waits_for_a_fifth_of_the_interval_and_at_least_three_images() {
+        assert_eq!(default_trial_images(50), 10);
+        assert_eq!(default_trial_images(10), 3);
+        assert_eq!(default_trial_images(2), 3);
+    }
+
+    #[test]
+    fn a_tie_keeps_what_is_shown() {
+        let mut o = TrialOutcome {
+            images: 3,
+            boxes: 6,
+            candidate: 6,
+            current: 6,
+        };
+        assert!(!o.passed());
+        o.candidate = 5;
+        assert!(o.passed());
+    }
+}

@@ -1,0 +1,113 @@
+//! What a model's predictions would cost a reviewer on an image whose labels are known:
+//! the unit in which a new model is judged before it is shown (the auto-retrain trial).
+//!
+//! The shown predictions are matched to the labels greedily by descending score: each
+//! takes the unmatched label it overlaps most, of any class, at IoU ≥ [`MATCH_IOU`]. Then,
+//! one action each (as the simulated labeller counts them):
+//!
+//! * an unmatched prediction is rejected;
+//! * a matched label is free when the box is tight (IoU ≥ [`TIGHT_IOU`]) and of the right
+//!   class (accepted with the rest of the image's predictions); a tight box of the wrong
+//!   class is one relabel; a loose box is one redraw over it, plus a relabel when its
+//!   class is wrong too;
+//! * a label no prediction matched is drawn by hand.
+//!
+//! Without predictions the cost is one drawn box per label, so a model saves actions on
+//! an image exactly when its tight right boxes outnumber its rejects and double fixes.
+
+use crate::geometry::BoxXyxy;
+
+/// A prediction overlaps a label enough to be fixed rather than rejected.
+pub const MATCH_IOU: f64 = 0.5;
+
+/// A prediction this close to its label needs no fix (the simulated labeller's
+/// `DONE_IOU`).
+pub const TIGHT_IOU: f64 = 0.85;
+
+/// A box with its class name: a label, or a shown prediction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedBox {
+    pub bbox: BoxXyxy,
+    pub class_name: String,
+}
+
+/// Review actions to turn `shown` (predictions, by descending score) into `labels`.
+pub fn review_actions(labels: &[NamedBox], shown: &[NamedBox]) -> usize {
+    let mut taken = vec![false; labels.len()];
+    let mut actions = 0;
+    for p in shown {
+        let best = labels
+            .iter()
+            .enumerate()
+            .filter(|(l, _)| !taken[*l])
+            .map(|(l, label)| (l, label.bbox.iou(&p.bbox)))
+            .filter(|&(_, iou)| iou >= MATCH_IOU)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some((l, iou)) = best else {
+            actions += 1;
+            continue;
+        };
+        taken[l] = true;
+        let tight = iou >= TIGHT_IOU;
+        let right_class = labels[l].class_name == p.class_name;
+        actions += usize::from(!tight) + usize::from(!right_class);
+    }
+    actions + taken.iter().filter(|t| !**t).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(x1: f64, class: &str) -> NamedBox {
+        NamedBox {
+            bbox: BoxXyxy::new(x1, 0.0, x1 + 10.0, 10.0),
+            class_name: class.into(),
+        }
+    }
+
+    #[test]
+    fn no_prediction_costs_one_drawn_box_per_label() {
+        let labels = [named(0.0, "cola"), named(20.0, "sprite")];
+        assert_eq!(review_actions(&labels, &[]), 2);
+        assert_eq!(review_actions(&[], &[]), 0);
+    }
+
+    #[test]
+    fn tight_right_boxes_are_free_and_each_mistake_costs_one() {
+        let labels = [
+            named(0.0, "cola"),
+            named(20.0, "sprite"),
+            named(40.0, "cola"),
+        ];
+        let shown = [
+            named(0.0, "cola"),
+            named(21.0, "cola"),
+            named(100.0, "cola"),
+        ];
+        // The first is tight and right: free. The second, against 20..30, has IoU
+        // 9/11 = 0.82 (loose) and the wrong class: 2. The third lies on nothing: a reject.
+        // The label at 40 is drawn: 1.
+        assert_eq!(review_actions(&labels, &shown), 4);
+        let better = [
+            named(0.0, "cola"),
+            named(20.0, "sprite"),
+            named(40.0, "cola"),
+        ];
+        assert_eq!(review_actions(&labels, &better), 0);
+    }
+
+    #[test]
+    fn a_duplicate_on_a_taken_label_is_rejected() {
+        let labels = [named(0.0, "cola")];
+        let shown = [named(0.0, "cola"), named(0.5, "cola")];
+        assert_eq!(review_actions(&labels, &shown), 1);
+    }
+
+    #[test]
+    fn a_tight_box_of_the_wrong_class_is_one_relabel_and_a_loose_right_one_one_redraw() {
+        let labels = [named(0.0, "cola")];
+        assert_eq!(review_actions(&labels, &[named(0.0, "sprite")]), 1);
+        assert_eq!(review_actions(&labels, &[named(3.0, "cola")]), 1);
+    }
+}
