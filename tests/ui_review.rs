@@ -382,6 +382,57 @@ fn tab_walks_pending_predictions_across_images_and_digits_relabel() {
     assert!(badges(&h).is_empty(), "{:?}", badges(&h));
 }
 
+/// Once the right predictions are taken, Shift+Delete rejects the rest of the image's
+/// pending ones, and Ctrl+Delete does that and goes to the next unlabelled image; the
+/// labels are untouched and each rejection is in the review log.
+#[test]
+fn shift_delete_rejects_the_rest_and_ctrl_delete_also_moves_on() {
+    let f = fixture(&standard());
+    let mut h = harness(&f);
+    let current = |h: &Harness<'static, DetlabApp>| h.state().state.workspace.current;
+    press(&mut h, Key::Tab);
+    press(&mut h, Key::Enter);
+    assert_eq!(labels(&h).len(), 1);
+    assert!(shown(&h).iter().any(|p| p.2 == PredictionState::Pending));
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Delete);
+    h.run_steps(2);
+    assert_eq!(labels(&h).len(), 1, "the accepted label stays");
+    assert_eq!(
+        shown(&h).iter().map(|p| p.2).collect::<Vec<_>>(),
+        vec![PredictionState::Accepted],
+        "the rejected one is hidden"
+    );
+    assert_eq!(current(&h), Some(0), "Shift+Delete stays on the image");
+
+    press(&mut h, Key::D);
+    assert_eq!(current(&h), Some(1));
+    assert_eq!(shown(&h).len(), 1);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Delete);
+    h.run_steps(2);
+    wait_until(&mut h, "the next image", |app| {
+        app.state.workspace.current == Some(2) && app.state.workspace.doc.is_some()
+    });
+    wait_until(&mut h, "the review log on disk", |_| {
+        ReviewLog::load(&f.images).is_ok_and(|log| {
+            log.decisions(Path::new("shelf_0001.jpg")).len() == 2
+                && log.decisions(Path::new("shelf_0002.jpg")).len() == 1
+        })
+    });
+    let log = ReviewLog::load(&f.images).unwrap();
+    assert_eq!(
+        log.decisions(Path::new("shelf_0001.jpg"))[1].verdict,
+        Verdict::Rejected
+    );
+    assert_eq!(
+        log.decisions(Path::new("shelf_0002.jpg"))[0].verdict,
+        Verdict::Rejected
+    );
+    assert!(
+        !f.images.join("shelf_0002.xml").exists(),
+        "nothing was labelled on image 2"
+    );
+}
+
 /// "Run the model on all" predicts the images the cache lacks (in batches: one image per
 /// CPU thread on the CPU engine) and caches them, and leaves the cached image alone. A
 /// prediction made in a batch is the one the image gets alone.

@@ -87,6 +87,9 @@ struct Setup {
     keep_first_labels: bool,
     single_class: bool,
     classes: &'static str,
+    /// Start with a model whose cached predictions give each image two boxes to review
+    /// (instead of no model).
+    predictions: bool,
 }
 
 impl Window {
@@ -134,9 +137,17 @@ impl Window {
             std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
 
+        let model_args: Vec<String> = if setup.predictions {
+            let model = dir.path().join("model.safetensors");
+            write_model_with_predictions(&model, &folder, setup.images, setup.classes);
+            vec!["--model".into(), model.to_string_lossy().into_owned()]
+        } else {
+            vec!["--no-model".into()]
+        };
         let (xvfb, display) = start_xvfb();
         let app = Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
-            .args(["gui", folder.to_str().unwrap(), "--no-model"])
+            .args(["gui", folder.to_str().unwrap()])
+            .args(&model_args)
             .env("DISPLAY", &display)
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_RUNTIME_DIR", &runtime)
@@ -261,6 +272,81 @@ impl Window {
     }
 }
 
+/// An untrained Lite0 at 128 px for `classes` (one per line), and in the folder's
+/// candidate cache two boxes of class 0 (scores 0.9 and 0.8) on each of the first `images`
+/// 640×480 images: what the app shows when it opens them.
+fn write_model_with_predictions(path: &Path, folder: &Path, images: usize, classes: &str) {
+    use detlab::app::review::DEFAULT_REVIEW_TTA;
+    use detlab::detector::checkpoint::{ModelArch, ModelMeta};
+    use detlab::detector::inference::{Detector, DetectorOptions};
+    use detlab::detector::maths::box_coding::XyxyF32;
+    use detlab::detector::maths::letterbox::Letterbox;
+    use detlab::detector::maths::postprocess::Candidates;
+    use detlab::review::{CachedPrediction, CandidateCache, ImageStamp, ModelId};
+    let names = classes.lines().map(str::to_string).collect();
+    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, names);
+    meta.input_size = 128;
+    let options = DetectorOptions {
+        fold_batchnorm: false,
+        ..DetectorOptions::default()
+    };
+    Detector::fresh_with_meta(meta, &options)
+        .unwrap()
+        .to_model_file()
+        .unwrap()
+        .write(path)
+        .unwrap();
+    let id = ModelId::of_file(path)
+        .unwrap()
+        .with_tta(&DEFAULT_REVIEW_TTA);
+    let cache = CandidateCache::new(folder, &id);
+    for i in 0..images {
+        let name = format!("shelf_{:04}.jpg", i + 1);
+        let boxes = vec![
+            XyxyF32 {
+                x1: 10.0,
+                y1: 10.0,
+                x2: 40.0,
+                y2: 60.0,
+            },
+            XyxyF32 {
+                x1: 70.0,
+                y1: 20.0,
+                x2: 100.0,
+                y2: 70.0,
+            },
+        ];
+        let candidates =
+            Candidates::from_parts(boxes, vec![0.9, 0.8], vec![0, 0], vec![0, 1]).unwrap();
+        let entry = CachedPrediction {
+            stamp: ImageStamp::of(&folder.join(&name)).unwrap(),
+            letterbox: Letterbox::new(640, 480, 128),
+            candidates,
+        };
+        cache.store(Path::new(&name), &entry).unwrap();
+    }
+}
+
+/// `(rejected, all)` of the review log's verdicts on image `index`, once it holds
+/// `want` (or after 10 s).
+fn rejections_of(folder: &Path, index: usize, want: usize) -> (usize, usize) {
+    let name = format!("shelf_{:04}.jpg", index + 1);
+    let start = Instant::now();
+    loop {
+        let decisions = detlab::review::ReviewLog::load(folder)
+            .map(|log| log.decisions(Path::new(&name)).to_vec())
+            .unwrap_or_default();
+        if decisions.len() >= want || start.elapsed() > Duration::from_secs(10) {
+            let rejected = decisions
+                .iter()
+                .filter(|d| d.verdict == detlab::review::Verdict::Rejected)
+                .count();
+            return (rejected, decisions.len());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn xml_of(folder: &Path, index: usize) -> PathBuf {
     folder.join(format!("shelf_{:04}.xml", index + 1))
 }
@@ -291,6 +377,7 @@ fn ctrl_v_copies_the_previous_images_boxes_in_the_real_window() {
         keep_first_labels: true,
         single_class: true,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -311,6 +398,7 @@ fn ctrl_shift_d_does_not_duplicate_the_selected_box() {
         keep_first_labels: false,
         single_class: true,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -333,6 +421,7 @@ fn digit_in_an_empty_label_dialog_picks_that_class() {
         keep_first_labels: false,
         single_class: false,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -358,6 +447,7 @@ fn continuous_drawing_makes_three_boxes_with_three_drags() {
         keep_first_labels: false,
         single_class: true,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -400,6 +490,7 @@ fn ctrl_plus_zooms_the_image_not_the_interface() {
         keep_first_labels: true,
         single_class: true,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -433,6 +524,7 @@ fn crop_gallery_keys_relabel_in_the_real_window() {
         keep_first_labels: true,
         single_class: true,
         classes: "Cola\nSprite\n",
+        predictions: false,
     }) else {
         return;
     };
@@ -463,5 +555,31 @@ fn crop_gallery_keys_relabel_in_the_real_window() {
     assert!(
         names.iter().all(|c| c == target),
         "every crop relabelled {target} through the gallery's keys: {first:?} → {names:?}"
+    );
+}
+
+#[test]
+fn ctrl_delete_and_shift_delete_reject_what_is_pending_in_the_real_window() {
+    let Some(w) = Window::open(Setup {
+        images: 2,
+        keep_first_labels: false,
+        single_class: true,
+        classes: "Cola\nSprite\n",
+        predictions: true,
+    }) else {
+        return;
+    };
+    // The model loads in the background and its cached predictions are read.
+    std::thread::sleep(Duration::from_secs(3));
+    w.keys(&["ctrl+Delete"]);
+    w.wait_title("the next image", |t| t.contains("shelf_0002"));
+    assert_eq!(rejections_of(&w.folder, 0, 2), (2, 2), "both rejected");
+    std::thread::sleep(Duration::from_secs(2));
+    w.keys(&["shift+Delete"]);
+    assert_eq!(rejections_of(&w.folder, 1, 2), (2, 2), "both rejected");
+    assert!(w.title().contains("shelf_0002"), "Shift+Delete stays");
+    assert!(
+        !xml_of(&w.folder, 0).exists() && !xml_of(&w.folder, 1).exists(),
+        "no label was made"
     );
 }

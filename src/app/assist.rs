@@ -180,6 +180,12 @@ impl AppState {
         self.next_unlabelled();
     }
 
+    /// Ctrl+Delete: rejects what is still pending here, then `n`.
+    pub fn reject_all_and_next(&mut self) {
+        self.reject_all_pending();
+        self.next_unlabelled();
+    }
+
     /// `n`: with a model's predictions, the most useful unlabelled image (see
     /// [`queue`]); else the next unlabelled one in file order.
     pub fn next_unlabelled(&mut self) {

@@ -84,6 +84,8 @@ pub enum Command {
     TightenPrediction(usize),
     /// Accept every pending prediction shown and go to the next unlabelled image.
     AcceptAllAndNext,
+    /// Reject every pending prediction on this image and go to the next unlabelled one.
+    RejectAllAndNext,
     /// Fine-tune the review model after every this many newly labelled images (0: off).
     SetAutoRetrain(usize),
     /// Go back to the model the last automatic retraining replaced.
@@ -156,6 +158,8 @@ pub enum Command {
     },
     RejectPrediction(usize),
     AcceptAllShown,
+    /// Reject every pending prediction on this image.
+    RejectAllPending,
     NextPending,
     ShowPredictions(bool),
     SetReviewSelect(SelectConfig),
@@ -240,6 +244,7 @@ impl AppState {
             Command::TightenSelected => self.tighten_selected(),
             Command::TightenPrediction(index) => self.tighten_prediction(index),
             Command::AcceptAllAndNext => self.accept_all_and_next(),
+            Command::RejectAllAndNext => self.reject_all_and_next(),
             Command::SetAutoRetrain(every) => self.set_auto_retrain(every),
             Command::RevertAutoModel => self.revert_auto_model(),
             Command::SetRefineBoxes(on) => self.review.refine_boxes = on,
@@ -324,6 +329,7 @@ impl AppState {
             }
             Command::RejectPrediction(index) => self.reject_prediction(index),
             Command::AcceptAllShown => self.accept_all_shown(),
+            Command::RejectAllPending => self.reject_all_pending(),
             Command::NextPending => self.next_pending(),
             Command::ShowPredictions(on) => self.review.show = on,
             Command::SetReviewSelect(select) => self.review.select = select,

@@ -470,6 +470,16 @@ fn current_image_section(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Comm
         {
             out.push(Command::AcceptAllShown);
         }
+        if ui
+            .add_enabled(pending > 0, egui::Button::new("Reject the rest"))
+            .on_hover_text(
+                "Shift+Delete: every prediction still pending here (Ctrl+Delete: and go to \
+                 the next unlabelled image)",
+            )
+            .clicked()
+        {
+            out.push(Command::RejectAllPending);
+        }
         if ui.button("Next pending").on_hover_text("Tab").clicked() {
             out.push(Command::NextPending);
         }

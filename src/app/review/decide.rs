@@ -496,6 +496,26 @@ impl AppState {
         self.review.selected = None;
     }
 
+    /// Rejects every pending prediction on this image: what is left once the right ones
+    /// are accepted or fixed (Shift+Delete).
+    pub fn reject_all_pending(&mut self) {
+        loop {
+            let shown = self.shown_predictions();
+            let Some(i) = shown
+                .iter()
+                .position(|p| p.state == PredictionState::Pending)
+            else {
+                break;
+            };
+            self.reject_prediction(i);
+            let after = self.shown_predictions();
+            if after.len() == shown.len() && after[i].state == PredictionState::Pending {
+                break; // not decidable: stop instead of looping
+            }
+        }
+        self.review.selected = None;
+    }
+
     fn next_pending_index(&self, after: usize) -> Option<usize> {
         self.shown_predictions()
             .iter()

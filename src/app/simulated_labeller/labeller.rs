@@ -36,6 +36,9 @@ pub(super) struct Sim {
     pub(super) measured_generation: usize,
     /// Continuous drawing is on: a click or a drag makes a box without `w` first.
     drawing: bool,
+    /// Wrong predictions are left pending on this image for one Ctrl+Delete (reject the
+    /// rest and next) once it is done.
+    pub(super) reject_rest: bool,
 }
 
 /// What to do about one oracle box.
@@ -66,6 +69,7 @@ impl Sim {
             visited: HashSet::new(),
             measured_generation: 0,
             drawing: false,
+            reject_rest: false,
         }
     }
 
@@ -110,18 +114,23 @@ impl Sim {
     /// when the last action was "accept all", Ctrl+Enter instead of Shift+Enter (accept
     /// all and next) — one action for both.
     pub(super) fn next_image(&mut self) {
-        if self.last_kind == "accept_all" {
+        let command = if std::mem::take(&mut self.reject_rest) {
+            self.count("reject_rest_next", 1);
+            Command::RejectAllAndNext
+        } else if self.last_kind == "accept_all" {
             if let Some(n) = self.report.by_kind.get_mut("accept_all") {
                 *n -= 1;
             }
             self.count("accept_all_next", 1);
+            Command::NextUnlabelled
         } else {
             self.count("next", 1);
-        }
+            Command::NextUnlabelled
+        };
         self.last_kind.clear();
         let before = self.app.current_path();
         if self.options.assistants {
-            self.app.apply(Command::NextUnlabelled);
+            self.app.apply(command);
         } else {
             self.app.apply(Command::Next);
         }
@@ -137,6 +146,14 @@ impl Sim {
             if let Some(i) = next {
                 self.app.apply(Command::GoTo(i));
             }
+        }
+    }
+
+    /// On the last image: the wrong predictions left pending are rejected (Shift+Delete).
+    pub(super) fn reject_the_rest(&mut self) {
+        if std::mem::take(&mut self.reject_rest) {
+            self.count("reject_rest", 1);
+            self.app.apply(Command::RejectAllPending);
         }
     }
 

@@ -273,6 +273,8 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
         }
         if done + 1 < oracle.images.len() {
             sim.next_image();
+        } else {
+            sim.reject_the_rest();
         }
     }
     // A generation started by the last images is of no use to the count.

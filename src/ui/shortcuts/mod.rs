@@ -251,6 +251,12 @@ fn review_keys(
     if pressed(Modifiers::COMMAND, Key::Enter) {
         out.push(Command::AcceptAllAndNext);
     }
+    if pressed(Modifiers::SHIFT, Key::Delete) {
+        out.push(Command::RejectAllPending);
+    }
+    if pressed(Modifiers::COMMAND, Key::Delete) {
+        out.push(Command::RejectAllAndNext);
+    }
     if pressed(Modifiers::NONE, Key::Tab) {
         // Tab walks predictions here, not keyboard focus through the widgets.
         ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));

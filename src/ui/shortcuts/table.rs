@@ -322,6 +322,14 @@ pub const SHORTCUTS: &[Shortcut] = &[
         "Ctrl+Enter",
         "accept all pending predictions and go to the next unlabelled image",
     ),
+    note(
+        "Shift+Delete",
+        "reject all pending predictions on this image (the rest, once the right ones are taken)",
+    ),
+    note(
+        "Ctrl+Delete",
+        "reject all pending predictions and go to the next unlabelled image",
+    ),
 ];
 
 /// The rows of [`SHORTCUTS`] as a Markdown table (the README carries the same).

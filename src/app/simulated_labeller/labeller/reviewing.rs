@@ -16,7 +16,9 @@ const SAME_OBJECT_IOU: f64 = 0.5;
 
 impl Sim {
     /// Decides every pending prediction: wrong ones rejected, loose ones tightened or
-    /// fixed, good ones accepted all at once.
+    /// fixed, good ones accepted all at once; or, where the wrong ones outnumber the
+    /// right ones, the right ones taken one by one and the wrong ones left pending for
+    /// Ctrl+Delete (reject the rest and next) once the image is done.
     pub(super) fn review_pending(
         &mut self,
         truth: &[LabelBox],
@@ -34,7 +36,9 @@ impl Sim {
             // Pair each pending prediction with the missing box it is about.
             let mut claimed = vec![false; missing.len()];
             let mut worst: Option<(usize, Option<usize>)> = None;
-            let mut good = 0;
+            let mut first_fixable: Option<(usize, usize)> = None;
+            let mut first_good: Option<usize> = None;
+            let (mut good, mut wrong) = (0, 0);
             for &i in &pending {
                 let p = &shown[i];
                 let best = missing
@@ -49,13 +53,16 @@ impl Sim {
                     Some((k, iou)) if iou >= DONE_IOU && missing[k].class_name == p.class_name => {
                         claimed[k] = true;
                         good += 1;
+                        first_good.get_or_insert(i);
                     }
                     Some((k, _)) => {
                         claimed[k] = true;
                         worst.get_or_insert((i, Some(k)));
+                        first_fixable.get_or_insert((i, k));
                     }
                     None => {
                         worst.get_or_insert((i, None));
+                        wrong += 1;
                     }
                 }
             }
@@ -65,6 +72,32 @@ impl Sim {
             {
                 self.count("accept_all", 1);
                 self.app.apply(Command::AcceptAllShown);
+                continue;
+            }
+            // Rejecting the wrong ones costs a key each and Accept all then one more, unless
+            // it goes with the next image (nothing left to draw); taking the right ones one
+            // by one and leaving the rest to Ctrl+Delete costs a key each and one with the
+            // next image. The cheaper way, decided once per image.
+            let to_draw = claimed.iter().any(|c| !c);
+            if self.options.assistants
+                && (self.reject_rest || good < wrong + usize::from(good > 0 && to_draw))
+            {
+                self.reject_rest = true;
+                match (first_fixable, first_good) {
+                    (Some((i, k)), _) => {
+                        let more = pending.len() - good - wrong > 1 || to_draw;
+                        self.fix_prediction(i, &missing[k], more, pixels)?;
+                    }
+                    (None, Some(i)) => {
+                        self.count("accept", 1);
+                        self.app.apply(Command::AcceptPrediction {
+                            index: i,
+                            class: None,
+                            bbox: None,
+                        });
+                    }
+                    (None, None) => return Ok(()),
+                }
                 continue;
             }
             match worst {
