@@ -252,6 +252,7 @@ fn a_model_on_trial_is_shown_only_if_it_would_have_saved_review_actions() {
         app.auto_retrain.trial = Some(Trial {
             generation,
             candidate: candidate.clone(),
+            folder: app.workspace.session.as_ref().unwrap().root.clone(),
             hold_out: "hold-out AP –".into(),
             labelled_before: Default::default(),
             images_needed: 3,

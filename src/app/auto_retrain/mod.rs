@@ -165,6 +165,20 @@ impl AppState {
             }
             return true;
         }
+        let same_folder = self
+            .workspace
+            .session
+            .as_ref()
+            .is_some_and(|s| s.root == trial.folder);
+        if !same_folder {
+            let g = trial.generation;
+            self.auto_retrain.trial = None;
+            self.auto_retrain.decided = g;
+            self.auto_retrain.log.push(format!(
+                "generation {g}: not shown, another folder was opened"
+            ));
+            return true;
+        }
         let images = self.trial_images(trial);
         if images.len() < trial.images_needed {
             return false;
@@ -185,27 +199,26 @@ impl AppState {
             "no model (every box drawn)"
         };
         let line = match outcome {
-            Ok(o) if o.passed() => {
-                self.swap_model(trial.candidate.clone());
+            Ok(o) => {
+                let verdict = if o.passed() {
+                    self.swap_model(trial.candidate.clone());
+                    format!(
+                        "the review model is now {}{}",
+                        trial.candidate.display(),
+                        self.undo_hint()
+                    )
+                } else {
+                    "not shown".to_string()
+                };
                 format!(
-                    "generation {g}: {}; on the {} labelled since it started ({} boxes) its predictions would have cost {} review actions against {} with {against}: the review model is now {}{}",
+                    "generation {g}: {}; on the {} labelled since it started ({} boxes) its predictions would have cost {} review actions against {} with {against}: {verdict}",
                     trial.hold_out,
                     images(o.images),
                     o.boxes,
                     o.candidate,
                     o.current,
-                    trial.candidate.display(),
-                    self.undo_hint(),
                 )
             }
-            Ok(o) => format!(
-                "generation {g}: {}; on the {} labelled since it started ({} boxes) its predictions would have cost {} review actions against {} with {against}: not shown",
-                trial.hold_out,
-                images(o.images),
-                o.boxes,
-                o.candidate,
-                o.current,
-            ),
             Err(e) => format!("generation {g}: not shown, its trial failed: {e}"),
         };
         self.info(format!("auto-retrain: {line}"));
@@ -366,6 +379,12 @@ impl AppState {
                     self.auto_retrain.trial = Some(Trial {
                         generation: g,
                         candidate: path.clone(),
+                        folder: self
+                            .workspace
+                            .session
+                            .as_ref()
+                            .map(|s| s.root.clone())
+                            .unwrap_or_default(),
                         hold_out,
                         labelled_before: std::mem::take(&mut self.auto_retrain.labelled_at_start),
                         images_needed: needed,

@@ -30,6 +30,8 @@ pub struct Trial {
     pub generation: usize,
     /// The generation's best weights.
     pub candidate: PathBuf,
+    /// The folder it trained on (the trial ends if another one is opened).
+    pub folder: PathBuf,
     /// The log's account of the hold-out ("hold-out AP 0.21 → 0.37").
     pub hold_out: String,
     /// The images labelled when its training started: the trial uses the others.
