@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use detlab::app::auto_retrain::Trial;
 use detlab::app::settings::Settings;
 use detlab::app::{AppState, Command};
-use detlab::detector::checkpoint::{ModelArch, ModelMeta};
-use detlab::detector::inference::{Detector, DetectorOptions};
 use detlab::formats::voc;
 
 fn wait(app: &mut AppState, what: &str, secs: u64, done: impl Fn(&AppState) -> bool) {
@@ -56,21 +54,8 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, classes);
-    meta.input_size = 128;
     let model = dir.path().join("model.safetensors");
-    Detector::fresh_with_meta(
-        meta,
-        &DetectorOptions {
-            fold_batchnorm: false,
-            ..DetectorOptions::default()
-        },
-    )
-    .unwrap()
-    .to_model_file()
-    .unwrap()
-    .write(&model)
-    .unwrap();
+    common::tiny_lite0(classes).write(&model).unwrap();
 
     let mut app = AppState::new(
         Settings::default(),
@@ -218,24 +203,10 @@ fn a_model_on_trial_is_shown_only_if_it_would_have_saved_review_actions() {
         )
         .unwrap();
     }
-    let mut meta = ModelMeta::for_arch(
-        ModelArch::Lite0,
-        vec!["cola".to_string(), "sprite".to_string()],
-    );
-    meta.input_size = 128;
     let untrained = dir.path().join("untrained.safetensors");
-    Detector::fresh_with_meta(
-        meta,
-        &DetectorOptions {
-            fold_batchnorm: false,
-            ..DetectorOptions::default()
-        },
-    )
-    .unwrap()
-    .to_model_file()
-    .unwrap()
-    .write(&untrained)
-    .unwrap();
+    common::tiny_lite0(vec!["cola".to_string(), "sprite".to_string()])
+        .write(&untrained)
+        .unwrap();
 
     let mut app = AppState::new(
         Settings::default(),

@@ -277,23 +277,11 @@ impl Window {
 /// 640×480 images: what the app shows when it opens them.
 fn write_model_with_predictions(path: &Path, folder: &Path, images: usize, classes: &str) {
     use detlab::app::review::DEFAULT_REVIEW_TTA;
-    use detlab::detector::checkpoint::{ModelArch, ModelMeta};
-    use detlab::detector::inference::{Detector, DetectorOptions};
     use detlab::detector::maths::box_coding::XyxyF32;
     use detlab::detector::maths::letterbox::Letterbox;
     use detlab::detector::maths::postprocess::Candidates;
     use detlab::review::{CachedPrediction, CandidateCache, ImageStamp, ModelId};
-    let names = classes.lines().map(str::to_string).collect();
-    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, names);
-    meta.input_size = 128;
-    let options = DetectorOptions {
-        fold_batchnorm: false,
-        ..DetectorOptions::default()
-    };
-    Detector::fresh_with_meta(meta, &options)
-        .unwrap()
-        .to_model_file()
-        .unwrap()
+    common::tiny_lite0(classes.lines().map(str::to_string).collect())
         .write(path)
         .unwrap();
     let id = ModelId::of_file(path)

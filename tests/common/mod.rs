@@ -138,3 +138,20 @@ pub fn wait_until(
     }
     h.run_steps(2);
 }
+
+/// An untrained Lite0 at 128 px for `classes` (BatchNorm kept, as training writes it),
+/// not written yet: small and fast enough for tests that need a real model file.
+pub fn tiny_lite0(classes: Vec<String>) -> detlab::detector::checkpoint::ModelFile {
+    use detlab::detector::checkpoint::{ModelArch, ModelMeta};
+    use detlab::detector::inference::{Detector, DetectorOptions};
+    let mut meta = ModelMeta::for_arch(ModelArch::Lite0, classes);
+    meta.input_size = 128;
+    let options = DetectorOptions {
+        fold_batchnorm: false,
+        ..DetectorOptions::default()
+    };
+    Detector::fresh_with_meta(meta, &options)
+        .expect("a fresh Lite0")
+        .to_model_file()
+        .expect("its model file")
+}
