@@ -15,6 +15,13 @@ use detlab::app::settings::Settings;
 use detlab::app::{AppState, Command};
 use detlab::formats::voc;
 
+/// The app without a window, its settings in `dir`, not loading the shipped model.
+fn headless_app(dir: &Path) -> AppState {
+    let mut app = AppState::new(Settings::default(), dir.join("settings.json"), None, None);
+    app.review.default_requested = true;
+    app
+}
+
 fn wait(app: &mut AppState, what: &str, secs: u64, done: impl Fn(&AppState) -> bool) {
     let start = Instant::now();
     while !done(app) {
@@ -57,13 +64,7 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
     let model = dir.path().join("model.safetensors");
     common::tiny_lite0(classes).write(&model).unwrap();
 
-    let mut app = AppState::new(
-        Settings::default(),
-        dir.path().join("settings.json"),
-        None,
-        None,
-    );
-    app.review.default_requested = true;
+    let mut app = headless_app(dir.path());
     app.ui.training_form.threads = 1;
     app.ui.training_form.batch_size = 2;
     app.apply(Command::OpenFolder(images.clone()));
@@ -208,13 +209,7 @@ fn a_model_on_trial_is_shown_only_if_it_would_have_saved_review_actions() {
         .write(&untrained)
         .unwrap();
 
-    let mut app = AppState::new(
-        Settings::default(),
-        dir.path().join("settings.json"),
-        None,
-        None,
-    );
-    app.review.default_requested = true;
+    let mut app = headless_app(dir.path());
     app.apply(Command::OpenFolder(images.clone()));
     wait(&mut app, "the folder", 60, |a| {
         a.workspace.doc.is_some() && a.workspace.session.as_ref().is_some_and(|s| !s.scanning)
