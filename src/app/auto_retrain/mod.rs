@@ -179,11 +179,11 @@ impl AppState {
             ));
             return true;
         }
-        let images = self.trial_images(trial);
-        if images.len() < trial.images_needed {
+        // Counted every poll while the trial waits; the list is made once, when ready.
+        if self.trial_progress(trial) < trial.images_needed {
             return false;
         }
-        let job = self.start_trial_job(trial, images);
+        let job = self.start_trial_job(trial, self.trial_images(trial));
         if let Some(trial) = &mut self.auto_retrain.trial {
             trial.job = Some(job);
         }

@@ -59,13 +59,7 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: 
     );
 
     let Some(path) = state.current_path() else {
-        painter.text(
-            rect.center(),
-            egui::Align2::CENTER_CENTER,
-            "no image",
-            egui::FontId::proportional(18.0),
-            Color32::GRAY,
-        );
+        centred_message(&painter, rect, "no image", 18.0, Color32::GRAY);
         return;
     };
     let slot = state.workspace.loader.as_ref().and_then(|l| l.get(&path));
@@ -77,23 +71,11 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: 
         }) => (texture.clone(), *full_size, *warning),
         Some(ImageSlot::Failed(reason)) => {
             let text = format!("cannot show {}:\n{reason}", path.display());
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                text,
-                egui::FontId::proportional(16.0),
-                Color32::from_rgb(255, 120, 120),
-            );
+            centred_message(&painter, rect, text, 16.0, Color32::from_rgb(255, 120, 120));
             return;
         }
         _ => {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                "loading…",
-                egui::FontId::proportional(18.0),
-                Color32::GRAY,
-            );
+            centred_message(&painter, rect, "loading…", 18.0, Color32::GRAY);
             return;
         }
     };
@@ -241,4 +223,21 @@ fn update_view(
 
 fn drag_id() -> egui::Id {
     egui::Id::unique("detlab_canvas_drag")
+}
+
+/// A message in the middle of the canvas instead of the image.
+fn centred_message(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    text: impl ToString,
+    size: f32,
+    color: Color32,
+) {
+    painter.text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        text,
+        egui::FontId::proportional(size),
+        color,
+    );
 }
