@@ -6,8 +6,13 @@
 //! photos where the classes look different (a red can and a green bottle), the look
 //! answers that key. Where look-alike SKUs sit side by side, the margin keeps the default
 //! label unless the look is sure.
+//!
+//! A class that the folder's labels never hold twice on one photo (on at least
+//! [`ONCE_MIN_IMAGES`] photos) is not given to a second box on a photo that has it: one
+//! Cola and one Sprite held up per photo, a second box is the other product, however much
+//! hand and sleeve it shows. On shelves, where facings repeat, it never applies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -34,6 +39,10 @@ pub const LOOK_MARGIN: f32 = 0.8;
 /// when the first box was drawn by hand, and the look chose wrong); on the folders
 /// above, waiting for 20 boxes cost no class key (and saved 2 on the demo folder).
 pub const MIN_INDEXED: usize = 20;
+
+/// A class is taken for one per image (and not proposed for a second box on an image
+/// that has it) once this many indexed images hold it, none of them twice.
+pub const ONCE_MIN_IMAGES: usize = 10;
 
 /// One image's pixels, scaled to [`LOOK_SIDE`], to describe its boxes from.
 pub struct LookPixels {
@@ -145,7 +154,8 @@ impl LookIndex {
 
     /// The class `bbox` on `pixels`' image looks like, given the default label: the
     /// nearest indexed box's class when it is the default label's or clearly nearer
-    /// ([`LOOK_MARGIN`]); `None` with fewer than [`MIN_INDEXED`] boxes indexed or a box
+    /// ([`LOOK_MARGIN`]), leaving out the classes that come once per photo and are on
+    /// this one already; `None` with fewer than [`MIN_INDEXED`] boxes indexed or a box
     /// outside the image.
     pub fn class_for(
         &self,
@@ -160,15 +170,50 @@ impl LookIndex {
         let same_image = self.by_image.get(&pixels.image);
         let typical = typical_height(same_image.into_iter().flatten().map(|e| &e.bbox));
         descriptor.set_relative_size(relative(bbox.height(), typical));
+        let here: Vec<&str> = same_image
+            .into_iter()
+            .flatten()
+            .map(|e| e.class_name.as_str())
+            .collect();
+        let once = self.once_per_image();
+        let ruled_out = |class: &str| here.contains(&class) && once.contains(class);
         let mut nearest: HashMap<&str, f32> = HashMap::new();
         for e in self.by_image.values().flatten() {
+            if ruled_out(&e.class_name) {
+                continue;
+            }
             let d = e.descriptor.distance(&descriptor);
             let best = nearest
                 .entry(e.class_name.as_str())
                 .or_insert(f32::INFINITY);
             *best = best.min(d);
         }
+        let default = default.filter(|c| !ruled_out(c));
         choose(&nearest, default).map(str::to_string)
+    }
+}
+
+impl LookIndex {
+    /// The classes never labelled twice on one image, among those on at least
+    /// [`ONCE_MIN_IMAGES`] indexed images.
+    fn once_per_image(&self) -> HashSet<&str> {
+        let mut images: HashMap<&str, (usize, bool)> = HashMap::new();
+        for entries in self.by_image.values() {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for e in entries {
+                *counts.entry(e.class_name.as_str()).or_default() += 1;
+            }
+            for (class, n) in counts {
+                let seen = images.entry(class).or_default();
+                seen.0 += 1;
+                seen.1 |= n > 1;
+            }
+        }
+        images
+            .into_iter()
+            .filter(|(_, (n, twice))| *n >= ONCE_MIN_IMAGES && !twice)
+            .map(|(class, _)| class)
+            .collect()
     }
 }
 
@@ -294,6 +339,51 @@ mod tests {
             index.relabel(Path::new("a.jpg"), &block(k, 1), "olive");
         }
         assert_eq!(index.class_for(&px, &green, None).as_deref(), Some("olive"));
+    }
+
+    #[test]
+    fn a_class_never_seen_twice_on_a_photo_is_not_given_to_a_second_box_there() {
+        let image = |name: &str| LookPixels::from_pixels(PathBuf::from(name), &blocks().pixels);
+        let one_cola_two_sprites = vec![
+            LabelBox::new("cola".to_string(), block(0, 0)),
+            LabelBox::new("sprite".to_string(), block(0, 1)),
+            LabelBox::new("sprite".to_string(), block(1, 1)),
+        ];
+        let mut index = LookIndex::default();
+        for i in 0..ONCE_MIN_IMAGES - 2 {
+            index.sync(&image(&format!("{i}.jpg")), &one_cola_two_sprites);
+        }
+        let query = image("query.jpg");
+        index.sync(&query, &one_cola_two_sprites[..1]);
+        let red = block(1, 0);
+        // Too few photos hold cola (this one too) to know it comes once: the look says
+        // what it sees.
+        assert_eq!(
+            index.class_for(&query, &red, Some("cola")).as_deref(),
+            Some("cola")
+        );
+        let last = image("last.jpg");
+        index.sync(&last, &one_cola_two_sprites);
+        assert_eq!(
+            index.class_for(&query, &red, Some("cola")).as_deref(),
+            Some("sprite"),
+            "cola is on this photo already, and no photo has two"
+        );
+        // Sprite comes twice on a photo: a second sprite box stays sprite.
+        index.sync(&query, &one_cola_two_sprites[1..2]);
+        let green = block(2, 1);
+        assert_eq!(
+            index.class_for(&query, &green, Some("sprite")).as_deref(),
+            Some("sprite")
+        );
+        // One photo with two colas, and cola may come twice.
+        let mut two_colas = one_cola_two_sprites.clone();
+        two_colas.push(LabelBox::new("cola".to_string(), block(2, 0)));
+        index.sync(&last, &two_colas);
+        assert_eq!(
+            index.class_for(&query, &red, Some("cola")).as_deref(),
+            Some("cola")
+        );
     }
 
     #[test]
