@@ -191,9 +191,7 @@ impl LookIndex {
         let default = default.filter(|c| !ruled_out(c));
         choose(&nearest, default).map(str::to_string)
     }
-}
 
-impl LookIndex {
     /// The classes never labelled twice on one image, among those on at least
     /// [`ONCE_MIN_IMAGES`] indexed images.
     fn once_per_image(&self) -> HashSet<&str> {
@@ -370,7 +368,7 @@ mod tests {
             "cola is on this photo already, and no photo has two"
         );
         // Sprite comes twice on a photo: a second sprite box stays sprite.
-        index.sync(&query, &one_cola_two_sprites[1..2]);
+        index.sync(&query, &one_cola_two_sprites[..2]);
         let green = block(2, 1);
         assert_eq!(
             index.class_for(&query, &green, Some("sprite")).as_deref(),
