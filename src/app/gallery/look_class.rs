@@ -170,35 +170,38 @@ impl LookIndex {
         let same_image = self.by_image.get(&pixels.image);
         let typical = typical_height(same_image.into_iter().flatten().map(|e| &e.bbox));
         descriptor.set_relative_size(relative(bbox.height(), typical));
-        let here: Vec<&str> = same_image
-            .into_iter()
-            .flatten()
-            .map(|e| e.class_name.as_str())
-            .collect();
-        let once = self.once_per_image();
-        let ruled_out = |class: &str| here.contains(&class) && once.contains(class);
         let mut nearest: HashMap<&str, f32> = HashMap::new();
         for e in self.by_image.values().flatten() {
-            if ruled_out(&e.class_name) {
-                continue;
-            }
             let d = e.descriptor.distance(&descriptor);
             let best = nearest
                 .entry(e.class_name.as_str())
                 .or_insert(f32::INFINITY);
             *best = best.min(d);
         }
-        let default = default.filter(|c| !ruled_out(c));
+        let here: HashSet<&str> = same_image
+            .into_iter()
+            .flatten()
+            .map(|e| e.class_name.as_str())
+            .collect();
+        let ruled_out = self.once_per_image(&here);
+        nearest.retain(|class, _| !ruled_out.contains(class));
+        let default = default.filter(|c| !ruled_out.contains(c));
         choose(&nearest, default).map(str::to_string)
     }
 
-    /// The classes never labelled twice on one image, among those on at least
-    /// [`ONCE_MIN_IMAGES`] indexed images.
-    fn once_per_image(&self) -> HashSet<&str> {
+    /// Those of `classes` never labelled twice on one image, among those on at least
+    /// [`ONCE_MIN_IMAGES`] indexed images (nothing to count for none).
+    fn once_per_image<'a>(&'a self, classes: &HashSet<&'a str>) -> HashSet<&'a str> {
+        if classes.is_empty() {
+            return HashSet::new();
+        }
         let mut images: HashMap<&str, (usize, bool)> = HashMap::new();
         for entries in self.by_image.values() {
             let mut counts: HashMap<&str, usize> = HashMap::new();
-            for e in entries {
+            for e in entries
+                .iter()
+                .filter(|e| classes.contains(e.class_name.as_str()))
+            {
                 *counts.entry(e.class_name.as_str()).or_default() += 1;
             }
             for (class, n) in counts {
