@@ -73,7 +73,7 @@ fn the_train_page_cross_validates_and_ships_the_final_model() {
     });
     let run = h.state().state.training.as_ref().unwrap();
     assert!(
-        matches!(&run.status, RunStatus::Finished { best_path: Some(p) } if p.ends_with("model.safetensors")),
+        matches!(&run.status, RunStatus::Finished { best_path: Some(p), .. } if p.ends_with("model.safetensors")),
         "{:?} {:?}",
         run.status,
         run.log

@@ -18,7 +18,12 @@ pub enum RunStatus {
     LoadingData,
     Training,
     Stopping,
-    Finished { best_path: Option<PathBuf> },
+    /// `best_path`: the weights of the best hold-out epoch; `last_path`: those of the
+    /// last epoch (the auto-retrain's choice, see [`crate::app::auto_retrain`]).
+    Finished {
+        best_path: Option<PathBuf>,
+        last_path: Option<PathBuf>,
+    },
     Failed(String),
 }
 
@@ -216,8 +221,15 @@ impl TrainingRun {
                             self.status = RunStatus::Training
                         }
                         // A cross-validation finishes after its final model, not with a fold.
-                        TrainEvent::Finished { best_path, .. } if self.cv.is_none() => {
-                            self.status = RunStatus::Finished { best_path }
+                        TrainEvent::Finished {
+                            best_path,
+                            last_path,
+                            ..
+                        } if self.cv.is_none() => {
+                            self.status = RunStatus::Finished {
+                                best_path,
+                                last_path,
+                            }
                         }
                         TrainEvent::Failed { reason } => self.status = RunStatus::Failed(reason),
                         _ => {}
@@ -233,7 +245,10 @@ impl TrainingRun {
                 }
                 RunMessage::Ended(Ok(())) => {
                     if self.status.is_active() {
-                        self.status = RunStatus::Finished { best_path: None };
+                        self.status = RunStatus::Finished {
+                            best_path: None,
+                            last_path: None,
+                        };
                     }
                 }
             }
@@ -256,6 +271,7 @@ impl TrainingRun {
             CvMessage::Finished(result) => {
                 self.status = RunStatus::Finished {
                     best_path: result.model.clone(),
+                    last_path: None,
                 };
                 cv.result = Some(*result);
             }
