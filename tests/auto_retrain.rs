@@ -120,8 +120,15 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
     let mut decision = app.auto_retrain.log.last().unwrap().clone();
     assert!(decision.contains("hold-out AP"), "{decision}");
     if decision.contains("on trial over the next 1 image labelled") {
-        // Better on the hold-out: judged on the next image once the labeller leaves it.
+        // Better on the hold-out: judged on the next image once the labeller leaves it,
+        // with the last epoch's weights (a few hold-out images do not pick the epoch).
         assert!(app.review.model.as_ref().is_some_and(|m| m.path == model));
+        let candidate = &app.auto_retrain.trial.as_ref().unwrap().candidate;
+        assert!(
+            candidate.ends_with("last.safetensors"),
+            "{}",
+            candidate.display()
+        );
         label(&mut app, 4);
         app.poll_background();
         assert!(
@@ -151,7 +158,6 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
             "{}",
             shown.display()
         );
-        // The last epoch's weights: a few hold-out images do not pick the epoch.
         assert!(shown.ends_with("last.safetensors"), "{}", shown.display());
         assert_eq!(
             app.auto_retrain.previous_model.as_deref(),

@@ -166,6 +166,13 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
         "{:?}",
         r.retrain_log
     );
+    // The run's last epoch is shown, not the epoch a hold-out of a few images picked.
+    assert!(
+        r.retrain_log[1].contains("the review model is now")
+            && r.retrain_log[1].contains("last.safetensors"),
+        "{:?}",
+        r.retrain_log
+    );
     assert!(r.model_seconds > 0.0);
 
     // On trial over one image, the verdict comes when the labeller leaves the fourth.
