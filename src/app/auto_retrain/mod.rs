@@ -340,25 +340,26 @@ impl AppState {
     fn finish_generation(&mut self, run: TrainingRun) {
         let g = self.auto_retrain.generation;
         let baseline = run.history.baseline_ap;
-        let best = run
+        // The run's best hold-out AP gates the trial; the weights tried are the last epoch's.
+        let best_ap = run
             .history
             .val_ap
             .iter()
             .map(|p| p[1])
             .filter(|a| a.is_finite())
-            .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+            .reduce(f64::max);
         let fmt = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{a:.3}"));
         // The first model of a folder labelled from zero has nothing to beat.
         let first = self.review.model.is_none() && self.review.model_job.is_none();
         let min = self.auto_retrain.min_first_ap;
         // No hold-out score (too few images to hold any out): shown only without a bar.
-        let good_enough = min <= 0.0 || best.is_some_and(|a| a >= min);
+        let good_enough = min <= 0.0 || best_ap.is_some_and(|a| a >= min);
         let hold_out = if first {
-            format!("hold-out AP {}", fmt(best))
+            format!("hold-out AP {}", fmt(best_ap))
         } else {
-            format!("hold-out AP {} → {}", fmt(baseline), fmt(best))
+            format!("hold-out AP {} → {}", fmt(baseline), fmt(best_ap))
         };
-        let line = match (&run.status, first || is_better(baseline, best)) {
+        let line = match (&run.status, first || is_better(baseline, best_ap)) {
             (RunStatus::Finished { .. }, _) if first && !good_enough => format!(
                 "generation {g}: {hold_out} is below {min}: not shown (a model this weak costs more actions than it saves); the next generation trains again on more images"
             ),
