@@ -74,6 +74,8 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
     });
     app.apply(Command::SetAutoRetrain(4));
     app.auto_retrain.trial_images = Some(1);
+    // A fine-tune's epochs are capped: here at one batch of the two images.
+    app.auto_retrain.max_images_per_epoch = 2;
     app.poll_background();
     assert!(app.auto_retrain.run.is_none(), "nothing labelled yet");
 
@@ -119,6 +121,18 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
     });
     let mut decision = app.auto_retrain.log.last().unwrap().clone();
     assert!(decision.contains("hold-out AP"), "{decision}");
+    let metrics = files_under(&images.join(".detlab").join("auto"))
+        .into_iter()
+        .find(|p| p.ends_with("metrics.jsonl"))
+        .expect("the generation's metrics.jsonl");
+    let started: serde_json::Value = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "started")
+        .expect("a started event");
+    assert!(started["train_images"].as_u64().unwrap() > 2, "{started}");
+    assert_eq!(started["steps_per_epoch"], 1, "{started}");
     if decision.contains("on trial over the next 1 image labelled") {
         // Better on the hold-out: judged on the next image once the labeller leaves it,
         // with the last epoch's weights (a few hold-out images do not pick the epoch).
