@@ -361,16 +361,26 @@ impl AppState {
             .map(|p| p[1])
             .filter(|a| a.is_finite())
             .reduce(f64::max);
+        let last_ap = run.history.val_ap.last().map(|p| p[1]);
         let fmt = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{a:.3}"));
+        let last_epoch = if fmt(last_ap) == fmt(best_ap) {
+            String::new()
+        } else {
+            format!(" (best epoch; the last epoch's, tried, {})", fmt(last_ap))
+        };
         // The first model of a folder labelled from zero has nothing to beat.
         let first = self.review.model.is_none() && self.review.model_job.is_none();
         let min = self.auto_retrain.min_first_ap;
         // No hold-out score (too few images to hold any out): shown only without a bar.
         let good_enough = min <= 0.0 || best_ap.is_some_and(|a| a >= min);
         let hold_out = if first {
-            format!("hold-out AP {}", fmt(best_ap))
+            format!("hold-out AP {}{last_epoch}", fmt(best_ap))
         } else {
-            format!("hold-out AP {} → {}", fmt(baseline), fmt(best_ap))
+            format!(
+                "hold-out AP {} → {}{last_epoch}",
+                fmt(baseline),
+                fmt(best_ap)
+            )
         };
         let line = match (&run.status, first || is_better(baseline, best_ap)) {
             (RunStatus::Finished { .. }, _) if first && !good_enough => format!(
