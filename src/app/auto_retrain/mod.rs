@@ -31,8 +31,8 @@ pub const AUTO_EPOCHS: usize = 15;
 
 /// Images a fine-tune's epoch sees at most (a different shuffled subset each epoch), so a
 /// generation costs the same time however large the labelled folder grows: on two CPU
-/// cores about 13 minutes for 15 epochs. Every generation measured before the cap (up to
-/// 150 labelled images) trained on fewer, so their results stand unchanged.
+/// cores about 14 minutes with its trial (the whole `cola-sprite/train` from zero,
+/// BENCHMARKS.md). Generations of up to 150 labelled images train on fewer anyway.
 pub const AUTO_MAX_IMAGES_PER_EPOCH: usize = 150;
 
 /// The hold-out AP a folder's first model needs before it is shown: below it, its
