@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use detlab::app::auto_retrain::Trial;
 use detlab::app::settings::Settings;
 use detlab::app::{AppState, Command};
+use detlab::detector::train::TrainEvent;
 use detlab::formats::voc;
 
 /// The app without a window, its settings in `dir`, not loading the shipped model.
@@ -125,14 +126,20 @@ fn labelling_n_images_retrains_in_the_background_and_logs_the_decision() {
         .into_iter()
         .find(|p| p.ends_with("metrics.jsonl"))
         .expect("the generation's metrics.jsonl");
-    let started: serde_json::Value = std::fs::read_to_string(&metrics)
+    let (train_images, steps_per_epoch) = std::fs::read_to_string(&metrics)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|e| e["event"] == "started")
+        .find_map(|l| match serde_json::from_str(l).unwrap() {
+            TrainEvent::Started {
+                train_images,
+                steps_per_epoch,
+                ..
+            } => Some((train_images, steps_per_epoch)),
+            _ => None,
+        })
         .expect("a started event");
-    assert!(started["train_images"].as_u64().unwrap() > 2, "{started}");
-    assert_eq!(started["steps_per_epoch"], 1, "{started}");
+    assert!(train_images > 2, "{train_images} training images");
+    assert_eq!(steps_per_epoch, 1);
     if decision.contains("on trial over the next 1 image labelled") {
         // Better on the hold-out: judged on the next image once the labeller leaves it,
         // with the last epoch's weights (a few hold-out images do not pick the epoch).

@@ -322,8 +322,8 @@ impl AppState {
             request.init = Init::Weights(model.path.clone());
             request.config.validate_first = true;
             let batch = request.config.batch_size.max(1);
-            let max_images = self.auto_retrain.max_images_per_epoch.max(1);
-            request.config.max_steps_per_epoch = Some(max_images.div_ceil(batch));
+            request.config.max_steps_per_epoch =
+                Some(self.auto_retrain.max_images_per_epoch.div_ceil(batch));
         }
         request.overwrite = true;
         if self.workspace.needs_saving() && !self.save() {
@@ -366,7 +366,7 @@ impl AppState {
         let min = self.auto_retrain.min_first_ap;
         // No hold-out score (too few images to hold any out): shown only without a bar.
         let good_enough = min <= 0.0 || best_ap.is_some_and(|a| a >= min);
-        let hold_out = hold_out_summary((!first).then_some(baseline), best_ap, last_ap);
+        let hold_out = hold_out_summary(first, baseline, best_ap, last_ap);
         let line = match (&run.status, first || is_better(baseline, best_ap)) {
             (RunStatus::Finished { .. }, _) if first && !good_enough => format!(
                 "generation {g}: {hold_out} is below {min}: not shown (a model this weak costs more actions than it saves); the next generation trains again on more images"
@@ -424,14 +424,20 @@ impl AppState {
     }
 }
 
-/// The log's account of a run's hold-out: the starting weights' AP (`Some` for a
-/// fine-tune), the best epoch's (what gates the trial) and, when it differs, the last
-/// epoch's (the weights tried).
-fn hold_out_summary(baseline: Option<Option<f64>>, best: Option<f64>, last: Option<f64>) -> String {
+/// The log's account of a run's hold-out: the starting weights' AP (not for a `first`
+/// model, which has none), the best epoch's (what gates the trial) and, when it differs,
+/// the last epoch's (the weights tried).
+fn hold_out_summary(
+    first: bool,
+    baseline: Option<f64>,
+    best: Option<f64>,
+    last: Option<f64>,
+) -> String {
     let fmt = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{a:.3}"));
-    let mut line = match baseline {
-        Some(baseline) => format!("hold-out AP {} → {}", fmt(baseline), fmt(best)),
-        None => format!("hold-out AP {}", fmt(best)),
+    let mut line = if first {
+        format!("hold-out AP {}", fmt(best))
+    } else {
+        format!("hold-out AP {} → {}", fmt(baseline), fmt(best))
     };
     if fmt(last) != fmt(best) {
         line += &format!(" (best epoch; the last epoch's, tried, {})", fmt(last));
@@ -455,18 +461,18 @@ mod tests {
     #[test]
     fn the_hold_out_line_names_the_last_epoch_when_it_is_not_the_best() {
         assert_eq!(
-            hold_out_summary(Some(Some(0.4)), Some(0.489), Some(0.4712)),
+            hold_out_summary(false, Some(0.4), Some(0.489), Some(0.4712)),
             "hold-out AP 0.400 → 0.489 (best epoch; the last epoch's, tried, 0.471)"
         );
         assert_eq!(
-            hold_out_summary(Some(None), Some(0.3), Some(0.3)),
+            hold_out_summary(false, None, Some(0.3), Some(0.3)),
             "hold-out AP – → 0.300"
         );
         assert_eq!(
-            hold_out_summary(None, Some(0.256), Some(0.2561)),
+            hold_out_summary(true, None, Some(0.256), Some(0.2561)),
             "hold-out AP 0.256"
         );
-        assert_eq!(hold_out_summary(None, None, None), "hold-out AP –");
+        assert_eq!(hold_out_summary(true, None, None, None), "hold-out AP –");
     }
 
     #[test]
