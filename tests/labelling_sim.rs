@@ -58,7 +58,10 @@ fn folder() -> tempfile::TempDir {
 }
 
 fn run(assistants: bool) -> detlab::app::simulated_labeller::SimReport {
-    let dir = folder();
+    run_in(&folder(), assistants)
+}
+
+fn run_in(dir: &tempfile::TempDir, assistants: bool) -> detlab::app::simulated_labeller::SimReport {
     let work = dir.path().join("work");
     simulate(
         &SimOptions {
@@ -82,6 +85,25 @@ fn by_hand_it_costs_a_drag_per_box_and_a_key_per_class() {
     assert_eq!(r.by_kind.get("draw_mode"), Some(&1), "{:?}", r.by_kind);
     assert_eq!(r.by_kind.get("draw"), Some(&4), "{:?}", r.by_kind);
     assert_eq!(r.actions, 14, "{:?}", r.by_kind);
+    assert_eq!(r.manual_actions_per_box, 17.0 / 4.0);
+}
+
+#[test]
+fn a_class_file_spares_the_typing() {
+    let dir = folder();
+    std::fs::write(
+        dir.path().join("shelf").join("predefined_classes.txt"),
+        "Cola\nSprite\n",
+    )
+    .unwrap();
+    let r = run_in(&dir, false);
+    // As above, but both classes are in the app's list from the start: the default label
+    // is its first class, Cola (no key instead of 3), and "Sprite" is key 2 on the
+    // selected box (1 instead of 4). 8 actions.
+    assert_eq!((r.images, r.boxes, r.missed, r.extra), (2, 4, 0, 0));
+    assert_eq!(r.by_kind.get("draw"), Some(&4), "{:?}", r.by_kind);
+    assert_eq!(r.by_kind.get("relabel"), Some(&1), "{:?}", r.by_kind);
+    assert_eq!(r.actions, 8, "{:?}", r.by_kind);
     assert_eq!(r.manual_actions_per_box, 17.0 / 4.0);
 }
 

@@ -25,8 +25,6 @@ pub(super) struct Sim {
     pub(super) app: AppState,
     options: SimOptions,
     pub(super) report: SimReport,
-    /// Classes already typed once.
-    typed: HashSet<String>,
     pub(super) model_time: Duration,
     /// The kind of the last action counted.
     last_kind: String,
@@ -63,7 +61,6 @@ impl Sim {
             app,
             options,
             report: SimReport::default(),
-            typed: HashSet::new(),
             model_time: Duration::ZERO,
             last_kind: String::new(),
             visited: HashSet::new(),
@@ -234,21 +231,18 @@ impl Sim {
         (missed, (labels + missed).saturating_sub(truth.len()))
     }
 
-    /// The cost of giving a box `class` with a class key (typing it the first time).
+    /// The app's class list's index of `class`.
+    fn class_index(&self, class: &str) -> Option<usize> {
+        self.app.workspace.classes.id(class)
+    }
+
+    /// The cost of giving a box `class` with a class key (typing it when the class list
+    /// does not hold it yet).
     fn class_key(&mut self, class: &str) -> usize {
-        if self.typed.insert(class.to_string()) {
-            return words(class) + 2;
-        }
-        let k = self
-            .app
-            .workspace
-            .classes
-            .names()
-            .iter()
-            .position(|c| c == class);
-        match k {
+        match self.class_index(class) {
             Some(k) if k < 9 => 1,
-            _ => 2,
+            Some(_) => 2,
+            None => words(class) + 2,
         }
     }
 
@@ -334,7 +328,7 @@ impl Sim {
     /// The cost of giving a box or prediction another class: a class key, or for a class
     /// not typed yet, the label dialog (Ctrl+E) and the name.
     fn relabel_cost(&mut self, class: &str) -> usize {
-        let new = !self.typed.contains(class);
+        let new = self.class_index(class).is_none();
         self.class_key(class) + usize::from(new)
     }
 

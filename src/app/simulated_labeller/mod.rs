@@ -32,9 +32,12 @@
 //! 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a click: the click (+ a
 //! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
 //! key when the default label is wrong); find similar 1; the next image 1; a class key is
-//! 1 for the first nine classes, else the name's first word and Enter (2); a class seen
-//! for the first time is typed: one per word, plus Enter twice (a new class asks for a
-//! second Enter), plus Ctrl+E when it relabels a box.
+//! 1 for the first nine classes of the app's class list, else the name's first word and
+//! Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
+//! (a new class asks for a second Enter), plus Ctrl+E when it relabels a box. The
+//! folder's class file (`predefined_classes.txt`, `classes.txt`), when it has one, is
+//! the list the app starts with: the oracle's labels stay hidden, its class list does
+//! not.
 
 mod labeller;
 
@@ -45,6 +48,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::review::RunScope;
+use super::session::load_class_file;
 use super::settings::Settings;
 use super::training::TrainingForm;
 use super::{AppState, Command};
@@ -207,6 +211,15 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     let view = link_images(&oracle, &options.images, work)?;
     let labels_dir = work.join("labels");
     std::fs::create_dir_all(&labels_dir).map_err(|e| SimError::Setup(e.to_string()))?;
+    // The project's class list is set-up, not labels: the app starts with it, as it would.
+    let class_file = load_class_file(&options.images, options.labels.as_deref());
+    if !class_file.is_empty() {
+        crate::atomic::write_atomic(
+            &labels_dir.join("predefined_classes.txt"),
+            class_file.to_file_content().as_bytes(),
+        )
+        .map_err(|e| SimError::Setup(e.to_string()))?;
+    }
     let mut settings = Settings::default();
     settings.save_dirs.insert(
         view.canonicalize().unwrap_or(view.clone()),
