@@ -230,9 +230,100 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// The writer's process id, when `name` is the temporary file of an atomic write of one
+/// of `targets` (`.NAME.<pid>.<n>.tmp`, see [`temp_path_for`]).
+fn temp_file_pid(name: &str, targets: &std::collections::HashSet<&std::ffi::OsStr>) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    let target = parts.next()?;
+    (!n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && targets.contains(std::ffi::OsStr::new(target)))
+    .then_some(pid)
+}
+
+/// Whether process `pid` may still be running (and writing): this process, or any process
+/// `/proc` lists. Where there is no `/proc`, only this process counts as running.
+fn may_be_running(pid: u32) -> bool {
+    pid == std::process::id()
+        || (Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// Removes the temporary files that killed atomic writes of `targets` left beside them
+/// (a killed export can leave a 100 MB `.instances_train.json.<pid>.<n>.tmp`), except
+/// those of a process that is still running. Each folder is listed once; one that cannot
+/// be listed removes nothing. Returns the files removed, sorted.
+pub fn remove_stale_temp_files(targets: &[PathBuf]) -> Vec<PathBuf> {
+    let mut by_dir: std::collections::HashMap<&Path, std::collections::HashSet<&std::ffi::OsStr>> =
+        std::collections::HashMap::new();
+    for t in targets {
+        if let (Some(dir), Some(name)) = (t.parent(), t.file_name()) {
+            by_dir.entry(dir).or_default().insert(name);
+        }
+    }
+    let mut removed = Vec::new();
+    for (dir, names) in by_dir {
+        let listed = if dir.as_os_str().is_empty() {
+            fs::read_dir(".")
+        } else {
+            fs::read_dir(dir)
+        };
+        let Ok(entries) = listed else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| temp_file_pid(n, &names))
+            else {
+                continue;
+            };
+            let path = dir.join(entry.file_name());
+            if !may_be_running(pid) && path.is_file() && fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dead_writers_temp_files_of_the_targets_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let targets = [dir.path().join("resume.json"), dir.path().join("a.b.json")];
+        // No process has a pid this large (Linux's limit is 2^22).
+        let dead = dir.path().join(".resume.json.99999999.0.tmp");
+        let dotted = dir.path().join(".a.b.json.99999999.12.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".resume.json.{}.0.tmp", std::process::id()));
+        let others = [
+            ".photo.jpg.99999999.0.tmp",
+            ".resume.json.x.0.tmp",
+            ".resume.json.99999999.tmp",
+            ".resume.json.99999999.0.1.tmp",
+            ".resume.jsonX.99999999.0.tmp",
+            "resume.json.99999999.0.tmp",
+        ]
+        .map(|n| dir.path().join(n));
+        for p in [&dead, &dotted, &mine].into_iter().chain(&others) {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        assert_eq!(
+            remove_stale_temp_files(&targets),
+            vec![dotted.clone(), dead.clone()]
+        );
+        assert!(!dead.exists() && !dotted.exists() && mine.exists());
+        assert!(others.iter().all(|p| p.exists()));
+    }
 
     #[test]
     fn a_set_commit_interrupted_between_renames_is_completed_from_its_journal() {

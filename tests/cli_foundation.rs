@@ -316,3 +316,140 @@ fn zylo117_layout_has_yml_and_images() {
     assert_eq!(demo.len(), 4, "{demo:?}");
     assert_eq!(all, demo);
 }
+
+#[test]
+fn demo_refuses_a_folder_holding_its_files_and_huge_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mine");
+    write_image(&out.join("shelf_0002.jpg"), 64, 48);
+    let before = std::fs::read(out.join("shelf_0002.jpg")).unwrap();
+    let demo = |w: &str| {
+        detlab(&[
+            "demo",
+            "--out",
+            out.to_str().unwrap(),
+            "--images",
+            "3",
+            "--width",
+            w,
+            "--height",
+            "96",
+        ])
+    };
+    let o = demo("128");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("shelf_0002.jpg already exists"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(out.join("shelf_0002.jpg")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        1,
+        "nothing written"
+    );
+    // Refused before rendering (a 100,000² photo is 30 GB of pixels).
+    let o = demo("100000");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("too large"), "{}", text(&o));
+    assert!(!text(&o).contains("backtrace"), "{}", text(&o));
+}
+
+#[test]
+fn export_names_every_skipped_file_and_strict_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("imgs");
+    write_image(&d.join("a.jpg"), 64, 48);
+    write_voc(&d.join("a.jpg"), &[("Cola", [2.0, 3.0, 20.0, 30.0])]);
+    write_image(&d.join("b.jpg"), 64, 48);
+    write_voc(&d.join("b.jpg"), &[("Sprite", [5.0, 5.0, 30.0, 40.0])]);
+    let out = dir.path().join("out");
+    let export = |strict: bool| {
+        let mut args = vec![
+            "export",
+            "coco",
+            "--images",
+            d.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        detlab(&args)
+    };
+    let o = export(false);
+    assert!(o.status.success(), "{}", text(&o));
+    // What a killed export leaves behind goes with the next complete one.
+    std::fs::write(out.join(".instances_train.json.99999999.0.tmp"), b"partial").unwrap();
+    let o = export(false);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!out.join(".instances_train.json.99999999.0.tmp").exists());
+    let exported = std::fs::read(out.join("instances_train.json")).unwrap();
+
+    std::fs::write(d.join("b.xml"), "<annotation><object>").unwrap();
+    let o = export(true);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("b.xml"), "{}", text(&o));
+    assert!(text(&o).contains("nothing was written"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(out.join("instances_train.json")).unwrap(),
+        exported,
+        "--strict left the previous export as it was"
+    );
+
+    std::fs::write(d.join("a.xml"), "<annotation><object>").unwrap();
+    for strict in [false, true] {
+        let o = export(strict);
+        assert!(!o.status.success(), "{}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("every image was left out (2)"), "{t}");
+        assert!(t.contains("a.xml") && t.contains("b.xml"), "{t}");
+    }
+}
+
+#[test]
+fn export_refuses_two_images_of_one_name_and_odd_project_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("imgs");
+    for p in ["x.jpg", "train/x.jpg"] {
+        write_image(&d.join(p), 64, 48);
+        write_voc(&d.join(p), &[("Cola", [2.0, 3.0, 20.0, 30.0])]);
+    }
+    let out = dir.path().join("out");
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--split-by-folder",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("would both be train/x.jpg"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists(), "nothing written");
+    std::fs::remove_file(d.join("x.jpg")).unwrap();
+    for project in ["../../evil", "", ".hidden", "a/b"] {
+        let o = detlab(&[
+            "export",
+            "coco",
+            "--images",
+            d.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--layout",
+            "zylo117",
+            "--project",
+            project,
+        ]);
+        assert!(!o.status.success(), "{project}: {}", text(&o));
+        assert!(text(&o).contains("plain folder name"), "{}", text(&o));
+    }
+    assert!(!out.exists() && !dir.path().join("evil").exists());
+}

@@ -59,6 +59,7 @@ fn export(d: &Path, out: &Path) -> detlab::export::ExportSummary {
         split: SplitMode::ByFolder,
         layout: Layout::Plain,
         difficult_as_crowd: false,
+        strict: false,
     };
     export_coco(&options, &|_, _| {}).unwrap()
 }

@@ -71,6 +71,7 @@ fn export_options(images: &Path, out: &Path) -> ExportOptions {
         split: SplitMode::None,
         layout: Layout::Plain,
         difficult_as_crowd: false,
+        strict: false,
     }
 }
 

@@ -130,6 +130,7 @@ impl AppState {
                 Layout::Plain
             },
             difficult_as_crowd: form.difficult_as_crowd,
+            strict: false,
         };
         if !self.leave_current_image() {
             return;

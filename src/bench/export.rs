@@ -80,6 +80,7 @@ pub fn run(n: usize, python: Option<&Path>) -> anyhow::Result<Report> {
         split: SplitMode::None,
         layout: Layout::Plain,
         difficult_as_crowd: false,
+        strict: false,
     };
     let (summary, ours) = time(|| export_coco(&options, &|_, _| {}));
     let summary = summary?;

@@ -42,14 +42,53 @@ pub enum DemoError {
     TooSmall(u32, u32),
     #[error("image size {0}×{1} is too small for dense shelves (at least 256×256)")]
     TooSmallDense(u32, u32),
+    #[error("image size {0}×{1} is too large (at most {MAX_SIDE} pixels a side)")]
+    TooLarge(u32, u32),
+    /// The folder already holds a file the demo would write.
+    #[error(
+        "{0} already exists: the demo writes only into a new or empty folder (or one \
+         without its file names), so nothing was written"
+    )]
+    WouldOverwrite(PathBuf),
 }
+
+/// The largest image side the demo renders (a 12,000² photo is 432 MB of pixels).
+pub const MAX_SIDE: u32 = 12_000;
+
+/// Refuses sizes outside `min..=`[`MAX_SIDE`] and an output folder holding any of the
+/// files `images` demo images would be written to (checked before anything is written).
+fn check_before_writing(
+    options: &DemoOptions,
+    min: u32,
+    too_small: fn(u32, u32) -> DemoError,
+) -> Result<(), DemoError> {
+    let (w, h) = (options.width, options.height);
+    if w < min || h < min {
+        return Err(too_small(w, h));
+    }
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return Err(DemoError::TooLarge(w, h));
+    }
+    let out = &options.out_dir;
+    let names = (0..options.images).flat_map(|i| {
+        let image = image_name(i);
+        let xml = Path::new(&image).with_extension("xml");
+        [PathBuf::from(image), xml]
+    });
+    std::iter::once(PathBuf::from(CLASS_FILE))
+        .chain(names)
+        .map(|name| out.join(name))
+        .find(|path| path.symlink_metadata().is_ok())
+        .map_or(Ok(()), |path| Err(DemoError::WouldOverwrite(path)))
+}
+
+/// The class list a demo folder holds.
+const CLASS_FILE: &str = "predefined_classes.txt";
 
 /// Writes `images` JPEGs with VOC files beside them and a `predefined_classes.txt`.
 /// The same options always give the same files, whatever the number of threads.
 pub fn generate(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
-    if options.width < 64 || options.height < 64 {
-        return Err(DemoError::TooSmall(options.width, options.height));
-    }
+    check_before_writing(options, 64, DemoError::TooSmall)?;
     write_classes(&options.out_dir, ClassList::from_names(DEMO_CLASSES))?;
     let counts: Vec<usize> = (0..options.images)
         .into_par_iter()
@@ -67,9 +106,7 @@ pub fn generate(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
 /// `predefined_classes.txt`. The same options always give the same files. Images are
 /// rendered one after another, each on all threads.
 pub fn generate_dense(options: &DemoOptions) -> Result<DemoSummary, DemoError> {
-    if options.width < 256 || options.height < 256 {
-        return Err(DemoError::TooSmallDense(options.width, options.height));
-    }
+    check_before_writing(options, 256, DemoError::TooSmallDense)?;
     write_classes(&options.out_dir, ClassList::from_names(dense_classes()))?;
     let mut summary = DemoSummary::default();
     for index in 0..options.images {
@@ -89,7 +126,7 @@ fn write_classes(out: &std::path::Path, classes: ClassList) -> Result<(), DemoEr
         reason: e.to_string(),
     };
     std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
-    let classes_path = out.join("predefined_classes.txt");
+    let classes_path = out.join(CLASS_FILE);
     crate::atomic::write_atomic(&classes_path, classes.to_file_content().as_bytes())
         .map_err(|e| write_error(&classes_path, e))
 }

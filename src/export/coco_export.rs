@@ -38,6 +38,8 @@ pub struct ExportOptions {
     pub layout: Layout,
     /// Export `difficult` boxes as `iscrowd: 1`, so that COCO evaluation ignores them.
     pub difficult_as_crowd: bool,
+    /// Write nothing when any file would be skipped ([`ExportError::Strict`]).
+    pub strict: bool,
 }
 
 /// An image left out of the export, and why.
@@ -137,8 +139,36 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("nothing to export: no readable images in {0}")]
-    Nothing(PathBuf),
+    #[error("nothing to export from {}: {}", folder.display(), why_nothing(skipped))]
+    Nothing {
+        folder: PathBuf,
+        /// Every image found, each with why it was left out (empty: no image found).
+        skipped: Vec<Skipped>,
+    },
+    /// `strict` and some files would be skipped: nothing was written.
+    #[error(
+        "{} file(s) would be skipped (--strict), so nothing was written:\n{}",
+        skipped.len(),
+        list_skipped(skipped)
+    )]
+    Strict { skipped: Vec<Skipped> },
+    /// Two images that would have the same name in one split of the export.
+    #[error(
+        "{first} and {second} would both be {split}/{file_name} in the export; rename one \
+         of them (nothing was written)"
+    )]
+    SameName {
+        split: String,
+        file_name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    /// A Zylo117 project name that is not a plain folder name.
+    #[error(
+        "the project name {0:?} must be a plain folder name (no `/`, `\\`, `..`, not empty \
+         or starting with `.`): it names OUT/datasets/NAME and OUT/projects/NAME.yml"
+    )]
+    ProjectName(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -183,6 +213,40 @@ pub enum ExportError {
     LabelFolder(#[from] crate::dataset::LabelFolderError),
     #[error(transparent)]
     Format(#[from] crate::formats::FormatError),
+}
+
+/// `path: reason` lines, at most 20, then how many more.
+fn list_skipped(skipped: &[Skipped]) -> String {
+    const SHOWN: usize = 20;
+    let mut lines: Vec<String> = skipped
+        .iter()
+        .take(SHOWN)
+        .map(|k| format!("  {}: {}", k.path.display(), k.reason))
+        .collect();
+    if skipped.len() > SHOWN {
+        lines.push(format!("  … and {} more", skipped.len() - SHOWN));
+    }
+    lines.join("\n")
+}
+
+fn why_nothing(skipped: &[Skipped]) -> String {
+    if skipped.is_empty() {
+        "it holds no images".to_string()
+    } else {
+        format!(
+            "every image was left out ({}):\n{}",
+            skipped.len(),
+            list_skipped(skipped)
+        )
+    }
+}
+
+/// Whether `name` can be a folder and file name of its own.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
 }
 
 /// One image ready for export.
@@ -298,13 +362,24 @@ pub fn export_coco(
     if let Some(labels) = &options.labels_dir {
         check_label_folder(labels)?;
     }
+    if let Layout::Zylo117 { project } = &options.layout {
+        if !is_plain_name(project) {
+            return Err(ExportError::ProjectName(project.clone()));
+        }
+    }
     let images = scan_images(&options.images_dir).map_err(|source| ExportError::Scan {
         path: options.images_dir.clone(),
         source,
     })?;
     let (items, skipped) = collect(options, &images, progress);
     if items.is_empty() {
-        return Err(ExportError::Nothing(options.images_dir.clone()));
+        return Err(ExportError::Nothing {
+            folder: options.images_dir.clone(),
+            skipped,
+        });
+    }
+    if options.strict && !skipped.is_empty() {
+        return Err(ExportError::Strict { skipped });
     }
 
     let mut classes = options.classes.clone();
@@ -346,6 +421,8 @@ pub fn export_coco(
             })
             .collect(),
     };
+
+    check_unique_names(&items, &assignment)?;
 
     let categories: Vec<CocoCategory> = classes
         .names()
@@ -429,6 +506,24 @@ pub fn export_coco(
         &mut summary,
     )?;
     Ok(summary)
+}
+
+/// Refuses two images with the same file name in one split (by folder, `x.jpg` at the top
+/// and `train/x.jpg` are both `train`'s `x.jpg`).
+fn check_unique_names(items: &[Item], assignment: &[(String, String)]) -> Result<(), ExportError> {
+    let mut seen: std::collections::HashMap<&(String, String), &Path> =
+        std::collections::HashMap::new();
+    for (item, key) in items.iter().zip(assignment) {
+        if let Some(first) = seen.insert(key, &item.path) {
+            return Err(ExportError::SameName {
+                split: key.0.clone(),
+                file_name: key.1.clone(),
+                first: first.to_path_buf(),
+                second: item.path.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `instances_*.json` files in `dir` other than those of `splits`.
@@ -577,6 +672,7 @@ mod tests {
             },
             layout: Layout::Plain,
             difficult_as_crowd: false,
+            strict: false,
         };
         export_coco(&options, &|_, _| {}).unwrap();
         assert!(out.join("instances_val.json").is_file());

@@ -75,7 +75,8 @@ impl Transaction {
         Ok(())
     }
 
-    /// Renames every staged file into place, in staging order; returns their paths.
+    /// Renames every staged file into place, in staging order, then removes what killed
+    /// exports left beside them (their temporary files); returns their paths.
     pub(super) fn commit(mut self) -> Result<Vec<PathBuf>, ExportError> {
         let staged = std::mem::take(&mut self.staged);
         let all: Vec<PathBuf> = staged.iter().map(|s| s.path().to_path_buf()).collect();
@@ -98,6 +99,7 @@ impl Transaction {
                 old: list(&all[k..]),
             }
         })?;
+        crate::atomic::remove_stale_temp_files(&all);
         Ok(all)
     }
 }

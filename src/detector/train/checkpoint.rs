@@ -193,49 +193,11 @@ impl ResumeFile {
     }
 }
 
-/// Whether `name` is the temporary file of an atomic write of a run file
-/// (`.NAME.<pid>.<n>.tmp`, see [`crate::atomic`]); returns the writer's process id.
-fn run_temp_file_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let file = RUN_FILES.iter().find(|f| {
-        rest.strip_prefix(**f)
-            .is_some_and(|tail| tail.starts_with('.'))
-    })?;
-    let mut parts = rest[file.len() + 1..].split('.');
-    let pid = parts.next()?.parse().ok()?;
-    let n = parts.next()?;
-    (parts.next().is_none() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(pid)
-}
-
-/// Whether process `pid` may still be running (and writing): this process, or any process
-/// `/proc` lists. Where there is no `/proc`, only this process counts as running.
-fn may_be_running(pid: u32) -> bool {
-    pid == std::process::id()
-        || (Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists())
-}
-
 /// Removes the temporary files that killed writes of run files left in `dir` (a killed
 /// run can leave a 16 MB `.resume.safetensors.<pid>.<n>.tmp`), except those of a process
-/// that is still running. Returns the files removed; a folder that cannot be listed
-/// removes nothing.
+/// that is still running. Returns the files removed.
 pub fn remove_stale_temp_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(run_temp_file_pid) else {
-            continue;
-        };
-        let path = entry.path();
-        if !may_be_running(pid) && path.is_file() && std::fs::remove_file(&path).is_ok() {
-            removed.push(path);
-        }
-    }
-    removed.sort();
-    removed
+    crate::atomic::remove_stale_temp_files(&RUN_FILES.map(|f| dir.join(f)))
 }
 
 #[cfg(test)]
@@ -244,19 +206,6 @@ mod tests {
 
     #[test]
     fn only_dead_writers_temp_files_of_run_files_are_removed() {
-        assert_eq!(run_temp_file_pid(".resume.safetensors.12.0.tmp"), Some(12));
-        assert_eq!(run_temp_file_pid(".resume.json.7.31.tmp"), Some(7));
-        assert_eq!(run_temp_file_pid(".metrics.jsonl.7.1.tmp"), Some(7));
-        for other in [
-            "resume.safetensors",
-            ".resume.safetensors.x.0.tmp",
-            ".resume.safetensors.12.tmp",
-            ".resume.safetensors.12.0.1.tmp",
-            ".photo.jpg.12.0.tmp",
-            ".resume.safetensorsX.12.0.tmp",
-        ] {
-            assert_eq!(run_temp_file_pid(other), None, "{other}");
-        }
         let dir = tempfile::tempdir().unwrap();
         // No process has a pid this large (Linux's limit is 2^22).
         let dead = dir.path().join(".resume.safetensors.99999999.0.tmp");
