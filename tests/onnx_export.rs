@@ -626,6 +626,22 @@ fn corrupt_models_and_unwritable_outputs_fail_cleanly() {
     let o = detlab(&["export-model", "--model", s(&model), "--out", s(&model)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("replace the model file"), "{}", text(&o));
+    // A tensor the architecture has no place for (another network's weights under this
+    // one's name) is refused, as `predict` refuses it.
+    let mut file = detlab::detector::checkpoint::ModelFile::read(&model).unwrap();
+    file.tensors
+        .push(detlab::detector::checkpoint::CheckpointTensor {
+            name: "bifpn.9.extra.weight".into(),
+            dtype: file.tensors[0].dtype,
+            shape: vec![1],
+            data: vec![0; file.tensors[0].dtype.size()],
+        });
+    let stray = dir.join("stray.safetensors");
+    file.write(&stray).unwrap();
+    let o = detlab(&["export-model", "--model", s(&stray), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("`bifpn.9.extra.weight`"), "{}", text(&o));
+    assert!(!out.exists());
     // And a good export works, naming what it wrote.
     let good = dir.join("good.onnx");
     let o = detlab(&[

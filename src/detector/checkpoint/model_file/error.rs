@@ -44,6 +44,14 @@ pub enum ModelFileErrorKind {
         /// That value.
         value: f32,
     },
+    /// A weight is stored as integers (or booleans): not the network's values.
+    #[error("weight `{tensor}` is stored as {dtype:?}, not as floating-point values: the file is not a trained model's weights")]
+    NotFloat {
+        /// The tensor.
+        tensor: String,
+        /// Its element type.
+        dtype: crate::detector::checkpoint::DType,
+    },
     #[error("the weights do not fit the {arch} model: {mismatch}")]
     Keys {
         arch: ModelArch,

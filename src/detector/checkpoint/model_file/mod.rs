@@ -133,8 +133,9 @@ impl ModelFile {
     }
 
     /// Checks the tensors against the model's `(name, shape)` list: every expected key
-    /// present (unless the file is [`ModelMeta::partial`]) with its shape, nothing else.
-    /// `num_batches_tracked` buffers are ignored unless expected.
+    /// present (unless the file is [`ModelMeta::partial`]) with its shape, nothing else,
+    /// and every weight floating-point. `num_batches_tracked` buffers are ignored unless
+    /// expected.
     pub fn check_keys(&self, expected: &ExpectedKeys) -> Result<(), ModelFileErrorKind> {
         let mut mismatch = compare_keys(
             self.tensors
@@ -149,13 +150,22 @@ impl ModelFile {
         if self.meta.partial {
             mismatch.missing.clear();
         }
-        if mismatch.is_empty() {
-            Ok(())
-        } else {
-            Err(ModelFileErrorKind::Keys {
+        if !mismatch.is_empty() {
+            return Err(ModelFileErrorKind::Keys {
                 arch: self.meta.arch,
                 mismatch,
-            })
+            });
+        }
+        match self
+            .tensors
+            .iter()
+            .find(|t| !t.dtype.is_float() && !t.name.ends_with("num_batches_tracked"))
+        {
+            Some(t) => Err(ModelFileErrorKind::NotFloat {
+                tensor: t.name.clone(),
+                dtype: t.dtype,
+            }),
+            None => Ok(()),
         }
     }
 }

@@ -58,6 +58,15 @@ fn key_check_lists_problems() {
         "{err}"
     );
     assert!(err.contains("lite0"), "{err}");
+    // Integer weights under the right names and shapes are not a model's.
+    let mut ints = sample();
+    ints.tensors[0].dtype = crate::detector::checkpoint::DType::I32;
+    let expected = vec![
+        ("a.weight".to_string(), vec![2, 1]),
+        ("b.bias".to_string(), vec![]),
+    ];
+    let err = ints.check_keys(&expected).unwrap_err().to_string();
+    assert!(err.contains("`a.weight` is stored as I32"), "{err}");
 }
 
 #[test]

@@ -75,6 +75,14 @@ pub enum GraphError {
     /// A weight is stored as integers.
     #[error("weight `{0}` is not a floating-point tensor")]
     NotFloat(String),
+    /// The file holds tensors the architecture has no place for.
+    #[error("{count} tensor(s) of the file are not part of this architecture's network (first: {first}): weights of another architecture or model?")]
+    Unused {
+        /// How many.
+        count: usize,
+        /// The first few names.
+        first: String,
+    },
     /// The architecture or the anchors in the metadata cannot be built.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -182,6 +190,7 @@ pub fn build_graph(
             b.select(&boxes, &scores, num_classes, anchors.len(), opts, &batch);
         }
     }
+    b.w.check_all_used()?;
     let summary = GraphSummary {
         anchors: anchors.len(),
         nodes: b.g.node_count(),

@@ -1,7 +1,8 @@
 //! The model file's weights as the graph needs them: read by name with the shape the
 //! network expects, and with each eval-mode BatchNorm folded into the convolution before it.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use super::GraphError;
 use crate::detector::checkpoint::{CheckpointTensor, ModelFile};
@@ -21,20 +22,49 @@ pub(super) struct ConvParams {
 /// The model file's tensors by name, read with the shapes the network expects.
 pub(super) struct Weights<'a> {
     by_name: HashMap<&'a str, &'a CheckpointTensor>,
+    /// The names read so far.
+    used: RefCell<HashSet<&'a str>>,
 }
 
 impl<'a> Weights<'a> {
     pub(super) fn new(file: &'a ModelFile) -> Self {
         Self {
             by_name: file.tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
+            used: RefCell::new(HashSet::new()),
         }
     }
 
-    pub(super) fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, GraphError> {
-        let t = self
+    /// Refuses a file with tensors the graph did not read (another architecture's weights
+    /// under this one's name, a stray tensor); BatchNorm step counters do not count.
+    pub(super) fn check_all_used(&self) -> Result<(), GraphError> {
+        let used = self.used.borrow();
+        let mut unused: Vec<&str> = self
             .by_name
-            .get(name)
+            .keys()
+            .filter(|n| !used.contains(*n) && !n.ends_with("num_batches_tracked"))
+            .copied()
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort_unstable();
+        Err(GraphError::Unused {
+            count: unused.len(),
+            first: unused
+                .iter()
+                .take(3)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    pub(super) fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, GraphError> {
+        let (&key, &t) = self
+            .by_name
+            .get_key_value(name)
             .ok_or_else(|| GraphError::Missing(name.to_string()))?;
+        self.used.borrow_mut().insert(key);
         if t.shape != shape {
             return Err(GraphError::Shape {
                 name: name.to_string(),
