@@ -733,14 +733,22 @@ fn prepare_never_clobbers_a_run_and_says_why_it_cannot_resume() {
     assert!(run.join("best.safetensors").is_file());
     let overwrite = TrainRequest {
         overwrite: true,
-        ..request
+        ..request.clone()
     };
     let prepared = prepare(&overwrite).unwrap();
-    assert_eq!(
-        prepared.replaced,
-        vec![run.join("metrics.jsonl"), run.join("best.safetensors")]
-    );
+    // The log without a complete epoch is not a run's file to replace; it starts afresh.
+    assert_eq!(prepared.replaced, vec![run.join("best.safetensors")]);
     assert!(!run.join("best.safetensors").exists());
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), b"");
+    drop(prepared);
+
+    // What a start that failed leaves (a log, no epoch, no model) does not block the next.
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"event\":\"started\"}\n{\"event\":\"failed\"}\n",
+    )
+    .unwrap();
+    prepare(&request).unwrap();
     assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), b"");
 }
 

@@ -397,6 +397,10 @@ fn prepare_with(
         }
     }
     let log_path = out_dir.join(METRICS);
+    if !request.resume && !existing.iter().any(|f| f == METRICS) {
+        // A log without a complete epoch: the new run's starts afresh.
+        let _ = std::fs::remove_file(&log_path);
+    }
     let metrics = MetricsLog::open(&log_path).map_err(|source| PrepareError::Metrics {
         path: log_path,
         source,
@@ -417,14 +421,15 @@ fn prepare_with(
     })
 }
 
-/// The run files in `dir` that hold something: any model or resume file, and a non-empty
-/// `metrics.jsonl` (an empty one is what a run that never started leaves).
+/// The run files in `dir` that hold something: any model or resume file, and a
+/// `metrics.jsonl` that logs a complete epoch (one without is what a run that failed to
+/// start, or was stopped in its first epoch, leaves: nothing to resume or keep).
 fn existing_run_files(dir: &Path) -> Vec<String> {
     RUN_FILES
         .iter()
-        .filter(|name| {
-            std::fs::symlink_metadata(dir.join(name))
-                .is_ok_and(|m| **name != METRICS || m.len() > 0)
+        .filter(|name| match **name {
+            METRICS => epochs_logged(dir) > 0,
+            _ => std::fs::symlink_metadata(dir.join(name)).is_ok(),
         })
         .map(|name| name.to_string())
         .collect()
