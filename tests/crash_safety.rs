@@ -753,6 +753,31 @@ fn killed_at_the_first_epoch_boundary_then_resumed() {
     let after: Vec<Option<Stamp>> = files.iter().map(|f| stamp(&out.join(f))).collect();
     assert_eq!(before, after, "the refused run changed the run folder");
 
+    // A damaged resume point (a NaN in a saved weight) is refused, naming the file, and
+    // left as it is.
+    let resume = out.join("resume.safetensors");
+    let good = std::fs::read(&resume).unwrap();
+    let (header_len, header) = safetensors::SafeTensors::read_metadata(&good).unwrap();
+    let weight = header
+        .tensors()
+        .into_iter()
+        .find(|(n, t)| n.starts_with("model.") && t.dtype == safetensors::Dtype::F32)
+        .map(|(_, t)| t.data_offsets.0)
+        .unwrap();
+    let mut damaged = good.clone();
+    let at = 8 + header_len + weight;
+    damaged[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&resume, &damaged).unwrap();
+    let o = train(&data, &out, epochs, true).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a damaged resume point was used");
+    assert!(
+        stderr.contains("resume.safetensors is damaged") && stderr.contains("NaN"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&resume).unwrap(), damaged);
+    std::fs::write(&resume, &good).unwrap();
+
     // What a killed write leaves (a dead writer's partial resume file) goes on resume.
     let stale = out.join(".resume.safetensors.99999999.0.tmp");
     std::fs::write(&stale, vec![0u8; 4096]).unwrap();

@@ -44,6 +44,8 @@ pub enum CheckpointFileError {
     Io { path: PathBuf, reason: String },
     #[error("{path} is not a detlab resume file: {reason}")]
     BadResume { path: PathBuf, reason: String },
+    #[error("{path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
 }
 
 fn io_err(path: &Path, e: impl ToString) -> CheckpointFileError {
@@ -160,17 +162,32 @@ impl ResumeFile {
             .ok_or_else(|| bad("no resume state in its metadata".into()))?;
         let state: ResumeState = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-        let mut tensors = HashMap::new();
+        let mut saved = Vec::new();
         for (name, view) in st.tensors() {
             let dtype = crate::detector::checkpoint::DType::from_safetensors(view.dtype())
                 .ok_or_else(|| bad(format!("{name}: unsupported dtype")))?;
-            let t = CheckpointTensor {
-                name: name.clone(),
+            saved.push(CheckpointTensor {
+                name,
                 dtype,
                 shape: view.shape().to_vec(),
                 data: view.data().to_vec(),
-            };
-            tensors.insert(name, to_tch(&t).map_err(|e| bad(e.to_string()))?);
+            });
+        }
+        // A damaged file, not a diverged run: every saved state was finite when written
+        // (a run whose weights stop being finite fails before it saves).
+        if let Some(f) = crate::detector::checkpoint::import::first_non_finite(&saved) {
+            return Err(CheckpointFileError::Damaged {
+                path,
+                reason: format!(
+                    "`{}` holds {} at index {}; resume from a copy, or start afresh",
+                    f.tensor, f.value, f.index
+                ),
+            });
+        }
+        let mut tensors = HashMap::new();
+        for t in saved {
+            let tensor = to_tch(&t).map_err(|e| bad(e.to_string()))?;
+            tensors.insert(t.name, tensor);
         }
         Ok(Self { state, tensors })
     }
