@@ -79,7 +79,8 @@ pub fn request(args: &TrainArgs) -> anyhow::Result<TrainRequest> {
         threads: args.threads,
         device: args.device,
         mixed_precision: args.amp,
-        val_fraction: args.val_fraction,
+        // Without validation no image is held out for it.
+        val_fraction: if args.no_val { 0.0 } else { args.val_fraction },
         early_stopping: args.patience.map(|patience| EarlyStopping {
             patience,
             min_delta: args.min_delta,
