@@ -473,8 +473,14 @@ pub fn export_coco(
                 summary.dropped_boxes.push(Skipped {
                     path: item.path.clone(),
                     reason: format!(
-                        "{} box {:?} is empty inside the {}×{} image",
-                        b.class_name, b.bbox, ann.width, ann.height
+                        "{} box ({}, {})–({}, {}) is empty inside the {}×{} image",
+                        b.class_name,
+                        b.bbox.x1,
+                        b.bbox.y1,
+                        b.bbox.x2,
+                        b.bbox.y2,
+                        ann.width,
+                        ann.height
                     ),
                 });
                 continue;
