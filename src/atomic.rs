@@ -13,6 +13,8 @@
 //! a journal of the renames lets the next writer complete a set whose renames a killed
 //! process left half done ([`commit_all`]).
 
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -232,16 +234,14 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
 
 /// The writer's process id, when `name` is the temporary file of an atomic write of one
 /// of `targets` (`.NAME.<pid>.<n>.tmp`, see [`temp_path_for`]).
-fn temp_file_pid(name: &str, targets: &std::collections::HashSet<&std::ffi::OsStr>) -> Option<u32> {
+fn temp_file_pid(name: &str, targets: &HashSet<&OsStr>) -> Option<u32> {
     let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
     let mut parts = rest.rsplitn(3, '.');
     let n = parts.next()?;
     let pid = parts.next()?.parse().ok()?;
     let target = parts.next()?;
-    (!n.is_empty()
-        && n.bytes().all(|b| b.is_ascii_digit())
-        && targets.contains(std::ffi::OsStr::new(target)))
-    .then_some(pid)
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && targets.contains(OsStr::new(target)))
+        .then_some(pid)
 }
 
 /// Whether process `pid` may still be running (and writing): this process, or any process
@@ -256,8 +256,7 @@ fn may_be_running(pid: u32) -> bool {
 /// those of a process that is still running. Each folder is listed once; one that cannot
 /// be listed removes nothing. Returns the files removed, sorted.
 pub fn remove_stale_temp_files(targets: &[PathBuf]) -> Vec<PathBuf> {
-    let mut by_dir: std::collections::HashMap<&Path, std::collections::HashSet<&std::ffi::OsStr>> =
-        std::collections::HashMap::new();
+    let mut by_dir: HashMap<&Path, HashSet<&OsStr>> = HashMap::new();
     for t in targets {
         if let (Some(dir), Some(name)) = (t.parent(), t.file_name()) {
             by_dir.entry(dir).or_default().insert(name);
