@@ -453,3 +453,31 @@ fn export_refuses_two_images_of_one_name_and_odd_project_names() {
     }
     assert!(!out.exists() && !dir.path().join("evil").exists());
 }
+
+#[test]
+fn export_names_a_yolo_label_without_its_class_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("imgs");
+    write_image(&d.join("a.jpg"), 64, 48);
+    write_voc(&d.join("a.jpg"), &[("Cola", [2.0, 3.0, 20.0, 30.0])]);
+    write_image(&d.join("c.jpg"), 64, 48);
+    std::fs::write(d.join("c.txt"), "0 0.5 0.5 0.2 0.2\n").unwrap();
+    let out = dir.path().join("out");
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Skipped and named, not exported as an image without boxes.
+    assert!(
+        text(&o).contains("c.txt looks like a YOLO label file"),
+        "{}",
+        text(&o)
+    );
+    let train = CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    assert_eq!(train.images.len(), 1);
+}

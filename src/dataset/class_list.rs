@@ -20,6 +20,14 @@ pub enum ClassListError {
     },
     #[error("class file {path} is not valid UTF-8 (line {line})")]
     NotUtf8 { path: String, line: usize },
+    /// A line of a class file whose line numbers are the class ids (see
+    /// [`ClassList::read_indexed`]) that cannot be one class.
+    #[error("class file {path}, line {line}: {reason}")]
+    Line {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl ClassList {
@@ -60,6 +68,81 @@ impl ClassList {
             }
         }
         Ok(list)
+    }
+
+    /// Reads a class file whose line numbers are the class ids: YOLO's `classes.txt`, where
+    /// class id 2 is the third line (for LabelImg and Ultralytics alike). Names are trimmed
+    /// and blank lines after the last name are allowed; a blank line before it, a name that
+    /// repeats an earlier line, or one with a control character is an error naming the
+    /// file and the line (skipping it, as [`ClassList::read`] does, would shift every
+    /// class after it onto another id).
+    pub fn read_indexed(path: &Path) -> Result<Self, ClassListError> {
+        let bytes = std::fs::read(path).map_err(|source| ClassListError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse_indexed(&bytes).map_err(|(line, reason)| ClassListError::Line {
+            path: path.display().to_string(),
+            line,
+            reason,
+        })
+    }
+
+    /// Parses class-file bytes as [`ClassList::read_indexed`] does; the error is the
+    /// 1-based line and the reason.
+    pub fn parse_indexed(bytes: &[u8]) -> Result<Self, (usize, String)> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut list = Self::new();
+        let mut blank = None;
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line_no = i + 1;
+            let line = std::str::from_utf8(line)
+                .map_err(|_| (line_no, "is not valid UTF-8".to_string()))?;
+            if line.trim().is_empty() {
+                blank.get_or_insert(line_no);
+                continue;
+            }
+            if let Some(blank) = blank {
+                return Err((
+                    blank,
+                    "is blank, but class names follow it; class ids are line numbers, so \
+                     remove the blank line (or name the class)"
+                        .to_string(),
+                ));
+            }
+            let name = Self::check_name(line).map_err(|r| (line_no, r))?;
+            if let Some(first) = list.id(name) {
+                return Err((
+                    line_no,
+                    format!(
+                        "{name:?} repeats line {}; class ids are line numbers, so each class \
+                         must be listed once",
+                        first + 1
+                    ),
+                ));
+            }
+            list.names.push(name.to_string());
+        }
+        Ok(list)
+    }
+
+    /// Checks a class name read from a file: surrounding whitespace is trimmed, and the
+    /// trimmed name must not be empty nor hold a control character (a line break would
+    /// split it into two lines of `classes.txt`, NUL and the like make VOC XML that other
+    /// readers refuse). The error is the reason, for the caller to name the file and record.
+    pub fn check_name(name: &str) -> Result<&str, String> {
+        let trimmed = name.trim();
+        if trimmed.is_empty() {
+            return Err("the class name is empty".into());
+        }
+        if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "the class name {name:?} contains the control character U+{:04X}; a class \
+                 name is one line of printable text",
+                c as u32
+            ));
+        }
+        Ok(trimmed)
     }
 
     /// The file content: one name per line.
@@ -110,6 +193,53 @@ mod tests {
         assert_eq!(c.ensure("Fanta"), 2);
         assert_eq!(c.ensure("Cola"), 1);
         assert_eq!(c.to_file_content(), "Sprite\nCola\nFanta\n");
+    }
+
+    /// YOLO class id 2 is the third line of `classes.txt`: a duplicate or blank line
+    /// before it used to be dropped, so that id 2 was read as the fourth name.
+    #[test]
+    fn indexed_class_files_keep_line_numbers_or_refuse() {
+        let ok = ClassList::parse_indexed(b"\xEF\xBB\xBFCola\r\n Sprite \nFanta\n\n  \n").unwrap();
+        assert_eq!(ok.names(), ["Cola", "Sprite", "Fanta"]);
+        assert_eq!(ok.name(2), Some("Fanta"));
+        assert_eq!(ClassList::parse_indexed(b"").unwrap().len(), 0);
+        for (bytes, line, reason) in [
+            (&b"Cola\nCola\nSprite\nFanta\n"[..], 2, "repeats line 1"),
+            (b"Cola\n\nSprite\nFanta\n", 2, "blank"),
+            (b"\nCola\n", 1, "blank"),
+            (b"Cola\nDiet\x01Cola\n", 2, "U+0001"),
+            (b"Cola\nDiet\x00Cola\n", 2, "U+0000"),
+            (b"Cola\n\xff\n", 2, "UTF-8"),
+        ] {
+            let (l, r) = ClassList::parse_indexed(bytes).unwrap_err();
+            assert_eq!(l, line, "{bytes:?}: {r}");
+            assert!(r.contains(reason), "{bytes:?}: {r}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("classes.txt");
+        std::fs::write(&p, "Cola\nCola\nSprite\n").unwrap();
+        let err = ClassList::read_indexed(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("classes.txt") && err.contains("line 2") && err.contains("repeats"),
+            "{err}"
+        );
+        // The lenient reader (the app's predefined_classes.txt) still takes such files.
+        assert_eq!(ClassList::read(&p).unwrap().names(), ["Cola", "Sprite"]);
+    }
+
+    #[test]
+    fn class_names_are_trimmed_and_must_be_printable() {
+        assert_eq!(ClassList::check_name("  Cola \t"), Ok("Cola"));
+        assert_eq!(ClassList::check_name("R&D <x>"), Ok("R&D <x>"));
+        assert!(ClassList::check_name(" \n ").unwrap_err().contains("empty"));
+        for bad in ["Diet\nCola", "a\u{1}b", "a\0b", "a\tb", "a\u{7f}"] {
+            assert!(
+                ClassList::check_name(bad)
+                    .unwrap_err()
+                    .contains("control character"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::convert::fix_size_from_header;
 use super::split::{stratified_split, SplitMode};
 use super::transaction::Transaction;
 use crate::dataset::{
     check_label_folder, load_labels, read_image_info, scan_images, ClassList, ImageAnnotation,
-    ImageInfo,
 };
 use crate::formats::coco::{CocoAnnotation, CocoCategory, CocoDataset, CocoImage};
 
@@ -322,6 +322,15 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
             ann
         }
         None => {
+            // A `.txt` LabelImg's lookup passes over: a YOLO label without its class list.
+            let txt = crate::dataset::label_path(
+                path,
+                options.labels_dir.as_deref(),
+                crate::dataset::LabelFormat::Yolo,
+            );
+            if let Some(reason) = crate::formats::yolo::missing_classes(&txt) {
+                return Err(skip(reason));
+            }
             let name = path
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -335,23 +344,6 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
         annotation,
         size_mismatch,
     })
-}
-
-/// Compares the label file's size with the image header (a cheap read: no pixels are
-/// decoded). On disagreement the header's size replaces it and the reason is returned.
-/// LabelImg ignores EXIF orientation, so the stored (unrotated) size is accepted too.
-fn fix_size_from_header(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
-    let (w, h) = (ann.width, ann.height);
-    if (w, h) == (info.width, info.height)
-        || (info.exif_transformed && (w, h) == (info.height, info.width))
-    {
-        return None;
-    }
-    (ann.width, ann.height) = (info.width, info.height);
-    Some(format!(
-        "the label file says {w}×{h}, the image header {}×{}",
-        info.width, info.height
-    ))
 }
 
 /// Exports the folder; `progress(done, total)` is called from worker threads.

@@ -9,5 +9,7 @@ mod transaction;
 pub use coco_export::{
     export_coco, zylo117_project_yml, ExportError, ExportOptions, ExportSummary, Layout, Skipped,
 };
-pub use convert::{coco_to_annotations, convert, ConvertOptions, ConvertSummary, Source};
+pub use convert::{
+    coco_to_annotations, convert, ConvertError, ConvertOptions, ConvertSummary, Source,
+};
 pub use split::{stratified_split, SplitMode};

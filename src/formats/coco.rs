@@ -16,7 +16,8 @@ pub struct CocoDataset {
     #[serde(default)]
     pub licenses: Vec<Value>,
     pub images: Vec<CocoImage>,
-    #[serde(default)]
+    /// Required: a file without the key (an image-info file, or a broken one) is not read
+    /// as "no boxes"; a file with no boxes has `"annotations": []`.
     pub annotations: Vec<CocoAnnotation>,
     #[serde(default)]
     pub categories: Vec<CocoCategory>,
@@ -97,18 +98,34 @@ impl CocoAnnotation {
 }
 
 impl CocoDataset {
-    /// Reads and checks a COCO file: unique image and annotation ids, references that
-    /// resolve, finite boxes within [`super::MAX_ABS_COORDINATE`].
+    /// Reads and checks a COCO file: an `annotations` list (an empty one is fine, a missing
+    /// one is an error), unique image and annotation ids, references that resolve, finite
+    /// boxes within [`super::MAX_ABS_COORDINATE`], category names that can be class names
+    /// (trimmed; see [`crate::dataset::ClassList::check_name`]).
     pub fn read(path: &Path) -> Result<Self, FormatError> {
         let text = read_text(path)?;
         let invalid = |r: String| FormatError::invalid(path, "COCO", r);
-        let dataset: CocoDataset =
-            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut dataset: CocoDataset = serde_json::from_str(&text).map_err(|e| {
+            let mut reason = e.to_string();
+            if reason.starts_with("missing field `annotations`") {
+                reason.push_str(
+                    " (a COCO file without boxes has \"annotations\": []; without the key it \
+                     is not read as \"no boxes\")",
+                );
+            }
+            invalid(reason)
+        })?;
+        for c in &mut dataset.categories {
+            let trimmed = c.name.trim();
+            if trimmed.len() != c.name.len() {
+                c.name = trimmed.to_string();
+            }
+        }
         dataset.validate().map_err(invalid)?;
         Ok(dataset)
     }
 
-    /// Checks ids and references; the error names the first bad record.
+    /// Checks ids, references and category names; the error names the first bad record.
     pub fn validate(&self) -> Result<(), String> {
         use std::collections::HashSet;
         let mut image_ids = HashSet::new();
@@ -122,6 +139,8 @@ impl CocoDataset {
             if !category_ids.insert(c.id) {
                 return Err(format!("categories[{i}]: duplicate category id {}", c.id));
             }
+            crate::dataset::ClassList::check_name(&c.name)
+                .map_err(|r| format!("categories[{i}] (id {}): \"name\": {r}", c.id))?;
         }
         let mut ann_ids = HashSet::new();
         for (i, a) in self.annotations.iter().enumerate() {
@@ -190,6 +209,54 @@ mod tests {
         let rle: Segmentation =
             serde_json::from_str(r#"{"counts": [1, 2], "size": [4, 4]}"#).unwrap();
         assert!(matches!(rle, Segmentation::Other(_)));
+    }
+
+    /// A file without `"annotations"` was read as "no boxes": `convert --from coco` then
+    /// replaced every label file with an empty one. `[]` is still fine.
+    #[test]
+    fn a_missing_annotations_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.json");
+        let head = r#""images":[{"id":1,"file_name":"a.jpg","width":4,"height":4}],"categories":[{"id":1,"name":"Cola"}]"#;
+        std::fs::write(&p, format!("{{{head}}}")).unwrap();
+        let err = CocoDataset::read(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("c.json") && err.contains("missing field `annotations`"),
+            "{err}"
+        );
+        std::fs::write(&p, format!("{{{head},\"annotations\":[]}}")).unwrap();
+        assert!(CocoDataset::read(&p).unwrap().annotations.is_empty());
+    }
+
+    /// A category `"Diet\nCola"` became two lines of `classes.txt` (shifting every YOLO id
+    /// after it); an empty or control-character name broke VOC files.
+    #[test]
+    fn category_names_are_trimmed_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.json");
+        let file = |name: &str| {
+            format!(
+                r#"{{"images":[],"annotations":[],"categories":[{{"id":1,"name":"Cola"}},{{"id":7,"name":{}}}]}}"#,
+                serde_json::to_string(name).unwrap()
+            )
+        };
+        for (name, expected) in [
+            ("Diet\nCola", "U+000A"),
+            ("a\u{1}", "U+0001"),
+            ("a\0", "U+0000"),
+            ("", "empty"),
+        ] {
+            std::fs::write(&p, file(name)).unwrap();
+            let err = CocoDataset::read(&p).unwrap_err().to_string();
+            assert!(
+                err.contains("c.json")
+                    && err.contains("categories[1] (id 7): \"name\"")
+                    && err.contains(expected),
+                "{name:?}: {err}"
+            );
+        }
+        std::fs::write(&p, file(" Sprite ")).unwrap();
+        assert_eq!(CocoDataset::read(&p).unwrap().categories[1].name, "Sprite");
     }
 
     #[test]

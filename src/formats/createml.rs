@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::error::{read_text, write_file, FormatError};
-use crate::dataset::{ImageAnnotation, LabelBox};
+use crate::dataset::{ClassList, ImageAnnotation, LabelBox};
 use crate::geometry::BoxXyxy;
 
 const FORMAT: &str = "CreateML";
@@ -39,6 +39,8 @@ pub fn parse(text: &str, image_filename: &str) -> Result<ImageAnnotation, String
             .get("label")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("annotation {} has no string \"label\"", i + 1))?;
+        let label = ClassList::check_name(label)
+            .map_err(|r| format!("annotation {}: \"label\": {r}", i + 1))?;
         let c = a
             .get("coordinates")
             .ok_or_else(|| format!("annotation {} has no \"coordinates\"", i + 1))?;
@@ -115,17 +117,21 @@ pub fn read(path: &Path, image_filename: &str) -> Result<ImageAnnotation, Format
     parse(&text, image_filename).map_err(|r| FormatError::invalid(path, FORMAT, r))
 }
 
-/// Writes (merges) `ann` into the CreateML file at `path`, atomically. An existing file
-/// that does not parse is an error and is left untouched.
-pub fn write(path: &Path, ann: &ImageAnnotation) -> Result<(), FormatError> {
+/// The new content of the CreateML file at `path`: the file as it is now (if any) with
+/// `ann`'s entry replaced or appended. An existing file that does not parse is an error.
+pub fn merged(path: &Path, ann: &ImageAnnotation) -> Result<String, FormatError> {
     let existing = if path.exists() {
         Some(read_text(path)?)
     } else {
         None
     };
-    let text =
-        to_string(existing.as_deref(), ann).map_err(|r| FormatError::invalid(path, FORMAT, r))?;
-    write_file(path, text.as_bytes())
+    to_string(existing.as_deref(), ann).map_err(|r| FormatError::invalid(path, FORMAT, r))
+}
+
+/// Writes (merges) `ann` into the CreateML file at `path`, atomically. An existing file
+/// that does not parse is an error and is left untouched.
+pub fn write(path: &Path, ann: &ImageAnnotation) -> Result<(), FormatError> {
+    write_file(path, merged(path, ann)?.as_bytes())
 }
 
 /// JSON as Python's `json.dumps` writes it: `", "` and `": "` separators, non-ASCII
@@ -235,6 +241,15 @@ mod tests {
             (
                 r#"[{"image":"a","annotations":[{"coordinates":{}}]}]"#,
                 "annotation 1 has no string \"label\"",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"label":"Diet\nCola","coordinates":{}}]}]"#,
+                "annotation 1: \"label\": the class name \"Diet\\nCola\" contains the control \
+                 character U+000A; a class name is one line of printable text",
+            ),
+            (
+                r#"[{"image":"a","annotations":[{"label":" ","coordinates":{}}]}]"#,
+                "annotation 1: \"label\": the class name is empty",
             ),
             (
                 r#"[{"image":"a","annotations":[{"label":"x"}]}]"#,

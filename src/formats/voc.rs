@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::error::{read_text, write_file, FormatError};
 use super::xml_tree::{escape_text, XmlElement};
-use crate::dataset::{ImageAnnotation, LabelBox};
+use crate::dataset::{ClassList, ImageAnnotation, LabelBox};
 use crate::geometry::BoxXyxy;
 
 const FORMAT: &str = "Pascal VOC";
@@ -84,6 +84,7 @@ fn parse_object(object: &XmlElement, index: usize) -> Result<LabelBox, String> {
     let name = object
         .child_text("name")
         .ok_or_else(|| format!("{} has no <name>", which()))?;
+    let name = ClassList::check_name(name).map_err(|r| format!("{}: <name>: {r}", which()))?;
     let bndbox = object
         .child("bndbox")
         .ok_or_else(|| format!("{} ({name}) has no <bndbox>", which()))?;
@@ -288,6 +289,36 @@ mod tests {
         let xml = to_string(&ann, Path::new("d/a.jpg"));
         assert!(xml.contains("<name>R&amp;D &lt;x&gt;</name>"));
         assert_eq!(parse(&xml).unwrap().boxes[0].class_name, "R&D <x>");
+    }
+
+    /// A `<name>` with a line break or a control character became a broken `classes.txt`
+    /// (two lines) or VOC that Python's XML parser refuses; an empty one a nameless class.
+    #[test]
+    fn names_that_cannot_be_a_class_are_refused() {
+        let object = |name: &str| {
+            format!(
+                "<annotation><object><name>Cola</name><bndbox><xmin>1</xmin><ymin>1</ymin>\
+                 <xmax>5</xmax><ymax>5</ymax></bndbox></object><object><name>{name}</name>\
+                 <bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox>\
+                 </object></annotation>"
+            )
+        };
+        for (name, expected) in [
+            ("Diet\nCola", "U+000A"),
+            ("Diet&#1;Cola", "U+0001"),
+            ("a\0b", "U+0000"),
+            ("Diet\u{7}Cola", "U+0007"),
+            ("", "empty"),
+            ("  ", "empty"),
+        ] {
+            let err = parse(&object(name)).unwrap_err();
+            assert!(
+                err.starts_with("object 2: <name>: ") && err.contains(expected),
+                "{name:?}: {err}"
+            );
+        }
+        let ok = parse(&object(" Diet Cola ")).unwrap();
+        assert_eq!(ok.boxes[1].class_name, "Diet Cola");
     }
 
     /// Defect 11 of issue 21: `xmax` = 1e308 reached the canvas and broke it.

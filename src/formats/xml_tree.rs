@@ -19,12 +19,40 @@ pub struct XmlElement {
 pub struct XmlSyntaxError {
     /// Byte offset in the document.
     pub position: u64,
+    /// The 1-based line of `position`.
+    pub line: usize,
+    /// The 1-based column (in characters) of `position` in its line.
+    pub column: usize,
     pub message: String,
+}
+
+impl XmlSyntaxError {
+    /// The error at byte `position` of `xml`, with its line and column.
+    fn at(xml: &str, position: u64, message: String) -> Self {
+        let before = &xml.as_bytes()[..(position as usize).min(xml.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Self {
+            position,
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            column: String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1,
+            message,
+        }
+    }
 }
 
 impl std::fmt::Display for XmlSyntaxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (at byte {})", self.message, self.position)
+        write!(
+            f,
+            "{} (line {}, column {})",
+            self.message, self.line, self.column
+        )
     }
 }
 
@@ -65,9 +93,8 @@ impl XmlElement {
         let mut stack: Vec<XmlElement> = Vec::new();
         let mut root: Option<XmlElement> = None;
         loop {
-            let fail = |reader: &Reader<&[u8]>, message: String| XmlSyntaxError {
-                position: reader.buffer_position(),
-                message,
+            let fail = |reader: &Reader<&[u8]>, message: String| {
+                XmlSyntaxError::at(xml, reader.buffer_position(), message)
             };
             let event = reader
                 .read_event()
@@ -287,6 +314,21 @@ mod tests {
             assert!(err.message.contains(message), "{bad}: {err}");
             assert_eq!(err.position, position, "{bad}: {err}");
         }
+    }
+
+    /// The position is given as a line and column (it was "at byte 120").
+    #[test]
+    fn errors_give_the_line_and_column() {
+        let doc = "<annotation>\n<size/>\n<object><name>Cola</name>\n<bndbox><xmin>1</xmin></ymin>";
+        let err = XmlElement::parse_document(doc).unwrap_err();
+        assert_eq!((err.line, err.column), (4, 30), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("but `</ymin>` was found (line 4, column 30)"),
+            "{err}"
+        );
+        let err = XmlElement::parse_document("<a>\n  é<b>&x;</b></a>").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 10), "{err}");
     }
 
     #[test]

@@ -24,6 +24,31 @@ pub fn classes_path(label_path: &Path) -> std::path::PathBuf {
     label_path.with_file_name("classes.txt")
 }
 
+/// Why the `.txt` file `label` cannot be read as YOLO labels: it is there, but the
+/// `classes.txt` beside it is not, so its class ids name nothing. `None` when `label` is
+/// not a file or its `classes.txt` is there. LabelImg's lookup passes over such a `.txt`
+/// ([`crate::dataset::find_label`] does not count it); a reader that does so can report
+/// this instead of treating the image as unlabelled.
+pub fn missing_classes(label: &Path) -> Option<String> {
+    let classes = classes_path(label);
+    (label.is_file() && !classes.exists()).then(|| {
+        format!(
+            "{} looks like a YOLO label file, but {}",
+            label.display(),
+            no_classes_txt(&classes)
+        )
+    })
+}
+
+/// Why a YOLO label file cannot be read without its `classes.txt`.
+fn no_classes_txt(classes: &Path) -> String {
+    format!(
+        "{} is missing, so its class ids name no class (add classes.txt beside it: one \
+         class name per line, line 1 = id 0)",
+        classes.display()
+    )
+}
+
 /// Serialises the boxes; new class names are appended to `classes`.
 pub fn to_string(ann: &ImageAnnotation, classes: &mut ClassList) -> String {
     let (w, h) = (ann.width.max(1) as f64, ann.height.max(1) as f64);
@@ -121,7 +146,9 @@ pub fn parse(
     Ok(boxes)
 }
 
-/// Reads a YOLO label file and its `classes.txt` for an image of known size.
+/// Reads a YOLO label file and its `classes.txt` for an image of known size. The class id
+/// is the line number in `classes.txt` ([`ClassList::read_indexed`]: a blank or repeated
+/// line inside the list is an error, not skipped).
 pub fn read(
     path: &Path,
     image_filename: &str,
@@ -133,10 +160,10 @@ pub fn read(
         return Err(FormatError::invalid(
             path,
             FORMAT,
-            format!("{} is missing", classes_file.display()),
+            no_classes_txt(&classes_file),
         ));
     }
-    let classes = ClassList::read(&classes_file)
+    let classes = ClassList::read_indexed(&classes_file)
         .map_err(|e| FormatError::invalid(path, FORMAT, e.to_string()))?;
     let text = read_text(path)?;
     let boxes =
@@ -185,6 +212,53 @@ mod tests {
             .contains("line 2: class index 3"));
         assert!(parse("0 x 0.5 0.1 0.1", &classes, 10, 10).is_err());
         assert!(parse("0 NaN 0.5 0.1 0.1", &classes, 10, 10).is_err());
+    }
+
+    /// Class id 2 is the third line of `classes.txt` (LabelImg, Ultralytics): with a
+    /// duplicate or blank line before it, it was read as the fourth name (`Fanta`), silently.
+    #[test]
+    fn class_ids_are_line_numbers_of_classes_txt() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = dir.path().join("img.txt");
+        std::fs::write(&label, "2 0.5 0.5 0.2 0.2\n").unwrap();
+        let classes = dir.path().join("classes.txt");
+        std::fs::write(&classes, "Cola\nDiet Cola\nSprite\nFanta\n\n").unwrap();
+        let ann = read(&label, "img.jpg", 640, 480).unwrap();
+        assert_eq!(ann.boxes[0].class_name, "Sprite");
+        for (content, line) in [
+            ("Cola\nCola\nSprite\nFanta\n", "line 2"),
+            ("Cola\n\nSprite\nFanta\n", "line 2"),
+        ] {
+            std::fs::write(&classes, content).unwrap();
+            let err = read(&label, "img.jpg", 640, 480).unwrap_err().to_string();
+            assert!(
+                err.contains("img.txt") && err.contains("classes.txt") && err.contains(line),
+                "{content:?}: {err}"
+            );
+        }
+    }
+
+    /// A `.txt` without `classes.txt`: the reason names both files.
+    #[test]
+    fn a_label_without_classes_txt_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = dir.path().join("img.txt");
+        assert_eq!(missing_classes(&label), None);
+        std::fs::write(&label, "0 0.5 0.5 0.2 0.2\n").unwrap();
+        let reason = missing_classes(&label).unwrap();
+        assert!(
+            reason.contains("img.txt looks like a YOLO label file")
+                && reason.contains("classes.txt is missing"),
+            "{reason}"
+        );
+        let err = read(&label, "img.jpg", 640, 480).unwrap_err().to_string();
+        assert!(
+            err.contains("img.txt is not a valid YOLO file")
+                && err.contains("classes.txt is missing"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("classes.txt"), "Cola\n").unwrap();
+        assert_eq!(missing_classes(&label), None);
     }
 
     /// Defect 12 of issue 21: `1e308` and a box wholly left of the image came out of
