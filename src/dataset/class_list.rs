@@ -127,15 +127,16 @@ impl ClassList {
     }
 
     /// Checks a class name read from a file: surrounding whitespace is trimmed, and the
-    /// trimmed name must not be empty nor hold a control character (a line break would
-    /// split it into two lines of `classes.txt`, NUL and the like make VOC XML that other
-    /// readers refuse). The error is the reason, for the caller to name the file and record.
+    /// trimmed name must not be empty nor hold a control character other than a tab (a
+    /// line break would split it into two lines of `classes.txt`, NUL and the like make VOC
+    /// XML that other readers refuse; LabelImg itself writes a double space as a tab). The
+    /// error is the reason, for the caller to name the file and record.
     pub fn check_name(name: &str) -> Result<&str, String> {
         let trimmed = name.trim();
         if trimmed.is_empty() {
             return Err("the class name is empty".into());
         }
-        if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
+        if let Some(c) = trimmed.chars().find(|&c| c.is_control() && c != '\t') {
             return Err(format!(
                 "the class name {name:?} contains the control character U+{:04X}; a class \
                  name is one line of printable text",
@@ -232,7 +233,9 @@ mod tests {
         assert_eq!(ClassList::check_name("  Cola \t"), Ok("Cola"));
         assert_eq!(ClassList::check_name("R&D <x>"), Ok("R&D <x>"));
         assert!(ClassList::check_name(" \n ").unwrap_err().contains("empty"));
-        for bad in ["Diet\nCola", "a\u{1}b", "a\0b", "a\tb", "a\u{7f}"] {
+        // LabelImg writes a double space inside a name as a tab.
+        assert_eq!(ClassList::check_name("Coca\tCola"), Ok("Coca\tCola"));
+        for bad in ["Diet\nCola", "a\u{1}b", "a\0b", "a\rb", "a\u{7f}"] {
             assert!(
                 ClassList::check_name(bad)
                     .unwrap_err()
