@@ -49,8 +49,10 @@ pub struct DetectArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-    /// CPU threads for libtorch (default: libtorch's choice).
-    #[arg(long)]
+    /// CPU threads for libtorch (default: libtorch's choice): from 1 to four per CPU
+    /// thread of this machine (more only slows libtorch down, and it starts every one of
+    /// them, which takes minutes for a mistyped 100000).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// fp32, or bf16: the 1×1 convolutions' products in bfloat16 with float32
     /// accumulation on CPUs with AVX512-BF16 (AMX when present); elsewhere fp32, with a
@@ -130,6 +132,26 @@ pub enum NmsChoice {
     Hard,
     Linear,
     Gaussian,
+}
+
+/// The largest `--threads` accepted: four per CPU thread available to this process
+/// ([`std::thread::available_parallelism`], 1 when unknown). libtorch starts every thread
+/// asked for, so a huge count hangs for minutes, and more threads than CPUs only slow it.
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parses `--threads` (of `predict`, `eval --model` and `train`): a count from 1 to
+/// [`max_threads`].
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    let max = max_threads();
+    let cpus = max / 4;
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "a number of threads from 1 to {max} (four per CPU thread; this machine has {cpus})"
+        )),
+    }
 }
 
 /// Detections kept per image by default (pycocotools' maxDets).
@@ -223,15 +245,22 @@ impl DetectArgs {
             .max(1)
     }
 
-    /// Loads `--model`, else the shipped model (an error when neither exists).
-    pub fn load_detector(&self) -> anyhow::Result<(PathBuf, Detector)> {
-        let Some(path) = self.model.clone().or_else(default_model_path) else {
-            bail!(
+    /// The model file to load: `--model`, else the shipped model (an error when neither
+    /// exists).
+    pub fn model_path(&self) -> anyhow::Result<PathBuf> {
+        match self.model.clone().or_else(default_model_path) {
+            Some(path) => Ok(path),
+            None => bail!(
                 "a model is needed: pass --model M.safetensors (the shipped {SHIPPED_MODEL} \
                  was not found in models/; make a model with `detlab train` or \
                  `detlab import-weights`)"
-            );
-        };
+            ),
+        }
+    }
+
+    /// Loads `--model`, else the shipped model (an error when neither exists).
+    pub fn load_detector(&self) -> anyhow::Result<(PathBuf, Detector)> {
+        let path = self.model_path()?;
         let options = DetectorOptions {
             device: self.device,
             threads: self.threads,
@@ -257,5 +286,20 @@ impl DetectArgs {
             }
         }
         Ok((path, det))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_from_one_to_four_per_cpu() {
+        assert_eq!(parse_threads("1"), Ok(1));
+        assert_eq!(parse_threads(&max_threads().to_string()), Ok(max_threads()));
+        for bad in ["0", "100000", "-1", "x", &(max_threads() + 1).to_string()] {
+            let e = parse_threads(bad).unwrap_err();
+            assert!(e.contains("from 1 to"), "{e}");
+        }
     }
 }

@@ -26,7 +26,7 @@ pub struct ImportWeightsArgs {
     /// Class names: one per line, or a JSON array of strings. Default: class1..classN.
     #[arg(long, value_name = "FILE")]
     pub classes: Option<PathBuf>,
-    /// The model file to write (atomically).
+    /// The model file to write (atomically; never over the checkpoint or --classes).
     #[arg(long, value_name = "OUT.safetensors")]
     pub out: PathBuf,
     /// Accept missing parameters (e.g. an ImageNet backbone only); the file is marked
@@ -49,6 +49,14 @@ fn model_expected_keys(arch: ModelArch, num_classes: usize) -> Option<Vec<(Strin
 
 /// Runs the command.
 pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
+    // Before any work: the output can be written and replaces no input.
+    super::predict::check_output_file("--out", &args.out)?;
+    super::predict::check_not_an_input(
+        "--out",
+        &args.out,
+        std::iter::once(("the checkpoint", args.input.as_path()))
+            .chain(args.classes.iter().map(|c| ("the class list", c.as_path()))),
+    )?;
     let max_classes = detlab::detector::settings::MAX_CLASSES;
     if args.num_classes == 0 || args.num_classes > max_classes {
         bail!("--num-classes must be from 1 to {max_classes}");

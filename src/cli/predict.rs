@@ -30,7 +30,7 @@ pub struct PredictArgs {
     /// Image folders (searched recursively) and/or image files.
     #[arg(long, num_args = 1.., required_unless_present = "video", value_name = "DIR|FILE")]
     pub images: Vec<PathBuf>,
-    /// The JSON file to write (atomically).
+    /// The JSON file to write (atomically; never over the model or an input).
     #[arg(long, value_name = "OUT.json")]
     pub out: PathBuf,
     /// COCO ground truth: write a COCO results list with its image ids (matched by file
@@ -49,9 +49,9 @@ pub struct PredictArgs {
     #[arg(long, value_name = "OUT.mp4", requires = "video")]
     pub out_video: Option<PathBuf>,
     /// With --video: detect on every N-th frame (the annotated video keeps the last
-    /// detections on the frames between).
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "video")]
-    pub every: u64,
+    /// detections on the frames between; default 1).
+    #[arg(long, value_name = "N", requires = "video")]
+    pub every: Option<u64>,
     /// With --video: stop after this many frames (for a camera).
     #[arg(long, value_name = "N", requires = "video")]
     pub max_frames: Option<u64>,
@@ -136,13 +136,192 @@ fn relative_name(path: &Path, root: &Path) -> String {
         .join("/")
 }
 
+/// Refuses two inputs reported under one name (the JSON's `file_name`, and so the VOC
+/// file and the COCO image id): `a/x.jpg` and `b/x.jpg` from `--images a b`, or one image
+/// given twice.
+fn check_unique_names(inputs: &[InputImage]) -> anyhow::Result<()> {
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for img in inputs {
+        if let Some(first) = seen.insert(&img.name, &img.path) {
+            if FileId::of(first).is(&FileId::of(&img.path)) {
+                bail!(
+                    "{} is given twice in --images (as {} and {}); give each image once",
+                    img.name,
+                    first.display(),
+                    img.path.display()
+                );
+            }
+            bail!(
+                "{} and {} would both be reported as {:?} (the output names an image by its \
+                 path below the folder given): predict them in separate runs, or pass the \
+                 folder that holds both",
+                first.display(),
+                img.path.display(),
+                img.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Which file a path is, to tell whether an output would replace an input: the path made
+/// absolute with every existing part resolved (symbolic links, `..`), and the device and
+/// inode of an existing file (the same file under another name).
+#[derive(Clone, Debug)]
+pub(super) struct FileId {
+    path: PathBuf,
+    inode: Option<(u64, u64)>,
+}
+
+impl FileId {
+    /// The identity of `path` (which need not exist).
+    pub(super) fn of(path: &Path) -> Self {
+        #[cfg(unix)]
+        let inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        };
+        #[cfg(not(unix))]
+        let inode = None;
+        Self {
+            path: resolve(path),
+            inode,
+        }
+    }
+
+    /// Whether both name the same file.
+    pub(super) fn is(&self, other: &FileId) -> bool {
+        self.path == other.path || (self.inode.is_some() && self.inode == other.inode)
+    }
+
+    /// The resolved path.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `path` made absolute, its longest existing prefix canonicalized and the rest appended.
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_path_buf(),
+    };
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return rest.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// Checks, before any work, that a file can be written at `path` (the option `flag`):
+/// it is not a folder and its folder exists.
+pub(super) fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    let text = path.to_string_lossy();
+    if text.is_empty() {
+        bail!("{flag} is empty: give a file name");
+    }
+    if path.is_dir() || text.ends_with(std::path::is_separator) {
+        bail!(
+            "{flag} {} is a folder; give a file name (nothing was written)",
+            path.display()
+        );
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.exists() {
+        bail!(
+            "{flag} {}: the folder {} does not exist (nothing was written)",
+            path.display(),
+            folder.display()
+        );
+    }
+    if !folder.is_dir() {
+        bail!(
+            "{flag} {}: {} is not a folder (nothing was written)",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an output `out` (the option `flag`) that is one of `inputs`, each given with
+/// what it is ("the model file", "the input image", …).
+pub(super) fn check_not_an_input<'a>(
+    flag: &str,
+    out: &Path,
+    inputs: impl IntoIterator<Item = (&'a str, &'a Path)>,
+) -> anyhow::Result<()> {
+    let id = FileId::of(out);
+    for (what, input) in inputs {
+        if id.is(&FileId::of(input)) {
+            bail!(
+                "{flag} {} is {what} {}: the output would replace it; choose another {flag} \
+                 (nothing was written)",
+                out.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the video-only options without `--video` (they would be ignored).
+fn check_no_video_options(args: &PredictArgs) -> anyhow::Result<()> {
+    let given: Vec<&str> = [
+        ("--out-video", args.out_video.is_some()),
+        ("--every", args.every.is_some()),
+        ("--max-frames", args.max_frames.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "{} only appl{} to --video; with --images {} would be ignored",
+            given.join(", "),
+            if given.len() == 1 { "ies" } else { "y" },
+            if given.len() == 1 { "it" } else { "they" }
+        );
+    }
+    Ok(())
+}
+
 /// Runs `detlab predict`.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     if let Some(video) = &args.video {
         return super::predict_video::run(&args, video);
     }
+    check_no_video_options(&args)?;
     let mut cfg = args.detect.predict_config()?;
     let inputs = collect_images(&args.images)?;
+    check_unique_names(&inputs)?;
+    // Every output is checked before the (slow) run: a failure must not leave a replaced
+    // --out behind, and no output may replace an input.
+    let model = args.detect.model_path()?;
+    check_output_file("--out", &args.out)?;
+    check_not_an_input(
+        "--out",
+        &args.out,
+        std::iter::once(("the model file", model.as_path()))
+            .chain(args.gt.iter().map(|g| ("the ground truth", g.as_path())))
+            .chain(inputs.iter().map(|i| ("the input image", i.path.as_path()))),
+    )?;
+    let voc_targets = match &args.voc_dir {
+        Some(dir) => Some(voc_targets(dir, &inputs, &args.out)?),
+        None => None,
+    };
     let gt = match &args.gt {
         Some(p) => Some(
             CocoGroundTruth::from_path(p)
@@ -163,10 +342,6 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             cfg.select.max_detections = Some(DENSE_MAX_DET);
         }
     }
-    let voc_targets = match &args.voc_dir {
-        Some(dir) => Some(voc_targets(dir, &inputs)?),
-        None => None,
-    };
     let (model_path, det) = args.detect.load_detector()?;
     cfg.batch_size = args.detect.batch_for(&det);
     let paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();

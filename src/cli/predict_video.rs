@@ -12,7 +12,7 @@ use serde_json::json;
 
 use detlab::video::detect::{detect_video, VideoDetectOptions, VideoProgress, VideoRun};
 
-use super::predict::{xywh, PredictArgs};
+use super::predict::{check_not_an_input, check_output_file, xywh, FileId, PredictArgs};
 
 /// Runs `detlab predict --video VIDEO`.
 pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
@@ -22,6 +22,7 @@ pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
         );
     }
     let mut config = args.detect.predict_config()?;
+    check_outputs(args, video)?;
     // A missing FFmpeg or an unreadable video fails before the model loads.
     detlab::video::probe(video).with_context(|| format!("reading {}", video.display()))?;
     let (model_path, det) = args.detect.load_detector()?;
@@ -29,7 +30,7 @@ pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
     let options = VideoDetectOptions {
         input: video.to_path_buf(),
         out_video: args.out_video.clone(),
-        every: args.every,
+        every: args.every.unwrap_or(1),
         max_frames: args.max_frames,
         config,
     };
@@ -66,7 +67,7 @@ pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
             "frames": run.info.expected_frames(),
             "codec": run.info.codec,
         },
-        "every": args.every,
+        "every": options.every,
         "frames_read": run.frames_read,
         "complete": run.error.is_none(),
         "error": run.error.as_ref().map(|e| e.to_string()),
@@ -99,6 +100,30 @@ pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
             }
         ))),
     }
+}
+
+/// Checks `--out` and `--out-video` before any work: each can be written (its folder
+/// exists, it is not a folder), neither is the model or the video, and they differ.
+fn check_outputs(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
+    let model = args.detect.model_path()?;
+    let inputs = [
+        ("the model file", model.as_path()),
+        ("the input video", video),
+    ];
+    check_output_file("--out", &args.out)?;
+    check_not_an_input("--out", &args.out, inputs)?;
+    if let Some(out_video) = &args.out_video {
+        check_output_file("--out-video", out_video)?;
+        check_not_an_input("--out-video", out_video, inputs)?;
+        if FileId::of(out_video).is(&FileId::of(&args.out)) {
+            bail!(
+                "--out and --out-video are the same file ({}): the JSON would replace the \
+                 video; give two different names (nothing was written)",
+                args.out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Frames per second over `elapsed`.

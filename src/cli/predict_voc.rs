@@ -9,17 +9,33 @@ use anyhow::{bail, Context};
 use detlab::dataset::{find_label, ImageAnnotation, LabelBox};
 use detlab::detector::inference::ImagePrediction;
 
-use super::predict::InputImage;
+use super::predict::{FileId, InputImage};
 
 /// The VOC file of each image inside `dir` (mirroring sub-folders), after checking that
-/// `dir` is not an images folder and that no target file exists yet.
+/// `dir` is (or can be made) a folder and is not an images folder, that no target file
+/// exists yet, that no two images share a target, and that the JSON output `out` is
+/// none of them.
 pub(super) fn voc_targets(
     dir: &Path,
     inputs: &[InputImage],
+    out: &Path,
 ) -> anyhow::Result<HashMap<PathBuf, PathBuf>> {
+    check_folder(dir, dir)?;
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let dir_c = canon(dir);
+    let dir_id = FileId::of(dir);
+    let out_id = FileId::of(out);
+    if dir_id.path().starts_with(out_id.path()) {
+        bail!(
+            "--out {} and --voc-dir {} collide: the JSON file would stand where the VOC \
+             folder goes; choose another --out (nothing was written)",
+            out.display(),
+            dir.display()
+        );
+    }
     let mut targets = HashMap::new();
+    let mut owners: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut folders = std::collections::HashSet::new();
     let mut existing = Vec::new();
     for img in inputs {
         let parent = img.path.parent().unwrap_or(Path::new("."));
@@ -32,7 +48,29 @@ pub(super) fn voc_targets(
             );
         }
         let rel = Path::new(&img.name).with_extension("xml");
-        let target = dir.join(rel);
+        let target = dir.join(&rel);
+        if let Some(first) = owners.insert(target.clone(), &img.path) {
+            bail!(
+                "{} and {} would both get the VOC file {}: predict them in separate runs \
+                 (nothing was written)",
+                first.display(),
+                img.path.display(),
+                target.display()
+            );
+        }
+        if dir_id.path().join(&rel).starts_with(out_id.path()) {
+            bail!(
+                "--out {} is where the VOC file of {} goes; choose another --out (nothing \
+                 was written)",
+                out.display(),
+                img.path.display()
+            );
+        }
+        if let Some(folder) = target.parent() {
+            if folder != dir && folders.insert(folder.to_path_buf()) {
+                check_folder(dir, folder)?;
+            }
+        }
         // The file we would write, or the image's labels if `dir` is its LabelImg save folder.
         if target.exists() || find_label(&img.path, Some(dir)).is_some() {
             existing.push(target.clone());
@@ -49,6 +87,34 @@ pub(super) fn voc_targets(
         );
     }
     Ok(targets)
+}
+
+/// Checks that `dir` (`--voc-dir voc_dir` or a folder in it) is a folder or can be
+/// created as one: it is not a file, and neither is the nearest of its parents that exists.
+fn check_folder(voc_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    let mut at = dir;
+    loop {
+        if at.as_os_str().is_empty() || at.is_dir() {
+            return Ok(());
+        }
+        if at.exists() || at.is_symlink() {
+            if at == voc_dir {
+                bail!(
+                    "--voc-dir {} is a file, not a folder (nothing was written)",
+                    voc_dir.display()
+                );
+            }
+            bail!(
+                "--voc-dir {}: {} is a file, not a folder (nothing was written)",
+                voc_dir.display(),
+                at.display()
+            );
+        }
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Writes one image's detections as a LabelImg VOC file.

@@ -63,8 +63,9 @@ pub struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value_t = recipe().device)]
     pub device: DeviceChoice,
-    /// CPU threads for libtorch and image decoding.
-    #[arg(long)]
+    /// CPU threads for libtorch and image decoding: from 1 to four per CPU thread of this
+    /// machine (more only slows training down; a mistyped huge count would hang).
+    #[arg(long, value_name = "N", value_parser = super::detect_args::parse_threads)]
     pub threads: Option<usize>,
     /// Float16 mixed precision (CUDA only): the forward pass under autocast, with dynamic
     /// loss scaling; weights and optimiser state stay float32.
@@ -148,7 +149,8 @@ pub struct TrainArgs {
     /// At most this many steps per epoch (quick runs and benchmarks).
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Skip validation (best = lowest training loss).
+    /// Skip validation (best = lowest training loss); every image trains (no
+    /// --val-fraction is held out).
     #[arg(long)]
     pub no_val: bool,
     /// Keep the recipe on a training set of under 100 images (by default such a set trains
