@@ -21,6 +21,7 @@ pub mod desktop;
 pub mod detector;
 pub mod eval;
 pub mod export;
+pub mod file_id;
 pub mod formats;
 pub mod geometry;
 pub mod review;

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use detlab::video::detect::{detect_video, VideoDetectOptions, VideoProgress, VideoRun};
 
-use super::predict::{check_not_an_input, check_output_file, xywh, FileId, PredictArgs};
+use detlab::file_id::FileId;
+
+use super::predict::{check_not_an_input, check_output_file, xywh, PredictArgs};
 
 /// Runs `detlab predict --video VIDEO`.
 pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {

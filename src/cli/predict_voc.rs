@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 use detlab::dataset::{find_label, ImageAnnotation, LabelBox};
 use detlab::detector::inference::ImagePrediction;
 
-use super::predict::{FileId, InputImage};
+use detlab::file_id::FileId;
+
+use super::predict::InputImage;
 
 /// The VOC file of each image inside `dir` (mirroring sub-folders), after checking that
 /// `dir` is (or can be made) a folder and is not an images folder, that no target file

@@ -107,10 +107,8 @@ pub fn export_model(
 ) -> Result<ExportReport, ExportError> {
     let start = Instant::now();
     opts.check()?;
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(model), std::fs::canonicalize(out)) {
-        if a == b {
-            return Err(ExportError::SameFile(out.to_path_buf()));
-        }
+    if crate::file_id::FileId::of(model).is(&crate::file_id::FileId::of(out)) {
+        return Err(ExportError::SameFile(out.to_path_buf()));
     }
     let file = ModelFile::read(model)?;
     if file.meta.partial {
