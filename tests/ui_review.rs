@@ -562,15 +562,22 @@ fn a_box_drawn_over_a_prediction_fixes_it_with_its_class() {
 #[test]
 fn training_from_the_panel_streams_events_and_stops() {
     let f = fixture(&[]);
-    // The training data needs labels: let the demo generator write them again.
+    // The training data needs labels: the generator's, from the same images made again.
+    let labelled = f.images.with_file_name("labelled");
     detlab::demo::generate(&detlab::demo::DemoOptions {
-        out_dir: f.images.clone(),
+        out_dir: labelled.clone(),
         images: 3,
         seed: 11,
         width: 320,
         height: 240,
     })
     .unwrap();
+    for e in std::fs::read_dir(&labelled).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "xml") {
+            std::fs::copy(&p, f.images.join(p.file_name().unwrap())).unwrap();
+        }
+    }
     let no_model = AppOptions {
         no_model: true,
         ..AppOptions::default()

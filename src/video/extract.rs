@@ -343,23 +343,63 @@ fn write_batch(
             (index, path, written)
         })
         .collect();
+    settle(results, done)
+}
+
+/// Records a batch's results in frame order up to the first failure. The images of later
+/// frames, written in parallel before the failure was known, are removed: what is left is
+/// every frame before the failed one, without a gap.
+fn settle(
+    results: Vec<(u64, PathBuf, Result<bool, VideoError>)>,
+    done: &mut ExtractSummary,
+) -> Result<(), VideoError> {
+    let mut failure = None;
     for (index, path, result) in results {
-        match result {
-            Ok(true) => done.written.push(path),
-            Ok(false) => done.kept_existing += 1,
-            Err(e) => {
-                return Err(VideoError::Write {
+        match (&failure, result) {
+            (None, Ok(true)) => done.written.push(path),
+            (None, Ok(false)) => done.kept_existing += 1,
+            (None, Err(e)) => {
+                failure = Some(VideoError::Write {
                     frame: index,
                     reason: e.to_string(),
                 })
             }
+            (Some(_), Ok(true)) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            (Some(_), _) => {}
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failed_frame_leaves_no_later_image_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |i: u64| dir.path().join(format!("f{i}.png"));
+        for i in [0, 2, 3] {
+            std::fs::write(path(i), b"image").unwrap();
+        }
+        let failed = VideoError::Io {
+            path: path(1).display().to_string(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        let results = vec![
+            (0, path(0), Ok(true)),
+            (1, path(1), Err(failed)),
+            (2, path(2), Ok(true)),
+            (3, path(3), Ok(false)),
+        ];
+        let mut done = ExtractSummary::default();
+        let err = settle(results, &mut done).unwrap_err();
+        assert!(matches!(err, VideoError::Write { frame: 1, .. }), "{err}");
+        assert_eq!(done.written, vec![path(0)]);
+        assert!(path(0).exists() && !path(2).exists());
+        assert!(path(3).exists(), "an image that was there before stays");
+    }
+
     use super::*;
 
     #[test]

@@ -96,26 +96,29 @@ impl<'a> Builder<'a> {
         Ok([c3, c4, c5])
     }
 
-    /// A fusion node: weighted (fast normalised) or plain sum, then the activation.
+    /// A fusion node: weighted by `weights` (fast normalised fusion) or a plain sum, as
+    /// the architecture fuses, then the activation.
     fn fuse(
         &mut self,
         inputs: &[&Map],
-        weights: Option<&str>,
+        weights: &str,
         cfg: &EfficientDetConfig,
     ) -> Result<Map, GraphError> {
-        let scaled: Vec<Map> = match (cfg.fusion, weights) {
-            (Fusion::FastAttention, Some(name)) => {
-                let raw = self.w.get(name, &[inputs.len()])?;
-                let relu: Vec<f32> = raw.iter().map(|v| v.max(0.0)).collect();
-                let total = relu.iter().sum::<f32>() + FUSION_EPS;
-                let mut out = Vec::with_capacity(inputs.len());
-                for (x, wi) in inputs.iter().zip(&relu) {
-                    let c = self.g.const_f32("fw", &[], &[wi / total]);
-                    out.push(self.binary("Mul", x, &c));
-                }
-                out
+        let scaled: Vec<Map> = if cfg.fusion == Fusion::FastAttention {
+            let raw = self.w.get(weights, &[inputs.len()])?;
+            let relu: Vec<f32> = raw.iter().map(|v| v.max(0.0)).collect();
+            let total = relu.iter().sum::<f32>() + FUSION_EPS;
+            let mut out = Vec::with_capacity(inputs.len());
+            for (x, wi) in inputs.iter().zip(&relu) {
+                let c = self.g.const_f32("fw", &[], &[wi / total]);
+                out.push(self.binary("Mul", x, &c));
             }
-            _ => inputs.iter().map(|m| (*m).clone()).collect(),
+            out
+        } else {
+            // The reference's BiFPN holds the fusion weights whatever its fusion (Lite0's
+            // has none): a sum leaves them unread.
+            self.w.known(weights);
+            inputs.iter().map(|m| (*m).clone()).collect()
         };
         let mut sum = scaled[0].clone();
         for x in &scaled[1..] {
@@ -135,7 +138,6 @@ impl<'a> Builder<'a> {
         let width = cfg.fpn_channels as usize;
         let n = cfg.num_levels();
         let max_level = 3 + n - 1;
-        let fast = cfg.fusion == Fusion::FastAttention;
         let (lateral, second) = if index == 0 {
             let (c3, c4, c5) = (&inputs[0], &inputs[1], &inputs[2]);
             let mut lat = vec![
@@ -169,7 +171,7 @@ impl<'a> Builder<'a> {
             let target = &lateral[i];
             let upsampled = self.upsample_to(&above, target.h, target.w);
             let wname = format!("{p}.p{level}_w1");
-            let fused = self.fuse(&[target, &upsampled], fast.then_some(wname.as_str()), cfg)?;
+            let fused = self.fuse(&[target, &upsampled], &wname, cfg)?;
             let conv = format!("{p}.conv{level}_up");
             let out = self.separable(&fused, &conv, width, Some(&format!("{conv}.bn")))?;
             above = out.clone();
@@ -189,11 +191,10 @@ impl<'a> Builder<'a> {
                 _ => &lateral[i],
             };
             let wname = format!("{p}.p{level}_w2");
-            let weights = fast.then_some(wname.as_str());
             let fused = if level < max_level {
-                self.fuse(&[lat, &up[i], &below], weights, cfg)?
+                self.fuse(&[lat, &up[i], &below], &wname, cfg)?
             } else {
-                self.fuse(&[lat, &below], weights, cfg)?
+                self.fuse(&[lat, &below], &wname, cfg)?
             };
             let conv = format!("{p}.conv{level}_down");
             outputs.push(self.separable(&fused, &conv, width, Some(&format!("{conv}.bn")))?);

@@ -59,6 +59,13 @@ impl<'a> Weights<'a> {
         })
     }
 
+    /// Counts `name` as the network's though the graph does not read it.
+    pub(super) fn known(&self, name: &str) {
+        if let Some((&key, _)) = self.by_name.get_key_value(name) {
+            self.used.borrow_mut().insert(key);
+        }
+    }
+
     pub(super) fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, GraphError> {
         let (&key, &t) = self
             .by_name
