@@ -143,3 +143,45 @@ fn broken_and_hostile_images_are_clear_errors() {
         .to_string()
         .contains("garbage.png"));
 }
+
+/// Labels made on a phone photo's stored pixels (LabelImg before 1.8.4 ignored EXIF: the
+/// VOC size is the stored 64×48 of a photo shown 48×64) are turned upright by the export,
+/// with a warning, so that the COCO file matches the photo as trainers decode it.
+#[test]
+fn labels_in_the_stored_orientation_are_exported_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let photo = images.join("phone.jpg");
+    std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
+    let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
+    ann.boxes.push(detlab::dataset::LabelBox::new(
+        "Cola",
+        BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
+    ));
+    voc::write(&images.join("phone.xml"), &ann, &photo).unwrap();
+    let out = dir.path().join("out");
+    let summary = detlab::export::export_coco(
+        &detlab::export::ExportOptions {
+            images_dir: images,
+            labels_dir: None,
+            out_dir: out.clone(),
+            classes: ClassList::new(),
+            split: detlab::export::SplitMode::None,
+            layout: detlab::export::Layout::Plain,
+            difficult_as_crowd: false,
+            strict: false,
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    assert!(
+        summary.report().contains("its boxes were turned upright"),
+        "{}",
+        summary.report()
+    );
+    let coco = detlab::formats::coco::CocoDataset::read(&out.join("instances_train.json")).unwrap();
+    assert_eq!((coco.images[0].width, coco.images[0].height), (48, 64));
+    // Turned 90° clockwise: stored x 40..60, y 2..12 → upright x 36..46, y 40..60.
+    assert_eq!(coco.annotations[0].bbox, [36.0, 40.0, 10.0, 20.0]);
+}

@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use crate::dataset::ImageAnnotation;
+use crate::geometry::BoxXyxy;
+
 /// Size and orientation facts of an image file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -11,6 +14,43 @@ pub struct ImageInfo {
     pub height: u32,
     /// Whether the EXIF orientation swaps or flips the stored pixels.
     pub exif_transformed: bool,
+    /// The EXIF orientation (how the stored pixels turn upright).
+    pub orientation: image::metadata::Orientation,
+}
+
+impl ImageInfo {
+    /// Whether the stored pixels are turned by a quarter (the stored width is the upright
+    /// height).
+    pub fn quarter_turned(&self) -> bool {
+        use image::metadata::Orientation::*;
+        matches!(
+            self.orientation,
+            Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH
+        )
+    }
+
+    /// `b`, a box on the stored pixels, on the upright image (the EXIF orientation applied
+    /// as [`image::DynamicImage::apply_orientation`] does).
+    pub fn upright_box(&self, b: BoxXyxy) -> BoxXyxy {
+        use image::metadata::Orientation::*;
+        let (w, h) = if self.quarter_turned() {
+            (f64::from(self.height), f64::from(self.width))
+        } else {
+            (f64::from(self.width), f64::from(self.height))
+        };
+        let (x1, y1, x2, y2) = (b.x1, b.y1, b.x2, b.y2);
+        let (a, c, d, e) = match self.orientation {
+            NoTransforms => (x1, y1, x2, y2),
+            FlipHorizontal => (w - x2, y1, w - x1, y2),
+            FlipVertical => (x1, h - y2, x2, h - y1),
+            Rotate180 => (w - x2, h - y2, w - x1, h - y1),
+            Rotate90 => (h - y2, x1, h - y1, x2),
+            Rotate270 => (y1, w - x2, y2, w - x1),
+            Rotate90FlipH => (y1, x1, y2, x2),
+            Rotate270FlipH => (h - y2, w - x2, h - y1, w - x1),
+        };
+        BoxXyxy::new(a, c, d, e)
+    }
 }
 
 /// An image header that could not be read.
@@ -60,7 +100,35 @@ pub fn read_image_info(path: &Path) -> Result<ImageInfo, ImageInfoError> {
         width,
         height,
         exif_transformed: orientation != NoTransforms,
+        orientation,
     })
+}
+
+/// Fits a label file's annotation to its image's header (a cheap read: no pixels are
+/// decoded); returns what was changed, for a warning. Labels in the photo's stored
+/// orientation (LabelImg before 1.8.4 ignored EXIF: the size is the stored one, turned a
+/// quarter from the upright) have their boxes turned upright, as detlab shows and trains
+/// on the photo; any other size that disagrees is replaced by the header's.
+pub fn fit_labels_to_image(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
+    let (w, h) = (ann.width, ann.height);
+    if (w, h) == (info.width, info.height) {
+        return None;
+    }
+    (ann.width, ann.height) = (info.width, info.height);
+    if info.quarter_turned() && (w, h) == (info.height, info.width) {
+        for b in &mut ann.boxes {
+            b.bbox = info.upright_box(b.bbox);
+        }
+        return Some(format!(
+            "the label file is in the photo's stored orientation ({w}×{h}, EXIF turns it to \
+             {}×{}; LabelImg before 1.8.4 labelled so): its boxes were turned upright",
+            info.width, info.height
+        ));
+    }
+    Some(format!(
+        "the label file says {w}×{h}, the image header {}×{}",
+        info.width, info.height
+    ))
 }
 
 /// What [`truncation_warning`] reports.
@@ -107,4 +175,45 @@ pub fn decode_upright_rgb(path: &Path) -> Result<image::RgbImage, ImageInfoError
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::metadata::Orientation;
+
+    /// The box of the white pixels of `img`, in pixel-edge coordinates.
+    fn white_box(img: &image::RgbImage) -> BoxXyxy {
+        let (mut x1, mut y1, mut x2, mut y2) = (u32::MAX, u32::MAX, 0, 0);
+        for (x, y, p) in img.enumerate_pixels() {
+            if p.0[0] > 128 {
+                (x1, y1, x2, y2) = (x1.min(x), y1.min(y), x2.max(x + 1), y2.max(y + 1));
+            }
+        }
+        BoxXyxy::new(x1.into(), y1.into(), x2.into(), y2.into())
+    }
+
+    #[test]
+    fn a_stored_box_turns_upright_as_the_pixels_do() {
+        // A 7×4 stored image with a white 2×2 block at x 1..3, y 0..2.
+        let mut stored = image::RgbImage::new(7, 4);
+        for (x, y) in [(1, 0), (2, 0), (1, 1), (2, 1)] {
+            stored.put_pixel(x, y, image::Rgb([255, 255, 255]));
+        }
+        let b = white_box(&stored);
+        for exif in 1..=8u8 {
+            let orientation = Orientation::from_exif(exif).unwrap();
+            let mut upright = image::DynamicImage::ImageRgb8(stored.clone());
+            upright.apply_orientation(orientation);
+            let upright = upright.to_rgb8();
+            let info = ImageInfo {
+                width: upright.width(),
+                height: upright.height(),
+                exif_transformed: orientation != Orientation::NoTransforms,
+                orientation,
+            };
+            assert_eq!(info.quarter_turned(), upright.width() == 4, "EXIF {exif}");
+            assert_eq!(info.upright_box(b), white_box(&upright), "EXIF {exif}");
+        }
+    }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::convert::fix_size_from_header;
 use super::split::{stratified_split, SplitMode};
 use super::transaction::Transaction;
 use crate::dataset::{
@@ -318,7 +317,7 @@ fn load_one(options: &ExportOptions, path: &Path) -> Result<Item, Skipped> {
     let annotation = match labels {
         Some(loaded) => {
             let mut ann = loaded.annotation;
-            size_mismatch = fix_size_from_header(&info, &mut ann);
+            size_mismatch = crate::dataset::fit_labels_to_image(&info, &mut ann);
             ann
         }
         None => {

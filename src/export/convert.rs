@@ -7,7 +7,7 @@ use super::coco_export::{ExportError, Skipped};
 use super::transaction::Transaction;
 use crate::dataset::{
     check_label_folder, label_path, read_image_info, read_label_file, scan_images, ClassList,
-    ClassListError, ImageAnnotation, ImageInfo, LabelBox, LabelFolderError, LabelFormat,
+    ClassListError, ImageAnnotation, LabelBox, LabelFolderError, LabelFormat,
 };
 use crate::formats::coco::CocoDataset;
 use crate::formats::{createml, voc, yolo, FormatError};
@@ -122,7 +122,7 @@ pub fn convert(options: &ConvertOptions) -> Result<ConvertSummary, ConvertError>
         let Ok(ann) = ann else { continue };
         // An image whose header cannot be read keeps the label file's size.
         if let Ok(info) = read_image_info(image) {
-            if let Some(reason) = fix_size_from_header(&info, ann) {
+            if let Some(reason) = crate::dataset::fit_labels_to_image(&info, ann) {
                 summary.size_mismatches.push(Skipped {
                     path: image.clone(),
                     reason,
@@ -360,23 +360,6 @@ fn write_set(out: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<(), ConvertErro
     }
     tx.commit().map_err(not_written)?;
     Ok(())
-}
-
-/// Compares the label file's size with the image header (a cheap read: no pixels are
-/// decoded). On disagreement the header's size replaces it and the reason is returned.
-/// LabelImg ignores EXIF orientation, so the stored (unrotated) size is accepted too.
-pub(super) fn fix_size_from_header(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
-    let (w, h) = (ann.width, ann.height);
-    if (w, h) == (info.width, info.height)
-        || (info.exif_transformed && (w, h) == (info.height, info.width))
-    {
-        return None;
-    }
-    (ann.width, ann.height) = (info.width, info.height);
-    Some(format!(
-        "the label file says {w}×{h}, the image header {}×{}",
-        info.width, info.height
-    ))
 }
 
 /// Whether a COCO `file_name` is a relative path that stays inside the images folder
