@@ -156,6 +156,19 @@ fn read_class_names(path: &Path) -> anyhow::Result<Vec<String>> {
     if names.is_empty() {
         bail!("{} lists no class names", path.display());
     }
+    // Class id i is the i-th name: a repeated one would make two ids one class.
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in names.iter().enumerate() {
+        detlab::dataset::ClassList::check_name(name)
+            .map_err(|why| anyhow::anyhow!("{}: name {}: {why}", path.display(), i + 1))?;
+        if !seen.insert(name.as_str()) {
+            bail!(
+                "{}: name {} repeats {name:?}: each class id needs its own name",
+                path.display(),
+                i + 1
+            );
+        }
+    }
     Ok(names)
 }
 
@@ -174,5 +187,14 @@ mod tests {
         assert_eq!(read_class_names(&json).unwrap(), vec!["a b", "c"]);
         std::fs::write(&json, "").unwrap();
         assert!(read_class_names(&json).is_err());
+        std::fs::write(&lines, "a\nb\na\n").unwrap();
+        let err = read_class_names(&lines).unwrap_err().to_string();
+        assert!(err.contains("name 3 repeats \"a\""), "{err}");
+        std::fs::write(&json, r#"["a", "b\nc"]"#).unwrap();
+        let err = read_class_names(&json).unwrap_err().to_string();
+        assert!(
+            err.contains("name 2") && err.contains("control character"),
+            "{err}"
+        );
     }
 }
