@@ -173,7 +173,7 @@ impl Progress {
                     config.batch_size,
                     config.loss.name(),
                     if config.giou_weight > 0.0 { format!(" + GIoU ×{}", config.giou_weight) } else { String::new() },
-                    if *start_epoch > 1 { format!("; resuming at epoch {start_epoch}") } else { String::new() }
+                    if *start_epoch > 1 { format!("; resuming at epoch {start_epoch} with the run's own settings (of the options given, only --epochs, --threads and --device apply)") } else { String::new() }
                 ));
                 self.bar
                     .set_length((*steps_per_epoch * (config.epochs + 1 - start_epoch)) as u64);

@@ -75,7 +75,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub out: PathBuf,
     /// Continue the run in --out from its last complete epoch (with --folds: the
-    /// cross-validation in --out, from its finished folds and last complete epoch).
+    /// cross-validation in --out, from its finished folds and last complete epoch), with
+    /// the run's own settings: of the other options only --epochs, --threads and --device
+    /// apply.
     #[arg(long)]
     pub resume: bool,
     /// Start afresh in an --out that already holds a run, replacing its model, resume and
