@@ -232,16 +232,15 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
-/// The writer's process id, when `name` is the temporary file of an atomic write of one
-/// of `targets` (`.NAME.<pid>.<n>.tmp`, see [`temp_path_for`]).
-fn temp_file_pid(name: &str, targets: &HashSet<&OsStr>) -> Option<u32> {
+/// The target's name and the writer's process id of a temporary file name
+/// `.NAME.<pid>.<n>.tmp` (see [`temp_path_for`]).
+pub fn temp_file_target(name: &str) -> Option<(&str, u32)> {
     let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
     let mut parts = rest.rsplitn(3, '.');
     let n = parts.next()?;
     let pid = parts.next()?.parse().ok()?;
     let target = parts.next()?;
-    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && targets.contains(OsStr::new(target)))
-        .then_some(pid)
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((target, pid))
 }
 
 /// Whether process `pid` may still be running (and writing): this process, or any process
@@ -251,10 +250,36 @@ fn may_be_running(pid: u32) -> bool {
         || (Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists())
 }
 
+/// Removes the files of `dir` that `writer` takes for the unfinished output of a process
+/// (it returns that process's id) no longer running: what a killed write left behind. A
+/// folder that cannot be listed removes nothing. Returns the files removed, sorted.
+pub fn remove_dead_writers_files(dir: &Path, writer: impl Fn(&str) -> Option<u32>) -> Vec<PathBuf> {
+    let listed = if dir.as_os_str().is_empty() {
+        fs::read_dir(".")
+    } else {
+        fs::read_dir(dir)
+    };
+    let Ok(entries) = listed else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(&writer) else {
+            continue;
+        };
+        let path = dir.join(entry.file_name());
+        if !may_be_running(pid) && path.is_file() && fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    removed
+}
+
 /// Removes the temporary files that killed atomic writes of `targets` left beside them
 /// (a killed export can leave a 100 MB `.instances_train.json.<pid>.<n>.tmp`), except
-/// those of a process that is still running. Each folder is listed once; one that cannot
-/// be listed removes nothing. Returns the files removed, sorted.
+/// those of a process that is still running. Each folder is listed once. Returns the
+/// files removed, sorted.
 pub fn remove_stale_temp_files(targets: &[PathBuf]) -> Vec<PathBuf> {
     let mut by_dir: HashMap<&Path, HashSet<&OsStr>> = HashMap::new();
     for t in targets {
@@ -262,30 +287,16 @@ pub fn remove_stale_temp_files(targets: &[PathBuf]) -> Vec<PathBuf> {
             by_dir.entry(dir).or_default().insert(name);
         }
     }
-    let mut removed = Vec::new();
-    for (dir, names) in by_dir {
-        let listed = if dir.as_os_str().is_empty() {
-            fs::read_dir(".")
-        } else {
-            fs::read_dir(dir)
-        };
-        let Ok(entries) = listed else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| temp_file_pid(n, &names))
-            else {
-                continue;
-            };
-            let path = dir.join(entry.file_name());
-            if !may_be_running(pid) && path.is_file() && fs::remove_file(&path).is_ok() {
-                removed.push(path);
-            }
-        }
-    }
+    let mut removed: Vec<PathBuf> = by_dir
+        .into_iter()
+        .flat_map(|(dir, names)| {
+            remove_dead_writers_files(dir, |n| {
+                temp_file_target(n)
+                    .filter(|(target, _)| names.contains(OsStr::new(target)))
+                    .map(|(_, pid)| pid)
+            })
+        })
+        .collect();
     removed.sort();
     removed
 }

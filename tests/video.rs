@@ -213,9 +213,13 @@ fn video_detections_match_predict_on_the_same_frames() {
         s(&model),
     ];
     args.extend(DETECT);
+    // What a killed run writing this video left goes with the next one.
+    let stale = tmp.path().join(".annotated.99999999.partial.mp4");
+    std::fs::write(&stale, b"partial").unwrap();
     let o = torch(&args);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("frames/s"), "{}", text(&o));
+    assert!(!stale.exists());
     let doc = json(&out);
     assert_eq!(doc["complete"], true);
     assert_eq!(doc["video"]["width"], 320);
@@ -432,6 +436,12 @@ fn extract_frames_writes_every_nth_or_per_second() {
         v
     };
     let every = tmp.path().join("every3");
+    // What a killed extraction of this video left goes; another file stays.
+    std::fs::create_dir_all(&every).unwrap();
+    let stale = every.join(".shelf walk_000004.jpg.99999999.4.tmp");
+    let other = every.join(".other_000004.jpg.99999999.4.tmp");
+    std::fs::write(&stale, b"partial").unwrap();
+    std::fs::write(&other, b"partial").unwrap();
     let o = run_light(&[
         "extract-frames",
         "--video",
@@ -442,6 +452,8 @@ fn extract_frames_writes_every_nth_or_per_second() {
         "3",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(!stale.exists());
+    std::fs::remove_file(&other).unwrap();
     assert_eq!(
         names(&every),
         [0, 3, 6, 9].map(|i| format!("shelf walk_{i:06}.jpg"))

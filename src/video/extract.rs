@@ -206,12 +206,32 @@ pub struct ExtractFailed {
 
 /// The image path of frame `index` of `video` in `out_dir`: `{video stem}_{index:06}.ext`.
 pub fn frame_path(out_dir: &Path, video: &Path, index: u64, format: FrameFormat) -> PathBuf {
-    let stem = video
+    out_dir.join(format!(
+        "{}_{index:06}.{}",
+        frame_stem(video),
+        format.extension()
+    ))
+}
+
+/// The name frame images of `video` start with.
+fn frame_stem(video: &Path) -> String {
+    video
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "frame".into());
-    out_dir.join(format!("{stem}_{index:06}.{}", format.extension()))
+        .unwrap_or_else(|| "frame".into())
+}
+
+/// Whether `name` is the name of a frame image of `video` ([`frame_path`]).
+fn is_frame_name(name: &str, video: &Path, format: FrameFormat) -> bool {
+    name.strip_suffix(format.extension())
+        .and_then(|n| n.strip_suffix('.'))
+        .and_then(|n| n.rsplit_once('_'))
+        .is_some_and(|(stem, index)| {
+            stem == frame_stem(video)
+                && !index.is_empty()
+                && index.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// Extracts the frames `options` asks for. `progress` is called after each frame;
@@ -244,6 +264,12 @@ pub fn extract_frames(
         };
         return Err(fail(done, error));
     }
+    // What a killed extraction of this video left: its temporary images.
+    crate::atomic::remove_dead_writers_files(&options.out_dir, |n| {
+        crate::atomic::temp_file_target(n)
+            .filter(|(target, _)| is_frame_name(target, &options.video, options.format))
+            .map(|(_, pid)| pid)
+    });
     let mut reader = match FrameReader::open(&options.video, &info) {
         Ok(r) => r,
         Err(e) => return Err(fail(done, e)),

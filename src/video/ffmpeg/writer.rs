@@ -51,6 +51,15 @@ impl FrameWriter {
             .unwrap_or(&file_name);
         let partial =
             output.with_file_name(format!(".{stem}.{}.partial.{ext}", std::process::id()));
+        // What a killed run writing this video left: its partial file.
+        let folder = output.parent().unwrap_or(Path::new(""));
+        let (head, tail) = (format!(".{stem}."), format!(".partial.{ext}"));
+        crate::atomic::remove_dead_writers_files(folder, |n| {
+            n.strip_prefix(head.as_str())?
+                .strip_suffix(tail.as_str())?
+                .parse()
+                .ok()
+        });
         let fps = if fps.is_finite() && fps > 0.0 {
             fps
         } else {
