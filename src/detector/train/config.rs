@@ -350,6 +350,18 @@ impl Default for TrainConfig {
     }
 }
 
+/// Up to this input size the smallest feature map (P7, an input's 128th) is 1×1 pixel.
+pub const ONE_PIXEL_P7: u32 = 128;
+
+/// Why a step of one image at an input of [`ONE_PIXEL_P7`] or less cannot train.
+pub fn one_value_batchnorm(what: &str) -> String {
+    format!(
+        "with {what} at an input of {ONE_PIXEL_P7} px or less, the smallest feature map (P7) \
+         is 1×1, so each BatchNorm there sees one value per channel and training diverges: \
+         use a batch of 2 or more images, or a larger input"
+    )
+}
+
 impl TrainConfig {
     /// The recipe's settings for another architecture (at its
     /// [`TrainConfig::recommended_input_size`]).
@@ -407,6 +419,9 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return bad(Setting::BatchSize, "batch size must be at least 1".into());
+        }
+        if self.batch_size == 1 && self.input_size <= ONE_PIXEL_P7 {
+            return bad(Setting::BatchSize, one_value_batchnorm("a batch of 1"));
         }
         if !(self.giou_weight.is_finite() && self.giou_weight >= 0.0) {
             return bad(
@@ -545,6 +560,22 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.setting(), Setting::AnchorRatios);
+    }
+
+    /// One image a step with a 1×1 P7 gives BatchNorm one value per channel: refused
+    /// (it diverged, and the message blamed the learning rate).
+    #[test]
+    fn one_image_steps_need_more_than_a_one_pixel_p7() {
+        let c = |batch_size, input_size| TrainConfig {
+            batch_size,
+            input_size,
+            ..TrainConfig::default()
+        };
+        let err = c(1, 128).validate().unwrap_err();
+        assert_eq!(err.setting(), Setting::BatchSize);
+        assert!(err.to_string().contains("P7"), "{err}");
+        c(1, 256).validate().unwrap();
+        c(2, 128).validate().unwrap();
     }
 
     /// The defaults are the recipe of `models/README.md` that reached AP 0.662.

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::anchor_fit::{box_shapes, fit_ratios, FITTED_RATIOS};
 use super::checkpoint::{METRICS, RESUME, RESUME_JSON, RUN_FILES};
-use super::config::{ConfigError, Setting, TrainConfig};
+use super::config::{one_value_batchnorm, ConfigError, Setting, TrainConfig, ONE_PIXEL_P7};
 use super::data::{load_dataset, DataError, DataSource, Dataset, ValSplit};
 use super::events::{CancelHandle, MetricsLog, TrainEvent};
 use super::init::Init;
@@ -362,6 +362,13 @@ fn prepare_with(
     };
     data.drop_unreadable();
     data.check_trainable()?;
+    if data.train.len() == 1 && config.input_size <= ONE_PIXEL_P7 {
+        return Err(ConfigError::invalid(
+            Setting::BatchSize,
+            one_value_batchnorm("one training image"),
+        )
+        .into());
+    }
     let small_set = if request.small_set_rule && !request.resume {
         small_set_rule(&mut config, &request.init, data.train.len())
     } else {
