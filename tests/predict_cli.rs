@@ -268,6 +268,12 @@ fn predict_and_eval_on_a_demo_dataset() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(doc["images"].as_array().unwrap().len(), 1);
+    // The JSON says so too, for a pipeline that reads no terminal.
+    let skipped = doc["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{doc}");
+    assert_eq!(skipped[0]["file_name"], "broken.jpg");
+    assert!(!skipped[0]["reason"].as_str().unwrap().is_empty());
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0);
 }
 
 /// import-weights of the reference OrderedDict `.pth` → model file → `Detector` on `io.pt`'s

@@ -93,7 +93,7 @@ fn predict_for_eval(
     let paths: Vec<PathBuf> = images.iter().map(|(p, _)| p.clone()).collect();
     let ids: std::collections::HashMap<&Path, i64> =
         images.iter().map(|(p, id)| (p.as_path(), *id)).collect();
-    let preds = predict_with_progress(&det, &paths, &cfg)?;
+    let preds = predict_with_progress(&det, &paths, &cfg)?.predicted;
     let cats = category_ids(det.class_names(), &gt);
     let mut dets = Vec::new();
     for (path, pred) in &preds {

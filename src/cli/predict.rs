@@ -13,7 +13,9 @@ use anyhow::{bail, Context};
 use serde_json::json;
 
 use detlab::dataset::{is_image_path, scan_images};
-use detlab::detector::inference::{predict_files, Detector, ImagePrediction, PredictConfig};
+use detlab::detector::inference::{
+    predict_files, Detector, FileFailure, FilePredictions, PredictConfig,
+};
 use detlab::eval::CocoGroundTruth;
 use detlab::file_id::FileId;
 
@@ -59,12 +61,12 @@ pub struct PredictArgs {
 }
 
 /// Runs the detector on `paths` with a progress bar; unreadable images are skipped with a
-/// warning. Fails when no image could be read.
+/// warning (and returned with it). Fails when no image could be read.
 pub fn predict_with_progress(
     det: &Detector,
     paths: &[PathBuf],
     cfg: &PredictConfig,
-) -> anyhow::Result<Vec<(PathBuf, ImagePrediction)>> {
+) -> anyhow::Result<FilePredictions> {
     let bar = detlab::commands::progress_bar("predicting");
     bar.set_length(paths.len() as u64);
     let run = predict_files(det, paths, cfg, &|n| bar.set_position(n as u64))?;
@@ -75,11 +77,23 @@ pub fn predict_with_progress(
     for w in &run.warnings {
         eprintln!("warning: {}: {}", w.path.display(), w.reason);
     }
-    let done = run.predicted;
-    if done.is_empty() {
+    if run.predicted.is_empty() {
         bail!("none of the {} images could be read", paths.len());
     }
-    Ok(done)
+    Ok(run)
+}
+
+/// `[{"file_name", "reason"}]` of `files`, for the JSON.
+fn notes(files: &[FileFailure], names: &HashMap<&Path, &str>) -> serde_json::Value {
+    files
+        .iter()
+        .map(|f| {
+            json!({
+                "file_name": names.get(f.path.as_path()).copied().unwrap_or_default(),
+                "reason": f.reason,
+            })
+        })
+        .collect()
 }
 
 /// An input image and the name it is reported under (its path below the folder given,
@@ -288,7 +302,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let (model_path, det) = args.detect.load_detector()?;
     cfg.batch_size = args.detect.batch_for(&det);
     let paths: Vec<PathBuf> = inputs.iter().map(|i| i.path.clone()).collect();
-    let preds = predict_with_progress(&det, &paths, &cfg)?;
+    let run = predict_with_progress(&det, &paths, &cfg)?;
+    let preds = &run.predicted;
     let names: HashMap<&Path, &str> = inputs
         .iter()
         .map(|i| (i.path.as_path(), i.name.as_str()))
@@ -341,6 +356,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
                     "category": classes[d.class_id],
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "skipped": notes(&run.failed, &names),
+            "warnings": notes(&run.warnings, &names),
         }),
     };
     let bytes = serde_json::to_vec_pretty(&doc)?;
@@ -348,7 +365,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
 
     if let Some(targets) = voc_targets {
-        for (path, pred) in &preds {
+        for (path, pred) in preds {
             let target = &targets[path.as_path()];
             write_voc(target, path, pred, classes)?;
         }
