@@ -172,7 +172,16 @@ impl AppState {
             } else {
                 crate::demo::generate(&options)
             };
-            made.map(|_| folder).map_err(|e| e.to_string())
+            match made {
+                Ok(_) => Ok(folder),
+                // The same demo made there before (nothing is replaced): it is opened.
+                Err(crate::demo::DemoError::WouldOverwrite(_))
+                    if crate::demo::holds_demo(&options, dense) =>
+                {
+                    Ok(folder)
+                }
+                Err(e) => Err(e.to_string()),
+            }
         }));
     }
 
@@ -225,5 +234,58 @@ impl AppState {
         }
         changed |= self.poll_extract_frames();
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::jobs::PickPurpose;
+    use crate::app::{AppState, Command};
+
+    fn poll_until(state: &mut AppState, done: impl Fn(&AppState) -> bool) {
+        let start = std::time::Instant::now();
+        while !done(state) {
+            state.poll_background();
+            assert!(start.elapsed().as_secs() < 120, "the job never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Making the demo where it was made before opens it; a folder holding one of the
+    /// demo's file names otherwise is refused and keeps its file.
+    #[test]
+    fn a_demo_folder_is_made_once_then_opened_and_others_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("demo");
+        let mut state = AppState::new(
+            Default::default(),
+            dir.path().join("settings.json"),
+            None,
+            None,
+        );
+        // No shipped model loading in the background (this test opens folders only).
+        state.review.default_requested = true;
+        for _ in 0..2 {
+            state.apply(Command::Picked(PickPurpose::DemoFolder, folder.clone()));
+            poll_until(&mut state, |s| s.jobs.demo.is_none());
+            assert_eq!(state.error, None);
+            poll_until(&mut state, |s| {
+                s.workspace
+                    .session
+                    .as_ref()
+                    .is_some_and(|x| x.root == folder)
+            });
+        }
+        let mine = dir.path().join("mine");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join("shelf_0001.jpg"), b"my photo").unwrap();
+        state.apply(Command::Picked(PickPurpose::DemoFolder, mine.clone()));
+        poll_until(&mut state, |s| s.jobs.demo.is_none());
+        let error = state.error.clone().unwrap_or_default();
+        assert!(error.contains("already exists"), "{error}");
+        assert_eq!(
+            std::fs::read(mine.join("shelf_0001.jpg")).unwrap(),
+            b"my photo"
+        );
     }
 }

@@ -82,6 +82,20 @@ fn check_before_writing(
         .map_or(Ok(()), |path| Err(DemoError::WouldOverwrite(path)))
 }
 
+/// Whether `options.out_dir` already holds the demo `options` describe, as far as file
+/// names go: its class file (with the demo's classes, `dense` or not) and every image.
+/// Making it again there would replace files, so a caller may open it instead.
+pub fn holds_demo(options: &DemoOptions, dense: bool) -> bool {
+    let classes = if dense {
+        ClassList::from_names(dense_classes())
+    } else {
+        ClassList::from_names(DEMO_CLASSES)
+    };
+    let out = &options.out_dir;
+    std::fs::read_to_string(out.join(CLASS_FILE)).is_ok_and(|t| t == classes.to_file_content())
+        && (0..options.images).all(|i| out.join(image_name(i)).is_file())
+}
+
 /// The class list a demo folder holds.
 const CLASS_FILE: &str = "predefined_classes.txt";
 
