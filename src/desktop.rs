@@ -89,7 +89,7 @@ impl eframe::App for DetlabApp {
     }
 
     fn on_exit(&mut self) {
-        self.state.stop_background_training();
+        self.state.finish_background_work();
         self.state.leave_current_image();
         self.state.save_settings();
         self.state.finish_writes();

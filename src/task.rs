@@ -64,6 +64,13 @@ impl<T: Send + 'static> Task<T> {
 }
 
 impl<T> Task<T> {
+    /// Waits up to `limit` for the work to end (its value is dropped: for leaving, when
+    /// no one will read it); returns whether it ended.
+    pub fn wait_end(&self, limit: std::time::Duration) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
+        !matches!(self.rx.recv_timeout(limit), Err(RecvTimeoutError::Timeout))
+    }
+
     /// Running, done with the value (returned once), or failed.
     pub fn poll(&self) -> TaskState<T> {
         if let Some(reason) = self.not_started.lock().ok().and_then(|mut r| r.take()) {

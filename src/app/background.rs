@@ -263,8 +263,6 @@ mod tests {
             None,
             None,
         );
-        // No shipped model loading in the background (this test opens folders only).
-        state.review.default_requested = true;
         for _ in 0..2 {
             state.apply(Command::Picked(PickPurpose::DemoFolder, folder.clone()));
             poll_until(&mut state, |s| s.jobs.demo.is_none());
@@ -287,5 +285,8 @@ mod tests {
             std::fs::read(mine.join("shelf_0001.jpg")).unwrap(),
             b"my photo"
         );
+        // As the window does when it closes: a shipped model still loading in the
+        // background is waited for (leaving during it crashed the process at exit).
+        state.finish_background_work();
     }
 }

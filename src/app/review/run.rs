@@ -70,6 +70,22 @@ impl InferenceRun {
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
+
+    /// Cancels the run and waits up to `limit` for its thread to end (the items it sends
+    /// meanwhile are dropped); returns whether it ended.
+    pub fn cancel_and_wait(&self, limit: std::time::Duration) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
+        self.cancel();
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(_) => {}
+                Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
 }
 
 impl AppState {

@@ -290,8 +290,9 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             sim.reject_the_rest();
         }
     }
-    // A generation started by the last images is of no use to the count.
-    sim.app.stop_background_training();
+    // A generation started by the last images is of no use to the count; it and the
+    // network threads end before the app is dropped.
+    sim.app.finish_background_work();
     let r = &mut sim.report;
     r.by_kind.retain(|_, n| *n > 0);
     r.actions = r.by_kind.values().sum();
