@@ -50,8 +50,8 @@ fn model_expected_keys(arch: ModelArch, num_classes: usize) -> Option<Vec<(Strin
 /// Runs the command.
 pub fn run(args: ImportWeightsArgs) -> anyhow::Result<()> {
     // Before any work: the output can be written and replaces no input.
-    super::predict::check_output_file("--out", &args.out)?;
-    super::predict::check_not_an_input(
+    super::output_checks::check_output_file("--out", &args.out)?;
+    super::output_checks::check_not_an_input(
         "--out",
         &args.out,
         std::iter::once(("the checkpoint", args.input.as_path()))

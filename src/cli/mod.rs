@@ -9,6 +9,7 @@ mod eval;
 mod export_model;
 pub mod import_weights;
 mod info;
+mod output_checks;
 mod predict;
 mod predict_coco;
 mod predict_video;

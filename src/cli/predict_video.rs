@@ -14,7 +14,8 @@ use detlab::video::detect::{detect_video, VideoDetectOptions, VideoProgress, Vid
 
 use detlab::file_id::FileId;
 
-use super::predict::{check_not_an_input, check_output_file, xywh, PredictArgs};
+use super::output_checks::{check_not_an_input, check_output_file};
+use super::predict::{xywh, PredictArgs};
 
 /// Runs `detlab predict --video VIDEO`.
 pub fn run(args: &PredictArgs, video: &Path) -> anyhow::Result<()> {
