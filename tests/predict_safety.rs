@@ -69,22 +69,6 @@ fn refused(o: &Output, words: &[&str]) {
     }
 }
 
-/// Whether `ffmpeg` runs; else reports the skip.
-fn have_ffmpeg() -> bool {
-    let runs = |p: &str| {
-        Command::new(p)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        true
-    } else {
-        common::missing("ffmpeg/ffprobe are not installed (apt-get install ffmpeg)");
-        false
-    }
-}
-
 /// A two-frame clip of the demo images.
 fn clip(data: &Path, out: &Path) {
     let input = data.join("shelf_%04d.jpg");
@@ -199,7 +183,7 @@ torch.save(sd, sys.argv[1])
 
 #[test]
 fn predict_video_outputs_never_replace_the_video_or_each_other() {
-    if !have_ffmpeg() {
+    if !common::have_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -296,7 +280,7 @@ fn a_refused_output_location_leaves_the_previous_json() {
     ]);
     refused(&o, &["is a folder"]);
 
-    if have_ffmpeg() {
+    if common::have_ffmpeg() {
         let video = tmp.path().join("v.avi");
         clip(&data, &video);
         let video_run = |out_video: &Path| {

@@ -17,22 +17,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Whether `ffmpeg` and `ffprobe` run; else reports the skip.
-fn have_ffmpeg() -> bool {
-    let runs = |p: &str| {
-        Command::new(p)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        true
-    } else {
-        common::missing("ffmpeg/ffprobe are not installed (apt-get install ffmpeg)");
-        false
-    }
-}
-
 /// `detlab-torch` with one libtorch thread (tests run on 2 cores).
 fn torch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_detlab-torch"))
@@ -188,7 +172,7 @@ fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
 
 #[test]
 fn video_detections_match_predict_on_the_same_frames() {
-    if !have_ffmpeg() {
+    if !common::have_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -341,7 +325,7 @@ fn video_detections_match_predict_on_the_same_frames() {
 
 #[test]
 fn a_truncated_video_fails_at_a_named_frame_and_keeps_what_came_before() {
-    if !have_ffmpeg() {
+    if !common::have_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -419,7 +403,7 @@ fn a_truncated_video_fails_at_a_named_frame_and_keeps_what_came_before() {
 
 #[test]
 fn extract_frames_writes_every_nth_or_per_second() {
-    if !have_ffmpeg() {
+    if !common::have_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

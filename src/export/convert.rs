@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::coco_export::{ExportError, Skipped};
+use super::error::{list_skipped, ExportError, Skipped};
 use super::transaction::Transaction;
 use crate::dataset::{
     check_label_folder, label_path, read_image_info, read_label_file, scan_images, ClassList,
@@ -290,21 +290,11 @@ fn why_nothing(options: &ConvertOptions, skipped: &[Skipped]) -> String {
             Source::Coco(path) => format!("{} lists no images", path.display()),
         };
     }
-    const SHOWN: usize = 20;
-    let mut lines = vec![format!(
-        "every image with labels was skipped ({}):",
-        skipped.len()
-    )];
-    lines.extend(
-        skipped
-            .iter()
-            .take(SHOWN)
-            .map(|k| format!("  {}: {}", k.path.display(), k.reason)),
-    );
-    if skipped.len() > SHOWN {
-        lines.push(format!("  … and {} more", skipped.len() - SHOWN));
-    }
-    lines.join("\n")
+    format!(
+        "every image with labels was skipped ({}):\n{}",
+        skipped.len(),
+        list_skipped(skipped)
+    )
 }
 
 /// Writes `files` as one set, in order: each is checked to be a file (or absent), written

@@ -155,3 +155,19 @@ pub fn tiny_lite0(classes: Vec<String>) -> detlab::detector::checkpoint::ModelFi
         .to_model_file()
         .expect("its model file")
 }
+
+/// Whether `ffmpeg` and `ffprobe` run ([`missing`] reports it when they do not).
+pub fn have_ffmpeg() -> bool {
+    let runs = |p: &str| {
+        Command::new(p)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("ffmpeg") && runs("ffprobe") {
+        true
+    } else {
+        missing("ffmpeg/ffprobe are not installed (apt-get install ffmpeg)");
+        false
+    }
+}

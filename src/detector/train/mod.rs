@@ -40,6 +40,7 @@ pub mod flat;
 pub mod grad_scaler;
 pub mod init;
 pub mod loss;
+pub mod loss_preset;
 pub mod optimizer;
 pub mod prepare;
 pub mod schedule;
