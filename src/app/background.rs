@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::jobs::{repaint, spawn_export, spawn_picker, Job, PickAnswer, PickPurpose};
+use super::training::EXIT_WAIT;
 use super::ui_state::{ExportForm, SplitChoice};
 use super::AppState;
 use crate::export::{ExportOptions, ExportSummary, Layout, SplitMode};
@@ -183,6 +184,40 @@ impl AppState {
                 Err(e) => Err(e.to_string()),
             }
         }));
+    }
+
+    /// Before the app ends: stops the training runs ([`Self::stop_background_training`])
+    /// and lets the threads that run the network (a model loading, a review run, which is
+    /// cancelled, a trial, an evaluation) end, at most [`EXIT_WAIT`] in all: a process
+    /// that exits while one of them is inside libtorch can crash in its teardown.
+    pub fn finish_background_work(&mut self) {
+        self.stop_background_training();
+        let deadline = std::time::Instant::now() + EXIT_WAIT;
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
+        let mut ended = true;
+        if let Some(run) = &self.review.run {
+            ended &= run.cancel_and_wait(left());
+        }
+        let jobs_ended = [
+            self.review.model_job.as_ref().map(|j| j.wait_end(left())),
+            self.review
+                .evaluation_job
+                .as_ref()
+                .map(|j| j.wait_end(left())),
+            self.review
+                .disagreement_job
+                .as_ref()
+                .map(|j| j.wait_end(left())),
+            self.auto_retrain
+                .trial
+                .as_ref()
+                .and_then(|t| t.job.as_ref())
+                .map(|j| j.wait_end(left())),
+        ];
+        ended &= jobs_ended.into_iter().flatten().all(|e| e);
+        if !ended {
+            eprintln!("warning: background work did not end within {EXIT_WAIT:?}");
+        }
     }
 
     /// Applies finished background jobs; returns whether anything changed.
