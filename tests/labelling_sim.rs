@@ -298,3 +298,50 @@ fn a_folder_without_labels_is_refused_with_where_to_look() {
         "{msg}"
     );
 }
+
+/// The Review panel's TTA "auto" (the default) judges off against flip after four
+/// labelled images, on those images, and logs the verdict; a TTA chosen by hand is
+/// never judged. The per-image counts add up to the actions.
+#[test]
+fn auto_tta_judges_the_flip_on_the_labelled_images() {
+    tch::set_num_threads(1);
+    let Some(model) = detlab::detector::inference::default_model_path() else {
+        eprintln!("skipped: no shipped model (models/cola-sprite-lite0.safetensors)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 5,
+        seed: 4,
+        width: 320,
+        height: 240,
+    })
+    .unwrap();
+    let run = |tta: Option<detlab::detector::maths::tta::Tta>, work: &str| {
+        simulate(
+            &SimOptions {
+                model: Some(model.clone()),
+                tta,
+                ..SimOptions::new(images.clone())
+            },
+            &dir.path().join(work),
+        )
+        .unwrap()
+    };
+    let auto = run(None, "auto");
+    assert_eq!((auto.missed, auto.extra), (0, 0), "{:?}", auto.by_kind);
+    assert_eq!(auto.tta_verdicts.len(), 1, "{:?}", auto.tta_verdicts);
+    assert!(
+        auto.tta_verdicts[0].contains("on the 4 images"),
+        "{:?}",
+        auto.tta_verdicts
+    );
+    assert_eq!(auto.per_image.len(), 5);
+    let per_image: usize = auto.per_image.iter().map(|(_, _, a)| a).sum();
+    let settings = auto.by_kind.get("settings").copied().unwrap_or(0);
+    assert_eq!(per_image + settings, auto.actions, "{:?}", auto.per_image);
+    let fixed = run(Some(detlab::detector::maths::tta::Tta::Off), "off");
+    assert!(fixed.tta_verdicts.is_empty(), "{:?}", fixed.tta_verdicts);
+}

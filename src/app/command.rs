@@ -98,6 +98,8 @@ pub enum Command {
     SetTiling(crate::detector::maths::tiling::Tiling),
     /// Test-time augmentation for the review runs (predictions are cached per setting).
     SetTta(crate::detector::maths::tta::Tta),
+    /// Let the review's TTA follow what measures cheaper on the labelled images.
+    SetAutoTta(bool),
     /// Propose every facing like the selected box, for review.
     FindSimilar,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
@@ -251,6 +253,7 @@ impl AppState {
             Command::SetPrecision(p) => self.set_precision(p),
             Command::SetTiling(t) => self.set_tiling(t),
             Command::SetTta(t) => self.set_tta(t),
+            Command::SetAutoTta(on) => self.set_auto_tta(on),
             Command::FindSimilar => self.find_similar(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),

@@ -22,8 +22,8 @@ pub struct LabellingBenchOptions {
     pub device: DeviceChoice,
     /// Skip the review-only run.
     pub assistants_only: bool,
-    /// Test-time augmentation of the model's predictions.
-    pub tta: detlab::detector::maths::tta::Tta,
+    /// Test-time augmentation of the model's predictions (`None`: the panel's auto).
+    pub tta: Option<detlab::detector::maths::tta::Tta>,
     /// The Review panel's score threshold.
     pub review_score: f32,
     /// The hold-out AP a first model needs to be shown.
@@ -81,10 +81,9 @@ pub fn run(options: &LabellingBenchOptions) -> anyhow::Result<Report> {
                 0 => String::new(),
                 n => format!(", retrained every {n} images"),
             },
-            if options.tta.is_on() {
-                format!(", TTA {}", options.tta.describe())
-            } else {
-                String::new()
+            match options.tta {
+                Some(t) => format!(", TTA {}", t.describe()),
+                None => ", TTA auto".to_string(),
             },
             options.review_score
         ),

@@ -74,7 +74,8 @@ pub enum Bench {
         #[arg(long)]
         assistants_only: bool,
         /// The Review panel's test-time augmentation for the model's predictions
-        /// [default: the panel's, off].
+        /// [default: the panel's "auto": off until the flip measures cheaper on the
+        /// images labelled so far].
         #[arg(long, value_enum)]
         tta: Option<super::predict::TtaChoice>,
         /// The Review panel's score threshold (predictions shown for review).
@@ -130,7 +131,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             retrain_every: retrain_every.unwrap_or(if from_scratch { 50 } else { 0 }),
             device,
             assistants_only,
-            tta: tta.map_or(detlab::app::review::DEFAULT_REVIEW_TTA, |t| t.tta()),
+            tta: tta.map(|t| t.tta()),
             review_score: score,
             first_model_min_ap: first_model_ap,
             trial_images,

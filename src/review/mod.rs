@@ -38,7 +38,7 @@ pub use decisions::{Decision, ReviewLog, ReviewLogError, Verdict};
 pub use disagreement::{compare, rank, DisagreementKind, ImageDisagreement, MatchSettings};
 pub use model_id::ModelId;
 pub use pending::{classify, matches_label, PredictionState};
-pub use review_cost::{review_actions, NamedBox};
+pub use review_cost::{review_actions, NamedBox, ReviewTally};
 
 /// The sidecar folder beside the labels that holds detlab's review state.
 pub const SIDECAR_DIR: &str = ".detlab";

@@ -14,6 +14,8 @@
 //!
 //! Without predictions the cost is one drawn box per label, so a model saves actions on
 //! an image exactly when its tight right boxes outnumber its rejects and double fixes.
+//! [`ReviewTally::in_bulk`] prices the rejects as the labeller's bulk keys do (Accept all,
+//! Reject the rest and next): the measure of the Review panel's TTA "auto".
 
 use crate::geometry::BoxXyxy;
 
@@ -31,28 +33,66 @@ pub struct NamedBox {
     pub class_name: String,
 }
 
-/// Review actions to turn `shown` (predictions, by descending score) into `labels`.
-pub fn review_actions(labels: &[NamedBox], shown: &[NamedBox]) -> usize {
-    let mut taken = vec![false; labels.len()];
-    let mut actions = 0;
-    for p in shown {
-        let best = labels
-            .iter()
-            .enumerate()
-            .filter(|(l, _)| !taken[*l])
-            .map(|(l, label)| (l, label.bbox.iou(&p.bbox)))
-            .filter(|&(_, iou)| iou >= MATCH_IOU)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-        let Some((l, iou)) = best else {
-            actions += 1;
-            continue;
-        };
-        taken[l] = true;
-        let tight = iou >= TIGHT_IOU;
-        let right_class = labels[l].class_name == p.class_name;
-        actions += usize::from(!tight) + usize::from(!right_class);
+/// How an image's shown predictions stand against its labels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReviewTally {
+    /// Tight boxes of the right class (accepted as they are).
+    pub good: usize,
+    /// Actions of the fixes: a redraw per loose box, a relabel per wrong class.
+    pub fixes: usize,
+    /// Predictions on no label (or on a label already taken).
+    pub wrong: usize,
+    /// Labels no prediction matched (drawn by hand).
+    pub missing: usize,
+}
+
+impl ReviewTally {
+    /// Matches `shown` (predictions, by descending score) to `labels`.
+    pub fn of(labels: &[NamedBox], shown: &[NamedBox]) -> Self {
+        let mut taken = vec![false; labels.len()];
+        let mut tally = Self::default();
+        for p in shown {
+            let best = labels
+                .iter()
+                .enumerate()
+                .filter(|(l, _)| !taken[*l])
+                .map(|(l, label)| (l, label.bbox.iou(&p.bbox)))
+                .filter(|&(_, iou)| iou >= MATCH_IOU)
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+            let Some((l, iou)) = best else {
+                tally.wrong += 1;
+                continue;
+            };
+            taken[l] = true;
+            let fixes =
+                usize::from(iou < TIGHT_IOU) + usize::from(labels[l].class_name != p.class_name);
+            tally.fixes += fixes;
+            tally.good += usize::from(fixes == 0);
+        }
+        tally.missing = taken.iter().filter(|t| !**t).count();
+        tally
     }
-    actions + taken.iter().filter(|t| !**t).count()
+
+    /// Every wrong prediction rejected on its own, the good ones taken with the move to
+    /// the next image: the auto-retrain trial's measure.
+    pub fn one_by_one(&self) -> usize {
+        self.fixes + self.wrong + self.missing
+    }
+
+    /// As the labeller's cheaper order takes them (the simulated labeller's): either each
+    /// wrong one rejected and the good ones accepted all at once (one more key when boxes
+    /// remain to be drawn after it), or each good one accepted on its own and the wrong
+    /// ones rejected together with the move to the next image (Ctrl+Delete).
+    pub fn in_bulk(&self) -> usize {
+        let accept_all = self.wrong + usize::from(self.good > 0 && self.missing > 0);
+        self.fixes + self.missing + accept_all.min(self.good)
+    }
+}
+
+/// Review actions to turn `shown` (predictions, by descending score) into `labels`, each
+/// wrong one rejected on its own ([`ReviewTally::one_by_one`]).
+pub fn review_actions(labels: &[NamedBox], shown: &[NamedBox]) -> usize {
+    ReviewTally::of(labels, shown).one_by_one()
 }
 
 #[cfg(test)]
@@ -102,6 +142,43 @@ mod tests {
         let labels = [named(0.0, "cola")];
         let shown = [named(0.0, "cola"), named(0.5, "cola")];
         assert_eq!(review_actions(&labels, &shown), 1);
+    }
+
+    #[test]
+    fn in_bulk_the_cheaper_of_rejecting_the_wrong_and_accepting_the_good_one_by_one() {
+        let labels = [named(0.0, "cola"), named(20.0, "cola"), named(40.0, "cola")];
+        // Three good, two wrong: reject both, then accept all with the next image.
+        let shown = [
+            named(0.0, "cola"),
+            named(20.0, "cola"),
+            named(40.0, "cola"),
+            named(100.0, "cola"),
+            named(200.0, "cola"),
+        ];
+        let tally = ReviewTally::of(&labels, &shown);
+        assert_eq!(
+            tally,
+            ReviewTally {
+                good: 3,
+                fixes: 0,
+                wrong: 2,
+                missing: 0
+            }
+        );
+        assert_eq!((tally.one_by_one(), tally.in_bulk()), (2, 2));
+        // One good, three wrong, one label to draw: accept the good one (1), draw (1),
+        // the wrong ones go with the next image.
+        let shown = [
+            named(0.0, "cola"),
+            named(100.0, "cola"),
+            named(200.0, "cola"),
+            named(300.0, "cola"),
+        ];
+        let tally = ReviewTally::of(&labels[..2], &shown);
+        assert_eq!((tally.one_by_one(), tally.in_bulk()), (4, 2));
+        // Only wrong ones: all rejected with the next image.
+        let tally = ReviewTally::of(&[], &shown);
+        assert_eq!((tally.one_by_one(), tally.in_bulk()), (4, 0));
     }
 
     #[test]

@@ -276,6 +276,20 @@ fn tta_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     if tta != state.review.tta {
         out.push(Command::SetTta(tta));
     }
+    let mut auto = state.review.auto_tta;
+    let verdict = state.review.tta_judge.verdicts.last();
+    ui.checkbox(&mut auto, "auto: off or flip, by your labels")
+        .on_hover_text(format!(
+            "after 4, 8, 16… images labelled with this model, takes whichever of off and \
+             flip would have cost fewer review actions on them (choosing a setting above \
+             turns auto off){}",
+            verdict
+                .map(|v| format!("\n\nlast verdict: {v}"))
+                .unwrap_or_default()
+        ));
+    if auto != state.review.auto_tta {
+        out.push(Command::SetAutoTta(auto));
+    }
 }
 
 /// fp32, or bf16 products where the CPU engine runs the model on a CPU with AVX512-BF16.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::app::jobs::{repaint, Job};
 use crate::app::label_io::LabelReader;
-use crate::app::review::{load_model_file, predict_image, shown_boxes, LoadedModel};
+use crate::app::review::{load_model_file, read_labels, shown_on, LoadedModel};
 use crate::app::AppState;
 use crate::detector::maths::postprocess::SelectConfig;
 use crate::detector::maths::tiling::Tiling;
@@ -83,17 +83,7 @@ impl TrialInput {
             current: 0,
         };
         for image in &self.images {
-            let labels: Vec<NamedBox> = self
-                .reader
-                .read(image, self.save_dir.as_deref())?
-                .map(|a| a.boxes)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|l| NamedBox {
-                    bbox: l.bbox,
-                    class_name: l.class_name,
-                })
-                .collect();
+            let labels = read_labels(&self.reader, image, self.save_dir.as_deref())?;
             outcome.boxes += labels.len();
             outcome.candidate += review_actions(&labels, &self.shown(&candidate, image, None)?);
             outcome.current += match &self.current {
@@ -114,20 +104,7 @@ impl TrialInput {
         image: &Path,
         known: Option<&CachedPrediction>,
     ) -> Result<Vec<NamedBox>, String> {
-        let computed;
-        let pred = match known {
-            Some(p) => p,
-            None => {
-                computed = predict_image(model, image, self.view)?;
-                &computed
-            }
-        };
-        Ok(shown_boxes(
-            pred,
-            &self.select,
-            self.refine,
-            &model.class_names,
-        ))
+        shown_on(model, image, known, self.view, &self.select, self.refine)
     }
 }
 

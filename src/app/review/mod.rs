@@ -11,6 +11,7 @@ mod decide;
 mod model;
 mod onnx_export;
 mod run;
+mod tta_judge;
 
 pub(crate) use decide::shown_boxes;
 pub(crate) use model::load_model_file;
@@ -18,6 +19,8 @@ pub use model::{ImportForm, LoadedModel};
 pub use onnx_export::OnnxExportForm;
 pub(crate) use run::predict_image;
 pub use run::{InferenceRun, RunScope};
+pub(crate) use tta_judge::{read_labels, shown_on};
+pub use tta_judge::{TtaJudge, TtaVerdict, FIRST_VERDICT_IMAGES};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,11 +66,12 @@ pub struct Evaluation {
     pub auto_max_dets: bool,
 }
 
-/// The Review panel's test-time augmentation at start: off. The flip helps a good model
-/// (on `cola-sprite/val` with the shipped model the simulated labeller's actions per box
-/// fall from 1.09 to 1.00, on a demo folder from 0.338 to 0.269) but adds false positives
-/// to the weak first models of labelling from zero (`cola-sprite/train`, 200 photos, one
-/// sitting: 1.97 off, 2.10 flip; rejects 134 → 193). BENCHMARKS.md.
+/// The Review panel's test-time augmentation at start: off, with "auto" on
+/// ([`TtaJudge`]). The flip helps a good model and adds false positives to a weak one:
+/// with the simulated labeller, a demo model (AP 0.73) on another demo folder took 191
+/// actions off, 160 flip, 178 auto; four models of `cola-sprite/train` (AP 0.00–0.52) on
+/// photos 201–444 took 0 to 19 actions more with the flip always on, and auto stayed off
+/// on three of them (the fourth: 554 against 547). BENCHMARKS.md.
 pub const DEFAULT_REVIEW_TTA: Tta = Tta::Off;
 
 /// Everything about reviewing predictions.
@@ -94,6 +98,9 @@ pub struct Review {
     pub tiling: Tiling,
     /// Test-time augmentation of the runs (cached separately per setting).
     pub tta: Tta,
+    /// Let the [`TtaJudge`] choose between off and flip from the labeller's work.
+    pub auto_tta: bool,
+    pub tta_judge: TtaJudge,
     pub show: bool,
     /// Index into [`AppState::shown_predictions`] of the selected prediction.
     pub selected: Option<usize>,
@@ -144,6 +151,8 @@ impl Default for Review {
             precision: Precision::Fp32,
             tiling: Tiling::Auto,
             tta: DEFAULT_REVIEW_TTA,
+            auto_tta: true,
+            tta_judge: TtaJudge::default(),
             show: true,
             selected: None,
             log: ReviewLog::default(),
@@ -213,8 +222,10 @@ impl AppState {
         }
     }
 
-    /// Switches test-time augmentation, like [`AppState::set_tiling`].
+    /// Switches test-time augmentation, like [`AppState::set_tiling`]: the labeller's
+    /// choice, so "auto" goes off.
     pub fn set_tta(&mut self, tta: Tta) {
+        self.review.auto_tta = false;
         if self.review.tta != tta {
             self.review.tta = tta;
             self.show_cached_for(format!("test-time augmentation {}", tta.describe()));
@@ -320,6 +331,7 @@ impl AppState {
             }
         }
         changed |= self.poll_inference_run();
+        changed |= self.poll_tta_judge();
         if let Some(found) = self.review.disagreement_job.as_ref().and_then(Job::result) {
             self.review.disagreement_job = None;
             match found {

@@ -102,7 +102,7 @@ impl AppState {
         if let Some(old) = self.review.run.take() {
             old.cancel();
         }
-        let images: Vec<PathBuf> = match scope {
+        let mut images: Vec<PathBuf> = match scope {
             RunScope::Current => self.current_path().into_iter().collect(),
             RunScope::All | RunScope::CachedOnly => {
                 session.images.iter().map(|e| e.path.clone()).collect()
@@ -114,6 +114,13 @@ impl AppState {
                 .map(|e| e.path.clone())
                 .collect(),
         };
+        // The image on screen first.
+        if let Some(i) = self
+            .current_path()
+            .and_then(|c| images.iter().position(|p| *p == c))
+        {
+            images[..=i].rotate_right(1);
+        }
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
         let (tiling, tta) = (self.review.tiling, self.review.tta);

@@ -78,8 +78,9 @@ pub struct SimOptions {
     /// The Train page's settings the retraining starts from (device, threads, epochs of
     /// a first model, ...).
     pub training: TrainingForm,
-    /// The Review panel's test-time augmentation.
-    pub tta: Tta,
+    /// The Review panel's test-time augmentation; `None`: the panel's default, auto
+    /// ([`crate::app::review::TtaJudge`]).
+    pub tta: Option<Tta>,
     /// The Review panel's score threshold (the app's default: 0.3).
     pub review_score: f32,
     /// The hold-out AP a first model needs to be shown (see
@@ -102,7 +103,7 @@ impl SimOptions {
             timeout: Duration::from_secs(600),
             retrain_every: 0,
             training: TrainingForm::default(),
-            tta: crate::app::review::DEFAULT_REVIEW_TTA,
+            tta: None,
             review_score: crate::app::settings::Settings::default().review_score,
             first_model_min_ap: crate::app::auto_retrain::MIN_FIRST_MODEL_AP,
             trial_images: None,
@@ -134,6 +135,9 @@ pub struct SimReport {
     pub actions_per_box: f64,
     /// Actions by kind (accept, fix, draw, ...).
     pub by_kind: BTreeMap<String, usize>,
+    /// Each image's file name with its boxes and actions (moving on from it included), in
+    /// the order labelled.
+    pub per_image: Vec<(String, usize, usize)>,
     /// The LabelImg way on the same folder: next + `w` + drag + class key per box.
     pub manual_actions_per_box: f64,
     /// The model's AP on the not-yet-labelled images after each retrain (none without
@@ -141,6 +145,8 @@ pub struct SimReport {
     pub ap_over_time: Vec<ApPoint>,
     /// The retraining decisions, as the app logged them.
     pub retrain_log: Vec<String>,
+    /// The Review panel's TTA verdicts ([`crate::app::review::TtaJudge`]).
+    pub tta_verdicts: Vec<String>,
     /// Seconds spent waiting for the model (loading, inference).
     pub model_seconds: f64,
     /// Oracle boxes that did not end up labelled (should be 0).
@@ -238,7 +244,9 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
             .as_ref()
             .is_some_and(|s| !s.scanning && s.images.len() == oracle.images.len())
     })?;
-    sim.app.apply(Command::SetTta(options.tta));
+    if let Some(tta) = options.tta {
+        sim.app.apply(Command::SetTta(tta));
+    }
     sim.use_default_label();
     if let Some(model) = &options.model {
         let t = Instant::now();
@@ -269,11 +277,16 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     sim.app.apply(Command::GoTo(0));
     for done in 0..oracle.images.len() {
         let path = sim.wait_for_document()?;
-        // A trial counts the image just left: its verdict comes after the move.
+        // A trial (and the TTA verdict) counts the image just left: its verdict comes
+        // after the move.
+        if done > 0 {
+            sim.settle_tta()?;
+        }
         if options.retrain_every > 0 && done > 0 {
             sim.keep_up(&oracle)?;
         }
         let truth = oracle_of(&path);
+        let before: usize = sim.report.by_kind.values().sum();
         sim.visited.insert(path.clone());
         sim.label_image(&path, &truth)?;
         let (missed, extra) = sim.check(&truth);
@@ -289,6 +302,11 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
         } else {
             sim.reject_the_rest();
         }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let after: usize = sim.report.by_kind.values().sum();
+        sim.report
+            .per_image
+            .push((name.unwrap_or_default(), truth.len(), after - before));
     }
     // A generation started by the last images is of no use to the count; it and the
     // network threads end before the app is dropped.
@@ -300,10 +318,23 @@ pub fn simulate(options: &SimOptions, work: &Path) -> Result<SimReport, SimError
     r.manual_actions_per_box = manual_actions(&oracle) as f64 / r.boxes.max(1) as f64;
     r.model_seconds = sim.model_time.as_secs_f64();
     r.retrain_log = sim.app.auto_retrain.log.clone();
+    r.tta_verdicts = sim.app.review.tta_judge.verdicts.clone();
     Ok(sim.report)
 }
 
 impl Sim {
+    /// Waits for the review's TTA verdict (and the candidates it recomputes), if one is
+    /// due.
+    fn settle_tta(&mut self) -> Result<(), SimError> {
+        let t = Instant::now();
+        self.wait("save the labels", |a| !a.workspace.labels.busy())?;
+        self.wait("judge the TTA", |a| {
+            a.review.tta_judge.settled() && a.review.run.is_none()
+        })?;
+        self.model_time += t.elapsed();
+        Ok(())
+    }
+
     /// Between images: waits for what the app is computing for the retraining (a
     /// generation, a trial, the new model's candidates); when a generation's fate was
     /// settled, records the review model's AP on the images not labelled yet.

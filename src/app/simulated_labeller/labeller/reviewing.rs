@@ -198,7 +198,10 @@ impl Sim {
         let (drags, fixed) = drags_to(predicted, target.bbox);
         let drag_cost = drags + 1 + usize::from(self.drawing);
         let redraw_cost = 1 + usize::from(!self.drawing);
-        if self.options.assistants && redraw_cost < drag_cost {
+        // At a tie, continuous drawing pays when more boxes follow: each then costs one.
+        if self.options.assistants
+            && (redraw_cost < drag_cost || (more && redraw_cost == drag_cost))
+        {
             self.start_drawing(more);
             self.count("redraw", 1);
             let before = self.labels().len();

@@ -1,0 +1,354 @@
+//! Automatic test-time augmentation: the mirror image pays only once a model is good
+//! (it adds false positives to a weak one), so the Review panel's "auto" measures it on
+//! the labeller's own work. Once 4, 8, 16, … images have been labelled since the review
+//! model loaded, a background job counts the review actions
+//! ([`ReviewTally::in_bulk`]) its boxes would have cost on those images with and without
+//! the flip, and the panel takes the cheaper (a tie keeps what is shown). The
+//! unlabelled images' candidates are then computed again in the background.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{predict_image, shown_boxes, LoadedModel, RunScope};
+use crate::app::jobs::{repaint, Job};
+use crate::app::label_io::LabelReader;
+use crate::app::AppState;
+use crate::detector::maths::postprocess::SelectConfig;
+use crate::detector::maths::tiling::Tiling;
+use crate::detector::maths::tta::Tta;
+use crate::review::{CachedPrediction, NamedBox, ReviewTally};
+
+/// Labelled images before the first verdict; each later one waits for twice as many.
+pub const FIRST_VERDICT_IMAGES: usize = 4;
+
+/// The two settings the judge chooses between.
+const CHOICES: [Tta; 2] = [Tta::Off, Tta::Flip];
+
+/// The judge's state for the review model in use.
+pub struct TtaJudge {
+    /// The model being judged (a new one starts over).
+    model: Option<Arc<LoadedModel>>,
+    /// The folder open (another one starts over).
+    folder: Option<PathBuf>,
+    /// Images labelled when it loaded: they are not judged on (it may have trained on
+    /// them).
+    labelled_before: HashSet<PathBuf>,
+    /// Newly labelled images the next verdict waits for.
+    next_at: usize,
+    job: Option<Job<Result<TtaVerdict, String>>>,
+    /// The verdicts of this session, as the status bar showed them, newest last (kept
+    /// when the judge starts over).
+    pub verdicts: Vec<String>,
+}
+
+impl Default for TtaJudge {
+    fn default() -> Self {
+        Self {
+            model: None,
+            folder: None,
+            labelled_before: HashSet::new(),
+            next_at: FIRST_VERDICT_IMAGES,
+            job: None,
+            verdicts: Vec::new(),
+        }
+    }
+}
+
+impl TtaJudge {
+    /// Whether no verdict is being computed.
+    pub fn settled(&self) -> bool {
+        self.job.is_none()
+    }
+}
+
+/// Review actions on the judged images with each of [`CHOICES`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TtaVerdict {
+    pub images: usize,
+    pub boxes: usize,
+    /// Actions without and with the flip.
+    pub actions: [usize; 2],
+}
+
+impl TtaVerdict {
+    /// The cheaper setting; `current` on a tie.
+    pub fn choice(&self, current: Tta) -> Tta {
+        match self.actions[0].cmp(&self.actions[1]) {
+            std::cmp::Ordering::Less => CHOICES[0],
+            std::cmp::Ordering::Greater => CHOICES[1],
+            std::cmp::Ordering::Equal => current,
+        }
+    }
+}
+
+/// What the verdict's background job needs from the app.
+struct JudgeInput {
+    model: Arc<LoadedModel>,
+    /// The predictions of the setting shown, already in memory (others are computed).
+    shown_now: (Tta, HashMap<PathBuf, Arc<CachedPrediction>>),
+    images: Vec<PathBuf>,
+    reader: LabelReader,
+    save_dir: Option<PathBuf>,
+    select: SelectConfig,
+    refine: bool,
+    tiling: Tiling,
+}
+
+impl JudgeInput {
+    fn run(self) -> Result<TtaVerdict, String> {
+        let mut verdict = TtaVerdict {
+            images: self.images.len(),
+            boxes: 0,
+            actions: [0; 2],
+        };
+        for image in &self.images {
+            let labels = read_labels(&self.reader, image, self.save_dir.as_deref())?;
+            verdict.boxes += labels.len();
+            for (tta, actions) in CHOICES.iter().zip(&mut verdict.actions) {
+                let known = (self.shown_now.0 == *tta)
+                    .then(|| self.shown_now.1.get(image).map(Arc::as_ref))
+                    .flatten();
+                let shown = shown_on(
+                    &self.model,
+                    image,
+                    known,
+                    (self.tiling, *tta),
+                    &self.select,
+                    self.refine,
+                )?;
+                *actions += ReviewTally::of(&labels, &shown).in_bulk();
+            }
+        }
+        Ok(verdict)
+    }
+}
+
+/// `image`'s saved labels as named boxes (none when it has no label file).
+pub(crate) fn read_labels(
+    reader: &LabelReader,
+    image: &Path,
+    save_dir: Option<&Path>,
+) -> Result<Vec<NamedBox>, String> {
+    Ok(reader
+        .read(image, save_dir)?
+        .map(|a| a.boxes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| NamedBox {
+            bbox: l.bbox,
+            class_name: l.class_name,
+        })
+        .collect())
+}
+
+/// `model`'s boxes on `image` as the Review panel would show them with `view`: from
+/// `known` (its predictions already computed) or from a new pass.
+pub(crate) fn shown_on(
+    model: &LoadedModel,
+    image: &Path,
+    known: Option<&CachedPrediction>,
+    view: (Tiling, Tta),
+    select: &SelectConfig,
+    refine: bool,
+) -> Result<Vec<NamedBox>, String> {
+    let computed;
+    let pred = match known {
+        Some(p) => p,
+        None => {
+            computed = predict_image(model, image, view)?;
+            &computed
+        }
+    };
+    Ok(shown_boxes(pred, select, refine, &model.class_names))
+}
+
+impl AppState {
+    /// Auto TTA on or off; off keeps the setting shown.
+    pub fn set_auto_tta(&mut self, on: bool) {
+        self.review.auto_tta = on;
+        self.review.tta_judge.model = None;
+    }
+
+    /// The images labelled since the judged model loaded, but the one open (its labels
+    /// may not be finished).
+    fn judged_images(&self) -> Vec<PathBuf> {
+        let judge = &self.review.tta_judge;
+        let open = self.workspace.current;
+        self.workspace
+            .session
+            .iter()
+            .flat_map(|s| {
+                s.images.iter().enumerate().filter(|(i, e)| {
+                    e.status.is_labelled()
+                        && Some(*i) != open
+                        && !judge.labelled_before.contains(&e.path)
+                })
+            })
+            .map(|(_, e)| e.path.clone())
+            .collect()
+    }
+
+    fn labelled_paths(&self) -> HashSet<PathBuf> {
+        self.workspace
+            .session
+            .iter()
+            .flat_map(|s| {
+                s.images
+                    .iter()
+                    .filter(|e| e.status.is_labelled())
+                    .map(|e| e.path.clone())
+            })
+            .collect()
+    }
+
+    /// Starts a verdict once enough images are labelled, and acts on it. Returns `true`
+    /// if anything changed.
+    pub(super) fn poll_tta_judge(&mut self) -> bool {
+        if !self.review.auto_tta {
+            return false;
+        }
+        let (Some(model), Some(folder)) = (
+            self.review.model.clone(),
+            self.workspace.session.as_ref().map(|s| s.root.clone()),
+        ) else {
+            return false;
+        };
+        let judge = &self.review.tta_judge;
+        let same = judge.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, &model))
+            && judge.folder.as_deref() == Some(folder.as_path());
+        if !same {
+            let verdicts = std::mem::take(&mut self.review.tta_judge.verdicts);
+            self.review.tta_judge = TtaJudge {
+                model: Some(model),
+                verdicts,
+                folder: Some(folder),
+                labelled_before: self.labelled_paths(),
+                ..TtaJudge::default()
+            };
+            return false;
+        }
+        if let Some(job) = &self.review.tta_judge.job {
+            let Some(outcome) = job.outcome() else {
+                return false;
+            };
+            self.review.tta_judge.job = None;
+            match outcome {
+                Ok(verdict) => self.apply_tta_verdict(verdict),
+                Err(e) => self.info(format!("TTA auto: no verdict ({e}); the setting stays")),
+            }
+            return true;
+        }
+        let images = self.judged_images();
+        if images.len() < self.review.tta_judge.next_at {
+            return false;
+        }
+        self.review.tta_judge.next_at = images.len() * 2;
+        let shown_now = images
+            .iter()
+            .filter_map(|i| Some((i.clone(), self.review.predictions.get(i)?.clone())))
+            .collect();
+        let input = JudgeInput {
+            model,
+            shown_now: (self.review.tta, shown_now),
+            images,
+            reader: self.workspace.labels.reader(),
+            save_dir: self
+                .workspace
+                .session
+                .as_ref()
+                .and_then(|s| s.save_dir.clone()),
+            select: self.review.select,
+            refine: self.review.refine_boxes,
+            tiling: self.review.tiling,
+        };
+        self.review.tta_judge.job = Some(Job::spawn(
+            "tta verdict",
+            repaint(self.ctx.clone()),
+            move |_| input.run(),
+        ));
+        true
+    }
+
+    pub(crate) fn apply_tta_verdict(&mut self, verdict: TtaVerdict) {
+        let current = self.review.tta;
+        let choice = verdict.choice(current);
+        let [off, flip] = verdict.actions;
+        let line = format!(
+            "TTA auto: on the {} images ({} boxes) labelled since the model loaded, its \
+             boxes would have cost {off} review actions without the flip and {flip} with it",
+            verdict.images, verdict.boxes
+        );
+        let line = if choice == current {
+            format!("{line}: {} stays", current.describe())
+        } else {
+            format!("{line}: {} from now on", choice.describe())
+        };
+        self.review.tta_judge.verdicts.push(line.clone());
+        self.info(line);
+        if choice == current {
+            return;
+        }
+        self.review.tta = choice;
+        self.review.predictions.clear();
+        self.review.selected = None;
+        self.review.disagreements.clear();
+        self.review.evaluation = None;
+        self.run_model(RunScope::Unlabelled);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cheaper_setting_wins_and_a_tie_keeps_the_one_shown() {
+        let v = |off, flip| TtaVerdict {
+            images: 4,
+            boxes: 9,
+            actions: [off, flip],
+        };
+        assert_eq!(v(5, 7).choice(Tta::Flip), Tta::Off);
+        assert_eq!(v(7, 5).choice(Tta::Off), Tta::Flip);
+        assert_eq!(v(6, 6).choice(Tta::Off), Tta::Off);
+        assert_eq!(v(6, 6).choice(Tta::Flip), Tta::Flip);
+    }
+
+    #[test]
+    fn a_verdict_switches_the_setting_and_a_choice_by_hand_ends_auto() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = AppState::new(
+            crate::app::settings::Settings::default(),
+            dir.path().join("settings.json"),
+            None,
+            None,
+        );
+        assert!(app.review.auto_tta);
+        assert_eq!(app.review.tta, Tta::Off);
+        let verdict = |off, flip| TtaVerdict {
+            images: 4,
+            boxes: 9,
+            actions: [off, flip],
+        };
+        app.apply_tta_verdict(verdict(7, 5));
+        assert_eq!(app.review.tta, Tta::Flip);
+        app.apply_tta_verdict(verdict(6, 6));
+        assert_eq!(app.review.tta, Tta::Flip);
+        app.apply_tta_verdict(verdict(5, 7));
+        assert_eq!(app.review.tta, Tta::Off);
+        let log = &app.review.tta_judge.verdicts;
+        assert_eq!(log.len(), 3);
+        assert!(
+            log[0].ends_with(
+                "cost 7 review actions without the flip and 5 with it: flip from now on"
+            ),
+            "{log:?}"
+        );
+        assert!(log[1].ends_with("flip stays"), "{log:?}");
+        app.apply(crate::app::Command::SetTta(Tta::Flip));
+        assert!(!app.review.auto_tta);
+        app.apply(crate::app::Command::SetAutoTta(true));
+        assert!(app.review.auto_tta);
+    }
+}
