@@ -40,8 +40,11 @@ pub struct ReviewTally {
     pub good: usize,
     /// Actions of the fixes: a redraw per loose box, a relabel per wrong class.
     pub fixes: usize,
-    /// Predictions on no label (or on a label already taken).
+    /// Predictions on no label.
     pub wrong: usize,
+    /// Second predictions on a label a better one took (IoU ≥ [`MATCH_IOU`]): Accept all
+    /// leaves them out.
+    pub duplicates: usize,
     /// Labels no prediction matched (drawn by hand).
     pub missing: usize,
 }
@@ -60,7 +63,15 @@ impl ReviewTally {
                 .filter(|&(_, iou)| iou >= MATCH_IOU)
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
             let Some((l, iou)) = best else {
-                tally.wrong += 1;
+                let on_taken = labels
+                    .iter()
+                    .zip(&taken)
+                    .any(|(label, t)| *t && label.bbox.iou(&p.bbox) >= MATCH_IOU);
+                if on_taken {
+                    tally.duplicates += 1;
+                } else {
+                    tally.wrong += 1;
+                }
                 continue;
             };
             taken[l] = true;
@@ -76,13 +87,14 @@ impl ReviewTally {
     /// Every wrong prediction rejected on its own, the good ones taken with the move to
     /// the next image: the auto-retrain trial's measure.
     pub fn one_by_one(&self) -> usize {
-        self.fixes + self.wrong + self.missing
+        self.fixes + self.wrong + self.duplicates + self.missing
     }
 
     /// As the labeller's cheaper order takes them (the simulated labeller's): either each
     /// wrong one rejected and the good ones accepted all at once (one more key when boxes
     /// remain to be drawn after it), or each good one accepted on its own and the wrong
-    /// ones rejected together with the move to the next image (Ctrl+Delete).
+    /// ones rejected together with the move to the next image (Ctrl+Delete). Duplicates
+    /// cost nothing either way.
     pub fn in_bulk(&self) -> usize {
         let accept_all = self.wrong + usize::from(self.good > 0 && self.missing > 0);
         self.fixes + self.missing + accept_all.min(self.good)
@@ -162,6 +174,7 @@ mod tests {
                 good: 3,
                 fixes: 0,
                 wrong: 2,
+                duplicates: 0,
                 missing: 0
             }
         );
@@ -179,6 +192,11 @@ mod tests {
         // Only wrong ones: all rejected with the next image.
         let tally = ReviewTally::of(&[], &shown);
         assert_eq!((tally.one_by_one(), tally.in_bulk()), (4, 0));
+        // A second box on a taken label is left out by Accept all.
+        let shown = [named(0.0, "cola"), named(0.5, "cola")];
+        let tally = ReviewTally::of(&labels[..1], &shown);
+        assert_eq!((tally.duplicates, tally.wrong), (1, 0));
+        assert_eq!((tally.one_by_one(), tally.in_bulk()), (1, 0));
     }
 
     #[test]
