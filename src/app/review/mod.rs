@@ -68,10 +68,11 @@ pub struct Evaluation {
 
 /// The Review panel's test-time augmentation at start: off, with "auto" on
 /// ([`TtaJudge`]). The flip helps a good model and adds false positives to a weak one:
-/// with the simulated labeller, a demo model (AP 0.73) on another demo folder took 191
-/// actions off, 160 flip, 178 auto; four models of `cola-sprite/train` (AP 0.00–0.52) on
-/// photos 201–444 took 0 to 19 actions more with the flip always on, and auto stayed off
-/// on three of them (the fourth: 554 against 547). BENCHMARKS.md.
+/// with the simulated labeller, the shipped model on `cola-sprite/val` took 58 actions
+/// off, 54 flip, 55 auto, and a demo model (AP 0.73) on another demo folder 191, 160 and
+/// 170; four models of `cola-sprite/train` (AP 0.00–0.52) on photos 201–444 took 6–16
+/// actions more with the flip on three of them, and auto stayed off on two and cost 7 and
+/// 13 on the others. BENCHMARKS.md.
 pub const DEFAULT_REVIEW_TTA: Tta = Tta::Off;
 
 /// Everything about reviewing predictions.
