@@ -990,12 +990,24 @@ fn tta_chosen_in_the_panel_is_predicted_and_cached_apart() {
     let f = fixture_with(&standard()[..1], true);
     let mut h = harness(&f);
     assert_eq!(DEFAULT_REVIEW_TTA, Tta::Off);
+    assert!(h.state().state.review.auto_tta, "auto is on at start");
     h.get_by_label("flip ≈2×").click();
     h.run_steps(2);
     wait_until(&mut h, "the cached-only run", |app| {
         app.state.review.run.is_none()
     });
     assert_eq!(h.state().state.review.tta, Tta::Flip);
+    assert!(
+        !h.state().state.review.auto_tta,
+        "a setting chosen by hand ends auto"
+    );
+    h.get_by_label("auto: off or flip, by your labels").click();
+    h.run_steps(2);
+    assert!(
+        h.state().state.review.auto_tta,
+        "the checkbox turns it on again"
+    );
+    assert_eq!(h.state().state.review.tta, Tta::Flip, "until a verdict");
     assert!(
         h.state().state.review.predictions.is_empty(),
         "nothing is cached for the flip yet"
