@@ -1371,3 +1371,44 @@ fn fixture_labelled(n: usize) -> Fixture {
         settings,
     }
 }
+
+/// A name with a control character (pasted, say) is no class name: the dialog says why
+/// and stays open, Enter takes nothing, and no class is made; the command refuses it too.
+#[test]
+fn a_class_name_with_a_control_character_is_refused_in_the_dialog() {
+    let f = fixture(1);
+    let mut h = harness(&f, false);
+    h.state_mut().state.settings.default_label = None;
+    draw_box(&mut h, [10.0, 10.0, 50.0, 50.0]);
+    h.event(egui::Event::Text("cola\u{7}zero".into()));
+    h.run_steps(1);
+    for _ in 0..2 {
+        h.key_press(Key::Enter);
+        h.run_steps(2);
+    }
+    assert!(boxes(&h).is_empty(), "{:?}", boxes(&h));
+    assert!(
+        h.state().state.ui.pending_label.is_some(),
+        "the dialog stays"
+    );
+    assert!(h
+        .state()
+        .state
+        .workspace
+        .classes
+        .id("cola\u{7}zero")
+        .is_none());
+    h.get(By::new().label_contains("control character U+0007"));
+    h.state_mut().state.apply(Command::AddBox {
+        bbox: BoxXyxy::new(60.0, 10.0, 100.0, 50.0),
+        label: "cola\nzero".into(),
+    });
+    assert!(boxes(&h).is_empty(), "{:?}", boxes(&h));
+    let messages = &h.state().state.messages;
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m.starts_with("not labelled")),
+        "{messages:?}"
+    );
+}

@@ -72,10 +72,9 @@ impl AppState {
 
     /// Adds a box labelled `label` (which becomes the default label) and selects it.
     pub fn add_box(&mut self, bbox: BoxXyxy, label: &str) {
-        let label = label.trim().to_string();
-        if label.is_empty() {
+        let Some(label) = self.checked_class_name(label) else {
             return;
-        }
+        };
         self.workspace.classes.ensure(&label);
         self.settings.default_label = Some(label.clone());
         let Some(doc) = self.workspace.editable() else {
@@ -137,10 +136,12 @@ impl AppState {
 
     /// Gives every selected box the class `label` (created if new).
     pub fn relabel_selected(&mut self, targets: &[usize], label: &str) {
-        let label = label.trim().to_string();
-        if label.is_empty() || targets.is_empty() {
+        if targets.is_empty() {
             return;
         }
+        let Some(label) = self.checked_class_name(label) else {
+            return;
+        };
         self.workspace.classes.ensure(&label);
         self.settings.default_label = Some(label.clone());
         let Some(doc) = self.workspace.editable() else {
@@ -159,6 +160,22 @@ impl AppState {
             "{k} box{} labelled {label}",
             if k == 1 { "" } else { "es" }
         ));
+    }
+
+    /// `name` trimmed, or `None` (said in the status bar, unless it is empty) when it is
+    /// no class name: one that would split `classes.txt` or make XML other readers refuse
+    /// ([`crate::dataset::ClassList::check_name`]).
+    fn checked_class_name(&mut self, name: &str) -> Option<String> {
+        if name.trim().is_empty() {
+            return None;
+        }
+        match crate::dataset::ClassList::check_name(name) {
+            Ok(n) => Some(n.to_string()),
+            Err(e) => {
+                self.info(format!("not labelled: {e}"));
+                None
+            }
+        }
     }
 
     /// Ctrl+E / double-click: opens the label dialog for the selected boxes.

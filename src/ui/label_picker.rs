@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::app::session::Session;
 use crate::app::{AppState, Command, UiState};
-use crate::dataset::LabelBox;
+use crate::dataset::{ClassList, LabelBox};
 
 /// How well `name` matches the typed `filter` (higher is better), or `None`: exact, then
 /// prefix, then substring, then the letters in order (fuzzy).
@@ -302,6 +302,11 @@ pub fn label_picker(
             });
         let typed = pending.text.trim().to_string();
         let exact = enter_choice(&names, &typed, None);
+        if !typed.is_empty() {
+            if let Err(e) = ClassList::check_name(&typed) {
+                ui.colored_label(egui::Color32::from_rgb(230, 90, 80), e);
+            }
+        }
         if pending.confirm_new {
             ui.colored_label(
                 egui::Color32::from_rgb(240, 200, 80),
@@ -352,7 +357,7 @@ pub fn label_picker(
             cancel = true;
         }
     });
-    if let Some(label) = accept.filter(|l| !l.trim().is_empty()) {
+    if let Some(label) = accept.filter(|l| ClassList::check_name(l).is_ok()) {
         let pending = ui_state.pending_label.take().unwrap_or_default();
         match pending.bbox {
             Some(bbox) => out.push(Command::AddBox { bbox, label }),
