@@ -94,6 +94,31 @@ fn demo_is_deterministic_and_exports() {
         std::fs::read_to_string(out.path().join("labels.txt")).unwrap(),
         "Cola\nSprite\nFanta\n"
     );
+    // A repeated name in the class file is kept once, and said.
+    let classes = a.path().join("repeated.txt");
+    std::fs::write(&classes, "Cola\nSprite\nCola\nFanta\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = detlab(&[
+        "export",
+        "coco",
+        "--images",
+        a.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--classes",
+        classes.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: class file")
+            && stderr.contains("line 3: \"Cola\" repeats class 1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("labels.txt")).unwrap(),
+        "Cola\nSprite\nFanta\n"
+    );
 }
 
 fn write_image(path: &Path, w: u32, h: u32) {

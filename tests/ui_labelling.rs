@@ -1412,3 +1412,27 @@ fn a_class_name_with_a_control_character_is_refused_in_the_dialog() {
         "{messages:?}"
     );
 }
+
+/// A class file with a repeated name opens with the name once and a message naming the
+/// file and the line.
+#[test]
+fn a_repeated_name_in_the_class_file_is_said() {
+    let f = fixture(1);
+    std::fs::write(
+        f.images.join("predefined_classes.txt"),
+        "Cola\nSprite\nCola\n",
+    )
+    .unwrap();
+    let h = harness(&f, false);
+    let state = &h.state().state;
+    assert_eq!(state.workspace.classes.names(), ["Cola", "Sprite"]);
+    assert!(
+        state
+            .messages
+            .iter()
+            .any(|m| m.contains("predefined_classes.txt")
+                && m.contains("line 3: \"Cola\" repeats class 1 (kept once)")),
+        "{:?}",
+        state.messages
+    );
+}

@@ -80,7 +80,8 @@ pub fn class_counts(boxes: &[LabelBox]) -> ClassCounts {
 }
 
 enum ScanEvent {
-    Classes(ClassList),
+    /// The class file's list, and what to tell about it.
+    Classes((ClassList, Vec<String>)),
     Listed(Vec<PathBuf>),
     Statuses(Vec<(usize, ImageStatus, ClassCounts)>),
     Failed(String),
@@ -96,8 +97,9 @@ pub struct Session {
     pub scanning: bool,
     pub listed: bool,
     pub scan_error: Option<String>,
-    /// The folder's class file, once read (the app takes it).
-    pub classes: Option<ClassList>,
+    /// The folder's class file, once read, with what to tell about it (the app takes
+    /// both).
+    pub classes: Option<(ClassList, Vec<String>)>,
     /// Boxes per class over the folder's label files as last read (by the scan, or when
     /// an image is opened) or saved here: the sum of the entries' class counts.
     class_totals: HashMap<String, usize>,
@@ -117,7 +119,7 @@ impl Session {
                         ctx.request_repaint();
                     }
                 };
-                let classes = load_class_file(&scan_root, scan_save.as_deref());
+                let classes = load_class_file_noting(&scan_root, scan_save.as_deref());
                 if tx.send(ScanEvent::Classes(classes)).is_err() {
                     return;
                 }
@@ -305,16 +307,27 @@ pub fn read_label_status(image: &Path, save_dir: Option<&Path>) -> (ImageStatus,
 /// The folder's class file: `predefined_classes.txt` or `classes.txt`, in the save
 /// folder or the image folder.
 pub fn load_class_file(folder: &Path, save_dir: Option<&Path>) -> ClassList {
+    load_class_file_noting(folder, save_dir).0
+}
+
+/// [`load_class_file`], with what the user should hear about the files: repeated or
+/// skipped names, and a class file that cannot be read (the next one is tried).
+pub fn load_class_file_noting(folder: &Path, save_dir: Option<&Path>) -> (ClassList, Vec<String>) {
     let dirs = save_dir.into_iter().chain(std::iter::once(folder));
+    let mut notes = Vec::new();
     for dir in dirs {
         for name in ["predefined_classes.txt", "classes.txt", "labels.txt"] {
             let p = dir.join(name);
             if p.is_file() {
-                if let Ok(list) = ClassList::read(&p) {
-                    return list;
+                match ClassList::read_noting(&p) {
+                    Ok((list, mut more)) => {
+                        notes.append(&mut more);
+                        return (list, notes);
+                    }
+                    Err(e) => notes.push(format!("{e}; the class list does not use it")),
                 }
             }
         }
     }
-    ClassList::new()
+    (ClassList::new(), notes)
 }

@@ -321,9 +321,11 @@ impl AppState {
             return false;
         };
         let changed = session.poll();
-        if let Some(list) = session.classes.take() {
+        let mut notes = Vec::new();
+        if let Some((list, said)) = session.classes.take() {
             // Before any image of the folder is shown, so no name was added meanwhile.
             ws.classes = list;
+            notes = said;
         }
         if ws.current.is_none() && session.listed && !session.images.is_empty() {
             let resume = self
@@ -333,6 +335,9 @@ impl AppState {
                 .and_then(|p| session.index_of(p))
                 .unwrap_or(0);
             self.load_image(resume);
+        }
+        for note in notes {
+            self.info(note);
         }
         changed
     }

@@ -67,7 +67,13 @@ pub struct CocoExportArgs {
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let ExportTarget::Coco(args) = args.target;
     let classes = match &args.classes {
-        Some(path) => ClassList::read(path)?,
+        Some(path) => {
+            let (list, notes) = ClassList::read_noting(path)?;
+            for note in notes {
+                eprintln!("warning: {note}");
+            }
+            list
+        }
         None => ClassList::new(),
     };
     let split = match (args.val_fraction, args.split_by_folder) {

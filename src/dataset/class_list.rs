@@ -44,30 +44,60 @@ impl ClassList {
     }
 
     /// Reads `predefined_classes.txt` / `classes.txt` / `labels.txt`: one name per line,
-    /// trimmed; blank lines and duplicates are skipped.
+    /// trimmed; blank lines, repeated names and names with a control character are
+    /// skipped.
     pub fn read(path: &Path) -> Result<Self, ClassListError> {
+        Self::read_noting(path).map(|(list, _)| list)
+    }
+
+    /// [`ClassList::read`], with a note naming the file and line of each repeated or
+    /// skipped name (for the caller to show).
+    pub fn read_noting(path: &Path) -> Result<(Self, Vec<String>), ClassListError> {
         let bytes = std::fs::read(path).map_err(|source| ClassListError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&bytes).map_err(|line| ClassListError::NotUtf8 {
+        let (list, notes) = Self::parse_noting(&bytes).map_err(|line| ClassListError::NotUtf8 {
             path: path.display().to_string(),
             line,
-        })
+        })?;
+        let notes = notes
+            .into_iter()
+            .map(|n| format!("class file {}, {n}", path.display()))
+            .collect();
+        Ok((list, notes))
     }
 
     /// Parses class-file bytes; on invalid UTF-8 returns the 1-based bad line.
     pub fn parse(bytes: &[u8]) -> Result<Self, usize> {
+        Self::parse_noting(bytes).map(|(list, _)| list)
+    }
+
+    /// [`ClassList::parse`], with a note ("line 4: …") for each line skipped but blank.
+    fn parse_noting(bytes: &[u8]) -> Result<(Self, Vec<String>), usize> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut list = Self::new();
+        let mut notes = Vec::new();
         for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = std::str::from_utf8(line).map_err(|_| i + 1)?;
-            let name = line.trim();
-            if !name.is_empty() {
-                list.ensure(name);
+            if line.trim().is_empty() {
+                continue;
+            }
+            match Self::check_name(line) {
+                Ok(name) => match list.id(name) {
+                    Some(first) => notes.push(format!(
+                        "line {}: {name:?} repeats class {} (kept once)",
+                        i + 1,
+                        first + 1
+                    )),
+                    None => {
+                        list.ensure(name);
+                    }
+                },
+                Err(reason) => notes.push(format!("line {}: {reason} (skipped)", i + 1)),
             }
         }
-        Ok(list)
+        Ok((list, notes))
     }
 
     /// Reads a class file whose line numbers are the class ids: YOLO's `classes.txt`, where
@@ -243,6 +273,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_or_unprintable_name_is_noted_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("predefined_classes.txt");
+        std::fs::write(
+            &p,
+            "Cola\r\nSprite\r\n\r\nCola\r\nbad\u{7}name\r\nFanta\r\n",
+        )
+        .unwrap();
+        let (list, notes) = ClassList::read_noting(&p).unwrap();
+        assert_eq!(list.names(), ["Cola", "Sprite", "Fanta"]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].ends_with("line 4: \"Cola\" repeats class 1 (kept once)"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].contains("line 5: ") && notes[1].contains("U+0007"),
+            "{notes:?}"
+        );
+        assert!(notes[0].contains("predefined_classes.txt"), "{notes:?}");
     }
 
     #[test]
