@@ -185,3 +185,38 @@ fn labels_in_the_stored_orientation_are_exported_upright() {
     // Turned 90° clockwise: stored x 40..60, y 2..12 → upright x 36..46, y 40..60.
     assert_eq!(coco.annotations[0].bbox, [36.0, 40.0, 10.0, 20.0]);
 }
+
+/// Training reads the same stored-frame labels upright: the sample takes the header's
+/// size and the turned box, and says so.
+#[test]
+fn labels_in_the_stored_orientation_are_trained_upright() {
+    use detlab::detector::train::data::{load_dataset, DataSource, ValSplit};
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("phone.jpg");
+    std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
+    let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
+    ann.boxes.push(detlab::dataset::LabelBox::new(
+        "Cola",
+        BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
+    ));
+    voc::write(&dir.path().join("phone.xml"), &ann, &photo).unwrap();
+    let source = DataSource::Folder {
+        images: dir.path().to_path_buf(),
+        labels: None,
+    };
+    let split = ValSplit::Fraction {
+        fraction: 0.0,
+        seed: 0,
+    };
+    let mut data = load_dataset(&source, &split).unwrap();
+    assert_eq!(data.drop_unreadable(), 0);
+    let s = &data.train[0];
+    assert_eq!((s.width, s.height), (48, 64));
+    assert_eq!(s.boxes, [BoxXyxy::new(36.0, 40.0, 46.0, 60.0)]);
+    assert_eq!(data.fitted.len(), 1);
+    assert!(
+        data.fitted[0].1.contains("its boxes were turned upright"),
+        "{:?}",
+        data.fitted
+    );
+}

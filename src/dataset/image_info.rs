@@ -110,14 +110,31 @@ pub fn read_image_info(path: &Path) -> Result<ImageInfo, ImageInfoError> {
 /// quarter from the upright) have their boxes turned upright, as detlab shows and trains
 /// on the photo; any other size that disagrees is replaced by the header's.
 pub fn fit_labels_to_image(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
-    let (w, h) = (ann.width, ann.height);
+    let mut size = (ann.width, ann.height);
+    let mut boxes: Vec<BoxXyxy> = ann.boxes.iter().map(|b| b.bbox).collect();
+    let reason = fit_boxes_to_image(info, &mut size, &mut boxes)?;
+    (ann.width, ann.height) = size;
+    for (label, b) in ann.boxes.iter_mut().zip(boxes) {
+        label.bbox = b;
+    }
+    Some(reason)
+}
+
+/// [`fit_labels_to_image`] on boxes and the size their label file gives (`size` becomes
+/// the header's).
+pub fn fit_boxes_to_image(
+    info: &ImageInfo,
+    size: &mut (u32, u32),
+    boxes: &mut [BoxXyxy],
+) -> Option<String> {
+    let (w, h) = *size;
     if (w, h) == (info.width, info.height) {
         return None;
     }
-    (ann.width, ann.height) = (info.width, info.height);
+    *size = (info.width, info.height);
     if info.quarter_turned() && (w, h) == (info.height, info.width) {
-        for b in &mut ann.boxes {
-            b.bbox = info.upright_box(b.bbox);
+        for b in boxes.iter_mut() {
+            *b = info.upright_box(*b);
         }
         return Some(format!(
             "the label file is in the photo's stored orientation ({w}×{h}, EXIF turns it to \

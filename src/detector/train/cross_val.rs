@@ -53,6 +53,8 @@ pub fn fold_dataset(pool: &Dataset, folds: &Folds, fold: usize) -> Dataset {
         val: pick(folds.held_out(fold)),
         skipped: Vec::new(),
         unreadable: Vec::new(),
+        // Fitted once, in the pool: each fold's run says so.
+        fitted: pool.fitted.clone(),
     }
 }
 

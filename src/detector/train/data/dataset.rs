@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::DataError;
-use crate::dataset::image_info::read_image_info;
+use crate::dataset::image_info::{fit_boxes_to_image, read_image_info, ImageInfo};
 use crate::geometry::BoxXyxy;
 
 /// One labelled image; boxes in original (upright) image pixels.
@@ -81,6 +81,10 @@ pub struct Dataset {
     /// broken header), with the reason: [`Dataset::drop_unreadable`] moves them here from
     /// `train` and `val`, and training skips them (with a warning and their count).
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Images whose label file disagreed with the image header, with what
+    /// [`Dataset::drop_unreadable`] changed: boxes labelled on a phone photo's stored
+    /// pixels turned upright, or the header's size taken (as `export` does).
+    pub fitted: Vec<(PathBuf, String)>,
 }
 
 impl Dataset {
@@ -98,22 +102,33 @@ impl Dataset {
     /// Reads the header of every training and validation image (in parallel, without
     /// decoding the pixels) and moves the images that cannot be read to
     /// [`Dataset::unreadable`]: one 0-byte file or text file named `.jpg` no longer stops
-    /// a run at its first batch. Returns how many were moved.
+    /// a run at its first batch. The labels of the others are fitted to their header
+    /// ([`crate::dataset::fit_boxes_to_image`], recorded in [`Dataset::fitted`]).
+    /// Returns how many were moved.
     pub fn drop_unreadable(&mut self) -> usize {
         let before = self.unreadable.len();
         for set in [&mut self.train, &mut self.val] {
-            let verdicts: Vec<Option<String>> = set
+            let verdicts: Vec<Result<ImageInfo, String>> = set
                 .par_iter()
-                .map(|s| read_image_info(&s.path).err().map(|e| e.reason))
+                .map(|s| read_image_info(&s.path).map_err(|e| e.reason))
                 .collect();
-            if verdicts.iter().all(Option::is_none) {
-                continue;
-            }
             let all = std::mem::take(set);
-            for (sample, verdict) in all.into_iter().zip(verdicts) {
+            for (mut sample, verdict) in all.into_iter().zip(verdicts) {
                 match verdict {
-                    Some(reason) => self.unreadable.push((sample.path, reason)),
-                    None => set.push(sample),
+                    Err(reason) => self.unreadable.push((sample.path, reason)),
+                    Ok(info) if sample.width == 0 || sample.height == 0 => {
+                        (sample.width, sample.height) = (info.width, info.height);
+                        set.push(sample);
+                    }
+                    Ok(info) => {
+                        let mut size = (sample.width, sample.height);
+                        if let Some(what) = fit_boxes_to_image(&info, &mut size, &mut sample.boxes)
+                        {
+                            (sample.width, sample.height) = size;
+                            self.fitted.push((sample.path.clone(), what));
+                        }
+                        set.push(sample);
+                    }
                 }
             }
         }
@@ -163,6 +178,7 @@ mod tests {
             val: vec![sample_at(text.clone()), sample_at(good.clone())],
             skipped: vec![],
             unreadable: vec![],
+            fitted: Vec::new(),
         };
         assert_eq!(data.drop_unreadable(), 2);
         assert_eq!(data.train, vec![sample_at(good.clone())]);

@@ -216,5 +216,6 @@ pub fn load_dataset(train: &DataSource, val: &ValSplit) -> Result<Dataset, DataE
         val: val_samples,
         skipped,
         unreadable: Vec::new(),
+        fitted: Vec::new(),
     })
 }

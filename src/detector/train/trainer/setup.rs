@@ -265,6 +265,18 @@ pub(super) fn setup(
             ),
         });
     }
+    if let Some((path, what)) = job.data.fitted.first() {
+        sink(&TrainEvent::Warning {
+            epoch: progress.epochs_completed,
+            step: 0,
+            message: format!(
+                "{} label file(s) disagree with their image's header and were fitted to it, \
+                 e.g. {}: {what}",
+                job.data.fitted.len(),
+                path.display()
+            ),
+        });
+    }
     Ok(Setup {
         cfg,
         pool,
