@@ -441,6 +441,11 @@ fn threads_are_bounded() {
             limit,
         );
         refused(&o, &["--threads", "from 1 to"]);
+        let o = run_within(
+            &["bench", "detector", "--threads", &format!("1,{n}")],
+            limit,
+        );
+        refused(&o, &["--threads", "from 1 to"]);
     }
     assert!(!out.exists() && !tmp.path().join("run").exists());
 }

@@ -28,8 +28,8 @@ pub enum Bench {
     /// fp32 and bf16, raced against ONNX Runtime and OpenVINO on the same network (with
     /// --python or $DETLAB_PYTHON).
     Detector {
-        /// Comma-separated CPU thread counts.
-        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        /// Comma-separated CPU thread counts (each from 1 to four per CPU thread).
+        #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = super::detect_args::parse_threads)]
         threads: Vec<usize>,
         /// Images for the end-to-end timing (default: ../shared/datasets/cola-sprite/val).
         #[arg(long)]
