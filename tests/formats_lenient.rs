@@ -220,3 +220,68 @@ fn labels_in_the_stored_orientation_are_trained_upright() {
         data.fitted
     );
 }
+
+/// The app reads such a file upright too (and says so); a save writes it upright with the
+/// upright size, and reading it again turns nothing twice.
+#[test]
+fn labels_in_the_stored_orientation_open_upright_in_the_app() {
+    use detlab::app::{AppState, Command};
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("photos");
+    std::fs::create_dir_all(&images).unwrap();
+    let photo = images.join("phone.jpg");
+    std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
+    let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
+    ann.boxes.push(detlab::dataset::LabelBox::new(
+        "Cola",
+        BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
+    ));
+    let xml = images.join("phone.xml");
+    voc::write(&xml, &ann, &photo).unwrap();
+    let open = |app: &mut AppState| {
+        app.apply(Command::OpenFolder(images.clone()));
+        let start = std::time::Instant::now();
+        while app.workspace.doc.is_none() || app.workspace.labels.busy() {
+            assert!(start.elapsed().as_secs() < 30, "the document never came");
+            app.poll_background();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    };
+    let settings_path = dir.path().join("settings.json");
+    let mut app = AppState::new(Default::default(), settings_path.clone(), None, None);
+    open(&mut app);
+    let upright = BoxXyxy::new(36.0, 40.0, 46.0, 60.0);
+    let doc = app.workspace.doc.as_ref().unwrap();
+    assert_eq!(doc.annotation.boxes[0].bbox, upright);
+    assert_eq!((doc.annotation.width, doc.annotation.height), (48, 64));
+    assert!(
+        app.messages
+            .iter()
+            .any(|m| m.contains("phone.xml") && m.contains("turned upright")),
+        "{:?}",
+        app.messages
+    );
+    // An edit and a save: the file becomes upright.
+    app.apply(Command::AddBox {
+        bbox: BoxXyxy::new(2.0, 2.0, 20.0, 20.0),
+        label: "Sprite".into(),
+    });
+    app.apply(Command::Save);
+    let start = std::time::Instant::now();
+    while app.workspace.labels.busy() || app.workspace.doc.as_ref().unwrap().is_dirty() {
+        assert!(start.elapsed().as_secs() < 30, "the save never ended");
+        app.poll_background();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let saved = voc::read(&xml).unwrap();
+    assert_eq!((saved.width, saved.height), (48, 64));
+    assert_eq!(saved.boxes[0].bbox, upright);
+    assert_eq!(saved.boxes.len(), 2);
+    let mut again = AppState::new(Default::default(), settings_path, None, None);
+    open(&mut again);
+    let doc = again.workspace.doc.as_ref().unwrap();
+    assert_eq!(doc.annotation.boxes[0].bbox, upright);
+    assert_eq!(doc.annotation.boxes.len(), 2);
+    app.finish_background_work();
+    again.finish_background_work();
+}

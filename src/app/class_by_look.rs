@@ -201,9 +201,10 @@ fn describe_labelled(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let Ok(Some(labels)) = load_labels(image, save_dir) else {
+        let Ok(Some(mut labels)) = load_labels(image, save_dir) else {
             continue;
         };
+        crate::dataset::upright_stored_frame(image, &mut labels.annotation);
         let boxes = labels.annotation.boxes;
         if boxes.is_empty() {
             continue;

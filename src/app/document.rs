@@ -25,6 +25,9 @@ pub struct Document {
     /// Set when the label file exists but could not be read: the file is never
     /// overwritten unless the user explicitly allows it.
     pub load_error: Option<String>,
+    /// What reading the labels changed, for the status bar (boxes turned upright, see
+    /// [`crate::dataset::upright_stored_frame`]).
+    pub load_note: Option<String>,
     pub overwrite_allowed: bool,
     pub selected: Option<usize>,
     /// The label file as it was when these labels were read or last saved (`None` when
@@ -43,6 +46,7 @@ impl Document {
             annotation,
             format,
             load_error: None,
+            load_note: None,
             overwrite_allowed: false,
             selected: None,
             base: None,

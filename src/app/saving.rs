@@ -267,7 +267,7 @@ impl AppState {
                 }
                 ws.labels_ticket = None;
                 // A save of this image that failed meanwhile holds the newer labels.
-                let doc = ws.unsaved.remove(&image).unwrap_or(doc);
+                let mut doc = ws.unsaved.remove(&image).unwrap_or(doc);
                 if let Some(message) = &doc.load_error {
                     ws.set_status(&image, ImageStatus::LabelError(message.clone()));
                 } else if let Some(base) = &doc.base {
@@ -278,9 +278,13 @@ impl AppState {
                     ws.classes.ensure(&b.class_name);
                 }
                 let error = doc.load_error.clone();
+                let note = doc.load_note.take();
                 ws.doc = Some(doc);
                 if let Some(message) = error {
                     self.info(format!("cannot read labels: {message}"));
+                }
+                if let Some(note) = note {
+                    self.info(note);
                 }
             }
             LabelReply::Loaded {

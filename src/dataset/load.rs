@@ -69,6 +69,22 @@ pub fn read_label_file(
     Ok(annotation)
 }
 
+/// Turns `annotation`, read from a label file of `image`, upright when it was made on the
+/// stored pixels of a photo that EXIF turns a quarter (LabelImg before 1.8.4: the file's
+/// size is the stored one, the upright size swapped); returns the note to show. Anything
+/// else is left as read (the image header is read only for a file that gives a size).
+pub fn upright_stored_frame(image: &Path, annotation: &mut ImageAnnotation) -> Option<String> {
+    let (w, h) = (annotation.width, annotation.height);
+    if !annotation.has_size() || w == h {
+        return None;
+    }
+    let info = read_image_info(image).ok()?;
+    if !info.quarter_turned() || (w, h) != (info.height, info.width) {
+        return None;
+    }
+    super::fit_labels_to_image(&info, annotation)
+}
+
 /// Writes `annotation` for `image` in `format` (atomically) and returns the path written.
 /// YOLO also rewrites `classes.txt` from `classes` (new names are appended to it).
 pub fn save_labels(

@@ -188,7 +188,10 @@ fn read_image(shared: &Shared, rank: usize, image: &Path) -> Option<ScanEvent> {
     let annotation = match shared.in_memory.get(image) {
         Some(a) => a.clone(),
         None => match load_labels(image, shared.save_dir.as_deref()) {
-            Ok(Some(loaded)) => loaded.annotation,
+            Ok(Some(mut loaded)) => {
+                crate::dataset::upright_stored_frame(image, &mut loaded.annotation);
+                loaded.annotation
+            }
             Ok(None) => return None,
             Err(e) => return fail(e.to_string()),
         },

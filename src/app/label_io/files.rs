@@ -9,9 +9,22 @@ use super::OtherWriter;
 use crate::app::document::Document;
 use crate::app::merge::{merge_annotations, same_labels, theirs_path, DiskBase, FileStamp};
 use crate::dataset::{
-    find_label, label_path, load_labels, read_image_info, read_label_file, save_labels, ClassList,
-    ImageAnnotation, LabelFormat,
+    find_label, label_path, load_labels, read_image_info, read_label_file, save_labels,
+    upright_stored_frame, ClassList, ImageAnnotation, LabelFormat,
 };
+
+/// A label file of `image` as the app reads it: turned upright when made on the stored
+/// pixels ([`upright_stored_frame`]), so that the base a save merges with is read the way
+/// the document was.
+fn read_upright(
+    image: &Path,
+    path: &Path,
+    format: LabelFormat,
+) -> Result<ImageAnnotation, crate::formats::FormatError> {
+    let mut annotation = read_label_file(image, path, format)?;
+    upright_stored_frame(image, &mut annotation);
+    Ok(annotation)
+}
 
 /// The labels of `image` as a document, with the file's version as its base.
 pub(super) fn read_document(
@@ -28,7 +41,8 @@ pub(super) fn read_document(
         .and_then(|(p, _)| FileStamp::read(p).ok().flatten())
         .map(|(s, _)| s);
     match load_labels(image, save_dir) {
-        Ok(Some(loaded)) => {
+        Ok(Some(mut loaded)) => {
+            let note = upright_stored_frame(image, &mut loaded.annotation);
             let base = DiskBase {
                 path: loaded.path.clone(),
                 stamp,
@@ -36,6 +50,7 @@ pub(super) fn read_document(
             };
             let mut doc = Document::new(image.to_path_buf(), loaded.annotation, loaded.format);
             doc.base = Some(base);
+            doc.load_note = note.map(|n| format!("{}: {n}", loaded.path.display()));
             doc
         }
         Ok(None) => {
@@ -102,7 +117,7 @@ pub(super) fn write_checked(
         save_labels(image, save_dir, format, annotation, classes).map_err(|e| e.to_string())?;
     // The new base: the file as it is now (stamp first, see `read_document`).
     let stamp = FileStamp::read(&path).ok().flatten().map(|(s, _)| s);
-    let on_disk = read_label_file(image, &path, format).unwrap_or_else(|_| annotation.clone());
+    let on_disk = read_upright(image, &path, format).unwrap_or_else(|_| annotation.clone());
     let new_base = DiskBase {
         path: path.clone(),
         stamp,
@@ -150,7 +165,7 @@ fn reconcile(
         })?;
         Ok(Some(OtherWriter::Conflict { theirs, conflicts }))
     };
-    match read_label_file(image, target, format) {
+    match read_upright(image, target, format) {
         // The same labels (rewritten, or another image's entry in a shared file).
         Ok(theirs) if same_labels(&theirs, &base_labels) => Ok(None),
         Ok(theirs) => {
