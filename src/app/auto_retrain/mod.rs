@@ -259,13 +259,31 @@ impl AppState {
     }
 
     /// The folder's labelled images, in the list's order.
-    fn labelled_images(&self) -> Vec<PathBuf> {
+    pub(crate) fn labelled_images(&self) -> Vec<PathBuf> {
         self.workspace.session.as_ref().map_or(Vec::new(), |s| {
             s.images
                 .iter()
                 .filter(|e| e.status.is_labelled())
                 .map(|e| e.path.clone())
                 .collect()
+        })
+    }
+
+    /// The labelled images not in `before`, but the one open (its labels may not be
+    /// finished): what a new model (on trial, or judged for TTA) has not trained on.
+    pub(crate) fn labelled_since<'a>(
+        &'a self,
+        before: &'a HashSet<PathBuf>,
+    ) -> impl Iterator<Item = &'a PathBuf> {
+        let open = self.workspace.current;
+        self.workspace.session.iter().flat_map(move |s| {
+            s.images
+                .iter()
+                .enumerate()
+                .filter(move |(i, e)| {
+                    e.status.is_labelled() && Some(*i) != open && !before.contains(&e.path)
+                })
+                .map(|(_, e)| &e.path)
         })
     }
 

@@ -109,30 +109,16 @@ impl TrialInput {
 }
 
 impl AppState {
-    /// The images labelled since the trial's generation started training, but the one
-    /// open (its labels may not be finished).
-    fn trial_image_paths<'a>(&'a self, trial: &'a Trial) -> impl Iterator<Item = &'a PathBuf> {
-        let open = self.workspace.current;
-        self.workspace.session.iter().flat_map(move |s| {
-            s.images
-                .iter()
-                .enumerate()
-                .filter(move |(i, e)| {
-                    e.status.is_labelled()
-                        && Some(*i) != open
-                        && !trial.labelled_before.contains(&e.path)
-                })
-                .map(|(_, e)| &e.path)
-        })
-    }
-
+    /// The images labelled since the trial's generation started training.
     pub(super) fn trial_images(&self, trial: &Trial) -> Vec<PathBuf> {
-        self.trial_image_paths(trial).cloned().collect()
+        self.labelled_since(&trial.labelled_before)
+            .cloned()
+            .collect()
     }
 
     /// How many of the images the trial waits for are labelled.
     pub fn trial_progress(&self, trial: &Trial) -> usize {
-        self.trial_image_paths(trial).count()
+        self.labelled_since(&trial.labelled_before).count()
     }
 
     /// Judges the trial's candidate in the background on `images`.

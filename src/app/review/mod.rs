@@ -241,13 +241,19 @@ impl AppState {
         }
     }
 
-    /// After a change of the setting that keys the prediction cache (`setting`, as the
-    /// user reads it): shows what is cached for the new one.
-    fn show_cached_for(&mut self, setting: String) {
+    /// Drops the predictions in memory and what was computed from them (after a change of
+    /// the model or of a setting that keys the cache).
+    fn forget_predictions(&mut self) {
         self.review.predictions.clear();
         self.review.selected = None;
         self.review.disagreements.clear();
         self.review.evaluation = None;
+    }
+
+    /// After a change of the setting that keys the prediction cache (`setting`, as the
+    /// user reads it): shows what is cached for the new one.
+    fn show_cached_for(&mut self, setting: String) {
+        self.forget_predictions();
         if self.review.model.is_some() {
             self.run_model(RunScope::CachedOnly);
             self.info(format!(
@@ -319,10 +325,7 @@ impl AppState {
                         model.device
                     ));
                     self.review.model = Some(Arc::new(model));
-                    self.review.predictions.clear();
-                    self.review.selected = None;
-                    self.review.disagreements.clear();
-                    self.review.evaluation = None;
+                    self.forget_predictions();
                     self.run_model(RunScope::CachedOnly);
                 }
                 Err(e) => {

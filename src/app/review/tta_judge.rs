@@ -170,38 +170,6 @@ impl AppState {
         self.review.tta_judge.model = None;
     }
 
-    /// The images labelled since the judged model loaded, but the one open (its labels
-    /// may not be finished).
-    fn judged_images(&self) -> Vec<PathBuf> {
-        let judge = &self.review.tta_judge;
-        let open = self.workspace.current;
-        self.workspace
-            .session
-            .iter()
-            .flat_map(|s| {
-                s.images.iter().enumerate().filter(|(i, e)| {
-                    e.status.is_labelled()
-                        && Some(*i) != open
-                        && !judge.labelled_before.contains(&e.path)
-                })
-            })
-            .map(|(_, e)| e.path.clone())
-            .collect()
-    }
-
-    fn labelled_paths(&self) -> HashSet<PathBuf> {
-        self.workspace
-            .session
-            .iter()
-            .flat_map(|s| {
-                s.images
-                    .iter()
-                    .filter(|e| e.status.is_labelled())
-                    .map(|e| e.path.clone())
-            })
-            .collect()
-    }
-
     /// Starts a verdict once enough images are labelled, and acts on it. Returns `true`
     /// if anything changed.
     pub(super) fn poll_tta_judge(&mut self) -> bool {
@@ -223,7 +191,7 @@ impl AppState {
                 model: Some(model),
                 verdicts,
                 folder: Some(folder),
-                labelled_before: self.labelled_paths(),
+                labelled_before: self.labelled_images().into_iter().collect(),
                 ..TtaJudge::default()
             };
             return false;
@@ -239,7 +207,10 @@ impl AppState {
             }
             return true;
         }
-        let images = self.judged_images();
+        let images: Vec<PathBuf> = self
+            .labelled_since(&self.review.tta_judge.labelled_before)
+            .cloned()
+            .collect();
         if images.len() < self.review.tta_judge.next_at {
             return false;
         }
@@ -290,10 +261,7 @@ impl AppState {
             return;
         }
         self.review.tta = choice;
-        self.review.predictions.clear();
-        self.review.selected = None;
-        self.review.disagreements.clear();
-        self.review.evaluation = None;
+        self.forget_predictions();
         self.run_model(RunScope::Unlabelled);
     }
 }
