@@ -7,18 +7,15 @@
 //! hold-out AP a run reports is measured on 2–5 images that
 //! also chose its best epoch, and overstates a first model by 0.06–0.19 AP (BENCHMARKS.md).
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::app::jobs::{repaint, Job};
-use crate::app::label_io::LabelReader;
-use crate::app::review::{load_model_file, read_labels, shown_on, LoadedModel};
+use crate::app::review::{load_model_file, LabelledImages, LoadedModel};
 use crate::app::AppState;
-use crate::detector::maths::postprocess::SelectConfig;
-use crate::detector::maths::tiling::Tiling;
 use crate::detector::maths::tta::Tta;
-use crate::review::{review_actions, CachedPrediction, NamedBox};
+use crate::review::review_actions;
 
 /// Images a trial waits for by default: a fifth of the retraining interval, at least 3.
 pub fn default_trial_images(every: usize) -> usize {
@@ -59,52 +56,37 @@ impl TrialOutcome {
     }
 }
 
-/// What the trial's background job needs from the app.
+/// What the trial's background job needs.
 struct TrialInput {
     candidate: PathBuf,
     current: Option<Arc<LoadedModel>>,
-    /// The review model's predictions already in memory (others are computed).
-    current_predictions: HashMap<PathBuf, Arc<CachedPrediction>>,
-    images: Vec<PathBuf>,
-    reader: LabelReader,
-    save_dir: Option<PathBuf>,
-    select: SelectConfig,
-    refine: bool,
-    view: (Tiling, Tta),
+    /// The TTA of the review (both models are judged with it).
+    tta: Tta,
+    on: LabelledImages,
 }
 
 impl TrialInput {
     fn run(self) -> Result<TrialOutcome, String> {
         let candidate = load_model_file(&self.candidate)?;
         let mut outcome = TrialOutcome {
-            images: self.images.len(),
+            images: self.on.images.len(),
             boxes: 0,
             candidate: 0,
             current: 0,
         };
-        for image in &self.images {
-            let labels = read_labels(&self.reader, image, self.save_dir.as_deref())?;
+        for image in &self.on.images {
+            let labels = self.on.labels(image)?;
             outcome.boxes += labels.len();
-            outcome.candidate += review_actions(&labels, &self.shown(&candidate, image, None)?);
+            let shown = self.on.shown(&candidate, false, image, self.tta)?;
+            outcome.candidate += review_actions(&labels, &shown);
             outcome.current += match &self.current {
                 Some(model) => {
-                    let known = self.current_predictions.get(image).map(Arc::as_ref);
-                    review_actions(&labels, &self.shown(model, image, known)?)
+                    review_actions(&labels, &self.on.shown(model, true, image, self.tta)?)
                 }
                 None => review_actions(&labels, &[]),
             };
         }
         Ok(outcome)
-    }
-
-    /// `model`'s boxes on `image` as the Review panel would show them.
-    fn shown(
-        &self,
-        model: &LoadedModel,
-        image: &Path,
-        known: Option<&CachedPrediction>,
-    ) -> Result<Vec<NamedBox>, String> {
-        shown_on(model, image, known, self.view, &self.select, self.refine)
     }
 }
 
@@ -130,20 +112,8 @@ impl AppState {
         let input = TrialInput {
             candidate: trial.candidate.clone(),
             current: self.review.model.clone(),
-            current_predictions: images
-                .iter()
-                .filter_map(|i| Some((i.clone(), self.review.predictions.get(i)?.clone())))
-                .collect(),
-            images,
-            reader: self.workspace.labels.reader(),
-            save_dir: self
-                .workspace
-                .session
-                .as_ref()
-                .and_then(|s| s.save_dir.clone()),
-            select: self.review.select,
-            refine: self.review.refine_boxes,
-            view: (self.review.tiling, self.review.tta),
+            tta: self.review.tta,
+            on: self.labelled_images_for_judging(images),
         };
         Job::spawn("model trial", repaint(self.ctx.clone()), move |_| {
             input.run()

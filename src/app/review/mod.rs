@@ -8,18 +8,19 @@
 
 mod analysis;
 mod decide;
+mod labelled_images;
 mod model;
 mod onnx_export;
 mod run;
 mod tta_judge;
 
 pub(crate) use decide::shown_boxes;
+pub(crate) use labelled_images::LabelledImages;
 pub(crate) use model::load_model_file;
 pub use model::{ImportForm, LoadedModel};
 pub use onnx_export::OnnxExportForm;
 pub(crate) use run::predict_image;
 pub use run::{InferenceRun, RunScope};
-pub(crate) use tta_judge::{read_labels, shown_on};
 pub use tta_judge::{TtaJudge, TtaVerdict, FIRST_VERDICT_IMAGES};
 
 use std::collections::HashMap;

@@ -6,18 +6,16 @@
 //! the flip, and the panel takes the cheaper (a tie keeps what is shown). The
 //! unlabelled images' candidates are then computed again in the background.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{predict_image, shown_boxes, LoadedModel, RunScope};
+use super::labelled_images::LabelledImages;
+use super::{LoadedModel, RunScope};
 use crate::app::jobs::{repaint, Job};
-use crate::app::label_io::LabelReader;
 use crate::app::AppState;
-use crate::detector::maths::postprocess::SelectConfig;
-use crate::detector::maths::tiling::Tiling;
 use crate::detector::maths::tta::Tta;
-use crate::review::{CachedPrediction, NamedBox, ReviewTally};
+use crate::review::ReviewTally;
 
 /// Labelled images before the first verdict; each later one waits for twice as many.
 pub const FIRST_VERDICT_IMAGES: usize = 4;
@@ -82,85 +80,29 @@ impl TtaVerdict {
     }
 }
 
-/// What the verdict's background job needs from the app.
+/// What the verdict's background job needs.
 struct JudgeInput {
     model: Arc<LoadedModel>,
-    /// The predictions of the setting shown, already in memory (others are computed).
-    shown_now: (Tta, HashMap<PathBuf, Arc<CachedPrediction>>),
-    images: Vec<PathBuf>,
-    reader: LabelReader,
-    save_dir: Option<PathBuf>,
-    select: SelectConfig,
-    refine: bool,
-    tiling: Tiling,
+    on: LabelledImages,
 }
 
 impl JudgeInput {
     fn run(self) -> Result<TtaVerdict, String> {
         let mut verdict = TtaVerdict {
-            images: self.images.len(),
+            images: self.on.images.len(),
             boxes: 0,
             actions: [0; 2],
         };
-        for image in &self.images {
-            let labels = read_labels(&self.reader, image, self.save_dir.as_deref())?;
+        for image in &self.on.images {
+            let labels = self.on.labels(image)?;
             verdict.boxes += labels.len();
             for (tta, actions) in CHOICES.iter().zip(&mut verdict.actions) {
-                let known = (self.shown_now.0 == *tta)
-                    .then(|| self.shown_now.1.get(image).map(Arc::as_ref))
-                    .flatten();
-                let shown = shown_on(
-                    &self.model,
-                    image,
-                    known,
-                    (self.tiling, *tta),
-                    &self.select,
-                    self.refine,
-                )?;
+                let shown = self.on.shown(&self.model, true, image, *tta)?;
                 *actions += ReviewTally::of(&labels, &shown).in_bulk();
             }
         }
         Ok(verdict)
     }
-}
-
-/// `image`'s saved labels as named boxes (none when it has no label file).
-pub(crate) fn read_labels(
-    reader: &LabelReader,
-    image: &Path,
-    save_dir: Option<&Path>,
-) -> Result<Vec<NamedBox>, String> {
-    Ok(reader
-        .read(image, save_dir)?
-        .map(|a| a.boxes)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|l| NamedBox {
-            bbox: l.bbox,
-            class_name: l.class_name,
-        })
-        .collect())
-}
-
-/// `model`'s boxes on `image` as the Review panel would show them with `view`: from
-/// `known` (its predictions already computed) or from a new pass.
-pub(crate) fn shown_on(
-    model: &LoadedModel,
-    image: &Path,
-    known: Option<&CachedPrediction>,
-    view: (Tiling, Tta),
-    select: &SelectConfig,
-    refine: bool,
-) -> Result<Vec<NamedBox>, String> {
-    let computed;
-    let pred = match known {
-        Some(p) => p,
-        None => {
-            computed = predict_image(model, image, view)?;
-            &computed
-        }
-    };
-    Ok(shown_boxes(pred, select, refine, &model.class_names))
 }
 
 impl AppState {
@@ -215,23 +157,9 @@ impl AppState {
             return false;
         }
         self.review.tta_judge.next_at = images.len() * 2;
-        let shown_now = images
-            .iter()
-            .filter_map(|i| Some((i.clone(), self.review.predictions.get(i)?.clone())))
-            .collect();
         let input = JudgeInput {
             model,
-            shown_now: (self.review.tta, shown_now),
-            images,
-            reader: self.workspace.labels.reader(),
-            save_dir: self
-                .workspace
-                .session
-                .as_ref()
-                .and_then(|s| s.save_dir.clone()),
-            select: self.review.select,
-            refine: self.review.refine_boxes,
-            tiling: self.review.tiling,
+            on: self.labelled_images_for_judging(images),
         };
         self.review.tta_judge.job = Some(Job::spawn(
             "tta verdict",
