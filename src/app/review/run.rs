@@ -114,13 +114,7 @@ impl AppState {
                 .map(|e| e.path.clone())
                 .collect(),
         };
-        // The image on screen first.
-        if let Some(i) = self
-            .current_path()
-            .and_then(|c| images.iter().position(|p| *p == c))
-        {
-            images[..=i].rotate_right(1);
-        }
+        on_screen_first(&mut images, self.current_path().as_deref());
         let root = session.root.clone();
         let save_dir = session.save_dir.clone();
         let (tiling, tta) = (self.review.tiling, self.review.tta);
@@ -321,6 +315,13 @@ fn prepare(
     }
 }
 
+/// Moves the image on screen to the front of a run (the others keep their order).
+fn on_screen_first(images: &mut [PathBuf], on_screen: Option<&Path>) {
+    if let Some(i) = on_screen.and_then(|c| images.iter().position(|p| p == c)) {
+        images[..=i].rotate_right(1);
+    }
+}
+
 /// What a run keeps of the network's output, `batch` images per call.
 fn candidate_config(batch: usize, (tiling, tta): (Tiling, Tta)) -> PredictConfig {
     PredictConfig {
@@ -399,4 +400,21 @@ fn predict_batch(
         item.prediction = Some(Arc::new(cached));
     }
     (items, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_on_screen_runs_first_and_the_others_keep_their_order() {
+        let paths = |names: &[&str]| -> Vec<PathBuf> { names.iter().map(PathBuf::from).collect() };
+        let mut images = paths(&["a", "b", "c", "d"]);
+        on_screen_first(&mut images, Some(Path::new("c")));
+        assert_eq!(images, paths(&["c", "a", "b", "d"]));
+        on_screen_first(&mut images, Some(Path::new("x")));
+        assert_eq!(images, paths(&["c", "a", "b", "d"]));
+        on_screen_first(&mut images, None);
+        assert_eq!(images, paths(&["c", "a", "b", "d"]));
+    }
 }
