@@ -64,20 +64,12 @@ fn demo_is_deterministic_and_exports() {
         }
     }
     let out = tempfile::tempdir().unwrap();
-    let o = detlab(&[
-        "export",
-        "coco",
-        "--images",
-        a.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--classes",
-        a.path().join("predefined_classes.txt").to_str().unwrap(),
-        "--val-fraction",
-        "0.5",
-        "--seed",
-        "1",
-    ]);
+    let o = export_with_classes(
+        a.path(),
+        out.path(),
+        &a.path().join("predefined_classes.txt"),
+        &["--val-fraction", "0.5", "--seed", "1"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let train = CocoDataset::read(&out.path().join("instances_train.json")).unwrap();
     let val = CocoDataset::read(&out.path().join("instances_val.json")).unwrap();
@@ -98,16 +90,7 @@ fn demo_is_deterministic_and_exports() {
     let classes = a.path().join("repeated.txt");
     std::fs::write(&classes, "Cola\nSprite\nCola\nFanta\n").unwrap();
     let out = tempfile::tempdir().unwrap();
-    let o = detlab(&[
-        "export",
-        "coco",
-        "--images",
-        a.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--classes",
-        classes.to_str().unwrap(),
-    ]);
+    let o = export_with_classes(a.path(), out.path(), &classes, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -119,6 +102,27 @@ fn demo_is_deterministic_and_exports() {
         std::fs::read_to_string(out.path().join("labels.txt")).unwrap(),
         "Cola\nSprite\nFanta\n"
     );
+}
+
+/// `detlab export coco --images IMAGES --out OUT --classes CLASSES` with `more` options.
+fn export_with_classes(
+    images: &Path,
+    out: &Path,
+    classes: &Path,
+    more: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "export",
+        "coco",
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--classes",
+        classes.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    detlab(&args)
 }
 
 fn write_image(path: &Path, w: u32, h: u32) {

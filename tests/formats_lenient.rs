@@ -1,5 +1,7 @@
 //! Reading other tools' label files leniently, and EXIF-upright image sizes.
 
+use std::path::{Path, PathBuf};
+
 use detlab::dataset::{read_image_info, ClassList};
 use detlab::formats::{createml, voc, yolo};
 use detlab::geometry::BoxXyxy;
@@ -144,14 +146,11 @@ fn broken_and_hostile_images_are_clear_errors() {
         .contains("garbage.png"));
 }
 
-/// Labels made on a phone photo's stored pixels (LabelImg before 1.8.4 ignored EXIF: the
-/// VOC size is the stored 64×48 of a photo shown 48×64) are turned upright by the export,
-/// with a warning, so that the COCO file matches the photo as trainers decode it.
-#[test]
-fn labels_in_the_stored_orientation_are_exported_upright() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).unwrap();
+/// A folder `images` under `dir` with a photo EXIF turns 90° (stored 64×48, shown 48×64)
+/// and a VOC file labelled on its stored pixels (LabelImg before 1.8.4): one Cola box at
+/// stored x 40..60, y 2..12, upright x 36..46, y 40..60. Returns the photo and the XML.
+fn stored_frame_photo(images: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(images).unwrap();
     let photo = images.join("phone.jpg");
     std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
     let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
@@ -159,7 +158,19 @@ fn labels_in_the_stored_orientation_are_exported_upright() {
         "Cola",
         BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
     ));
-    voc::write(&images.join("phone.xml"), &ann, &photo).unwrap();
+    let xml = images.join("phone.xml");
+    voc::write(&xml, &ann, &photo).unwrap();
+    (photo, xml)
+}
+
+/// Labels made on a phone photo's stored pixels (LabelImg before 1.8.4 ignored EXIF: the
+/// VOC size is the stored 64×48 of a photo shown 48×64) are turned upright by the export,
+/// with a warning, so that the COCO file matches the photo as trainers decode it.
+#[test]
+fn labels_in_the_stored_orientation_are_exported_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    stored_frame_photo(&images);
     let out = dir.path().join("out");
     let summary = detlab::export::export_coco(
         &detlab::export::ExportOptions {
@@ -192,14 +203,7 @@ fn labels_in_the_stored_orientation_are_exported_upright() {
 fn labels_in_the_stored_orientation_are_trained_upright() {
     use detlab::detector::train::data::{load_dataset, DataSource, ValSplit};
     let dir = tempfile::tempdir().unwrap();
-    let photo = dir.path().join("phone.jpg");
-    std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
-    let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
-    ann.boxes.push(detlab::dataset::LabelBox::new(
-        "Cola",
-        BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
-    ));
-    voc::write(&dir.path().join("phone.xml"), &ann, &photo).unwrap();
+    stored_frame_photo(dir.path());
     let source = DataSource::Folder {
         images: dir.path().to_path_buf(),
         labels: None,
@@ -228,16 +232,7 @@ fn labels_in_the_stored_orientation_open_upright_in_the_app() {
     use detlab::app::{AppState, Command};
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("photos");
-    std::fs::create_dir_all(&images).unwrap();
-    let photo = images.join("phone.jpg");
-    std::fs::write(&photo, jpeg_with_orientation(64, 48, 6)).unwrap();
-    let mut ann = detlab::dataset::ImageAnnotation::new("phone.jpg", 64, 48);
-    ann.boxes.push(detlab::dataset::LabelBox::new(
-        "Cola",
-        BoxXyxy::new(40.0, 2.0, 60.0, 12.0),
-    ));
-    let xml = images.join("phone.xml");
-    voc::write(&xml, &ann, &photo).unwrap();
+    let (_, xml) = stored_frame_photo(&images);
     let open = |app: &mut AppState| {
         app.apply(Command::OpenFolder(images.clone()));
         let start = std::time::Instant::now();

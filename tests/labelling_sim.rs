@@ -2,7 +2,7 @@
 //! is known by hand: flat products on a plain wall, so a click grows the exact box and
 //! "find similar" finds the exact copies.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use detlab::app::simulated_labeller::{simulate, SimOptions};
@@ -227,6 +227,20 @@ fn retraining_from_zero_trains_a_first_model_and_records_its_ap() {
     );
 }
 
+/// `images` small demo photos (320×240, seed 4) in `<dir>/shelf`.
+fn small_demo_shelf(dir: &Path, images: usize) -> PathBuf {
+    let out_dir = dir.join("shelf");
+    detlab::demo::generate(&detlab::demo::DemoOptions {
+        out_dir: out_dir.clone(),
+        images,
+        seed: 4,
+        width: 320,
+        height: 240,
+    })
+    .unwrap();
+    out_dir
+}
+
 /// The Review panel's score threshold (`bench labelling --score`) decides which of the
 /// model's predictions the labeller sees: at 1.0 none (every box drawn, nothing to accept
 /// or reject), at 0.02 the shipped model's boxes on a demo shelf are reviewed.
@@ -238,15 +252,7 @@ fn the_review_score_decides_which_predictions_are_reviewed() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("shelf");
-    detlab::demo::generate(&detlab::demo::DemoOptions {
-        out_dir: images.clone(),
-        images: 2,
-        seed: 4,
-        width: 320,
-        height: 240,
-    })
-    .unwrap();
+    let images = small_demo_shelf(dir.path(), 2);
     let run = |score: f32, work: &str| {
         simulate(
             &SimOptions {
@@ -310,15 +316,7 @@ fn auto_tta_judges_the_flip_on_the_labelled_images() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("shelf");
-    detlab::demo::generate(&detlab::demo::DemoOptions {
-        out_dir: images.clone(),
-        images: 5,
-        seed: 4,
-        width: 320,
-        height: 240,
-    })
-    .unwrap();
+    let images = small_demo_shelf(dir.path(), 5);
     let run = |tta: Option<detlab::detector::maths::tta::Tta>, work: &str| {
         simulate(
             &SimOptions {

@@ -111,21 +111,17 @@ pub fn read_image_info(path: &Path) -> Result<ImageInfo, ImageInfoError> {
 /// on the photo; any other size that disagrees is replaced by the header's.
 pub fn fit_labels_to_image(info: &ImageInfo, ann: &mut ImageAnnotation) -> Option<String> {
     let mut size = (ann.width, ann.height);
-    let mut boxes: Vec<BoxXyxy> = ann.boxes.iter().map(|b| b.bbox).collect();
-    let reason = fit_boxes_to_image(info, &mut size, &mut boxes)?;
+    let reason = fit_boxes_to_image(info, &mut size, ann.boxes.iter_mut().map(|b| &mut b.bbox));
     (ann.width, ann.height) = size;
-    for (label, b) in ann.boxes.iter_mut().zip(boxes) {
-        label.bbox = b;
-    }
-    Some(reason)
+    reason
 }
 
 /// [`fit_labels_to_image`] on boxes and the size their label file gives (`size` becomes
 /// the header's).
-pub fn fit_boxes_to_image(
+pub fn fit_boxes_to_image<'a>(
     info: &ImageInfo,
     size: &mut (u32, u32),
-    boxes: &mut [BoxXyxy],
+    boxes: impl IntoIterator<Item = &'a mut BoxXyxy>,
 ) -> Option<String> {
     let (w, h) = *size;
     if (w, h) == (info.width, info.height) {
@@ -133,7 +129,7 @@ pub fn fit_boxes_to_image(
     }
     *size = (info.width, info.height);
     if info.quarter_turned() && (w, h) == (info.height, info.width) {
-        for b in boxes.iter_mut() {
+        for b in boxes {
             *b = info.upright_box(*b);
         }
         return Some(format!(

@@ -1,7 +1,7 @@
 //! The Review panel: the model, running it, the score / IoU sliders, the current image's
 //! pending predictions and the disagreement list.
 
-use crate::app::review::{ImportForm, OnnxExportForm, RunScope};
+use crate::app::review::{ImportForm, OnnxExportForm, RunScope, FIRST_VERDICT_IMAGES};
 use crate::app::{AppState, Command, UiState};
 use crate::detector::checkpoint::ModelArch;
 use crate::detector::maths::nms::{NmsMethod, DEFAULT_SOFT_NMS_SIGMA};
@@ -280,9 +280,12 @@ fn tta_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>) {
     let verdict = state.review.tta_judge.verdicts.last();
     ui.checkbox(&mut auto, "auto: off or flip, by your labels")
         .on_hover_text(format!(
-            "after 4, 8, 16… images labelled with this model, takes whichever of off and \
+            "after {}, {}, {}… images labelled with this model, takes whichever of off and \
              flip would have cost fewer review actions on them (choosing a setting above \
              turns auto off){}",
+            FIRST_VERDICT_IMAGES,
+            2 * FIRST_VERDICT_IMAGES,
+            4 * FIRST_VERDICT_IMAGES,
             verdict
                 .map(|v| format!("\n\nlast verdict: {v}"))
                 .unwrap_or_default()

@@ -149,13 +149,12 @@ impl AppState {
             }
             return true;
         }
-        let images: Vec<PathBuf> = self
-            .labelled_since(&self.review.tta_judge.labelled_before)
-            .cloned()
-            .collect();
-        if images.len() < self.review.tta_judge.next_at {
+        // Counted every poll while the judge waits; the list is made once, when due.
+        let before = &self.review.tta_judge.labelled_before;
+        if self.labelled_since(before).count() < self.review.tta_judge.next_at {
             return false;
         }
+        let images: Vec<PathBuf> = self.labelled_since(before).cloned().collect();
         self.review.tta_judge.next_at = images.len() * 2;
         let input = JudgeInput {
             model,
