@@ -1,6 +1,6 @@
 //! The simulated labeller (`detlab bench labelling`) on a tiny folder whose action count
 //! is known by hand: flat products on a plain wall, so a click grows the exact box and
-//! "find similar" finds the exact copies.
+//! "find known products" finds the exact copies.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -108,13 +108,13 @@ fn a_class_file_spares_the_typing() {
 }
 
 #[test]
-fn click_and_find_similar_cut_the_count() {
+fn click_and_find_known_cut_the_count() {
     let r = run(true);
-    // "Use default label" 1. a.png: Ctrl+Shift+A 1, click + "Cola" Enter Enter 4; f 1;
+    // "Use default label" 1. a.png: Ctrl+Shift+A 1, click + "Cola" Enter Enter 4; k 1;
     // accept all and next 1. b.png: click 1 (it gets Cola), Ctrl+E "Sprite" Enter Enter 4.
     // 13 actions for 4 boxes.
     assert_eq!((r.images, r.boxes, r.missed, r.extra), (2, 4, 0, 0));
-    assert_eq!(r.by_kind.get("find_similar"), Some(&1), "{:?}", r.by_kind);
+    assert_eq!(r.by_kind.get("find_known"), Some(&1), "{:?}", r.by_kind);
     assert_eq!(
         r.by_kind.get("accept_all_next"),
         Some(&1),

@@ -1048,6 +1048,77 @@ fn f_proposes_similar_facings_and_shift_enter_accepts_them() {
     );
 }
 
+/// `k` on a dense shelf with one facing of each product labelled: the others are
+/// proposed with their classes, mostly right, and Shift+Enter takes them.
+#[test]
+fn k_proposes_every_facing_of_the_products_labelled_on_the_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("shelf");
+    let options = detlab::demo::DemoOptions {
+        out_dir: images.clone(),
+        images: 1,
+        seed: 4,
+        width: 1000,
+        height: 750,
+    };
+    detlab::demo::generate_dense(&options).unwrap();
+    let truth = voc::read(&images.join("shelf_0001.xml")).unwrap().boxes;
+    std::fs::remove_file(images.join("shelf_0001.xml")).unwrap();
+    let f = Fixture {
+        settings: dir.path().join("config/settings.json"),
+        images,
+        _dir: dir,
+    };
+    let mut h = harness(&f, false);
+    let mut labelled: Vec<&detlab::dataset::LabelBox> = Vec::new();
+    for b in &truth {
+        let several = truth
+            .iter()
+            .filter(|t| t.class_name == b.class_name)
+            .count()
+            > 1;
+        if several && labelled.iter().all(|l| l.class_name != b.class_name) {
+            h.state_mut().state.apply(Command::AddBox {
+                bbox: b.bbox,
+                label: b.class_name.clone(),
+            });
+            labelled.push(b);
+        }
+    }
+    h.run_steps(1);
+    h.key_press(Key::K);
+    wait_for_assistant(&mut h);
+    let proposed = h.state().state.shown_predictions();
+    let right = proposed
+        .iter()
+        .filter(|p| {
+            truth
+                .iter()
+                .any(|t| t.class_name == p.class_name && t.bbox.iou(&p.detection.bbox) >= 0.5)
+        })
+        .count();
+    let others = truth.len() - labelled.len();
+    println!(
+        "k: {} products labelled, {} proposals for {others} other facings, {right} right \
+         (IoU >= 0.5, right class)",
+        labelled.len(),
+        proposed.len()
+    );
+    assert!(proposed.iter().all(|p| p.proposal.is_some()));
+    assert!(
+        proposed.len() * 2 >= others,
+        "under half the shelf proposed"
+    );
+    assert!(
+        right * 10 >= proposed.len() * 7,
+        "{right} of {} right",
+        proposed.len()
+    );
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Enter);
+    h.run_steps(2);
+    assert!(boxes(&h).len() * 10 >= (labelled.len() + right) * 9);
+}
+
 // ---- Dense shelves: 500 boxes, 60 classes ---------------------------------------------
 
 /// The open label picker's typed text.

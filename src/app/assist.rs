@@ -10,9 +10,11 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::jobs::{repaint, Job};
+use super::known_products;
 use super::AppState;
 use crate::assist::{click_box, queue, region, similar, tighten};
 use crate::dataset::image_info::decode_upright_rgb;
+use crate::dataset::LabelBox;
 use crate::detector::maths::postprocess::SelectConfig;
 use crate::geometry::BoxXyxy;
 use crate::task::TaskState;
@@ -27,7 +29,7 @@ pub struct Proposal {
 
 /// What a background assistant was asked.
 #[derive(Clone, Debug)]
-enum Request {
+pub(super) enum Request {
     /// A box grown from a click (no model candidate there).
     Grow([f64; 2]),
     /// These boxes (index, box as sent) snapped to the object's edges.
@@ -40,6 +42,9 @@ enum Request {
         class: String,
         existing: Vec<BoxXyxy>,
     },
+    /// Every product labelled on the image (see [`super::known_products`]); these are
+    /// its labels.
+    Known(Vec<LabelBox>),
 }
 
 /// What it answered.
@@ -48,6 +53,8 @@ enum Outcome {
     Tightened(Vec<(usize, BoxXyxy, BoxXyxy)>),
     TightenedPrediction(usize, BoxXyxy, BoxXyxy),
     Similar(String, Vec<similar::Match>),
+    /// How many products were looked for, and the proposals.
+    Known(usize, Vec<Proposal>),
 }
 
 struct Answer {
@@ -212,7 +219,7 @@ impl AppState {
         });
     }
 
-    fn start_assist(&mut self, request: Request) {
+    pub(super) fn start_assist(&mut self, request: Request) {
         if self.assist.busy() {
             self.info("an assistant is still working");
             return;
@@ -280,6 +287,20 @@ impl AppState {
                 self.review.selected = (n > 0).then_some(self.first_pending_index());
                 self.info(format!(
                     "find similar: {n} {class} proposal(s) to review (Enter accepts, Del rejects, Shift+Enter accepts all)"
+                ));
+            }
+            Ok(Outcome::Known(products, mut proposals)) => {
+                // Class by look knows every labelled box, not one example per class.
+                for p in &mut proposals {
+                    if let Some(class) = self.class_by_look(&p.bbox, Some(&p.class_name)) {
+                        p.class_name = class;
+                    }
+                }
+                let n = proposals.len();
+                self.assist.proposals.insert(answer.image, proposals);
+                self.review.selected = (n > 0).then_some(self.first_pending_index());
+                self.info(format!(
+                    "find known products: {n} proposal(s) like the {products} product(s) labelled here, to review (Enter accepts, Del rejects, Shift+Enter accepts all)"
                 ));
             }
         }
@@ -443,6 +464,10 @@ fn run_request(image: PathBuf, cached: Option<Arc<RgbImage>>, request: Request) 
             class,
             existing,
         } => Outcome::Similar(class, similar::find_similar(&pixels, example, &existing)),
+        Request::Known(labels) => {
+            let (products, proposals) = known_products::propose(&pixels, &labels);
+            Outcome::Known(products, proposals)
+        }
     };
     Answer {
         image,

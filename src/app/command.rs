@@ -102,6 +102,8 @@ pub enum Command {
     SetAutoTta(bool),
     /// Propose every facing like the selected box, for review.
     FindSimilar,
+    /// Proposes every product labelled before (here or on another photo) on this one.
+    FindKnown,
     /// Open the label dialog for the selected boxes (Ctrl+E, double-click).
     EditLabel,
     /// Hide the classes of the selected boxes.
@@ -255,6 +257,7 @@ impl AppState {
             Command::SetTta(t) => self.set_tta(t),
             Command::SetAutoTta(on) => self.set_auto_tta(on),
             Command::FindSimilar => self.find_similar(),
+            Command::FindKnown => self.find_known(),
             Command::HideSelectedClasses => self.hide_selected_classes(),
             Command::DuplicateSelected => self.duplicate_selected(),
             Command::CopyPreviousBoxes => self.copy_previous_boxes(),

@@ -19,6 +19,7 @@ pub mod folder_lock;
 pub mod gallery;
 pub mod image_loader;
 pub mod jobs;
+pub mod known_products;
 pub mod label_formats;
 pub mod label_io;
 pub mod merge;

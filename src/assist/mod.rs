@@ -4,6 +4,7 @@
 //!   candidate there, else a region grown from the click);
 //! * [`tighten`]: a box's edges snapped to the object's edges;
 //! * [`similar`]: every facing like the selected one, as proposals to review;
+//! * [`known`]: every facing like any of the labelled products, each with its class;
 //! * [`queue`]: which unlabelled image to label next.
 //!
 //! Pure functions over pixels and boxes (no UI, no network): the app runs them on
@@ -11,6 +12,7 @@
 //! through the app's commands.
 
 pub mod click_box;
+pub mod known;
 pub mod queue;
 pub mod region;
 mod segments;

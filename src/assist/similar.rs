@@ -8,6 +8,8 @@
 //! thinned by non-maximum suppression, and each survivor's edges are snapped at full
 //! resolution (see [`super::tighten`]).
 
+use std::collections::HashMap;
+
 use image::RgbImage;
 use rayon::prelude::*;
 
@@ -53,84 +55,159 @@ const MAX_RESULTS: usize = 500;
 /// IoU > 0.3 is not proposed. Empty when the example is not finite, has no pixel in the
 /// image, or is flat (one colour).
 pub fn find_similar(image: &RgbImage, example: BoxXyxy, existing: &[BoxXyxy]) -> Vec<Match> {
-    let (w, h) = (image.width() as f64, image.height() as f64);
-    if !example.is_finite() || w < 1.0 || h < 1.0 {
+    let Some(example) = pixel_box(image, example) else {
         return Vec::new();
-    }
-    let ex = example.normalized().clamp_to(w, h);
-    let (ex1, ey1) = (ex.x1.round().max(0.0), ex.y1.round().max(0.0));
-    let (ex2, ey2) = (ex.x2.round().min(w), ex.y2.round().min(h));
-    let (ew, eh) = (ex2 - ex1, ey2 - ey1);
-    if ew < 2.0 || eh < 2.0 {
-        return Vec::new();
-    }
-    let example = BoxXyxy::new(ex1, ey1, ex2, ey2);
-    // The factor that brings the example to the target size, or a larger one where
-    // the correlation would cost more than the budget: the work is
-    // `(W/f)·(H/f)·(ew/f)·(eh/f)·scales`, so `f ≥ (W·H·ew·eh·scales / budget)^¼`.
-    let by_size = (ew.min(eh) / TARGET_SIDE).round();
-    let by_work = (w * h * ew * eh * SCALES.len() as f64 / WORK_BUDGET)
-        .powf(0.25)
-        .ceil();
-    let f = (by_size.max(by_work) as u32).max(1);
-    let small = Planes::downscale(image, f);
-    let integral = Integral::new(&small);
-    let ff = f as f64;
-
-    let mut candidates: Vec<Match> = Vec::new();
-    for &s in &SCALES {
-        let tw = ((ew * s / ff).round() as usize).max(3);
-        let th = ((eh * s / ff).round() as usize).max(3);
-        let Some(template) = Template::sample(image, example, tw, th) else {
-            continue;
-        };
-        let Some(map) = ncc_map(&small, &integral, &template) else {
-            continue;
-        };
-        let radius = (tw.min(th) / 3).max(1);
-        for (x, y, grey) in local_maxima(&map, radius, GREY_THRESHOLD) {
-            let Some(colour) = colour_check(&small, &template, x, y) else {
-                continue;
-            };
-            let bbox = BoxXyxy::new(
-                (x as u32 * f) as f64,
-                (y as u32 * f) as f64,
-                ((x + tw) as u32 * f) as f64,
-                ((y + th) as u32 * f) as f64,
-            );
-            candidates.push(Match {
-                bbox,
-                score: grey.min(colour).clamp(0.0, 1.0),
-            });
-        }
-    }
+    };
+    let examples = [Example {
+        source: image,
+        bbox: example,
+    }];
     let excluded = |b: &BoxXyxy| {
         b.iou(&example) > OVERLAP_IOU || existing.iter().any(|e| b.iou(e) > OVERLAP_IOU)
     };
-    let mut kept = suppress(candidates, &excluded);
+    find_examples(image, &examples, &excluded)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// An object to look for: `bbox` (whole pixels, inside it) of `source`, which may be
+/// another image than the one searched.
+pub struct Example<'a> {
+    pub source: &'a RgbImage,
+    pub bbox: BoxXyxy,
+}
+
+/// `bbox` clamped to `image` and rounded to whole pixels; `None` when it is not finite
+/// or under two pixels wide or high.
+pub fn pixel_box(image: &RgbImage, bbox: BoxXyxy) -> Option<BoxXyxy> {
+    let (w, h) = (image.width() as f64, image.height() as f64);
+    if !bbox.is_finite() || w < 1.0 || h < 1.0 {
+        return None;
+    }
+    let b = bbox.normalized().clamp_to(w, h);
+    let (x1, y1) = (b.x1.round().max(0.0), b.y1.round().max(0.0));
+    let (x2, y2) = (b.x2.round().min(w), b.y2.round().min(h));
+    (x2 - x1 >= 2.0 && y2 - y1 >= 2.0).then(|| BoxXyxy::new(x1, y1, x2, y2))
+}
+
+/// The objects in `image` that look like any of `examples` (each from [`pixel_box`]),
+/// best first, each with the index of the example it looks like; where two examples'
+/// candidates overlap, the better one wins. Candidates `excluded` says are left out.
+pub fn find_examples(
+    image: &RgbImage,
+    examples: &[Example],
+    excluded: &dyn Fn(&BoxXyxy) -> bool,
+) -> Vec<(usize, Match)> {
+    settle(image, match_examples(image, examples), excluded)
+}
+
+/// Every place of `image` where one of `examples` matches (at one of the searched
+/// scales), overlapping ones included: the raw matches before [`settle`].
+fn match_examples(image: &RgbImage, examples: &[Example]) -> Vec<Candidate> {
+    let (w, h) = (image.width() as f64, image.height() as f64);
+    let mut scaled: HashMap<u32, (Planes, Integral)> = HashMap::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (k, example) in examples.iter().enumerate() {
+        let (ew, eh) = (example.bbox.width(), example.bbox.height());
+        if ew < 2.0 || eh < 2.0 || ew > w || eh > h {
+            continue;
+        }
+        // The factor that brings the example to the target size, or a larger one where
+        // the correlation would cost more than the budget: the work is
+        // `(W/f)·(H/f)·(ew/f)·(eh/f)·scales`, so `f ≥ (W·H·ew·eh·scales / budget)^¼`.
+        let by_size = (ew.min(eh) / TARGET_SIDE).round();
+        let by_work = (w * h * ew * eh * SCALES.len() as f64 / WORK_BUDGET)
+            .powf(0.25)
+            .ceil();
+        let f = (by_size.max(by_work) as u32).max(1);
+        let (small, integral) = scaled.entry(f).or_insert_with(|| {
+            let small = Planes::downscale(image, f);
+            let integral = Integral::new(&small);
+            (small, integral)
+        });
+        let ff = f as f64;
+        for &s in &SCALES {
+            let tw = ((ew * s / ff).round() as usize).max(3);
+            let th = ((eh * s / ff).round() as usize).max(3);
+            let Some(template) = Template::sample(example.source, example.bbox, tw, th) else {
+                continue;
+            };
+            let Some(map) = ncc_map(small, integral, &template) else {
+                continue;
+            };
+            let radius = (tw.min(th) / 3).max(1);
+            for (x, y, grey) in local_maxima(&map, radius, GREY_THRESHOLD) {
+                let Some(colour) = colour_check(small, &template, x, y) else {
+                    continue;
+                };
+                let bbox = BoxXyxy::new(
+                    (x as u32 * f) as f64,
+                    (y as u32 * f) as f64,
+                    ((x + tw) as u32 * f) as f64,
+                    ((y + th) as u32 * f) as f64,
+                );
+                candidates.push(Candidate {
+                    example: k,
+                    factor: ff,
+                    m: Match {
+                        bbox,
+                        score: grey.min(colour).clamp(0.0, 1.0),
+                    },
+                });
+            }
+        }
+    }
+    candidates
+}
+
+/// The best of overlapping `candidates` (greedy, by score), without the `excluded`
+/// ones, at most [`MAX_RESULTS`], each snapped to the object's edges at full resolution:
+/// `(example, match)`, best first.
+fn settle(
+    image: &RgbImage,
+    candidates: Vec<Candidate>,
+    excluded: &dyn Fn(&BoxXyxy) -> bool,
+) -> Vec<(usize, Match)> {
+    let mut kept = suppress(candidates, excluded);
     kept.truncate(MAX_RESULTS);
     // Full-resolution refinement: the match is off by up to half a block and half a
     // scale step, so that is how far each edge may move.
-    let refined: Vec<Match> = kept
+    let refined: Vec<Candidate> = kept
         .par_iter()
-        .map(|m| {
-            let rx = (ff + 0.05 * m.bbox.width()).ceil() as i64;
-            let ry = (ff + 0.05 * m.bbox.height()).ceil() as i64;
-            Match {
-                bbox: tighten_within(image, m.bbox, rx, ry),
-                score: m.score,
+        .map(|c| {
+            let rx = (c.factor + 0.05 * c.m.bbox.width()).ceil() as i64;
+            let ry = (c.factor + 0.05 * c.m.bbox.height()).ceil() as i64;
+            Candidate {
+                m: Match {
+                    bbox: tighten_within(image, c.m.bbox, rx, ry),
+                    score: c.m.score,
+                },
+                ..*c
             }
         })
         .collect();
-    suppress(refined, &excluded)
+    suppress(refined, excluded)
+        .into_iter()
+        .map(|c| (c.example, c.m))
+        .collect()
+}
+
+/// A raw match of example `example`, found at downscale factor `factor`; its box is the
+/// example's size times the scale it matched at.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    example: usize,
+    factor: f64,
+    m: Match,
 }
 
 /// Greedy non-maximum suppression, best first, without the `excluded` boxes.
-fn suppress(mut candidates: Vec<Match>, excluded: &dyn Fn(&BoxXyxy) -> bool) -> Vec<Match> {
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Match> = Vec::new();
+fn suppress(mut candidates: Vec<Candidate>, excluded: &dyn Fn(&BoxXyxy) -> bool) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.m.score.total_cmp(&a.m.score));
+    let mut kept: Vec<Candidate> = Vec::new();
     for c in candidates {
-        if excluded(&c.bbox) || kept.iter().any(|k| k.bbox.iou(&c.bbox) > OVERLAP_IOU) {
+        if excluded(&c.m.bbox) || kept.iter().any(|k| k.m.bbox.iou(&c.m.bbox) > OVERLAP_IOU) {
             continue;
         }
         kept.push(c);

@@ -179,5 +179,19 @@ fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &
         {
             out.push(Command::FindSimilar);
         }
+        let labelled = state
+            .workspace
+            .doc
+            .as_ref()
+            .is_some_and(|d| !d.annotation.boxes.is_empty());
+        if ui
+            .add_enabled(labelled && !busy, egui::Button::new("Known (k)"))
+            .on_hover_text(
+                "find known products: propose every facing like the products labelled on this photo, each with its class",
+            )
+            .clicked()
+        {
+            out.push(Command::FindKnown);
+        }
     });
 }

@@ -15,9 +15,9 @@ use crate::dataset::image_info::{decode_upright_rgb, read_image_info};
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 
-/// Find similar is worth a key press when at least this many boxes of the class are
-/// still missing on the image.
-const SIMILAR_MIN_MISSING: usize = 2;
+/// Looking for a class (find known products) is worth a key press when at least this
+/// many of its boxes are still missing on the image.
+const SEARCH_MIN_MISSING: usize = 2;
 
 mod reviewing;
 
@@ -254,28 +254,24 @@ impl Sim {
         };
         self.wait("describe the image", AppState::class_by_look_ready)?;
         self.review_pending(truth, pixels.as_ref())?;
-        let mut missing = self.missing(truth);
-        let mut tried_similar: HashSet<String> = HashSet::new();
-        while let Some(target) = self.next_target(&missing) {
-            self.add_missing(&target, missing.len() > 1, pixels.as_ref())?;
-            let still = self.missing(truth);
-            let same = still
-                .iter()
-                .filter(|b| b.class_name == target.class_name)
-                .count();
-            if self.options.assistants
-                && same >= SIMILAR_MIN_MISSING
-                && tried_similar.insert(target.class_name.clone())
-                && self.select_label_like(&target)
-            {
-                self.count("find_similar", 1);
-                self.app.apply(Command::FindSimilar);
-                self.wait_for_assistant()?;
-                self.review_pending(truth, pixels.as_ref())?;
+        // Classes looked for with an example from this image.
+        let mut searched: HashSet<String> = HashSet::new();
+        loop {
+            let missing = self.missing(truth);
+            if missing.is_empty() {
+                break;
             }
-            let before = missing.len();
-            missing = self.missing(truth);
-            if missing.len() >= before {
+            let (wanting, ready) = self.classes_to_search(&missing, &searched);
+            if wanting.is_empty() && !ready.is_empty() {
+                searched.extend(ready);
+                self.find_known(truth, pixels.as_ref())?;
+                continue;
+            }
+            let Some(target) = self.next_target(&missing, &wanting) else {
+                break;
+            };
+            self.add_missing(&target, missing.len() > 1, pixels.as_ref())?;
+            if self.missing(truth).len() >= missing.len() {
                 return Err(SimError::Stuck(format!(
                     "could not label a {} box on {}",
                     target.class_name,
@@ -289,26 +285,56 @@ impl Sim {
         self.wait("save the labels", |a| !a.workspace.labels.busy())
     }
 
-    /// The missing box to label next: one of the default label's class (it needs no
-    /// class key), else one of the class with the most boxes missing.
-    fn next_target(&self, missing: &[LabelBox]) -> Option<LabelBox> {
-        let default = self.app.automatic_label();
-        let count = |class: &str| missing.iter().filter(|b| b.class_name == class).count();
-        missing
-            .iter()
-            .find(|b| Some(&b.class_name) == default.as_ref())
-            .or_else(|| missing.iter().max_by_key(|b| count(&b.class_name)))
-            .cloned()
+    /// `k` (find known products), and the review of what it proposes.
+    fn find_known(
+        &mut self,
+        truth: &[LabelBox],
+        pixels: Option<&RgbImage>,
+    ) -> Result<(), SimError> {
+        self.count("find_known", 1);
+        self.app.apply(Command::FindKnown);
+        self.wait_for_assistant()?;
+        self.review_pending(truth, pixels)
     }
 
-    /// Selects the label matching `target` (the box just made); whether there is one.
-    fn select_label_like(&mut self, target: &LabelBox) -> bool {
-        let labels = self.labels();
-        let i = labels.iter().position(|l| {
-            l.class_name == target.class_name && l.bbox.iou(&target.bbox) >= DONE_IOU
-        });
-        self.app.apply(Command::SelectBox(i));
-        i.is_some()
+    /// The classes with several boxes missing that `k` has not looked for on the image:
+    /// `(wanting, ready)`, those with no label on the image yet (one of each is drawn
+    /// first) and those with one (`k` looks for them once no class wants an example).
+    /// Both empty without the assistants.
+    fn classes_to_search(
+        &self,
+        missing: &[LabelBox],
+        searched: &HashSet<String>,
+    ) -> (HashSet<String>, HashSet<String>) {
+        if !self.options.assistants {
+            return Default::default();
+        }
+        let here: HashSet<String> = self.labels().into_iter().map(|b| b.class_name).collect();
+        several_missing(missing)
+            .into_iter()
+            .filter(|c| !searched.contains(c))
+            .partition(|c| !here.contains(c))
+    }
+
+    /// The missing box to label next: an example of a class `wanting` one (the default
+    /// label's class first, then the class with the most boxes missing); else one of the
+    /// default label's class (it needs no class key), else one of the class with the
+    /// most boxes missing.
+    fn next_target(&self, missing: &[LabelBox], wanting: &HashSet<String>) -> Option<LabelBox> {
+        let default = self.app.automatic_label();
+        let count = |class: &str| missing.iter().filter(|b| b.class_name == class).count();
+        let pick = |pool: &[&LabelBox]| {
+            pool.iter()
+                .find(|b| Some(&b.class_name) == default.as_ref())
+                .or_else(|| pool.iter().max_by_key(|b| count(&b.class_name)))
+                .map(|b| (*b).clone())
+        };
+        let examples: Vec<&LabelBox> = missing
+            .iter()
+            .filter(|b| wanting.contains(&b.class_name))
+            .collect();
+        let all: Vec<&LabelBox> = missing.iter().collect();
+        pick(&examples).or_else(|| pick(&all))
     }
 
     /// Answers the label dialog, if a new box opened it, with `target`'s class.
@@ -414,6 +440,19 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// The classes with at least [`SEARCH_MIN_MISSING`] boxes in `missing`.
+fn several_missing(missing: &[LabelBox]) -> HashSet<String> {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for b in missing {
+        *counts.entry(&b.class_name).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n >= SEARCH_MIN_MISSING)
+        .map(|(c, _)| c.to_string())
+        .collect()
 }
 
 /// The drags that turn `from` into a box matching `to` (IoU ≥ [`DONE_IOU`]), and the

@@ -10,7 +10,7 @@
 //! [`DONE_IOU`] with the right class.
 //!
 //! Without the assistants (`assistants: false`) the app is used as it was before them:
-//! no click-to-box, tighten, find similar, label-next queue, class by look or refined
+//! no click-to-box, tighten, find known products, label-next queue, class by look or refined
 //! prediction boxes.
 //!
 //! With `retrain_every: N` the app's "Retrain every N labelled images" is on (see
@@ -24,14 +24,17 @@
 //! is paid once per class switch, not per box, and only when the box did not get its
 //! class from the model or its look. It draws in continuous drawing mode when
 //! several boxes follow each other (Ctrl+Shift+A once, Esc before a drag that edits a
-//! box), with `w` for a single box.
+//! box), with `w` for a single box. On a new image it presses `k` (find known products)
+//! when two or more of its boxes are of classes labelled on earlier images; then it
+//! draws one box of each class that has several boxes still missing and presses `k`
+//! once for all of them.
 //!
 //! Counting (one action per key press, click or drag): the *Use default label* checkbox 1
 //! (once); `w`, Ctrl+Shift+A or Esc 1; accept 1; a prediction relabelled with a class key
 //! 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1; reject 1; "accept all"
 //! 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a click: the click (+ a
 //! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
-//! key when the default label is wrong); find similar 1; the next image 1; a class key is
+//! key when the default label is wrong); find known products 1; the next image 1; a class key is
 //! 1 for the first nine classes of the app's class list, else the name's first word and
 //! Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
 //! (a new class asks for a second Enter), plus Ctrl+E when it relabels a box. The
@@ -68,7 +71,7 @@ pub struct SimOptions {
     pub labels: Option<PathBuf>,
     /// The review model (`None`: no model; the assistants work from pixels).
     pub model: Option<PathBuf>,
-    /// Use click-to-box, tighten, find similar and the label-next queue.
+    /// Use click-to-box, tighten, find known products and the label-next queue.
     pub assistants: bool,
     /// Give up on an app answer after this long (a retraining generation included).
     pub timeout: Duration,

@@ -179,6 +179,7 @@ fn run(
         }
         Action::Tighten => out.push(Command::TightenSelected),
         Action::FindSimilar => out.push(Command::FindSimilar),
+        Action::FindKnown => out.push(Command::FindKnown),
         Action::DrawSquares => out.push(Command::SetDrawSquares(!state.settings.draw_squares)),
         Action::ShowBoxLabels => {
             out.push(Command::SetShowBoxLabels(!state.settings.show_box_labels))

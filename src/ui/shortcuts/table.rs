@@ -33,6 +33,7 @@ pub enum Action {
     DrawSquares,
     Tighten,
     FindSimilar,
+    FindKnown,
     ShowBoxLabels,
     LabelsPanel,
     Next,
@@ -153,6 +154,12 @@ pub const SHORTCUTS: &[Shortcut] = &[
         "find similar: propose every facing like the selected box (review with Tab / Enter / Del)",
         &[(NONE, Key::F)],
         Action::FindSimilar,
+    ),
+    row(
+        "k",
+        "find known products: propose every facing like the products labelled on this photo, each with its class",
+        &[(NONE, Key::K)],
+        Action::FindKnown,
     ),
     row(
         "Ctrl+E",
