@@ -90,6 +90,8 @@ struct Setup {
     /// Start with a model whose cached predictions give each image two boxes to review
     /// (instead of no model).
     predictions: bool,
+    /// Of the first image's kept labels, keep only the first box of each class.
+    one_label_per_class: bool,
 }
 
 impl Window {
@@ -119,6 +121,13 @@ impl Window {
             if i > 0 || !setup.keep_first_labels {
                 let _ = std::fs::remove_file(xml_of(&folder, i));
             }
+        }
+        if setup.one_label_per_class {
+            let xml = xml_of(&folder, 0);
+            let mut labels = detlab::formats::voc::read(&xml).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            labels.boxes.retain(|b| seen.insert(b.class_name.clone()));
+            detlab::formats::voc::write(&xml, &labels, &folder.join("shelf_0001.jpg")).unwrap();
         }
         std::fs::write(folder.join("predefined_classes.txt"), setup.classes).unwrap();
         let config = dir.path().join("config");
@@ -366,6 +375,7 @@ fn ctrl_v_copies_the_previous_images_boxes_in_the_real_window() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -387,6 +397,7 @@ fn ctrl_shift_d_does_not_duplicate_the_selected_box() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -410,6 +421,7 @@ fn digit_in_an_empty_label_dialog_picks_that_class() {
         single_class: false,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -436,6 +448,7 @@ fn continuous_drawing_makes_three_boxes_with_three_drags() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -479,6 +492,7 @@ fn ctrl_plus_zooms_the_image_not_the_interface() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -513,6 +527,7 @@ fn crop_gallery_keys_relabel_in_the_real_window() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: false,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -554,6 +569,7 @@ fn ctrl_delete_and_shift_delete_reject_what_is_pending_in_the_real_window() {
         single_class: true,
         classes: "Cola\nSprite\n",
         predictions: true,
+        one_label_per_class: false,
     }) else {
         return;
     };
@@ -569,5 +585,39 @@ fn ctrl_delete_and_shift_delete_reject_what_is_pending_in_the_real_window() {
     assert!(
         !xml_of(&w.folder, 0).exists() && !xml_of(&w.folder, 1).exists(),
         "no label was made"
+    );
+}
+
+/// `k` reaches the app in the real window: with one box of each product labelled on the
+/// first image, it proposes the others with their classes, and Shift+Enter takes them.
+#[test]
+fn k_finds_the_labelled_products_in_the_real_window() {
+    let Some(w) = Window::open(Setup {
+        images: 1,
+        keep_first_labels: true,
+        single_class: false,
+        classes: "Cola\nSprite\nFanta\n",
+        predictions: false,
+        one_label_per_class: true,
+    }) else {
+        return;
+    };
+    let kept = class_names(&std::fs::read_to_string(xml_of(&w.folder, 0)).unwrap()).len();
+    w.keys(&["k"]);
+    // The match runs in the background.
+    std::thread::sleep(Duration::from_millis(2500));
+    w.keys(&["shift+Return"]);
+    let start = Instant::now();
+    let mut names = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        names = w.saved_boxes(0, kept + 1);
+        if names.len() > kept {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        names.len() > kept,
+        "k and Shift+Enter added no box to the {kept} kept: {names:?}"
     );
 }

@@ -15,7 +15,7 @@ use image::RgbImage;
 
 use super::assist::{Proposal, Request};
 use super::AppState;
-use crate::assist::known::{find_known, KnownProduct};
+use crate::assist::known::find_known;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 
@@ -38,10 +38,7 @@ impl AppState {
 /// The proposals on `pixels` (the shown photo) like its `labels`, and how many products
 /// (classes) were looked for.
 pub(super) fn propose(pixels: &RgbImage, labels: &[LabelBox]) -> (usize, Vec<Proposal>) {
-    let products: Vec<KnownProduct> = median_boxes(labels)
-        .into_iter()
-        .filter_map(|(class, b)| KnownProduct::cut(&class, pixels, b))
-        .collect();
+    let products: Vec<(String, BoxXyxy)> = median_boxes(labels).into_iter().collect();
     let existing: Vec<BoxXyxy> = labels.iter().map(|b| b.bbox).collect();
     let proposals = find_known(pixels, &products, &existing)
         .into_iter()

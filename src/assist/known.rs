@@ -1,60 +1,42 @@
-//! Finding every labelled product at once: each class's example (a labelled box's
-//! pixels) matched on the photo (see [`super::similar::match_examples`]). Where two
-//! classes' matches overlap, the closer look wins, so look-alike products compete for
-//! each facing.
+//! Finding every labelled product at once: each class's example (a labelled box)
+//! matched on the photo (see [`super::similar::find_examples`]). Where two classes'
+//! matches overlap, the closer look wins, so look-alike products compete for each
+//! facing.
 
 use image::RgbImage;
 
-use super::similar::{find_examples, Example, Match};
+use super::similar::{find_examples, pixel_box, Example, Match};
 use crate::geometry::BoxXyxy;
 
 /// Matches overlapping a label already on the photo by more than this IoU are left out.
 const EXISTING_IOU: f64 = 0.3;
 
-/// A labelled product to look for: its class and the pixels of its box.
-pub struct KnownProduct {
-    pub class: String,
-    pub crop: RgbImage,
-}
-
-impl KnownProduct {
-    /// The pixels of `bbox` in `image` (clamped, whole pixels); `None` when under two
-    /// pixels wide or high.
-    pub fn cut(class: &str, image: &RgbImage, bbox: BoxXyxy) -> Option<Self> {
-        let b = super::similar::pixel_box(image, bbox)?;
-        let crop = image::imageops::crop_imm(
-            image,
-            b.x1 as u32,
-            b.y1 as u32,
-            b.width() as u32,
-            b.height() as u32,
-        )
-        .to_image();
-        Some(Self {
-            class: class.to_string(),
-            crop,
-        })
-    }
-}
-
-/// The facings of `image` that look like one of `products`, best first, with the class
-/// of the product each looks like; those overlapping `existing` labels are left out.
+/// The facings of `image` that look like one of `products` (a class and the box of one
+/// of its facings on `image`), best first, with the class of the product each looks
+/// like; those overlapping `existing` labels are left out. Products whose box is under
+/// two pixels wide or high are passed over.
 pub fn find_known(
     image: &RgbImage,
-    products: &[KnownProduct],
+    products: &[(String, BoxXyxy)],
     existing: &[BoxXyxy],
 ) -> Vec<(String, Match)> {
-    let examples: Vec<Example> = products
+    let (classes, examples): (Vec<&String>, Vec<Example>) = products
         .iter()
-        .map(|p| Example {
-            source: &p.crop,
-            bbox: BoxXyxy::new(0.0, 0.0, p.crop.width() as f64, p.crop.height() as f64),
+        .filter_map(|(class, b)| {
+            let bbox = pixel_box(image, *b)?;
+            Some((
+                class,
+                Example {
+                    source: image,
+                    bbox,
+                },
+            ))
         })
-        .collect();
+        .unzip();
     let excluded = |b: &BoxXyxy| existing.iter().any(|e| b.iou(e) > EXISTING_IOU);
     find_examples(image, &examples, &excluded)
         .into_iter()
-        .filter_map(|(k, m)| Some((products.get(k)?.class.clone(), m)))
+        .filter_map(|(k, m)| Some((classes.get(k)?.to_string(), m)))
         .collect()
 }
 
@@ -70,15 +52,15 @@ mod tests {
         let shelf = render_dense(4, 1, 1200, 900);
         let truth = &shelf.boxes;
         let mut labelled: Vec<BoxXyxy> = Vec::new();
-        let mut products: Vec<KnownProduct> = Vec::new();
+        let mut products: Vec<(String, BoxXyxy)> = Vec::new();
         for b in truth {
             let several = truth
                 .iter()
                 .filter(|t| t.class_name == b.class_name)
                 .count()
                 > 1;
-            if several && products.iter().all(|p| p.class != b.class_name) {
-                products.extend(KnownProduct::cut(&b.class_name, &shelf.image, b.bbox));
+            if several && products.iter().all(|(c, _)| *c != b.class_name) {
+                products.push((b.class_name.clone(), b.bbox));
                 labelled.push(b.bbox);
             }
         }
@@ -86,7 +68,7 @@ mod tests {
         let others: Vec<_> = truth
             .iter()
             .filter(|t| {
-                !labelled.contains(&t.bbox) && products.iter().any(|p| p.class == t.class_name)
+                !labelled.contains(&t.bbox) && products.iter().any(|(c, _)| *c == t.class_name)
             })
             .collect();
         let right = found
@@ -122,11 +104,10 @@ mod tests {
         let shelf = render_dense(4, 0, 1200, 900);
         assert!(find_known(&shelf.image, &[], &[]).is_empty());
         let b = &shelf.boxes[0];
-        let products: Vec<KnownProduct> = KnownProduct::cut(&b.class_name, &shelf.image, b.bbox)
-            .into_iter()
-            .collect();
+        let products = vec![(b.class_name.clone(), b.bbox)];
         let existing: Vec<BoxXyxy> = shelf.boxes.iter().map(|b| b.bbox).collect();
         assert!(find_known(&shelf.image, &products, &existing).is_empty());
-        assert!(KnownProduct::cut("x", &shelf.image, BoxXyxy::new(5.0, 5.0, 6.0, 6.0)).is_none());
+        let tiny = vec![("x".to_string(), BoxXyxy::new(5.0, 5.0, 6.0, 6.0))];
+        assert!(find_known(&shelf.image, &tiny, &[]).is_empty());
     }
 }
