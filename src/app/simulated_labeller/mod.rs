@@ -34,8 +34,10 @@
 //! 1; tightened with `t` 1; a fix by dragging: the drag(s) plus 1; reject 1; "accept all"
 //! 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a click: the click (+ a
 //! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
-//! key when the default label is wrong); find known products 1; the next image 1; a class key is
-//! 1 for the first nine classes of the app's class list, else the name's first word and
+//! key when the default label is wrong); find known products 1; three or more accepted
+//! boxes of one wrong class relabelled together: a click on each (the first plain, the
+//! others with Ctrl) and one class key; the next image 1; a class key is 1 for the first
+//! nine classes of the app's class list, else the name's first word and
 //! Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
 //! (a new class asks for a second Enter), plus Ctrl+E when it relabels a box. The
 //! folder's class file (`predefined_classes.txt`, `classes.txt`), when it has one, is

@@ -1,6 +1,8 @@
 //! The labeller's review of an image's pending predictions: each one accepted (all at
-//! once where it can), rejected, tightened, relabelled, redrawn or dragged, whichever is
-//! cheapest.
+//! once where it can), rejected, tightened, relabelled (several of one wrong class
+//! together), redrawn or dragged, whichever is cheapest.
+
+use std::collections::HashMap;
 
 use image::RgbImage;
 
@@ -13,6 +15,11 @@ use crate::review::PredictionState;
 
 /// A prediction this close to an oracle box is about that box (fixable, not wrong).
 const SAME_OBJECT_IOU: f64 = 0.5;
+
+/// Right boxes of a wrong class are relabelled together (a click each and one class key)
+/// when at least this many need the same class; fewer are relabelled one by one (a class
+/// key each).
+const BULK_RELABEL_MIN: usize = 3;
 
 impl Sim {
     /// Decides every pending prediction: wrong ones rejected, loose ones tightened or
@@ -33,8 +40,14 @@ impl Sim {
             if pending.is_empty() {
                 return Ok(());
             }
+            let groups = if self.options.assistants {
+                wrong_class_groups(&shown, &pending, &missing)
+            } else {
+                HashMap::new()
+            };
             // Pair each pending prediction with the missing box it is about.
             let mut claimed = vec![false; missing.len()];
+            let mut deferred: Vec<usize> = Vec::new();
             let mut worst: Option<(usize, Option<usize>)> = None;
             let mut first_fixable: Option<(usize, usize)> = None;
             let mut first_good: Option<usize> = None;
@@ -54,6 +67,17 @@ impl Sim {
                         claimed[k] = true;
                         good += 1;
                         first_good.get_or_insert(i);
+                    }
+                    // Right box, wrong class, with enough others of the same fix: taken
+                    // by Accept all and relabelled together afterwards.
+                    Some((k, iou))
+                        if iou >= DONE_IOU
+                            && groups.get(&missing[k].class_name).copied().unwrap_or(0)
+                                >= BULK_RELABEL_MIN =>
+                    {
+                        claimed[k] = true;
+                        deferred.push(k);
+                        first_fixable.get_or_insert((i, k));
                     }
                     Some((k, _)) => {
                         claimed[k] = true;
@@ -79,8 +103,10 @@ impl Sim {
             // by one and leaving the rest to Ctrl+Delete costs a key each and one with the
             // next image. The cheaper way, decided once per image.
             let to_draw = claimed.iter().any(|c| !c);
+            let about_objects = good + deferred.len();
             if self.options.assistants
-                && (self.reject_rest || good < wrong + usize::from(good > 0 && to_draw))
+                && (self.reject_rest
+                    || about_objects < wrong + usize::from(about_objects > 0 && to_draw))
             {
                 self.reject_rest = true;
                 match (first_fixable, first_good) {
@@ -107,6 +133,9 @@ impl Sim {
                     // is done).
                     self.count("accept_all", 1);
                     self.app.apply(Command::AcceptAllShown);
+                    let targets: Vec<LabelBox> =
+                        deferred.iter().map(|&k| missing[k].clone()).collect();
+                    self.relabel_in_bulk(&targets);
                 }
                 Some((i, None)) => {
                     self.count("reject", 1);
@@ -118,6 +147,38 @@ impl Sim {
                     self.fix_prediction(i, &missing[k], more, pixels)?
                 }
             }
+        }
+    }
+
+    /// Gives the labels on `targets` (right boxes of another class, just accepted) their
+    /// class, class by class: a click on the first, Ctrl+click on each other one, and one
+    /// class key for all of them (after Esc when drawing: a click would draw).
+    fn relabel_in_bulk(&mut self, targets: &[LabelBox]) {
+        let mut classes: Vec<&str> = targets.iter().map(|t| t.class_name.as_str()).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        for class in classes {
+            let labels = self.labels();
+            let picked: Vec<usize> = targets
+                .iter()
+                .filter(|t| t.class_name == class)
+                .filter_map(|t| {
+                    labels.iter().position(|l| {
+                        l.class_name != t.class_name && l.bbox.iou(&t.bbox) >= DONE_IOU
+                    })
+                })
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            self.stop_drawing();
+            self.count("select", picked.len());
+            let cost = self.relabel_cost(class);
+            self.count("relabel", cost);
+            self.app.apply(Command::RelabelBoxes {
+                targets: picked,
+                label: class.to_string(),
+            });
         }
     }
 
@@ -233,5 +294,75 @@ impl Sim {
             bbox: Some(fixed),
         });
         Ok(())
+    }
+}
+
+/// Per class, how many `pending` predictions have the right box (IoU ≥ [`DONE_IOU`]) of
+/// a `missing` box of that class but another class.
+fn wrong_class_groups(
+    shown: &[ShownPrediction],
+    pending: &[usize],
+    missing: &[LabelBox],
+) -> HashMap<String, usize> {
+    let mut groups: HashMap<String, usize> = HashMap::new();
+    for &i in pending {
+        let p = &shown[i];
+        let bbox = p.detection.bbox.rounded();
+        if let Some(t) = missing
+            .iter()
+            .find(|t| t.class_name != p.class_name && t.bbox.iou(&bbox) >= DONE_IOU)
+        {
+            *groups.entry(t.class_name.clone()).or_default() += 1;
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::maths::postprocess::Detection;
+    use crate::geometry::BoxXyxy;
+
+    fn shown(class: &str, x: f64) -> ShownPrediction {
+        let bbox = BoxXyxy::new(x, 0.0, x + 20.0, 40.0);
+        ShownPrediction {
+            detection: Detection {
+                bbox,
+                score: 0.9,
+                class_id: 0,
+            },
+            state: PredictionState::Pending,
+            class_name: class.into(),
+            predicted: bbox,
+            proposal: Some(0),
+        }
+    }
+
+    #[test]
+    fn right_boxes_of_a_wrong_class_are_grouped_by_the_class_they_need() {
+        let truth =
+            |class: &str, x: f64| LabelBox::new(class, BoxXyxy::new(x, 0.0, x + 20.0, 40.0));
+        let missing = [
+            truth("L", 0.0),
+            truth("L", 30.0),
+            truth("L", 60.0),
+            truth("S", 90.0),
+            truth("S", 120.0),
+        ];
+        // Three S proposals on L facings, one right S, one off every facing.
+        let predictions = [
+            shown("S", 0.0),
+            shown("S", 30.0),
+            shown("S", 60.0),
+            shown("S", 90.0),
+            shown("S", 200.0),
+        ];
+        let groups = wrong_class_groups(&predictions, &[0, 1, 2, 3, 4], &missing);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups["L"], 3);
+        assert!(groups["L"] >= BULK_RELABEL_MIN);
+        // Only the pending ones count.
+        assert_eq!(wrong_class_groups(&predictions, &[0, 3], &missing)["L"], 1);
     }
 }
