@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
+use super::gallery::look_class::{LookIndex, LookPixels};
 use super::jobs::{repaint, Job};
 use super::known_products;
 use super::AppState;
@@ -42,9 +43,12 @@ pub(super) enum Request {
         class: String,
         existing: Vec<BoxXyxy>,
     },
-    /// Every product labelled on the image (see [`super::known_products`]); these are
-    /// its labels.
-    Known(Vec<LabelBox>),
+    /// Every product labelled on the image (see [`super::known_products`]): its labels,
+    /// and the class-by-look index with the image's look pixels.
+    Known {
+        labels: Vec<LabelBox>,
+        looks: Option<(LookIndex, Arc<LookPixels>)>,
+    },
 }
 
 /// What it answered.
@@ -289,13 +293,7 @@ impl AppState {
                     "find similar: {n} {class} proposal(s) to review (Enter accepts, Del rejects, Shift+Enter accepts all)"
                 ));
             }
-            Ok(Outcome::Known(products, mut proposals)) => {
-                // Class by look knows every labelled box, not one example per class.
-                for p in &mut proposals {
-                    if let Some(class) = self.class_by_look(&p.bbox, Some(&p.class_name)) {
-                        p.class_name = class;
-                    }
-                }
+            Ok(Outcome::Known(products, proposals)) => {
                 let n = proposals.len();
                 self.assist.proposals.insert(answer.image, proposals);
                 self.review.selected = (n > 0).then_some(self.first_pending_index());
@@ -464,8 +462,8 @@ fn run_request(image: PathBuf, cached: Option<Arc<RgbImage>>, request: Request) 
             class,
             existing,
         } => Outcome::Similar(class, similar::find_similar(&pixels, example, &existing)),
-        Request::Known(labels) => {
-            let (products, proposals) = known_products::propose(&pixels, &labels);
+        Request::Known { labels, looks } => {
+            let (products, proposals) = known_products::propose(&pixels, &labels, looks.as_ref());
             Outcome::Known(products, proposals)
         }
     };

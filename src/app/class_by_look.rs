@@ -46,7 +46,7 @@ pub struct ClassByLook {
     pub index: LookIndex,
     /// The folder the index is about.
     root: Option<PathBuf>,
-    pixels: Option<LookPixels>,
+    pixels: Option<Arc<LookPixels>>,
     /// The image being decoded (at full resolution too, handed to the assistants).
     job: Option<(PathBuf, Job<Result<Decoded, String>>)>,
     /// The image that could not be decoded (not tried again).
@@ -77,7 +77,7 @@ impl AppState {
                 TaskState::Running => return,
                 TaskState::Done(Ok((px, full))) => {
                     self.assist.offer_pixels(image, full);
-                    looks.pixels = Some(px);
+                    looks.pixels = Some(Arc::new(px));
                 }
                 // The image view says why the image cannot be read.
                 TaskState::Done(Err(_)) | TaskState::Failed(_) => {
@@ -151,6 +151,18 @@ impl AppState {
             describe_labelled(&images, save_dir.as_deref(), &flag)
         });
         looks.seed = Some(Seed { job, stop });
+    }
+
+    /// The index and the shown image's pixels as they are now, for a background job
+    /// (cheap: shared), when *Class by look* is on and the shown image is decoded.
+    pub(super) fn look_snapshot(&mut self) -> Option<(LookIndex, Arc<LookPixels>)> {
+        if !self.settings.class_by_look {
+            return None;
+        }
+        self.sync_look_index();
+        let px = self.looks.pixels.clone()?;
+        (Some(&px.image) == self.workspace.current_path().as_ref())
+            .then(|| (self.looks.index.clone(), px))
     }
 
     /// Puts the shown image's labels into the index (when its pixels are in).

@@ -1,7 +1,8 @@
 //! *Find known products* (`k`): every product labelled on the shown photo is looked for
 //! on it at once (one example per class), each proposal with its class — or the class
-//! its look gives ([`super::class_by_look`]), which knows every labelled box — reviewed
-//! like the model's predictions. On a dense shelf: one box per SKU, then one key,
+//! its look gives ([`super::class_by_look`], a snapshot of its index taken with the
+//! request), which knows every labelled box — reviewed like the model's predictions. All
+//! of it runs in the background. On a dense shelf: one box per SKU, then one key,
 //! instead of *Find similar* once per SKU.
 //!
 //! The example of a class is its box of median area on the photo (not a half-hidden
@@ -10,10 +11,12 @@
 //! from its large one (BENCHMARKS.md, "Find known products").
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use image::RgbImage;
 
 use super::assist::{Proposal, Request};
+use super::gallery::look_class::{LookIndex, LookPixels};
 use super::AppState;
 use crate::assist::known::find_known;
 use crate::dataset::LabelBox;
@@ -31,21 +34,31 @@ impl AppState {
             return;
         }
         let labels = doc.annotation.boxes.clone();
-        self.start_assist(Request::Known(labels));
+        let looks = self.look_snapshot();
+        self.start_assist(Request::Known { labels, looks });
     }
 }
 
-/// The proposals on `pixels` (the shown photo) like its `labels`, and how many products
-/// (classes) were looked for.
-pub(super) fn propose(pixels: &RgbImage, labels: &[LabelBox]) -> (usize, Vec<Proposal>) {
+/// The proposals on `pixels` (the shown photo) like its `labels`, each with the class
+/// its look gives where `looks` (the class-by-look index and the photo) is sure, and how
+/// many products (classes) were looked for.
+pub(super) fn propose(
+    pixels: &RgbImage,
+    labels: &[LabelBox],
+    looks: Option<&(LookIndex, Arc<LookPixels>)>,
+) -> (usize, Vec<Proposal>) {
     let products: Vec<(String, BoxXyxy)> = median_boxes(labels).into_iter().collect();
     let existing: Vec<BoxXyxy> = labels.iter().map(|b| b.bbox).collect();
     let proposals = find_known(pixels, &products, &existing)
         .into_iter()
-        .map(|(class_name, m)| Proposal {
-            bbox: m.bbox,
-            class_name,
-            score: m.score,
+        .map(|(class_name, m)| {
+            let by_look =
+                looks.and_then(|(index, px)| index.class_for(px, &m.bbox, Some(&class_name)));
+            Proposal {
+                bbox: m.bbox,
+                class_name: by_look.unwrap_or(class_name),
+                score: m.score,
+            }
         })
         .collect();
     (products.len(), proposals)

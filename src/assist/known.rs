@@ -5,7 +5,7 @@
 
 use image::RgbImage;
 
-use super::similar::{find_examples, pixel_box, Example, Match};
+use super::similar::{find_examples, pixel_box, Match};
 use crate::geometry::BoxXyxy;
 
 /// Matches overlapping a label already on the photo by more than this IoU are left out.
@@ -20,18 +20,9 @@ pub fn find_known(
     products: &[(String, BoxXyxy)],
     existing: &[BoxXyxy],
 ) -> Vec<(String, Match)> {
-    let (classes, examples): (Vec<&String>, Vec<Example>) = products
+    let (classes, examples): (Vec<&String>, Vec<BoxXyxy>) = products
         .iter()
-        .filter_map(|(class, b)| {
-            let bbox = pixel_box(image, *b)?;
-            Some((
-                class,
-                Example {
-                    source: image,
-                    bbox,
-                },
-            ))
-        })
+        .filter_map(|(class, b)| Some((class, pixel_box(image, *b)?)))
         .unzip();
     let excluded = |b: &BoxXyxy| existing.iter().any(|e| b.iou(e) > EXISTING_IOU);
     find_examples(image, &examples, &excluded)

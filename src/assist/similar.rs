@@ -58,24 +58,13 @@ pub fn find_similar(image: &RgbImage, example: BoxXyxy, existing: &[BoxXyxy]) ->
     let Some(example) = pixel_box(image, example) else {
         return Vec::new();
     };
-    let examples = [Example {
-        source: image,
-        bbox: example,
-    }];
     let excluded = |b: &BoxXyxy| {
         b.iou(&example) > OVERLAP_IOU || existing.iter().any(|e| b.iou(e) > OVERLAP_IOU)
     };
-    find_examples(image, &examples, &excluded)
+    find_examples(image, &[example], &excluded)
         .into_iter()
         .map(|(_, m)| m)
         .collect()
-}
-
-/// An object to look for: `bbox` (whole pixels, inside it) of `source`, which may be
-/// another image than the one searched.
-pub struct Example<'a> {
-    pub source: &'a RgbImage,
-    pub bbox: BoxXyxy,
 }
 
 /// `bbox` clamped to `image` and rounded to whole pixels; `None` when it is not finite
@@ -91,12 +80,13 @@ pub fn pixel_box(image: &RgbImage, bbox: BoxXyxy) -> Option<BoxXyxy> {
     (x2 - x1 >= 2.0 && y2 - y1 >= 2.0).then(|| BoxXyxy::new(x1, y1, x2, y2))
 }
 
-/// The objects in `image` that look like any of `examples` (each from [`pixel_box`]),
-/// best first, each with the index of the example it looks like; where two examples'
-/// candidates overlap, the better one wins. Candidates `excluded` says are left out.
+/// The objects in `image` that look like any of the objects at `examples` (boxes of
+/// `image`, each from [`pixel_box`]), best first, each with the index of the example it
+/// looks like; where two examples' candidates overlap, the better one wins. Candidates
+/// `excluded` says are left out.
 pub fn find_examples(
     image: &RgbImage,
-    examples: &[Example],
+    examples: &[BoxXyxy],
     excluded: &dyn Fn(&BoxXyxy) -> bool,
 ) -> Vec<(usize, Match)> {
     settle(image, match_examples(image, examples), excluded)
@@ -104,12 +94,12 @@ pub fn find_examples(
 
 /// Every place of `image` where one of `examples` matches (at one of the searched
 /// scales), overlapping ones included: the raw matches before [`settle`].
-fn match_examples(image: &RgbImage, examples: &[Example]) -> Vec<Candidate> {
+fn match_examples(image: &RgbImage, examples: &[BoxXyxy]) -> Vec<Candidate> {
     let (w, h) = (image.width() as f64, image.height() as f64);
     let mut scaled: HashMap<u32, (Planes, Integral)> = HashMap::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     for (k, example) in examples.iter().enumerate() {
-        let (ew, eh) = (example.bbox.width(), example.bbox.height());
+        let (ew, eh) = (example.width(), example.height());
         if ew < 2.0 || eh < 2.0 || ew > w || eh > h {
             continue;
         }
@@ -130,7 +120,7 @@ fn match_examples(image: &RgbImage, examples: &[Example]) -> Vec<Candidate> {
         for &s in &SCALES {
             let tw = ((ew * s / ff).round() as usize).max(3);
             let th = ((eh * s / ff).round() as usize).max(3);
-            let Some(template) = Template::sample(example.source, example.bbox, tw, th) else {
+            let Some(template) = Template::sample(image, *example, tw, th) else {
                 continue;
             };
             let Some(map) = ncc_map(small, integral, &template) else {

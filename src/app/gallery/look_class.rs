@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use image::RgbImage;
 
@@ -45,6 +46,7 @@ pub const MIN_INDEXED: usize = 20;
 pub const ONCE_MIN_IMAGES: usize = 10;
 
 /// One image's pixels, scaled to [`LOOK_SIDE`], to describe its boxes from.
+#[derive(Debug)]
 pub struct LookPixels {
     pub image: PathBuf,
     pixels: RgbImage,
@@ -98,16 +100,17 @@ struct Entry {
     descriptor: Descriptor,
 }
 
-/// The labelled boxes of the images described so far, by image.
-#[derive(Default)]
+/// The labelled boxes of the images described so far, by image (each image's shared, so
+/// that a copy for a background job costs one count per image).
+#[derive(Clone, Debug, Default)]
 pub struct LookIndex {
-    by_image: HashMap<PathBuf, Vec<Entry>>,
+    by_image: HashMap<PathBuf, Arc<Vec<Entry>>>,
 }
 
 impl LookIndex {
     /// How many boxes are indexed.
     pub fn len(&self) -> usize {
-        self.by_image.values().map(Vec::len).sum()
+        self.by_image.values().map(|v| v.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -130,17 +133,22 @@ impl LookIndex {
         }
         let reuse: HashMap<[u64; 4], Descriptor> = old
             .into_iter()
-            .flatten()
+            .flat_map(|v| v.iter())
             .map(|e| (key(&e.bbox), e.descriptor.clone()))
             .collect();
         let looks = ImageLooks::describe(pixels, boxes, reuse);
-        self.by_image.insert(pixels.image.clone(), looks.0);
+        self.by_image
+            .insert(pixels.image.clone(), Arc::new(looks.0));
     }
 
     /// Gives the indexed box of `image` at exactly `bbox` the class `class` (a relabel
     /// made elsewhere than on the shown image, such as in the crop gallery).
     pub fn relabel(&mut self, image: &Path, bbox: &BoxXyxy, class: &str) {
-        let entries = self.by_image.get_mut(image).into_iter().flatten();
+        let entries = self
+            .by_image
+            .get_mut(image)
+            .into_iter()
+            .flat_map(|v| Arc::make_mut(v).iter_mut());
         for e in entries.filter(|e| e.bbox == *bbox) {
             e.class_name = class.to_string();
         }
@@ -149,7 +157,9 @@ impl LookIndex {
     /// Adds the boxes of an image described elsewhere (read from its label file when the
     /// folder opened), unless the image is indexed already (its labels as shown win).
     pub fn insert_if_absent(&mut self, image: PathBuf, looks: ImageLooks) {
-        self.by_image.entry(image).or_insert(looks.0);
+        self.by_image
+            .entry(image)
+            .or_insert_with(|| Arc::new(looks.0));
     }
 
     /// The class `bbox` on `pixels`' image looks like, given the default label: the
@@ -168,10 +178,15 @@ impl LookIndex {
         }
         let mut descriptor = pixels.describe(bbox)?;
         let same_image = self.by_image.get(&pixels.image);
-        let typical = typical_height(same_image.into_iter().flatten().map(|e| &e.bbox));
+        let typical = typical_height(
+            same_image
+                .into_iter()
+                .flat_map(|v| v.iter())
+                .map(|e| &e.bbox),
+        );
         descriptor.set_relative_size(relative(bbox.height(), typical));
         let mut nearest: HashMap<&str, f32> = HashMap::new();
-        for e in self.by_image.values().flatten() {
+        for e in self.by_image.values().flat_map(|v| v.iter()) {
             let d = e.descriptor.distance(&descriptor);
             let best = nearest
                 .entry(e.class_name.as_str())
@@ -180,7 +195,7 @@ impl LookIndex {
         }
         let here: HashSet<&str> = same_image
             .into_iter()
-            .flatten()
+            .flat_map(|v| v.iter())
             .map(|e| e.class_name.as_str())
             .collect();
         let ruled_out = self.once_per_image(&here);
