@@ -1052,23 +1052,9 @@ fn f_proposes_similar_facings_and_shift_enter_accepts_them() {
 /// proposed with their classes, mostly right, and Shift+Enter takes them.
 #[test]
 fn k_proposes_every_facing_of_the_products_labelled_on_the_photo() {
-    let dir = tempfile::tempdir().unwrap();
-    let images = dir.path().join("shelf");
-    let options = detlab::demo::DemoOptions {
-        out_dir: images.clone(),
-        images: 1,
-        seed: 4,
-        width: 1000,
-        height: 750,
-    };
-    detlab::demo::generate_dense(&options).unwrap();
-    let truth = voc::read(&images.join("shelf_0001.xml")).unwrap().boxes;
-    std::fs::remove_file(images.join("shelf_0001.xml")).unwrap();
-    let f = Fixture {
-        settings: dir.path().join("config/settings.json"),
-        images,
-        _dir: dir,
-    };
+    let f = fixture_made_by(detlab::demo::generate_dense, 1, 4, 1000, 750);
+    let truth = voc::read(&xml(&f, 0)).unwrap().boxes;
+    std::fs::remove_file(xml(&f, 0)).unwrap();
     let mut h = harness(&f, false);
     let mut labelled: Vec<&detlab::dataset::LabelBox> = Vec::new();
     for b in &truth {
@@ -1425,16 +1411,27 @@ fn a_drawn_box_takes_the_class_it_looks_like_and_the_checkbox_turns_that_off() {
 
 /// A demo folder of `n` images with the generator's labels.
 fn fixture_labelled(n: usize) -> Fixture {
+    fixture_made_by(detlab::demo::generate, n, 5, 320, 240)
+}
+
+/// A folder `generate` (the demo or the dense demo) fills with `n` labelled images.
+fn fixture_made_by<E: std::fmt::Debug, S>(
+    generate: fn(&detlab::demo::DemoOptions) -> Result<S, E>,
+    n: usize,
+    seed: u64,
+    width: u32,
+    height: u32,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let images = dir.path().join("shelf");
-    let options = detlab::demo::DemoOptions {
+    generate(&detlab::demo::DemoOptions {
         out_dir: images.clone(),
         images: n,
-        seed: 5,
-        width: 320,
-        height: 240,
-    };
-    detlab::demo::generate(&options).unwrap();
+        seed,
+        width,
+        height,
+    })
+    .unwrap();
     let settings = dir.path().join("config/settings.json");
     Fixture {
         _dir: dir,

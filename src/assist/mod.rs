@@ -12,6 +12,7 @@
 //! through the app's commands.
 
 pub mod click_box;
+mod correlation;
 pub mod known;
 pub mod queue;
 pub mod region;

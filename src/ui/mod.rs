@@ -162,36 +162,40 @@ fn page_tabs(ui: &mut egui::Ui, state: &AppState, ui_state: &mut UiState, out: &
         }
         let selected =
             !crate::app::editing::selection_of(state.workspace.doc.as_ref(), ui_state).is_empty();
-        let busy = state.assist.busy();
-        if ui
-            .add_enabled(selected && !busy, egui::Button::new("Tighten (t)"))
-            .on_hover_text("snap the selected boxes to the object's edges")
-            .clicked()
-        {
-            out.push(Command::TightenSelected);
-        }
-        if ui
-            .add_enabled(selected && !busy, egui::Button::new("Similar (f)"))
-            .on_hover_text(
-                "find similar: propose every facing like the selected box, to review with Tab / Enter / Del",
-            )
-            .clicked()
-        {
-            out.push(Command::FindSimilar);
-        }
         let labelled = state
             .workspace
             .doc
             .as_ref()
             .is_some_and(|d| !d.annotation.boxes.is_empty());
-        if ui
-            .add_enabled(labelled && !busy, egui::Button::new("Known (k)"))
-            .on_hover_text(
+        let assistants = [
+            (
+                selected,
+                "Tighten (t)",
+                "snap the selected boxes to the object's edges",
+                Command::TightenSelected,
+            ),
+            (
+                selected,
+                "Similar (f)",
+                "find similar: propose every facing like the selected box, to review with Tab / Enter / Del",
+                Command::FindSimilar,
+            ),
+            (
+                labelled,
+                "Known (k)",
                 "find known products: propose every facing like the products labelled on this photo, each with its class",
-            )
-            .clicked()
-        {
-            out.push(Command::FindKnown);
+                Command::FindKnown,
+            ),
+        ];
+        let busy = state.assist.busy();
+        for (enabled, text, hover, command) in assistants {
+            if ui
+                .add_enabled(enabled && !busy, egui::Button::new(text))
+                .on_hover_text(hover)
+                .clicked()
+            {
+                out.push(command);
+            }
         }
     });
 }
