@@ -17,7 +17,7 @@ use super::gallery::look_class::{ImageLooks, LookIndex, LookPixels};
 use super::jobs::{repaint, Job};
 use super::AppState;
 use crate::dataset::image_info::decode_upright_rgb;
-use crate::dataset::load_labels;
+use crate::dataset::load_labels_upright;
 use crate::geometry::BoxXyxy;
 use crate::task::TaskState;
 
@@ -213,10 +213,9 @@ fn describe_labelled(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let Ok(Some(mut labels)) = load_labels(image, save_dir) else {
+        let Ok(Some((labels, _))) = load_labels_upright(image, save_dir) else {
             continue;
         };
-        crate::dataset::upright_stored_frame(image, &mut labels.annotation);
         let boxes = labels.annotation.boxes;
         if boxes.is_empty() {
             continue;

@@ -69,6 +69,19 @@ pub fn read_label_file(
     Ok(annotation)
 }
 
+/// [`load_labels`] as the app shows them: turned upright where made on the stored pixels
+/// ([`upright_stored_frame`]), with the note to show when they were.
+pub fn load_labels_upright(
+    image: &Path,
+    save_dir: Option<&Path>,
+) -> Result<Option<(LoadedLabels, Option<String>)>, FormatError> {
+    let Some(mut loaded) = load_labels(image, save_dir)? else {
+        return Ok(None);
+    };
+    let note = upright_stored_frame(image, &mut loaded.annotation);
+    Ok(Some((loaded, note)))
+}
+
 /// Turns `annotation`, read from a label file of `image`, upright when it was made on the
 /// stored pixels of a photo that EXIF turns a quarter (LabelImg before 1.8.4: the file's
 /// size is the stored one, the upright size swapped); returns the note to show. Anything

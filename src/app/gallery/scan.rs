@@ -14,7 +14,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use super::descriptor::{describe, thumbnail, typical_height, Descriptor};
-use crate::dataset::{load_labels, ImageAnnotation};
+use crate::dataset::{load_labels_upright, ImageAnnotation};
 use crate::geometry::BoxXyxy;
 
 /// The most crops one gallery reads.
@@ -187,11 +187,8 @@ fn read_image(shared: &Shared, rank: usize, image: &Path) -> Option<ScanEvent> {
     let fail = |reason: String| Some(ScanEvent::Failed(format!("{}: {reason}", image.display())));
     let annotation = match shared.in_memory.get(image) {
         Some(a) => a.clone(),
-        None => match load_labels(image, shared.save_dir.as_deref()) {
-            Ok(Some(mut loaded)) => {
-                crate::dataset::upright_stored_frame(image, &mut loaded.annotation);
-                loaded.annotation
-            }
+        None => match load_labels_upright(image, shared.save_dir.as_deref()) {
+            Ok(Some((loaded, _))) => loaded.annotation,
             Ok(None) => return None,
             Err(e) => return fail(e.to_string()),
         },

@@ -9,7 +9,7 @@ use super::OtherWriter;
 use crate::app::document::Document;
 use crate::app::merge::{merge_annotations, same_labels, theirs_path, DiskBase, FileStamp};
 use crate::dataset::{
-    find_label, label_path, load_labels, read_image_info, read_label_file, save_labels,
+    find_label, label_path, load_labels_upright, read_image_info, read_label_file, save_labels,
     upright_stored_frame, ClassList, ImageAnnotation, LabelFormat,
 };
 
@@ -40,9 +40,8 @@ pub(super) fn read_document(
         .as_ref()
         .and_then(|(p, _)| FileStamp::read(p).ok().flatten())
         .map(|(s, _)| s);
-    match load_labels(image, save_dir) {
-        Ok(Some(mut loaded)) => {
-            let note = upright_stored_frame(image, &mut loaded.annotation);
+    match load_labels_upright(image, save_dir) {
+        Ok(Some((loaded, note))) => {
             let base = DiskBase {
                 path: loaded.path.clone(),
                 stamp,

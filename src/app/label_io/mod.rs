@@ -28,7 +28,7 @@ mod files;
 use super::document::Document;
 use super::merge::DiskBase;
 use super::own_writes::OwnWrites;
-use crate::dataset::{load_labels, ClassList, ImageAnnotation, LabelBox, LabelFormat};
+use crate::dataset::{load_labels_upright, ClassList, ImageAnnotation, LabelBox, LabelFormat};
 use crate::geometry::BoxXyxy;
 use files::{check, read_document, write_checked};
 
@@ -445,8 +445,8 @@ fn handle(request: Request, own_writes: &mut OwnWrites) -> Option<LabelReply> {
             answer,
         } => {
             let read = guarded(|| {
-                load_labels(&image, save_dir.as_deref())
-                    .map(|l| l.map(|l| l.annotation))
+                load_labels_upright(&image, save_dir.as_deref())
+                    .map(|l| l.map(|(l, _)| l.annotation))
                     .map_err(|e| e.to_string())
             })
             .and_then(|read| read);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dataset::LabelBox;
+use crate::dataset::{load_labels, LabelBox};
 use crate::geometry::BoxXyxy;
 
 fn annotation() -> ImageAnnotation {
