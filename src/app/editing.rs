@@ -27,6 +27,26 @@ pub fn selection_of(doc: Option<&Document>, ui: &UiState) -> Vec<usize> {
     all
 }
 
+/// The shown labels (of classes not hidden) that lie wholly inside `band` (image
+/// pixels): what a rubber band (Shift+drag on empty canvas) selects.
+pub fn labels_inside(doc: Option<&Document>, ui: &UiState, band: BoxXyxy) -> Vec<usize> {
+    let Some(doc) = doc else {
+        return Vec::new();
+    };
+    let band = band.normalized();
+    doc.annotation
+        .boxes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !ui.hidden_classes.contains(&b.class_name))
+        .filter(|(_, b)| {
+            let b = b.bbox.normalized();
+            b.x1 >= band.x1 && b.y1 >= band.y1 && b.x2 <= band.x2 && b.y2 <= band.y2
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 impl AppState {
     /// The label a new box gets without asking, if any.
     pub fn automatic_label(&self) -> Option<String> {

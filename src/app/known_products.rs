@@ -48,8 +48,7 @@ pub(super) fn propose(
     looks: Option<&(LookIndex, Arc<LookPixels>)>,
 ) -> (usize, Vec<Proposal>) {
     let products: Vec<(String, BoxXyxy)> = median_boxes(labels).into_iter().collect();
-    let existing: Vec<BoxXyxy> = labels.iter().map(|b| b.bbox).collect();
-    let proposals = find_known(pixels, &products, &existing)
+    let proposals = find_known(pixels, &products, labels)
         .into_iter()
         .map(|(class_name, m)| {
             let by_look =

@@ -167,6 +167,23 @@ impl Template {
     }
 }
 
+impl Template {
+    /// Normalised cross-correlation with `other`, sampled to the same size (−1–1; `None`
+    /// for another size).
+    pub(super) fn correlation(&self, other: &Template) -> Option<f32> {
+        if (self.tw, self.th) != (other.tw, other.th) {
+            return None;
+        }
+        let dot: f64 = self
+            .grey
+            .iter()
+            .zip(&other.grey)
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        Some((dot / (self.norm * other.norm)) as f32)
+    }
+}
+
 /// A score map: `map[y·w + x]` for the template's top-left corner at `(x, y)`.
 pub(super) struct Map {
     w: usize,

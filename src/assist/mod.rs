@@ -13,6 +13,7 @@
 
 pub mod click_box;
 mod correlation;
+mod example_fit;
 pub mod known;
 pub mod queue;
 pub mod region;

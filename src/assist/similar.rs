@@ -5,8 +5,9 @@
 //! resampled at a few scales around 1, is slid over the grey image with zero-mean
 //! normalised cross-correlation (see [`super::correlation`]); local maxima above a
 //! threshold are checked against the example's colours, overlapping candidates are thinned
-//! by non-maximum suppression, and each survivor's edges are snapped at full resolution
-//! (see [`super::tighten`]).
+//! by non-maximum suppression, and each survivor is fitted at full resolution: its edges
+//! snapped to the object's (see [`super::tighten`]) where that makes it look more like
+//! the example, then moved while the likeness grows (see [`super::example_fit`]).
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 use crate::geometry::BoxXyxy;
 
 use super::correlation::{colour_check, local_maxima, ncc_map, Integral, Planes, Template};
+use super::example_fit::fit_to_example;
 use super::tighten::tighten_within;
 
 /// A proposed box and how alike it is to the example (0–1).
@@ -58,7 +60,7 @@ pub fn find_similar(image: &RgbImage, example: BoxXyxy, existing: &[BoxXyxy]) ->
     let excluded = |b: &BoxXyxy| {
         b.iou(&example) > OVERLAP_IOU || existing.iter().any(|e| b.iou(e) > OVERLAP_IOU)
     };
-    find_examples(image, &[example], &excluded)
+    find_examples(image, &[example], &excluded, &|_, _| 0.0)
         .into_iter()
         .map(|(_, m)| m)
         .collect()
@@ -79,14 +81,20 @@ pub fn pixel_box(image: &RgbImage, bbox: BoxXyxy) -> Option<BoxXyxy> {
 
 /// The objects in `image` that look like any of the objects at `examples` (boxes of
 /// `image`, each from [`pixel_box`]), best first, each with the index of the example it
-/// looks like; where two examples' candidates overlap, the better one wins. Candidates
-/// `excluded` says are left out.
+/// looks like; where two examples' candidates overlap, the better one wins: the one
+/// with the higher score plus `preference(example, box)`. Candidates `excluded` says are
+/// left out.
 pub fn find_examples(
     image: &RgbImage,
     examples: &[BoxXyxy],
     excluded: &dyn Fn(&BoxXyxy) -> bool,
+    preference: &dyn Fn(usize, &BoxXyxy) -> f32,
 ) -> Vec<(usize, Match)> {
-    settle(image, match_examples(image, examples), excluded)
+    let mut candidates = match_examples(image, examples);
+    for c in &mut candidates {
+        c.rank = c.m.score + preference(c.example, &c.m.bbox);
+    }
+    settle(image, examples, candidates, excluded)
 }
 
 /// Every place of `image` where one of `examples` matches (at one of the searched
@@ -134,13 +142,12 @@ fn match_examples(image: &RgbImage, examples: &[BoxXyxy]) -> Vec<Candidate> {
                     ((x + tw) as u32 * f) as f64,
                     ((y + th) as u32 * f) as f64,
                 );
+                let score = grey.min(colour).clamp(0.0, 1.0);
                 candidates.push(Candidate {
                     example: k,
                     factor: ff,
-                    m: Match {
-                        bbox,
-                        score: grey.min(colour).clamp(0.0, 1.0),
-                    },
+                    m: Match { bbox, score },
+                    rank: score,
                 });
             }
         }
@@ -148,18 +155,19 @@ fn match_examples(image: &RgbImage, examples: &[BoxXyxy]) -> Vec<Candidate> {
     candidates
 }
 
-/// The best of overlapping `candidates` (greedy, by score), without the `excluded`
+/// The best of overlapping `candidates` (greedy, by rank), without the `excluded`
 /// ones, at most [`MAX_RESULTS`], each snapped to the object's edges at full resolution:
 /// `(example, match)`, best first.
 fn settle(
     image: &RgbImage,
+    examples: &[BoxXyxy],
     candidates: Vec<Candidate>,
     excluded: &dyn Fn(&BoxXyxy) -> bool,
 ) -> Vec<(usize, Match)> {
     let mut kept = suppress(candidates, excluded);
     kept.truncate(MAX_RESULTS);
     // Full-resolution refinement: the match is off by up to half a block and half a
-    // scale step, so that is how far each edge may move.
+    // scale step, so that is how far each edge may snap.
     let refined: Vec<Candidate> = kept
         .par_iter()
         .map(|c| {
@@ -167,7 +175,12 @@ fn settle(
             let ry = (c.factor + 0.05 * c.m.bbox.height()).ceil() as i64;
             Candidate {
                 m: Match {
-                    bbox: tighten_within(image, c.m.bbox, rx, ry),
+                    bbox: fit_to_example(
+                        image,
+                        examples[c.example],
+                        c.m.bbox,
+                        tighten_within(image, c.m.bbox, rx, ry),
+                    ),
                     score: c.m.score,
                 },
                 ..*c
@@ -187,11 +200,14 @@ struct Candidate {
     example: usize,
     factor: f64,
     m: Match,
+    /// What overlapping candidates are compared by: the score, plus the caller's
+    /// preference.
+    rank: f32,
 }
 
 /// Greedy non-maximum suppression, best first, without the `excluded` boxes.
 fn suppress(mut candidates: Vec<Candidate>, excluded: &dyn Fn(&BoxXyxy) -> bool) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| b.m.score.total_cmp(&a.m.score));
+    candidates.sort_by(|a, b| b.rank.total_cmp(&a.rank));
     let mut kept: Vec<Candidate> = Vec::new();
     for c in candidates {
         if excluded(&c.m.bbox) || kept.iter().any(|k| k.m.bbox.iou(&c.m.bbox) > OVERLAP_IOU) {

@@ -20,6 +20,7 @@ use crate::geometry::BoxXyxy;
 const SEARCH_MIN_MISSING: usize = 2;
 
 mod reviewing;
+mod selecting;
 
 pub(super) struct Sim {
     pub(super) app: AppState,

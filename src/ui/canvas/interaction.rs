@@ -2,10 +2,11 @@
 //! starts (draw, move, resize, fix a prediction, pan, rubber band), what the drag gives
 //! on release, and the right-click menu.
 
-use egui::{CursorIcon, Pos2, Rect};
+use egui::{CursorIcon, Pos2};
 
 use super::geometry::{clamp_point, drawn_box, edges_at, moved, resized, Edges};
 use super::{drag_id, Transform, MIN_BOX};
+use crate::app::editing::labels_inside;
 use crate::app::review::ShownPrediction;
 use crate::app::{AppState, Command, Fit, Tool, UiState};
 use crate::geometry::BoxXyxy;
@@ -201,19 +202,9 @@ pub(super) fn interact(
                 }
             }
             if let Drag::Band { start } = d {
-                let band = Rect::from_two_pos(start, p);
-                let inside: Vec<usize> = doc
-                    .map(|doc| {
-                        doc.annotation
-                            .boxes
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, b)| !ui_state.hidden_classes.contains(&b.class_name))
-                            .filter(|(_, b)| band.contains_rect(t.rect(&b.bbox)))
-                            .map(|(i, _)| i)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let (a, b) = (t.to_image(start), t.to_image(p));
+                let band = BoxXyxy::new(a[0], a[1], b[0], b[1]);
+                let inside = labels_inside(doc, ui_state, band);
                 out.push(Command::SelectBoxes(inside));
             }
             drag = None;

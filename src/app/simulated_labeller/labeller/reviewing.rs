@@ -151,8 +151,8 @@ impl Sim {
     }
 
     /// Gives the labels on `targets` (right boxes of another class, just accepted) their
-    /// class, class by class: a click on the first, Ctrl+click on each other one, and one
-    /// class key for all of them (after Esc when drawing: a click would draw).
+    /// class, class by class: the boxes selected (see [`Sim::select`]) and one class key
+    /// for all of them (after Esc when drawing: a click or drag would draw).
     fn relabel_in_bulk(&mut self, targets: &[LabelBox]) {
         let mut classes: Vec<&str> = targets.iter().map(|t| t.class_name.as_str()).collect();
         classes.sort_unstable();
@@ -172,11 +172,11 @@ impl Sim {
                 continue;
             }
             self.stop_drawing();
-            self.count("select", picked.len());
+            self.select(&picked);
             let cost = self.relabel_cost(class);
             self.count("relabel", cost);
             self.app.apply(Command::RelabelBoxes {
-                targets: picked,
+                targets: self.app.selection(),
                 label: class.to_string(),
             });
         }
