@@ -1,28 +1,23 @@
 //! Finding every labelled product at once: each class's example (a labelled box)
 //! matched on the photo (see [`super::similar::find_examples`]). Where two classes'
-//! matches overlap, the better match wins, helped by the labels on the same shelf row:
-//! a design's small and large packs look alike, and one labelled on another row (seen
-//! larger or smaller there) can match the other size here, but on one row the sizes
-//! differ as they do on the shelf.
+//! matches overlap, the better match wins, helped by the labels on the same shelf row
+//! (see [`super::shelf_row`]): a design's small and large packs look alike, and one
+//! labelled on another row (seen larger or smaller there) can match the other size here.
 
 use image::RgbImage;
 
+use super::shelf_row::same_height_on_row;
 use super::similar::{find_examples, pixel_box, Match};
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
 
 /// Matches overlapping a label already on the photo by more than this IoU are left out.
 const EXISTING_IOU: f64 = 0.3;
-/// Two boxes are on one row when their vertical extents overlap by at least this share
-/// of the lower one's height.
-const SAME_ROW_OVERLAP: f64 = 0.5;
-/// On one row, a label this close in height to a match (ratio within ±10 %) is of its
-/// size; one off by more than [`OTHER_SIZE`] (±20 %) is another size.
-const SAME_SIZE: f64 = 1.1;
-const OTHER_SIZE: f64 = 1.2;
-/// Added to the rank of a match whose class has a label of its size on its row, taken
-/// from one whose class's nearest label on the row is another size. Matches of look-alike
-/// packs score within a few hundredths of each other; unlike ones, tenths apart.
+/// Added to the rank of a match whose class has a label of its height on its row.
+/// Matches of look-alike packs score within a few hundredths of each other; unlike ones,
+/// tenths apart. (Also taking it from a match whose class's label on the row is another
+/// height changed nothing on dense shelves, and would be wrong where one product stands
+/// at several distances from the camera, as on the demo's tables.)
 const ROW_SIZE_PREFERENCE: f32 = 0.1;
 
 /// The facings of `image` that look like one of `products` (a class and the box of one
@@ -46,36 +41,18 @@ pub fn find_known(
         .collect()
 }
 
-/// How much the labels on `bbox`'s row favour it being a facing of `class`: the
-/// horizontally nearest label of `class` on the row, if any, of the same height
-/// (+[`ROW_SIZE_PREFERENCE`]) or of another (−); 0 without one, or between the two.
+/// How much the labels of `class` on `bbox`'s row favour it being a facing of `class`
+/// (see [`super::shelf_row`]).
 fn row_size_preference(labels: &[LabelBox], class: &str, bbox: &BoxXyxy) -> f32 {
-    let centre = (bbox.x1 + bbox.x2) / 2.0;
-    let nearest = labels
+    let of_class = labels
         .iter()
-        .filter(|l| l.class_name == class && same_row(&l.bbox, bbox))
-        .min_by(|a, b| {
-            let d = |l: &&LabelBox| ((l.bbox.x1 + l.bbox.x2) / 2.0 - centre).abs();
-            d(a).total_cmp(&d(b))
-        });
-    let Some(label) = nearest else {
-        return 0.0;
-    };
-    let ratio = (bbox.height() / label.bbox.height()).ln().abs();
-    if ratio <= SAME_SIZE.ln() {
+        .filter(|l| l.class_name == class)
+        .map(|l| &l.bbox);
+    if same_height_on_row(of_class, bbox) {
         ROW_SIZE_PREFERENCE
-    } else if ratio >= OTHER_SIZE.ln() {
-        -ROW_SIZE_PREFERENCE
     } else {
         0.0
     }
-}
-
-/// Whether `a` and `b` stand on one row: their vertical extents overlap by at least
-/// [`SAME_ROW_OVERLAP`] of the lower box's height.
-fn same_row(a: &BoxXyxy, b: &BoxXyxy) -> bool {
-    let overlap = a.y2.min(b.y2) - a.y1.max(b.y1);
-    overlap >= SAME_ROW_OVERLAP * a.height().min(b.height())
 }
 
 #[cfg(test)]
@@ -141,32 +118,6 @@ mod tests {
             hit * 10 >= others.len() * 8,
             "under 80 % of the facings found"
         );
-    }
-
-    /// On one row, a label of the class at the match's height favours it, one of another
-    /// height disfavours it; a label on another row, or none, says nothing.
-    #[test]
-    fn the_shelf_row_tells_the_pack_sizes_apart() {
-        let small = LabelBox::new("tea-S", BoxXyxy::new(0.0, 130.0, 40.0, 200.0));
-        let large_elsewhere = LabelBox::new("tea-L", BoxXyxy::new(0.0, 10.0, 40.0, 70.0));
-        let labels = [small, large_elsewhere];
-        // A facing of the small pack's height on the small pack's row.
-        let facing = BoxXyxy::new(300.0, 131.0, 340.0, 200.0);
-        assert_eq!(
-            row_size_preference(&labels, "tea-S", &facing),
-            ROW_SIZE_PREFERENCE
-        );
-        assert_eq!(row_size_preference(&labels, "tea-L", &facing), 0.0);
-        // A facing 30 % taller on that row: not the small pack.
-        let taller = BoxXyxy::new(300.0, 109.0, 340.0, 200.0);
-        assert_eq!(
-            row_size_preference(&labels, "tea-S", &taller),
-            -ROW_SIZE_PREFERENCE
-        );
-        // 15 % taller: undecided.
-        let between = BoxXyxy::new(300.0, 120.0, 340.0, 200.0);
-        assert_eq!(row_size_preference(&labels, "tea-S", &between), 0.0);
-        assert_eq!(row_size_preference(&labels, "coffee", &facing), 0.0);
     }
 
     #[test]

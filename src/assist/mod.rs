@@ -18,5 +18,6 @@ pub mod known;
 pub mod queue;
 pub mod region;
 mod segments;
+pub mod shelf_row;
 pub mod similar;
 pub mod tighten;
