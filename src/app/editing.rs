@@ -33,16 +33,12 @@ pub fn labels_inside(doc: Option<&Document>, ui: &UiState, band: BoxXyxy) -> Vec
     let Some(doc) = doc else {
         return Vec::new();
     };
-    let band = band.normalized();
     doc.annotation
         .boxes
         .iter()
         .enumerate()
         .filter(|(_, b)| !ui.hidden_classes.contains(&b.class_name))
-        .filter(|(_, b)| {
-            let b = b.bbox.normalized();
-            b.x1 >= band.x1 && b.y1 >= band.y1 && b.x2 <= band.x2 && b.y2 <= band.y2
-        })
+        .filter(|(_, b)| band.contains(&b.bbox))
         .map(|(i, _)| i)
         .collect()
 }

@@ -165,9 +165,7 @@ impl Template {
             rgb,
         })
     }
-}
 
-impl Template {
     /// Normalised cross-correlation with `other`, sampled to the same size (−1–1; `None`
     /// for another size).
     pub(super) fn correlation(&self, other: &Template) -> Option<f32> {

@@ -68,6 +68,23 @@ impl BoxXyxy {
         }
     }
 
+    /// Whether `other` lies wholly inside this box (edges may touch); both normalized.
+    pub fn contains(&self, other: &Self) -> bool {
+        let (a, b) = (self.normalized(), other.normalized());
+        b.x1 >= a.x1 && b.y1 >= a.y1 && b.x2 <= a.x2 && b.y2 <= a.y2
+    }
+
+    /// The smallest box holding this one and `other` (both normalized).
+    pub fn hull(&self, other: &Self) -> Self {
+        let (a, b) = (self.normalized(), other.normalized());
+        Self::new(
+            a.x1.min(b.x1),
+            a.y1.min(b.y1),
+            a.x2.max(b.x2),
+            a.y2.max(b.y2),
+        )
+    }
+
     /// Intersection over union; 0 when the union is empty.
     pub fn iou(&self, other: &Self) -> f64 {
         let inter = self.intersection(other);
@@ -122,6 +139,18 @@ impl BoxXywh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_and_hull() {
+        let a = BoxXyxy::new(0.0, 0.0, 10.0, 10.0);
+        let inner = BoxXyxy::new(10.0, 5.0, 2.0, 10.0); // not normalized, edges touching
+        assert!(a.contains(&inner));
+        assert!(!inner.contains(&a));
+        assert!(!a.contains(&BoxXyxy::new(5.0, 5.0, 11.0, 6.0)));
+        let far = BoxXyxy::new(20.0, -5.0, 30.0, 2.0);
+        assert_eq!(a.hull(&far), BoxXyxy::new(0.0, -5.0, 30.0, 10.0));
+        assert!(a.hull(&far).contains(&a) && a.hull(&far).contains(&far));
+    }
 
     #[test]
     fn iou_of_identical_disjoint_and_touching_boxes() {

@@ -81,17 +81,13 @@ fn largest_band(doc: &Document, ui: &UiState, picked: &[usize]) -> Option<Vec<us
 /// The band around picked boxes `a` and `b` and every picked box it cuts, grown until
 /// it cuts none, [`BAND_MARGIN`] outside them.
 fn grown_band(boxes: &[LabelBox], picked: &[usize], a: usize, b: usize) -> Option<BoxXyxy> {
-    let mut band = hull(&boxes.get(a)?.bbox, &boxes.get(b)?.bbox);
-    loop {
-        let cut = picked.iter().filter_map(|&i| boxes.get(i)).find(|l| {
-            let e = l.bbox.normalized();
-            let inside = e.x1 >= band.x1 && e.y1 >= band.y1 && e.x2 <= band.x2 && e.y2 <= band.y2;
-            !inside && e.intersection(&band) > 0.0
-        });
-        match cut {
-            Some(l) => band = hull(&band, &l.bbox),
-            None => break,
-        }
+    let mut band = boxes.get(a)?.bbox.hull(&boxes.get(b)?.bbox);
+    while let Some(cut) = picked
+        .iter()
+        .filter_map(|&i| boxes.get(i))
+        .find(|l| !band.contains(&l.bbox) && l.bbox.intersection(&band) > 0.0)
+    {
+        band = band.hull(&cut.bbox);
     }
     Some(BoxXyxy::new(
         band.x1 - BAND_MARGIN,
@@ -99,17 +95,6 @@ fn grown_band(boxes: &[LabelBox], picked: &[usize], a: usize, b: usize) -> Optio
         band.x2 + BAND_MARGIN,
         band.y2 + BAND_MARGIN,
     ))
-}
-
-/// The smallest box holding `a` and `b`.
-fn hull(a: &BoxXyxy, b: &BoxXyxy) -> BoxXyxy {
-    let (a, b) = (a.normalized(), b.normalized());
-    BoxXyxy::new(
-        a.x1.min(b.x1),
-        a.y1.min(b.y1),
-        a.x2.max(b.x2),
-        a.y2.max(b.y2),
-    )
 }
 
 fn corners(b: &BoxXyxy) -> [[f64; 2]; 4] {
