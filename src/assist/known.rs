@@ -111,12 +111,14 @@ mod tests {
             others.len(),
             found.len()
         );
-        // 127 of 141 and 128 of 132 when this was written (105 and 109 before the shelf
-        // row told small packs from large ones, and before the boxes were fitted).
-        assert!(right * 100 >= found.len() * 93, "too many wrong proposals");
+        // 115 of 141 and 116 of 134 when this was written: 105 and 109 of 132 before the
+        // boxes were fitted and the shelf row told small packs from large ones, 127 and
+        // 128 of 132 with both but sizes searched within ±15 % instead of ±30 % (which
+        // finds more facings on other rows, at a cost of wrong pack sizes here).
+        assert!(right * 100 >= found.len() * 80, "too many wrong proposals");
         assert!(
-            hit * 10 >= others.len() * 8,
-            "under 80 % of the facings found"
+            hit * 100 >= others.len() * 75,
+            "under 75 % of the facings found"
         );
     }
 
