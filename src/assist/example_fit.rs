@@ -71,7 +71,11 @@ pub(super) fn fit_to_example(
             BoxXyxy::new(b.x1, b.y1, b.x2, b.y2 + dy),
         ];
         let before = best.1;
-        for m in moves {
+        // A move never turns the box inside out (a box under two pixels has no likeness).
+        for m in moves
+            .into_iter()
+            .filter(|m| m.x2 - m.x1 >= 2.0 && m.y2 - m.y1 >= 2.0)
+        {
             if let Some(c) = likeness(m).filter(|c| *c > best.1) {
                 best = (m, c);
             }
@@ -120,6 +124,45 @@ mod tests {
         println!("fit_to_example: mean IoU {before:.3} (raw) -> {after:.3} over {n} facings");
         assert!(after > 0.9, "mean IoU after the fit {after:.3}");
         assert!(after > before + 0.05, "{before:.3} -> {after:.3}");
+    }
+
+    /// Tiny and degenerate boxes on a noisy image: the fit never panics and never gives
+    /// a box inside out.
+    #[test]
+    fn tiny_boxes_stay_boxes() {
+        let image = RgbImage::from_fn(60, 40, |x, y| {
+            let v = ((x * 37 + y * 91) % 251) as u8;
+            image::Rgb([v, v.wrapping_mul(3), 255 - v])
+        });
+        let cases = [
+            (
+                BoxXyxy::new(5.0, 5.0, 8.0, 8.0),
+                BoxXyxy::new(20.0, 20.0, 23.0, 23.0),
+            ),
+            (
+                BoxXyxy::new(5.0, 5.0, 7.0, 30.0),
+                BoxXyxy::new(40.0, 2.0, 42.0, 27.0),
+            ),
+            (
+                BoxXyxy::new(0.0, 0.0, 60.0, 40.0),
+                BoxXyxy::new(-10.0, -10.0, 70.0, 50.0),
+            ),
+            (
+                BoxXyxy::new(5.0, 5.0, 20.0, 20.0),
+                BoxXyxy::new(100.0, 100.0, 120.0, 120.0),
+            ),
+            (
+                BoxXyxy::new(5.0, 5.0, 20.0, 20.0),
+                BoxXyxy::new(f64::NAN, 1.0, 2.0, 3.0),
+            ),
+        ];
+        for (example, found) in cases {
+            let fitted = fit_to_example(&image, example, found, found);
+            assert!(
+                !found.is_finite() || (fitted.x2 >= fitted.x1 && fitted.y2 >= fitted.y1),
+                "{example:?} {found:?} -> {fitted:?}"
+            );
+        }
     }
 
     #[test]
