@@ -281,28 +281,36 @@ impl AppState {
             }
             Ok(Outcome::Similar(class, matches)) => {
                 let n = matches.len();
-                let proposals = self.assist.proposals.entry(answer.image).or_default();
-                proposals.clear();
-                proposals.extend(matches.into_iter().map(|m| Proposal {
-                    bbox: m.bbox,
-                    class_name: class.clone(),
-                    score: m.score,
-                }));
-                self.review.selected = (n > 0).then_some(self.first_pending_index());
+                let proposals = matches
+                    .into_iter()
+                    .map(|m| Proposal {
+                        bbox: m.bbox,
+                        class_name: class.clone(),
+                        score: m.score,
+                    })
+                    .collect();
+                self.show_proposals(answer.image, proposals);
                 self.info(format!(
                     "find similar: {n} {class} proposal(s) to review (Enter accepts, Del rejects, Shift+Enter accepts all)"
                 ));
             }
             Ok(Outcome::Known(products, proposals)) => {
                 let n = proposals.len();
-                self.assist.proposals.insert(answer.image, proposals);
-                self.review.selected = (n > 0).then_some(self.first_pending_index());
+                self.show_proposals(answer.image, proposals);
                 self.info(format!(
                     "find known products: {n} proposal(s) like the {products} product(s) labelled here, to review (Enter accepts, Del rejects, Shift+Enter accepts all)"
                 ));
             }
         }
         true
+    }
+
+    /// Shows `proposals` on `image` for review (replacing earlier ones there), the first
+    /// pending one selected.
+    fn show_proposals(&mut self, image: PathBuf, proposals: Vec<Proposal>) {
+        let any = !proposals.is_empty();
+        self.assist.proposals.insert(image, proposals);
+        self.review.selected = any.then_some(self.first_pending_index());
     }
 
     fn first_pending_index(&self) -> usize {

@@ -24,10 +24,9 @@
 //! is paid once per class switch, not per box, and only when the box did not get its
 //! class from the model or its look. It draws in continuous drawing mode when
 //! several boxes follow each other (Ctrl+Shift+A once, Esc before a drag that edits a
-//! box), with `w` for a single box. On a new image it presses `k` (find known products)
-//! when two or more of its boxes are of classes labelled on earlier images; then it
-//! draws one box of each class that has several boxes still missing and presses `k`
-//! once for all of them.
+//! box), with `w` for a single box. On each image it draws one box of each class that
+//! has several boxes still missing and then presses `k` (find known products) once for
+//! all of them.
 //!
 //! Counting (one action per key press, click or drag): the *Use default label* checkbox 1
 //! (once); `w`, Ctrl+Shift+A or Esc 1; accept 1; a prediction relabelled with a class key
@@ -35,8 +34,8 @@
 //! 1 (Ctrl+Enter "accept all and next" 1 for both); a box from a click: the click (+ a
 //! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
 //! key when the default label is wrong); find known products 1; three or more accepted
-//! boxes of one wrong class relabelled together: a click on each (the first plain, the
-//! others with Ctrl) and one class key; the next image 1; a class key is 1 for the first
+//! boxes of one wrong class relabelled together: a rubber band around the largest run
+//! of them it takes alone, a click (Ctrl+click) on each other one, and one class key; the next image 1; a class key is 1 for the first
 //! nine classes of the app's class list, else the name's first word and
 //! Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
 //! (a new class asks for a second Enter), plus Ctrl+E when it relabels a box. The
