@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::descriptor::{describe, thumbnail, typical_height, Descriptor};
+use super::descriptor::{describe, thumbnail, Descriptor};
+use crate::assist::shelf_row::PackSizes;
 use crate::dataset::image_info::decode_upright_rgb;
 use crate::dataset::LabelBox;
 use crate::geometry::BoxXyxy;
@@ -96,15 +97,46 @@ impl LookPixels {
 struct Entry {
     bbox: BoxXyxy,
     class_name: String,
-    /// With its height relative to its image's median box height.
     descriptor: Descriptor,
 }
 
 /// The labelled boxes of the images described so far, by image (each image's shared, so
-/// that a copy for a background job costs one count per image).
+/// that a copy for a background job costs one count per image), and the pack sizes
+/// fitted to them.
 #[derive(Clone, Debug, Default)]
 pub struct LookIndex {
     by_image: HashMap<PathBuf, Arc<Vec<Entry>>>,
+    sizes: Arc<Sizes>,
+    /// The boxes changed since `sizes` was fitted (refitted at the next [`Self::sync`]).
+    stale: bool,
+}
+
+/// The pack sizes fitted to the index's boxes ([`PackSizes`]), and each box's size at
+/// the common scale, from the other boxes of its photo (by image, in the index's order).
+#[derive(Debug, Default)]
+struct Sizes {
+    model: PackSizes,
+    of_boxes: HashMap<PathBuf, Vec<Option<f64>>>,
+}
+
+impl Sizes {
+    /// Fits the pack sizes to `by_image` (photos in path order: the fit's sums, and so
+    /// its answers, do not depend on a hash map's order).
+    fn fit(by_image: &HashMap<PathBuf, Arc<Vec<Entry>>>) -> Self {
+        let mut images: Vec<(&PathBuf, &Arc<Vec<Entry>>)> = by_image.iter().collect();
+        images.sort_by(|a, b| a.0.cmp(b.0));
+        let photos: Vec<Vec<(BoxXyxy, &str)>> = images
+            .iter()
+            .map(|(_, v)| v.iter().map(|e| (e.bbox, e.class_name.as_str())).collect())
+            .collect();
+        let model = PackSizes::fit(&photos);
+        let of_boxes = images
+            .iter()
+            .zip(&photos)
+            .map(|((path, _), photo)| ((*path).clone(), model.log_sizes(photo)))
+            .collect();
+        Self { model, of_boxes }
+    }
 }
 
 impl LookIndex {
@@ -118,7 +150,8 @@ impl LookIndex {
     }
 
     /// Makes `boxes` the indexed labels of `pixels`' image, describing only the boxes
-    /// not described yet (cheap when nothing changed: one comparison per box).
+    /// not described yet (cheap when nothing changed: one comparison per box), and fits
+    /// the pack sizes again when the index changed since the last fit.
     pub fn sync(&mut self, pixels: &LookPixels, boxes: &[LabelBox]) {
         let old = self.by_image.get(&pixels.image);
         let same = old.is_some_and(|old| {
@@ -128,9 +161,18 @@ impl LookIndex {
                     .zip(boxes)
                     .all(|(e, b)| e.bbox == b.bbox && e.class_name == b.class_name)
         });
-        if same || (old.is_none() && boxes.is_empty()) {
-            return;
+        if !(same || (old.is_none() && boxes.is_empty())) {
+            self.replace(pixels, boxes);
         }
+        if self.stale {
+            self.sizes = Arc::new(Sizes::fit(&self.by_image));
+            self.stale = false;
+        }
+    }
+
+    /// Describes `boxes` as `pixels`' image's indexed labels.
+    fn replace(&mut self, pixels: &LookPixels, boxes: &[LabelBox]) {
+        let old = self.by_image.get(&pixels.image);
         let reuse: HashMap<[u64; 4], Descriptor> = old
             .into_iter()
             .flat_map(|v| v.iter())
@@ -139,6 +181,7 @@ impl LookIndex {
         let looks = ImageLooks::describe(pixels, boxes, reuse);
         self.by_image
             .insert(pixels.image.clone(), Arc::new(looks.0));
+        self.stale = true;
     }
 
     /// Gives the indexed box of `image` at exactly `bbox` the class `class` (a relabel
@@ -151,15 +194,17 @@ impl LookIndex {
             .flat_map(|v| Arc::make_mut(v).iter_mut());
         for e in entries.filter(|e| e.bbox == *bbox) {
             e.class_name = class.to_string();
+            self.stale = true;
         }
     }
 
     /// Adds the boxes of an image described elsewhere (read from its label file when the
     /// folder opened), unless the image is indexed already (its labels as shown win).
     pub fn insert_if_absent(&mut self, image: PathBuf, looks: ImageLooks) {
-        self.by_image
-            .entry(image)
-            .or_insert_with(|| Arc::new(looks.0));
+        if let std::collections::hash_map::Entry::Vacant(v) = self.by_image.entry(image) {
+            v.insert(Arc::new(looks.0));
+            self.stale = true;
+        }
     }
 
     /// The class `bbox` on `pixels`' image looks like, given the default label: the
@@ -167,6 +212,10 @@ impl LookIndex {
     /// ([`LOOK_MARGIN`]), leaving out the classes that come once per photo and are on
     /// this one already; `None` with fewer than [`MIN_INDEXED`] boxes indexed or a box
     /// outside the image.
+    ///
+    /// Besides the look, boxes are compared by their pack sizes ([`PackSizes`], as of the
+    /// last [`Self::sync`]) where the photo's labels give `bbox` a scale: the small and
+    /// the large pack of a product look alike.
     pub fn class_for(
         &self,
         pixels: &LookPixels,
@@ -176,22 +225,24 @@ impl LookIndex {
         if self.len() < MIN_INDEXED {
             return None;
         }
-        let mut descriptor = pixels.describe(bbox)?;
+        let descriptor = pixels.describe(bbox)?;
         let same_image = self.by_image.get(&pixels.image);
-        let typical = typical_height(
-            same_image
-                .into_iter()
-                .flat_map(|v| v.iter())
-                .map(|e| &e.bbox),
-        );
-        descriptor.set_relative_size(relative(bbox.height(), typical));
+        let size = same_image.filter(|_| !self.stale).and_then(|v| {
+            let labels = v.iter().map(|e| (&e.bbox, e.class_name.as_str()));
+            self.sizes.model.log_size(labels, bbox)
+        });
         let mut nearest: HashMap<&str, f32> = HashMap::new();
-        for e in self.by_image.values().flat_map(|v| v.iter()) {
-            let d = e.descriptor.distance(&descriptor);
-            let best = nearest
-                .entry(e.class_name.as_str())
-                .or_insert(f32::INFINITY);
-            *best = best.min(d);
+        for (image, entries) in &self.by_image {
+            let sizes = self.sizes.of_boxes.get(image).filter(|_| !self.stale);
+            for (k, e) in entries.iter().enumerate() {
+                let own = sizes.and_then(|s| s.get(k).copied().flatten());
+                let gap = size.zip(own).map(|(a, b)| a - b);
+                let d = e.descriptor.distance_at_sizes(&descriptor, gap);
+                let best = nearest
+                    .entry(e.class_name.as_str())
+                    .or_insert(f32::INFINITY);
+                *best = best.min(d);
+            }
         }
         let here: HashSet<&str> = same_image
             .into_iter()
@@ -249,14 +300,12 @@ impl ImageLooks {
         boxes: &[LabelBox],
         mut reuse: HashMap<[u64; 4], Descriptor>,
     ) -> Self {
-        let typical = typical_height(boxes.iter().map(|b| &b.bbox));
         let entries = boxes
             .iter()
             .filter_map(|b| {
-                let mut descriptor = reuse
+                let descriptor = reuse
                     .remove(&key(&b.bbox))
                     .or_else(|| pixels.describe(&b.bbox))?;
-                descriptor.set_relative_size(relative(b.bbox.height(), typical));
                 Some(Entry {
                     bbox: b.bbox,
                     class_name: b.class_name.clone(),
@@ -287,12 +336,6 @@ fn key(b: &BoxXyxy) -> [u64; 4] {
         b.x2.to_bits(),
         b.y2.to_bits(),
     ]
-}
-
-/// `height` against the image's typical box height (1 when there is none; a zero
-/// typical height gives a ratio that [`Descriptor::set_relative_size`] reads as 1).
-fn relative(height: f64, typical: Option<f64>) -> f32 {
-    typical.map_or(1.0, |t| (height / t) as f32)
 }
 
 #[cfg(test)]
@@ -399,6 +442,86 @@ mod tests {
         assert_eq!(
             index.class_for(&query, &red, Some("cola")).as_deref(),
             Some("cola")
+        );
+    }
+
+    /// A pack of `size` (of its row's height of 100 pixels at scale 1) standing on row
+    /// `row` (floor at 100 or 290) at `x`, seen at `scale`: as wide as half its height.
+    fn pack(row: usize, scale: f64, x: f64, size: f64) -> BoxXyxy {
+        let floor = [100.0, 290.0][row];
+        let h = 100.0 * size * scale;
+        BoxXyxy::new(x, floor - h, x + 0.5 * h, floor)
+    }
+
+    /// `packs` painted on a grey wall: red ones for classes starting with "red".
+    fn shelf(name: &str, packs: &[LabelBox]) -> LookPixels {
+        let px = RgbImage::from_fn(900, 300, |x, y| {
+            let (x, y) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let on = packs
+                .iter()
+                .find(|p| p.bbox.x1 <= x && x < p.bbox.x2 && p.bbox.y1 <= y && y < p.bbox.y2);
+            match on {
+                Some(p) if p.class_name.starts_with("red") => image::Rgb([200, 30, 30]),
+                Some(_) => image::Rgb([30, 170, 60]),
+                None => image::Rgb([90, 90, 90]),
+            }
+        });
+        LookPixels::from_pixels(PathBuf::from(name), &px)
+    }
+
+    /// A red pack in two sizes (70 % and 92 % of a row's height, alike in all else) and
+    /// a green one. On the photo asked about, the lower row is seen 1.4 times as large as
+    /// the upper one: its small red pack is taller than any small one labelled before,
+    /// and as tall against the photo's labels as a large one. The green pack beside it
+    /// gives its row's scale, and so its size.
+    #[test]
+    fn a_packs_size_is_read_against_its_rows_scale() {
+        let mut labelled = Vec::new();
+        for row in 0..2 {
+            let mut x = 5.0;
+            for (class, size) in [("red-S", 0.7), ("red-L", 0.92), ("green", 0.8)] {
+                for _ in 0..4 {
+                    let b = pack(row, 1.0, x, size);
+                    x = b.x2 + 4.0;
+                    labelled.push(LabelBox::new(class.to_string(), b));
+                }
+            }
+        }
+        let mut index = LookIndex::default();
+        index.sync(&shelf("1.jpg", &labelled), &labelled);
+        let labels = vec![
+            LabelBox::new("red-S".to_string(), pack(0, 1.0, 5.0, 0.7)),
+            LabelBox::new("green".to_string(), pack(0, 1.0, 60.0, 0.8)),
+            LabelBox::new("green".to_string(), pack(1, 1.4, 5.0, 0.8)),
+        ];
+        let small = LabelBox::new("red-S".to_string(), pack(1, 1.4, 200.0, 0.7));
+        let large = LabelBox::new("red-L".to_string(), pack(1, 1.4, 400.0, 0.92));
+        let mut painted = labels.clone();
+        painted.extend([small.clone(), large.clone()]);
+        let photo = shelf("2.jpg", &painted);
+        index.sync(&photo, &labels);
+        assert_eq!(
+            index
+                .class_for(&photo, &small.bbox, Some("red-L"))
+                .as_deref(),
+            Some("red-S")
+        );
+        assert_eq!(
+            index
+                .class_for(&photo, &large.bbox, Some("red-S"))
+                .as_deref(),
+            Some("red-L")
+        );
+        // A relabel elsewhere is in the sizes after the next sync.
+        for b in labelled.iter().filter(|b| b.class_name == "red-L") {
+            index.relabel(Path::new("1.jpg"), &b.bbox, "red-XL");
+        }
+        index.sync(&photo, &labels);
+        assert_eq!(
+            index
+                .class_for(&photo, &large.bbox, Some("red-S"))
+                .as_deref(),
+            Some("red-XL")
         );
     }
 
