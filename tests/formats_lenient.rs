@@ -277,6 +277,4 @@ fn labels_in_the_stored_orientation_open_upright_in_the_app() {
     let doc = again.workspace.doc.as_ref().unwrap();
     assert_eq!(doc.annotation.boxes[0].bbox, upright);
     assert_eq!(doc.annotation.boxes.len(), 2);
-    app.finish_background_work();
-    again.finish_background_work();
 }

@@ -147,6 +147,15 @@ impl AppState {
     }
 }
 
+impl Drop for AppState {
+    /// The background work ends first ([`AppState::finish_background_work`]; nothing to
+    /// wait for when the window's exit did it already): a process that ends while a
+    /// thread is inside libtorch can crash in its teardown, headless users included.
+    fn drop(&mut self) {
+        self.finish_background_work();
+    }
+}
+
 /// Saves the settings (for [`LatestWriter`]); the error is the message to show.
 fn save_settings_file(settings: &Settings, path: &Path) -> Result<(), String> {
     settings
