@@ -1,6 +1,7 @@
 //! The class a new box looks like: the class of the nearest labelled box by appearance
-//! ([`Descriptor`]), over the boxes of the images labelled so far, taken instead of the
-//! default label only when it is clearly nearer than any box of the default label.
+//! ([`Descriptor`]) and pack size ([`PackSizes`]: its height at its shelf row's scale),
+//! over the boxes of the images labelled so far, taken instead of the default label only
+//! when it is clearly nearer than any box of the default label.
 //!
 //! A labeller with *Use default label* pays a class key each time the class changes; on
 //! photos where the classes look different (a red can and a green bottle), the look
