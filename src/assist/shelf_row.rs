@@ -57,11 +57,31 @@ pub struct PackSizes {
 impl PackSizes {
     /// Fits the sizes to `photos`, each its labels (box and class).
     pub fn fit(photos: &[Vec<(BoxXyxy, &str)>]) -> Self {
+        let rows: Vec<Vec<usize>> = photos.iter().map(|p| rows_of(p)).collect();
+        Self::fit_in_rows(photos, &rows)
+    }
+
+    /// [`Self::fit`], and each label's size from the other labels of its photo
+    /// ([`Self::log_sizes`]), the rows found once.
+    pub fn fit_and_size(photos: &[Vec<(BoxXyxy, &str)>]) -> (Self, Vec<Vec<Option<f64>>>) {
+        let rows: Vec<Vec<usize>> = photos.iter().map(|p| rows_of(p)).collect();
+        let model = Self::fit_in_rows(photos, &rows);
+        let sizes = photos
+            .iter()
+            .zip(&rows)
+            .map(|(photo, rows)| model.sizes_in_rows(photo, rows))
+            .collect();
+        (model, sizes)
+    }
+
+    /// [`Self::fit`] with each photo's rows given ([`rows_of`]).
+    fn fit_in_rows(photos: &[Vec<(BoxXyxy, &str)>], rows: &[Vec<usize>]) -> Self {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut names: Vec<&str> = Vec::new();
         let photos: Vec<FitPhoto> = photos
             .iter()
-            .map(|p| {
+            .zip(rows)
+            .map(|(p, rows)| {
                 let classes = p
                     .iter()
                     .map(|(_, c)| {
@@ -71,12 +91,11 @@ impl PackSizes {
                         })
                     })
                     .collect();
-                let rows = rows_of(p);
                 FitPhoto {
                     classes,
                     heights: p.iter().map(|(b, _)| log_height(b)).collect(),
-                    n_rows: rows.iter().max().map_or(0, |m| m + 1),
                     rows,
+                    n_rows: rows.iter().max().map_or(0, |m| m + 1),
                 }
             })
             .collect();
@@ -84,7 +103,7 @@ impl PackSizes {
         for _ in 0..FIT_ROUNDS {
             let mut sums = vec![(0.0, 0usize); names.len()];
             for p in &photos {
-                let labels = || p.classes.iter().zip(&p.heights).zip(&p.rows);
+                let labels = || p.classes.iter().zip(&p.heights).zip(p.rows);
                 let mut scales = vec![(0.0, 0usize); p.n_rows];
                 for ((&c, &h), &r) in labels() {
                     scales[r].0 += h - size[c];
@@ -121,8 +140,12 @@ impl PackSizes {
 
     /// [`Self::log_size`] of each of `photo`'s labels, from the photo's other labels.
     pub fn log_sizes(&self, photo: &[(BoxXyxy, &str)]) -> Vec<Option<f64>> {
+        self.sizes_in_rows(photo, &rows_of(photo))
+    }
+
+    /// [`Self::log_sizes`] with the photo's rows given ([`rows_of`]).
+    fn sizes_in_rows(&self, photo: &[(BoxXyxy, &str)], rows: &[usize]) -> Vec<Option<f64>> {
         let scales: Vec<Option<f64>> = photo.iter().map(|(b, c)| self.scale_of(b, c)).collect();
-        let rows = rows_of(photo);
         let mut members: Vec<Vec<usize>> = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
             members.resize_with(members.len().max(r + 1), Vec::new);
@@ -150,10 +173,10 @@ impl PackSizes {
 }
 
 /// One photo's labels as [`PackSizes::fit`] reads them: class ids, log heights, rows.
-struct FitPhoto {
+struct FitPhoto<'a> {
     classes: Vec<usize>,
     heights: Vec<f64>,
-    rows: Vec<usize>,
+    rows: &'a [usize],
     n_rows: usize,
 }
 

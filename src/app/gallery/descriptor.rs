@@ -59,25 +59,25 @@ impl Descriptor {
     /// Squared Euclidean distance (the histogram and the layout contribute at most 4
     /// each).
     pub fn distance(&self, other: &Self) -> f32 {
-        self.0
-            .iter()
-            .zip(other.0.iter())
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum()
+        squared_distance(&self.0, &other.0)
     }
 
     /// [`Self::distance`] with the relative sizes left out, plus the squared gap
     /// `log_size_gap` (the logarithm of a height ratio), weighted as a relative size is,
     /// when there is one.
     pub fn distance_at_sizes(&self, other: &Self, log_size_gap: Option<f64>) -> f32 {
-        let appearance: f32 = self.0[..DESCRIPTOR_LEN - 1]
-            .iter()
-            .zip(&other.0[..DESCRIPTOR_LEN - 1])
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
+        let appearance = squared_distance(
+            &self.0[..DESCRIPTOR_LEN - 1],
+            &other.0[..DESCRIPTOR_LEN - 1],
+        );
         let size = log_size_gap.map_or(0.0, |g| SIZE_WEIGHT * g as f32);
         appearance + size * size
     }
+}
+
+/// The sum of the squared differences of `a` and `b`.
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum()
 }
 
 /// The part of `image` under `bbox`, scaled to fit [`THUMB_SIDE`] (never enlarged);

@@ -130,11 +130,11 @@ impl Sizes {
             .iter()
             .map(|(_, v)| v.iter().map(|e| (e.bbox, e.class_name.as_str())).collect())
             .collect();
-        let model = PackSizes::fit(&photos);
+        let (model, sizes) = PackSizes::fit_and_size(&photos);
         let of_boxes = images
             .iter()
-            .zip(&photos)
-            .map(|((path, _), photo)| ((*path).clone(), model.log_sizes(photo)))
+            .map(|(path, _)| (*path).clone())
+            .zip(sizes)
             .collect();
         Self { model, of_boxes }
     }
@@ -228,13 +228,14 @@ impl LookIndex {
         }
         let descriptor = pixels.describe(bbox)?;
         let same_image = self.by_image.get(&pixels.image);
-        let size = same_image.filter(|_| !self.stale).and_then(|v| {
+        let fitted = (!self.stale).then_some(&*self.sizes);
+        let size = fitted.zip(same_image).and_then(|(fitted, v)| {
             let labels = v.iter().map(|e| (&e.bbox, e.class_name.as_str()));
-            self.sizes.model.log_size(labels, bbox)
+            fitted.model.log_size(labels, bbox)
         });
         let mut nearest: HashMap<&str, f32> = HashMap::new();
         for (image, entries) in &self.by_image {
-            let sizes = self.sizes.of_boxes.get(image).filter(|_| !self.stale);
+            let sizes = fitted.and_then(|f| f.of_boxes.get(image));
             for (k, e) in entries.iter().enumerate() {
                 let own = sizes.and_then(|s| s.get(k).copied().flatten());
                 let gap = size.zip(own).map(|(a, b)| a - b);

@@ -35,9 +35,9 @@
 //! class key when the class it got is wrong); a box drawn by hand: the drag (+ a class
 //! key when the default label is wrong); find known products 1; three or more accepted
 //! boxes of one wrong class relabelled together: a rubber band around the largest run
-//! of them it takes alone, a click (Ctrl+click) on each other one, and one class key; the next image 1; a class key is 1 for the first
-//! nine classes of the app's class list, else the name's first word and
-//! Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
+//! of them it takes alone, a click (Ctrl+click) on each other one, and one class key;
+//! the next image 1; a class key is 1 for the first nine classes of the app's class
+//! list, else the name's first word and Enter (2); a class the list does not hold yet is typed: one per word, plus Enter twice
 //! (a new class asks for a second Enter), plus Ctrl+E when it relabels a box. The
 //! folder's class file (`predefined_classes.txt`, `classes.txt`), when it has one, is
 //! the list the app starts with: the oracle's labels stay hidden, its class list does
