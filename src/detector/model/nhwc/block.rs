@@ -5,7 +5,7 @@ use super::depthwise::{means_from_sums, Depthwise};
 use super::engine::{folded, Result};
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
-use super::pointwise::{Pointwise, BF16_RING_ROWS};
+use super::pointwise::Pointwise;
 use super::simd::activate_in_place;
 use crate::detector::model::backbone::MbConvBlock;
 use crate::detector::model::{Activation, ModelError};
@@ -122,11 +122,9 @@ impl Block {
     ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
         let (h, w, c_in) = (x.height, x.width, x.channels);
         let hidden = expand.out_channels;
-        // Rows per matrix product (at least ~256 pixels; ~1024 for bfloat16 products,
-        // whose calls cost more), and a ring that holds every row an output row reads plus
-        // one product's worth, in whole products.
-        let bf16 = expand.bf16_for_rows(BF16_RING_ROWS);
-        let pixels = if bf16 { BF16_RING_ROWS } else { 256 };
+        // Rows per matrix product, and a ring that holds every row an output row reads
+        // plus one product's worth, in whole products.
+        let (pixels, bf16) = expand.ring_rows();
         let step = (pixels / w).clamp(1, h);
         let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
         let g = self.depthwise.geometry(h, w, ring);

@@ -21,6 +21,7 @@
 //!
 //! [`EfficientDet`]: super::EfficientDet
 
+mod amx;
 mod bifpn;
 mod block;
 mod depthwise;

@@ -6,14 +6,16 @@
 //! each block's bias, activation and residual are applied while it is still there.
 //!
 //! In [`Precision::Bf16`] the block and the weights are rounded to bfloat16 (nearest,
-//! ties to even) and multiplied by oneDNN's bfloat16 kernels (AVX512-BF16 / AMX, float32
-//! accumulation); the block's products come back as bfloat16 and are widened to float32
-//! before the bias — one rounding per product, where float32 has none.
+//! ties to even) and multiplied with float32 accumulation: on AMX tiles by the engine's
+//! own kernel ([`super::amx`]), every layer, the products staying float32; on a CPU with
+//! AVX512-BF16 but no AMX by oneDNN's bfloat16 kernels, only the layers large enough to
+//! pay for its calls, the products coming back as bfloat16 (one more rounding).
 
 use std::cell::RefCell;
 
 use tch::{Device, Kind, TchError, Tensor};
 
+use super::amx::{self, bf16_bits, PackedBf16};
 use super::map::{BufferPool, FeatureMap};
 use super::parallel::for_row_blocks;
 use super::params;
@@ -37,8 +39,11 @@ const BF16_BLOCK_VALUES: usize = 1 << 18;
 /// only, never on the thread count, so results do not change with it.
 const BF16_MIN_MACS: usize = 1 << 22;
 
-/// Rows per product of the fused expansion when it runs in bfloat16.
-pub const BF16_RING_ROWS: usize = 1024;
+/// Rows per product of the fused expansion.
+const RING_ROWS: usize = 256;
+
+/// Rows per product of the fused expansion when it runs in oneDNN's bfloat16.
+const BF16_RING_ROWS: usize = 1024;
 
 /// A 1×1 convolution with bias.
 #[derive(Debug)]
@@ -46,7 +51,7 @@ pub struct Pointwise {
     /// `[C_in, C_out]`, row-major.
     weight: Vec<f32>,
     /// `weight` rounded to bfloat16, when the products run in [`Precision::Bf16`].
-    weight_bf16: Option<Vec<u16>>,
+    weight_bf16: Option<Bf16Weights>,
     bias: Vec<f32>,
     pub in_channels: usize,
     pub out_channels: usize,
@@ -60,7 +65,17 @@ impl Pointwise {
         // [C_out, C_in, 1, 1] → [C_in, 1, 1, C_out].
         let weight = params::weight(conv, [1, 2, 3, 0])?;
         Ok(Self {
-            weight_bf16: (precision == Precision::Bf16).then(|| to_bf16(&weight)),
+            weight_bf16: (precision == Precision::Bf16).then(|| {
+                if amx::available() {
+                    Bf16Weights::Tiles(PackedBf16::pack(
+                        &weight,
+                        size[1] as usize,
+                        size[0] as usize,
+                    ))
+                } else {
+                    Bf16Weights::Onednn(to_bf16(&weight))
+                }
+            }),
             weight,
             bias: params::bias(conv)?,
             in_channels: size[1] as usize,
@@ -95,8 +110,9 @@ impl Pointwise {
         let mut out = pool.map(input.batch, input.height, input.width, self.out_channels);
         let (k, n) = (self.in_channels, self.out_channels);
         let per_image = input.height * input.width;
+        let onednn = matches!(self.weight_bf16, Some(Bf16Weights::Onednn(_)));
         let bf16 = self.bf16_for_rows(per_image.min((BF16_BLOCK_VALUES / n).max(8)));
-        let block_values = if bf16 {
+        let block_values = if bf16 && onednn {
             BF16_BLOCK_VALUES
         } else {
             BLOCK_VALUES
@@ -104,32 +120,38 @@ impl Pointwise {
         let block_rows = (block_values / n).max(8);
         let (mut gated, mut gated_bf16) = (Vec::new(), Vec::new());
         for b in 0..input.batch {
-            let weight = match gates {
-                Some(g) => {
+            let image_gates = gates.map(|g| &g[b * k..(b + 1) * k]);
+            let (weight, row_gates) = match (image_gates, self.weights(bf16)) {
+                // The tiles' kernel scales the rows instead of the weights.
+                (Some(g), Weights::Tiles(tiles)) => (Weights::Tiles(tiles), Some(g)),
+                (Some(g), _) => {
                     gated.clear();
-                    for (row, gate) in self.weight.chunks_exact(n).zip(&g[b * k..(b + 1) * k]) {
+                    for (row, gate) in self.weight.chunks_exact(n).zip(g) {
                         gated.extend(row.iter().map(|w| w * gate));
                     }
                     if bf16 {
                         round_into(&gated, &mut gated_bf16);
-                        Weights::Bf16(&gated_bf16)
+                        (Weights::Onednn(&gated_bf16), None)
                     } else {
-                        Weights::F32(&gated)
+                        (Weights::F32(&gated), None)
                     }
                 }
-                None => self.weights(bf16),
+                (None, weights) => (weights, None),
             };
             let a = &input.values()[b * per_image * k..(b + 1) * per_image * k];
             let o = &mut out.values_mut()[b * per_image * n..(b + 1) * per_image * n];
             let res = residual.map(|r| &r.values()[b * per_image * n..(b + 1) * per_image * n]);
-            let bias = &self.bias;
             let results = for_row_blocks(threads, o, n, |first, rows_out| {
                 for (i, o_block) in rows_out.chunks_mut(block_rows * n).enumerate() {
                     let start = first + i * block_rows;
                     let rows = o_block.len() / n;
-                    weight.product_into(&a[start * k..(start + rows) * k], n, o_block)?;
-                    let res = res.map(|r| &r[start * n..(start + rows) * n]);
-                    bias_activation(o_block, bias, res, act);
+                    let epilogue = Epilogue {
+                        bias: &self.bias,
+                        residual: res.map(|r| &r[start * n..(start + rows) * n]),
+                        act,
+                    };
+                    let a = &a[start * k..(start + rows) * k];
+                    weight.product_into(a, row_gates, n, o_block, epilogue)?;
                 }
                 Ok::<(), TchError>(())
             });
@@ -147,32 +169,66 @@ impl Pointwise {
         act: Option<Activation>,
         bf16: bool,
     ) -> Result<(), TchError> {
-        self.weights(bf16).product_into(a, self.out_channels, out)?;
-        bias_activation(out, &self.bias, None, act);
-        Ok(())
+        let epilogue = Epilogue {
+            bias: &self.bias,
+            residual: None,
+            act,
+        };
+        self.weights(bf16)
+            .product_into(a, None, self.out_channels, out, epilogue)
     }
 
     /// Whether this layer's products of `rows` rows run in bfloat16: in
-    /// [`Precision::Bf16`], when they are large enough ([`BF16_MIN_MACS`]).
-    pub fn bf16_for_rows(&self, rows: usize) -> bool {
-        self.weight_bf16.is_some() && rows * self.in_channels * self.out_channels >= BF16_MIN_MACS
+    /// [`Precision::Bf16`], always on AMX tiles, through oneDNN when they are large enough
+    /// ([`BF16_MIN_MACS`]).
+    fn bf16_for_rows(&self, rows: usize) -> bool {
+        match self.weight_bf16 {
+            Some(Bf16Weights::Tiles(_)) => true,
+            Some(Bf16Weights::Onednn(_)) => {
+                rows * self.in_channels * self.out_channels >= BF16_MIN_MACS
+            }
+            None => false,
+        }
+    }
+
+    /// Rows per product of the fused expansion, and whether those products run in
+    /// bfloat16 (pass it to [`Pointwise::rows_into`]).
+    pub fn ring_rows(&self) -> (usize, bool) {
+        match self.weight_bf16 {
+            Some(Bf16Weights::Onednn(_)) if self.bf16_for_rows(BF16_RING_ROWS) => {
+                (BF16_RING_ROWS, true)
+            }
+            _ => (RING_ROWS, self.bf16_for_rows(RING_ROWS)),
+        }
     }
 
     /// The weights in bfloat16 or float32.
     fn weights(&self, bf16: bool) -> Weights<'_> {
         match &self.weight_bf16 {
-            Some(w) if bf16 => Weights::Bf16(w),
+            Some(Bf16Weights::Tiles(w)) if bf16 => Weights::Tiles(w),
+            Some(Bf16Weights::Onednn(w)) if bf16 => Weights::Onednn(w),
             _ => Weights::F32(&self.weight),
         }
     }
+}
+
+/// A layer's weights in bfloat16.
+#[derive(Debug)]
+enum Bf16Weights {
+    /// Packed for the engine's AMX kernel.
+    Tiles(PackedBf16),
+    /// `[C_in, C_out]` bit patterns for oneDNN (a CPU with AVX512-BF16 but no AMX).
+    Onednn(Vec<u16>),
 }
 
 /// A `[C_in, C_out]` weight matrix in the precision its products run in.
 #[derive(Clone, Copy)]
 enum Weights<'a> {
     F32(&'a [f32]),
-    /// Bfloat16 bit patterns.
-    Bf16(&'a [u16]),
+    /// Bfloat16 bit patterns, multiplied by oneDNN.
+    Onednn(&'a [u16]),
+    /// Bfloat16 AMX tiles, multiplied by the engine's kernel.
+    Tiles(&'a PackedBf16),
 }
 
 thread_local! {
@@ -182,31 +238,57 @@ thread_local! {
 }
 
 impl Weights<'_> {
-    /// `out = a × W` (row-major `a`: `[rows, k]`, `out`: `[rows, n]`).
-    fn product_into(self, a: &[f32], n: usize, out: &mut [f32]) -> Result<(), TchError> {
+    /// `out = epilogue(a × W)` (row-major `a`: `[rows, k]`, `out`: `[rows, n]`); `gates`
+    /// (`[k]`) scale `a`'s columns first, and only the tiles take them. The tiles apply
+    /// the epilogue to each 32 rows as they come out of the kernel, the others to the
+    /// whole product.
+    fn product_into(
+        self,
+        a: &[f32],
+        gates: Option<&[f32]>,
+        n: usize,
+        out: &mut [f32],
+        epilogue: Epilogue<'_>,
+    ) -> Result<(), TchError> {
+        debug_assert!(gates.is_none() || matches!(self, Weights::Tiles(_)));
         match self {
-            Weights::F32(w) => matmul_into(a, w, n, out),
-            Weights::Bf16(w) => BF16_SCRATCH.with_borrow_mut(|(a16, out16)| {
+            Weights::F32(w) => matmul_into(a, w, n, out)?,
+            Weights::Tiles(w) => {
+                w.product_into(a, gates, out, |rows, first| epilogue.apply(rows, first))
+            }
+            Weights::Onednn(w) => BF16_SCRATCH.with_borrow_mut(|(a16, out16)| {
                 round_into(a, a16);
                 out16.resize(out.len(), 0);
                 matmul_bf16_into(a16, w, n, out16)?;
                 for (o, &h) in out.iter_mut().zip(out16.iter()) {
                     *o = f32::from_bits(u32::from(h) << 16);
                 }
-                Ok(())
-            }),
+                Ok::<(), TchError>(())
+            })?,
         }
+        if !matches!(self, Weights::Tiles(_)) {
+            epilogue.apply(out, 0);
+        }
+        Ok(())
     }
 }
 
-/// `x` rounded to the nearest bfloat16 (ties to even), as bit patterns. NaN stays NaN.
-fn bf16_bits(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
+/// Bias, residual and activation, applied to a product's rows.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: &'a [f32],
+    /// The residual of the whole product (`[rows, n]`).
+    residual: Option<&'a [f32]>,
+    act: Option<Activation>,
+}
+
+impl Epilogue<'_> {
+    /// `rows` (the product's rows from `first` on) ← `act(rows + bias (+ residual))`.
+    fn apply(&self, rows: &mut [f32], first: usize) {
+        let n = self.bias.len();
+        let residual = self.residual.map(|r| &r[first * n..first * n + rows.len()]);
+        bias_activation(rows, self.bias, residual, self.act);
     }
-    let rounding = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(rounding) >> 16) as u16
 }
 
 /// `values` rounded to bfloat16 into `out` (resized to fit).
@@ -276,14 +358,13 @@ mod tests {
         assert_eq!(out, [3.0, 4.0, 11.0, 16.0, 19.0, 28.0]);
     }
 
-    #[test]
-    fn bfloat16_rounds_to_nearest_even() {
-        assert_eq!(bf16_bits(1.0), 0x3f80);
-        // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: ties go to the even 1.
-        assert_eq!(bf16_bits(1.0 + 1.0 / 256.0), 0x3f80);
-        assert_eq!(bf16_bits(1.0 + 3.0 / 256.0), 0x3f82);
-        assert_eq!(bf16_bits(-2.5), 0xc020);
-        assert!(f32::from_bits(u32::from(bf16_bits(f32::NAN)) << 16).is_nan());
+    /// A zero bias and nothing else: the bare product.
+    fn no_epilogue(n: usize) -> Epilogue<'static> {
+        Epilogue {
+            bias: Vec::leak(vec![0.0; n]),
+            residual: None,
+            act: None,
+        }
     }
 
     #[test]
@@ -292,8 +373,8 @@ mod tests {
         let a: Vec<f32> = (0..6).map(|i| i as f32).collect();
         let w = [1.0f32, 2.0, 3.0, 4.0];
         let mut out = vec![0.0f32; 6];
-        Weights::Bf16(&to_bf16(&w))
-            .product_into(&a, 2, &mut out)
+        Weights::Onednn(&to_bf16(&w))
+            .product_into(&a, None, 2, &mut out, no_epilogue(2))
             .unwrap();
         assert_eq!(out, [3.0, 4.0, 11.0, 16.0, 19.0, 28.0]);
         // Random values: within bfloat16's rounding of the inputs and the product.
@@ -306,8 +387,8 @@ mod tests {
             .collect();
         let (mut exact, mut low) = (vec![0.0f32; rows * n], vec![0.0f32; rows * n]);
         matmul_into(&a, &w, n, &mut exact).unwrap();
-        Weights::Bf16(&to_bf16(&w))
-            .product_into(&a, n, &mut low)
+        Weights::Onednn(&to_bf16(&w))
+            .product_into(&a, None, n, &mut low, no_epilogue(n))
             .unwrap();
         let scale = exact.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
         let worst = exact
