@@ -299,18 +299,31 @@ pub fn bf16_bits(x: f32) -> u16 {
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn round_rows(a: &[f32], k: usize, gates: Option<&[f32]>, out: &mut [u16], k_pad: usize) {
     use std::arch::x86_64::*;
-    let load = |row: &[f32], at: usize| -> __m512 {
-        let left = (row.len() - at.min(row.len())).min(16);
-        let mask: __mmask16 = ((1u32 << left) - 1) as __mmask16;
-        // SAFETY: the mask enables only the `left` values that lie inside `row`.
-        unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr().add(at.min(row.len()))) }
+    // Per 16 columns: which of them lie inside `k`, and the gates (1 without them).
+    let chunks = k_pad / 16;
+    let masks: Vec<__mmask16> = (0..chunks)
+        .map(|i| ((1u32 << k.saturating_sub(16 * i).min(16)) - 1) as __mmask16)
+        .collect();
+    let scales: Vec<__m512> = match gates {
+        Some(g) => (0..chunks)
+            // SAFETY: the mask enables only the gates inside `g` (`k` of them).
+            .map(|i| unsafe { _mm512_maskz_loadu_ps(masks[i], g.as_ptr().wrapping_add(16 * i)) })
+            .collect(),
+        None => Vec::new(),
     };
     for (row, dst) in a.chunks_exact(k).zip(out.chunks_exact_mut(k_pad)) {
-        for at in (0..k_pad).step_by(TILE_K) {
-            let (mut lo, mut hi) = (load(row, at), load(row, at + 16));
-            if let Some(g) = gates {
-                lo = _mm512_mul_ps(lo, load(g, at));
-                hi = _mm512_mul_ps(hi, load(g, at + 16));
+        for i in (0..chunks).step_by(2) {
+            let at = 16 * i;
+            // SAFETY: the masks enable only the values inside `row`.
+            let (mut lo, mut hi) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(masks[i], row.as_ptr().wrapping_add(at)),
+                    _mm512_maskz_loadu_ps(masks[i + 1], row.as_ptr().wrapping_add(at + 16)),
+                )
+            };
+            if !scales.is_empty() {
+                lo = _mm512_mul_ps(lo, scales[i]);
+                hi = _mm512_mul_ps(hi, scales[i + 1]);
             }
             let packed = _mm512_cvtne2ps_pbh(hi, lo);
             _mm512_storeu_si512(
