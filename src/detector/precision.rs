@@ -9,9 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The precision the network's matrix products run in.
 ///
 /// `Bf16` rounds the inputs of the 1×1 convolutions (most of the network's arithmetic) to
-/// bfloat16 and lets oneDNN multiply them with AVX512-BF16 / AMX instructions, accumulating
-/// in float32; the products are rounded to bfloat16 once, then widened back. Depthwise
-/// convolutions, activations, NMS and everything else stay float32. On a CPU without
+/// bfloat16 and multiplies them with float32 accumulation: on AMX tiles by the CPU
+/// engine's own kernel, or, on a CPU with AVX512-BF16 but no AMX, by oneDNN (whose
+/// products are rounded to bfloat16 once, then widened back). Depthwise convolutions,
+/// activations, NMS and everything else stay float32. On a CPU without
 /// bfloat16 instructions, or off the CPU engine, the detector falls back to float32 and
 /// says so ([`Precision::effective`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -19,7 +20,8 @@ pub enum Precision {
     /// Float32 throughout.
     #[default]
     Fp32,
-    /// Bfloat16 products, float32 accumulation (CPU engine with AVX512-BF16).
+    /// Bfloat16 products, float32 accumulation (CPU engine with AVX512-BF16; AMX when
+    /// present).
     Bf16,
 }
 

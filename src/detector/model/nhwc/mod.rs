@@ -7,7 +7,8 @@
 //! by arithmetic. This engine keeps every map in NHWC and
 //!
 //! * runs 1×1 convolutions as BLAS matrix products (libtorch's `mm`, written in place),
-//!   block by block, applying bias, activation and residual while a block is in L2;
+//!   block by block, applying bias, activation and residual while a block is in L2 — or,
+//!   in bfloat16 on a CPU with AMX, on its own tile kernel ([`amx`]);
 //! * runs depthwise convolutions in its own vectorised kernel with bias, activation and
 //!   (for squeeze-excitation) channel means fused in, and folds the excitation gates into
 //!   a per-image copy of the projection weights;
