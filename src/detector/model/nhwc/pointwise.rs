@@ -252,22 +252,25 @@ impl Weights<'_> {
     ) -> Result<(), TchError> {
         debug_assert!(gates.is_none() || matches!(self, Weights::Tiles(_)));
         match self {
-            Weights::F32(w) => matmul_into(a, w, n, out)?,
             Weights::Tiles(w) => {
                 w.product_into(a, gates, out, |rows, first| epilogue.apply(rows, first))
             }
-            Weights::Onednn(w) => BF16_SCRATCH.with_borrow_mut(|(a16, out16)| {
-                round_into(a, a16);
-                out16.resize(out.len(), 0);
-                matmul_bf16_into(a16, w, n, out16)?;
-                for (o, &h) in out.iter_mut().zip(out16.iter()) {
-                    *o = f32::from_bits(u32::from(h) << 16);
-                }
-                Ok::<(), TchError>(())
-            })?,
-        }
-        if !matches!(self, Weights::Tiles(_)) {
-            epilogue.apply(out, 0);
+            Weights::F32(w) => {
+                matmul_into(a, w, n, out)?;
+                epilogue.apply(out, 0);
+            }
+            Weights::Onednn(w) => {
+                BF16_SCRATCH.with_borrow_mut(|(a16, out16)| {
+                    round_into(a, a16);
+                    out16.resize(out.len(), 0);
+                    matmul_bf16_into(a16, w, n, out16)?;
+                    for (o, &h) in out.iter_mut().zip(out16.iter()) {
+                        *o = f32::from_bits(u32::from(h) << 16);
+                    }
+                    Ok::<(), TchError>(())
+                })?;
+                epilogue.apply(out, 0);
+            }
         }
         Ok(())
     }
