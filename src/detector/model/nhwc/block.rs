@@ -85,8 +85,15 @@ impl Block {
         let se = self.excitation.is_some();
         let act = Some(self.act);
         let (dw, means) = match &self.expand {
+            // Without squeeze-excitation nothing waits for the whole depthwise map: its
+            // rows are projected as they come, and it is never written out either.
+            Some(expand) if x.height > FUSE_MIN_ROWS * threads && !se => {
+                return Ok(self
+                    .expand_depthwise(pool, x, expand, Some(&self.project), threads)?
+                    .0);
+            }
             Some(expand) if x.height > FUSE_MIN_ROWS * threads => {
-                self.expand_depthwise(pool, x, expand, threads)?
+                self.expand_depthwise(pool, x, expand, None, threads)?
             }
             Some(expand) => {
                 let hidden = expand.run(pool, x, act, None, None, threads)?;
@@ -111,13 +118,16 @@ impl Block {
     /// Expansion and depthwise convolution fused: the expanded map (the largest of the
     /// block, up to 6× its input) is never written out. Its rows are computed just in
     /// time, a few at a time, into a ring of rows that stays in cache, and the depthwise
-    /// kernel reads them from there. Returns the depthwise output and, with
+    /// kernel reads them from there. With `project` (a block without squeeze-excitation),
+    /// the depthwise rows are projected (with the residual) a few at a time as well, and
+    /// the block's output is returned. Otherwise returns the depthwise output and, with
     /// squeeze-excitation, its channel means.
     fn expand_depthwise(
         &self,
         pool: &BufferPool,
         x: &FeatureMap,
         expand: &Pointwise,
+        project: Option<&Pointwise>,
         threads: usize,
     ) -> Result<(FeatureMap, Option<Vec<f32>>)> {
         let (h, w, c_in) = (x.height, x.width, x.channels);
@@ -128,10 +138,16 @@ impl Block {
         let step = (pixels / w).clamp(1, h);
         let ring = (self.depthwise.kernel() + step - 1).div_ceil(step) * step;
         let g = self.depthwise.geometry(h, w, ring);
-        let mut out = pool.map(x.batch, g.out_h, g.out_w, hidden);
+        // Depthwise rows per projection: as many pixels as an expansion product.
+        let (dw_step, out_c) = match project {
+            Some(p) => ((pixels / g.out_w).clamp(1, g.out_h), p.out_channels),
+            None => (1, hidden),
+        };
+        let project_bf16 = project.is_some_and(|p| p.bf16_for_rows(dw_step * g.out_w));
+        let mut out = pool.map(x.batch, g.out_h, g.out_w, out_c);
         let se = self.excitation.is_some();
         let mut means = se.then(|| vec![0.0f32; x.batch * hidden]);
-        let out_row = g.out_w * hidden;
+        let (out_row, dw_row) = (g.out_w * out_c, g.out_w * hidden);
         for b in 0..x.batch {
             let image = &x.values()[b * x.image_len()..(b + 1) * x.image_len()];
             let out_image =
@@ -139,28 +155,59 @@ impl Block {
             // Each thread takes a band of output rows, with a ring of its own.
             let bands = for_row_blocks(threads, out_image, out_row, |first_row, band| {
                 let mut rows = pool.map(1, ring, w, hidden);
+                let mut dw = project.map(|_| pool.map(1, dw_step, g.out_w, hidden));
                 let mut sums = vec![0.0f64; if se { hidden } else { 0 }];
                 let first_needed = self.depthwise.input_rows(&g, first_row).start;
                 let mut next = first_needed / step * step;
-                for (i, dst) in band.chunks_exact_mut(out_row).enumerate() {
-                    let oy = first_row + i;
-                    let needed = self.depthwise.input_rows(&g, oy);
-                    while next < needed.end {
-                        // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
-                        let n = step.min(h - next);
-                        let slot = next % ring;
-                        expand.rows_into(
-                            &image[next * w * c_in..(next + n) * w * c_in],
-                            &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
+                for (i, dst) in band.chunks_mut(dw_step * out_row).enumerate() {
+                    let oy0 = first_row + i * dw_step;
+                    let count = dst.len() / out_row;
+                    let dw_rows = match &mut dw {
+                        Some(dw) => &mut dw.values_mut()[..count * dw_row],
+                        None => &mut *dst,
+                    };
+                    for (r, dw_dst) in dw_rows.chunks_exact_mut(dw_row).enumerate() {
+                        let needed = self.depthwise.input_rows(&g, oy0 + r);
+                        while next < needed.end {
+                            // `next` is a multiple of `step`, and so is `ring`: no wrap-around.
+                            let n = step.min(h - next);
+                            let slot = next % ring;
+                            expand.rows_into(
+                                &image[next * w * c_in..(next + n) * w * c_in],
+                                &mut rows.values_mut()[slot * w * hidden..(slot + n) * w * hidden],
+                                Some(self.act),
+                                None,
+                                bf16,
+                            )?;
+                            next += n;
+                        }
+                        self.depthwise.rows_into(
+                            rows.values(),
+                            g,
+                            oy0 + r,
+                            dw_dst,
                             Some(self.act),
-                            bf16,
-                        )?;
-                        next += n;
+                            &mut sums,
+                        );
                     }
-                    self.depthwise
-                        .rows_into(rows.values(), g, oy, dst, Some(self.act), &mut sums);
+                    if let (Some(p), Some(dw)) = (project, &dw) {
+                        // A residual block keeps its size: output row `oy` adds input row `oy`.
+                        let residual = self
+                            .residual
+                            .then(|| &image[oy0 * w * c_in..(oy0 + count) * w * c_in]);
+                        p.rows_into(
+                            &dw.values()[..count * dw_row],
+                            dst,
+                            None,
+                            residual,
+                            project_bf16,
+                        )?;
+                    }
                 }
                 pool.give(rows);
+                if let Some(dw) = dw {
+                    pool.give(dw);
+                }
                 Ok::<_, ModelError>(sums)
             });
             let sums = bands.into_iter().collect::<Result<Vec<_>>>()?;

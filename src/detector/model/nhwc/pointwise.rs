@@ -160,18 +160,19 @@ impl Pointwise {
         Ok(out)
     }
 
-    /// `act(a × W + b)` for a few rows `a` (`[rows, C_in]`) into `out` (`[rows, C_out]`),
-    /// in bfloat16 when `bf16` (and the layer has bfloat16 weights).
+    /// `act(a × W + b (+ residual))` for a few rows `a` (`[rows, C_in]`) into `out`
+    /// (`[rows, C_out]`), in bfloat16 when `bf16` (and the layer has bfloat16 weights).
     pub fn rows_into(
         &self,
         a: &[f32],
         out: &mut [f32],
         act: Option<Activation>,
+        residual: Option<&[f32]>,
         bf16: bool,
     ) -> Result<(), TchError> {
         let epilogue = Epilogue {
             bias: &self.bias,
-            residual: None,
+            residual,
             act,
         };
         self.weights(bf16)
@@ -181,7 +182,7 @@ impl Pointwise {
     /// Whether this layer's products of `rows` rows run in bfloat16: in
     /// [`Precision::Bf16`], always on AMX tiles, through oneDNN when they are large enough
     /// ([`BF16_MIN_MACS`]).
-    fn bf16_for_rows(&self, rows: usize) -> bool {
+    pub fn bf16_for_rows(&self, rows: usize) -> bool {
         match self.weight_bf16 {
             Some(Bf16Weights::Tiles(_)) => true,
             Some(Bf16Weights::Onednn(_)) => {

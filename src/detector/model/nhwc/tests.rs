@@ -195,9 +195,9 @@ fn engine_matches_the_libtorch_network() {
         ));
         tch::no_grad(|| net.fold_batchnorm());
         let engine = NhwcEfficientDet::new(&net, Precision::Fp32).unwrap();
-        // One thread (expansion fused into the depthwise convolutions), two threads on one
-        // image (not fused, rows split) and on two (one image per thread), the first two
-        // twice: the second pass runs on recycled buffers.
+        // One thread (expansion fused into the depthwise convolutions, and for Lite0 the
+        // projection too), two threads on one image (rows split in bands) and on two (one
+        // image per thread), the first two twice: the second pass runs on recycled buffers.
         for (threads, images) in [(1, 2), (1, 2), (2, 1), (2, 1), (2, 2)] {
             let got = engine
                 .forward_threads(&x.narrow(0, 0, images), threads)
@@ -224,26 +224,32 @@ fn bf16_engine_stays_close_to_fp32() {
         return;
     }
     tch::manual_seed(5);
-    let cfg = EfficientDetConfig::d(0).unwrap();
-    let vs = VarStore::new(Device::Cpu);
-    let mut net = EfficientDet::new(&vs.root(), &cfg, 3).unwrap();
-    randomise(&vs);
-    tch::no_grad(|| net.fold_batchnorm());
-    let x = Tensor::randn([2, 3, 256, 256], OPTS);
-    let want = NhwcEfficientDet::new(&net, Precision::Fp32)
-        .unwrap()
-        .forward_threads(&x, 1)
-        .unwrap();
-    let engine = NhwcEfficientDet::new(&net, Precision::Bf16).unwrap();
-    assert_eq!(engine.precision(), Precision::Bf16);
-    for threads in [1, 2] {
-        let got = engine.forward_threads(&x, threads).unwrap();
-        for (a, b) in [
-            (&got.regression, &want.regression),
-            (&got.classification, &want.classification),
-        ] {
-            let d = rel_diff(a, b);
-            assert!(d > 1e-6 && d < 0.05, "{threads} threads: {d:e}");
+    // D0 (squeeze-excitation) and Lite0 (whose blocks project the depthwise rows as they
+    // come).
+    for cfg in [
+        EfficientDetConfig::d(0).unwrap(),
+        EfficientDetConfig::lite0(),
+    ] {
+        let vs = VarStore::new(Device::Cpu);
+        let mut net = EfficientDet::new(&vs.root(), &cfg, 3).unwrap();
+        randomise(&vs);
+        tch::no_grad(|| net.fold_batchnorm());
+        let x = Tensor::randn([2, 3, 256, 256], OPTS);
+        let want = NhwcEfficientDet::new(&net, Precision::Fp32)
+            .unwrap()
+            .forward_threads(&x, 1)
+            .unwrap();
+        let engine = NhwcEfficientDet::new(&net, Precision::Bf16).unwrap();
+        assert_eq!(engine.precision(), Precision::Bf16);
+        for threads in [1, 2] {
+            let got = engine.forward_threads(&x, threads).unwrap();
+            for (a, b) in [
+                (&got.regression, &want.regression),
+                (&got.classification, &want.classification),
+            ] {
+                let d = rel_diff(a, b);
+                assert!(d > 1e-6 && d < 0.05, "{threads} threads: {d:e}");
+            }
         }
     }
 }
