@@ -318,7 +318,7 @@ fn precision_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>)
             )
             .on_hover_text(
                 "bfloat16 products with float32 accumulation (AMX, or AVX512-BF16): about \
-                 1.2-1.7x faster than fp32 where the CPU has AMX, scores within a \
+                 1.3-1.7x faster than fp32 where the CPU has AMX, scores within a \
                  hundredth of fp32; cached predictions are kept",
             )
             .on_disabled_hover_text(unavailable.unwrap_or_default());
