@@ -317,9 +317,8 @@ fn precision_choice(ui: &mut egui::Ui, state: &AppState, out: &mut Vec<Command>)
                 egui::RadioButton::new(precision == Precision::Bf16, "bf16"),
             )
             .on_hover_text(
-                "bfloat16 products with float32 accumulation (AMX, or AVX512-BF16): about \
-                 1.3-1.7x faster than fp32 where the CPU has AMX, scores within a \
-                 hundredth of fp32; cached predictions are kept",
+                "bfloat16 products, float32 accumulation (AMX or AVX512-BF16): 1.3-1.7x \
+                 faster with AMX, scores within 0.01 of fp32; cached predictions kept",
             )
             .on_disabled_hover_text(unavailable.unwrap_or_default());
         if bf16.clicked() {

@@ -35,14 +35,12 @@ pub fn available() -> bool {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 fn detect() -> bool {
+    use crate::detector::precision::cpu_has_bf16;
     use std::arch::x86_64::__cpuid_count;
     let (max_leaf, leaf7) = (__cpuid_count(0, 0).eax, __cpuid_count(7, 0));
     let (amx_bf16, amx_tile) = (1 << 22, 1 << 24);
-    if max_leaf < 7
-        || leaf7.edx & (amx_bf16 | amx_tile) != amx_bf16 | amx_tile
-        || !std::arch::is_x86_feature_detected!("avx512f")
-        || !std::arch::is_x86_feature_detected!("avx512bf16")
-    {
+    // The rounding pass needs AVX512-BF16 (which implies AVX-512F) besides the tiles.
+    if max_leaf < 7 || leaf7.edx & (amx_bf16 | amx_tile) != amx_bf16 | amx_tile || !cpu_has_bf16() {
         return false;
     }
     const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
