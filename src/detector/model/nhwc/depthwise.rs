@@ -167,6 +167,7 @@ multiversion! {
         } else {
             0
         };
+        let wide = wide::supports(FMA, c, g);
         let mut row_sums = vec![0.0f32; sums.len()];
         for (r, out_row) in out.chunks_exact_mut(g.out_w * c).enumerate() {
             let iy0 = ((first_row + r) * g.stride) as isize - g.pad_top as isize;
@@ -184,15 +185,9 @@ multiversion! {
                 row_start,
                 ky,
                 act,
+                wide,
             };
-            // Channel blocks outermost: one block's input rows (k rows × in_w × 32 values)
-            // stay in L1 while all output pixels of the row are computed.
-            channel_blocks!(c, |c0, N| rows.row_block::<N, FMA>(
-                c0,
-                interior_lo,
-                interior_hi,
-                out_row
-            ));
+            rows.row::<FMA>(interior_lo, interior_hi, out_row);
             if !sums.is_empty() {
                 for px in out_row.chunks_exact(c) {
                     for (s, v) in row_sums.iter_mut().zip(px) {
@@ -222,35 +217,78 @@ struct Rows<'a> {
     row_start: [usize; MAX_KERNEL],
     ky: std::ops::Range<usize>,
     act: Option<Activation>,
+    /// Whether the row runs [`wide::group`] (AVX-512, 16-channel blocks, a kernel it is
+    /// compiled for).
+    wide: bool,
 }
 
 /// Largest supported kernel (EfficientNets use 3 and 5).
 const MAX_KERNEL: usize = 9;
 
 impl Rows<'_> {
-    /// Channels `c0..c0+N` of the whole output row: groups of [`PIXELS`] where all taps
-    /// are inside the input, single pixels at the borders.
+    /// The whole output row: with [`Rows::wide`], groups of 8 pixels (4, 2, 1 at the end)
+    /// by [`wide::group`], borders included; otherwise groups of [`PIXELS`] where all taps
+    /// are inside the input and single pixels at the borders. Channel blocks innermost,
+    /// so that a group's input pixels are read front to back.
     #[inline(always)]
-    fn row_block<const N: usize, const FMA: bool>(
-        &self,
-        c0: usize,
-        interior_lo: usize,
-        interior_hi: usize,
-        out_row: &mut [f32],
-    ) {
+    fn row<const FMA: bool>(&self, interior_lo: usize, interior_hi: usize, out_row: &mut [f32]) {
         let g = self.g;
         let mut ox = 0;
         while ox < g.out_w {
             let ix0 = (ox * g.stride) as isize - g.pad_left as isize;
             let px = &mut out_row[ox * self.c..];
-            if ox >= interior_lo && ox + PIXELS <= interior_hi {
-                self.block::<PIXELS, N, FMA>(ix0, 0..g.kernel, c0, px);
+            if self.wide {
+                let step = match g.out_w - ox {
+                    8.. => self.wide_group::<8>(ix0, px),
+                    4..=7 => self.wide_group::<4>(ix0, px),
+                    2..=3 => self.wide_group::<2>(ix0, px),
+                    _ => self.wide_group::<1>(ix0, px),
+                };
+                ox += step;
+            } else if ox >= interior_lo && ox + PIXELS <= interior_hi {
+                channel_blocks!(self.c, |c0, N| self.block::<PIXELS, N, FMA>(
+                    ix0,
+                    0..g.kernel,
+                    c0,
+                    px
+                ));
                 ox += PIXELS;
             } else {
-                self.block::<1, N, FMA>(ix0, tap_range(ix0, g.kernel, g.in_w), c0, px);
+                let kx = tap_range(ix0, g.kernel, g.in_w);
+                channel_blocks!(self.c, |c0, N| self.block::<1, N, FMA>(
+                    ix0,
+                    kx.clone(),
+                    c0,
+                    px
+                ));
                 ox += 1;
             }
         }
+    }
+
+    /// All channels of `P` adjacent output pixels whose first tap is over input column
+    /// `ix0`, with [`wide::group`] (only when [`Rows::wide`]); returns `P`.
+    #[inline(always)]
+    fn wide_group<const P: usize>(&self, ix0: isize, out: &mut [f32]) -> usize {
+        let (c, g) = (self.c, self.g);
+        assert!(self.wide && out.len() >= P * c && self.ky.end * g.kernel * c <= self.weight.len());
+        // The group's columns that are inside the input (the rest is zero padding).
+        let cols = (-ix0).max(0) as usize..(g.in_w as isize - ix0).max(0) as usize;
+        #[cfg(target_arch = "x86_64")]
+        for c0 in (0..c).step_by(16) {
+            // SAFETY: AVX-512 is available (`wide`); the reads are within the input's
+            // columns, rows within the ring (`depthwise_rows`) and weights within the
+            // bounds asserted above, and so are the writes.
+            unsafe {
+                match (g.kernel, g.stride) {
+                    (3, 1) => wide::group::<P, 3, 1>(self, ix0, cols.clone(), c0, out),
+                    (3, 2) => wide::group::<P, 3, 2>(self, ix0, cols.clone(), c0, out),
+                    (5, 1) => wide::group::<P, 5, 1>(self, ix0, cols.clone(), c0, out),
+                    _ => wide::group::<P, 5, 2>(self, ix0, cols.clone(), c0, out),
+                }
+            }
+        }
+        P
     }
 
     /// Channels `c0..c0+N` of `P` adjacent output pixels, accumulated in registers.
@@ -298,6 +336,93 @@ impl Rows<'_> {
                 activate_slice::<FMA>(a, dst);
             }
         }
+    }
+}
+
+/// A depthwise row in AVX-512 intrinsics: 8 (or 4, 2, 1 at its end) output pixels × 16
+/// channels in registers, each kernel row's weights in registers, and each input column
+/// under the group loaded once and multiplied into every pixel whose taps cover it —
+/// `(P−1)·S + K` loads per kernel row instead of `P·K`, so the loop is bound by
+/// multiply-adds. The loops are unrolled by a macro (LLVM keeps the accumulators in
+/// registers only when every index is a constant, and did not unroll them itself: the
+/// portable version of this spilled them and ran slower than the 4-pixel kernel).
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    use std::arch::x86_64::*;
+
+    use super::{Geometry, Rows};
+    use crate::detector::model::nhwc::simd::{avx512::activate16, has_avx512};
+
+    /// Whether [`group`] runs a pass of `c` channels with geometry `g` (`fma`: the
+    /// caller's copy was compiled with fused multiply-add).
+    pub fn supports(fma: bool, c: usize, g: Geometry) -> bool {
+        fma && has_avx512()
+            && c.is_multiple_of(16)
+            && matches!((g.kernel, g.stride), (3 | 5, 1 | 2))
+    }
+
+    /// `$body` once for each listed value of the constant `$i`.
+    macro_rules! unroll {
+        ($i:ident in [$($n:literal),*] $body:block) => {
+            $({
+                const $i: usize = $n;
+                $body
+            })*
+        };
+    }
+
+    /// Channels `c0..c0+16` of `P` (≤ 8) adjacent output pixels of a `K×K` (≤ 5),
+    /// stride `S` (≤ 2) convolution, input column `ix0` under the first pixel's first tap;
+    /// only the group's columns `cols` (relative to `ix0`) are read, the others being the
+    /// zero padding.
+    ///
+    /// # Safety
+    /// AVX-512 F is available; the columns `ix0 + cols` of the rows in `rows.ky`, their
+    /// weights and channels `c0..c0+16`, and `P` pixels of `out`, are in bounds.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn group<const P: usize, const K: usize, const S: usize>(
+        rows: &Rows<'_>,
+        ix0: isize,
+        cols: std::ops::Range<usize>,
+        c0: usize,
+        out: &mut [f32],
+    ) {
+        let c = rows.c;
+        let (image, weight) = (rows.image.as_ptr(), rows.weight.as_ptr().wrapping_add(c0));
+        // SAFETY (all the loads and stores below): in bounds by the caller's contract.
+        let mut acc = [unsafe { _mm512_loadu_ps(rows.bias.as_ptr().add(c0)) }; P];
+        for ky in rows.ky.clone() {
+            let mut w = [_mm512_setzero_ps(); K];
+            unroll!(KX in [0, 1, 2, 3, 4] {
+                if KX < K {
+                    w[KX] = unsafe { _mm512_loadu_ps(weight.add((ky * K + KX) * c)) };
+                }
+            });
+            let base = image.wrapping_offset((rows.row_start[ky] + c0) as isize + ix0 * c as isize);
+            unroll!(COL in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18] {
+                if COL < (P - 1) * S + K && cols.contains(&COL) {
+                    let x = unsafe { _mm512_loadu_ps(base.add(COL * c)) };
+                    unroll!(PX in [0, 1, 2, 3, 4, 5, 6, 7] {
+                        let kx = COL.wrapping_sub(PX * S);
+                        if PX < P && kx < K {
+                            acc[PX] = _mm512_fmadd_ps(x, w[kx], acc[PX]);
+                        }
+                    });
+                }
+            });
+        }
+        for (p, acc) in acc.iter().enumerate() {
+            let y = activate16(rows.act, *acc);
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(p * c + c0), y) };
+        }
+    }
+}
+
+/// Elsewhere the portable kernel runs every group.
+#[cfg(not(target_arch = "x86_64"))]
+mod wide {
+    pub fn supports(_fma: bool, _c: usize, _g: super::Geometry) -> bool {
+        false
     }
 }
 

@@ -147,8 +147,23 @@ pub fn activate_slice<const FMA: bool>(act: Activation, xs: &mut [f32]) {
 /// [`swish`] loop, which matters because swish runs on every expanded map of the
 /// backbone (about 36 million values per D0 pass at 512).
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
+
+    use crate::detector::model::Activation;
+
+    /// `act(x)` for 16 values in a register.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub fn activate16(act: Option<Activation>, x: __m512) -> __m512 {
+        match act {
+            None => x,
+            Some(Activation::Relu6) => {
+                _mm512_min_ps(_mm512_max_ps(x, _mm512_setzero_ps()), _mm512_set1_ps(6.0))
+            }
+            Some(Activation::Swish) => swish16(x),
+        }
+    }
 
     /// `x / (1 + e⁻ˣ)` for 16 values. `e⁻ˣ = 2ᵗ` with `t = −x·log₂e` split into an
     /// integer `n` and `f ∈ [−½, ½]`: adding 1.5·2²³ rounds `t` to an integer in the

@@ -53,13 +53,18 @@ fn depthwise_matches_libtorch_with_same_padding_strides_and_means() {
     tch::manual_seed(1);
     let pool = BufferPool::default();
     // (batch, height, width, channels, kernel, stride): odd sizes, channel counts that
-    // are and are not multiples of the 32/8 blocks, borders narrower than the kernel.
+    // are and are not multiples of the 32/8 blocks and of the AVX-512 kernel's 16, rows
+    // that end in groups of 8, 4, 2 and 1 pixels, borders narrower than the kernel.
     for (b, h, w, c, k, s) in [
         (2, 13, 10, 40, 3, 2),
         (1, 16, 16, 72, 5, 1),
         (1, 7, 9, 3, 3, 1),
         (1, 4, 3, 33, 5, 2),
         (1, 20, 24, 32, 5, 1),
+        (1, 11, 23, 48, 3, 1),
+        (2, 9, 29, 16, 5, 2),
+        (1, 6, 30, 64, 3, 2),
+        (1, 3, 2, 16, 5, 1),
     ] {
         let vs = VarStore::new(Device::Cpu);
         let dw = conv(&vs, c, c, k, SameConvConfig::default().groups(c).stride(s));
