@@ -274,19 +274,28 @@ impl Rows<'_> {
         assert!(self.wide && out.len() >= P * c && self.ky.end * g.kernel * c <= self.weight.len());
         // The group's columns that are inside the input (the rest is zero padding).
         let cols = (-ix0).max(0) as usize..(g.in_w as isize - ix0).max(0) as usize;
-        #[cfg(target_arch = "x86_64")]
-        for c0 in (0..c).step_by(16) {
+        let mut c0 = 0;
+        while c0 < c {
+            // Blocks of 32 channels, and one of 16 for an odd remainder.
+            let halves = if c0 + 32 <= c { 2 } else { 1 };
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512 is available (`wide`); the reads are within the input's
-            // columns, rows within the ring (`depthwise_rows`) and weights within the
-            // bounds asserted above, and so are the writes.
+            // columns, rows within the ring (`depthwise_rows`) and weights within the bounds
+            // asserted above, and so are the writes.
             unsafe {
-                match (g.kernel, g.stride) {
-                    (3, 1) => wide::group::<P, 3, 1>(self, ix0, cols.clone(), c0, out),
-                    (3, 2) => wide::group::<P, 3, 2>(self, ix0, cols.clone(), c0, out),
-                    (5, 1) => wide::group::<P, 5, 1>(self, ix0, cols.clone(), c0, out),
-                    _ => wide::group::<P, 5, 2>(self, ix0, cols.clone(), c0, out),
+                let cols = cols.clone();
+                match (g.kernel, g.stride, halves) {
+                    (3, 1, 2) => wide::group::<P, 3, 1, 2>(self, ix0, cols, c0, out),
+                    (3, 2, 2) => wide::group::<P, 3, 2, 2>(self, ix0, cols, c0, out),
+                    (5, 1, 2) => wide::group::<P, 5, 1, 2>(self, ix0, cols, c0, out),
+                    (5, 2, 2) => wide::group::<P, 5, 2, 2>(self, ix0, cols, c0, out),
+                    (3, 1, _) => wide::group::<P, 3, 1, 1>(self, ix0, cols, c0, out),
+                    (3, 2, _) => wide::group::<P, 3, 2, 1>(self, ix0, cols, c0, out),
+                    (5, 1, _) => wide::group::<P, 5, 1, 1>(self, ix0, cols, c0, out),
+                    _ => wide::group::<P, 5, 2, 1>(self, ix0, cols, c0, out),
                 }
             }
+            c0 += 16 * halves;
         }
         P
     }
@@ -339,8 +348,8 @@ impl Rows<'_> {
     }
 }
 
-/// A depthwise row in AVX-512 intrinsics: 8 (or 4, 2, 1 at its end) output pixels × 16
-/// channels in registers, each kernel row's weights in registers, and each input column
+/// A depthwise row in AVX-512 intrinsics: 8 (or 4, 2, 1 at its end) output pixels × 32
+/// channels (16 for an odd last block) in registers, each kernel row's weights in registers, and each input column
 /// under the group loaded once and multiplied into every pixel whose taps cover it —
 /// `(P−1)·S + K` loads per kernel row instead of `P·K`, so the loop is bound by
 /// multiply-adds. The loops are unrolled by a macro (LLVM keeps the accumulators in
@@ -371,16 +380,16 @@ mod wide {
         };
     }
 
-    /// Channels `c0..c0+16` of `P` (≤ 8) adjacent output pixels of a `K×K` (≤ 5),
-    /// stride `S` (≤ 2) convolution, input column `ix0` under the first pixel's first tap;
+    /// Channels `c0..c0+16·H` (`H` ≤ 2) of `P` (≤ 8) adjacent output pixels of a `K×K`
+    /// (≤ 5), stride `S` (≤ 2) convolution, input column `ix0` under the first pixel's first tap;
     /// only the group's columns `cols` (relative to `ix0`) are read, the others being the
     /// zero padding.
     ///
     /// # Safety
     /// AVX-512 F is available; the columns `ix0 + cols` of the rows in `rows.ky`, their
-    /// weights and channels `c0..c0+16`, and `P` pixels of `out`, are in bounds.
+    /// weights and channels `c0..c0+16·H`, and `P` pixels of `out`, are in bounds.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn group<const P: usize, const K: usize, const S: usize>(
+    pub unsafe fn group<const P: usize, const K: usize, const S: usize, const H: usize>(
         rows: &Rows<'_>,
         ix0: isize,
         cols: std::ops::Range<usize>,
@@ -389,31 +398,47 @@ mod wide {
     ) {
         let c = rows.c;
         let (image, weight) = (rows.image.as_ptr(), rows.weight.as_ptr().wrapping_add(c0));
+        let bias = rows.bias.as_ptr().wrapping_add(c0);
         // SAFETY (all the loads and stores below): in bounds by the caller's contract.
-        let mut acc = [unsafe { _mm512_loadu_ps(rows.bias.as_ptr().add(c0)) }; P];
+        let mut acc = [[_mm512_setzero_ps(); H]; P];
+        unroll!(HH in [0, 1] {
+            if HH < H {
+                let b = unsafe { _mm512_loadu_ps(bias.add(16 * HH)) };
+                acc.iter_mut().for_each(|a| a[HH] = b);
+            }
+        });
         for ky in rows.ky.clone() {
-            let mut w = [_mm512_setzero_ps(); K];
+            let mut w = [[_mm512_setzero_ps(); H]; K];
             unroll!(KX in [0, 1, 2, 3, 4] {
-                if KX < K {
-                    w[KX] = unsafe { _mm512_loadu_ps(weight.add((ky * K + KX) * c)) };
-                }
+                unroll!(HH in [0, 1] {
+                    if KX < K && HH < H {
+                        w[KX][HH] =
+                            unsafe { _mm512_loadu_ps(weight.add((ky * K + KX) * c + 16 * HH)) };
+                    }
+                });
             });
             let base = image.wrapping_offset((rows.row_start[ky] + c0) as isize + ix0 * c as isize);
             unroll!(COL in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18] {
                 if COL < (P - 1) * S + K && cols.contains(&COL) {
-                    let x = unsafe { _mm512_loadu_ps(base.add(COL * c)) };
-                    unroll!(PX in [0, 1, 2, 3, 4, 5, 6, 7] {
-                        let kx = COL.wrapping_sub(PX * S);
-                        if PX < P && kx < K {
-                            acc[PX] = _mm512_fmadd_ps(x, w[kx], acc[PX]);
+                    unroll!(HH in [0, 1] {
+                        if HH < H {
+                            let x = unsafe { _mm512_loadu_ps(base.add(COL * c + 16 * HH)) };
+                            unroll!(PX in [0, 1, 2, 3, 4, 5, 6, 7] {
+                                let kx = COL.wrapping_sub(PX * S);
+                                if PX < P && kx < K {
+                                    acc[PX][HH] = _mm512_fmadd_ps(x, w[kx][HH], acc[PX][HH]);
+                                }
+                            });
                         }
                     });
                 }
             });
         }
         for (p, acc) in acc.iter().enumerate() {
-            let y = activate16(rows.act, *acc);
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(p * c + c0), y) };
+            for (h, acc) in acc.iter().enumerate() {
+                let y = activate16(rows.act, *acc);
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(p * c + c0 + 16 * h), y) };
+            }
         }
     }
 }
