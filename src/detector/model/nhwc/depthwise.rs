@@ -217,8 +217,8 @@ struct Rows<'a> {
     row_start: [usize; MAX_KERNEL],
     ky: std::ops::Range<usize>,
     act: Option<Activation>,
-    /// Whether the row runs [`wide::group`] (AVX-512, 16-channel blocks, a kernel it is
-    /// compiled for).
+    /// Whether the row runs [`wide::group`] (AVX-512, channels in multiples of 16, a
+    /// kernel it is compiled for).
     wide: bool,
 }
 
@@ -349,10 +349,10 @@ impl Rows<'_> {
 }
 
 /// A depthwise row in AVX-512 intrinsics: 8 (or 4, 2, 1 at its end) output pixels × 32
-/// channels (16 for an odd last block) in registers, each kernel row's weights in registers, and each input column
-/// under the group loaded once and multiplied into every pixel whose taps cover it —
-/// `(P−1)·S + K` loads per kernel row instead of `P·K`, so the loop is bound by
-/// multiply-adds. The loops are unrolled by a macro (LLVM keeps the accumulators in
+/// channels (16 for an odd last block) in registers, each kernel row's weights in
+/// registers, and each input column under the group loaded once and multiplied into every
+/// pixel whose taps cover it — `(P−1)·S + K` loads per kernel row instead of `P·K`, so the
+/// loop is bound by multiply-adds. The loops are unrolled by a macro (LLVM keeps the accumulators in
 /// registers only when every index is a constant, and did not unroll them itself: the
 /// portable version of this spilled them and ran slower than the 4-pixel kernel).
 #[cfg(target_arch = "x86_64")]
@@ -381,9 +381,9 @@ mod wide {
     }
 
     /// Channels `c0..c0+16·H` (`H` ≤ 2) of `P` (≤ 8) adjacent output pixels of a `K×K`
-    /// (≤ 5), stride `S` (≤ 2) convolution, input column `ix0` under the first pixel's first tap;
-    /// only the group's columns `cols` (relative to `ix0`) are read, the others being the
-    /// zero padding.
+    /// (≤ 5), stride `S` (≤ 2) convolution, input column `ix0` under the first pixel's
+    /// first tap; only the group's columns `cols` (relative to `ix0`) are read, the others
+    /// being the zero padding.
     ///
     /// # Safety
     /// AVX-512 F is available; the columns `ix0 + cols` of the rows in `rows.ky`, their

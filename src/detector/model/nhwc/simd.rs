@@ -143,9 +143,10 @@ pub fn activate_slice<const FMA: bool>(act: Activation, xs: &mut [f32]) {
     }
 }
 
-/// Swish with AVX-512's exponent instructions: about 1.5× faster than the portable
-/// [`swish`] loop, which matters because swish runs on every expanded map of the
-/// backbone (about 36 million values per D0 pass at 512).
+/// Activations in AVX-512: on registers for kernels written in intrinsics
+/// ([`avx512::activate16`]), and swish over slices with AVX-512's exponent instructions,
+/// about 1.5× faster than the portable [`swish`] loop, which matters because swish runs on
+/// every expanded map of the backbone (about 36 million values per D0 pass at 512).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use std::arch::x86_64::*;
