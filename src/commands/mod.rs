@@ -182,7 +182,7 @@ pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    use super::{torch_environment, OPENMP_SPIN};
+    use super::{error_text, torch_environment, OPENMP_SPIN};
 
     #[test]
     fn the_openmp_spin_is_set_unless_the_user_chose_one() {
@@ -190,8 +190,6 @@ mod tests {
         assert!(torch_environment(|v| v == "GOMP_SPINCOUNT").is_empty());
         assert!(torch_environment(|v| v == "OMP_WAIT_POLICY").is_empty());
     }
-
-    use super::error_text;
 
     #[test]
     fn a_cause_the_message_already_names_is_not_repeated() {

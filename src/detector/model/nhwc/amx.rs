@@ -340,6 +340,7 @@ unsafe fn round_rows(_: &[f32], _: usize, _: Option<&[f32]>, _: &mut [u16], _: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::model::nhwc::tests::scattered;
 
     fn widen(h: u16) -> f64 {
         f64::from(f32::from_bits(u32::from(h) << 16))
@@ -362,12 +363,8 @@ mod tests {
             (64, 144, 64, false),
             (100, 192, 1152, true),
         ] {
-            let a: Vec<f32> = (0..rows * k)
-                .map(|i| ((i * 7919) % 101) as f32 / 37.0 - 1.3)
-                .collect();
-            let w: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 104_729) % 97) as f32 / 41.0 - 1.1)
-                .collect();
+            let a = scattered(rows * k, 7919, 101, 37.0, 1.3);
+            let w = scattered(k * n, 104_729, 97, 41.0, 1.1);
             let gates: Vec<f32> = (0..k).map(|i| 0.25 + (i % 7) as f32 / 8.0).collect();
             let gates = gated.then_some(&gates[..]);
             let mut out = vec![f32::NAN; rows * n];

@@ -1,7 +1,7 @@
 //! The compiled network: EfficientDet's layers re-expressed with the NHWC kernels.
 
 use rayon::prelude::*;
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 use super::bifpn::FpnLayer;
 use super::block::Block;
@@ -141,8 +141,8 @@ impl NhwcEfficientDet {
         }
         tch::no_grad(|| {
             let pool = &self.pool;
-            let xs = xs.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-            let mut current = self.stem.run(pool, &xs, threads)?;
+            // The stem takes any device and kind, and reads a CPU float32 copy in place.
+            let mut current = self.stem.run(pool, xs, threads)?;
             let mut taps = Vec::with_capacity(3);
             for (i, block) in self.blocks.iter().enumerate() {
                 let next = block.run(pool, &current, threads)?;

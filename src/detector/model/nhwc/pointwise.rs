@@ -352,6 +352,7 @@ fn mm_views<T>(a: &[T], w: &[T], n: usize, out: &mut [T], kind: Kind) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::model::nhwc::tests::scattered;
 
     #[test]
     fn matmul_writes_into_the_slice() {
@@ -383,12 +384,8 @@ mod tests {
         assert_eq!(out, [3.0, 4.0, 11.0, 16.0, 19.0, 28.0]);
         // Random values: within bfloat16's rounding of the inputs and the product.
         let (rows, k, n) = (37, 64, 24);
-        let a: Vec<f32> = (0..rows * k)
-            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
-            .collect();
-        let w: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 104729) % 97) as f32 / 48.0 - 1.0)
-            .collect();
+        let a = scattered(rows * k, 7919, 101, 50.0, 1.0);
+        let w = scattered(k * n, 104_729, 97, 48.0, 1.0);
         let (mut exact, mut low) = (vec![0.0f32; rows * n], vec![0.0f32; rows * n]);
         matmul_into(&a, &w, n, &mut exact).unwrap();
         Weights::Onednn(&to_bf16(&w))

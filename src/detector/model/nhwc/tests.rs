@@ -27,6 +27,20 @@ fn to_map(pool: &BufferPool, t: &Tensor) -> FeatureMap {
 }
 
 /// Max |a − b| relative to max |b| (at least 1).
+/// `len` deterministic test values `((i · step) mod modulus) / scale − shift`, which
+/// spread over `[−shift, modulus / scale − shift)` without a visible pattern.
+pub(super) fn scattered(
+    len: usize,
+    step: usize,
+    modulus: usize,
+    scale: f32,
+    shift: f32,
+) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * step) % modulus) as f32 / scale - shift)
+        .collect()
+}
+
 fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());
     let scale = b.abs().max().double_value(&[]).max(1.0);
